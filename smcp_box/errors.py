@@ -1,0 +1,261 @@
+"""The one exception tree of smcp-box.
+
+Every error the box raises on purpose derives from :class:`BoxError` and knows two things: the
+HTTP status it maps to when it ends a request at the transport level, and the JSON-RPC error code
+it maps to when it becomes a JSON-RPC error object. One handler in ``web`` turns them into
+responses, so messages here must say what was wrong and, where possible, what to do about it.
+
+JSON-RPC codes: the JSON-RPC 2.0 standard codes (-32700 … -32603), the MCP codes (-32000 connection
+closed, -32001 request timeout, -32020 header mismatch, -32021 missing client capability, -32022
+unsupported protocol version) and, in the implementation-defined server range, the box's own
+codes from -32050 down, one per limit, so that a client can tell *which* limit it hit.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+# JSON-RPC 2.0 standard codes.
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+# MCP codes.
+CONNECTION_CLOSED = -32000
+REQUEST_TIMEOUT = -32001
+HEADER_MISMATCH = -32020
+MISSING_CLIENT_CAPABILITY = -32021
+UNSUPPORTED_PROTOCOL_VERSION = -32022
+# smcp-box codes (implementation-defined server error range).
+MODULE_TRAPPED = -32050
+FUEL_EXHAUSTED = -32051
+CALL_TIMEOUT = -32052
+MEMORY_LIMIT = -32053
+BAD_MODULE_REPLY = -32054
+MODULE_UNAVAILABLE = -32055
+TENANT_BUSY = -32056
+STORAGE_FULL = -32060
+STORAGE_FAILURE = -32061
+KV_QUOTA = -32062
+
+
+class BoxError(Exception):
+    """Base of every deliberate smcp-box error."""
+
+    http_status: ClassVar[int] = 500
+    jsonrpc_code: ClassVar[int] = INTERNAL_ERROR
+    #: Short machine-readable kind, used for metrics labels and audit rows.
+    kind: ClassVar[str] = "internal"
+
+    def __init__(self, message: str, *, data: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+    def to_jsonrpc_error(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.jsonrpc_code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return error
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+class ConfigError(BoxError):
+    """A setting, tenant.toml or command-line flag is wrong; the message names it."""
+
+    kind = "config"
+
+
+# --- JSON-RPC and MCP protocol -------------------------------------------------------------
+
+
+class ProtocolError(BoxError):
+    http_status = 400
+    jsonrpc_code = INVALID_REQUEST
+    kind = "protocol"
+
+
+class ParseError(ProtocolError):
+    jsonrpc_code = PARSE_ERROR
+
+
+class InvalidRequest(ProtocolError):
+    jsonrpc_code = INVALID_REQUEST
+
+
+class MethodNotFound(ProtocolError):
+    http_status = 404
+    jsonrpc_code = METHOD_NOT_FOUND
+
+
+class InvalidParams(ProtocolError):
+    jsonrpc_code = INVALID_PARAMS
+
+
+class HeaderMismatch(ProtocolError):
+    jsonrpc_code = HEADER_MISMATCH
+
+
+class UnsupportedProtocolVersion(ProtocolError):
+    jsonrpc_code = UNSUPPORTED_PROTOCOL_VERSION
+
+
+class MissingClientCapability(ProtocolError):
+    jsonrpc_code = MISSING_CLIENT_CAPABILITY
+
+
+class RequestCancelled(BoxError):
+    """The client cancelled the request or closed its stream; no reply is owed."""
+
+    http_status = 499
+    jsonrpc_code = REQUEST_TIMEOUT
+    kind = "cancelled"
+
+
+class RequestTimedOut(BoxError):
+    http_status = 504
+    jsonrpc_code = REQUEST_TIMEOUT
+    kind = "timeout"
+
+
+# --- HTTP transport --------------------------------------------------------------------------
+
+
+class TransportError(BoxError):
+    http_status = 400
+    jsonrpc_code = INVALID_REQUEST
+    kind = "transport"
+
+
+class NotAcceptable(TransportError):
+    http_status = 406
+
+
+class UnsupportedMediaType(TransportError):
+    http_status = 415
+
+
+class PayloadTooLarge(TransportError):
+    http_status = 413
+
+
+class MethodNotAllowed(TransportError):
+    http_status = 405
+
+
+class OriginNotAllowed(TransportError):
+    http_status = 403
+
+
+class SessionRequired(TransportError):
+    http_status = 400
+
+
+class SessionNotFound(TransportError):
+    http_status = 404
+
+
+class TenantNotFound(TransportError):
+    http_status = 404
+
+
+class TenantDisabled(TransportError):
+    http_status = 503
+    jsonrpc_code = MODULE_UNAVAILABLE
+
+
+# --- authentication ----------------------------------------------------------------------
+
+
+class AuthError(BoxError):
+    """No credential, or one that is unknown, revoked, expired or for another tenant."""
+
+    http_status = 401
+    jsonrpc_code = INVALID_REQUEST
+    kind = "auth"
+
+
+class Forbidden(AuthError):
+    http_status = 403
+
+
+# --- sandbox -------------------------------------------------------------------------------
+
+
+class SandboxError(BoxError):
+    """A tenant module failed; the box and other tenants are unaffected."""
+
+    http_status = 500
+    jsonrpc_code = MODULE_TRAPPED
+    kind = "trap"
+
+
+class ModuleTrapped(SandboxError):
+    jsonrpc_code = MODULE_TRAPPED
+    kind = "trap"
+
+
+class FuelExhausted(SandboxError):
+    jsonrpc_code = FUEL_EXHAUSTED
+    kind = "fuel"
+
+
+class CallTimeout(SandboxError):
+    jsonrpc_code = CALL_TIMEOUT
+    kind = "timeout"
+
+
+class MemoryLimitExceeded(SandboxError):
+    jsonrpc_code = MEMORY_LIMIT
+    kind = "memory"
+
+
+class BadModuleReply(SandboxError):
+    jsonrpc_code = BAD_MODULE_REPLY
+    kind = "bad_reply"
+
+
+class ModuleRejected(SandboxError):
+    """A module failed to compile, or failed the box's checks (hash, imports, exports)."""
+
+    http_status = 503
+    jsonrpc_code = MODULE_UNAVAILABLE
+    kind = "rejected"
+
+
+class TenantBusy(SandboxError):
+    http_status = 503
+    jsonrpc_code = TENANT_BUSY
+    kind = "busy"
+
+
+# --- store ---------------------------------------------------------------------------------
+
+
+class StoreError(BoxError):
+    http_status = 500
+    jsonrpc_code = STORAGE_FAILURE
+    kind = "store"
+
+
+class StorageFull(StoreError):
+    """The disk or a quota is full. Nothing was half-written: the transaction rolled back."""
+
+    http_status = 507
+    jsonrpc_code = STORAGE_FULL
+
+
+class KvQuotaExceeded(StoreError):
+    http_status = 507
+    jsonrpc_code = KV_QUOTA
+
+
+class DecryptionFailed(StoreError):
+    """A stored value failed authentication: wrong data key, or the row was tampered with."""
+
+
+class KeyFileError(StoreError):
+    pass

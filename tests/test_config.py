@@ -1,0 +1,95 @@
+"""The settings tree: layering, env names, unknown keys, and the example file's defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from smcp_box.config import Settings, load_settings
+from smcp_box.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_example_file_documents_exactly_the_defaults() -> None:
+    assert load_settings(ROOT / "config.example.toml", environ={}) == Settings()
+
+
+def test_example_file_names_every_setting() -> None:
+    text = (ROOT / "config.example.toml").read_text()
+    import dataclasses
+
+    def walk(obj: object) -> list[str]:
+        names = []
+        for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                names.extend(walk(value))
+            else:
+                names.append(f.name)
+        return names
+
+    for name in walk(Settings()):
+        assert f"\n{name} = " in text, f"config.example.toml does not show {name}"
+
+
+def test_layers_toml_then_env_then_flags(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('log_level = "debug"\n[server]\nport = 9000\nhost = "0.0.0.0"\n')
+    env = {"SMCP_BOX_SERVER_PORT": "9100", "SMCP_BOX_STATE_DIR": "/tmp/x", "OTHER": "1"}
+    settings = load_settings(path, environ=env, overrides={"server.host": "127.0.0.2"})
+    assert settings.log_level == "debug"
+    assert settings.server.port == 9100
+    assert settings.server.host == "127.0.0.2"
+    assert settings.state_path() == Path("/tmp/x")
+
+
+def test_env_lists_and_bools() -> None:
+    env = {"SMCP_BOX_SERVER_ALLOWED_ORIGINS": "https://a.lan, https://b.lan",
+           "SMCP_BOX_STORE_ENCRYPT": "false"}
+    settings = load_settings(None, environ=env)
+    assert settings.server.allowed_origins == ("https://a.lan", "https://b.lan")
+    assert settings.store.encrypt is False
+
+
+@pytest.mark.parametrize(
+    ("toml", "fragment"),
+    [
+        ("prot = 1\n", "unknown setting 'prot'"),
+        ("[server]\nprot = 1\n", "unknown setting 'server.prot'"),
+        ("[nope]\nx = 1\n", "unknown setting 'nope'"),
+        ("[server]\nport = 'eighty'\n", "'server.port'"),
+        ("[server]\nport = 70000\n", "server.port must be between"),
+        ("server = 3\n", "must be a table"),
+        ('[server]\ntls_cert = "a.pem"\n', "tls_cert and server.tls_key"),
+        ("this is not toml", "not valid TOML"),
+    ],
+)
+def test_bad_config_names_the_problem(tmp_path: Path, toml: str, fragment: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert fragment in info.value.message
+
+
+def test_unknown_env_variable_is_named() -> None:
+    with pytest.raises(ConfigError, match="SMCP_BOX_SERVER_PROT"):
+        load_settings(None, environ={"SMCP_BOX_SERVER_PROT": "1"})
+
+
+def test_systemd_directories_are_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/smcp-box:/var/lib/other")
+    monkeypatch.setenv("CACHE_DIRECTORY", "/var/cache/smcp-box")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", "/run/credentials/smcp-box.service")
+    settings = load_settings(None, environ={})
+    assert settings.state_path() == Path("/var/lib/smcp-box")
+    assert settings.cache_path() == Path("/var/cache/smcp-box")
+    assert settings.credentials_path() == Path("/run/credentials/smcp-box.service")
+    assert settings.database_path() == Path("/var/lib/smcp-box/smcp-box.db")
+
+
+def test_missing_config_file_is_clear(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "absent.toml", environ={})
