@@ -1,0 +1,157 @@
+"""``tenant.toml``: what a tenant is, which module it runs, and the limits it runs under.
+
+A manifest is read and checked completely before anything of it is used: an unknown key, a
+malformed name, a missing module or a module whose SHA-256 differs from the pinned one is an
+error naming the file and the problem, and that tenant is not served (the others still are).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from smcp_box.config import MIB, SandboxSettings
+from smcp_box.errors import ConfigError
+
+MANIFEST_NAME = "tenant.toml"
+TENANT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_TOP_LEVEL_KEYS = {"name", "description", "module", "sha256", "auth", "limits", "config"}
+
+AuthMode = Literal["api_key", "none"]
+
+
+@dataclass(frozen=True)
+class TenantLimits:
+    """Per-call limits of one tenant, resolved from the box defaults and its overrides."""
+
+    memory_bytes: int
+    fuel: int
+    timeout_s: float
+    max_reply_bytes: int
+    max_instances: int
+    max_concurrent_calls: int
+
+    @classmethod
+    def from_settings(
+        cls, defaults: SandboxSettings, overrides: dict[str, Any] | None = None
+    ) -> TenantLimits:
+        merged = {f.name: getattr(defaults, f.name) for f in fields(defaults)}
+        for key, value in (overrides or {}).items():
+            if key not in merged or key == "tick_ms":
+                raise ConfigError(f"unknown limit {key!r} (known: {', '.join(_LIMIT_KEYS)})")
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"limit {key!r} must be a positive integer, not {value!r}")
+            merged[key] = value
+        return cls(
+            memory_bytes=int(merged["memory_mib"]) * MIB,
+            fuel=int(merged["fuel"]),
+            timeout_s=int(merged["timeout_ms"]) / 1000.0,
+            max_reply_bytes=int(merged["max_reply_bytes"]),
+            max_instances=int(merged["max_instances"]),
+            max_concurrent_calls=int(merged["max_concurrent_calls"]),
+        )
+
+
+_LIMIT_KEYS = tuple(f.name for f in fields(SandboxSettings) if f.name != "tick_ms")
+
+
+@dataclass(frozen=True)
+class TenantManifest:
+    name: str
+    description: str
+    module_path: Path
+    sha256: str
+    auth: AuthMode
+    limit_overrides: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, str] = field(default_factory=dict)
+    manifest_path: Path | None = None
+
+    def read_module(self) -> bytes:
+        """The module's bytes, after checking them against the pinned hash."""
+        try:
+            data = self.module_path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"tenant {self.name!r}: cannot read module {self.module_path}: {exc.strerror}"
+            ) from None
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != self.sha256:
+            raise ConfigError(
+                f"tenant {self.name!r}: module {self.module_path.name} has sha256 {actual}, "
+                f"but tenant.toml pins {self.sha256}; rebuild it or update the pin after "
+                "vetting the new module"
+            )
+        return data
+
+
+def load_manifest(path: Path) -> TenantManifest:
+    """Parse and check one tenant.toml; raise ConfigError naming the file and the problem."""
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return _manifest_from_mapping(raw, path)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc.message}") from None
+
+
+def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
+    unknown = sorted(set(raw) - _TOP_LEVEL_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)}")
+    name = _required_str(raw, "name")
+    if not TENANT_NAME_PATTERN.match(name):
+        raise ConfigError(
+            f"tenant name {name!r} must be 1-63 characters of a-z, 0-9 and '-', "
+            "starting with a letter or digit"
+        )
+    sha256 = _required_str(raw, "sha256").lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise ConfigError("sha256 must be the 64-hex-digit SHA-256 of the module")
+    auth = raw.get("auth", "api_key")
+    if auth not in ("api_key", "none"):
+        raise ConfigError(f"auth must be 'api_key' or 'none', not {auth!r}")
+    limits = raw.get("limits", {})
+    if not isinstance(limits, dict):
+        raise ConfigError("[limits] must be a table")
+    config = raw.get("config", {})
+    if not isinstance(config, dict) or not all(isinstance(v, str) for v in config.values()):
+        raise ConfigError("[config] must be a table of string values")
+    module = Path(_required_str(raw, "module"))
+    if module.is_absolute() or ".." in module.parts:
+        raise ConfigError("module must be a path inside the tenant's folder")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError("description must be a string")
+    return TenantManifest(
+        name=name,
+        description=description,
+        module_path=path.parent / module,
+        sha256=sha256,
+        auth=auth,
+        limit_overrides=dict(limits),
+        config=dict(config),
+        manifest_path=path,
+    )
+
+
+def _required_str(raw: dict[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key!r} is required and must be a non-empty string")
+    return value
+
+
+def discover_manifests(tenants_dir: Path) -> list[Path]:
+    """Every ``*/tenant.toml`` directly below ``tenants_dir``, in name order."""
+    if not tenants_dir.is_dir():
+        raise ConfigError(f"tenants folder {tenants_dir} does not exist")
+    return sorted(tenants_dir.glob(f"*/{MANIFEST_NAME}"))

@@ -1,0 +1,91 @@
+"""tenant.toml parsing: every field checked, problems named with the file."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from smcp_box.config import MIB, SandboxSettings
+from smcp_box.errors import ConfigError
+from smcp_box.tenancy.manifest import TenantLimits, discover_manifests, load_manifest
+
+MODULE = b"\0asm\x01\0\0\0"
+SHA = hashlib.sha256(MODULE).hexdigest()
+
+
+def write_tenant(root: Path, body: str, folder: str = "t1") -> Path:
+    (root / folder).mkdir(parents=True, exist_ok=True)
+    (root / folder / "m.wasm").write_bytes(MODULE)
+    path = root / folder / "tenant.toml"
+    path.write_text(body)
+    return path
+
+
+def test_full_manifest_round_trips(tmp_path: Path) -> None:
+    path = write_tenant(
+        tmp_path,
+        f'name = "notes"\ndescription = "d"\nmodule = "m.wasm"\nsha256 = "{SHA}"\n'
+        'auth = "none"\n[limits]\nmemory_mib = 64\n[config]\ngreeting = "hi"\n',
+    )
+    manifest = load_manifest(path)
+    assert manifest.name == "notes"
+    assert manifest.auth == "none"
+    assert manifest.config == {"greeting": "hi"}
+    assert manifest.read_module() == MODULE
+    limits = TenantLimits.from_settings(SandboxSettings(), manifest.limit_overrides)
+    assert limits.memory_bytes == 64 * MIB
+    assert limits.fuel == SandboxSettings().fuel
+
+
+def test_auth_defaults_to_api_key(tmp_path: Path) -> None:
+    path = write_tenant(tmp_path, f'name = "a"\nmodule = "m.wasm"\nsha256 = "{SHA}"\n')
+    assert load_manifest(path).auth == "api_key"
+
+
+def test_hash_mismatch_is_refused_with_both_hashes(tmp_path: Path) -> None:
+    path = write_tenant(tmp_path, f'name = "a"\nmodule = "m.wasm"\nsha256 = "{"0" * 64}"\n')
+    with pytest.raises(ConfigError) as info:
+        load_manifest(path).read_module()
+    assert SHA in info.value.message
+    assert "pins" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (f'name = "A b"\nmodule = "m.wasm"\nsha256 = "{SHA}"\n', "tenant name"),
+        (f'name = "a"\nmodule = "m.wasm"\nsha256 = "{SHA}"\nextra = 1\n', "unknown key(s) extra"),
+        ('name = "a"\nmodule = "m.wasm"\nsha256 = "abc"\n', "64-hex-digit"),
+        (f'name = "a"\nmodule = "../m.wasm"\nsha256 = "{SHA}"\n', "inside the tenant"),
+        (f'name = "a"\nmodule = "m.wasm"\nsha256 = "{SHA}"\nauth = "x"\n', "auth must be"),
+        (f'name = "a"\nsha256 = "{SHA}"\n', "'module' is required"),
+        (f'name = "a"\nmodule = "m.wasm"\nsha256 = "{SHA}"\n[config]\nx = 1\n', "string values"),
+    ],
+)
+def test_bad_manifests_name_file_and_problem(tmp_path: Path, body: str, fragment: str) -> None:
+    path = write_tenant(tmp_path, body)
+    with pytest.raises(ConfigError) as info:
+        load_manifest(path)
+    assert str(path) in info.value.message
+    assert fragment in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("limits", "fragment"),
+    [({"bogus": 1}, "unknown limit"), ({"fuel": -1}, "positive integer"),
+     ({"tick_ms": 5}, "unknown limit")],
+)
+def test_bad_limits(limits: dict[str, int], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        TenantLimits.from_settings(SandboxSettings(), limits)
+
+
+def test_discover_finds_tenant_folders_in_order(tmp_path: Path) -> None:
+    write_tenant(tmp_path, "x", folder="b")
+    write_tenant(tmp_path, "x", folder="a")
+    (tmp_path / "not-a-tenant").mkdir()
+    assert [p.parent.name for p in discover_manifests(tmp_path)] == ["a", "b"]
+    with pytest.raises(ConfigError, match="does not exist"):
+        discover_manifests(tmp_path / "missing")
