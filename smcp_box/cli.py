@@ -1,0 +1,256 @@
+"""``smcp-box``: serve the box and manage it from a shell.
+
+Every subcommand reads the same settings tree as the server. Commands that change state while
+the box runs (``key create``) write through the store, which is safe next to a running box
+because SQLite in WAL mode serializes writers across processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from smcp_box import __version__
+from smcp_box.config import Settings, load_settings, settings_as_dict
+from smcp_box.errors import BoxError
+from smcp_box.logs import configure_logging
+
+logger = logging.getLogger("smcp_box.cli")
+
+
+def _add_config_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML config file (default: $SMCP_BOX_CONFIG, or $CONFIGURATION_DIRECTORY/config.toml)",
+    )
+    parser.add_argument("--tenants-dir", default=None, help="folder of tenant folders")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="smcp-box", description="Host many tenants' MCP servers as sandboxed wasm modules."
+    )
+    parser.add_argument("--version", action="version", version=f"smcp-box {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the box")
+    _add_config_flag(serve)
+    serve.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="listen port (default 8765)")
+
+    key = commands.add_parser("key", help="manage API keys")
+    key_commands = key.add_subparsers(dest="key_command", required=True, metavar="ACTION")
+    key_create = key_commands.add_parser("create", help="create a key; prints the secret once")
+    key_create.add_argument("tenant")
+    key_create.add_argument("--label", default="", help="a note on who or what uses the key")
+    key_create.add_argument("--json", action="store_true", help='print {"key": ...}')
+    _add_config_flag(key_create)
+    key_list = key_commands.add_parser("list", help="list keys (never their secrets)")
+    key_list.add_argument("tenant", nargs="?", default=None)
+    key_list.add_argument("--json", action="store_true")
+    _add_config_flag(key_list)
+    key_revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
+    key_revoke.add_argument("key_id")
+    _add_config_flag(key_revoke)
+
+    tenant = commands.add_parser("tenant", help="inspect tenants")
+    tenant_commands = tenant.add_subparsers(dest="tenant_command", required=True, metavar="ACTION")
+    tenant_list = tenant_commands.add_parser("list", help="list the tenants in the tenants folder")
+    tenant_list.add_argument("--json", action="store_true")
+    _add_config_flag(tenant_list)
+
+    config = commands.add_parser("config", help="inspect configuration")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    config_check = config_commands.add_parser("check", help="validate and print the settings")
+    _add_config_flag(config_check)
+    return parser
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    path: Path | None = args.config
+    if path is None and os.environ.get("SMCP_BOX_CONFIG"):
+        path = Path(os.environ["SMCP_BOX_CONFIG"])
+    if path is None and os.environ.get("CONFIGURATION_DIRECTORY"):
+        candidate = Path(os.environ["CONFIGURATION_DIRECTORY"].split(":")[0]) / "config.toml"
+        path = candidate if candidate.exists() else None
+    environ = {k: v for k, v in os.environ.items() if k != "SMCP_BOX_CONFIG"}
+    overrides: dict[str, Any] = {"tenants_dir": getattr(args, "tenants_dir", None)}
+    if getattr(args, "host", None) is not None:
+        overrides["server.host"] = args.host
+    if getattr(args, "port", None) is not None:
+        overrides["server.port"] = args.port
+    return load_settings(path, environ=environ, overrides=overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings_from(args)
+        configure_logging(settings.log_level)
+        return _dispatch(args, settings)
+    except BoxError as exc:
+        print(f"smcp-box: error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "serve":
+        return asyncio.run(_serve(settings))
+    if args.command == "key":
+        return asyncio.run(_key(args, settings))
+    if args.command == "tenant":
+        return _tenant_list(args, settings)
+    if args.command == "config":
+        print(json.dumps(settings_as_dict(settings), indent=2))
+        return 0
+    raise AssertionError(args.command)  # pragma: no cover - argparse enforces the choices
+
+
+async def _serve(settings: Settings) -> int:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config as HypercornConfig
+
+    from smcp_box.box import Box
+    from smcp_box.web.app import create_app
+
+    box = await Box.start(settings)
+    try:
+        app = create_app(box)
+        hyper = HypercornConfig()
+        host = settings.server.host
+        bind_host = f"[{host}]" if ":" in host else host
+        hyper.bind = [f"{bind_host}:{settings.server.port}"]
+        hyper.graceful_timeout = settings.server.shutdown_grace_s
+        hyper.accesslog = None
+        hyper.errorlog = logging.getLogger("hypercorn.error")
+        scheme = "http"
+        if settings.server.tls_cert:
+            hyper.certfile = settings.server.tls_cert
+            hyper.keyfile = settings.server.tls_key
+            scheme = "https"
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        _print_banner(box, f"{scheme}://{bind_host}:{settings.server.port}")
+        await serve(app, hyper, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    finally:
+        await box.stop()
+    return 0
+
+
+def _print_banner(box: Any, base_url: str) -> None:
+    lines = [f"smcp-box {__version__} serving on {base_url}"]
+    for tenant in box.tenants.all():
+        auth = (
+            "public (no auth)"
+            if tenant.auth_mode == "none"
+            else f"API key: smcp-box key create {tenant.name}"
+        )
+        lines.append(f"  {tenant.name:<16} {base_url}/t/{tenant.name}/mcp   [{auth}]")
+    for folder, reason in box.tenants.last_report.failed.items():
+        lines.append(f"  NOT LOADED {folder}: {reason}")
+    if not box.tenants.names():
+        lines.append(f"  no tenants loaded from {box.settings.tenants_path()}")
+    print("\n".join(lines), flush=True)
+
+
+async def _open_store(settings: Settings) -> Any:
+    from smcp_box.store import Store, load_data_key
+
+    state = settings.state_path()
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data_key = load_data_key(state, settings.credentials_path())
+    return await Store.open(settings.database_path(), data_key, encrypt=settings.store.encrypt)
+
+
+async def _key(args: argparse.Namespace, settings: Settings) -> int:
+    from smcp_box.tenancy.manifest import TENANT_NAME_PATTERN
+
+    store = await _open_store(settings)
+    try:
+        if args.key_command == "create":
+            if not TENANT_NAME_PATTERN.match(args.tenant):
+                raise BoxError(f"{args.tenant!r} is not a valid tenant name")
+            key_id, secret = await store.create_api_key(args.tenant, args.label)
+            await store.append_audit(
+                "key.create", tenant=args.tenant, actor="cli", source_ip=None,
+                outcome="ok", detail={"key_id": key_id, "label": args.label},
+            )
+            if args.json:
+                print(json.dumps({"key": secret, "key_id": key_id, "tenant": args.tenant}))
+            else:
+                print(secret)
+                print(
+                    f"(key id {key_id}; shown once; use it as 'Authorization: Bearer <key>' on "
+                    f"/t/{args.tenant}/mcp)",
+                    file=sys.stderr,
+                )
+            return 0
+        if args.key_command == "list":
+            records = await store.list_api_keys(args.tenant)
+            rows = [
+                {
+                    "key_id": r.key_id, "tenant": r.tenant, "label": r.label,
+                    "created_at": r.created_at, "last_used": r.last_used, "revoked": r.revoked,
+                }
+                for r in records
+            ]
+            if args.json:
+                print(json.dumps(rows, indent=2))
+            else:
+                for row in rows:
+                    state = "revoked" if row["revoked"] else "active"
+                    print(f"{row['key_id']}  {row['tenant']:<16} {state:<8} {row['label']}")
+            return 0
+        if args.key_command == "revoke":
+            if not await store.revoke_api_key(args.key_id):
+                print(f"smcp-box: no active key with id {args.key_id}", file=sys.stderr)
+                return 1
+            await store.append_audit(
+                "key.revoke", tenant=None, actor="cli", source_ip=None,
+                outcome="ok", detail={"key_id": args.key_id},
+            )
+            print(f"revoked {args.key_id}")
+            return 0
+    finally:
+        await store.close()
+    raise AssertionError(args.key_command)  # pragma: no cover
+
+
+def _tenant_list(args: argparse.Namespace, settings: Settings) -> int:
+    from smcp_box.tenancy.manifest import discover_manifests, load_manifest
+
+    rows: list[dict[str, Any]] = []
+    for path in discover_manifests(settings.tenants_path()):
+        try:
+            manifest = load_manifest(path)
+            manifest.read_module()
+            rows.append({"name": manifest.name, "auth": manifest.auth, "ok": True,
+                         "description": manifest.description, "folder": str(path.parent)})
+        except BoxError as exc:
+            rows.append({"name": path.parent.name, "ok": False, "error": exc.message,
+                         "folder": str(path.parent)})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            status = "ok" if row["ok"] else f"BROKEN: {row['error']}"
+            print(f"{row['name']:<16} {status}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

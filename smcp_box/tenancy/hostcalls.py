@@ -1,0 +1,100 @@
+"""The host side of the tenant ABI, bound to one call of one tenant.
+
+Host imports run in the sandbox's worker thread while the event loop stays free, so each one
+that needs the (async) store hands a coroutine to the loop and blocks the *worker* until it is
+done. Waiting is deliberate: it keeps a module's notifications in order and ahead of its reply,
+and it applies back-pressure to a module that writes faster than the store can.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, TypeVar
+
+from smcp_box.errors import BadModuleReply, StoreError
+from smcp_box.web.services import CallContext
+
+_T = TypeVar("_T")
+#: How long a host import may wait for the store before the call fails.
+HOST_IO_TIMEOUT_S = 10.0
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO,
+           "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL,
+           "alert": logging.CRITICAL, "emergency": logging.CRITICAL}
+
+
+class KeyValueStore(Protocol):
+    async def kv_get(self, tenant: str, key: str) -> str | None: ...
+
+    async def kv_set(self, tenant: str, key: str, value: str) -> None: ...
+
+    async def kv_delete(self, tenant: str, key: str) -> bool: ...
+
+    async def kv_list(self, tenant: str, prefix: str = "") -> list[str]: ...
+
+
+class StoreHostCalls:
+    """Implements the sandbox's HostCalls protocol for one call."""
+
+    def __init__(
+        self,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        kv: KeyValueStore,
+        tenant: str,
+        config: dict[str, str],
+        ctx: CallContext,
+        clock: Callable[[], float],
+        logger: logging.Logger,
+    ) -> None:
+        self._loop = loop
+        self._kv = kv
+        self._tenant = tenant
+        self._config = config
+        self._ctx = ctx
+        self._clock = clock
+        self._logger = logger
+
+    def _wait(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(HOST_IO_TIMEOUT_S)
+        except TimeoutError:
+            future.cancel()
+            raise StoreError("the store did not answer a host call in time") from None
+
+    def log(self, level: str, message: str) -> None:
+        self._logger.log(
+            _LEVELS.get(level.lower(), logging.INFO),
+            "tenant %s: %s", self._tenant, message[:4096],
+        )
+
+    def config_get(self, key: str) -> str | None:
+        return self._config.get(key)
+
+    def kv_get(self, key: str) -> str | None:
+        return self._wait(self._kv.kv_get(self._tenant, key))
+
+    def kv_set(self, key: str, value: str) -> None:
+        self._wait(self._kv.kv_set(self._tenant, key, value))
+
+    def kv_delete(self, key: str) -> None:
+        self._wait(self._kv.kv_delete(self._tenant, key))
+
+    def kv_list(self, prefix: str) -> list[str]:
+        return self._wait(self._kv.kv_list(self._tenant, prefix))
+
+    def notify(self, message: str) -> None:
+        try:
+            parsed = json.loads(message)
+        except ValueError:
+            raise BadModuleReply("notify: the notification is not valid JSON") from None
+        if not isinstance(parsed, dict) or "method" not in parsed or "id" in parsed:
+            raise BadModuleReply("notify: expected a JSON-RPC notification object") from None
+        parsed["jsonrpc"] = "2.0"
+        self._wait(self._ctx.notify(parsed))
+
+    def time_now_ms(self) -> int:
+        return int(self._clock() * 1000)

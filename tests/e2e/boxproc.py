@@ -1,0 +1,112 @@
+"""Run a real ``smcp-box serve`` in a subprocess on a free loopback port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class BoxProcess:
+    workdir: Path
+    tenants_dir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    proc: subprocess.Popen[str] | None = None
+    log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, tenant: str) -> str:
+        return f"{self.base_url}/t/{tenant}/mcp"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMCP_BOX_")}
+        env.update(
+            SMCP_BOX_STATE_DIR=str(self.workdir / "state"),
+            SMCP_BOX_CACHE_DIR=str(self.workdir / "cache"),
+            SMCP_BOX_RUNTIME_DIR=str(self.workdir / "run"),
+            SMCP_BOX_TENANTS_DIR=str(self.tenants_dir),
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "smcp_box.cli", *args],
+            env=self.env(), cwd=self.workdir, capture_output=True, text=True,
+            timeout=60, check=check,
+        )
+
+    def create_key(self, tenant: str) -> str:
+        out = self.cli("key", "create", tenant, "--json").stdout
+        return str(json.loads(out)["key"])
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.log_path = self.workdir / f"box-{self.port}.log"
+        log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "smcp_box.cli", "serve", "--port", str(self.port)],
+            env=self.env(), cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, text=True,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"smcp-box exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"smcp-box did not become healthy:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+    def stop(self, timeout_s: float = 20.0) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+
+def copy_tenants(dest: Path, names: list[str] | None = None) -> Path:
+    """Copy the repository's example tenants (all, or the named ones) to ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for folder in sorted((REPO / "tenants").iterdir()):
+        if (folder / "tenant.toml").exists() and (names is None or folder.name in names):
+            shutil.copytree(folder, dest / folder.name, dirs_exist_ok=True)
+    return dest
