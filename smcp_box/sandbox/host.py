@@ -1,0 +1,314 @@
+"""Host imports: the ``smcp`` functions a module may call, and the per-call state they serve.
+
+The imports are defined once per engine, in one Linker, as native callbacks that know nothing
+of any tenant. Each call binds its :class:`CallState` (tenant, limits, the request's
+:class:`HostCalls`, the instance's memory) to the worker thread that runs it; a callback finds
+it there. That is sound because wasm calls are synchronous: a host import always runs on the
+thread that entered the wasm that called it, and nothing else runs on that thread meanwhile.
+
+A callback never lets a Python exception escape into wasmtime (ctypes would print and swallow
+it). It records the first error on the state and returns a trap whose message names the import;
+the call then raises that recorded error, not a generic trap.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import wasmtime
+
+from smcp_box.errors import (
+    BadModuleReply,
+    BoxError,
+    KvQuotaExceeded,
+    ModuleTrapped,
+    StoreError,
+)
+
+from . import native
+from .abi import HOST_IMPORTS, IMPORT_MODULE, U32_MASK, pack_buffer
+from .faults import call_timeout, classify_trap, memory_exceeded
+from .limits import Limits
+
+
+class HostCalls(Protocol):
+    """What a module can ask of the box during one call; one object per call.
+
+    Methods are synchronous and run in the sandbox's worker thread, never on the event loop.
+    Raising a :class:`smcp_box.errors.BoxError` fails the call with it, except from ``kv_set``
+    and ``kv_delete``, whose store errors become status codes for the module.
+    """
+
+    def log(self, level: str, message: str) -> None: ...
+
+    def config_get(self, key: str) -> str | None: ...
+
+    def kv_get(self, key: str) -> str | None: ...
+
+    def kv_set(self, key: str, value: str) -> None:
+        """Raise KvQuotaExceeded (module sees -1) or StoreError (module sees -2)."""
+        ...
+
+    def kv_delete(self, key: str) -> None: ...
+
+    def kv_list(self, prefix: str) -> list[str]: ...
+
+    def notify(self, message: str) -> None: ...
+
+    def time_now_ms(self) -> int: ...
+
+
+class CallState:
+    """Everything the host imports of one running call (or instantiation) need."""
+
+    __slots__ = (
+        "alloc_ref",
+        "deadline",
+        "host",
+        "host_calls",
+        "limits",
+        "mem_ref",
+        "pending",
+        "tenant",
+    )
+
+    def __init__(
+        self,
+        tenant: str,
+        limits: Limits,
+        host: HostCalls | None,
+        mem_ref: Any,
+        alloc_ref: Any,
+        deadline: float,
+    ) -> None:
+        self.tenant = tenant
+        self.limits = limits
+        #: None while the module's start function runs: imports are refused then.
+        self.host = host
+        self.mem_ref = mem_ref
+        self.alloc_ref = alloc_ref
+        #: time.monotonic() after which a host import fails the call as timed out.
+        self.deadline = deadline
+        self.host_calls = 0
+        #: The first error a host import hit; the call raises it.
+        self.pending: BaseException | None = None
+
+
+_current = threading.local()
+
+
+def bind(state: CallState | None) -> None:
+    _current.state = state
+
+
+def _fail(
+    state: CallState, name: str, detail: str, cls: type[BoxError] = ModuleTrapped
+) -> BoxError:
+    return cls(
+        f"tenant {state.tenant!r}: {name}: {detail}", data={"tenant": state.tenant, "import": name}
+    )
+
+
+def read_string(state: CallState, ctx: int, name: str, ptr: int, length: int, what: str) -> str:
+    ptr &= U32_MASK
+    length &= U32_MASK
+    if length > state.limits.max_reply_bytes:
+        raise _fail(
+            state,
+            name,
+            f"the {what} is {length} bytes, over [limits].max_reply_bytes "
+            f"({state.limits.max_reply_bytes})",
+            BadModuleReply,
+        )
+    size = native.memory_data_size(ctx, state.mem_ref)
+    if ptr + length > size:
+        raise _fail(
+            state,
+            name,
+            f"pointer out of bounds (the {what} at {ptr} with length {length} ends past the "
+            f"{size}-byte memory)",
+        )
+    if length == 0:
+        return ""
+    raw = ctypes.string_at(native.memory_data(ctx, state.mem_ref) + ptr, length)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _fail(state, name, f"the {what} is not valid UTF-8", BadModuleReply) from None
+
+
+def write_buffer(state: CallState, ctx: int, name: str, data: bytes) -> int:
+    """Copy ``data`` into a buffer the module allocates; return it packed as ``ptr << 32 | len``."""
+    length = len(data)
+    if length == 0:
+        return 0
+    if length > state.limits.memory_bytes:
+        raise memory_exceeded(
+            state.tenant,
+            state.limits,
+            native.memory_data_size(ctx, state.mem_ref),
+            f"{name} could not pass back {length} bytes",
+        )
+    buf = (native.ValRaw * 2)()
+    buf[0].i32 = length
+    trap = native.TrapPtr()
+    error = native.func_call_unchecked(ctx, state.alloc_ref, buf, 2, ctypes.byref(trap))
+    if trap:
+        wrapped = native.take_trap(trap)
+        raise classify_trap(
+            state.tenant,
+            state.limits,
+            wrapped.trap_code,
+            wrapped.message,
+            native.memory_data_size(ctx, state.mem_ref),
+        )
+    if error:
+        # Only a host import called from inside smcp_alloc can fail this way; its own error
+        # is already pending and wins.
+        raise _fail(state, name, f"smcp_alloc failed: {native.take_error(error)}")
+    ptr = buf[0].i32 & U32_MASK
+    size = native.memory_data_size(ctx, state.mem_ref)
+    if ptr == 0:
+        raise memory_exceeded(
+            state.tenant, state.limits, size, f"smcp_alloc({length}) for {name} returned 0"
+        )
+    if ptr + length > size:
+        raise _fail(state, name, f"smcp_alloc returned a buffer out of bounds ({ptr}+{length})")
+    # The memory may have grown (and moved) inside smcp_alloc: fetch its base only now.
+    ctypes.memmove(native.memory_data(ctx, state.mem_ref) + ptr, data, length)
+    return pack_buffer(ptr, length)
+
+
+# --- the imports -------------------------------------------------------------------------------
+# Each takes (state, host, guest memory context, raw argument/result slots).
+
+Impl = Callable[[CallState, HostCalls, int, Any], None]
+
+
+def _log(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    level = read_string(state, ctx, "log", a[0].i32, a[1].i32, "level")
+    message = read_string(state, ctx, "log", a[2].i32, a[3].i32, "message")
+    host.log(level, message)
+
+
+def _optional(state: CallState, ctx: int, name: str, value: str | None, a: Any) -> None:
+    a[0].i64 = -1 if value is None else write_buffer(state, ctx, name, value.encode("utf-8"))
+
+
+def _config_get(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    key = read_string(state, ctx, "config_get", a[0].i32, a[1].i32, "key")
+    _optional(state, ctx, "config_get", host.config_get(key), a)
+
+
+def _kv_get(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    key = read_string(state, ctx, "kv_get", a[0].i32, a[1].i32, "key")
+    _optional(state, ctx, "kv_get", host.kv_get(key), a)
+
+
+def _kv_list(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    prefix = read_string(state, ctx, "kv_list", a[0].i32, a[1].i32, "prefix")
+    keys = host.kv_list(prefix)
+    encoded = json.dumps(list(keys), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    a[0].i64 = write_buffer(state, ctx, "kv_list", encoded)
+
+
+def _kv_set(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    key = read_string(state, ctx, "kv_set", a[0].i32, a[1].i32, "key")
+    value = read_string(state, ctx, "kv_set", a[2].i32, a[3].i32, "value")
+    try:
+        host.kv_set(key, value)
+    except KvQuotaExceeded:
+        a[0].i32 = -1
+    except StoreError:
+        a[0].i32 = -2
+    else:
+        a[0].i32 = 0
+
+
+def _kv_delete(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    key = read_string(state, ctx, "kv_delete", a[0].i32, a[1].i32, "key")
+    try:
+        host.kv_delete(key)
+    except StoreError:
+        a[0].i32 = -2
+    else:
+        a[0].i32 = 0
+
+
+def _notify(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    message = read_string(state, ctx, "notify", a[0].i32, a[1].i32, "notification")
+    try:
+        parsed = json.loads(message)
+    except ValueError:
+        raise _fail(state, "notify", "the notification is not valid JSON", BadModuleReply) from None
+    if not isinstance(parsed, dict):
+        raise _fail(state, "notify", "the notification is not a JSON object", BadModuleReply)
+    host.notify(message)
+
+
+def _time_now_ms(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    a[0].i64 = int(host.time_now_ms())
+
+
+_IMPLS: dict[str, Impl] = {
+    "log": _log,
+    "config_get": _config_get,
+    "kv_get": _kv_get,
+    "kv_set": _kv_set,
+    "kv_delete": _kv_delete,
+    "kv_list": _kv_list,
+    "notify": _notify,
+    "time_now_ms": _time_now_ms,
+}
+assert set(_IMPLS) == set(HOST_IMPORTS), "every ABI import needs an implementation"
+
+
+def _callback(name: str, impl: Impl) -> Any:
+    def entry(env: int | None, caller: int, args: Any, nargs: int) -> int:
+        state: CallState | None = getattr(_current, "state", None)
+        if state is None:  # pragma: no cover - every wasm entry binds a state first
+            return native.new_trap(f"{name}: called with no call in progress")
+        try:
+            state.host_calls += 1
+            host = state.host
+            if host is None:
+                raise _fail(state, name, "host imports cannot be called from the start function")
+            if state.host_calls > state.limits.max_host_calls:
+                raise _fail(
+                    state,
+                    name,
+                    f"more than {state.limits.max_host_calls} host calls in one call; raise "
+                    "[limits].max_host_calls in tenant.toml or make fewer calls",
+                )
+            if time.monotonic() > state.deadline:
+                raise call_timeout(state.tenant, state.limits)
+            impl(state, host, native.caller_context(caller), args)
+            return 0
+        except BaseException as exc:  # nothing may escape into wasmtime
+            if state.pending is None:
+                state.pending = exc
+            return native.new_trap(f"{name}: {exc}")
+
+    return native.HostCallback(entry)
+
+
+#: The native callbacks must outlive every Linker that uses them: keep them for the process.
+_CALLBACKS: dict[str, Any] = {name: _callback(name, impl) for name, impl in _IMPLS.items()}
+
+
+def _valtype(name: str) -> wasmtime.ValType:
+    return wasmtime.ValType.i32() if name == "i32" else wasmtime.ValType.i64()
+
+
+def make_linker(engine: wasmtime.Engine) -> wasmtime.Linker:
+    """A Linker defining exactly the ABI's imports, nothing else (no WASI)."""
+    linker = wasmtime.Linker(engine)
+    for name, (params, results) in HOST_IMPORTS.items():
+        ty = wasmtime.FuncType([_valtype(p) for p in params], [_valtype(r) for r in results])
+        native.define_host_func(linker, IMPORT_MODULE, name, ty, _CALLBACKS[name])
+    return linker

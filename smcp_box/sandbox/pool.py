@@ -1,0 +1,280 @@
+"""Per-tenant instance pools and the per-tenant concurrency gate.
+
+A pool keeps up to ``max_instances`` idle instances warm; a call takes one (or instantiates a
+fresh one when none is idle), and gives it back only if the call succeeded. The gate admits at
+most ``max_concurrent_calls`` calls of the tenant at once, which also bounds how many instances
+(and so how much memory) the tenant can have alive.
+
+Both are shared by the event loop(s) that submit calls and the worker threads that run them,
+so they use thread locks, never asyncio primitives bound to one loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import wasmtime
+
+from smcp_box.errors import FuelExhausted, SandboxError, TenantBusy
+
+from .host import HostCalls
+from .instance import Instance, deadline_ticks
+from .limits import CallOutcome, Limits, PoolStats
+
+
+@dataclass(frozen=True, eq=False)
+class TenantModule:
+    """A loaded module of one tenant: the handle callers pass to ``Sandbox.call``.
+
+    Compared by identity: a handle stays tied to the pool it was loaded into, and after the
+    tenant is reloaded or unloaded the old handle is refused.
+    """
+
+    tenant: str
+    sha256: str
+    limits: Limits
+    #: True when the compiled code came from the on-disk cache (no compilation).
+    cache_hit: bool
+
+
+class _Waiter:
+    __slots__ = ("granted", "wake")
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self.wake = wake
+        self.granted = False
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class Gate:
+    """A FIFO counting semaphore usable from any event loop and from plain threads."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.in_use = 0
+        self._waiters: deque[_Waiter] = deque()
+        self._lock = threading.Lock()
+
+    def _try_take_locked(self) -> bool:
+        # Newcomers queue behind waiters, so a steady stream cannot starve them.
+        if self.in_use < self.capacity and not self._waiters:
+            self.in_use += 1
+            return True
+        return False
+
+    async def acquire(self, wait_s: float) -> bool:
+        """Take a slot, waiting up to ``wait_s``; False when none came free in time."""
+        with self._lock:
+            if self._try_take_locked():
+                return True
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[None] = loop.create_future()
+
+            def wake() -> None:
+                loop.call_soon_threadsafe(_resolve, future)
+
+            waiter = _Waiter(wake)
+            self._waiters.append(waiter)
+        try:
+            await asyncio.wait({future}, timeout=wait_s)
+        except BaseException:
+            self._abandon(waiter)
+            raise
+        return self._settle(waiter)
+
+    def acquire_blocking(self, wait_s: float) -> bool:
+        with self._lock:
+            if self._try_take_locked():
+                return True
+            event = threading.Event()
+            waiter = _Waiter(event.set)
+            self._waiters.append(waiter)
+        event.wait(wait_s)
+        return self._settle(waiter)
+
+    def _settle(self, waiter: _Waiter) -> bool:
+        with self._lock:
+            if waiter.granted:
+                return True
+            self._waiters.remove(waiter)
+            return False
+
+    def _abandon(self, waiter: _Waiter) -> None:
+        """A cancelled waiter: pass on a slot it was granted meanwhile, else leave the queue."""
+        with self._lock:
+            if waiter.granted:
+                self._release_locked()
+            else:
+                self._waiters.remove(waiter)
+
+    def release(self) -> None:
+        with self._lock:
+            self._release_locked()
+
+    def _release_locked(self) -> None:
+        # Hand the slot straight to the oldest waiter (in_use stays the same).
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            try:
+                waiter.wake()
+            except RuntimeError:
+                continue  # its event loop is closed: nobody waits there any more
+            waiter.granted = True
+            return
+        self.in_use -= 1
+
+
+class TenantPool:
+    """The warm instances, gate and counters of one loaded module of one tenant."""
+
+    def __init__(
+        self,
+        module: TenantModule,
+        engine: wasmtime.Engine,
+        pre: wasmtime.InstancePre,
+        tick_s: float,
+        *,
+        keepalive: object = None,
+    ) -> None:
+        self.module = module
+        self.keepalive = keepalive
+        self.tenant = module.tenant
+        self.limits = module.limits
+        self.gate = Gate(module.limits.max_concurrent_calls)
+        self._engine = engine
+        self._pre = pre
+        self._ticks = deadline_ticks(module.limits.timeout_s, tick_s)
+        self._lock = threading.Lock()
+        self._idle: list[Instance] = []
+        self._live: set[Instance] = set()
+        self._closed = False
+        self._calls = 0
+        self._errors: Counter[str] = Counter()
+        self._fuel_used = 0
+        self._host_calls = 0
+        self._created = 0
+        self._discarded = 0
+        self._rejected_busy = 0
+
+    # --- instances ---------------------------------------------------------------------------
+
+    def _new_instance(self) -> Instance:
+        instance = Instance(self._engine, self._pre, self.tenant, self.limits, self._ticks)
+        with self._lock:
+            self._live.add(instance)
+            self._created += 1
+        return instance
+
+    def _take(self) -> Instance:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()  # the most recently used: its pages are warmest
+        return self._new_instance()
+
+    def _give_back(self, instance: Instance, healthy: bool) -> None:
+        with self._lock:
+            if healthy and not self._closed and len(self._idle) < self.limits.max_instances:
+                self._idle.append(instance)
+                return
+            self._live.discard(instance)
+            self._discarded += 1
+        instance.close()
+
+    def warm_up(self, count: int) -> int:
+        """Instantiate until ``count`` (at most max_instances) instances are idle."""
+        target = min(count, self.limits.max_instances)
+        while True:
+            with self._lock:
+                if self._closed or len(self._idle) >= target:
+                    return len(self._idle)
+            instance = self._new_instance()
+            self._give_back(instance, healthy=True)
+
+    # --- calls -------------------------------------------------------------------------------
+
+    def run(self, message: bytes, host: HostCalls) -> CallOutcome:
+        """One call, in the calling (worker) thread. The caller holds a gate slot."""
+        try:
+            instance = self._take()
+        except SandboxError as exc:
+            self._count_failure(exc)
+            raise
+        healthy = False
+        try:
+            outcome = instance.call(self.tenant, self.limits, self._ticks, message, host)
+            healthy = True
+        except SandboxError as exc:
+            self._count_failure(exc)
+            raise
+        except BaseException:
+            self._count_failure(None)
+            raise
+        finally:
+            self._give_back(instance, healthy)
+        with self._lock:
+            self._calls += 1
+            self._fuel_used += outcome.fuel_used
+            self._host_calls += outcome.host_calls
+        return outcome
+
+    def _count_failure(self, exc: BaseException | None) -> None:
+        with self._lock:
+            self._calls += 1
+            self._errors[exc.kind if isinstance(exc, SandboxError) else "internal"] += 1
+            if isinstance(exc, FuelExhausted):
+                self._fuel_used += self.limits.fuel
+
+    def busy(self) -> TenantBusy:
+        with self._lock:
+            self._rejected_busy += 1
+        return TenantBusy(
+            f"tenant {self.tenant!r} is busy: {self.limits.max_concurrent_calls} calls are "
+            f"already running and none finished within {self.limits.queue_timeout_s:g} s; retry "
+            "shortly, or raise [limits].max_concurrent_calls in tenant.toml",
+            data={"tenant": self.tenant, "limit": self.limits.max_concurrent_calls},
+        )
+
+    def close(self) -> None:
+        """Drop the idle instances now; busy ones are dropped when their call ends."""
+        with self._lock:
+            self._closed = True
+            victims, self._idle = self._idle, []
+            for instance in victims:
+                self._live.discard(instance)
+                self._discarded += 1
+        for instance in victims:
+            instance.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def stats(self) -> PoolStats:
+        with self._lock:
+            return PoolStats(
+                tenant=self.tenant,
+                module_sha256=self.module.sha256,
+                warm_instances=len(self._idle),
+                live_instances=len(self._live),
+                busy_calls=self.gate.in_use,
+                # memory_bytes is updated by the thread that owns the instance, at the end of
+                # each call; reading an int attribute is atomic, and reading the live memory of
+                # a store another thread is running would not be.
+                memory_bytes=sum(instance.memory_bytes for instance in self._live),
+                calls=self._calls,
+                errors=sum(self._errors.values()),
+                errors_by_kind=dict(self._errors),
+                fuel_used=self._fuel_used,
+                host_calls=self._host_calls,
+                instances_created=self._created,
+                instances_discarded=self._discarded,
+                rejected_busy=self._rejected_busy,
+            )

@@ -1,0 +1,271 @@
+"""The Sandbox: load tenants' modules, call them off the event loop, report on their pools."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+
+import wasmtime
+
+from smcp_box.errors import ModuleRejected, PayloadTooLarge
+
+from .abi import check_binary, check_module
+from .cache import CacheCounters, ModuleCache
+from .engine import EngineSettings, EpochTicker, build_engine, engine_fingerprint
+from .host import HostCalls, make_linker
+from .instance import deadline_ticks
+from .limits import CallOutcome, Limits, PoolStats
+from .pool import TenantModule, TenantPool
+
+logger = logging.getLogger("smcp_box.sandbox")
+
+
+class _Compiled:
+    """A compiled module and its pre-linked form, shared by every tenant running the same wasm."""
+
+    __slots__ = ("__weakref__", "module", "pre")
+
+    def __init__(self, module: wasmtime.Module, pre: wasmtime.InstancePre) -> None:
+        self.module = module
+        self.pre = pre
+
+
+def _default_workers() -> int:
+    # Workers spend their time in wasm (GIL released) or waiting on host I/O; a few per core
+    # keeps one tenant's slow calls from holding up everyone else's.
+    return min(64, 8 + 4 * (os.cpu_count() or 1))
+
+
+class Sandbox:
+    """Runs tenants' smcp-v1 modules under memory, fuel and wall-clock limits.
+
+    Thread-safe. ``unload`` and ``stats`` are cheap; ``load`` is synchronous and compiles on a
+    cache miss (up to a second or so for a big module: call it off the event loop when that
+    matters); ``close`` interrupts running calls and waits for their threads. Calls run in a
+    worker thread pool.
+    """
+
+    def __init__(
+        self,
+        cache_dir: Path,
+        *,
+        tick_s: float = 0.01,
+        max_workers: int | None = None,
+        engine_settings: EngineSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine_settings = engine_settings or EngineSettings()
+        self.fingerprint = engine_fingerprint(self.engine_settings)
+        self.engine = build_engine(self.engine_settings)
+        self._linker = make_linker(self.engine)
+        self._cache = ModuleCache(Path(cache_dir), self.engine, self.fingerprint)
+        self._compiled: weakref.WeakValueDictionary[str, _Compiled] = weakref.WeakValueDictionary()
+        self._pools: dict[str, TenantPool] = {}
+        #: The longest epoch deadline any call may have armed (for ``close``).
+        self._max_ticks = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        self._executor = ThreadPoolExecutor(
+            max_workers=max_workers or _default_workers(), thread_name_prefix="smcp-wasm"
+        )
+        self._ticker = EpochTicker(self.engine, tick_s, clock=clock)
+        self.tick_s = tick_s
+
+    # --- modules ---------------------------------------------------------------------------
+
+    def load(self, tenant: str, wasm: bytes, limits: Limits) -> TenantModule:
+        """Compile (or fetch from the cache) and check a tenant's module; make it current.
+
+        Loading the module and limits the tenant already runs returns the current handle and
+        keeps its warm pool. Anything else replaces the pool: calls already running on the old
+        one finish, and the old handle is refused from then on.
+        Raises ModuleRejected when the module is not a valid smcp-v1 core module.
+        """
+        self._check_open()
+        sha = hashlib.sha256(wasm).hexdigest()
+        with self._lock:
+            current = self._pools.get(tenant)
+            if current is not None and current.module.sha256 == sha and current.limits == limits:
+                return current.module
+        check_binary(tenant, wasm)
+        compiled, cache_hit = self._compile(tenant, wasm, sha)
+        module = TenantModule(tenant=tenant, sha256=sha, limits=limits, cache_hit=cache_hit)
+        # The pool keeps the compiled module alive; the weak map only shares it between tenants.
+        pool = TenantPool(module, self.engine, compiled.pre, self.tick_s, keepalive=compiled)
+        with self._lock:
+            self._check_open()
+            old = self._pools.get(tenant)
+            self._pools[tenant] = pool
+            self._max_ticks = max(self._max_ticks, deadline_ticks(limits.timeout_s, self.tick_s))
+        if old is not None:
+            old.close()
+        logger.info(
+            "tenant %s: loaded module %s (%s)",
+            tenant,
+            sha[:12],
+            "from cache" if cache_hit else "compiled",
+        )
+        return module
+
+    def _compile(self, tenant: str, wasm: bytes, sha: str) -> tuple[_Compiled, bool]:
+        with self._lock:
+            compiled = self._compiled.get(sha)
+        if compiled is not None:
+            return compiled, True
+        try:
+            module, cache_hit = self._cache.get_or_compile(wasm, sha)
+        except wasmtime.WasmtimeError as exc:
+            raise ModuleRejected(
+                f"tenant {tenant!r}: the module does not compile: {exc}", data={"tenant": tenant}
+            ) from None
+        check_module(tenant, module)
+        try:
+            pre = self._linker.instantiate_pre(module)
+        except wasmtime.WasmtimeError as exc:  # pragma: no cover - check_module covers imports
+            raise ModuleRejected(f"tenant {tenant!r}: the module cannot be linked: {exc}") from None
+        compiled = _Compiled(module, pre)
+        with self._lock:
+            self._compiled[sha] = compiled
+        return compiled, cache_hit
+
+    def unload(self, tenant: str) -> bool:
+        """Forget the tenant's module and pool; running calls finish. False if it was not loaded."""
+        with self._lock:
+            pool = self._pools.pop(tenant, None)
+        if pool is None:
+            return False
+        pool.close()
+        return True
+
+    def tenants(self) -> list[str]:
+        with self._lock:
+            return sorted(self._pools)
+
+    def _pool_for(self, module: TenantModule) -> TenantPool:
+        self._check_open()
+        with self._lock:
+            pool = self._pools.get(module.tenant)
+        if pool is None or pool.module is not module:
+            raise ModuleRejected(
+                f"tenant {module.tenant!r}: module {module.sha256[:12]} is no longer loaded (the "
+                "tenant was reloaded or removed)",
+                data={"tenant": module.tenant},
+            )
+        return pool
+
+    # --- calls -------------------------------------------------------------------------------
+
+    def _encode(self, pool: TenantPool, message: str) -> bytes:
+        data = message.encode("utf-8")
+        if len(data) > pool.limits.max_message_bytes:
+            raise PayloadTooLarge(
+                f"tenant {pool.tenant!r}: the message is {len(data)} bytes, over "
+                f"[limits].max_message_bytes ({pool.limits.max_message_bytes})",
+                data={"tenant": pool.tenant, "limit": pool.limits.max_message_bytes},
+            )
+        return data
+
+    async def call(self, module: TenantModule, message: str, host: HostCalls) -> CallOutcome:
+        """Pass one JSON-RPC message to the module and return its reply and costs.
+
+        Runs in a worker thread. Waits up to ``queue_timeout_s`` for a slot among the tenant's
+        ``max_concurrent_calls``, then raises TenantBusy. If the awaiting task is cancelled the
+        wasm still runs to its end or its limits (wasm cannot be stopped from outside sooner),
+        and its slot is freed only then.
+        """
+        pool = self._pool_for(module)
+        data = self._encode(pool, message)
+        if not await pool.gate.acquire(pool.limits.queue_timeout_s):
+            raise pool.busy()
+        try:
+            job: Future[CallOutcome] = self._executor.submit(pool.run, data, host)
+        except RuntimeError:
+            pool.gate.release()
+            raise ModuleRejected("the sandbox is shut down") from None
+        job.add_done_callback(lambda _job: pool.gate.release())
+        return await asyncio.wrap_future(job)
+
+    def call_sync(self, module: TenantModule, message: str, host: HostCalls) -> CallOutcome:
+        """``call`` in the calling thread, for tools and benchmarks; never use on the loop."""
+        pool = self._pool_for(module)
+        data = self._encode(pool, message)
+        if not pool.gate.acquire_blocking(pool.limits.queue_timeout_s):
+            raise pool.busy()
+        try:
+            return pool.run(data, host)
+        finally:
+            pool.gate.release()
+
+    async def warm_up(self, module: TenantModule, count: int | None = None) -> int:
+        """Instantiate until ``count`` (default and at most ``max_instances``) are warm.
+
+        Returns the number of warm instances. Raises what instantiation raises: ModuleRejected
+        when the module's memory or tables exceed its limits, and the call errors when its
+        start function traps or runs out of fuel or time.
+        """
+        pool = self._pool_for(module)
+        wanted = module.limits.max_instances if count is None else count
+        job = self._executor.submit(pool.warm_up, wanted)
+        return await asyncio.wrap_future(job)
+
+    # --- health and stats ------------------------------------------------------------------
+
+    def stats(self, tenant: str) -> PoolStats:
+        """Raises KeyError for a tenant that is not loaded."""
+        with self._lock:
+            pool = self._pools[tenant]
+        return pool.stats()
+
+    @property
+    def cache_counters(self) -> CacheCounters:
+        return self._cache.counters
+
+    def ticker_alive(self) -> bool:
+        return self._ticker.alive()
+
+    @property
+    def last_tick(self) -> float:
+        """When the epoch ticker last ticked, on the sandbox's clock (time.monotonic)."""
+        return self._ticker.last_tick
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ModuleRejected("the sandbox is shut down")
+
+    def close(self) -> None:
+        """Stop everything. Running calls are interrupted (they fail with CallTimeout)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            pools, self._pools = list(self._pools.values()), {}
+        # Expire every running call's epoch deadline at once rather than waiting out its
+        # timeout; wasm notices at its next loop header or function entry. (A call of a pool
+        # replaced earlier may still run, hence the maximum over all loads, not current pools.)
+        self._ticker.burst(self._max_ticks + 1)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._ticker.stop()
+        for pool in pools:
+            pool.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

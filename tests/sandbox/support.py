@@ -1,0 +1,78 @@
+"""Helpers for the sandbox tests: WAT fixtures built from source, and a recording HostCalls."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from pathlib import Path
+
+import wasmtime
+
+from smcp_box.errors import KvQuotaExceeded, StoreError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+_INCLUDE = ";; @include bump_alloc"
+
+
+@functools.cache
+def wasm(name: str) -> bytes:
+    """Compile ``fixtures/<name>.wat`` (with the shared allocator spliced in) to wasm."""
+    text = (FIXTURES / f"{name}.wat").read_text()
+    if _INCLUDE in text:
+        text = text.replace(_INCLUDE, (FIXTURES / "bump_alloc.inc.wat").read_text())
+    return bytes(wasmtime.wat2wasm(text))
+
+
+class RecordingHost:
+    """A HostCalls that keeps kv and config in dicts and records what the module did.
+
+    kv_set under "quota" raises KvQuotaExceeded and under "broken" raises StoreError, so tests
+    can see the status codes the module gets.
+    """
+
+    def __init__(self, config: dict[str, str] | None = None, now_ms: int = 1234567890123) -> None:
+        self.config = dict(config or {})
+        self.kv: dict[str, str] = {}
+        self.logs: list[tuple[str, str]] = []
+        self.notifications: list[str] = []
+        self.now_ms = now_ms
+        self.threads: set[str] = set()
+
+    def _seen(self) -> None:
+        self.threads.add(threading.current_thread().name)
+
+    def log(self, level: str, message: str) -> None:
+        self._seen()
+        self.logs.append((level, message))
+
+    def config_get(self, key: str) -> str | None:
+        self._seen()
+        return self.config.get(key)
+
+    def kv_get(self, key: str) -> str | None:
+        self._seen()
+        return self.kv.get(key)
+
+    def kv_set(self, key: str, value: str) -> None:
+        self._seen()
+        if key == "quota":
+            raise KvQuotaExceeded("kv quota of the test tenant is full")
+        if key == "broken":
+            raise StoreError("the test store is broken")
+        self.kv[key] = value
+
+    def kv_delete(self, key: str) -> None:
+        self._seen()
+        self.kv.pop(key, None)
+
+    def kv_list(self, prefix: str) -> list[str]:
+        self._seen()
+        return sorted(k for k in self.kv if k.startswith(prefix))
+
+    def notify(self, message: str) -> None:
+        self._seen()
+        self.notifications.append(message)
+
+    def time_now_ms(self) -> int:
+        self._seen()
+        return self.now_ms

@@ -1,0 +1,193 @@
+"""Instance pools: reuse, warm-up, their caps, reloads, and the sandbox's lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from smcp_box.errors import CallTimeout, ModuleRejected, TenantBusy
+from smcp_box.sandbox import Limits, Sandbox
+
+from .support import RecordingHost, wasm
+
+MESSAGE = '{"jsonrpc":"2.0","id":1,"method":"ping"}'
+
+
+async def test_instances_are_reused(sandbox: Sandbox, host: RecordingHost) -> None:
+    module = sandbox.load("echo", wasm("echo"), Limits())
+    outcomes = [await sandbox.call(module, MESSAGE, host) for _ in range(5)]
+    stats = sandbox.stats("echo")
+    assert (stats.calls, stats.instances_created, stats.warm_instances) == (5, 1, 1)
+    assert stats.fuel_used == sum(outcome.fuel_used for outcome in outcomes)
+
+
+async def test_warm_up_and_memory_stats(sandbox: Sandbox) -> None:
+    module = sandbox.load("echo", wasm("echo"), Limits(max_instances=3))
+    assert await sandbox.warm_up(module) == 3
+    assert await sandbox.warm_up(module, 10) == 3  # never beyond max_instances
+    stats = sandbox.stats("echo")
+    assert (stats.warm_instances, stats.live_instances, stats.instances_created) == (3, 3, 3)
+    assert stats.memory_bytes == 3 * 65536
+
+
+async def test_pool_keeps_at_most_max_instances(sandbox: Sandbox, host: RecordingHost) -> None:
+    module = sandbox.load(
+        "slow", wasm("slow_echo"), Limits(max_instances=2, max_concurrent_calls=4)
+    )
+    replies = await asyncio.gather(*(sandbox.call(module, MESSAGE, host) for _ in range(4)))
+    assert {r.reply for r in replies} == {MESSAGE}
+    stats = sandbox.stats("slow")
+    assert (stats.instances_created, stats.warm_instances, stats.instances_discarded) == (4, 2, 2)
+    assert stats.live_instances == 2
+
+
+async def test_concurrency_cap_turns_calls_away(sandbox: Sandbox, host: RecordingHost) -> None:
+    module = sandbox.load(
+        "slow", wasm("slow_echo"), Limits(max_concurrent_calls=1, queue_timeout_s=0.001)
+    )
+    first = asyncio.create_task(sandbox.call(module, MESSAGE, host))
+    await asyncio.sleep(0)  # let it take the one slot
+    with pytest.raises(TenantBusy, match=r"max_concurrent_calls"):
+        await sandbox.call(module, MESSAGE, host)
+    assert (await first).reply == MESSAGE
+    stats = sandbox.stats("slow")
+    assert (stats.rejected_busy, stats.busy_calls) == (1, 0)
+
+
+async def test_calls_queue_for_a_slot(sandbox: Sandbox, host: RecordingHost) -> None:
+    module = sandbox.load(
+        "slow", wasm("slow_echo"), Limits(max_concurrent_calls=1, queue_timeout_s=10)
+    )
+    replies = await asyncio.gather(*(sandbox.call(module, MESSAGE, host) for _ in range(3)))
+    assert len(replies) == 3
+    assert sandbox.stats("slow").instances_created == 1  # one at a time, one instance
+
+
+async def test_cancelled_waiter_does_not_leak_its_slot(
+    sandbox: Sandbox, host: RecordingHost
+) -> None:
+    module = sandbox.load(
+        "slow", wasm("slow_echo"), Limits(max_concurrent_calls=1, queue_timeout_s=10)
+    )
+    running = asyncio.create_task(sandbox.call(module, MESSAGE, host))
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(sandbox.call(module, MESSAGE, host))
+    await asyncio.sleep(0.001)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await running
+    assert sandbox.stats("slow").busy_calls == 0
+    assert (await sandbox.call(module, MESSAGE, host)).reply == MESSAGE
+
+
+async def test_cancelled_caller_lets_the_call_finish(sandbox: Sandbox, host: RecordingHost) -> None:
+    module = sandbox.load("slow", wasm("slow_echo"), Limits())
+    task = asyncio.create_task(sandbox.call(module, MESSAGE, host))
+    await asyncio.sleep(0.005)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(200):  # the wasm still runs to its end in its worker thread
+        if sandbox.stats("slow").busy_calls == 0:
+            break
+        await asyncio.sleep(0.01)
+    stats = sandbox.stats("slow")
+    assert (stats.busy_calls, stats.calls, stats.warm_instances) == (0, 1, 1)
+
+
+def test_thread_safe_sync_calls(sandbox: Sandbox) -> None:
+    modules = [sandbox.load(f"t{i}", wasm("echo"), Limits()) for i in range(3)]
+    failures: list[BaseException] = []
+
+    def hammer(index: int) -> None:
+        try:
+            for n in range(300):
+                message = f'{{"n":{n},"thread":{index}}}'
+                assert (
+                    sandbox.call_sync(modules[index % 3], message, RecordingHost()).reply == message
+                )
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert sum(sandbox.stats(f"t{i}").calls for i in range(3)) == 1800
+
+
+# --- reloading -------------------------------------------------------------------------------
+
+
+async def test_reload_same_module_keeps_the_pool(sandbox: Sandbox, host: RecordingHost) -> None:
+    module = sandbox.load("echo", wasm("echo"), Limits())
+    await sandbox.warm_up(module, 2)
+    assert sandbox.load("echo", wasm("echo"), Limits()) is module
+    assert sandbox.stats("echo").warm_instances == 2
+
+
+async def test_reload_replaces_the_pool(sandbox: Sandbox, host: RecordingHost) -> None:
+    old = sandbox.load("tenant", wasm("slow_echo"), Limits())
+    in_flight = asyncio.create_task(sandbox.call(old, MESSAGE, host))
+    await asyncio.sleep(0.005)
+    new = sandbox.load("tenant", wasm("echo"), Limits())
+    assert new.sha256 != old.sha256
+    assert (await in_flight).reply == MESSAGE  # the old call finishes on the old module
+    with pytest.raises(ModuleRejected, match="no longer loaded"):
+        await sandbox.call(old, MESSAGE, host)
+    assert (await sandbox.call(new, MESSAGE, host)).reply == MESSAGE
+    stats = sandbox.stats("tenant")
+    assert (stats.module_sha256, stats.calls) == (new.sha256, 1)
+
+
+async def test_new_limits_make_a_new_pool(sandbox: Sandbox, host: RecordingHost) -> None:
+    old = sandbox.load("echo", wasm("echo"), Limits())
+    new = sandbox.load("echo", wasm("echo"), Limits(fuel=10_000))
+    assert new is not old
+    assert new.limits.fuel == 10_000
+    assert (await sandbox.call(new, MESSAGE, host)).reply == MESSAGE
+
+
+async def test_unload(sandbox: Sandbox, host: RecordingHost) -> None:
+    module = sandbox.load("echo", wasm("echo"), Limits())
+    assert sandbox.unload("echo")
+    assert not sandbox.unload("echo")
+    assert sandbox.tenants() == []
+    with pytest.raises(KeyError):
+        sandbox.stats("echo")
+    with pytest.raises(ModuleRejected):
+        await sandbox.call(module, MESSAGE, host)
+
+
+# --- lifecycle -------------------------------------------------------------------------------
+
+
+async def test_ticker(sandbox: Sandbox) -> None:
+    assert sandbox.ticker_alive()
+    first = sandbox.last_tick
+    await asyncio.sleep(0.05)
+    assert sandbox.last_tick > first
+    sandbox.close()
+    assert not sandbox.ticker_alive()
+
+
+async def test_close_interrupts_running_calls(cache_dir: Path, host: RecordingHost) -> None:
+    box = Sandbox(cache_dir)
+    module = box.load("spin", wasm("infinite_loop"), Limits(fuel=10**15, timeout_s=60))
+    running = asyncio.create_task(box.call(module, "[]", host))
+    await asyncio.sleep(0.05)
+    started = time.perf_counter()
+    await asyncio.to_thread(box.close)
+    assert time.perf_counter() - started < 2
+    with pytest.raises(CallTimeout):
+        await running
+    with pytest.raises(ModuleRejected, match="shut down"):
+        box.load("echo", wasm("echo"), Limits())
+    box.close()  # idempotent
