@@ -135,7 +135,9 @@ class Settings:
         return Path(chosen) if chosen else None
 
     def database_path(self) -> Path:
-        return Path(self.store.database) if self.store.database else self.state_path() / "smcp-box.db"
+        if self.store.database:
+            return Path(self.store.database)
+        return self.state_path() / "smcp-box.db"
 
     def tenants_path(self) -> Path:
         return Path(self.tenants_dir)
@@ -186,6 +188,7 @@ def load_settings(
             target = nested.setdefault(section, {}) if section else nested
             target[key] = value
         settings = _apply_mapping(settings, nested, source="command line")
+    assert isinstance(settings, Settings)
     _validate(settings)
     return settings
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
 from smcp_box.errors import BadModuleReply, StoreError
 from smcp_box.web.services import CallContext
@@ -57,8 +57,8 @@ class StoreHostCalls:
         self._clock = clock
         self._logger = logger
 
-    def _wait(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+    def _wait(self, awaitable: Awaitable[_T]) -> _T:
+        future = asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), self._loop)
         try:
             return future.result(HOST_IO_TIMEOUT_S)
         except TimeoutError:
@@ -98,3 +98,7 @@ class StoreHostCalls:
 
     def time_now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+
+async def _as_coroutine(awaitable: Awaitable[_T]) -> _T:
+    return await awaitable

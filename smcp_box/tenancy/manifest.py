@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from smcp_box.config import MIB, SandboxSettings
 from smcp_box.errors import ConfigError
+from smcp_box.sandbox import Limits
 
 MANIFEST_NAME = "tenant.toml"
 TENANT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -24,36 +25,23 @@ _TOP_LEVEL_KEYS = {"name", "description", "module", "sha256", "auth", "limits", 
 AuthMode = Literal["api_key", "none"]
 
 
-@dataclass(frozen=True)
-class TenantLimits:
-    """Per-call limits of one tenant, resolved from the box defaults and its overrides."""
-
-    memory_bytes: int
-    fuel: int
-    timeout_s: float
-    max_reply_bytes: int
-    max_instances: int
-    max_concurrent_calls: int
-
-    @classmethod
-    def from_settings(
-        cls, defaults: SandboxSettings, overrides: dict[str, Any] | None = None
-    ) -> TenantLimits:
-        merged = {f.name: getattr(defaults, f.name) for f in fields(defaults)}
-        for key, value in (overrides or {}).items():
-            if key not in merged or key == "tick_ms":
-                raise ConfigError(f"unknown limit {key!r} (known: {', '.join(_LIMIT_KEYS)})")
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"limit {key!r} must be a positive integer, not {value!r}")
-            merged[key] = value
-        return cls(
-            memory_bytes=int(merged["memory_mib"]) * MIB,
-            fuel=int(merged["fuel"]),
-            timeout_s=int(merged["timeout_ms"]) / 1000.0,
-            max_reply_bytes=int(merged["max_reply_bytes"]),
-            max_instances=int(merged["max_instances"]),
-            max_concurrent_calls=int(merged["max_concurrent_calls"]),
-        )
+def resolve_limits(defaults: SandboxSettings, overrides: dict[str, Any] | None = None) -> Limits:
+    """One tenant's per-call limits: the box defaults with its tenant.toml ``[limits]`` on top."""
+    merged = {f.name: getattr(defaults, f.name) for f in fields(defaults)}
+    for key, value in (overrides or {}).items():
+        if key not in merged or key == "tick_ms":
+            raise ConfigError(f"unknown limit {key!r} (known: {', '.join(_LIMIT_KEYS)})")
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"limit {key!r} must be a positive integer, not {value!r}")
+        merged[key] = value
+    return Limits(
+        memory_bytes=int(merged["memory_mib"]) * MIB,
+        fuel=int(merged["fuel"]),
+        timeout_s=int(merged["timeout_ms"]) / 1000.0,
+        max_reply_bytes=int(merged["max_reply_bytes"]),
+        max_instances=int(merged["max_instances"]),
+        max_concurrent_calls=int(merged["max_concurrent_calls"]),
+    )
 
 
 _LIMIT_KEYS = tuple(f.name for f in fields(SandboxSettings) if f.name != "tick_ms")

@@ -9,7 +9,7 @@ import pytest
 
 from smcp_box.config import MIB, SandboxSettings
 from smcp_box.errors import ConfigError
-from smcp_box.tenancy.manifest import TenantLimits, discover_manifests, load_manifest
+from smcp_box.tenancy.manifest import discover_manifests, load_manifest, resolve_limits
 
 MODULE = b"\0asm\x01\0\0\0"
 SHA = hashlib.sha256(MODULE).hexdigest()
@@ -34,7 +34,7 @@ def test_full_manifest_round_trips(tmp_path: Path) -> None:
     assert manifest.auth == "none"
     assert manifest.config == {"greeting": "hi"}
     assert manifest.read_module() == MODULE
-    limits = TenantLimits.from_settings(SandboxSettings(), manifest.limit_overrides)
+    limits = resolve_limits(SandboxSettings(), manifest.limit_overrides)
     assert limits.memory_bytes == 64 * MIB
     assert limits.fuel == SandboxSettings().fuel
 
@@ -79,7 +79,7 @@ def test_bad_manifests_name_file_and_problem(tmp_path: Path, body: str, fragment
 )
 def test_bad_limits(limits: dict[str, int], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
-        TenantLimits.from_settings(SandboxSettings(), limits)
+        resolve_limits(SandboxSettings(), limits)
 
 
 def test_discover_finds_tenant_folders_in_order(tmp_path: Path) -> None:
