@@ -31,7 +31,7 @@ def _add_config_flag(parser: argparse.ArgumentParser) -> None:
         "--config",
         type=Path,
         default=None,
-        help="TOML config file (default: $SMCP_BOX_CONFIG, or $CONFIGURATION_DIRECTORY/config.toml)",
+        help="TOML config file (default: $SMCP_BOX_CONFIG or $CONFIGURATION_DIRECTORY/config.toml)",
     )
     parser.add_argument("--tenants-dir", default=None, help="folder of tenant folders")
 
@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     config_check = config_commands.add_parser("check", help="validate and print the settings")
     _add_config_flag(config_check)
+
+    from smcp_box.ops.cert_command import add_cert_parser
+
+    add_cert_parser(commands)
     return parser
 
 
@@ -94,6 +98,14 @@ def _settings_from(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "cert":
+        from smcp_box.ops.cert_command import run_cert
+
+        try:
+            return run_cert(args)
+        except BoxError as exc:
+            print(f"smcp-box: error: {exc.message}", file=sys.stderr)
+            return 2
     try:
         settings = _settings_from(args)
         configure_logging(settings.log_level)
@@ -123,32 +135,89 @@ async def _serve(settings: Settings) -> int:
     from hypercorn.config import Config as HypercornConfig
 
     from smcp_box.box import Box
+    from smcp_box.ops.activation import listen_binds
+    from smcp_box.ops.sdnotify import Notifier, watchdog_loop
+    from smcp_box.ops.tls import CertReloader, ReloadableTLSConfig
     from smcp_box.web.app import create_app
 
+    notifier = Notifier.from_environ()
+    notifier.status("starting: opening the store and loading tenants")
+    # Bind before anything slow so a taken port fails fast, and so READY=1 can follow start-up
+    # at once: early connections wait in the kernel's backlog until Hypercorn accepts.
+    binds = listen_binds(settings.server.host, settings.server.port)
     box = await Box.start(settings)
     try:
         app = create_app(box)
-        hyper = HypercornConfig()
-        host = settings.server.host
-        bind_host = f"[{host}]" if ":" in host else host
-        hyper.bind = [f"{bind_host}:{settings.server.port}"]
+        reloader: CertReloader | None = None
+        if settings.server.tls_cert:
+            reloader = CertReloader(settings.server.tls_cert, settings.server.tls_key)
+            hyper: HypercornConfig = ReloadableTLSConfig(reloader)
+        else:
+            hyper = HypercornConfig()
+        hyper.bind = binds
         hyper.graceful_timeout = settings.server.shutdown_grace_s
         hyper.accesslog = None
         hyper.errorlog = logging.getLogger("hypercorn.error")
-        scheme = "http"
-        if settings.server.tls_cert:
-            hyper.certfile = settings.server.tls_cert
-            hyper.keyfile = settings.server.tls_key
-            scheme = "https"
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def request_stop() -> None:
+            notifier.stopping("stopping: finishing in-flight requests")
+            stop.set()
+
+        reloads: set[asyncio.Task[None]] = set()
+
+        def request_reload() -> None:
+            task = loop.create_task(_reload(box, settings, reloader, notifier))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        _print_banner(box, f"{scheme}://{bind_host}:{settings.server.port}")
-        await serve(app, hyper, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+            loop.add_signal_handler(signum, request_stop)
+        loop.add_signal_handler(signal.SIGHUP, request_reload)
+        scheme = "https" if reloader else "http"
+        host = settings.server.host
+        shown_host = f"[{host}]" if ":" in host else host
+        _print_banner(box, f"{scheme}://{shown_host}:{settings.server.port}")
+
+        async def ready_checks_ok() -> bool:
+            try:
+                await box.store.healthcheck()
+            except BoxError:
+                return False
+            return True
+
+        async def ticker_ok() -> bool:
+            return box.sandbox.ticker_alive()
+
+        watchdog = loop.create_task(
+            watchdog_loop(
+                notifier,
+                [ready_checks_ok, ticker_ok],
+                healthy_status=lambda: f"serving {len(box.tenants.names())} tenant(s)",
+            )
+        )
+        notifier.ready(f"serving {len(box.tenants.names())} tenant(s)")
+        try:
+            await serve(app, hyper, shutdown_trigger=stop.wait)
+        finally:
+            watchdog.cancel()
     finally:
         await box.stop()
     return 0
+
+
+async def _reload(box: Any, settings: Settings, reloader: Any, notifier: Any) -> None:
+    """SIGHUP: re-read the tenants folder and the TLS certificate; sessions are kept."""
+    notifier.reloading("reloading tenants and certificates")
+    try:
+        report = box.tenants.load_folder(settings.tenants_path())
+        logger.info("reloaded tenants: %s; not loaded: %s", report.loaded, report.failed)
+        if reloader is not None:
+            reloader.reload()
+    except BoxError as exc:
+        logger.error("reload failed, keeping the previous state: %s", exc.message)
+    notifier.ready(f"serving {len(box.tenants.names())} tenant(s)")
 
 
 def _print_banner(box: Any, base_url: str) -> None:
