@@ -1,0 +1,161 @@
+"""Numbered schema migrations, tracked by ``PRAGMA user_version``.
+
+``MIGRATIONS[n]`` takes the schema from version ``n`` to ``n + 1``. Append new scripts; never edit
+a released one, because databases in the field already ran it. Each script runs in its own
+``BEGIN IMMEDIATE`` transaction together with the ``user_version`` bump, so a failed migration
+leaves the database at the previous version, untouched.
+
+Column conventions: ``*_hash`` columns are HMAC lookups (see ``crypto.Crypto.lookup``), ``*_enc``
+and other BLOB value columns are sealed envelopes; nothing secret is stored in TEXT columns.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Final
+
+from smcp_box.errors import StoreError
+
+_V1: Final = """
+CREATE TABLE meta (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE sessions (
+    id INTEGER PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    sid_hash BLOB NOT NULL UNIQUE,      -- lookup(session, tenant, session id)
+    sid_enc BLOB NOT NULL,              -- sealed session id, only for listing
+    protocol_version TEXT NOT NULL,
+    client_info BLOB NOT NULL,          -- sealed JSON
+    state BLOB NOT NULL,                -- sealed JSON
+    created_at REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    ended INTEGER NOT NULL DEFAULT 0 CHECK (ended IN (0, 1)),
+    event_count INTEGER NOT NULL DEFAULT 0  -- kept exact by the events_* triggers
+) STRICT;
+CREATE INDEX sessions_by_tenant ON sessions (tenant, created_at);
+CREATE INDEX sessions_by_last_seen ON sessions (last_seen);
+
+-- One row per SSE stream of a session; seq is the stream's number inside event ids.
+CREATE TABLE streams (
+    id INTEGER PRIMARY KEY,
+    session INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    stream_hash BLOB NOT NULL,          -- lookup(stream, tenant, sid_hash, stream id)
+    stream_enc BLOB NOT NULL,           -- sealed stream id
+    next_event INTEGER NOT NULL,        -- never decreases, so event ids are never reused
+    UNIQUE (session, seq),
+    UNIQUE (session, stream_hash)
+) STRICT;
+
+-- events.id is the insertion order across a session's streams; the oldest are pruned first.
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    session INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    stream INTEGER NOT NULL REFERENCES streams (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    payload BLOB NOT NULL,              -- sealed SSE data
+    UNIQUE (stream, seq)
+) STRICT;
+CREATE INDEX events_by_session ON events (session, id);
+
+CREATE TRIGGER events_count_insert AFTER INSERT ON events BEGIN
+    UPDATE sessions SET event_count = event_count + 1 WHERE id = NEW.session;
+END;
+CREATE TRIGGER events_count_delete AFTER DELETE ON events BEGIN
+    UPDATE sessions SET event_count = event_count - 1 WHERE id = OLD.session;
+END;
+
+CREATE TABLE kv (
+    tenant TEXT NOT NULL,
+    key_hash BLOB NOT NULL,             -- lookup(kv, tenant, key)
+    key_enc BLOB NOT NULL,              -- sealed key name, for kv_list
+    value_enc BLOB NOT NULL,            -- sealed value
+    size INTEGER NOT NULL CHECK (size >= 0),  -- UTF-8 bytes of key + value, for quotas
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (tenant, key_hash)
+) STRICT, WITHOUT ROWID;
+
+-- Per-tenant totals, maintained by triggers so no code path can let them drift.
+CREATE TABLE kv_usage (
+    tenant TEXT PRIMARY KEY,
+    keys INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER kv_usage_insert AFTER INSERT ON kv BEGIN
+    INSERT INTO kv_usage (tenant, keys, bytes) VALUES (NEW.tenant, 1, NEW.size)
+    ON CONFLICT (tenant) DO UPDATE SET keys = keys + 1, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER kv_usage_update AFTER UPDATE ON kv BEGIN
+    UPDATE kv_usage SET bytes = bytes - OLD.size + NEW.size WHERE tenant = NEW.tenant;
+END;
+CREATE TRIGGER kv_usage_delete AFTER DELETE ON kv BEGIN
+    UPDATE kv_usage SET keys = keys - 1, bytes = bytes - OLD.size WHERE tenant = OLD.tenant;
+END;
+
+CREATE TABLE api_keys (
+    key_id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    label TEXT NOT NULL,
+    secret_hash BLOB NOT NULL,          -- lookup(apikey, key id, tenant, secret)
+    created_at REAL NOT NULL,
+    last_used REAL,
+    revoked_at REAL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX api_keys_by_tenant ON api_keys (tenant);
+
+-- Audit rows are clear text for admins; integrity comes from the keyed hash chain.
+-- ids are assigned by the store as head + 1, so a gap means rows were deleted.
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('event', 'checkpoint')),
+    event TEXT NOT NULL,
+    tenant TEXT,
+    actor TEXT NOT NULL,
+    source_ip TEXT,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,               -- canonical JSON, hashed exactly as stored
+    prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL,
+    sig BLOB                            -- checkpoint rows only
+) STRICT;
+CREATE INDEX audit_by_tenant ON audit (tenant, id);
+CREATE INDEX audit_by_event ON audit (event, id);
+CREATE INDEX audit_by_ts ON audit (ts);
+"""
+
+#: Schema scripts; the database's ``user_version`` is how many of them it has run.
+MIGRATIONS: Final[tuple[str, ...]] = (_V1,)
+
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) -> int:
+    """Bring the schema up to date; return the version the database was at.
+
+    Runs on the connection's own thread (synchronously). ``conn`` must be in autocommit mode
+    (``isolation_level=None``) so the explicit BEGIN/COMMIT below are the only transactions.
+    """
+    (found,) = conn.execute("PRAGMA user_version").fetchone()
+    if found > len(migrations):
+        raise StoreError(
+            f"The database has schema version {found}, newer than the {len(migrations)} this "
+            "smcp-box supports: it was written by a newer release. Upgrade smcp-box, or "
+            "restore a backup taken before the upgrade."
+        )
+    for version in range(found, len(migrations)):
+        try:
+            # executescript() runs statements one by one; the explicit transaction makes the
+            # script and the version bump one atomic step.
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{migrations[version]}\nPRAGMA user_version = {version + 1};\n"
+                "COMMIT;"
+            )
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+    return int(found)

@@ -1,0 +1,248 @@
+"""Sessions and their replayable SSE event streams.
+
+A session row is found by ``lookup("session", tenant, session id)``; the id itself is stored only
+sealed, for listing. Because the tenant is inside the lookup, a session id of one tenant never
+finds another tenant's session, and its events are reachable only through their session row.
+
+Event ids are ``"<stream seq>-<event seq>"``: the stream's number within the session (1, 2, ...)
+and the event's number within that stream. Both only ever grow, so an id is never reused, even
+after old events are pruned, and ``Last-Event-ID`` alone names the stream to resume.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Final
+
+from smcp_box.errors import SessionNotFound, StoreError
+from smcp_box.web.services import JsonObject, SessionRecord
+
+from .crypto import Crypto
+from .db import Database, Row
+
+DEFAULT_MAX_EVENTS_PER_SESSION: Final = 1000
+
+# Bounded digit runs: an overlong id is garbage, not a huge integer to allocate and compare.
+_EVENT_ID: Final = re.compile(r"([0-9]{1,15})-([0-9]{1,15})")
+
+_SELECT_SESSIONS: Final = (
+    "SELECT tenant, sid_hash, sid_enc, protocol_version, client_info, state, created_at,"
+    " last_seen, ended FROM sessions"
+)
+
+
+def format_event_id(stream_seq: int, event_seq: int) -> str:
+    return f"{stream_seq}-{event_seq}"
+
+
+def parse_event_id(event_id: str) -> tuple[int, int] | None:
+    match = _EVENT_ID.fullmatch(event_id)
+    if match is None:
+        return None
+    return int(match[1]), int(match[2])
+
+
+class Sessions:
+    def __init__(
+        self,
+        db: Database,
+        crypto: Crypto,
+        clock: Callable[[], float],
+        *,
+        max_events_per_session: int = DEFAULT_MAX_EVENTS_PER_SESSION,
+    ) -> None:
+        if max_events_per_session < 1:
+            raise ValueError("max_events_per_session must be at least 1")
+        self._db = db
+        self._crypto = crypto
+        self._clock = clock
+        self._max_events = max_events_per_session
+
+    def _sid_hash(self, tenant: str, session_id: str) -> bytes:
+        return self._crypto.lookup("session", tenant, session_id)
+
+    async def create_session(
+        self, tenant: str, session_id: str, protocol_version: str, client_info: JsonObject
+    ) -> None:
+        sid_hash = self._sid_hash(tenant, session_id)
+        seal = self._crypto
+        now = self._clock()
+        rows = await self._db.write_one(
+            "INSERT INTO sessions (tenant, sid_hash, sid_enc, protocol_version, client_info,"
+            " state, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (sid_hash) DO NOTHING RETURNING id",
+            (
+                tenant,
+                sid_hash,
+                seal.seal_text(session_id, "session", tenant, sid_hash, "sid"),
+                protocol_version,
+                seal.seal_json(client_info, "session", tenant, sid_hash, "client_info"),
+                seal.seal_json({}, "session", tenant, sid_hash, "state"),
+                now,
+                now,
+            ),
+        )
+        if not rows:
+            raise StoreError(
+                f"A session with this id already exists for tenant {tenant!r}; session ids must "
+                "be fresh random values."
+            )
+
+    async def get_session(self, tenant: str, session_id: str) -> SessionRecord | None:
+        sid_hash = self._sid_hash(tenant, session_id)
+        async with self._db.read() as tx:
+            row = await tx.one(_SELECT_SESSIONS + " WHERE sid_hash = ?", (sid_hash,))
+        return None if row is None else self._record(row)
+
+    async def list_sessions(self, tenant: str | None = None) -> list[SessionRecord]:
+        async with self._db.read() as tx:
+            rows = await tx.all(
+                _SELECT_SESSIONS + " WHERE (?1 IS NULL OR tenant = ?1) ORDER BY created_at, id",
+                (tenant,),
+            )
+        return [self._record(row) for row in rows]
+
+    def _record(self, row: Row) -> SessionRecord:
+        tenant, sid_hash, sid_enc, version, client_info, state, created, seen, ended = row
+        # The tenant column is clear text, but it is part of every AAD: a row whose tenant was
+        # edited fails to decrypt instead of surfacing under another tenant.
+        ctx = ("session", tenant, sid_hash)
+        return SessionRecord(
+            tenant=tenant,
+            session_id=self._crypto.open_text(sid_enc, *ctx, "sid"),
+            protocol_version=version,
+            client_info=self._crypto.open_json(client_info, *ctx, "client_info"),
+            created_at=created,
+            last_seen=seen,
+            ended=bool(ended),
+            state=self._crypto.open_json(state, *ctx, "state"),
+        )
+
+    async def update_session_state(self, tenant: str, session_id: str, state: JsonObject) -> None:
+        sid_hash = self._sid_hash(tenant, session_id)
+        sealed = self._crypto.seal_json(state, "session", tenant, sid_hash, "state")
+        rows = await self._db.write_one(
+            "UPDATE sessions SET state = ?, last_seen = ? WHERE sid_hash = ? AND ended = 0"
+            " RETURNING id",
+            (sealed, self._clock(), sid_hash),
+        )
+        if not rows:
+            raise _not_found(tenant)
+
+    async def end_session(self, tenant: str, session_id: str) -> bool:
+        """Mark the session ended and drop its events; False if it was not open."""
+        sid_hash = self._sid_hash(tenant, session_id)
+        async with self._db.write() as tx:
+            row = await tx.one(
+                "UPDATE sessions SET ended = 1, last_seen = ? WHERE sid_hash = ? AND ended = 0"
+                " RETURNING id",
+                (self._clock(), sid_hash),
+            )
+            if row is None:
+                return False
+            # An ended session can never be resumed, so its events are dead weight.
+            await tx.run("DELETE FROM streams WHERE session = ?", (row[0],))
+        return True
+
+    async def expire_sessions(self, idle_before: float) -> int:
+        """Delete sessions (open or ended) last seen before ``idle_before``, with their events."""
+        rows = await self._db.write_one(
+            "DELETE FROM sessions WHERE last_seen < ? RETURNING id", (idle_before,)
+        )
+        return len(rows)
+
+    async def count_open_sessions(self, tenant: str | None = None) -> int:
+        async with self._db.read() as tx:
+            row = await tx.one(
+                "SELECT count(*) FROM sessions WHERE ended = 0 AND (?1 IS NULL OR tenant = ?1)",
+                (tenant,),
+            )
+        return int(row[0]) if row else 0
+
+    async def append_event(self, tenant: str, session_id: str, stream_id: str, payload: str) -> str:
+        sid_hash = self._sid_hash(tenant, session_id)
+        stream_hash = self._crypto.lookup("stream", tenant, sid_hash, stream_id)
+        payload_bytes = payload.encode()
+        async with self._db.write() as tx:
+            session = await tx.one(
+                "UPDATE sessions SET last_seen = ? WHERE sid_hash = ? AND ended = 0"
+                " RETURNING id, event_count",
+                (self._clock(), sid_hash),
+            )
+            if session is None:
+                raise _not_found(tenant)
+            session_pk, event_count = session
+            stream = await tx.one(
+                "UPDATE streams SET next_event = next_event + 1"
+                " WHERE session = ? AND stream_hash = ? RETURNING id, seq, next_event - 1",
+                (session_pk, stream_hash),
+            )
+            if stream is None:
+                stream_enc = self._crypto.seal_text(
+                    stream_id, "stream", tenant, sid_hash, stream_hash
+                )
+                stream = await tx.one(
+                    "INSERT INTO streams (session, seq, stream_hash, stream_enc, next_event)"
+                    " SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, 2 FROM streams WHERE session = ?"
+                    " RETURNING id, seq, 1",
+                    (session_pk, stream_hash, stream_enc, session_pk),
+                )
+                assert stream is not None
+            stream_pk, stream_seq, event_seq = stream
+            sealed = self._crypto.seal(
+                payload_bytes, "event", tenant, sid_hash, stream_seq, event_seq
+            )
+            await tx.run(
+                "INSERT INTO events (session, stream, seq, payload) VALUES (?, ?, ?, ?)",
+                (session_pk, stream_pk, event_seq, sealed),
+            )
+            excess = event_count + 1 - self._max_events
+            if excess > 0:
+                await tx.run(
+                    "DELETE FROM events WHERE id IN"
+                    " (SELECT id FROM events WHERE session = ? ORDER BY id LIMIT ?)",
+                    (session_pk, excess),
+                )
+        return format_event_id(stream_seq, event_seq)
+
+    async def replay_events(
+        self, tenant: str, session_id: str, last_event_id: str
+    ) -> tuple[str, list[tuple[str, str]]] | None:
+        parsed = parse_event_id(last_event_id)
+        if parsed is None:
+            return None
+        stream_seq, after_seq = parsed
+        sid_hash = self._sid_hash(tenant, session_id)
+        async with self._db.read() as tx:
+            stream = await tx.one(
+                "SELECT st.id, st.stream_hash, st.stream_enc, st.next_event"
+                " FROM streams st JOIN sessions s ON s.id = st.session"
+                " WHERE s.sid_hash = ? AND s.ended = 0 AND st.seq = ?",
+                (sid_hash, stream_seq),
+            )
+            # An id is known only if this stream actually issued it; pruned events still count
+            # (the client then gets what is left rather than a refusal).
+            if stream is None or not 1 <= after_seq < stream[3]:
+                return None
+            rows = await tx.all(
+                "SELECT seq, payload FROM events WHERE stream = ? AND seq > ? ORDER BY seq",
+                (stream[0], after_seq),
+            )
+        stream_id = self._crypto.open_text(stream[2], "stream", tenant, sid_hash, stream[1])
+        events = [
+            (
+                format_event_id(stream_seq, seq),
+                self._crypto.open_text(payload, "event", tenant, sid_hash, stream_seq, seq),
+            )
+            for seq, payload in rows
+        ]
+        return stream_id, events
+
+
+def _not_found(tenant: str) -> SessionNotFound:
+    # Never echo the session id: it is a bearer secret of the client.
+    return SessionNotFound(
+        f"No open session with that id for tenant {tenant!r}; it ended or expired. Start a new "
+        "session with initialize."
+    )

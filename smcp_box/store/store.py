@@ -1,0 +1,289 @@
+"""The store facade: one per box, one SQLite file, one writer connection.
+
+:class:`Store` satisfies :class:`smcp_box.web.services.SessionStore` and adds kv, API keys, the
+audit log and maintenance. The work is done by one small class per concern (``sessions``,
+``kv``, ``apikeys``, ``audit``) sharing the :class:`~.db.Database` and :class:`~.crypto.Crypto`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from smcp_box.errors import DecryptionFailed, StoreError
+from smcp_box.web.services import JsonObject, SessionRecord
+
+from .apikeys import DEFAULT_LAST_USED_RESOLUTION, ApiKeyRecord, ApiKeys
+from .audit import Audit, AuditRecord, AuditVerification
+from .crypto import Crypto
+from .db import DEFAULT_BUSY_TIMEOUT_MS, Database, backup_to
+from .kv import Kv, KvLimits
+from .sessions import DEFAULT_MAX_EVENTS_PER_SESSION, Sessions
+
+if TYPE_CHECKING:
+    from smcp_box.web.services import SessionStore
+
+_KEY_CHECK: Final = "key_check"
+_HEALTH: Final = "healthcheck"
+_DEFAULT_LIMITS: Final = KvLimits()
+
+
+class Store:
+    """Everything the box persists. Open with :meth:`open`, close with :meth:`close`.
+
+    All methods are coroutines safe to call concurrently; they are serialized on one connection.
+    Errors: :class:`~smcp_box.errors.StorageFull` when the disk or ``max_db_bytes`` is full (the
+    change rolled back), :class:`~smcp_box.errors.KvQuotaExceeded` naming the kv limit,
+    :class:`~smcp_box.errors.DecryptionFailed` for a wrong key or a tampered value,
+    :class:`~smcp_box.errors.SessionNotFound` when updating or appending to a session that is
+    not open, :class:`~smcp_box.errors.StoreError` for anything else the database reports.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        crypto: Crypto,
+        clock: Callable[[], float],
+        token_source: Callable[[int], bytes],
+        *,
+        max_events_per_session: int,
+        kv_limits: KvLimits,
+        api_key_last_used_resolution: float,
+    ) -> None:
+        """Use :meth:`open`; this only wires the parts together."""
+        self._db = db
+        self._crypto = crypto
+        self._clock = clock
+        self._sessions = Sessions(db, crypto, clock, max_events_per_session=max_events_per_session)
+        self._kv = Kv(db, crypto, clock, kv_limits)
+        self._keys = ApiKeys(
+            db, crypto, clock, token_source, last_used_resolution=api_key_last_used_resolution
+        )
+        self._audit = Audit(db, crypto, clock)
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        data_key: bytes,
+        *,
+        encrypt: bool = True,
+        clock: Callable[[], float] = time.time,
+        token_source: Callable[[int], bytes] = secrets.token_bytes,
+        max_events_per_session: int = DEFAULT_MAX_EVENTS_PER_SESSION,
+        kv_max_keys: int = _DEFAULT_LIMITS.max_keys,
+        kv_max_value_bytes: int = _DEFAULT_LIMITS.max_value_bytes,
+        kv_max_total_bytes: int = _DEFAULT_LIMITS.max_total_bytes,
+        kv_max_key_bytes: int = _DEFAULT_LIMITS.max_key_bytes,
+        max_db_bytes: int | None = None,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        api_key_last_used_resolution: float = DEFAULT_LAST_USED_RESOLUTION,
+    ) -> Store:
+        """Open (creating and migrating if needed) the database at ``path``.
+
+        ``encrypt=False`` stores values unencrypted and exists only for the benchmark; never use
+        it in production. ``max_db_bytes`` caps the database file (SQLite ``max_page_count``);
+        writes past it raise :class:`~smcp_box.errors.StorageFull`.
+
+        Raises :class:`~smcp_box.errors.DecryptionFailed` if ``data_key`` is not the key the
+        database was created with, and :class:`~smcp_box.errors.StoreError` if the database is
+        from a newer release.
+        """
+        crypto = Crypto(data_key, encrypt=encrypt)  # validates the key before touching files
+        db = await Database.open(path, busy_timeout_ms=busy_timeout_ms, max_db_bytes=max_db_bytes)
+        store = cls(
+            db,
+            crypto,
+            clock,
+            token_source,
+            max_events_per_session=max_events_per_session,
+            kv_limits=KvLimits(
+                kv_max_keys, kv_max_value_bytes, kv_max_total_bytes, kv_max_key_bytes
+            ),
+            api_key_last_used_resolution=api_key_last_used_resolution,
+        )
+        try:
+            await store._check_key()
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def _check_key(self) -> None:
+        # A wrong key would otherwise surface only later, row by row, as failed decryptions;
+        # refusing at open is clearer and keeps a wrong key from writing rows nobody can read.
+        expected = self._crypto.key_check()
+        async with self._db.write() as tx:
+            row = await tx.one("SELECT value FROM meta WHERE name = ?", (_KEY_CHECK,))
+            if row is None:
+                await tx.run("INSERT INTO meta (name, value) VALUES (?, ?)", (_KEY_CHECK, expected))
+                await self._audit.init_head(tx)
+                return
+        if not hmac.compare_digest(bytes(row[0]), expected):
+            raise DecryptionFailed(
+                f"The data key does not match the one {self._db.path} was created with. Start "
+                "with the original key file (or credential); a new key cannot read this data."
+            )
+
+    async def close(self) -> None:
+        """Close the connection (idempotent).
+
+        Always close a store: its connection thread keeps the process alive until then.
+        """
+        await self._db.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # --- sessions and events (SessionStore) -----------------------------------------------
+
+    async def create_session(
+        self, tenant: str, session_id: str, protocol_version: str, client_info: JsonObject
+    ) -> None:
+        await self._sessions.create_session(tenant, session_id, protocol_version, client_info)
+
+    async def get_session(self, tenant: str, session_id: str) -> SessionRecord | None:
+        return await self._sessions.get_session(tenant, session_id)
+
+    async def update_session_state(self, tenant: str, session_id: str, state: JsonObject) -> None:
+        """Replace the session's state and mark it as seen now (SessionNotFound if not open)."""
+        await self._sessions.update_session_state(tenant, session_id, state)
+
+    async def end_session(self, tenant: str, session_id: str) -> bool:
+        return await self._sessions.end_session(tenant, session_id)
+
+    async def append_event(self, tenant: str, session_id: str, stream_id: str, payload: str) -> str:
+        """Persist one SSE event; returns its id ``"<stream seq>-<event seq>"``."""
+        return await self._sessions.append_event(tenant, session_id, stream_id, payload)
+
+    async def replay_events(
+        self, tenant: str, session_id: str, last_event_id: str
+    ) -> tuple[str, list[tuple[str, str]]] | None:
+        return await self._sessions.replay_events(tenant, session_id, last_event_id)
+
+    async def list_sessions(self, tenant: str | None = None) -> list[SessionRecord]:
+        return await self._sessions.list_sessions(tenant)
+
+    async def expire_sessions(self, idle_before: float) -> int:
+        return await self._sessions.expire_sessions(idle_before)
+
+    async def count_open_sessions(self, tenant: str | None = None) -> int:
+        return await self._sessions.count_open_sessions(tenant)
+
+    # --- kv -------------------------------------------------------------------------------
+
+    async def kv_get(self, tenant: str, key: str) -> str | None:
+        return await self._kv.kv_get(tenant, key)
+
+    async def kv_set(self, tenant: str, key: str, value: str) -> None:
+        await self._kv.kv_set(tenant, key, value)
+
+    async def kv_delete(self, tenant: str, key: str) -> bool:
+        return await self._kv.kv_delete(tenant, key)
+
+    async def kv_list(self, tenant: str, prefix: str = "") -> list[str]:
+        return await self._kv.kv_list(tenant, prefix)
+
+    async def kv_usage(self, tenant: str) -> tuple[int, int]:
+        return await self._kv.kv_usage(tenant)
+
+    async def kv_clear(self, tenant: str) -> int:
+        return await self._kv.kv_clear(tenant)
+
+    @property
+    def kv_limits(self) -> KvLimits:
+        return self._kv.limits
+
+    # --- API keys ---------------------------------------------------------------------------
+
+    async def create_api_key(self, tenant: str, label: str) -> tuple[str, str]:
+        return await self._keys.create_api_key(tenant, label)
+
+    async def verify_api_key(self, secret: str) -> ApiKeyRecord | None:
+        return await self._keys.verify_api_key(secret)
+
+    async def list_api_keys(self, tenant: str | None = None) -> list[ApiKeyRecord]:
+        return await self._keys.list_api_keys(tenant)
+
+    async def revoke_api_key(self, key_id: str) -> bool:
+        return await self._keys.revoke_api_key(key_id)
+
+    # --- audit ------------------------------------------------------------------------------
+
+    async def append_audit(
+        self,
+        event: str,
+        *,
+        tenant: str | None,
+        actor: str,
+        source_ip: str | None,
+        outcome: str,
+        detail: dict[str, Any],
+    ) -> int:
+        return await self._audit.append_audit(
+            event, tenant=tenant, actor=actor, source_ip=source_ip, outcome=outcome, detail=detail
+        )
+
+    async def audit_page(
+        self,
+        *,
+        tenant: str | None = None,
+        event: str | None = None,
+        since_id: int | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[AuditRecord]:
+        return await self._audit.audit_page(
+            tenant=tenant, event=event, since_id=since_id, limit=limit, before_id=before_id
+        )
+
+    async def verify_audit_chain(self) -> AuditVerification:
+        return await self._audit.verify_audit_chain()
+
+    async def prune_audit(self, older_than: float) -> int:
+        return await self._audit.prune_audit(older_than)
+
+    # --- maintenance ------------------------------------------------------------------------
+
+    async def integrity_check(self) -> list[str]:
+        """Problems SQLite finds in the file and its foreign keys; empty when healthy."""
+        async with self._db.read() as tx:
+            rows = await tx.all("PRAGMA integrity_check")
+            fk_rows = await tx.all("PRAGMA foreign_key_check")
+        problems = [str(row[0]) for row in rows if row[0] != "ok"]
+        problems += [f"foreign key violation in {r[0]} row {r[1]} -> {r[2]}" for r in fk_rows]
+        return problems
+
+    async def backup(self, dest: Path) -> None:
+        """Write a consistent copy of the database to ``dest`` while the store keeps serving.
+
+        The copy is only as secret as the data key: it needs the same key to open.
+        """
+        self._db.check_open()
+        await backup_to(self._db.path, dest)
+
+    async def healthcheck(self) -> None:
+        """A cheap write and read; raises StoreError if the database is not writable."""
+        stamp = repr(self._clock()).encode()
+        async with self._db.write() as tx:
+            await tx.run(
+                "INSERT INTO meta (name, value) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (_HEALTH, stamp),
+            )
+            row = await tx.one("SELECT value FROM meta WHERE name = ?", (_HEALTH,))
+        if row is None or bytes(row[0]) != stamp:
+            raise StoreError("The database health check read back something it did not write.")
+
+
+if TYPE_CHECKING:
+
+    def _satisfies_session_store(store: Store) -> SessionStore:
+        return store  # mypy checks Store against the protocol here

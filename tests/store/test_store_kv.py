@@ -1,0 +1,126 @@
+"""Tenant-namespaced kv with quotas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from smcp_box.errors import KvQuotaExceeded
+from smcp_box.store import Store
+
+
+async def test_kv_round_trip(store: Store) -> None:
+    assert await store.kv_get("acme", "greeting") is None
+    await store.kv_set("acme", "greeting", "héllo wörld")
+    assert await store.kv_get("acme", "greeting") == "héllo wörld"
+    await store.kv_set("acme", "greeting", "bye")
+    assert await store.kv_get("acme", "greeting") == "bye"
+    await store.kv_set("acme", "", "empty key is a key")
+    await store.kv_set("acme", "empty value", "")
+    assert await store.kv_get("acme", "") == "empty key is a key"
+    assert await store.kv_get("acme", "empty value") == ""
+    assert await store.kv_delete("acme", "greeting") is True
+    assert await store.kv_delete("acme", "greeting") is False
+    assert await store.kv_get("acme", "greeting") is None
+
+
+async def test_kv_list_is_sorted_and_filtered_by_prefix(store: Store) -> None:
+    for key in ["user:2", "user:10", "config", "user:1", "usa"]:
+        await store.kv_set("acme", key, "v")
+    assert await store.kv_list("acme") == sorted(["user:2", "user:10", "config", "user:1", "usa"])
+    assert await store.kv_list("acme", "user:") == ["user:1", "user:10", "user:2"]
+    assert await store.kv_list("acme", "us") == ["usa", "user:1", "user:10", "user:2"]
+    assert await store.kv_list("acme", "nothing") == []
+    assert await store.kv_list("empty-tenant") == []
+
+
+async def test_kv_usage_and_clear(store: Store) -> None:
+    assert await store.kv_usage("acme") == (0, 0)
+    await store.kv_set("acme", "ab", "1234")  # 2 + 4 bytes
+    await store.kv_set("acme", "é", "ü")  # 2 + 2 bytes (UTF-8)
+    assert await store.kv_usage("acme") == (2, 10)
+    await store.kv_set("acme", "ab", "1")
+    assert await store.kv_usage("acme") == (2, 7)
+    await store.kv_delete("acme", "é")
+    assert await store.kv_usage("acme") == (1, 3)
+    await store.kv_set("globex", "k", "v")
+    assert await store.kv_clear("acme") == 1
+    assert await store.kv_usage("acme") == (0, 0)
+    assert await store.kv_list("acme") == []
+    assert await store.kv_get("globex", "k") == "v"
+
+
+async def test_kv_tenant_isolation(store: Store) -> None:
+    await store.kv_set("acme", "secret", "acme's")
+    await store.kv_set("globex", "secret", "globex's")
+    assert await store.kv_get("acme", "secret") == "acme's"
+    assert await store.kv_get("globex", "secret") == "globex's"
+    await store.kv_set("acme", "only-acme", "x")
+    assert await store.kv_get("globex", "only-acme") is None
+    assert await store.kv_list("globex") == ["secret"]
+    assert await store.kv_delete("globex", "only-acme") is False
+    await store.kv_clear("globex")
+    assert await store.kv_list("acme") == ["only-acme", "secret"]
+
+
+async def test_kv_survives_restart(open_store: Any) -> None:
+    store = await open_store()
+    await store.kv_set("acme", "k", "v")
+    await store.close()
+    reopened = await open_store()
+    assert await reopened.kv_get("acme", "k") == "v"
+    assert await reopened.kv_usage("acme") == (1, 2)
+
+
+async def test_quota_max_keys(open_store: Any) -> None:
+    store = await open_store(kv_max_keys=3)
+    for i in range(3):
+        await store.kv_set("acme", f"k{i}", "v")
+    with pytest.raises(KvQuotaExceeded, match="kv max keys"):
+        await store.kv_set("acme", "k3", "v")
+    # Overwriting an existing key is fine at the limit; other tenants have their own quota.
+    await store.kv_set("acme", "k0", "new")
+    await store.kv_set("globex", "k0", "v")
+    assert await store.kv_usage("acme") == (3, 3 + 3 + 5)
+    await store.kv_delete("acme", "k1")
+    await store.kv_set("acme", "k3", "v")
+
+
+async def test_quota_max_value_bytes(open_store: Any) -> None:
+    store = await open_store(kv_max_value_bytes=10)
+    await store.kv_set("acme", "k", "x" * 10)
+    with pytest.raises(KvQuotaExceeded, match="kv max value bytes"):
+        await store.kv_set("acme", "k", "x" * 11)
+    with pytest.raises(KvQuotaExceeded, match="kv max value bytes"):
+        await store.kv_set("acme", "k", "é" * 6)  # 12 UTF-8 bytes
+    assert await store.kv_get("acme", "k") == "x" * 10
+
+
+async def test_quota_max_total_bytes(open_store: Any) -> None:
+    store = await open_store(kv_max_total_bytes=100)
+    await store.kv_set("acme", "a", "x" * 59)  # 60 bytes
+    with pytest.raises(KvQuotaExceeded, match="kv max total bytes"):
+        await store.kv_set("acme", "b", "x" * 40)  # would be 101
+    assert await store.kv_get("acme", "b") is None
+    assert await store.kv_usage("acme") == (1, 60)
+    await store.kv_set("acme", "b", "x" * 39)  # exactly 100
+    assert await store.kv_usage("acme") == (2, 100)
+
+
+async def test_quota_over_lowered_limit_still_allows_shrinking(open_store: Any) -> None:
+    store = await open_store(kv_max_total_bytes=1000)
+    await store.kv_set("acme", "a", "x" * 500)
+    await store.close()
+    store = await open_store(kv_max_total_bytes=100)
+    await store.kv_set("acme", "a", "x" * 300)  # still over, but smaller
+    with pytest.raises(KvQuotaExceeded):
+        await store.kv_set("acme", "b", "y")
+    assert await store.kv_delete("acme", "a")
+
+
+async def test_quota_max_key_bytes(open_store: Any) -> None:
+    store = await open_store(kv_max_key_bytes=8)
+    await store.kv_set("acme", "k" * 8, "v")
+    with pytest.raises(KvQuotaExceeded, match="kv max key bytes"):
+        await store.kv_set("acme", "k" * 9, "v")
