@@ -35,8 +35,9 @@ def fuel_exhausted(tenant: str, limits: Limits) -> FuelExhausted:
 
 def call_timeout(tenant: str, limits: Limits) -> CallTimeout:
     return CallTimeout(
-        f"tenant {tenant!r}: the call did not finish within its timeout of {limits.timeout_s:g} s;"
-        " raise [limits].timeout_s in tenant.toml or make the tool faster",
+        f"tenant {tenant!r}: the call did not finish within its wall-clock limit of "
+        f"{limits.timeout_s * 1000:g} ms; raise [limits].timeout_ms in tenant.toml or make the "
+        "tool faster",
         data={"tenant": tenant, "limit_s": limits.timeout_s},
     )
 
@@ -46,7 +47,7 @@ def memory_exceeded(
 ) -> MemoryLimitExceeded:
     return MemoryLimitExceeded(
         f"tenant {tenant!r}: {what} with its memory at {_mib(memory_bytes)} of its limit of "
-        f"{_mib(limits.memory_bytes)}; raise [limits].memory_bytes in tenant.toml or make the "
+        f"{_mib(limits.memory_bytes)}; raise [limits].memory_mib in tenant.toml or make the "
         "module use less memory",
         data={"tenant": tenant, "limit": limits.memory_bytes, "memory_bytes": memory_bytes},
     )

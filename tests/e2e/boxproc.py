@@ -65,13 +65,16 @@ class BoxProcess:
 
     def start(self, timeout_s: float = 30.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        # A restart keeps the port, as a real restart does, so clients' URLs stay valid.
+        self.port = self.port or free_port()
         self.log_path = self.workdir / f"box-{self.port}.log"
-        log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "smcp_box.cli", "serve", "--port", str(self.port)],
-            env=self.env(), cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, text=True,
-        )
+        with self.log_path.open("w") as log:
+            # The child keeps its own copy of the descriptor; ours can close at once.
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "smcp_box.cli", "serve", "--port", str(self.port)],
+                env=self.env(), cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+                text=True,
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -1,21 +1,61 @@
-"""End-to-end fixtures: one real box per test session, serving the repository's example tenants
-plus the fault tenants built from source, on a free loopback port."""
+"""End-to-end fixtures: one real box per test session on a free loopback port, serving the
+repository's example tenants, a second copy of notes (for isolation tests) and fault tenants
+built from C source in this folder."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.boxproc import BoxProcess, copy_tenants
+from tests.e2e.boxproc import REPO, BoxProcess, copy_tenants
+
+FAULTS_SOURCE = Path(__file__).parent / "faults" / "faults.c"
+#: name -> [limits] table. "faults" stops on the wall clock, "faults-fuel" on fuel.
+FAULT_TENANTS = {
+    "faults": "memory_mib = 16\nfuel = 100000000000\ntimeout_ms = 1000\n",
+    "faults-fuel": "memory_mib = 16\nfuel = 50000000\ntimeout_ms = 20000\n",
+}
+
+
+def build_fault_tenants(tenants_dir: Path, build_dir: Path) -> None:
+    build_dir.mkdir(parents=True, exist_ok=True)
+    module = build_dir / "faults.wasm"
+    subprocess.run(
+        ["sh", str(REPO / "sdk" / "c" / "cc.sh"), str(module), str(FAULTS_SOURCE)],
+        check=True, capture_output=True, env={**os.environ, "PYTHON": sys.executable},
+    )
+    digest = hashlib.sha256(module.read_bytes()).hexdigest()
+    for name, limits in FAULT_TENANTS.items():
+        folder = tenants_dir / name
+        folder.mkdir()
+        shutil.copy(module, folder / "faults.wasm")
+        (folder / "tenant.toml").write_text(
+            f'name = "{name}"\nmodule = "faults.wasm"\nsha256 = "{digest}"\n'
+            f'auth = "api_key"\n[limits]\n{limits}'
+        )
+
+
+def make_tenants(workdir: Path) -> Path:
+    tenants = copy_tenants(workdir / "tenants")
+    # notes2 runs the same module as notes; only the name (and so the kv namespace) differs.
+    shutil.copytree(tenants / "notes", tenants / "notes2")
+    manifest = tenants / "notes2" / "tenant.toml"
+    manifest.write_text(manifest.read_text().replace('name = "notes"', 'name = "notes2"'))
+    build_fault_tenants(tenants, workdir / "build")
+    return tenants
 
 
 @pytest.fixture(scope="session")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoxProcess]:
     workdir = tmp_path_factory.mktemp("box")
-    tenants = copy_tenants(workdir / "tenants")
-    proc = BoxProcess(workdir=workdir, tenants_dir=tenants)
+    proc = BoxProcess(workdir=workdir, tenants_dir=make_tenants(workdir))
     proc.start()
     try:
         yield proc
@@ -26,9 +66,6 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoxProcess]:
 
 @pytest.fixture(scope="session")
 def keys(box: BoxProcess) -> dict[str, str]:
-    """One API key per example tenant, made with the real CLI while the box runs."""
-    return {name: box.create_key(name) for name in ("notes", "utils")}
-
-
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]
+    """One API key per tenant, made with the real CLI while the box runs."""
+    names = ("notes", "notes2", "utils", "faults", "faults-fuel")
+    return {name: box.create_key(name) for name in names}

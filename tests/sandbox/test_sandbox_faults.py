@@ -52,7 +52,7 @@ FAULTS = {
         "infinite_loop",
         "[]",
         CallTimeout,
-        r"did not finish within its timeout of 0.5 s; raise \[limits\].timeout_s",
+        r"did not finish within its wall-clock limit of 500 ms; raise \[limits\].timeout_ms",
         Limits(fuel=10**15, timeout_s=0.5),
         slow=True,
         within_s=0.9,
