@@ -8,6 +8,7 @@ tests all build the box the same way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -82,9 +83,7 @@ class Box:
             await store.close()
             raise
         auditor = StoreAuditor(store)
-        registry = TenantRegistry(
-            sandbox=sandbox, kv=store, defaults=settings.sandbox, clock=clock
-        )
+        registry = TenantRegistry(sandbox=sandbox, kv=store, defaults=settings.sandbox, clock=clock)
         try:
             report = registry.load_folder(settings.tenants_path())
         except BaseException:
@@ -140,10 +139,8 @@ class Box:
         for task in self._background:
             task.cancel()
         for task in self._background:
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         self._background.clear()
         self.sandbox.close()
         await self.store.close()

@@ -255,8 +255,12 @@ async def _key(args: argparse.Namespace, settings: Settings) -> int:
                 raise BoxError(f"{args.tenant!r} is not a valid tenant name")
             key_id, secret = await store.create_api_key(args.tenant, args.label)
             await store.append_audit(
-                "key.create", tenant=args.tenant, actor="cli", source_ip=None,
-                outcome="ok", detail={"key_id": key_id, "label": args.label},
+                "key.create",
+                tenant=args.tenant,
+                actor="cli",
+                source_ip=None,
+                outcome="ok",
+                detail={"key_id": key_id, "label": args.label},
             )
             if args.json:
                 print(json.dumps({"key": secret, "key_id": key_id, "tenant": args.tenant}))
@@ -272,8 +276,12 @@ async def _key(args: argparse.Namespace, settings: Settings) -> int:
             records = await store.list_api_keys(args.tenant)
             rows = [
                 {
-                    "key_id": r.key_id, "tenant": r.tenant, "label": r.label,
-                    "created_at": r.created_at, "last_used": r.last_used, "revoked": r.revoked,
+                    "key_id": r.key_id,
+                    "tenant": r.tenant,
+                    "label": r.label,
+                    "created_at": r.created_at,
+                    "last_used": r.last_used,
+                    "revoked": r.revoked,
                 }
                 for r in records
             ]
@@ -289,8 +297,12 @@ async def _key(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"smcp-box: no active key with id {args.key_id}", file=sys.stderr)
                 return 1
             await store.append_audit(
-                "key.revoke", tenant=None, actor="cli", source_ip=None,
-                outcome="ok", detail={"key_id": args.key_id},
+                "key.revoke",
+                tenant=None,
+                actor="cli",
+                source_ip=None,
+                outcome="ok",
+                detail={"key_id": args.key_id},
             )
             print(f"revoked {args.key_id}")
             return 0
@@ -307,11 +319,24 @@ def _tenant_list(args: argparse.Namespace, settings: Settings) -> int:
         try:
             manifest = load_manifest(path)
             manifest.read_module()
-            rows.append({"name": manifest.name, "auth": manifest.auth, "ok": True,
-                         "description": manifest.description, "folder": str(path.parent)})
+            rows.append(
+                {
+                    "name": manifest.name,
+                    "auth": manifest.auth,
+                    "ok": True,
+                    "description": manifest.description,
+                    "folder": str(path.parent),
+                }
+            )
         except BoxError as exc:
-            rows.append({"name": path.parent.name, "ok": False, "error": exc.message,
-                         "folder": str(path.parent)})
+            rows.append(
+                {
+                    "name": path.parent.name,
+                    "ok": False,
+                    "error": exc.message,
+                    "folder": str(path.parent),
+                }
+            )
     if args.json:
         print(json.dumps(rows, indent=2))
     else:

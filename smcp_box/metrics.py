@@ -41,11 +41,23 @@ class _Second:
 
 
 @dataclass
+class _Gauge:
+    """One per-second sample of a tenant's sandbox, taken off the hot path by a sampler."""
+
+    second: int
+    #: Cumulative fuel burned by the tenant's current module (resets when it is reloaded).
+    fuel_total: int
+    memory_bytes: int
+    warm_instances: int
+
+
+@dataclass
 class _TenantSeries:
     seconds: deque[_Second] = field(default_factory=lambda: deque(maxlen=WINDOW_SECONDS))
     total_requests: int = 0
     total_errors: dict[str, int] = field(default_factory=dict)
     open_streams: int = 0
+    gauges: deque[_Gauge] = field(default_factory=lambda: deque(maxlen=WINDOW_SECONDS + 1))
 
     def current(self, second: int) -> _Second:
         if not self.seconds or self.seconds[-1].second != second:
@@ -124,6 +136,93 @@ class LiveMetrics:
             "requests_series": per_second,
             "open_streams": streams,
         }
+
+    # --- sandbox gauges and per-second series (for the admin API's sparklines) ------------
+
+    def record_gauges(
+        self, tenant: str, *, fuel_total: int, memory_bytes: int, warm_instances: int
+    ) -> None:
+        """Record this second's sandbox sample of ``tenant`` (a later one in the same second
+        replaces it)."""
+        series = self._tenant(tenant)
+        gauge = _Gauge(int(self._clock()), fuel_total, memory_bytes, warm_instances)
+        if series.gauges and series.gauges[-1].second == gauge.second:
+            series.gauges[-1] = gauge
+        else:
+            series.gauges.append(gauge)
+
+    def latest_gauges(self, tenant: str) -> dict[str, int] | None:
+        series = self._series.get(tenant)
+        if series is None or not series.gauges:
+            return None
+        last = series.gauges[-1]
+        return {
+            "fuel_total": last.fuel_total,
+            "memory_bytes": last.memory_bytes,
+            "warm_instances": last.warm_instances,
+        }
+
+    def forget(self, tenant: str) -> None:
+        """Drop everything about ``tenant`` (after it is removed from the box)."""
+        self._series.pop(tenant, None)
+
+    def series(self, tenant: str | None = None, window_s: int = 60) -> dict[str, list[float]]:
+        """Per-second series over the last ``window_s`` seconds, oldest first: requests,
+        errors, p95 latency (ms; 0 in seconds without requests), fuel burned and memory of
+        live instances (carried forward between samples). ``tenant=None`` sums all tenants."""
+        now = int(self._clock())
+        names = [tenant] if tenant is not None else list(self._series)
+        requests = [0.0] * window_s
+        errors = [0.0] * window_s
+        hists = [[0] * _HIST_BUCKETS for _ in range(window_s)]
+        fuel = [0.0] * window_s
+        memory = [0.0] * window_s
+        for name in names:
+            series = self._series.get(name)
+            if series is None:
+                continue
+            for bucket in series.seconds:
+                slot = window_s - 1 - (now - bucket.second)
+                if not 0 <= slot < window_s:
+                    continue
+                requests[slot] += bucket.requests
+                errors[slot] += sum(bucket.errors.values())
+                for i, count in enumerate(bucket.latency):
+                    hists[slot][i] += count
+            self._fill_gauges(series, now, window_s, fuel, memory)
+        latency = [
+            _percentile(hist, int(count), 0.95) * 1000
+            for hist, count in zip(hists, requests, strict=True)
+        ]
+        return {
+            "requests": requests,
+            "errors": errors,
+            "latency_p95_ms": latency,
+            "fuel": fuel,
+            "memory_bytes": memory,
+        }
+
+    @staticmethod
+    def _fill_gauges(
+        series: _TenantSeries, now: int, window_s: int, fuel: list[float], memory: list[float]
+    ) -> None:
+        previous: _Gauge | None = None
+        sampled: list[float | None] = [None] * window_s
+        carried = 0.0
+        for gauge in series.gauges:
+            slot = window_s - 1 - (now - gauge.second)
+            if slot < 0:
+                carried = float(gauge.memory_bytes)
+            elif slot < window_s:
+                sampled[slot] = float(gauge.memory_bytes)
+                if previous is not None:
+                    # A reload restarts the module's counter: a negative delta is not fuel.
+                    fuel[slot] += max(0, gauge.fuel_total - previous.fuel_total)
+            previous = gauge
+        for slot, value in enumerate(sampled):
+            if value is not None:
+                carried = value
+            memory[slot] += carried
 
 
 def _percentile(hist: list[int], total: int, q: float) -> float:

@@ -46,8 +46,10 @@ def test_layers_toml_then_env_then_flags(tmp_path: Path) -> None:
 
 
 def test_env_lists_and_bools() -> None:
-    env = {"SMCP_BOX_SERVER_ALLOWED_ORIGINS": "https://a.lan, https://b.lan",
-           "SMCP_BOX_STORE_ENCRYPT": "false"}
+    env = {
+        "SMCP_BOX_SERVER_ALLOWED_ORIGINS": "https://a.lan, https://b.lan",
+        "SMCP_BOX_STORE_ENCRYPT": "false",
+    }
     settings = load_settings(None, environ=env)
     assert settings.server.allowed_origins == ("https://a.lan", "https://b.lan")
     assert settings.store.encrypt is False

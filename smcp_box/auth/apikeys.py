@@ -82,12 +82,13 @@ class ApiKeyAuthenticator:
         digest = hashlib.sha256(secret.encode()).digest()
         now = self._monotonic()
         cached = self._cache.get(digest)
-        if cached is not None and cached.expires_at > now:
-            if cached.tenant == tenant.name:
-                return Principal(
-                    tenant=cached.tenant, subject=f"key:{cached.key_id}",
-                    method="api_key", key_id=cached.key_id,
-                )
+        if cached is not None and cached.expires_at > now and cached.tenant == tenant.name:
+            return Principal(
+                tenant=cached.tenant,
+                subject=f"key:{cached.key_id}",
+                method="api_key",
+                key_id=cached.key_id,
+            )
         record = await self._verifier.verify_api_key(secret)
         if record is None or record.revoked or record.tenant != tenant.name:
             key_id = record.key_id if record is not None else None
@@ -97,8 +98,10 @@ class ApiKeyAuthenticator:
             self._cache.clear()
         self._cache[digest] = _CachedKey(record.key_id, record.tenant, now + self._cache_ttl_s)
         return Principal(
-            tenant=record.tenant, subject=f"key:{record.key_id}",
-            method="api_key", key_id=record.key_id,
+            tenant=record.tenant,
+            subject=f"key:{record.key_id}",
+            method="api_key",
+            key_id=record.key_id,
         )
 
     async def _fail(

@@ -20,9 +20,16 @@ from smcp_box.web.services import CallContext
 _T = TypeVar("_T")
 #: How long a host import may wait for the store before the call fails.
 HOST_IO_TIMEOUT_S = 10.0
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO,
-           "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL,
-           "alert": logging.CRITICAL, "emergency": logging.CRITICAL}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "notice": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "alert": logging.CRITICAL,
+    "emergency": logging.CRITICAL,
+}
 
 
 class KeyValueStore(Protocol):
@@ -68,7 +75,9 @@ class StoreHostCalls:
     def log(self, level: str, message: str) -> None:
         self._logger.log(
             _LEVELS.get(level.lower(), logging.INFO),
-            "tenant %s: %s", self._tenant, message[:4096],
+            "tenant %s: %s",
+            self._tenant,
+            message[:4096],
         )
 
     def config_get(self, key: str) -> str | None:

@@ -128,9 +128,7 @@ class SessionStore(Protocol):
 
     async def end_session(self, tenant: str, session_id: str) -> bool: ...
 
-    async def append_event(
-        self, tenant: str, session_id: str, stream_id: str, payload: str
-    ) -> str:
+    async def append_event(self, tenant: str, session_id: str, stream_id: str, payload: str) -> str:
         """Persist one SSE event's data and return its event id.
 
         Event ids are unique within the session and say which stream they belong to, so a

@@ -55,8 +55,12 @@ class BoxProcess:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "smcp_box.cli", *args],
-            env=self.env(), cwd=self.workdir, capture_output=True, text=True,
-            timeout=60, check=check,
+            env=self.env(),
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=check,
         )
 
     def create_key(self, tenant: str) -> str:
@@ -72,7 +76,10 @@ class BoxProcess:
             # The child keeps its own copy of the descriptor; ours can close at once.
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "smcp_box.cli", "serve", "--port", str(self.port)],
-                env=self.env(), cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+                env=self.env(),
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 text=True,
             )
         deadline = time.monotonic() + timeout_s

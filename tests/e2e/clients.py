@@ -21,11 +21,12 @@ ACCEPT_BOTH = "application/json, text/event-stream"
 @asynccontextmanager
 async def connect(url: str, key: str, mode: str, **kwargs: Any) -> AsyncIterator[Client]:
     """The official SDK client on the box's endpoint, with a bearer key."""
-    async with httpx2.AsyncClient(
+    http = httpx2.AsyncClient(
         headers={"Authorization": f"Bearer {key}"}, timeout=httpx2.Timeout(15.0, read=30.0)
-    ) as http:
-        async with Client(streamable_http_client(url, http_client=http), mode=mode, **kwargs) as c:
-            yield c
+    )
+    transport = streamable_http_client(url, http_client=http)
+    async with http, Client(transport, mode=mode, **kwargs) as client:
+        yield client
 
 
 def modern_headers(key: str, method: str, name: str | None = None) -> dict[str, str]:
@@ -50,7 +51,11 @@ def modern_request(request_id: int, method: str, params: dict[str, Any]) -> dict
 
 
 async def modern_call_tool(
-    http: httpx.AsyncClient, url: str, key: str, tool: str, arguments: dict[str, Any],
+    http: httpx.AsyncClient,
+    url: str,
+    key: str,
+    tool: str,
+    arguments: dict[str, Any],
     request_id: int = 1,
 ) -> dict[str, Any]:
     """One stateless 2026-07-28 tools/call; returns the JSON-RPC response object."""
@@ -100,15 +105,21 @@ def legacy_headers(key: str, session: str | None = None) -> dict[str, str]:
 async def legacy_session(http: httpx.AsyncClient, url: str, key: str) -> str:
     """Initialize a handshake-era session; returns its id."""
     init = {
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {"protocolVersion": LEGACY, "capabilities": {},
-                   "clientInfo": {"name": "e2e", "version": "1"}},
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": LEGACY,
+            "capabilities": {},
+            "clientInfo": {"name": "e2e", "version": "1"},
+        },
     }
     response = await http.post(url, json=init, headers=legacy_headers(key))
     assert response.status_code == 200, response.text
     session = response.headers["mcp-session-id"]
     done = await http.post(
-        url, json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+        url,
+        json={"jsonrpc": "2.0", "method": "notifications/initialized"},
         headers=legacy_headers(key, session),
     )
     assert done.status_code == 202

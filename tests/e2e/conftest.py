@@ -29,7 +29,9 @@ def build_fault_tenants(tenants_dir: Path, build_dir: Path) -> None:
     module = build_dir / "faults.wasm"
     subprocess.run(
         ["sh", str(REPO / "sdk" / "c" / "cc.sh"), str(module), str(FAULTS_SOURCE)],
-        check=True, capture_output=True, env={**os.environ, "PYTHON": sys.executable},
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PYTHON": sys.executable},
     )
     digest = hashlib.sha256(module.read_bytes()).hexdigest()
     for name, limits in FAULT_TENANTS.items():

@@ -29,7 +29,8 @@ async def test_a_key_works_only_for_its_own_tenant(box: BoxProcess, keys: dict[s
         assert foreign.headers["www-authenticate"].lower().startswith("bearer")
         assert keys["notes"] not in foreign.text
         bogus = await http.post(
-            box.url("utils"), json=body,
+            box.url("utils"),
+            json=body,
             headers=modern_headers(keys["utils"][:-4] + "AAAA", "tools/list"),
         )
         assert bogus.status_code == 401
@@ -59,7 +60,8 @@ async def test_kv_is_namespaced_per_tenant(box: BoxProcess, keys: dict[str, str]
         made = await modern_call_tool(
             http, box.url("notes"), keys["notes"], "note_create", {"title": marker, "body": "x"}
         )
-        assert "error" not in made and not made["result"].get("isError")
+        assert "error" not in made
+        assert not made["result"].get("isError")
         mine = await modern_call_tool(
             http, box.url("notes"), keys["notes"], "note_search", {"query": marker}
         )
@@ -78,9 +80,16 @@ async def test_database_holds_no_plaintext(box: BoxProcess, keys: dict[str, str]
         )
         assert "error" not in made
         session = await legacy_session(http, box.url("utils"), keys["utils"])
-        call = {"jsonrpc": "2.0", "id": 5, "method": "tools/call",
-                "params": {"name": "echo", "arguments": {"text": "payload-marker-beef"},
-                           "_meta": {"progressToken": "p"}}}
+        call = {
+            "jsonrpc": "2.0",
+            "id": 5,
+            "method": "tools/call",
+            "params": {
+                "name": "echo",
+                "arguments": {"text": "payload-marker-beef"},
+                "_meta": {"progressToken": "p"},
+            },
+        }
         await http.post(box.url("utils"), json=call, headers=legacy_headers(keys["utils"], session))
     state = box.workdir / "state"
     raw = b"".join(p.read_bytes() for p in state.iterdir() if p.name.startswith("smcp-box.db"))

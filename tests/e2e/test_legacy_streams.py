@@ -15,9 +15,14 @@ from tests.e2e.conftest import make_tenants
 
 def primes_call(request_id: int) -> dict[str, object]:
     return {
-        "jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-        "params": {"name": "count_primes", "arguments": {"n": 2_000_000},
-                   "_meta": {"progressToken": f"tok-{request_id}"}},
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {
+            "name": "count_primes",
+            "arguments": {"n": 2_000_000},
+            "_meta": {"progressToken": f"tok-{request_id}"},
+        },
     }
 
 
@@ -47,7 +52,8 @@ async def test_dropped_stream_resumes_with_last_event_id(
         assert resumed.status_code == 200
         messages = [json.loads(data) for _, data in sse_events_of(resumed.text)]
         final = [m for m in messages if m.get("id") == 7]
-        assert final and final[0]["result"]["structuredContent"]["count"] == 148933
+        assert len(final) == 1
+        assert final[0]["result"]["structuredContent"]["count"] == 148933
         progress = [m["params"]["progress"] for m in messages if "method" in m]
         assert progress == sorted(progress)
         # Nothing at or before the resumed id comes again.
@@ -74,9 +80,7 @@ async def test_sessions_and_events_survive_a_restart(tmp_path: Path) -> None:
         url = proc.url("utils")
         async with httpx.AsyncClient(timeout=30) as http:
             session = await legacy_session(http, url, key)
-            first = await http.post(
-                url, json=primes_call(3), headers=legacy_headers(key, session)
-            )
+            first = await http.post(url, json=primes_call(3), headers=legacy_headers(key, session))
             events = sse_events_of(first.text)
             first_progress_id = next(
                 event_id for event_id, data in events if "notifications/progress" in data

@@ -26,7 +26,12 @@ async def test_notes_tools_resources_and_prompts(
         assert client.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
         tools = {t.name for t in (await client.list_tools()).tools}
         assert tools == {
-            "note_create", "note_get", "note_list", "note_search", "note_update", "note_delete",
+            "note_create",
+            "note_get",
+            "note_list",
+            "note_search",
+            "note_update",
+            "note_delete",
         }
         created = await client.call_tool(
             "note_create", {"title": f"Groceries {mode}", "body": "milk, *eggs*", "tags": ["x"]}

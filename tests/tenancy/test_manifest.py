@@ -74,8 +74,11 @@ def test_bad_manifests_name_file_and_problem(tmp_path: Path, body: str, fragment
 
 @pytest.mark.parametrize(
     ("limits", "fragment"),
-    [({"bogus": 1}, "unknown limit"), ({"fuel": -1}, "positive integer"),
-     ({"tick_ms": 5}, "unknown limit")],
+    [
+        ({"bogus": 1}, "unknown limit"),
+        ({"fuel": -1}, "positive integer"),
+        ({"tick_ms": 5}, "unknown limit"),
+    ],
 )
 def test_bad_limits(limits: dict[str, int], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
