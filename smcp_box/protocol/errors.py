@@ -1,0 +1,21 @@
+"""Transport errors the MCP endpoint needs beyond those in :mod:`smcp_box.errors`.
+
+They extend the one exception tree (so the app-wide handler still understands them); they live
+here only because this package owns the transport. Candidates to move into ``errors.py``.
+"""
+
+from __future__ import annotations
+
+from smcp_box.errors import TransportError
+
+
+class StreamConflict(TransportError):
+    """A legacy session already has its standalone GET stream open."""
+
+    http_status = 409
+
+
+class BodyTimeout(TransportError):
+    """The client did not finish sending its request body in time."""
+
+    http_status = 408

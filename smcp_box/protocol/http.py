@@ -1,0 +1,158 @@
+"""Pure HTTP-level rules of the Streamable HTTP transport (no sockets, no framework).
+
+Media negotiation, Origin validation against DNS rebinding, the HTTP status a JSON-RPC error
+travels with in each era, the Bearer challenge, and bounded metric labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+from urllib.parse import urlsplit
+
+from smcp_box.errors import (
+    HEADER_MISMATCH,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    MISSING_CLIENT_CAPABILITY,
+    PARSE_ERROR,
+    UNSUPPORTED_PROTOCOL_VERSION,
+)
+from smcp_box.protocol.versions import Era
+
+JSON_MEDIA_TYPE: Final = "application/json"
+SSE_MEDIA_TYPE: Final = "text/event-stream"
+
+_LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
+
+#: 2026-07-28 maps these JSON-RPC codes to HTTP statuses, whoever produced the error; any other
+#: code travels with 200. The legacy era has no such table: a JSON-RPC error for a dispatched
+#: request is 200 there (a 404 means "session gone" to a legacy client).
+_MODERN_ERROR_STATUS: Final = {
+    PARSE_ERROR: 400,
+    INVALID_REQUEST: 400,
+    INVALID_PARAMS: 400,
+    HEADER_MISMATCH: 400,
+    MISSING_CLIENT_CAPABILITY: 400,
+    UNSUPPORTED_PROTOCOL_VERSION: 400,
+    METHOD_NOT_FOUND: 404,
+}
+
+#: Methods that become metric labels as themselves; anything else is "other", so a client
+#: cannot blow up label cardinality with made-up method names.
+_METRIC_METHODS: Final = frozenset(
+    {
+        "initialize",
+        "ping",
+        "server/discover",
+        "logging/setLevel",
+        "tools/list",
+        "tools/call",
+        "prompts/list",
+        "prompts/get",
+        "resources/list",
+        "resources/read",
+        "resources/templates/list",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "completion/complete",
+        "subscriptions/listen",
+        "notifications/initialized",
+        "notifications/cancelled",
+        "notifications/progress",
+        "notifications/roots/list_changed",
+    }
+)
+
+
+def _media_types(accept: str) -> set[str]:
+    return {part.split(";", 1)[0].strip().lower() for part in accept.split(",") if part.strip()}
+
+
+def accepts(accept: str | None) -> tuple[bool, bool]:
+    """(accepts JSON, accepts SSE) for an ``Accept`` header, honouring ``*/*`` and ``type/*``.
+
+    An absent header accepts neither: MCP requires clients to list the types they take.
+    """
+    if accept is None:
+        return False, False
+    types = _media_types(accept)
+    wildcard = "*/*" in types
+    return (
+        wildcard or JSON_MEDIA_TYPE in types or "application/*" in types,
+        wildcard or SSE_MEDIA_TYPE in types or "text/*" in types,
+    )
+
+
+def is_json_content_type(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    return content_type.split(";", 1)[0].strip().lower() == JSON_MEDIA_TYPE
+
+
+def origin_allowed(origin: str | None, allowed: Iterable[str]) -> bool:
+    """Whether a request's ``Origin`` passes DNS-rebinding protection.
+
+    No Origin (a non-browser client) passes. Loopback origins (``localhost``, ``127.0.0.1``,
+    ``[::1]``, any port, http or https) pass. Otherwise the origin must equal an allowed entry,
+    or match an entry ending in ``:*`` (any port). The opaque origin ``null`` never passes.
+    """
+    if origin is None:
+        return True
+    origin = origin.strip()
+    try:
+        parts = urlsplit(origin)
+        host = parts.hostname
+        _ = parts.port  # raises on a malformed port
+    except ValueError:
+        return False
+    if parts.scheme in ("http", "https") and host in _LOOPBACK_HOSTS:
+        return True
+    lowered = origin.lower().rstrip("/")
+    for entry in allowed:
+        candidate = entry.strip().lower().rstrip("/")
+        if candidate == lowered:
+            return True
+        if candidate.endswith(":*") and lowered.startswith(candidate[:-1]):
+            port = lowered[len(candidate) - 1 :]
+            if port.isdigit():
+                return True
+    return False
+
+
+def jsonrpc_error_status(era: Era, code: int) -> int:
+    """The HTTP status of a JSON response carrying a JSON-RPC error for a dispatched request."""
+    if era is Era.MODERN:
+        return _MODERN_ERROR_STATUS.get(code, 200)
+    return 200
+
+
+def _quoted(value: str) -> str:
+    # RFC 9110 quoted-string: escape backslash and quote, drop control characters.
+    cleaned = "".join(ch for ch in value if ch == "\t" or 0x20 <= ord(ch) < 0x7F)
+    return '"' + cleaned.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def bearer_challenge(
+    *,
+    realm: str,
+    error: str | None,
+    description: str | None,
+    resource_metadata: str | None = None,
+) -> str:
+    """A ``WWW-Authenticate: Bearer`` value (RFC 6750 §3, RFC 9728 ``resource_metadata``)."""
+    params = [f"realm={_quoted(realm)}"]
+    if error is not None:
+        params.append(f"error={_quoted(error)}")
+    if description:
+        params.append(f"error_description={_quoted(description)}")
+    if resource_metadata is not None:
+        params.append(f"resource_metadata={_quoted(resource_metadata)}")
+    return "Bearer " + ", ".join(params)
+
+
+def metric_method_label(method: str | None) -> str:
+    if method is None:
+        return "none"
+    return method if method in _METRIC_METHODS else "other"

@@ -1,0 +1,163 @@
+"""JSON-RPC 2.0 as MCP uses it: decoding one message, classifying it, building replies.
+
+MCP narrows JSON-RPC: request ids are strings or integers (never null), ``params`` is an object,
+and one HTTP body carries exactly one message (batches were removed in 2025-06-18 and the box
+serves every era on one endpoint, so it accepts none).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from smcp_box.errors import BadModuleReply, BoxError, InvalidRequest, ParseError
+
+RequestId = str | int
+JsonObject = dict[str, Any]
+
+JSONRPC_VERSION: Final = "2.0"
+
+
+@dataclass(frozen=True)
+class Request:
+    id: RequestId
+    method: str
+    params: JsonObject | None
+    #: The decoded message exactly as the client sent it (forwarded to the module as is).
+    raw: JsonObject
+
+
+@dataclass(frozen=True)
+class Notification:
+    method: str
+    params: JsonObject | None
+    raw: JsonObject
+
+
+@dataclass(frozen=True)
+class Response:
+    """A client's reply to a server-initiated request (the box never sends one)."""
+
+    id: RequestId | None
+    raw: JsonObject
+
+
+Message = Request | Notification | Response
+
+
+def is_request_id(value: object) -> bool:
+    # bool is an int subclass, and JSON true is not an id.
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def decode_json(body: bytes) -> Any:
+    """Decode a request body, or raise :class:`ParseError` (-32700)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParseError("Parse error: the body is not valid UTF-8") from None
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ParseError("Parse error: the JSON is nested too deeply") from None
+    except ValueError as exc:
+        # JSONDecodeError, and the bare ValueError of an integer literal too long to convert.
+        raise ParseError(f"Parse error: {exc}") from None
+
+
+def parse_message(decoded: Any) -> Message:
+    """Classify one decoded JSON value as a request, notification or response.
+
+    Raises :class:`InvalidRequest` (-32600) for anything else, batches included. Key presence
+    decides the kind (JSON-RPC 2.0: a notification is a request without an ``id`` member), so a
+    request with a malformed id is an error rather than a silently dropped notification.
+    """
+    if isinstance(decoded, list):
+        raise InvalidRequest(
+            "Invalid request: JSON-RPC batches are not supported; send one message per POST"
+        )
+    if not isinstance(decoded, dict):
+        raise InvalidRequest("Invalid request: the body must be one JSON-RPC message object")
+    if decoded.get("jsonrpc") != JSONRPC_VERSION:
+        raise InvalidRequest('Invalid request: "jsonrpc" must be "2.0"')
+    if "method" in decoded:
+        method = decoded["method"]
+        if not isinstance(method, str) or not method:
+            raise InvalidRequest('Invalid request: "method" must be a non-empty string')
+        params = decoded.get("params")
+        if params is not None and not isinstance(params, dict):
+            raise InvalidRequest('Invalid request: "params" must be an object')
+        if "id" not in decoded:
+            return Notification(method=method, params=params, raw=decoded)
+        request_id = decoded["id"]
+        if not is_request_id(request_id):
+            raise InvalidRequest('Invalid request: "id" must be a string or an integer')
+        return Request(id=request_id, method=method, params=params, raw=decoded)
+    if "result" in decoded or "error" in decoded:
+        response_id = decoded.get("id")
+        return Response(id=response_id if is_request_id(response_id) else None, raw=decoded)
+    raise InvalidRequest('Invalid request: a message needs "method", "result" or "error"')
+
+
+def request_id_of(decoded: Any) -> RequestId | None:
+    """Best-effort id of a body that failed validation, for the error reply's ``id``."""
+    if isinstance(decoded, Mapping) and "method" in decoded:
+        value = decoded.get("id")
+        if is_request_id(value):
+            return value
+    return None
+
+
+def result_response(request_id: RequestId, result: JsonObject) -> JsonObject:
+    return {"jsonrpc": JSONRPC_VERSION, "id": request_id, "result": result}
+
+
+def error_response(request_id: RequestId | None, error: BoxError) -> JsonObject:
+    """A JSON-RPC error reply; ``id`` is present and null when the request id is unknown."""
+    return {"jsonrpc": JSONRPC_VERSION, "id": request_id, "error": error.to_jsonrpc_error()}
+
+
+def notification(method: str, params: JsonObject | None = None) -> JsonObject:
+    message: JsonObject = {"jsonrpc": JSONRPC_VERSION, "method": method}
+    if params is not None:
+        message["params"] = params
+    return message
+
+
+def is_notification_message(message: object) -> bool:
+    """Whether a module-emitted message is a well-formed notification (the only kind it may
+    send: the box forwards no server-to-client requests)."""
+    return (
+        isinstance(message, dict)
+        and message.get("jsonrpc") == JSONRPC_VERSION
+        and isinstance(message.get("method"), str)
+        and "id" not in message
+        and (message.get("params") is None or isinstance(message.get("params"), dict))
+    )
+
+
+def check_module_reply(reply: object, request_id: RequestId) -> JsonObject:
+    """Validate a module's reply to one request and return it with the request's id.
+
+    A module answers exactly the request it was given; a reply that is not a response object,
+    or that answers another id, is a module fault (:class:`BadModuleReply`), never forwarded.
+    """
+    if not isinstance(reply, dict):
+        raise BadModuleReply("The tenant module returned no reply to a request")
+    if reply.get("id") != request_id or isinstance(reply.get("id"), bool):
+        raise BadModuleReply("The tenant module answered a different request id")
+    if "result" in reply:
+        if not isinstance(reply["result"], dict):
+            raise BadModuleReply('The tenant module returned a "result" that is not an object')
+        return {"jsonrpc": JSONRPC_VERSION, "id": request_id, "result": reply["result"]}
+    error = reply.get("error")
+    if (
+        isinstance(error, dict)
+        and isinstance(error.get("code"), int)
+        and not isinstance(error.get("code"), bool)
+        and isinstance(error.get("message"), str)
+    ):
+        return {"jsonrpc": JSONRPC_VERSION, "id": request_id, "error": error}
+    raise BadModuleReply("The tenant module returned a reply with neither a result nor an error")

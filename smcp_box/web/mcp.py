@@ -1,0 +1,216 @@
+"""The MCP Streamable HTTP endpoint, ``POST|GET|DELETE /t/<tenant>/mcp``, for both eras.
+
+Order of checks, each answering with a JSON-RPC error body (``id`` null unless known):
+
+1. ``Origin`` (DNS-rebinding protection): 403 when present and not allowed.
+2. Tenant: 404 unknown, 503 disabled.
+3. Credential (``services.authenticator``): 401 with ``WWW-Authenticate: Bearer …``; every
+   failure is audited as ``auth.failure``.
+4. POST: ``Accept`` must take both JSON and SSE (406); ``Content-Type`` must be JSON (415); the
+   body is read up to ``max_body_bytes`` (413); it must be JSON (400, -32700) and one JSON-RPC
+   message (400, -32600). The era comes from ``MCP-Protocol-Version`` and the body's ``_meta``
+   (400, -32022, for a version the box does not serve).
+5. GET/DELETE: the era comes from the header alone; 2026-07-28 has neither (405, ``Allow: POST``).
+
+Then :mod:`smcp_box.web.mcp_modern` or :mod:`smcp_box.web.mcp_legacy` take over. Every exchange
+is reported once to ``services.observer``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quart import Blueprint, request
+
+from smcp_box.errors import (
+    AuthError,
+    BoxError,
+    Forbidden,
+    MethodNotAllowed,
+    NotAcceptable,
+    OriginNotAllowed,
+    TenantDisabled,
+    TenantNotFound,
+    UnsupportedMediaType,
+)
+from smcp_box.protocol.http import accepts, bearer_challenge, is_json_content_type, origin_allowed
+from smcp_box.protocol.jsonrpc import Request, RequestId, decode_json, parse_message
+from smcp_box.protocol.modern import PROTOCOL_VERSION_HEADER
+from smcp_box.protocol.versions import Era, select_era
+from smcp_box.web import mcp_legacy, mcp_modern
+from smcp_box.web.mcp_context import (
+    Exchange,
+    HeaderView,
+    Observation,
+    TransportSettings,
+    read_body,
+    transport_error,
+)
+from smcp_box.web.services import McpServices, Principal, TenantRuntime
+from smcp_box.web.streams import SessionHub
+
+__all__ = ["McpTransport", "TransportSettings", "create_mcp_blueprint"]
+
+log = logging.getLogger("smcp_box.web.mcp")
+
+#: Where ``create_mcp_blueprint`` registers its transport in ``app.extensions``.
+EXTENSION_KEY = "smcp_box.mcp"
+
+
+class McpTransport:
+    """The endpoint's state: injected services, settings, and live legacy-session streams."""
+
+    def __init__(self, services: McpServices, settings: TransportSettings) -> None:
+        self.services = services
+        self.settings = settings
+        self.hub = SessionHub()
+
+    async def aclose(self) -> None:
+        """Cancel calls in flight and end open streams (call before the server drains)."""
+        await self.hub.aclose()
+
+    async def handle(self, tenant_name: str) -> Any:
+        observation = Observation(self.services.observer)
+        headers = HeaderView(request.headers)
+        request_id: RequestId | None = None
+        try:
+            if not origin_allowed(headers.get("origin"), self.settings.allowed_origins):
+                raise OriginNotAllowed(
+                    "Forbidden: this Origin is not allowed (add it to allowed_origins)"
+                )
+            tenant = self._tenant(tenant_name)
+            observation.tenant = tenant.name
+            principal = await self._authenticate(tenant, headers)
+            exchange = Exchange(
+                services=self.services,
+                settings=self.settings,
+                hub=self.hub,
+                tenant=tenant,
+                principal=principal,
+                headers=headers,
+                source_ip=request.remote_addr,
+                observation=observation,
+            )
+            header_version = headers.get(PROTOCOL_VERSION_HEADER)
+            if request.method != "POST":
+                observation.method = request.method
+                if select_era(header_version) is Era.MODERN:
+                    raise MethodNotAllowed(
+                        "Method not allowed: protocol 2026-07-28 has no GET stream and no "
+                        "sessions; POST each request"
+                    )
+                if request.method == "GET":
+                    return await mcp_legacy.handle_get(exchange, header_version)
+                return await mcp_legacy.handle_delete(exchange, header_version)
+
+            self._check_post_headers(headers)
+            body = await read_body(
+                request, self.settings.max_body_bytes, self.settings.body_timeout_s
+            )
+            decoded = decode_json(body)
+            message = parse_message(decoded)
+            # Known only now: JSON-RPC answers a body that is not a valid request with id null.
+            request_id = message.id if isinstance(message, Request) else None
+            observation.set_method(getattr(message, "method", None))
+            era = select_era(header_version, decoded)
+            if era is Era.MODERN:
+                return await mcp_modern.handle_post(exchange, message, header_version)
+            return await mcp_legacy.handle_post(exchange, message, header_version)
+        except AuthError as err:
+            observation.error_kind = err.kind
+            challenge = self._challenge(err, headers, tenant_name)
+            return transport_error(err, None, {"WWW-Authenticate": challenge})
+        except BoxError as err:
+            observation.error_kind = err.kind
+            extra = {"Allow": "POST"} if isinstance(err, MethodNotAllowed) else None
+            return transport_error(err, request_id, extra)
+        except Exception:
+            # A bug, not a client error: keep the wire JSON-RPC and the details in the log.
+            log.exception("MCP endpoint failed on tenant %s", observation.tenant)
+            observation.error_kind = "internal"
+            return transport_error(BoxError("Internal error: see the server log"), request_id)
+        finally:
+            if not observation.deferred:
+                observation.finish()
+
+    def _tenant(self, name: str) -> TenantRuntime:
+        tenant = self.services.tenants.get(name)
+        if tenant is None:
+            raise TenantNotFound(f"Not found: there is no tenant {name!r} on this box")
+        if not tenant.enabled:
+            raise TenantDisabled(f"Service unavailable: tenant {name!r} is disabled")
+        return tenant
+
+    async def _authenticate(self, tenant: TenantRuntime, headers: HeaderView) -> Principal:
+        try:
+            return await self.services.authenticator.authenticate(
+                tenant, headers, request.remote_addr
+            )
+        except AuthError as err:
+            # The audit row says why and from where, never what credential was offered.
+            await self.services.auditor.record(
+                "auth.failure",
+                tenant=tenant.name,
+                actor="anonymous",
+                source_ip=request.remote_addr,
+                outcome="denied",
+                detail={
+                    "reason": err.message,
+                    "http_method": request.method,
+                    "credential_present": headers.get("authorization") is not None,
+                },
+            )
+            raise
+
+    def _challenge(self, err: AuthError, headers: HeaderView, tenant_name: str) -> str:
+        """RFC 6750: no error code when no credential was sent, ``invalid_token`` for a bad one,
+        ``insufficient_scope`` for a valid one that may not do this (403)."""
+        error: str | None = None
+        if isinstance(err, Forbidden):
+            error = "insufficient_scope"
+        elif headers.get("authorization"):
+            error = "invalid_token"
+        return bearer_challenge(
+            realm=self.settings.auth_realm,
+            error=error,
+            description=err.message,
+            resource_metadata=self._resource_metadata(tenant_name),
+        )
+
+    @staticmethod
+    def _check_post_headers(headers: HeaderView) -> None:
+        wants_json, wants_sse = accepts(headers.get("accept"))
+        if not (wants_json and wants_sse):
+            raise NotAcceptable(
+                "Not acceptable: Accept must list both application/json and text/event-stream"
+            )
+        if not is_json_content_type(headers.get("content-type")):
+            raise UnsupportedMediaType(
+                "Unsupported media type: Content-Type must be application/json"
+            )
+
+    def _resource_metadata(self, tenant_name: str) -> str | None:
+        template = self.settings.resource_metadata_url
+        return template.replace("{tenant}", tenant_name) if template else None
+
+
+def create_mcp_blueprint(services: McpServices, settings: TransportSettings) -> Blueprint:
+    """The MCP endpoint as a blueprint; its :class:`McpTransport` is put in
+    ``app.extensions["smcp_box.mcp"]`` so the server can ``aclose()`` it on shutdown."""
+    transport = McpTransport(services, settings)
+    blueprint = Blueprint("mcp", __name__)
+
+    @blueprint.route("/t/<tenant>/mcp", methods=["POST", "GET", "DELETE"])
+    async def mcp_endpoint(tenant: str) -> Any:
+        return await transport.handle(tenant)
+
+    @blueprint.record_once
+    def register(state: Any) -> None:
+        state.app.extensions[EXTENSION_KEY] = transport
+
+    @blueprint.after_app_serving
+    async def shutdown() -> None:
+        await transport.aclose()
+
+    return blueprint

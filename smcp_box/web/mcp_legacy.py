@@ -1,0 +1,416 @@
+"""The handshake era (2024-11-05 … 2025-11-25): sessions, the GET stream, resume, DELETE.
+
+A session is opened by ``initialize`` (answered by the box from the module's description),
+identified by ``Mcp-Session-Id`` on every later request, bound to the credential that opened it,
+and ended by DELETE (404 afterwards). Request streams and the session's standalone GET stream
+persist every SSE event through ``sessions.append_event``; a GET with ``Last-Event-ID`` replays
+what that one stream missed and then follows it live while its call is still running here.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from smcp_box.errors import (
+    BoxError,
+    InvalidRequest,
+    NotAcceptable,
+    ProtocolError,
+    SandboxError,
+    SessionNotFound,
+    SessionRequired,
+)
+from smcp_box.protocol.http import accepts
+from smcp_box.protocol.jsonrpc import Message, Notification, Request, result_response
+from smcp_box.protocol.legacy import (
+    LAST_EVENT_ID_HEADER,
+    SESSION_ID_HEADER,
+    SessionState,
+    cancelled_request_id,
+    initialize_result,
+    parse_initialize,
+    parse_set_level,
+    request_version,
+)
+from smcp_box.protocol.loglevels import LogFilter
+from smcp_box.protocol.methods import Route, route_request
+from smcp_box.protocol.versions import Era, supports_priming
+from smcp_box.web.mcp_calls import CallPlan, answer, make_sink, run_call, start_task
+from smcp_box.web.mcp_context import Exchange, accepted, json_response, rpc_error, sse_response
+from smcp_box.web.services import CallContext, SessionRecord
+from smcp_box.web.sse import Frame, frame_stream
+from smcp_box.web.streams import (
+    STANDALONE_STREAM_ID,
+    Persist,
+    ResponseStream,
+    SessionKey,
+    Subscription,
+)
+
+log = logging.getLogger("smcp_box.web.mcp")
+
+_SESSION_ID_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
+
+
+class Session:
+    """A live legacy session as one request sees it."""
+
+    def __init__(self, record: SessionRecord, state: SessionState, version: str) -> None:
+        self.record = record
+        self.state = state
+        #: The version this request speaks (its header's, else the negotiated one).
+        self.version = version
+
+    @property
+    def id(self) -> str:
+        return self.record.session_id
+
+    @property
+    def key(self) -> SessionKey:
+        return (self.record.tenant, self.record.session_id)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Mcp-Session-Id": self.record.session_id}
+
+
+async def load_session(exchange: Exchange, header_version: str | None) -> Session:
+    """The session named by ``Mcp-Session-Id``: 400 without one, 404 unknown/ended/not yours."""
+    session_id = exchange.headers.get(SESSION_ID_HEADER)
+    if not session_id:
+        raise SessionRequired(
+            "Bad request: the Mcp-Session-Id header is required; send initialize to open a session"
+        )
+    record = await exchange.services.sessions.get_session(exchange.tenant_name, session_id)
+    gone = SessionNotFound(
+        "Not found: this session does not exist or has ended; send initialize to start a new one"
+    )
+    if record is None or record.ended or record.tenant != exchange.tenant_name:
+        raise gone
+    state = SessionState.from_json(record.state)
+    if state.owner != exchange.owner:
+        # Answer exactly as for an unknown session: a session id is not a credential.
+        raise gone
+    version = request_version(header_version, record.protocol_version)
+    await touch(exchange, record)
+    return Session(record, state, version)
+
+
+async def touch(exchange: Exchange, record: SessionRecord) -> None:
+    """Mark a session in use as seen, at most once per ``session_touch_s``."""
+    if exchange.services.clock() - record.last_seen >= exchange.settings.session_touch_s:
+        await exchange.services.sessions.update_session_state(
+            record.tenant, record.session_id, record.state
+        )
+
+
+async def handle_post(exchange: Exchange, message: Message, header_version: str | None) -> Any:
+    if isinstance(message, Request) and message.method == "initialize":
+        return await _initialize(exchange, message)
+    session = await load_session(exchange, header_version)
+    if isinstance(message, Notification):
+        await _client_notification(exchange, session, message)
+        return accepted(session.headers)
+    if not isinstance(message, Request):
+        # A reply to a server-initiated request; the box never sends any, so nothing waits.
+        return accepted(session.headers)
+    try:
+        route = route_request(Era.LEGACY, message.method)
+        if route is Route.BOX:
+            return await _answer_box_method(exchange, session, message)
+    except (ProtocolError, SandboxError) as err:
+        return rpc_error(Era.LEGACY, message.id, err, session.headers)
+    return await _forward(exchange, session, message)
+
+
+async def _initialize(exchange: Exchange, request: Request) -> Any:
+    if exchange.headers.get(SESSION_ID_HEADER):
+        raise InvalidRequest(
+            "Bad request: initialize opens a new session; send it without Mcp-Session-Id"
+        )
+    try:
+        params = parse_initialize(request.params)
+        description = await exchange.tenant.describe()
+    except BoxError as err:
+        # A dispatched request that failed: a JSON-RPC error for its id, not an HTTP failure.
+        return rpc_error(Era.LEGACY, request.id, err)
+    session_id = exchange.services.new_session_id()
+    if not session_id or not set(session_id) <= _SESSION_ID_CHARS:
+        # The spec allows only visible ASCII; anything else would break clients' headers.
+        raise BoxError("Internal error: the session id source produced an invalid id")
+    sessions = exchange.services.sessions
+    version = params.negotiated_version
+    await sessions.create_session(exchange.tenant_name, session_id, version, params.client_info)
+    await sessions.update_session_state(
+        exchange.tenant_name, session_id, SessionState(owner=exchange.owner).to_json()
+    )
+    result = initialize_result(
+        version, description.server_info, description.capabilities, description.instructions
+    )
+    return json_response(
+        result_response(request.id, result), headers={"Mcp-Session-Id": session_id}
+    )
+
+
+async def _save_state(exchange: Exchange, session: Session, state: SessionState) -> None:
+    await exchange.services.sessions.update_session_state(
+        exchange.tenant_name, session.id, state.to_json()
+    )
+    session.state = state
+
+
+async def _answer_box_method(exchange: Exchange, session: Session, request: Request) -> Any:
+    if request.method == "logging/setLevel":
+        level = parse_set_level(request.params)
+        state = session.state
+        await _save_state(
+            exchange,
+            session,
+            SessionState(owner=state.owner, initialized=state.initialized, log_level=level),
+        )
+    # ping and logging/setLevel both answer an empty result.
+    return json_response(result_response(request.id, {}), headers=session.headers)
+
+
+async def _client_notification(
+    exchange: Exchange, session: Session, notification: Notification
+) -> None:
+    if notification.method == "notifications/initialized":
+        if not session.state.initialized:
+            state = session.state
+            await _save_state(
+                exchange,
+                session,
+                SessionState(owner=state.owner, initialized=True, log_level=state.log_level),
+            )
+        return
+    if notification.method == "notifications/cancelled":
+        request_id = cancelled_request_id(notification.params)
+        if request_id is not None:
+            exchange.hub.cancel_call(session.key, request_id)
+        return
+    # Anything else is the module's (e.g. roots/list_changed). It is handled after the 202, and
+    # whatever the module emits meanwhile is unrelated to any request: the standalone stream.
+    standalone = exchange.hub.standalone(
+        session.key, partial(_standalone_stream, exchange, session)
+    )
+    ctx = CallContext(
+        tenant=exchange.tenant_name,
+        protocol_version=session.version,
+        notify=make_sink(standalone, LogFilter.legacy(session.state.log_level)),
+        session_id=session.id,
+        log_level=session.state.log_level,
+        source_ip=exchange.source_ip,
+    )
+    task = start_task(exchange, _notify_module(exchange, notification, ctx), "mcp-notify")
+    exchange.hub.add_background(session.key, task)
+
+
+async def _notify_module(exchange: Exchange, notification: Notification, ctx: CallContext) -> None:
+    error_kind: str | None = None
+    try:
+        await exchange.tenant.call(notification.raw, ctx)
+    except BoxError as err:
+        error_kind = err.kind
+    except Exception:
+        # Nobody awaits this task: log here, or the failure is lost.
+        log.exception("tenant %s failed on %s", exchange.tenant_name, notification.method)
+        error_kind = "internal"
+    finally:
+        exchange.observation.finish(error_kind)
+
+
+def _standalone_stream(exchange: Exchange, session: Session) -> ResponseStream:
+    return ResponseStream(
+        persist=_persister(exchange, session, STANDALONE_STREAM_ID),
+        prime=supports_priming(session.version),
+        retry_ms=exchange.settings.sse_retry_ms,
+        pending=False,
+    )
+
+
+def _persister(exchange: Exchange, session: Session, stream_id: str) -> Persist:
+    return partial(
+        exchange.services.sessions.append_event, exchange.tenant_name, session.id, stream_id
+    )
+
+
+async def _forward(exchange: Exchange, session: Session, request: Request) -> Any:
+    # Random stream ids stay unique within a session across processes and restarts.
+    stream_id = "r" + secrets.token_hex(8)
+    stream = ResponseStream(
+        persist=_persister(exchange, session, stream_id),
+        prime=supports_priming(session.version),
+        retry_ms=exchange.settings.sse_retry_ms,
+    )
+    plan = CallPlan(
+        era=Era.LEGACY,
+        request=request,
+        protocol_version=session.version,
+        log_filter=LogFilter.legacy(session.state.log_level),
+        log_level=session.state.log_level,
+        session_id=session.id,
+    )
+    sub = stream.subscribe()
+    hub, key = exchange.hub, session.key
+
+    async def call() -> None:
+        try:
+            await run_call(exchange, plan, stream)
+        finally:
+            hub.call_done(key, request.id, stream_id, task)
+
+    task = start_task(exchange, call(), "mcp-call")
+    hub.add_call(key, request.id, stream_id, stream, task)
+    return await answer(exchange, plan, stream, sub, task, session.headers)
+
+
+# -- GET: the standalone stream, or a resumed one -----------------------------------------------
+#
+# Everything a stream holds (the standalone slot, a subscription) is taken inside the response
+# body, which always runs its ``finally``: a response Quart never starts to send leaks nothing.
+# The checks that need an HTTP status (409, 400) happen before, in the handler.
+
+
+async def handle_get(exchange: Exchange, header_version: str | None) -> Any:
+    if not accepts(exchange.headers.get("accept"))[1]:
+        raise NotAcceptable("Not acceptable: a GET stream needs Accept: text/event-stream")
+    session = await load_session(exchange, header_version)
+    last_event_id = exchange.headers.get(LAST_EVENT_ID_HEADER)
+    if last_event_id:
+        return await _resume(exchange, session, last_event_id)
+    exchange.hub.check_standalone_free(session.key)
+    return sse_response(_standalone_body(exchange, session, None, [], set()), session.headers)
+
+
+async def _resume(exchange: Exchange, session: Session, last_event_id: str) -> Any:
+    found = await exchange.services.sessions.replay_events(
+        exchange.tenant_name, session.id, last_event_id
+    )
+    if found is None:
+        raise InvalidRequest(
+            "Bad request: Last-Event-ID names no event of this session (it may have expired)"
+        )
+    stream_id, events = found
+    replayed = [Frame(event_id=event_id, data=payload) for event_id, payload in events]
+    seen = {last_event_id, *(event_id for event_id, _ in events)}
+    if stream_id == STANDALONE_STREAM_ID:
+        # A resumed standalone stream becomes the session's GET stream again.
+        exchange.hub.check_standalone_free(session.key)
+        body = _standalone_body(exchange, session, last_event_id, replayed, seen)
+    else:
+        body = _request_stream_body(exchange, session, stream_id, last_event_id, replayed, seen)
+    return sse_response(body, session.headers)
+
+
+async def _catch_up(
+    exchange: Exchange, session: Session, resume_from: str, replayed: list[Frame], seen: set[str]
+) -> list[Frame]:
+    """Events persisted since the first replay: the reader subscribed only after it, so these
+    reached neither; later ones arrive through the subscription (and duplicates are dropped)."""
+    cursor = resume_from
+    if replayed and replayed[-1].event_id is not None:
+        cursor = replayed[-1].event_id
+    again = await exchange.services.sessions.replay_events(exchange.tenant_name, session.id, cursor)
+    fresh = [Frame(event_id=i, data=p) for i, p in (again[1] if again else []) if i not in seen]
+    seen.update(frame.event_id for frame in fresh if frame.event_id is not None)
+    return fresh
+
+
+async def _standalone_body(
+    exchange: Exchange,
+    session: Session,
+    resume_from: str | None,
+    replayed: list[Frame],
+    seen: set[str],
+) -> AsyncIterator[bytes]:
+    hub, key = exchange.hub, session.key
+    stream, sub = hub.attach_standalone(key, partial(_standalone_stream, exchange, session))
+    observer = exchange.services.observer
+    observer.stream_opened(exchange.tenant_name)
+    try:
+        if resume_from is not None:
+            replayed = [*replayed, *await _catch_up(exchange, session, resume_from, replayed, seen)]
+        else:
+            await stream.prime()
+        for frame in replayed:
+            yield frame.encode()
+
+        async def session_alive() -> bool:
+            # The standalone stream has no natural end: when idle, make sure the session was
+            # not ended elsewhere (another process, an administrator, the idle reaper).
+            record = await exchange.services.sessions.get_session(exchange.tenant_name, session.id)
+            if record is None or record.ended:
+                return False
+            try:
+                await touch(exchange, record)  # an open GET stream is a session in use
+            except SessionNotFound:
+                return False  # ended between the read and the touch
+            return True
+
+        async for chunk in frame_stream(
+            _deduplicated(sub, seen),
+            keepalive_s=exchange.settings.sse_keepalive_s,
+            still_wanted=session_alive,
+        ):
+            yield chunk
+    finally:
+        hub.detach_standalone(key, sub)
+        observer.stream_closed(exchange.tenant_name)
+
+
+async def _request_stream_body(
+    exchange: Exchange,
+    session: Session,
+    stream_id: str,
+    resume_from: str,
+    replayed: list[Frame],
+    seen: set[str],
+) -> AsyncIterator[bytes]:
+    live = exchange.hub.live_stream(session.key, stream_id)
+    sub = live.subscribe() if live is not None else None
+    observer = exchange.services.observer
+    observer.stream_opened(exchange.tenant_name)
+    try:
+        if sub is not None:
+            replayed = [*replayed, *await _catch_up(exchange, session, resume_from, replayed, seen)]
+        for frame in replayed:
+            yield frame.encode()
+        if sub is None:
+            # The call is not running in this process (finished, or elsewhere): what the store
+            # had is all there is for now.
+            return
+        async for chunk in frame_stream(
+            _deduplicated(sub, seen), keepalive_s=exchange.settings.sse_keepalive_s
+        ):
+            yield chunk
+    finally:
+        if live is not None and sub is not None:
+            live.unsubscribe(sub)
+        observer.stream_closed(exchange.tenant_name)
+
+
+def _deduplicated(sub: Subscription, seen: set[str]) -> Callable[[float], Awaitable[Frame | None]]:
+    async def next_new(timeout_s: float) -> Frame | None:
+        while True:
+            frame = await sub.next(timeout_s)
+            if frame is None or frame.event_id is None or frame.event_id not in seen:
+                return frame
+
+    return next_new
+
+
+# -- DELETE ---------------------------------------------------------------------------------
+
+
+async def handle_delete(exchange: Exchange, header_version: str | None) -> Any:
+    session = await load_session(exchange, header_version)
+    await exchange.services.sessions.end_session(exchange.tenant_name, session.id)
+    await exchange.hub.end_session(session.key)
+    response = accepted(session.headers)
+    response.status_code = 204
+    return response

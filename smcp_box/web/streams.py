@@ -1,0 +1,346 @@
+"""Live response streams and the per-process registry of legacy sessions' live state.
+
+A :class:`ResponseStream` collects what one request produces (its notifications, then its
+reply) and fans the frames out to subscribers: the POST that started it and, in the legacy era,
+a GET that resumed it. Invariants:
+
+* Frames are persisted (legacy era: ``sessions.append_event``) *before* they are handed to any
+  subscriber, under one lock, so the store's order is the wire order and a resuming reader that
+  subscribes first and then replays from the store misses nothing (it drops duplicates by id).
+* A request's stream starts *pending*: if the reply comes before any notification and before the
+  transport commits to SSE, the reply is answered as plain JSON and never persisted. The first
+  notification (or a commit after the keep-alive period) turns it into an SSE stream; for
+  2025-11-25+ clients the priming frame is then the first persisted frame.
+* After the reply (or abandonment) nothing more is emitted; late notifications are dropped.
+
+The hub keeps live state only while something is in flight (a call, an attached GET); the store
+stays the source of truth for replay, so several processes or a restart lose liveness, not data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from smcp_box.errors import BoxError
+from smcp_box.protocol.errors import StreamConflict
+from smcp_box.web.sse import Frame
+
+log = logging.getLogger("smcp_box.web.mcp")
+
+JsonObject = dict[str, Any]
+#: Persists one SSE payload and returns its event id.
+Persist = Callable[[str], Awaitable[str]]
+SessionKey = tuple[str, str]
+
+#: A standalone-stream reader this far behind is cut off; it resumes from the store instead.
+STANDALONE_BACKLOG: Final = 1024
+STANDALONE_STREAM_ID: Final = "standalone"
+
+
+class StreamState(enum.Enum):
+    PENDING = "pending"
+    STREAMING = "streaming"
+    #: Replied before any event: the reply goes out as plain JSON.
+    JSON = "json"
+    #: Ended without a reply (cancelled, session ended).
+    ABANDONED = "abandoned"
+
+
+class Subscription:
+    """One reader's queue of frames; a None entry marks the end of the stream."""
+
+    def __init__(self, maxsize: int = 0) -> None:
+        self.queue: asyncio.Queue[Frame | None] = asyncio.Queue(maxsize)
+        self.ended = False
+
+    def offer(self, frame: Frame | None) -> None:
+        if self.ended:
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            # The reader fell too far behind: drop its backlog and end it. Every frame it lost
+            # is persisted, so it can resume with Last-Event-ID.
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+            self.ended = True
+            return
+        if frame is None:
+            self.ended = True
+
+    async def next(self, timeout_s: float) -> Frame | None:
+        async with asyncio.timeout(timeout_s):
+            return await self.queue.get()
+
+
+class ResponseStream:
+    def __init__(
+        self,
+        *,
+        persist: Persist | None,
+        prime: bool = False,
+        retry_ms: int | None = None,
+        pending: bool = True,
+    ) -> None:
+        self._persist = persist
+        self._prime = prime
+        self._retry_ms = retry_ms
+        self._lock = asyncio.Lock()
+        self._subscribers: list[Subscription] = []
+        self._decided = asyncio.Event()
+        self.state = StreamState.PENDING if pending else StreamState.STREAMING
+        self.closed = False
+        #: The reply when it is answered as JSON.
+        self.reply: JsonObject | None = None
+        if not pending:
+            self._decided.set()
+
+    # -- readers ---------------------------------------------------------------------------
+
+    def subscribe(self, maxsize: int = 0) -> Subscription:
+        sub = Subscription(maxsize)
+        if self.closed:
+            sub.offer(None)
+        else:
+            self._subscribers.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if sub in self._subscribers:
+            self._subscribers.remove(sub)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    async def wait_decided(self, timeout_s: float) -> bool:
+        """Wait until the stream is JSON, streaming or abandoned; False on timeout."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._decided.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    # -- writers ---------------------------------------------------------------------------
+
+    async def notify(self, message: JsonObject) -> None:
+        async with self._lock:
+            if self.closed:
+                return
+            if self.state is StreamState.PENDING:
+                await self._start_streaming()
+            await self._emit(json.dumps(message, separators=(",", ":"), ensure_ascii=False))
+
+    async def commit(self) -> None:
+        """Commit to SSE now (the transport's keep-alive period passed with nothing to send)."""
+        async with self._lock:
+            if not self.closed and self.state is StreamState.PENDING:
+                await self._start_streaming()
+
+    async def prime(self) -> None:
+        """Emit a priming frame now (a GET stream attaching); a no-op without priming."""
+        async with self._lock:
+            if not self.closed and self._prime:
+                await self._emit("")
+
+    async def finish(self, reply: JsonObject) -> None:
+        async with self._lock:
+            if self.closed:
+                return
+            if self.state is StreamState.PENDING:
+                self.state = StreamState.JSON
+                self.reply = reply
+                self._decided.set()
+            else:
+                await self._emit(json.dumps(reply, separators=(",", ":"), ensure_ascii=False))
+            self._close()
+
+    async def abandon(self) -> None:
+        async with self._lock:
+            if self.closed:
+                return
+            if self.state is StreamState.PENDING:
+                self.state = StreamState.ABANDONED
+                self._decided.set()
+            self._close()
+
+    async def _start_streaming(self) -> None:
+        self.state = StreamState.STREAMING
+        self._decided.set()
+        if self._prime:
+            await self._emit("")
+
+    async def _emit(self, payload: str) -> None:
+        event_id: str | None = None
+        if self._persist is not None:
+            # Live delivery matters more than resumability: a frame that could not be persisted
+            # is still sent, without an id.
+            try:
+                event_id = await self._persist(payload)
+            except BoxError as err:
+                # E.g. the session ended meanwhile, or the disk is full: expected, no traceback.
+                log.warning("SSE event not persisted (%s); sent without an id", err.kind)
+            except Exception:
+                log.exception("SSE event not persisted; sent without an id")
+        retry = self._retry_ms if payload == "" else None
+        frame = Frame(event_id=event_id, data=payload, retry_ms=retry)
+        for sub in list(self._subscribers):
+            sub.offer(frame)
+            if sub.ended:
+                self._subscribers.remove(sub)
+
+    def _close(self) -> None:
+        self.closed = True
+        for sub in self._subscribers:
+            sub.offer(None)
+        self._subscribers.clear()
+
+
+@dataclass
+class SessionLive:
+    """What one legacy session has in flight in this process."""
+
+    #: Running calls by JSON-RPC request id, for ``notifications/cancelled``.
+    calls: dict[Any, asyncio.Task[None]] = field(default_factory=dict)
+    #: Streams of running calls by stream id, for a resuming GET to follow live.
+    streams: dict[str, ResponseStream] = field(default_factory=dict)
+    standalone: ResponseStream | None = None
+    standalone_attached: bool = False
+    #: Forwarded client notifications still being handled by the module.
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def idle(self) -> bool:
+        return not (self.calls or self.streams or self.standalone_attached or self.background)
+
+
+class SessionHub:
+    """Live state of legacy sessions in this process, keyed by (tenant, session id)."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[SessionKey, SessionLive] = {}
+
+    def _live(self, key: SessionKey) -> SessionLive:
+        live = self._sessions.get(key)
+        if live is None:
+            live = self._sessions[key] = SessionLive()
+        return live
+
+    def _release_if_idle(self, key: SessionKey) -> None:
+        live = self._sessions.get(key)
+        if live is not None and live.idle():
+            del self._sessions[key]
+
+    def add_call(
+        self,
+        key: SessionKey,
+        request_id: Any,
+        stream_id: str,
+        stream: ResponseStream,
+        task: asyncio.Task[None],
+    ) -> None:
+        live = self._live(key)
+        live.calls[request_id] = task
+        live.streams[stream_id] = stream
+
+    def call_done(
+        self, key: SessionKey, request_id: Any, stream_id: str, task: asyncio.Task[None]
+    ) -> None:
+        live = self._sessions.get(key)
+        if live is None:
+            return
+        # A client may reuse an id once its request is answered: only forget our own task.
+        if live.calls.get(request_id) is task:
+            del live.calls[request_id]
+        live.streams.pop(stream_id, None)
+        self._release_if_idle(key)
+
+    def cancel_call(self, key: SessionKey, request_id: Any) -> bool:
+        live = self._sessions.get(key)
+        task = live.calls.get(request_id) if live is not None else None
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
+
+    def live_stream(self, key: SessionKey, stream_id: str) -> ResponseStream | None:
+        live = self._sessions.get(key)
+        if live is None:
+            return None
+        if stream_id == STANDALONE_STREAM_ID:
+            return live.standalone
+        return live.streams.get(stream_id)
+
+    def standalone(self, key: SessionKey, make: Callable[[], ResponseStream]) -> ResponseStream:
+        live = self._live(key)
+        if live.standalone is None or live.standalone.closed:
+            live.standalone = make()
+        return live.standalone
+
+    def check_standalone_free(self, key: SessionKey) -> None:
+        """409 when the session's one standalone GET stream is already open.
+
+        The spec forbids sending a message on more than one stream; one GET stream per session
+        keeps every unsolicited notification on exactly one connection.
+        """
+        live = self._sessions.get(key)
+        if live is not None and live.standalone_attached:
+            raise StreamConflict(
+                "Conflict: this session already has an open GET stream; close it first"
+            )
+
+    def attach_standalone(
+        self, key: SessionKey, make: Callable[[], ResponseStream]
+    ) -> tuple[ResponseStream, Subscription]:
+        """Claim the session's standalone GET stream (409 when already open)."""
+        self.check_standalone_free(key)
+        live = self._live(key)
+        stream = self.standalone(key, make)
+        live.standalone_attached = True
+        return stream, stream.subscribe(STANDALONE_BACKLOG)
+
+    def detach_standalone(self, key: SessionKey, sub: Subscription) -> None:
+        live = self._sessions.get(key)
+        if live is None:
+            return
+        if live.standalone is not None:
+            live.standalone.unsubscribe(sub)
+        live.standalone_attached = False
+        if not live.background and not live.calls:
+            live.standalone = None
+        self._release_if_idle(key)
+
+    def add_background(self, key: SessionKey, task: asyncio.Task[None]) -> None:
+        live = self._live(key)
+        live.background.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            live.background.discard(finished)
+            if not live.standalone_attached and not live.background and not live.calls:
+                live.standalone = None
+            self._release_if_idle(key)
+
+        task.add_done_callback(done)
+
+    async def end_session(self, key: SessionKey) -> None:
+        """Cancel a session's calls and end its open streams (it was deleted)."""
+        live = self._sessions.pop(key, None)
+        if live is None:
+            return
+        for task in [*live.calls.values(), *live.background]:
+            task.cancel()
+        for stream in [*live.streams.values(), live.standalone]:
+            if stream is not None:
+                await stream.abandon()
+
+    async def aclose(self) -> None:
+        """Cancel everything in flight (the server is shutting down)."""
+        for key in list(self._sessions):
+            await self.end_session(key)

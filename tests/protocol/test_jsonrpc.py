@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from smcp_box.errors import (
+    BadModuleReply,
+    FuelExhausted,
+    InvalidRequest,
+    ParseError,
+)
+from smcp_box.protocol.jsonrpc import (
+    Notification,
+    Request,
+    Response,
+    check_module_reply,
+    decode_json,
+    error_response,
+    is_notification_message,
+    parse_message,
+    request_id_of,
+    result_response,
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"{", b"\xff", b"nan-ish", b"[" * 5000 + b"]" * 5000, b"1" * 5000],
+    ids=["empty", "truncated", "not-utf8", "garbage", "too-deep", "int-too-long"],
+)
+def test_decode_json_parse_errors(body: bytes) -> None:
+    with pytest.raises(ParseError) as caught:
+        decode_json(body)
+    assert caught.value.jsonrpc_code == -32700
+    assert caught.value.http_status == 400
+    assert caught.value.message.startswith("Parse error")
+
+
+def test_decode_json_ok() -> None:
+    assert decode_json(b'{"a": [1, "\xc3\xa9"]}') == {"a": [1, "é"]}
+
+
+def test_parse_request_notification_response() -> None:
+    request = parse_message({"jsonrpc": "2.0", "id": "x", "method": "tools/list", "params": {}})
+    assert request == Request(id="x", method="tools/list", params={}, raw=request.raw)
+    note = parse_message({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    assert isinstance(note, Notification)
+    assert note.params is None
+    response = parse_message({"jsonrpc": "2.0", "id": 3, "result": {}})
+    assert isinstance(response, Response)
+    assert response.id == 3
+    error = parse_message({"jsonrpc": "2.0", "id": None, "error": {"code": 1, "message": "m"}})
+    assert isinstance(error, Response)
+    assert error.id is None
+
+
+@pytest.mark.parametrize(
+    "decoded",
+    [
+        [{"jsonrpc": "2.0", "id": 1, "method": "ping"}],
+        [],
+        "ping",
+        42,
+        None,
+        {"id": 1, "method": "ping"},
+        {"jsonrpc": 2.0, "id": 1, "method": "ping"},
+        {"jsonrpc": "2.0", "id": None, "method": "ping"},
+        {"jsonrpc": "2.0", "id": True, "method": "ping"},
+        {"jsonrpc": "2.0", "id": 1.0, "method": "ping"},
+        {"jsonrpc": "2.0", "id": [1], "method": "ping"},
+        {"jsonrpc": "2.0", "id": 1, "method": ""},
+        {"jsonrpc": "2.0", "id": 1, "method": None},
+        {"jsonrpc": "2.0", "id": 1, "method": "ping", "params": [1, 2]},
+        {"jsonrpc": "2.0", "method": "n", "params": "x"},
+        {"jsonrpc": "2.0", "id": 1},
+    ],
+)
+def test_invalid_messages(decoded: Any) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_message(decoded)
+    assert caught.value.jsonrpc_code == -32600
+    assert caught.value.http_status == 400
+
+
+def test_batches_are_named_in_the_error() -> None:
+    with pytest.raises(InvalidRequest, match="batches are not supported"):
+        parse_message([{"jsonrpc": "2.0", "method": "a"}])
+
+
+def test_request_id_of_is_best_effort() -> None:
+    assert request_id_of({"id": 5, "method": "x"}) == 5
+    assert request_id_of({"id": "a", "method": "x"}) == "a"
+    assert request_id_of({"id": True, "method": "x"}) is None
+    assert request_id_of({"id": 5, "result": {}}) is None
+    assert request_id_of([1]) is None
+
+
+def test_reply_builders() -> None:
+    assert result_response(1, {"a": 1}) == {"jsonrpc": "2.0", "id": 1, "result": {"a": 1}}
+    err = error_response(None, FuelExhausted("Fuel exhausted", data={"fuel": 10}))
+    assert err == {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {"code": -32051, "message": "Fuel exhausted", "data": {"fuel": 10}},
+    }
+    # id null must be on the wire, not dropped.
+    assert '"id": null' in json.dumps(err)
+
+
+def test_module_notifications() -> None:
+    assert is_notification_message({"jsonrpc": "2.0", "method": "notifications/progress"})
+    assert not is_notification_message(
+        {"jsonrpc": "2.0", "id": 1, "method": "sampling/createMessage"}
+    )
+    assert not is_notification_message({"method": "x"})
+    assert not is_notification_message({"jsonrpc": "2.0", "method": "x", "params": []})
+    assert not is_notification_message("x")
+
+
+def test_check_module_reply() -> None:
+    ok = check_module_reply({"jsonrpc": "2.0", "id": 1, "result": {"x": 1}, "extra": True}, 1)
+    assert ok == {"jsonrpc": "2.0", "id": 1, "result": {"x": 1}}
+    error = {"code": -32602, "message": "bad", "data": {"k": 1}}
+    assert check_module_reply({"jsonrpc": "2.0", "id": "a", "error": error}, "a")["error"] == error
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        None,
+        "text",
+        {"jsonrpc": "2.0", "id": 2, "result": {}},
+        {"jsonrpc": "2.0", "id": "1", "result": {}},
+        {"jsonrpc": "2.0", "id": True, "result": {}},
+        {"jsonrpc": "2.0", "id": 1, "result": []},
+        {"jsonrpc": "2.0", "id": 1},
+        {"jsonrpc": "2.0", "id": 1, "error": {"code": "x", "message": "m"}},
+        {"jsonrpc": "2.0", "id": 1, "error": {"code": 1}},
+        {"jsonrpc": "2.0", "id": 1, "error": {"code": True, "message": "m"}},
+    ],
+)
+def test_bad_module_replies(reply: Any) -> None:
+    with pytest.raises(BadModuleReply) as caught:
+        check_module_reply(reply, 1)
+    assert caught.value.jsonrpc_code == -32054
