@@ -61,7 +61,7 @@ FAULTS = {
         "memory_bomb",
         "[]",
         MemoryLimitExceeded,
-        r"limit of 16.0 MiB; raise \[limits\].memory_bytes",
+        r"limit of 16.0 MiB; raise \[limits\].memory_mib",
         Limits(memory_bytes=16 * MIB),
     ),
     "memory-alloc-0": Fault(
