@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -32,10 +33,13 @@ class BoxProcess:
     port: int = 0
     proc: subprocess.Popen[str] | None = None
     log_path: Path | None = None
+    scheme: str = "http"
+    #: CA bundle to verify the box's certificate with, when scheme is https.
+    verify: ssl.SSLContext | bool = True
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def url(self, tenant: str) -> str:
         return f"{self.base_url}/t/{tenant}/mcp"
@@ -82,17 +86,25 @@ class BoxProcess:
                 stderr=subprocess.STDOUT,
                 text=True,
             )
+        try:
+            self._wait_healthy(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_healthy(self, timeout_s: float) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"smcp-box exited early:\n{self.log()}")
             try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                health = httpx.get(f"{self.base_url}/healthz", timeout=1, verify=self.verify)
+                if health.status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        self.stop()
         raise RuntimeError(f"smcp-box did not become healthy:\n{self.log()}")
 
     def log(self) -> str:
