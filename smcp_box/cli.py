@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from smcp_box import __version__
+from smcp_box.admin import cli_commands
 from smcp_box.config import Settings, load_settings, settings_as_dict
 from smcp_box.errors import BoxError
 from smcp_box.logs import configure_logging
@@ -48,26 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="listen port (default 8765)")
 
-    key = commands.add_parser("key", help="manage API keys")
-    key_commands = key.add_subparsers(dest="key_command", required=True, metavar="ACTION")
-    key_create = key_commands.add_parser("create", help="create a key; prints the secret once")
-    key_create.add_argument("tenant")
-    key_create.add_argument("--label", default="", help="a note on who or what uses the key")
-    key_create.add_argument("--json", action="store_true", help='print {"key": ...}')
-    _add_config_flag(key_create)
-    key_list = key_commands.add_parser("list", help="list keys (never their secrets)")
-    key_list.add_argument("tenant", nargs="?", default=None)
-    key_list.add_argument("--json", action="store_true")
-    _add_config_flag(key_list)
-    key_revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
-    key_revoke.add_argument("key_id")
-    _add_config_flag(key_revoke)
-
-    tenant = commands.add_parser("tenant", help="inspect tenants")
-    tenant_commands = tenant.add_subparsers(dest="tenant_command", required=True, metavar="ACTION")
-    tenant_list = tenant_commands.add_parser("list", help="list the tenants in the tenants folder")
-    tenant_list.add_argument("--json", action="store_true")
-    _add_config_flag(tenant_list)
+    # status, tenant, key, session, audit and tui: clients of the running box's admin API.
+    cli_commands.register(commands)
 
     config = commands.add_parser("config", help="inspect configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -120,10 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         return asyncio.run(_serve(settings))
-    if args.command == "key":
-        return asyncio.run(_key(args, settings))
-    if args.command == "tenant":
-        return _tenant_list(args, settings)
+    handled = cli_commands.dispatch(args, settings)
+    if handled is not None:
+        return handled
     if args.command == "config":
         print(json.dumps(settings_as_dict(settings), indent=2))
         return 0
@@ -134,6 +116,7 @@ async def _serve(settings: Settings) -> int:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config as HypercornConfig
 
+    from smcp_box.admin.server import start_admin
     from smcp_box.box import Box
     from smcp_box.ops.activation import listen_binds
     from smcp_box.ops.sdnotify import Notifier, watchdog_loop
@@ -159,6 +142,8 @@ async def _serve(settings: Settings) -> int:
         hyper.accesslog = None
         hyper.errorlog = logging.getLogger("hypercorn.error")
         stop = asyncio.Event()
+        # Binds the admin socket now: a second box on the same socket fails here, at start.
+        admin = start_admin(box, stop.wait)
         loop = asyncio.get_running_loop()
 
         def request_stop() -> None:
@@ -202,6 +187,8 @@ async def _serve(settings: Settings) -> int:
             await serve(app, hyper, shutdown_trigger=stop.wait)
         finally:
             watchdog.cancel()
+            stop.set()
+            await admin
     finally:
         await box.stop()
     return 0
@@ -234,116 +221,6 @@ def _print_banner(box: Any, base_url: str) -> None:
     if not box.tenants.names():
         lines.append(f"  no tenants loaded from {box.settings.tenants_path()}")
     print("\n".join(lines), flush=True)
-
-
-async def _open_store(settings: Settings) -> Any:
-    from smcp_box.store import Store, load_data_key
-
-    state = settings.state_path()
-    state.mkdir(parents=True, exist_ok=True, mode=0o700)
-    data_key = load_data_key(state, settings.credentials_path())
-    return await Store.open(settings.database_path(), data_key, encrypt=settings.store.encrypt)
-
-
-async def _key(args: argparse.Namespace, settings: Settings) -> int:
-    from smcp_box.tenancy.manifest import TENANT_NAME_PATTERN
-
-    store = await _open_store(settings)
-    try:
-        if args.key_command == "create":
-            if not TENANT_NAME_PATTERN.match(args.tenant):
-                raise BoxError(f"{args.tenant!r} is not a valid tenant name")
-            key_id, secret = await store.create_api_key(args.tenant, args.label)
-            await store.append_audit(
-                "key.create",
-                tenant=args.tenant,
-                actor="cli",
-                source_ip=None,
-                outcome="ok",
-                detail={"key_id": key_id, "label": args.label},
-            )
-            if args.json:
-                print(json.dumps({"key": secret, "key_id": key_id, "tenant": args.tenant}))
-            else:
-                print(secret)
-                print(
-                    f"(key id {key_id}; shown once; use it as 'Authorization: Bearer <key>' on "
-                    f"/t/{args.tenant}/mcp)",
-                    file=sys.stderr,
-                )
-            return 0
-        if args.key_command == "list":
-            records = await store.list_api_keys(args.tenant)
-            rows = [
-                {
-                    "key_id": r.key_id,
-                    "tenant": r.tenant,
-                    "label": r.label,
-                    "created_at": r.created_at,
-                    "last_used": r.last_used,
-                    "revoked": r.revoked,
-                }
-                for r in records
-            ]
-            if args.json:
-                print(json.dumps(rows, indent=2))
-            else:
-                for row in rows:
-                    state = "revoked" if row["revoked"] else "active"
-                    print(f"{row['key_id']}  {row['tenant']:<16} {state:<8} {row['label']}")
-            return 0
-        if args.key_command == "revoke":
-            if not await store.revoke_api_key(args.key_id):
-                print(f"smcp-box: no active key with id {args.key_id}", file=sys.stderr)
-                return 1
-            await store.append_audit(
-                "key.revoke",
-                tenant=None,
-                actor="cli",
-                source_ip=None,
-                outcome="ok",
-                detail={"key_id": args.key_id},
-            )
-            print(f"revoked {args.key_id}")
-            return 0
-    finally:
-        await store.close()
-    raise AssertionError(args.key_command)  # pragma: no cover
-
-
-def _tenant_list(args: argparse.Namespace, settings: Settings) -> int:
-    from smcp_box.tenancy.manifest import discover_manifests, load_manifest
-
-    rows: list[dict[str, Any]] = []
-    for path in discover_manifests(settings.tenants_path()):
-        try:
-            manifest = load_manifest(path)
-            manifest.read_module()
-            rows.append(
-                {
-                    "name": manifest.name,
-                    "auth": manifest.auth,
-                    "ok": True,
-                    "description": manifest.description,
-                    "folder": str(path.parent),
-                }
-            )
-        except BoxError as exc:
-            rows.append(
-                {
-                    "name": path.parent.name,
-                    "ok": False,
-                    "error": exc.message,
-                    "folder": str(path.parent),
-                }
-            )
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        for row in rows:
-            status = "ok" if row["ok"] else f"BROKEN: {row['error']}"
-            print(f"{row['name']:<16} {status}")
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,12 +7,16 @@ snapshot over the whole window costs a few thousand additions, paid by the reade
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from smcp_box.sandbox import PoolStats
 
 WINDOW_SECONDS = 600
 #: Latency histogram buckets: upper bounds 10 µs * 1.25^i, covering 10 µs .. ~60 s.
@@ -235,3 +239,88 @@ def _percentile(hist: list[int], total: int, q: float) -> float:
         if seen >= rank:
             return _bucket_upper(index)
     return _bucket_upper(len(hist) - 1)
+
+
+# --- one snapshot of every figure per tenant, shared by /metrics and the admin API ---------
+
+
+class _PoolSource(Protocol):
+    def stats(self, tenant: str) -> PoolStats: ...
+
+
+class _TenantDataSource(Protocol):
+    async def count_open_sessions(self, tenant: str | None = None) -> int: ...
+
+    async def kv_usage(self, tenant: str) -> tuple[int, int]: ...
+
+
+@dataclass(frozen=True)
+class TenantFigures:
+    """Everything the box measures about one tenant, read at one moment."""
+
+    name: str
+    enabled: bool
+    #: The rolling window of ``requests``, ``errors`` and ``latency_ms``.
+    window_s: int
+    requests: int
+    errors: dict[str, int]
+    #: p50, p95 and p99 over the window, in milliseconds (0 without requests).
+    latency_ms: dict[str, float]
+    #: Since the box started (or the tenant was first seen): monotonic, for counters.
+    requests_total: int
+    errors_total: dict[str, int]
+    open_streams: int
+    open_sessions: int
+    kv_keys: int
+    kv_bytes: int
+    #: The tenant's instance pool now; None while the tenant is being reloaded or removed.
+    pool: PoolStats | None
+
+
+async def tenant_figures(
+    metrics: LiveMetrics,
+    sandbox: _PoolSource,
+    store: _TenantDataSource,
+    tenants: Sequence[tuple[str, bool]],
+    window_s: int = 60,
+) -> list[TenantFigures]:
+    """Figures of ``tenants`` (name, enabled): the in-memory ones read without awaiting, so
+    they are one consistent moment; the store's two queries per tenant gathered, so they
+    queue on its connection together instead of one round trip after another."""
+    rows = []
+    for name, enabled in tenants:
+        snap = metrics.snapshot(name, window_s)
+        series = metrics._series.get(name)
+        try:
+            pool: PoolStats | None = sandbox.stats(name)
+        except KeyError:
+            pool = None
+        rows.append((name, enabled, snap, series, pool))
+    stored = await asyncio.gather(*(_stored_figures(store, name) for name, *_ in rows))
+    return [
+        TenantFigures(
+            name=name,
+            enabled=enabled,
+            window_s=window_s,
+            requests=int(snap["requests"]),
+            errors=dict(snap["errors"]),
+            latency_ms=dict(snap["latency_ms"]),
+            requests_total=series.total_requests if series is not None else 0,
+            errors_total=dict(series.total_errors) if series is not None else {},
+            open_streams=int(snap["open_streams"]),
+            open_sessions=sessions,
+            kv_keys=kv_keys,
+            kv_bytes=kv_bytes,
+            pool=pool,
+        )
+        for (name, enabled, snap, series, pool), (sessions, kv_keys, kv_bytes) in zip(
+            rows, stored, strict=True
+        )
+    ]
+
+
+async def _stored_figures(store: _TenantDataSource, name: str) -> tuple[int, int, int]:
+    sessions, (kv_keys, kv_bytes) = await asyncio.gather(
+        store.count_open_sessions(name), store.kv_usage(name)
+    )
+    return sessions, kv_keys, kv_bytes

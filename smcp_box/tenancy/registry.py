@@ -22,7 +22,7 @@ from smcp_box.config import SandboxSettings
 from smcp_box.errors import BoxError, ConfigError, TenantNotFound
 from smcp_box.sandbox import Sandbox
 from smcp_box.tenancy.hostcalls import KeyValueStore
-from smcp_box.tenancy.manifest import TenantLimits, discover_manifests, load_manifest
+from smcp_box.tenancy.manifest import discover_manifests, load_manifest, resolve_limits
 from smcp_box.tenancy.runtime import WasmTenant
 
 logger = logging.getLogger("smcp_box.tenants")
@@ -139,7 +139,7 @@ class TenantRegistry:
         if overrides.limits:
             merged = {**manifest.limit_overrides, **overrides.limits}
             manifest = replace(manifest, limit_overrides=merged)
-        limits = TenantLimits.from_settings(self._defaults, manifest.limit_overrides)
+        limits = resolve_limits(self._defaults, manifest.limit_overrides)
         previous = self._tenants.get(manifest.name)
         if overrides.enabled is not None:
             enabled = overrides.enabled
@@ -216,7 +216,7 @@ class TenantRegistry:
                 limits[key] = value
         manifest = load_manifest(folder / "tenant.toml")
         # Validate before saving, so that a bad value never reaches the file.
-        TenantLimits.from_settings(self._defaults, {**manifest.limit_overrides, **limits})
+        resolve_limits(self._defaults, {**manifest.limit_overrides, **limits})
         write_admin_overrides(folder, replace(overrides, limits=limits))
         return self.load_tenant(folder / "tenant.toml")
 

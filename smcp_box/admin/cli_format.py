@@ -1,0 +1,141 @@
+"""Plain-text renderings of admin API answers for the CLI (``--json`` prints them raw)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+JsonDict = dict[str, Any]
+
+
+def when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(c) for c in headers]] + [
+        [("-" if c is None else str(c)) for c in r] for r in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    return "\n".join(lines)
+
+
+def status_text(body: JsonDict) -> str:
+    tenants = body["tenants"]
+    lines = [
+        f"smcp-box {body['version']} (pid {body['pid']}), up {int(body['uptime_s'])} s",
+        f"MCP endpoint base: {body['mcp_base_url']}",
+        f"tenants: {tenants['loaded']} loaded, {tenants['enabled']} enabled, "
+        f"{tenants['failed']} failed; {body['open_sessions']} open sessions",
+        f"sandbox ticker: {'ok' if body['sandbox']['ticker_alive'] else 'NOT RUNNING'}",
+    ]
+    for failed in body["failed"]:
+        lines.append(f"  NOT LOADED {failed['folder']}: {failed['reason']}")
+    lines.append("config (secrets redacted):")
+    lines.append(json.dumps(body["config"], indent=2))
+    return "\n".join(lines)
+
+
+def tenants_text(body: JsonDict) -> str:
+    rows = [
+        (
+            t["name"],
+            "enabled" if t["enabled"] else "disabled",
+            "api_key" if t["auth"] == "api_key" else "public",
+            t["calls"],
+            t["url"],
+        )
+        for t in body["tenants"]
+    ]
+    text = table(("NAME", "STATE", "AUTH", "CALLS", "URL"), rows) if rows else "no tenants loaded"
+    for failed in body["failed"]:
+        text += f"\nNOT LOADED {failed['name']} ({failed['folder']}): {failed['reason']}"
+    return text
+
+
+def tenant_text(t: JsonDict) -> str:
+    limits = ", ".join(f"{k}={v}" for k, v in t["limits"].items())
+    overrides = ", ".join(f"{k}={v}" for k, v in t.get("admin_limit_overrides", {}).items())
+    lines = [
+        f"tenant {t['name']}: {'enabled' if t['enabled'] else 'DISABLED'}, auth {t['auth']}",
+        f"  {t['description']}" if t["description"] else "",
+        f"  url:      {t['url']}",
+        f"  folder:   {t['folder']}",
+        f"  module:   {t['module']['file']} sha256 {t['module']['sha256']}",
+        f"  limits:   {limits}",
+        f"  admin overrides: {overrides or 'none'}",
+        f"  calls {t['calls']}, errors {t['errors']}, fuel used {t['fuel_used']}",
+    ]
+    if "open_sessions" in t:
+        lines.append(
+            f"  open sessions {t['open_sessions']}, active keys {t['active_keys']}, "
+            f"kv {t['kv_keys']} keys / {t['kv_bytes']} bytes"
+        )
+    return "\n".join(line for line in lines if line)
+
+
+def keys_text(body: JsonDict) -> str:
+    rows = [
+        (
+            k["key_id"],
+            k["tenant"],
+            "revoked" if k["revoked"] else "active",
+            when(k["created_at"]),
+            when(k["last_used"]),
+            k["label"],
+        )
+        for k in body["keys"]
+    ]
+    headers = ("KEY ID", "TENANT", "STATE", "CREATED", "LAST USED", "LABEL")
+    return table(headers, rows) if rows else "no API keys"
+
+
+def new_key_text(body: JsonDict) -> str:
+    return "\n".join(
+        [
+            f"API key {body['key_id']} for tenant {body['tenant']} (shown once, store it now):",
+            "",
+            f"  {body['key']}",
+            "",
+            f"URL:    {body['url']}",
+            f"Header: {body['header']}",
+            "",
+            "Client config:",
+            json.dumps(body["client_config"], indent=2),
+        ]
+        + ([f"\nNote: {body['note']}"] if body.get("note") else [])
+    )
+
+
+def sessions_text(body: JsonDict) -> str:
+    rows = [
+        (
+            s["tenant"],
+            s["session_id"],
+            s["protocol_version"],
+            " ".join(str(v) for v in (s["client"]["name"], s["client"]["version"]) if v) or "-",
+            when(s["created_at"]),
+            when(s["last_seen"]),
+        )
+        for s in body["sessions"]
+    ]
+    headers = ("TENANT", "SESSION", "PROTOCOL", "CLIENT", "CREATED", "LAST SEEN")
+    return table(headers, rows) if rows else "no open sessions"
+
+
+def audit_lines(entries: Sequence[JsonDict]) -> list[str]:
+    lines = []
+    for e in entries:
+        detail = json.dumps(e["detail"], separators=(",", ":"), sort_keys=True)
+        lines.append(
+            f"{e['id']:>6}  {when(e['ts'])}  {e['event']:<22} {e['tenant'] or '-':<14} "
+            f"{e['outcome']:<7} {e['actor']}  {detail}"
+        )
+    return lines

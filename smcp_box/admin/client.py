@@ -1,0 +1,226 @@
+"""``AdminClient``: the admin API over its Unix socket (or a token-guarded TCP port).
+
+The CLI and the TUI use only this class to talk to a running box. Every method returns the
+decoded JSON body; every failure is one of two errors, so callers need only two ``except``
+clauses: :class:`AdminUnavailable` (nothing answers: the box is not running there) and
+:class:`AdminRequestFailed` (the box answered with an error, whose message is meant for people).
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from smcp_box.admin.errors import AdminRequestFailed, AdminUnavailable
+
+#: Must match smcp_box.admin.context.USER_HEADER (not imported: that module loads the box).
+USER_HEADER = "x-smcp-admin-user"
+
+JsonDict = dict[str, Any]
+#: The host part of URLs on the socket; a Unix socket has no host, but HTTP needs one.
+SOCKET_BASE_URL = "http://smcp-box-admin"
+API = "/v1"
+
+
+class AdminClient:
+    def __init__(
+        self,
+        socket_path: Path | None = None,
+        *,
+        base_url: str | None = None,
+        token: str | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        if (socket_path is None) == (base_url is None):
+            raise ValueError("give exactly one of socket_path and base_url")
+        self.socket_path = socket_path
+        self.where = str(socket_path) if socket_path is not None else str(base_url)
+        headers = {USER_HEADER: _local_user()}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        if socket_path is not None:
+            transport = httpx.AsyncHTTPTransport(uds=str(socket_path))
+            self._http = httpx.AsyncClient(
+                transport=transport, base_url=SOCKET_BASE_URL, headers=headers, timeout=timeout_s
+            )
+        else:
+            self._http = httpx.AsyncClient(
+                base_url=str(base_url), headers=headers, timeout=timeout_s
+            )
+
+    async def __aenter__(self) -> AdminClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        timeout_s: float | None = None,
+    ) -> JsonDict:
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = await self._http.request(
+                method,
+                API + path,
+                params=query,
+                json=json,
+                timeout=timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+        except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+            raise AdminUnavailable(self._unavailable_message(exc)) from None
+        except httpx.TimeoutException:
+            raise AdminUnavailable(
+                f"the box did not answer on {self.where} in time; it may be overloaded or hung"
+            ) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code >= 400:
+            if isinstance(body, dict):
+                raise AdminRequestFailed(
+                    response.status_code,
+                    str(body.get("error", "error")),
+                    str(body.get("message", response.reason_phrase)),
+                )
+            raise AdminRequestFailed(
+                response.status_code, "http", f"HTTP {response.status_code} from the admin API"
+            )
+        if not isinstance(body, dict):
+            raise AdminRequestFailed(response.status_code, "http", "the admin API sent no JSON")
+        return body
+
+    def _unavailable_message(self, exc: Exception) -> str:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, PermissionError) or "Permission denied" in str(exc):
+            return (
+                f"permission denied on the admin socket {self.where}: run as root or as a member "
+                "of the group that owns it"
+            )
+        if self.socket_path is not None and not self.socket_path.exists():
+            return (
+                f"the box is not running: there is no admin socket at {self.where} "
+                "(start it with 'smcp-box serve' or 'systemctl start smcp-box', or pass --socket)"
+            )
+        return f"the box is not running: nothing answers on {self.where}"
+
+    # --- status and metrics --------------------------------------------------------------
+
+    async def status(self) -> JsonDict:
+        return await self.request("GET", "/status")
+
+    async def metrics(self, window_s: int = 60, tenant: str | None = None) -> JsonDict:
+        return await self.request("GET", "/metrics", params={"window": window_s, "tenant": tenant})
+
+    # --- tenants -------------------------------------------------------------------------
+
+    async def tenants(self) -> JsonDict:
+        return await self.request("GET", "/tenants")
+
+    async def tenant(self, name: str) -> JsonDict:
+        return await self.request("GET", f"/tenants/{_seg(name)}")
+
+    async def add_tenant(self, manifest_toml: str, module: bytes) -> JsonDict:
+        """Upload a tenant.toml and its module; the box checks both and installs the folder."""
+        body = {"manifest": manifest_toml, "module": base64.b64encode(module).decode()}
+        return await self.request("POST", "/tenants", json=body, timeout_s=120.0)
+
+    async def set_enabled(self, name: str, enabled: bool) -> JsonDict:
+        verb = "enable" if enabled else "disable"
+        return await self.request("POST", f"/tenants/{_seg(name)}/{verb}")
+
+    async def set_limits(self, name: str, limits: dict[str, int | None]) -> JsonDict:
+        """Override limits; a value of None drops that override (back to tenant.toml)."""
+        return await self.request("PATCH", f"/tenants/{_seg(name)}/limits", json=limits)
+
+    async def reload_tenant(self, name: str) -> JsonDict:
+        return await self.request("POST", f"/tenants/{_seg(name)}/reload", timeout_s=120.0)
+
+    async def remove_tenant(self, name: str) -> JsonDict:
+        return await self.request("DELETE", f"/tenants/{_seg(name)}")
+
+    # --- keys ----------------------------------------------------------------------------
+
+    async def keys(self, tenant: str | None = None) -> JsonDict:
+        return await self.request("GET", "/keys", params={"tenant": tenant})
+
+    async def create_key(self, tenant: str, label: str = "") -> JsonDict:
+        return await self.request("POST", "/keys", json={"tenant": tenant, "label": label})
+
+    async def revoke_key(self, key_id: str) -> JsonDict:
+        return await self.request("DELETE", f"/keys/{_seg(key_id)}")
+
+    # --- sessions ------------------------------------------------------------------------
+
+    async def sessions(self, tenant: str | None = None) -> JsonDict:
+        return await self.request("GET", "/sessions", params={"tenant": tenant})
+
+    async def end_session(self, tenant: str, session_id: str) -> JsonDict:
+        return await self.request("DELETE", f"/sessions/{_seg(tenant)}/{_seg(session_id)}")
+
+    # --- audit ---------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        *,
+        after_id: int | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+        tenant: str | None = None,
+        event: str | None = None,
+        actor: str | None = None,
+        outcome: str | None = None,
+    ) -> JsonDict:
+        params = {
+            "after_id": after_id,
+            "before_id": before_id,
+            "limit": limit,
+            "tenant": tenant,
+            "event": event,
+            "actor": actor,
+            "outcome": outcome,
+        }
+        return await self.request("GET", "/audit", params=params)
+
+    async def audit_follow(
+        self,
+        after_id: int,
+        *,
+        wait_s: float = 25.0,
+        tenant: str | None = None,
+        event: str | None = None,
+    ) -> JsonDict:
+        """Long-poll: returns as soon as rows newer than ``after_id`` exist, or empty after
+        ``wait_s``."""
+        params = {"after_id": after_id, "wait": wait_s, "tenant": tenant, "event": event}
+        return await self.request("GET", "/audit/follow", params=params, timeout_s=wait_s + 10.0)
+
+
+def _local_user() -> str:
+    """Who drives this client, for the audit log's actor (a label, not a credential)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid{os.getuid()}"
+
+
+def _seg(value: str) -> str:
+    """One path segment, so that a name can never reach another route."""
+    return quote(value, safe="")

@@ -1,0 +1,264 @@
+"""Admin routes for tenants: list, show, add, enable/disable, limits, reload, remove."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import secrets
+import shutil
+from pathlib import Path
+from typing import Any
+
+from quart import Blueprint, Response
+
+from smcp_box.admin.context import AdminContext, JsonDict, body_object, json_response
+from smcp_box.admin.errors import BadRequest, Conflict, NotFound
+from smcp_box.admin.urls import mcp_url
+from smcp_box.config import MIB
+from smcp_box.errors import BoxError, ConfigError
+from smcp_box.sandbox import Limits
+from smcp_box.tenancy.manifest import (
+    MANIFEST_NAME,
+    TENANT_NAME_PATTERN,
+    load_manifest,
+    resolve_limits,
+)
+from smcp_box.tenancy.registry import read_admin_overrides
+from smcp_box.tenancy.runtime import WasmTenant
+
+#: Limit names an admin may override: the tenant.toml ``[limits]`` keys.
+LIMIT_KEYS = (
+    "memory_mib",
+    "fuel",
+    "timeout_ms",
+    "max_reply_bytes",
+    "max_instances",
+    "max_concurrent_calls",
+)
+
+
+def limits_json(limits: Limits) -> JsonDict:
+    return {
+        "memory_mib": limits.memory_bytes // MIB,
+        "fuel": limits.fuel,
+        "timeout_ms": round(limits.timeout_s * 1000),
+        "max_reply_bytes": limits.max_reply_bytes,
+        "max_instances": limits.max_instances,
+        "max_concurrent_calls": limits.max_concurrent_calls,
+    }
+
+
+def tenant_json(ctx: AdminContext, tenant: WasmTenant) -> JsonDict:
+    manifest = tenant.manifest
+    folder = manifest.manifest_path.parent if manifest.manifest_path else None
+    overrides = read_admin_overrides(folder) if folder is not None else None
+    effective = resolve_limits(ctx.box.settings.sandbox, manifest.limit_overrides)
+    return {
+        "name": tenant.name,
+        "description": manifest.description,
+        "enabled": tenant.enabled,
+        "auth": manifest.auth,
+        "url": mcp_url(ctx.box.settings, tenant.name),
+        "folder": str(folder) if folder is not None else None,
+        "module": {"file": manifest.module_path.name, "sha256": manifest.sha256},
+        "limits": limits_json(effective),
+        "admin_limit_overrides": dict(overrides.limits) if overrides else {},
+        # Names only: config values may be secrets.
+        "config_keys": sorted(manifest.config),
+        "calls": tenant.stats.calls,
+        "errors": tenant.stats.errors,
+        "fuel_used": tenant.stats.fuel_used,
+    }
+
+
+def tenant_routes(ctx: AdminContext) -> Blueprint:
+    bp = Blueprint("admin_tenants", __name__, url_prefix="/v1/tenants")
+    box = ctx.box
+    registry = box.tenants
+
+    def folder_for(name: str) -> Path:
+        if not TENANT_NAME_PATTERN.fullmatch(name):
+            raise BadRequest(f"{name!r} is not a valid tenant name (a-z, 0-9 and '-')")
+        return box.settings.tenants_path() / name
+
+    @bp.get("")
+    async def list_tenants() -> Response:
+        failed = [
+            {"folder": folder, "name": Path(folder).name, "reason": reason}
+            for folder, reason in sorted(registry.last_report.failed.items())
+        ]
+        tenants = [tenant_json(ctx, tenant) for tenant in registry.all()]
+        return json_response({"tenants": tenants, "failed": failed})
+
+    @bp.get("/<name>")
+    async def show_tenant(name: str) -> Response:
+        tenant = registry.require(name)
+        body = tenant_json(ctx, tenant)
+        keys = await box.store.list_api_keys(name)
+        kv_keys, kv_bytes = await box.store.kv_usage(name)
+        body.update(
+            open_sessions=await box.store.count_open_sessions(name),
+            active_keys=sum(1 for key in keys if not key.revoked),
+            kv_keys=kv_keys,
+            kv_bytes=kv_bytes,
+            pool=_pool_json(ctx, name),
+        )
+        return json_response(body)
+
+    @bp.post("")
+    async def add_tenant() -> Response:
+        body = await body_object()
+        manifest_text = body.get("manifest")
+        module_b64 = body.get("module")
+        if not isinstance(manifest_text, str) or not isinstance(module_b64, str):
+            raise BadRequest("send {'manifest': <tenant.toml text>, 'module': <base64 wasm>}")
+        try:
+            module = base64.b64decode(module_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("'module' is not valid base64") from None
+        ctx.begin("admin.tenant.add", None, module_bytes=len(module))
+        tenant = await asyncio.to_thread(_install, ctx, manifest_text, module)
+        await ctx.audit(tenant=tenant.name, sha256=tenant.manifest.sha256)
+        return json_response(tenant_json(ctx, tenant), 201)
+
+    async def set_enabled(name: str, enabled: bool) -> Response:
+        ctx.begin("admin.tenant.enable" if enabled else "admin.tenant.disable", name)
+        tenant = registry.set_enabled(name, enabled)
+        await ctx.audit()
+        return json_response(tenant_json(ctx, tenant))
+
+    @bp.post("/<name>/enable")
+    async def enable(name: str) -> Response:
+        return await set_enabled(name, True)
+
+    @bp.post("/<name>/disable")
+    async def disable(name: str) -> Response:
+        return await set_enabled(name, False)
+
+    @bp.patch("/<name>/limits")
+    async def set_limits(name: str) -> Response:
+        changes = _limit_changes(await body_object())
+        ctx.begin("admin.tenant.limits", name, changes=changes)
+        registry.require(name)
+        tenant = await asyncio.to_thread(registry.set_limits, name, changes)
+        await ctx.audit()
+        return json_response(tenant_json(ctx, tenant))
+
+    @bp.post("/<name>/reload")
+    async def reload(name: str) -> Response:
+        ctx.begin("admin.tenant.reload", name)
+        current = registry.get(name)
+        if current is not None and current.manifest.manifest_path is not None:
+            path = current.manifest.manifest_path
+        else:
+            # A tenant that failed to load has no registry entry, only its folder.
+            path = folder_for(name) / MANIFEST_NAME
+            if not path.is_file():
+                raise NotFound(f"no tenant named {name!r}: there is no {path}")
+        tenant = await asyncio.to_thread(registry.load_tenant, path, fresh_module=True)
+        await ctx.audit(sha256=tenant.manifest.sha256)
+        return json_response(tenant_json(ctx, tenant))
+
+    @bp.delete("/<name>")
+    async def remove(name: str) -> Response:
+        ctx.begin("admin.tenant.remove", name)
+        loaded = registry.get(name)
+        folder = folder_for(name)
+        if loaded is not None and loaded.manifest.manifest_path is not None:
+            folder = loaded.manifest.manifest_path.parent
+        if loaded is None and not (folder / MANIFEST_NAME).is_file():
+            raise NotFound(f"no tenant named {name!r} (list them: smcp-box tenant list)")
+        if loaded is not None:
+            registry.remove(name)
+        box.metrics.forget(name)
+        registry.last_report.failed.pop(str(folder), None)
+        summary = await _purge_data(ctx, name)
+        await asyncio.to_thread(shutil.rmtree, folder)
+        await ctx.audit(folder=str(folder), **summary)
+        return json_response({"removed": name, "folder": str(folder), **summary})
+
+    return bp
+
+
+def _pool_json(ctx: AdminContext, name: str) -> JsonDict | None:
+    try:
+        pool = ctx.box.sandbox.stats(name)
+    except KeyError:
+        return None
+    return {
+        "warm_instances": pool.warm_instances,
+        "live_instances": pool.live_instances,
+        "busy_calls": pool.busy_calls,
+        "memory_bytes": pool.memory_bytes,
+        "errors_by_kind": dict(pool.errors_by_kind),
+        "rejected_busy": pool.rejected_busy,
+    }
+
+
+def _limit_changes(body: JsonDict) -> dict[str, int | None]:
+    if not body:
+        raise BadRequest(f"name at least one limit to change ({', '.join(LIMIT_KEYS)})")
+    changes: dict[str, int | None] = {}
+    for key, value in body.items():
+        if key not in LIMIT_KEYS:
+            raise BadRequest(f"unknown limit {key!r} (known: {', '.join(LIMIT_KEYS)})")
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise BadRequest(f"limit {key!r} must be an integer, or null to drop the override")
+        if value is not None and value <= 0:
+            raise BadRequest(f"limit {key!r} must be positive, not {value}")
+        changes[key] = value
+    return changes
+
+
+def _install(ctx: AdminContext, manifest_text: str, module: bytes) -> WasmTenant:
+    """Check a tenant.toml and its module in a staging folder, then move it into place.
+
+    The staging folder sits two levels below the tenants folder, where the ``*/tenant.toml``
+    scan cannot see it, and on the same filesystem, so that the final rename is atomic.
+    """
+    tenants_dir = ctx.box.settings.tenants_path()
+    staging_root = tenants_dir / f".incoming-{secrets.token_hex(6)}"
+    staging = staging_root / "tenant"
+    try:
+        staging.mkdir(parents=True, mode=0o750)
+        (staging / MANIFEST_NAME).write_text(manifest_text)
+        manifest = load_manifest(staging / MANIFEST_NAME)
+        manifest.module_path.parent.mkdir(parents=True, exist_ok=True)
+        manifest.module_path.write_bytes(module)
+        manifest.read_module()  # checks the pinned sha256
+        final = tenants_dir / manifest.name
+        if ctx.box.tenants.get(manifest.name) is not None or final.exists():
+            raise Conflict(
+                f"a tenant named {manifest.name!r} already exists ({final}); remove it first "
+                "or reload it after replacing its module"
+            )
+        staging.rename(final)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the tenant into {tenants_dir}: {exc.strerror}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(staging_root)
+    try:
+        return ctx.box.tenants.load_tenant(final / MANIFEST_NAME)
+    except BoxError:
+        # A module that does not load is not installed: leave no half-added tenant behind.
+        ctx.box.tenants.last_report.failed.pop(str(final), None)
+        shutil.rmtree(final, ignore_errors=True)
+        raise
+
+
+async def _purge_data(ctx: AdminContext, name: str) -> dict[str, Any]:
+    store = ctx.box.store
+    kv_deleted = await store.kv_clear(name)
+    revoked = 0
+    for key in await store.list_api_keys(name):
+        if not key.revoked and await store.revoke_api_key(key.key_id):
+            revoked += 1
+    ended = 0
+    for session in await store.list_sessions(name):
+        if not session.ended and await store.end_session(name, session.session_id):
+            ended += 1
+    ctx.box.authenticator.forget()
+    return {"kv_keys_deleted": kv_deleted, "keys_revoked": revoked, "sessions_ended": ended}

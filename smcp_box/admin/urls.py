@@ -1,0 +1,23 @@
+"""The URL clients use to reach a tenant, as shown in key snippets and tenant details."""
+
+from __future__ import annotations
+
+import socket
+
+from smcp_box.config import Settings
+
+_ANY_ADDRESS = {"0.0.0.0", "::", ""}  # noqa: S104 - compared against, never bound
+
+
+def mcp_base_url(settings: Settings) -> str:
+    server = settings.server
+    scheme = "https" if server.tls_cert else "http"
+    # A box listening on every address is reached by its name, not by "0.0.0.0".
+    host = socket.gethostname() if server.host in _ANY_ADDRESS else server.host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{server.port}"
+
+
+def mcp_url(settings: Settings, tenant: str) -> str:
+    return f"{mcp_base_url(settings)}/t/{tenant}/mcp"

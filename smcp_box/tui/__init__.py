@@ -1,0 +1,1 @@
+"""The Textual admin app (``smcp-box tui``). It talks only to the admin API."""

@@ -1,0 +1,241 @@
+"""An AdminApi with fixed data and a fixed clock, for deterministic SVG snapshots.
+
+Everything else in tests/tui drives the TUI against a real box; snapshots need pixels that do
+not change between runs (ids, timestamps and rates of a real box do), hence this stand-in.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from smcp_box.admin.errors import AdminUnavailable
+
+NOW = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
+JsonDict = dict[str, Any]
+
+
+def _limits(fuel: int = 2_000_000_000) -> JsonDict:
+    return {
+        "memory_mib": 128,
+        "fuel": fuel,
+        "timeout_ms": 5000,
+        "max_reply_bytes": 4194304,
+        "max_instances": 4,
+        "max_concurrent_calls": 8,
+    }
+
+
+def _tenant(name: str, description: str, *, enabled: bool, auth: str, calls: int) -> JsonDict:
+    return {
+        "name": name,
+        "description": description,
+        "enabled": enabled,
+        "auth": auth,
+        "url": f"http://box.lan:8765/t/{name}/mcp",
+        "folder": f"/var/lib/smcp-box/tenants/{name}",
+        "module": {"file": f"{name}.wasm", "sha256": "ab" * 32},
+        "limits": _limits(),
+        "admin_limit_overrides": {},
+        "config_keys": [],
+        "calls": calls,
+        "errors": calls // 50,
+        "fuel_used": calls * 1234,
+    }
+
+
+def _series(seed: int, scale: float) -> list[float]:
+    return [round(scale * (1 + math.sin((i + seed) / 5.0)), 2) for i in range(60)]
+
+
+def _metrics_row(name: str, seed: int, rps: float) -> JsonDict:
+    return {
+        "name": name,
+        "enabled": True,
+        "requests": int(rps * 60),
+        "requests_per_s": rps,
+        "latency_ms": {"p50": 0.8 + seed / 10, "p95": 2.4 + seed, "p99": 9.1 + seed},
+        "errors": {"auth": seed, "fuel": 1} if seed else {},
+        "error_total": seed + 1 if seed else 0,
+        "open_streams": seed,
+        "fuel_used": 123_456 * (seed + 1),
+        "fuel_per_s": 2057.6 * (seed + 1),
+        "memory_bytes": (seed + 1) * 3 * 1024 * 1024,
+        "warm_instances": seed + 1,
+        "fuel_total": 9_999_999,
+        "open_sessions": seed + 1,
+        "kv_keys": 10 * seed,
+        "kv_bytes": 2048 * seed,
+        "series": {
+            "requests": _series(seed, rps),
+            "errors": _series(seed + 7, 0.5 * seed),
+            "latency_p95_ms": _series(seed + 3, 2.0),
+            "fuel": _series(seed + 1, 2000.0),
+            "memory_bytes": _series(seed, 3e6),
+        },
+    }
+
+
+class FixedApi:
+    where = "/run/smcp-box/admin.sock"
+
+    def __init__(self) -> None:
+        #: When True every call fails as if the box had stopped.
+        self.down = False
+        self.tenant_rows = [
+            _tenant(
+                "echo",
+                "Echoes its input; the smoke-test tenant",
+                enabled=True,
+                auth="api_key",
+                calls=1520,
+            ),
+            _tenant("weather", "Forecasts from the kv cache", enabled=False, auth="none", calls=87),
+        ]
+        self.failed = [
+            {
+                "folder": "/var/lib/smcp-box/tenants/broken",
+                "name": "broken",
+                "reason": "module broken.wasm has sha256 0f0f…, but tenant.toml pins abab…",
+            }
+        ]
+        self.key_rows = [
+            {
+                "key_id": "1f2e3d4c5b6a7988",
+                "tenant": "echo",
+                "label": "laptop",
+                "created_at": NOW - 86400,
+                "last_used": NOW - 120,
+                "revoked": False,
+            },
+            {
+                "key_id": "aa00bb11cc22dd33",
+                "tenant": "echo",
+                "label": "ci",
+                "created_at": NOW - 7200,
+                "last_used": None,
+                "revoked": True,
+            },
+        ]
+        self.session_rows = [
+            {
+                "tenant": "echo",
+                "session_id": "s3ss10n-aaaaaaaaaaaaaaaaaaaa",
+                "protocol_version": "2025-11-25",
+                "client": {"name": "claude-code", "version": "2.1"},
+                "created_at": NOW - 600,
+                "last_seen": NOW - 5,
+                "ended": False,
+            },
+        ]
+        events = ["box.start", "admin.key.create", "auth.failure", "admin.tenant.disable"]
+        self.audit_rows = [
+            {
+                "id": i,
+                "ts": NOW - 100 + i * 10,
+                "event": events[i % 4],
+                "tenant": None if i % 4 == 0 else "echo",
+                "actor": "system" if i % 4 == 0 else "admin:root@socket",
+                "source_ip": None,
+                "outcome": "denied" if i % 4 == 2 else "ok",
+                "detail": {"n": i},
+                "kind": "event",
+            }
+            for i in range(1, 9)
+        ]
+
+    async def aclose(self) -> None:
+        return None
+
+    async def status(self) -> JsonDict:
+        if self.down:
+            raise AdminUnavailable(f"the box is not running: nothing answers on {self.where}")
+        return {
+            "version": "0.1.0",
+            "uptime_s": 11_045.0,
+            "now": NOW,
+            "tenants": {"loaded": 2, "enabled": 1, "failed": 1},
+            "open_sessions": 1,
+        }
+
+    async def metrics(self, window_s: int = 60, tenant: str | None = None) -> JsonDict:
+        rows = [_metrics_row("echo", 2, 14.5), _metrics_row("weather", 0, 0.4)]
+        total = dict(_metrics_row("all", 1, 14.9))
+        return {"now": NOW, "window_s": window_s, "total": total, "tenants": rows}
+
+    async def tenants(self) -> JsonDict:
+        return {"tenants": self.tenant_rows, "failed": self.failed}
+
+    async def tenant(self, name: str) -> JsonDict:
+        row = next(t for t in self.tenant_rows if t["name"] == name)
+        return {
+            **row,
+            "open_sessions": 1,
+            "active_keys": 1,
+            "kv_keys": 3,
+            "kv_bytes": 120,
+            "pool": None,
+        }
+
+    async def add_tenant(self, manifest_toml: str, module: bytes) -> JsonDict:
+        raise NotImplementedError
+
+    async def set_enabled(self, name: str, enabled: bool) -> JsonDict:
+        raise NotImplementedError
+
+    async def set_limits(self, name: str, limits: dict[str, int | None]) -> JsonDict:
+        raise NotImplementedError
+
+    async def reload_tenant(self, name: str) -> JsonDict:
+        raise NotImplementedError
+
+    async def remove_tenant(self, name: str) -> JsonDict:
+        raise NotImplementedError
+
+    async def keys(self, tenant: str | None = None) -> JsonDict:
+        return {"keys": self.key_rows}
+
+    async def create_key(self, tenant: str, label: str = "") -> JsonDict:
+        secret = "smcp_0123456789abcdef_" + "x" * 43
+        url = f"http://box.lan:8765/t/{tenant}/mcp"
+        return {
+            "key": secret,
+            "key_id": "0123456789abcdef",
+            "tenant": tenant,
+            "label": label,
+            "url": url,
+            "header": f"Authorization: Bearer {secret}",
+            "client_config": {
+                "mcpServers": {
+                    tenant: {
+                        "type": "http",
+                        "url": url,
+                        "headers": {"Authorization": f"Bearer {secret}"},
+                    }
+                }
+            },
+        }
+
+    async def revoke_key(self, key_id: str) -> JsonDict:
+        raise NotImplementedError
+
+    async def sessions(self, tenant: str | None = None) -> JsonDict:
+        return {"sessions": self.session_rows}
+
+    async def end_session(self, tenant: str, session_id: str) -> JsonDict:
+        raise NotImplementedError
+
+    async def audit(
+        self,
+        *,
+        after_id: int | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+        tenant: str | None = None,
+        event: str | None = None,
+        actor: str | None = None,
+        outcome: str | None = None,
+    ) -> JsonDict:
+        if after_id is not None:
+            return {"entries": [r for r in self.audit_rows if r["id"] > after_id]}
+        return {"entries": list(reversed(self.audit_rows))}

@@ -1,0 +1,97 @@
+"""SVG snapshots of the main screens at 80x24 (pytest-textual-snapshot).
+
+They use fixed data, a fixed clock and UTC, so that the pixels are the same on every run; the
+behaviour behind them is covered against a real box by the pilot tests. Update after a deliberate
+change with: pytest tests/tui/test_snapshots.py --snapshot-update (and look at the SVGs).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from smcp_box.tui.app import AdminTui
+from smcp_box.tui.modals import FormModal, NewKeyModal
+from tests.tui.fixed_api import NOW, FixedApi
+
+SnapCompare = Callable[..., bool]
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def fixed_app(api: FixedApi | None = None, *, read_only: bool = False) -> AdminTui:
+    # Polls only when told to, so that nothing changes while the screenshot is taken.
+    return AdminTui(api or FixedApi(), read_only=read_only, clock=lambda: NOW, poll_interval_s=3600)
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Let polls finish (verb workers may be waiting on a modal, so they are not awaited)."""
+    await pilot.pause(0.2)
+    polls = [worker for worker in pilot.app.workers if worker.group == "poll"]
+    if polls:  # an empty list would mean "wait for every worker"
+        await pilot.app.workers.wait_for_complete(polls)
+    await pilot.pause(0.2)
+
+
+@pytest.mark.parametrize("key", ["1", "2", "3", "4", "5"])
+def test_screen(snap_compare: SnapCompare, key: str) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press(key)
+        await settle(pilot)
+
+    assert snap_compare(fixed_app(), run_before=run_before)
+
+
+def test_help(snap_compare: SnapCompare) -> None:
+    assert snap_compare(fixed_app(), press=["_", "question_mark", "_"])
+
+
+def test_remove_confirmation(snap_compare: SnapCompare) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+
+    assert snap_compare(fixed_app(), run_before=run_before)
+
+
+def test_new_key_shown_once(snap_compare: SnapCompare) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("2", "n")
+        await pilot.pause(0.3)
+        form = pilot.app.screen
+        assert isinstance(form, FormModal)
+        form.dismiss({"tenant": "echo", "label": "laptop"})
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, NewKeyModal)
+
+    assert snap_compare(fixed_app(), run_before=run_before)
+
+
+def test_read_only(snap_compare: SnapCompare) -> None:
+    assert snap_compare(fixed_app(read_only=True), press=["_"])
+
+
+def test_stale(snap_compare: SnapCompare) -> None:
+    api = FixedApi()
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        api.down = True
+        await pilot.press("r")
+        await settle(pilot)
+
+    assert snap_compare(fixed_app(api), run_before=run_before)
