@@ -1,0 +1,1 @@
+"""The suite's parts, each a function ``run(ctx) -> dict`` returning its JSON results."""

@@ -1,0 +1,1 @@
+"""The benchmark's tenant modules, built from source by the suite."""

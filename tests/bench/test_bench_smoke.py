@@ -1,0 +1,153 @@
+"""The benchmark harness keeps working: tiny runs, no timing assertions.
+
+The figures themselves are the business of ``python -m bench`` on a quiet machine; these tests
+only check that every part runs end to end and that its results have the expected shape, so
+that the suite cannot rot between measurements.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import loadgen, report, targets
+from bench.mcpclient import Endpoint, call_echo
+from bench.peers.payload import call_body, call_headers
+from bench.procs import ServerProcess, free_port, python_argv
+from bench.suites import sandbox, store
+from bench.suites.context import Sizes
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _rows(box_rps: float) -> list[dict[str, object]]:
+    rows = []
+    for peer, rps in (("floor", 1000.0), ("sdk", 500.0), ("box", box_rps)):
+        for conc in (1, 32):
+            rows.append(
+                {
+                    "peer": peer,
+                    "era": "any" if peer == "floor" else "modern",
+                    "protocol": "http1",
+                    "concurrency": conc,
+                    "rps": rps,
+                    "p50_ms": 1.0,
+                    "p99_ms": 2.0,
+                    "errors": 0,
+                    "requests": 100,
+                }
+            )
+    return rows
+
+
+def _results(box_rps: float) -> dict[str, object]:
+    rows = _rows(box_rps)
+    from bench.suites.http import ratios
+
+    return {
+        "created": "now",
+        "machine": {"cores": 2},
+        "suites": {
+            "http": {"rows": rows, "ratios": ratios(rows), "generator": {}},
+            "store": {
+                "events_per_s_encrypted": 900.0,
+                "events_per_s_plain": 1000.0,
+                "encryption_cost_pct": 10.0,
+            },
+        },
+    }
+
+
+def test_targets_and_regressions_from_synthetic_results() -> None:
+    good, bad = _results(900.0), _results(600.0)
+    checks = {c.name: c for c in targets.checks(good)}
+    assert checks["box req/s at c=32 vs SDK server (modern, HTTP/1.1)"].met is True
+    assert checks["box req/s at c=32 vs bare Quart (modern, HTTP/1.1)"].met is True
+    assert checks["encryption's cost in persisted events/s"].met is True
+    worse = {r.key for r in targets.regressions(bad, good)}
+    assert "http.box.modern.http1.c32.rps" in worse
+    assert not targets.regressions(good, good)
+    text = report.render(good, markdown=False, regressions=[])
+    assert "box/sdk" in text
+    assert "met" in text
+    assert "| target |" in report.render(bad, markdown=True)
+
+
+def test_parsers_of_the_owned_scripts() -> None:
+    parsed = sandbox.parse(
+        "call, raw path (Instance.call, 200 B in/out)   11.5 µs  target\n"
+        "fresh instance of a precompiled module   27.6 µs\n"
+    )
+    assert parsed["raw_call_us_median"] == 11.5
+    assert parsed["instantiate_us_median"] == 27.6
+    rates = store.parse("encrypted: 9,000 events/s\nplain: 10,000 events/s\n")
+    assert rates["encryption_cost_pct"] == 10.0
+
+
+def test_quick_sizes_are_small() -> None:
+    quick = Sizes.quick()
+    assert quick.streams <= 100
+    assert quick.density_tenants <= 50
+    assert quick.duration_s <= 1
+
+
+@pytest.mark.parametrize("generator", ["python", "native"])
+def test_load_generator_drives_the_floor_peer(tmp_path: Path, generator: str) -> None:
+    if generator == "native" and not all(loadgen.available_tools().values()):
+        pytest.skip("wrk/h2load not installed (apt-get install wrk nghttp2-client)")
+    port = free_port()
+    floor = ServerProcess(
+        "floor", python_argv("bench.peers.quart_floor", "--port", str(port)), tmp_path
+    )
+    floor.port = port
+    with floor:
+        floor.start()
+        import httpx
+
+        with httpx.Client(timeout=10) as client:
+            call_echo(client, Endpoint(f"http://127.0.0.1:{port}/mcp", "modern"))
+        target = loadgen.Target(
+            f"http://127.0.0.1:{port}/mcp", call_headers("modern"), call_body("modern")
+        )
+        for protocol in ("http1", "http2"):
+            result = loadgen.run_load(
+                target,
+                protocol=protocol,
+                concurrency=2,
+                duration_s=0.3,
+                warmup_s=0.1,
+                generator=generator,
+            )
+            assert result.requests > 0
+            assert result.errors == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_quick_run_of_every_part(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--quiet", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=880,
+        check=False,
+    )
+    results = json.loads(out.read_text()) if out.exists() else {}
+    errors = {
+        name: suite.get("error")
+        for name, suite in results.get("suites", {}).items()
+        if suite.get("error")
+    }
+    assert not errors, f"{errors}\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    suites = results["suites"]
+    assert set(suites) == {"sandbox", "store", "http", "coldstart", "density", "streams"}
+    assert any(row["peer"] == "box" for row in suites["http"]["rows"])
+    assert suites["streams"]["held"] > 0
+    assert results["targets"]
