@@ -12,9 +12,10 @@ from .engine import EngineSettings
 from .host import HostCalls
 from .limits import CallOutcome, Limits, PoolStats
 from .pool import TenantModule
-from .sandbox import Sandbox
+from .sandbox import INLINE_UNSAFE, Sandbox, inline_eligible
 
 __all__ = [
+    "INLINE_UNSAFE",
     "CallOutcome",
     "EngineSettings",
     "HostCalls",
@@ -22,4 +23,5 @@ __all__ = [
     "PoolStats",
     "Sandbox",
     "TenantModule",
+    "inline_eligible",
 ]

@@ -114,3 +114,7 @@ class PoolStats:
     instances_discarded: int
     #: Calls turned away with TenantBusy.
     rejected_busy: int
+    #: Calls answered inline on the event loop within the inline fuel budget.
+    inline_calls: int = 0
+    #: Inline attempts that ran out of the budget and were rerun in a worker.
+    inline_fallbacks: int = 0

@@ -15,7 +15,7 @@ import asyncio
 import threading
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import wasmtime
 
@@ -39,6 +39,8 @@ class TenantModule:
     limits: Limits
     #: True when the compiled code came from the on-disk cache (no compilation).
     cache_hit: bool
+    #: Names of the ``smcp`` host functions the module imports.
+    imports: frozenset[str] = frozenset()
 
 
 class _Waiter:
@@ -89,6 +91,11 @@ class Gate:
             self._abandon(waiter)
             raise
         return self._settle(waiter)
+
+    def try_acquire(self) -> bool:
+        """Take a slot only if one is free now."""
+        with self._lock:
+            return self._try_take_locked()
 
     def acquire_blocking(self, wait_s: float) -> bool:
         with self._lock:
@@ -163,6 +170,10 @@ class TenantPool:
         self._created = 0
         self._discarded = 0
         self._rejected_busy = 0
+        #: Inline attempts to skip before trying again, after one ran out of its budget.
+        self.inline_backoff = 0
+        self._inline_calls = 0
+        self._inline_fallbacks = 0
 
     # --- instances ---------------------------------------------------------------------------
 
@@ -225,6 +236,49 @@ class TenantPool:
             self._host_calls += outcome.host_calls
         return outcome
 
+    def run_inline(self, message: bytes, host: HostCalls, fuel_budget: int) -> CallOutcome | None:
+        """A speculative call in the calling thread (the event loop's) on a small fuel budget.
+
+        Returns None when the budget ran out before the module answered: the caller then runs
+        the message again in a worker with the tenant's full limits. That is only sound for
+        modules whose host imports have no lasting effects (the caller checks), and whose
+        notifications the caller buffers until the call is known to have finished. Any other
+        failure is final, exactly as in ``run``: a module fails the same way on the same input.
+        The caller holds a gate slot.
+        """
+        final = fuel_budget >= self.limits.fuel
+        limits = self.limits if final else replace(self.limits, fuel=fuel_budget)
+        try:
+            instance = self._take()
+        except SandboxError as exc:
+            self._count_failure(exc)
+            raise
+        healthy = False
+        try:
+            outcome = instance.call(self.tenant, limits, self._ticks, message, host)
+            healthy = True
+        except FuelExhausted as exc:
+            if final:
+                self._count_failure(exc)
+                raise
+            with self._lock:
+                self._inline_fallbacks += 1
+            return None
+        except SandboxError as exc:
+            self._count_failure(exc)
+            raise
+        except BaseException:
+            self._count_failure(None)
+            raise
+        finally:
+            self._give_back(instance, healthy)
+        with self._lock:
+            self._calls += 1
+            self._inline_calls += 1
+            self._fuel_used += outcome.fuel_used
+            self._host_calls += outcome.host_calls
+        return outcome
+
     def _count_failure(self, exc: BaseException | None) -> None:
         with self._lock:
             self._calls += 1
@@ -277,4 +331,6 @@ class TenantPool:
                 instances_created=self._created,
                 instances_discarded=self._discarded,
                 rejected_busy=self._rejected_busy,
+                inline_calls=self._inline_calls,
+                inline_fallbacks=self._inline_fallbacks,
             )

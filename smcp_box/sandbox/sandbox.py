@@ -45,6 +45,17 @@ def _default_workers() -> int:
     return min(64, 8 + 4 * (os.cpu_count() or 1))
 
 
+#: Host imports that make a module unfit for inline calls: kv writes would happen twice if the
+#: call is rerun, and every kv import waits on the event loop, which an inline call occupies.
+INLINE_UNSAFE = frozenset({"kv_get", "kv_set", "kv_delete", "kv_list"})
+#: Inline attempts a tenant skips after one ran out of its budget.
+INLINE_BACKOFF_CALLS = 50
+
+
+def inline_eligible(module: TenantModule) -> bool:
+    return not (module.imports & INLINE_UNSAFE)
+
+
 class Sandbox:
     """Runs tenants' smcp-v1 modules under memory, fuel and wall-clock limits.
 
@@ -98,7 +109,15 @@ class Sandbox:
                 return current.module
         check_binary(tenant, wasm)
         compiled, cache_hit = self._compile(tenant, wasm, sha)
-        module = TenantModule(tenant=tenant, sha256=sha, limits=limits, cache_hit=cache_hit)
+        module = TenantModule(
+            tenant=tenant,
+            sha256=sha,
+            limits=limits,
+            cache_hit=cache_hit,
+            imports=frozenset(
+                imp.name or "" for imp in compiled.module.imports if imp.module == "smcp"
+            ),
+        )
         # The pool keeps the compiled module alive; the weak map only shares it between tenants.
         pool = TenantPool(module, self.engine, compiled.pre, self.tick_s, keepalive=compiled)
         with self._lock:
@@ -193,6 +212,34 @@ class Sandbox:
             raise ModuleRejected("the sandbox is shut down") from None
         job.add_done_callback(lambda _job: pool.gate.release())
         return await asyncio.wrap_future(job)
+
+    def call_inline(
+        self, module: TenantModule, message: str, host: HostCalls, *, fuel_budget: int
+    ) -> CallOutcome | None:
+        """Try the call right here, on the event loop, within ``fuel_budget``; None if not done.
+
+        Most tool calls finish in a few thousand fuel units, far below what a thread hop costs
+        (a worker round trip is 5-10x the wasm itself), so a short call answered inline saves
+        most of its cost. A call that needs more than the budget is abandoned (None) and the
+        caller reruns it with ``call``; the tenant then skips inline attempts for a while, so a
+        tenant of long calls pays the wasted budget rarely. Only for modules that import no
+        host function with lasting effects or that waits on the loop (see ``INLINE_UNSAFE``),
+        and with a host that buffers notifications: the caller's job.
+        """
+        pool = self._pool_for(module)
+        if pool.inline_backoff > 0:
+            pool.inline_backoff -= 1
+            return None
+        data = self._encode(pool, message)
+        if not pool.gate.try_acquire():
+            return None
+        try:
+            outcome = pool.run_inline(data, host, fuel_budget)
+        finally:
+            pool.gate.release()
+        if outcome is None:
+            pool.inline_backoff = INLINE_BACKOFF_CALLS
+        return outcome
 
     def call_sync(self, module: TenantModule, message: str, host: HostCalls) -> CallOutcome:
         """``call`` in the calling thread, for tools and benchmarks; never use on the loop."""

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from smcp_box.errors import BadModuleReply, StoreError
-from smcp_box.web.services import CallContext
+from smcp_box.web.services import CallContext, JsonObject
 
 _T = TypeVar("_T")
 #: How long a host import may wait for the store before the call fails.
@@ -63,8 +63,32 @@ class StoreHostCalls:
         self._ctx = ctx
         self._clock = clock
         self._logger = logger
+        #: Notifications held back during an inline call (None: send each one as it comes).
+        self._held: list[JsonObject] | None = None
+
+    def buffered(self) -> StoreHostCalls:
+        """A copy for an inline call on the event loop: it holds notifications back instead of
+        waiting on the loop (which the call itself occupies), for the caller to send after."""
+        twin = StoreHostCalls(
+            loop=self._loop,
+            kv=self._kv,
+            tenant=self._tenant,
+            config=self._config,
+            ctx=self._ctx,
+            clock=self._clock,
+            logger=self._logger,
+        )
+        twin._held = []
+        return twin
+
+    def held_notifications(self) -> list[JsonObject]:
+        return list(self._held or ())
 
     def _wait(self, awaitable: Awaitable[_T]) -> _T:
+        if self._held is not None:
+            # Inline calls run on the loop thread: waiting on the loop would deadlock. The
+            # runtime only runs modules inline that import nothing that waits (INLINE_UNSAFE).
+            raise StoreError("a host import that waits on the store ran in an inline call")
         future = asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), self._loop)
         try:
             return future.result(HOST_IO_TIMEOUT_S)
@@ -103,6 +127,9 @@ class StoreHostCalls:
         if not isinstance(parsed, dict) or "method" not in parsed or "id" in parsed:
             raise BadModuleReply("notify: expected a JSON-RPC notification object") from None
         parsed["jsonrpc"] = "2.0"
+        if self._held is not None:
+            self._held.append(parsed)
+            return
         self._wait(self._ctx.notify(parsed))
 
     def time_now_ms(self) -> int:

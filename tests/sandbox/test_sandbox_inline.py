@@ -1,0 +1,60 @@
+"""Speculative inline calls: short calls answer on the calling thread within a fuel budget;
+long ones are abandoned (None) for a worker rerun, and the tenant backs off for a while."""
+
+from __future__ import annotations
+
+import pytest
+
+from smcp_box.errors import FuelExhausted, ModuleTrapped
+from smcp_box.sandbox import Limits, Sandbox, inline_eligible
+from smcp_box.sandbox.sandbox import INLINE_BACKOFF_CALLS
+
+from .support import RecordingHost, wasm
+
+MESSAGE = '{"jsonrpc":"2.0","id":1,"method":"tools/call"}'
+
+
+def test_short_call_answers_inline(sandbox: Sandbox, host: RecordingHost) -> None:
+    module = sandbox.load("echo", wasm("echo"), Limits())
+    assert inline_eligible(module)
+    outcome = sandbox.call_inline(module, MESSAGE, host, fuel_budget=1_000_000)
+    assert outcome is not None
+    assert outcome.reply == MESSAGE
+    assert 0 < outcome.fuel_used < 1_000_000
+    stats = sandbox.stats("echo")
+    assert (stats.inline_calls, stats.inline_fallbacks, stats.calls) == (1, 0, 1)
+
+
+async def test_long_call_is_abandoned_then_backs_off(sandbox: Sandbox, host: RecordingHost) -> None:
+    module = sandbox.load("slow", wasm("slow_echo"), Limits())
+    assert sandbox.call_inline(module, MESSAGE, host, fuel_budget=100_000) is None
+    stats = sandbox.stats("slow")
+    assert (stats.inline_fallbacks, stats.calls, stats.errors) == (1, 0, 0)
+    # The rerun in a worker with the full limits answers normally.
+    assert (await sandbox.call(module, MESSAGE, host)).reply == MESSAGE
+    # The tenant now skips its inline attempts for a while, without spending any fuel on them.
+    for _ in range(INLINE_BACKOFF_CALLS):
+        assert sandbox.call_inline(module, MESSAGE, host, fuel_budget=100_000) is None
+    assert sandbox.stats("slow").inline_fallbacks == 1
+    assert sandbox.call_inline(module, MESSAGE, host, fuel_budget=100_000) is None
+    assert sandbox.stats("slow").inline_fallbacks == 2
+
+
+def test_budget_at_the_limit_makes_exhaustion_final(sandbox: Sandbox, host: RecordingHost) -> None:
+    module = sandbox.load("slow", wasm("slow_echo"), Limits(fuel=50_000))
+    with pytest.raises(FuelExhausted):
+        sandbox.call_inline(module, MESSAGE, host, fuel_budget=1_000_000)
+    assert sandbox.stats("slow").errors_by_kind == {"fuel": 1}
+
+
+def test_traps_inline_are_final(sandbox: Sandbox, host: RecordingHost) -> None:
+    module = sandbox.load("trap", wasm("unreachable"), Limits())
+    with pytest.raises(ModuleTrapped):
+        sandbox.call_inline(module, "[]", host, fuel_budget=1_000_000)  # "[" makes it trap
+    assert sandbox.stats("trap").errors == 1
+
+
+def test_kv_importing_modules_are_not_eligible(sandbox: Sandbox) -> None:
+    module = sandbox.load("kv", wasm("host_imports"), Limits())
+    assert "kv_set" in module.imports
+    assert not inline_eligible(module)
