@@ -12,7 +12,9 @@ after old events are pruned, and ``Last-Event-ID`` alone names the stream to res
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Final
 
 from smcp_box.errors import SessionNotFound, StoreError
@@ -30,6 +32,10 @@ _SELECT_SESSIONS: Final = (
     "SELECT tenant, sid_hash, sid_enc, protocol_version, client_info, state, created_at,"
     " last_seen, ended FROM sessions"
 )
+
+
+#: Open sessions kept in memory (a few hundred bytes each).
+SESSION_CACHE_SIZE = 10_000
 
 
 def format_event_id(stream_seq: int, event_seq: int) -> str:
@@ -58,6 +64,19 @@ class Sessions:
         self._crypto = crypto
         self._clock = clock
         self._max_events = max_events_per_session
+        # Write-through cache of open sessions by lookup hash: every handshake-era request
+        # reads its session, and a read through aiosqlite's one thread costs more than the rest
+        # of the request. Invariant: every write to a session in this class updates or drops
+        # its entry, and only this process writes sessions (other processes reach the box
+        # through its admin API), so an entry is never staler than the row.
+        self._cache: OrderedDict[bytes, SessionRecord] = OrderedDict()
+        self._cache_size = SESSION_CACHE_SIZE
+
+    def _remember(self, sid_hash: bytes, record: SessionRecord) -> None:
+        self._cache[sid_hash] = record
+        self._cache.move_to_end(sid_hash)
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
 
     def _sid_hash(self, tenant: str, session_id: str) -> bytes:
         return self._crypto.lookup("session", tenant, session_id)
@@ -88,12 +107,33 @@ class Sessions:
                 f"A session with this id already exists for tenant {tenant!r}; session ids must "
                 "be fresh random values."
             )
+        self._remember(
+            sid_hash,
+            SessionRecord(
+                tenant=tenant,
+                session_id=session_id,
+                protocol_version=protocol_version,
+                client_info=client_info,
+                created_at=now,
+                last_seen=now,
+                ended=False,
+                state={},
+            ),
+        )
 
     async def get_session(self, tenant: str, session_id: str) -> SessionRecord | None:
         sid_hash = self._sid_hash(tenant, session_id)
+        cached = self._cache.get(sid_hash)
+        if cached is not None:
+            return cached
         async with self._db.read() as tx:
             row = await tx.one(_SELECT_SESSIONS + " WHERE sid_hash = ?", (sid_hash,))
-        return None if row is None else self._record(row)
+        if row is None:
+            return None
+        record = self._record(row)
+        if not record.ended:
+            self._remember(sid_hash, record)
+        return record
 
     async def list_sessions(self, tenant: str | None = None) -> list[SessionRecord]:
         async with self._db.read() as tx:
@@ -122,17 +162,23 @@ class Sessions:
     async def update_session_state(self, tenant: str, session_id: str, state: JsonObject) -> None:
         sid_hash = self._sid_hash(tenant, session_id)
         sealed = self._crypto.seal_json(state, "session", tenant, sid_hash, "state")
+        now = self._clock()
         rows = await self._db.write_one(
             "UPDATE sessions SET state = ?, last_seen = ? WHERE sid_hash = ? AND ended = 0"
             " RETURNING id",
-            (sealed, self._clock(), sid_hash),
+            (sealed, now, sid_hash),
         )
         if not rows:
+            self._cache.pop(sid_hash, None)
             raise _not_found(tenant)
+        cached = self._cache.get(sid_hash)
+        if cached is not None:
+            self._remember(sid_hash, replace(cached, state=dict(state), last_seen=now))
 
     async def end_session(self, tenant: str, session_id: str) -> bool:
         """Mark the session ended and drop its events; False if it was not open."""
         sid_hash = self._sid_hash(tenant, session_id)
+        self._cache.pop(sid_hash, None)
         async with self._db.write() as tx:
             row = await tx.one(
                 "UPDATE sessions SET ended = 1, last_seen = ? WHERE sid_hash = ? AND ended = 0"
@@ -150,6 +196,8 @@ class Sessions:
         rows = await self._db.write_one(
             "DELETE FROM sessions WHERE last_seen < ? RETURNING id", (idle_before,)
         )
+        if rows:
+            self._cache.clear()
         return len(rows)
 
     async def count_open_sessions(self, tenant: str | None = None) -> int:

@@ -130,17 +130,24 @@ async def test_unencrypted_blob_is_refused(store: Store, raw_db: Raw) -> None:
         await store.kv_get("acme", "k")
 
 
-async def test_session_fields_moved_between_rows_fail(store: Store, raw_db: Raw) -> None:
+async def test_session_fields_moved_between_rows_fail(open_store: Any, raw_db: Raw) -> None:
+    # Tampering happens while no box runs: a running store serves open sessions from its
+    # write-through cache, which only its own writes change.
+    store = await open_store()
     await store.create_session("acme", "s1", "2025-06-18", {"name": "one"})
     await store.create_session("acme", "s2", "2025-06-18", {"name": "two"})
+    await store.close()
     raw = raw_db()
     (info,) = raw.execute("SELECT client_info FROM sessions ORDER BY id LIMIT 1").fetchone()
     raw.execute("UPDATE sessions SET client_info = ? WHERE id = 2", (info,))
+    store = await open_store()
     assert await store.get_session("acme", "s1") is not None
     with pytest.raises(DecryptionFailed):
         await store.get_session("acme", "s2")
+    await store.close()
     # Swapping columns within a row fails too: state and client_info have distinct AADs.
     raw.execute("UPDATE sessions SET state = client_info WHERE id = 1")
+    store = await open_store()
     with pytest.raises(DecryptionFailed):
         await store.get_session("acme", "s1")
 

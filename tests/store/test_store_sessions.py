@@ -220,3 +220,36 @@ async def test_concurrent_appends_get_distinct_ids(store: Store) -> None:
         *(store.append_event("acme", "s1", f"stream-{i % 3}", f"p{i}") for i in range(30))
     )
     assert len(set(ids)) == 30
+
+
+async def test_session_cache_follows_every_write(store: Store) -> None:
+    """Reads of open sessions come from a write-through cache; each write must show at once."""
+    await store.create_session("acme", "cached", "2025-11-25", {"name": "c"})
+    first = await store.get_session("acme", "cached")
+    assert first is not None
+    assert first.state == {}
+    await store.update_session_state("acme", "cached", {"initialized": True})
+    updated = await store.get_session("acme", "cached")
+    assert updated is not None
+    assert updated.state == {"initialized": True}
+    assert await store.end_session("acme", "cached")
+    ended = await store.get_session("acme", "cached")
+    assert ended is not None
+    assert ended.ended
+    with pytest.raises(SessionNotFound):
+        await store.update_session_state("acme", "cached", {})
+
+
+async def test_session_cache_is_bounded(store: Store) -> None:
+    from smcp_box.store.sessions import SESSION_CACHE_SIZE
+
+    sessions = store._sessions
+    sessions._cache_size = 3
+    for i in range(5):
+        await store.create_session("acme", f"s{i}", "2025-11-25", {})
+    assert len(sessions._cache) == 3
+    # An evicted session is read back from the database (and cached again).
+    again = await store.get_session("acme", "s0")
+    assert again is not None
+    assert again.session_id == "s0"
+    assert SESSION_CACHE_SIZE >= 1000
