@@ -213,27 +213,8 @@ class TenantPool:
 
     def run(self, message: bytes, host: HostCalls) -> CallOutcome:
         """One call, in the calling (worker) thread. The caller holds a gate slot."""
-        try:
-            instance = self._take()
-        except SandboxError as exc:
-            self._count_failure(exc)
-            raise
-        healthy = False
-        try:
-            outcome = instance.call(self.tenant, self.limits, self._ticks, message, host)
-            healthy = True
-        except SandboxError as exc:
-            self._count_failure(exc)
-            raise
-        except BaseException:
-            self._count_failure(None)
-            raise
-        finally:
-            self._give_back(instance, healthy)
-        with self._lock:
-            self._calls += 1
-            self._fuel_used += outcome.fuel_used
-            self._host_calls += outcome.host_calls
+        outcome = self._run(message, host, self.limits, final=True)
+        assert outcome is not None  # a final call raises instead of giving up
         return outcome
 
     def run_inline(self, message: bytes, host: HostCalls, fuel_budget: int) -> CallOutcome | None:
@@ -248,6 +229,11 @@ class TenantPool:
         """
         final = fuel_budget >= self.limits.fuel
         limits = self.limits if final else replace(self.limits, fuel=fuel_budget)
+        return self._run(message, host, limits, final=final, inline=True)
+
+    def _run(
+        self, message: bytes, host: HostCalls, limits: Limits, *, final: bool, inline: bool = False
+    ) -> CallOutcome | None:
         try:
             instance = self._take()
         except SandboxError as exc:
@@ -274,7 +260,7 @@ class TenantPool:
             self._give_back(instance, healthy)
         with self._lock:
             self._calls += 1
-            self._inline_calls += 1
+            self._inline_calls += inline
             self._fuel_used += outcome.fuel_used
             self._host_calls += outcome.host_calls
         return outcome
