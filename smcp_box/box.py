@@ -12,19 +12,28 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from smcp_box.auth.apikeys import ApiKeyAuthenticator
-from smcp_box.config import Settings
+from smcp_box.config import SandboxSettings, Settings
+from smcp_box.errors import BoxError
 from smcp_box.metrics import LiveMetrics
+from smcp_box.ops.audit_writer import AuditWriter
+from smcp_box.ops.statelock import StateLock, hold_shared
 from smcp_box.sandbox import Sandbox
 from smcp_box.store import Store, load_data_key
-from smcp_box.tenancy.registry import TenantRegistry
-from smcp_box.web.services import JsonObject, McpServices
+from smcp_box.tenancy.registry import LoadReport, TenantRegistry
+from smcp_box.tenancy.runtime import WasmTenant, caller_var
+from smcp_box.web.services import Auditor, JsonObject, McpServices, Principal, TenantRuntime
 
 logger = logging.getLogger("smcp_box")
+
+#: How often old audit rows are pruned; the first run comes ``AUDIT_PRUNE_FIRST_S`` after start.
+AUDIT_PRUNE_INTERVAL_S = 3600.0
+AUDIT_PRUNE_FIRST_S = 30.0
 
 
 class StoreAuditor:
@@ -48,74 +57,142 @@ class StoreAuditor:
         )
 
 
+class AuditingAuthenticator:
+    """The transport's Authenticator: the API-key check, plus an audit row per success.
+
+    Failures are audited where they happen (the authenticator and the transport); successes
+    here, as background rows, so that the hot path does not wait for a database write. It also
+    names the caller in :data:`~smcp_box.tenancy.runtime.caller_var` for the runtime's rows.
+    """
+
+    def __init__(self, inner: ApiKeyAuthenticator, auditor: Auditor) -> None:
+        self._inner = inner
+        self._auditor = auditor
+
+    async def authenticate(
+        self, tenant: TenantRuntime, headers: Mapping[str, str], source_ip: str | None
+    ) -> Principal:
+        principal = await self._inner.authenticate(tenant, headers, source_ip)
+        caller_var.set(principal.subject)
+        # A public tenant checks no credential, so there is no authentication to record.
+        if principal.method != "none":
+            await self._auditor.record(
+                "auth.success",
+                tenant=principal.tenant,
+                actor=principal.subject,
+                source_ip=source_ip,
+                outcome="ok",
+                detail={"method": principal.method},
+            )
+        return principal
+
+
+class AuditedTenants(TenantRegistry):
+    """The registry, handing every tenant it loads the box's auditor (for its call rows).
+
+    A subclass only until TenantRegistry takes an ``auditor`` (and new defaults) itself. It
+    overrides public methods only, so every path that makes a WasmTenant is seen: folder loads
+    and the admin API's add, reload and limit changes (``set_limits`` calls ``load_tenant``).
+    """
+
+    def __init__(self, *, auditor: Auditor, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.auditor = auditor
+
+    def load_folder(self, tenants_dir: Path) -> LoadReport:
+        report = super().load_folder(tenants_dir)
+        for tenant in self.all():
+            tenant.auditor = self.auditor
+        return report
+
+    def load_tenant(self, manifest_path: Path, *, fresh_module: bool = False) -> WasmTenant:
+        tenant = super().load_tenant(manifest_path, fresh_module=fresh_module)
+        tenant.auditor = self.auditor
+        return tenant
+
+    def set_defaults(self, defaults: SandboxSettings) -> None:
+        """Box-wide limit defaults for the next load (SIGHUP applies them with a reload)."""
+        # The base class reads its defaults from this attribute at every load.
+        self._defaults = defaults
+
+    def modules(self) -> dict[str, str]:
+        """Tenant name -> sha256 of the module it serves."""
+        return {tenant.name: tenant.module.sha256 for tenant in self.all()}
+
+
 @dataclass
 class Box:
     settings: Settings
     store: Store
     sandbox: Sandbox
-    tenants: TenantRegistry
+    tenants: AuditedTenants
     authenticator: ApiKeyAuthenticator
-    auditor: StoreAuditor
+    auditor: AuditWriter
     metrics: LiveMetrics
     clock: Callable[[], float] = time.time
     started_at: float = field(default_factory=time.time)
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
+    _lock: StateLock | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, clock: Callable[[], float] = time.time) -> Box:
         state = settings.state_path()
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
         settings.cache_path().mkdir(parents=True, exist_ok=True, mode=0o700)
-        data_key = load_data_key(state, settings.credentials_path())
-        store = await Store.open(
-            settings.database_path(),
-            data_key,
-            encrypt=settings.store.encrypt,
-            clock=clock,
-            max_events_per_session=settings.store.max_events_per_session,
-            kv_max_keys=settings.store.kv_max_keys,
-            kv_max_value_bytes=settings.store.kv_max_value_bytes,
-            kv_max_total_bytes=settings.store.kv_max_total_bytes,
-        )
-        try:
+        # Before the database is opened, so that a restore in progress keeps the box out.
+        lock = hold_shared(state)
+        async with contextlib.AsyncExitStack() as undo:
+            undo.callback(lock.release)
+            data_key = load_data_key(state, settings.credentials_path())
+            store = await Store.open(
+                settings.database_path(),
+                data_key,
+                encrypt=settings.store.encrypt,
+                clock=clock,
+                max_events_per_session=settings.store.max_events_per_session,
+                kv_max_keys=settings.store.kv_max_keys,
+                kv_max_value_bytes=settings.store.kv_max_value_bytes,
+                kv_max_total_bytes=settings.store.kv_max_total_bytes,
+            )
+            undo.push_async_callback(store.close)
             sandbox = Sandbox(settings.cache_path(), tick_s=settings.sandbox.tick_ms / 1000)
-        except BaseException:
-            await store.close()
-            raise
-        auditor = StoreAuditor(store)
-        registry = TenantRegistry(sandbox=sandbox, kv=store, defaults=settings.sandbox, clock=clock)
-        try:
-            report = registry.load_folder(settings.tenants_path())
-        except BaseException:
-            sandbox.close()
-            await store.close()
-            raise
-        await auditor.record(
-            "box.start",
-            tenant=None,
-            actor="system",
-            source_ip=None,
-            outcome="ok",
-            detail={"tenants": report.loaded, "failed": sorted(report.failed)},
-        )
-        box = cls(
-            settings=settings,
-            store=store,
-            sandbox=sandbox,
-            tenants=registry,
-            authenticator=ApiKeyAuthenticator(store, auditor),
-            auditor=auditor,
-            metrics=LiveMetrics(clock),
-            clock=clock,
-            started_at=clock(),
-        )
+            undo.callback(sandbox.close)
+            auditor = AuditWriter(store, clock=clock)
+            auditor.start()
+            undo.push_async_callback(auditor.close)
+            registry = AuditedTenants(
+                auditor=auditor, sandbox=sandbox, kv=store, defaults=settings.sandbox, clock=clock
+            )
+            box = cls(
+                settings=settings,
+                store=store,
+                sandbox=sandbox,
+                tenants=registry,
+                authenticator=ApiKeyAuthenticator(store, auditor),
+                auditor=auditor,
+                metrics=LiveMetrics(clock),
+                clock=clock,
+                started_at=clock(),
+                _lock=lock,
+            )
+            report = await box.reload_tenants(actor="system")
+            await auditor.record(
+                "box.start",
+                tenant=None,
+                actor="system",
+                source_ip=None,
+                outcome="ok",
+                detail={"tenants": report.loaded, "failed": sorted(report.failed)},
+            )
+            undo.pop_all()
         box._background.append(asyncio.create_task(box._expire_sessions_forever()))
+        box._background.append(asyncio.create_task(box._prune_audit_forever()))
         return box
 
     def mcp_services(self) -> McpServices:
         return McpServices(
             tenants=self.tenants,
-            authenticator=self.authenticator,
+            authenticator=AuditingAuthenticator(self.authenticator, self.auditor),
             sessions=self.store,
             auditor=self.auditor,
             observer=self.metrics,
@@ -123,9 +200,35 @@ class Box:
             new_session_id=lambda: secrets.token_urlsafe(32),
         )
 
+    async def reload_tenants(self, *, actor: str) -> LoadReport:
+        """(Re)load the tenants folder and audit what changed: a row per tenant loaded, reloaded
+        with another module, unloaded, or failed. Unchanged tenants leave no row."""
+        before = self.tenants.modules()
+        report = self.tenants.load_folder(self.settings.tenants_path())
+        after = self.tenants.modules()
+        rows: list[tuple[str, str | None, str, JsonObject]] = []
+        for name, sha in sorted(after.items()):
+            if name not in before:
+                rows.append(("tenant.load", name, "ok", {"sha256": sha}))
+            elif before[name] != sha:
+                rows.append(
+                    ("tenant.reload", name, "ok", {"sha256": sha, "previous": before[name]})
+                )
+        for name in sorted(set(before) - set(after)):
+            rows.append(("tenant.unload", name, "ok", {"previous": before[name]}))
+        for folder, reason in sorted(report.failed.items()):
+            detail: JsonObject = {"folder": folder, "reason": reason}
+            rows.append(("tenant.load_failed", None, "error", detail))
+        for event, tenant, outcome, detail in rows:
+            await self.auditor.record(
+                event, tenant=tenant, actor=actor, source_ip=None, outcome=outcome, detail=detail
+            )
+        return report
+
     async def _expire_sessions_forever(self) -> None:
-        idle = self.settings.sessions.idle_timeout_s
         while True:
+            # Read each time round: SIGHUP may change the setting.
+            idle = self.settings.sessions.idle_timeout_s
             await asyncio.sleep(min(60.0, idle / 2))
             try:
                 ended = await self.store.expire_sessions(self.clock() - idle)
@@ -135,6 +238,28 @@ class Box:
             if ended:
                 logger.info("ended %d idle session(s)", ended)
 
+    async def _prune_audit_forever(self) -> None:
+        await asyncio.sleep(AUDIT_PRUNE_FIRST_S)
+        while True:
+            await self.prune_audit()
+            await asyncio.sleep(AUDIT_PRUNE_INTERVAL_S)
+
+    async def prune_audit(self) -> int:
+        """Drop audit rows older than ``audit.retention_days`` (behind a signed checkpoint)."""
+        days = self.settings.audit.retention_days
+        try:
+            pruned = await self.store.prune_audit(self.clock() - days * 86_400)
+        except BoxError as exc:
+            # Refused when the chain does not verify: the evidence stays, and so does the alarm.
+            logger.error("pruning the audit log failed: %s", exc.message)
+            return 0
+        except Exception:
+            logger.exception("pruning the audit log failed; will retry")
+            return 0
+        if pruned:
+            logger.info("pruned %d audit row(s) older than %d days", pruned, days)
+        return pruned
+
     async def stop(self) -> None:
         for task in self._background:
             task.cancel()
@@ -142,5 +267,15 @@ class Box:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._background.clear()
+        try:
+            await self.auditor.record(
+                "box.stop", tenant=None, actor="system", source_ip=None, outcome="ok", detail={}
+            )
+        except BoxError as exc:
+            logger.error("could not audit the stop: %s", exc.message)
+        # Every queued audit row is committed before the store closes.
+        await self.auditor.close()
         self.sandbox.close()
         await self.store.close()
+        if self._lock is not None:
+            self._lock.release()

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flag(config_check)
 
     from smcp_box.ops.cert_command import add_cert_parser
+    from smcp_box.ops.cli_commands import register as register_ops
 
     add_cert_parser(commands)
+    # backup, restore, doctor, audit export|verify. Last: it extends the admin `audit` command.
+    register_ops(commands)
     return parser
 
 
@@ -101,8 +104,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from smcp_box.ops.cli_commands import dispatch as dispatch_ops
+
+    # First: the admin dispatcher would claim `audit export|verify` as its own `audit`.
+    handled = dispatch_ops(args, settings)
+    if handled is not None:
+        return handled
     if args.command == "serve":
-        return asyncio.run(_serve(settings))
+        return asyncio.run(_serve(settings, lambda: _settings_from(args)))
     handled = cli_commands.dispatch(args, settings)
     if handled is not None:
         return handled
@@ -112,13 +121,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     raise AssertionError(args.command)  # pragma: no cover - argparse enforces the choices
 
 
-async def _serve(settings: Settings) -> int:
+async def _serve(settings: Settings, reload_settings: Callable[[], Settings]) -> int:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config as HypercornConfig
 
     from smcp_box.admin.server import start_admin
     from smcp_box.box import Box
     from smcp_box.ops.activation import listen_binds
+    from smcp_box.ops.reload import reload_box
     from smcp_box.ops.sdnotify import Notifier, watchdog_loop
     from smcp_box.ops.tls import CertReloader, ReloadableTLSConfig
     from smcp_box.web.app import create_app
@@ -150,10 +160,12 @@ async def _serve(settings: Settings) -> int:
             notifier.stopping("stopping: finishing in-flight requests")
             stop.set()
 
-        reloads: set[asyncio.Task[None]] = set()
+        reloads: set[asyncio.Task[Any]] = set()
 
         def request_reload() -> None:
-            task = loop.create_task(_reload(box, settings, reloader, notifier))
+            task = loop.create_task(
+                reload_box(box, reload_settings, app=app, reloader=reloader, notifier=notifier)
+            )
             reloads.add(task)
             task.add_done_callback(reloads.discard)
 
@@ -192,19 +204,6 @@ async def _serve(settings: Settings) -> int:
     finally:
         await box.stop()
     return 0
-
-
-async def _reload(box: Any, settings: Settings, reloader: Any, notifier: Any) -> None:
-    """SIGHUP: re-read the tenants folder and the TLS certificate; sessions are kept."""
-    notifier.reloading("reloading tenants and certificates")
-    try:
-        report = box.tenants.load_folder(settings.tenants_path())
-        logger.info("reloaded tenants: %s; not loaded: %s", report.loaded, report.failed)
-        if reloader is not None:
-            reloader.reload()
-    except BoxError as exc:
-        logger.error("reload failed, keeping the previous state: %s", exc.message)
-    notifier.ready(f"serving {len(box.tenants.names())} tenant(s)")
 
 
 def _print_banner(box: Any, base_url: str) -> None:

@@ -13,38 +13,56 @@ with its own MAC) catches rows deleted from the end, which leave no gap behind.
 Pruning replaces the oldest rows with one *checkpoint* row that keeps the id and hash of the last
 pruned row, signed with the audit key: the chain then starts at the checkpoint, and verification
 still passes. Pruning first verifies the chain, so it never signs over evidence of tampering.
+
+Rows are appended one at a time or as a batch (:meth:`Audit.append_audit_many`): one
+transaction, the rows chained in order and the head moved once, all or nothing. The hashing and
+the checks themselves are I/O-free, in :mod:`.chain`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
-from dataclasses import astuple, dataclass, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, TypeVar
 
 from smcp_box.errors import StoreError
 
-from .crypto import Crypto, canonical_json, frame
+from .chain import (
+    ZERO_HASH,
+    AuditVerification,
+    ChainFinding,
+    ChainRow,
+    check_chain,
+    checkpoint_sig,
+    decode_head,
+    encode_head,
+    row_hash,
+    scan_chain,
+)
+from .crypto import Crypto, canonical_json
 from .db import Database, Tx, open_snapshot, translate
 
-ZERO_HASH: Final = bytes(32)
 HEAD_NAME: Final = "audit_head"
 MAX_PAGE: Final = 1000
 
-Problem = Literal["edited", "inserted", "deleted"]
+_T = TypeVar("_T")
 
 _SELECT_CHAIN: Final = (
     "SELECT id, ts, kind, event, tenant, actor, source_ip, outcome, detail, prev_hash, hash, sig"
     " FROM audit ORDER BY id"
 )
-_INSERT_ROW: Final = (
+_INSERT_HEAD: Final = (
     "INSERT INTO audit (id, ts, kind, event, tenant, actor, source_ip, outcome, detail,"
-    " prev_hash, hash, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " prev_hash, hash, sig)"
 )
+_ROW_PLACEHOLDERS: Final = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_ROW: Final = f"{_INSERT_HEAD} VALUES {_ROW_PLACEHOLDERS}"
+#: Rows per INSERT statement: 12 parameters each stays far below SQLite's 32766-variable cap.
+_INSERT_CHUNK: Final = 500
 
 
 @dataclass(frozen=True)
@@ -62,131 +80,31 @@ class AuditRecord:
 
 
 @dataclass(frozen=True)
-class AuditVerification:
-    ok: bool
-    rows_checked: int
-    first_bad_id: int | None = None
-    problem: Problem | None = None
-    message: str = "The audit chain is intact."
+class AuditEntry:
+    """One row to append: what happened, to which tenant, who did it, from where, and how it
+    ended. ``detail`` must be JSON and must hold no secrets. ``ts`` is when it happened (the
+    store's clock at append time when None), so a row written later by a batch keeps its time.
+    """
 
-
-@dataclass(frozen=True)
-class ChainRow:
-    id: int
-    ts: float
-    kind: str
     event: str
     tenant: str | None
     actor: str
     source_ip: str | None
     outcome: str
-    detail: str
-    prev_hash: bytes
-    hash: bytes
-    sig: bytes | None
+    detail: dict[str, Any] = field(default_factory=dict)
+    ts: float | None = None
 
-    def content(self) -> bytes:
-        fields = [self.id, self.ts, self.kind, self.event, self.tenant, self.actor]
-        fields += [self.source_ip, self.outcome, self.detail]
-        return canonical_json(fields).encode()
-
-
-def row_hash(crypto: Crypto, prev_hash: bytes, row: ChainRow) -> bytes:
-    return crypto.audit_mac(prev_hash + row.content())
+    def chain_row(self, row_id: int, now: float, detail: str, prev_hash: bytes) -> ChainRow:
+        # REAL columns hand back floats; hash a float now so verification sees the same JSON.
+        ts = float(now if self.ts is None else self.ts)
+        return ChainRow(
+            id=row_id, ts=ts, kind="event", event=self.event, tenant=self.tenant,
+            actor=self.actor, source_ip=self.source_ip, outcome=self.outcome, detail=detail,
+            prev_hash=prev_hash, hash=b"", sig=None,
+        )  # fmt: skip
 
 
-def checkpoint_sig(crypto: Crypto, row: ChainRow) -> bytes:
-    return crypto.audit_mac(frame("audit checkpoint", row.id, row.hash) + row.content())
-
-
-def encode_head(crypto: Crypto, last_id: int, last_hash: bytes) -> bytes:
-    body = last_id.to_bytes(8, "big") + last_hash
-    return body + crypto.audit_mac(frame("audit head", body))
-
-
-def decode_head(crypto: Crypto, blob: bytes) -> tuple[int, bytes] | None:
-    """The (id, hash) of the last row, or None if the head record was altered."""
-    body, tag = blob[:40], blob[40:]
-    if len(blob) != 72 or not hmac.compare_digest(tag, crypto.audit_mac(frame("audit head", body))):
-        return None
-    return int.from_bytes(body[:8], "big"), body[8:]
-
-
-def _bad(checked: int, bad_id: int, problem: Problem, message: str) -> AuditVerification:
-    return AuditVerification(False, checked, bad_id, problem, message)
-
-
-def check_chain(
-    crypto: Crypto, rows: Iterable[ChainRow], head_blob: bytes | None
-) -> AuditVerification:
-    """Verify rows (in id order) against the chain rules and the head record. No I/O."""
-    it = iter(rows)
-    current = next(it, None)
-    if head_blob is None:
-        if current is None:
-            return AuditVerification(True, 0)
-        return _bad(0, current.id, "deleted", "The audit head record is missing.")
-    head = decode_head(crypto, head_blob)
-    if head is None:
-        return _bad(0, 0, "edited", "The audit head record was altered.")
-    head_id, head_hash = head
-    expected_id, expected_prev, checked = 1, ZERO_HASH, 0
-    if current is not None and current.kind == "checkpoint":
-        sig = current.sig or b""
-        if not hmac.compare_digest(sig, checkpoint_sig(crypto, current)):
-            return _bad(0, current.id, "edited", f"Checkpoint row {current.id} was altered.")
-        expected_id, expected_prev, checked = current.id + 1, current.hash, 1
-        current = next(it, None)
-    while current is not None:
-        nxt = next(it, None)
-        row = current
-        if row.id != expected_id:
-            return _bad(
-                checked,
-                expected_id,
-                "deleted",
-                f"Audit rows {expected_id}..{row.id - 1} are missing (deleted).",
-            )
-        linked = hmac.compare_digest(row.prev_hash, expected_prev)
-        genuine = row.kind == "event" and hmac.compare_digest(
-            row.hash, row_hash(crypto, row.prev_hash, row)
-        )
-        if not (linked and genuine):
-            # The next row still linking to this row's predecessor means this one was slipped in;
-            # so does a row past the signed head.
-            if row.id > head_id or (nxt is not None and nxt.prev_hash == expected_prev):
-                return _bad(checked, row.id, "inserted", f"Audit row {row.id} was inserted.")
-            if not linked and hmac.compare_digest(row.hash, row_hash(crypto, expected_prev, row)):
-                return _bad(checked, row.id, "edited", f"Audit row {row.id}'s link was altered.")
-            if not linked:
-                return _bad(
-                    checked,
-                    row.id,
-                    "deleted",
-                    f"Audit row {row.id} does not follow the row before it: rows before it were "
-                    "deleted and later ids renumbered, or replaced.",
-                )
-            return _bad(
-                checked, row.id, "edited", f"Audit row {row.id} does not match its hash (edited)."
-            )
-        expected_id, expected_prev, checked = expected_id + 1, row.hash, checked + 1
-        current = nxt
-    last_id = expected_id - 1
-    if last_id < head_id:
-        return _bad(
-            checked,
-            last_id + 1,
-            "deleted",
-            f"Audit rows {last_id + 1}..{head_id} are missing from the end (deleted).",
-        )
-    if last_id > head_id:
-        return _bad(checked, head_id + 1, "inserted", f"Audit row {head_id + 1} was inserted.")
-    if not hmac.compare_digest(expected_prev, head_hash):
-        return _bad(checked, last_id, "edited", f"Audit row {last_id} was replaced.")
-    return AuditVerification(True, checked)
-
-
-def _verify_file(path: Path, crypto: Crypto) -> AuditVerification:
+def _read_chain(path: Path, judge: Callable[[Iterable[ChainRow], bytes | None], _T]) -> _T:
     try:
         conn = open_snapshot(path)
         try:
@@ -194,11 +112,21 @@ def _verify_file(path: Path, crypto: Crypto) -> AuditVerification:
             conn.execute("BEGIN")
             head = conn.execute("SELECT value FROM meta WHERE name = ?", (HEAD_NAME,)).fetchone()
             rows = (ChainRow(*row) for row in conn.execute(_SELECT_CHAIN))
-            return check_chain(crypto, rows, None if head is None else head[0])
+            return judge(rows, None if head is None else head[0])
         finally:
             conn.close()
     except sqlite3.Error as exc:
         raise translate(exc) from exc
+
+
+def verify_file(path: Path, crypto: Crypto) -> AuditVerification:
+    """Verify the chain of the database file at ``path`` (a live database or a backup)."""
+    return _read_chain(path, lambda rows, head: check_chain(crypto, rows, head))
+
+
+def scan_file(path: Path, crypto: Crypto) -> list[ChainFinding]:
+    """:func:`scan_chain` on the database file at ``path``."""
+    return _read_chain(path, lambda rows, head: scan_chain(crypto, rows, head))
 
 
 class Audit:
@@ -225,31 +153,48 @@ class Audit:
         detail: dict[str, Any],
     ) -> int:
         """Append one row; returns its id. ``detail`` must be JSON and must hold no secrets."""
-        detail_text = canonical_json(detail)
-        # REAL columns hand back floats; hash a float now so verification sees the same JSON.
-        ts = float(self._clock())
+        entry = AuditEntry(event, tenant, actor, source_ip, outcome, detail, ts=self._clock())
+        ids = await self.append_audit_many([entry])
+        return ids[0]
+
+    async def append_audit_many(self, entries: Sequence[AuditEntry]) -> list[int]:
+        """Append ``entries`` in order, in one transaction; returns their ids.
+
+        All or nothing: on any error no row of the batch is written and the head is unchanged.
+        Entries without a ``ts`` get the store clock's time now.
+        """
+        if not entries:
+            return []
+        # Serialized before the transaction, so a detail that is not JSON fails the batch
+        # before anything is written.
+        details = [canonical_json(entry.detail) for entry in entries]
+        now = self._clock()
         async with self._db.write() as tx:
-            head_row = await tx.one("SELECT value FROM meta WHERE name = ?", (HEAD_NAME,))
-            head = None if head_row is None else decode_head(self._crypto, head_row[0])
-            if head is None:
-                # Keep logging even if the head was tampered with: link to the real last row;
-                # verification keeps reporting the head problem.
-                last = await tx.one("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
-                head = (0, ZERO_HASH) if last is None else (int(last[0]), bytes(last[1]))
-            row_id, prev = head[0] + 1, head[1]
-            row = ChainRow(
-                id=row_id, ts=ts, kind="event", event=event, tenant=tenant, actor=actor,
-                source_ip=source_ip, outcome=outcome, detail=detail_text, prev_hash=prev,
-                hash=b"", sig=None,
-            )  # fmt: skip
-            row = replace(row, hash=row_hash(self._crypto, prev, row))
-            await _insert(tx, row)
+            last_id, prev = await self._head(tx)
+            rows: list[ChainRow] = []
+            for offset, (entry, detail) in enumerate(zip(entries, details, strict=True), 1):
+                row = entry.chain_row(last_id + offset, now, detail, prev)
+                row = replace(row, hash=row_hash(self._crypto, prev, row))
+                rows.append(row)
+                prev = row.hash
+            for chunk_start in range(0, len(rows), _INSERT_CHUNK):
+                await _insert_many(tx, rows[chunk_start : chunk_start + _INSERT_CHUNK])
             await tx.run(
                 "INSERT INTO meta (name, value) VALUES (?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                (HEAD_NAME, encode_head(self._crypto, row_id, row.hash)),
+                (HEAD_NAME, encode_head(self._crypto, rows[-1].id, rows[-1].hash)),
             )
-        return row_id
+        return [row.id for row in rows]
+
+    async def _head(self, tx: Tx) -> tuple[int, bytes]:
+        head_row = await tx.one("SELECT value FROM meta WHERE name = ?", (HEAD_NAME,))
+        head = None if head_row is None else decode_head(self._crypto, head_row[0])
+        if head is None:
+            # Keep logging even if the head was tampered with: link to the real last row;
+            # verification keeps reporting the head problem.
+            last = await tx.one("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
+            head = (0, ZERO_HASH) if last is None else (int(last[0]), bytes(last[1]))
+        return head
 
     async def audit_page(
         self,
@@ -292,7 +237,12 @@ class Audit:
         # A separate read-only connection in a worker thread: under WAL it sees a consistent
         # snapshot and does not hold up the writer while it hashes every row.
         self._db.check_open()
-        return await asyncio.to_thread(_verify_file, self._db.path, self._crypto)
+        return await asyncio.to_thread(verify_file, self._db.path, self._crypto)
+
+    async def scan_audit_chain(self) -> list[ChainFinding]:
+        """Every problem in the chain (see :func:`scan_chain`), read like verification."""
+        self._db.check_open()
+        return await asyncio.to_thread(scan_file, self._db.path, self._crypto)
 
     async def prune_audit(self, older_than: float) -> int:
         """Drop the oldest rows with ``ts < older_than``; returns how many event rows went.
@@ -343,3 +293,11 @@ class Audit:
 
 async def _insert(tx: Tx, row: ChainRow) -> None:
     await tx.run(_INSERT_ROW, astuple(row))
+
+
+async def _insert_many(tx: Tx, rows: Sequence[ChainRow]) -> None:
+    # One multi-row INSERT per chunk: each statement is one hop to the connection thread, which
+    # is most of the cost of a row once the commit is shared by the whole batch.
+    values = ", ".join([_ROW_PLACEHOLDERS] * len(rows))
+    params = [field for row in rows for field in astuple(row)]
+    await tx.run(f"{_INSERT_HEAD} VALUES {values}", params)

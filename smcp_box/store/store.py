@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -18,7 +18,8 @@ from smcp_box.errors import DecryptionFailed, StoreError
 from smcp_box.web.services import JsonObject, SessionRecord
 
 from .apikeys import DEFAULT_LAST_USED_RESOLUTION, ApiKeyRecord, ApiKeys
-from .audit import Audit, AuditRecord, AuditVerification
+from .audit import Audit, AuditEntry, AuditRecord
+from .chain import AuditVerification, ChainFinding
 from .crypto import Crypto
 from .db import DEFAULT_BUSY_TIMEOUT_MS, Database, backup_to
 from .kv import Kv, KvLimits
@@ -231,6 +232,10 @@ class Store:
             event, tenant=tenant, actor=actor, source_ip=source_ip, outcome=outcome, detail=detail
         )
 
+    async def append_audit_many(self, entries: Sequence[AuditEntry]) -> list[int]:
+        """Append ``entries`` in order in one transaction (all or none); returns their ids."""
+        return await self._audit.append_audit_many(entries)
+
     async def audit_page(
         self,
         *,
@@ -246,6 +251,10 @@ class Store:
 
     async def verify_audit_chain(self) -> AuditVerification:
         return await self._audit.verify_audit_chain()
+
+    async def scan_audit_chain(self) -> list[ChainFinding]:
+        """Every edited, inserted or deleted row, where verification stops at the first."""
+        return await self._audit.scan_audit_chain()
 
     async def prune_audit(self, older_than: float) -> int:
         return await self._audit.prune_audit(older_than)

@@ -20,7 +20,9 @@ from smcp_box.sandbox import Limits
 
 MANIFEST_NAME = "tenant.toml"
 TENANT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_TOP_LEVEL_KEYS = {"name", "description", "module", "sha256", "auth", "limits", "config"}
+_TOP_LEVEL_KEYS = {
+    "name", "description", "module", "sha256", "auth", "receipts", "limits", "config",
+}  # fmt: skip
 
 AuthMode = Literal["api_key", "none"]
 
@@ -57,6 +59,10 @@ class TenantManifest:
     limit_overrides: dict[str, Any] = field(default_factory=dict)
     config: dict[str, str] = field(default_factory=dict)
     manifest_path: Path | None = None
+    #: Whether tools/call results carry the call's resource receipt in ``_meta`` (the audit
+    #: log always gets it). Opt-in: the figures describe the module's behaviour (how much it
+    #: computed, how much memory it holds), which a tenant may not want every caller to see.
+    receipts: bool = False
 
     def read_module(self) -> bytes:
         """The module's bytes, after checking them against the pinned hash."""
@@ -119,6 +125,9 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise ConfigError("description must be a string")
+    receipts = raw.get("receipts", False)
+    if not isinstance(receipts, bool):
+        raise ConfigError(f"receipts must be true or false, not {receipts!r}")
     return TenantManifest(
         name=name,
         description=description,
@@ -128,6 +137,7 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
         limit_overrides=dict(limits),
         config=dict(config),
         manifest_path=path,
+        receipts=receipts,
     )
 
 

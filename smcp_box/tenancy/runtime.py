@@ -3,24 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from smcp_box import __version__
-from smcp_box.errors import BadModuleReply
-from smcp_box.sandbox import Sandbox, TenantModule
+from smcp_box.errors import BadModuleReply, FuelExhausted, SandboxError
+from smcp_box.logs import request_id_var
+from smcp_box.sandbox import CallOutcome, Sandbox, TenantModule, inline_eligible
 from smcp_box.tenancy.hostcalls import KeyValueStore, StoreHostCalls
 from smcp_box.tenancy.manifest import TenantManifest
-from smcp_box.web.services import AuthMode, CallContext, JsonObject, ModuleDescription
+from smcp_box.web.services import Auditor, AuthMode, CallContext, JsonObject, ModuleDescription
 
 logger = logging.getLogger("smcp_box.tenant")
 
 #: The protocol version the box offers a module in its warm-up initialize. Modules answer with
 #: their capabilities; the box negotiates the client's version itself.
 WARMUP_PROTOCOL_VERSION = "2025-11-25"
+#: Pages of tools/list the warm-up follows; a module that pages on is asked per use instead.
+WARMUP_TOOL_PAGES = 32
+#: Fuel an inline call may burn on the event loop before it is abandoned and rerun in a worker:
+#: about 0.2-0.8 ms of wasm, well above a typical tool call (an echo costs ~40 units, a hash of a
+#: few KiB tens of thousands) and small enough that an abandoned attempt costs little.
+INLINE_FUEL_BUDGET: Final = 1_000_000
+#: Where a tools/call result carries its receipt when the tenant's manifest says
+#: ``receipts = true`` (an MCP ``_meta`` key under the box's own prefix).
+RECEIPT_META_KEY: Final = "smcp-box/receipt"
+
+#: Who the request being served is authenticated as (a principal's subject, e.g. ``key:ab12``).
+#: Set by the box's authenticator in the request's context; call tasks inherit it, so the
+#: runtime's audit rows name the caller without the transport passing it down.
+caller_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("smcp_caller", default=None)
 
 
 @dataclass
@@ -42,6 +59,7 @@ class WasmTenant:
         kv: KeyValueStore,
         clock: Callable[[], float],
         enabled: bool = True,
+        auditor: Auditor | None = None,
     ) -> None:
         self.manifest = manifest
         self.module = module
@@ -49,6 +67,8 @@ class WasmTenant:
         self._kv = kv
         self._clock = clock
         self._enabled = enabled
+        #: Receives a row per tools/call (with its receipt) and per limit hit; None audits nothing.
+        self.auditor = auditor
         self._description: ModuleDescription | None = None
         self._description_lock = asyncio.Lock()
         self.stats = CallStats()
@@ -110,7 +130,39 @@ class WasmTenant:
             server_info=server_info,
             capabilities=capabilities,
             instructions=instructions if isinstance(instructions, str) else None,
+            tools=await self._warm_up_tools(capabilities, ctx),
         )
+
+    async def _warm_up_tools(
+        self, capabilities: JsonObject, ctx: CallContext
+    ) -> tuple[JsonObject, ...] | None:
+        """The module's tool list, for the Mcp-Param-* checks of 2026-07-28 tools/call.
+
+        None when the module declares no tools or does not answer tools/list with a list: the
+        transport then asks the module itself when it needs a schema. A failure here must not
+        fail the description, which every session and server/discover needs.
+        """
+        if not isinstance(capabilities.get("tools"), dict):
+            return None
+        tools: list[JsonObject] = []
+        cursor: Any = None
+        for page in range(1, WARMUP_TOOL_PAGES + 1):
+            params: JsonObject = {} if cursor is None else {"cursor": cursor}
+            request = {"jsonrpc": "2.0", "id": page, "method": "tools/list", "params": params}
+            try:
+                reply = await self.call(request, ctx)
+            except SandboxError as err:
+                logger.warning("tenant %s: warm-up tools/list failed: %s", self.name, err.message)
+                return None
+            result = reply.get("result") if reply else None
+            listed = result.get("tools") if isinstance(result, dict) else None
+            if not isinstance(listed, list):
+                return None
+            tools.extend(tool for tool in listed if isinstance(tool, dict))
+            cursor = result.get("nextCursor") if isinstance(result, dict) else None
+            if not isinstance(cursor, str) or not cursor:
+                return tuple(tools)
+        return None
 
     async def call(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
         host = StoreHostCalls(
@@ -123,21 +175,124 @@ class WasmTenant:
             logger=logger,
         )
         self.stats.calls += 1
+        started = time.perf_counter()
         try:
-            outcome = await self._sandbox.call(
-                self.module, json.dumps(message, separators=(",", ":")), host
+            outcome = await self._execute(json.dumps(message, separators=(",", ":")), ctx, host)
+            self.stats.fuel_used += outcome.fuel_used
+            ctx.receipt.update(
+                fuel=outcome.fuel_used,
+                wall_ms=round(outcome.wall_s * 1000, 3),
+                memory_bytes=outcome.memory_bytes,
+                host_calls=outcome.host_calls,
             )
+            reply = _parse_reply(self.name, outcome.reply, message)
+        except SandboxError as err:
+            self.stats.errors += 1
+            await self._audit_limit(message, ctx, err, time.perf_counter() - started)
+            raise
         except Exception:
             self.stats.errors += 1
             raise
-        self.stats.fuel_used += outcome.fuel_used
-        ctx.receipt.update(
-            fuel=outcome.fuel_used,
-            wall_ms=round(outcome.wall_s * 1000, 3),
-            memory_bytes=outcome.memory_bytes,
-            host_calls=outcome.host_calls,
-        )
-        return _parse_reply(self.name, outcome.reply, message)
+        if message.get("method") == "tools/call":
+            await self._audit_tool_call(message, ctx, reply)
+            if self.manifest.receipts and reply is not None:
+                _attach_receipt(reply, ctx.receipt)
+        return reply
+
+    async def _execute(self, text: str, ctx: CallContext, host: StoreHostCalls) -> CallOutcome:
+        """Run the call inline on the loop when it is short and safe to, else in a worker.
+
+        The inline attempt's notifications are held back and sent only once it is known to have
+        finished, so an attempt that is abandoned and rerun never shows the client anything twice.
+        """
+        if inline_eligible(self.module):
+            inline_host = host.buffered()
+            outcome = self._sandbox.call_inline(
+                self.module, text, inline_host, fuel_budget=INLINE_FUEL_BUDGET
+            )
+            if outcome is not None:
+                for notification in inline_host.held_notifications():
+                    await ctx.notify(notification)
+                return outcome
+        return await self._sandbox.call(self.module, text, host)
+
+    # --- audit rows: one per tools/call (with its receipt) and one per limit hit -----------
+
+    async def _audit_tool_call(
+        self, message: JsonObject, ctx: CallContext, reply: JsonObject | None
+    ) -> None:
+        if self.auditor is None:
+            return
+        result = reply.get("result") if reply is not None else None
+        if reply is None or "error" in reply:
+            outcome = "rpc_error"
+        elif isinstance(result, dict) and result.get("isError") is True:
+            outcome = "tool_error"
+        else:
+            outcome = "ok"
+        try:
+            await self.auditor.record(
+                "tool.call",
+                tenant=self.name,
+                actor=caller_var.get() or "unknown",
+                source_ip=ctx.source_ip,
+                outcome=outcome,
+                detail={
+                    "tool": _tool_name(message),
+                    "request_id": request_id_var.get(),
+                    "receipt": dict(ctx.receipt),
+                },
+            )
+        except Exception:
+            # The module already answered; losing its audit row is logged, not sent back.
+            logger.exception("tenant %s: could not audit a tool call", self.name)
+
+    async def _audit_limit(
+        self, message: JsonObject, ctx: CallContext, err: SandboxError, elapsed_s: float
+    ) -> None:
+        if self.auditor is None:
+            return
+        # wasmtime reports no figures for a call it stopped: the wall time is the box's own
+        # measurement (queueing included) and fuel is known only when fuel is what ran out.
+        receipt: dict[str, Any] = {"wall_ms": round(elapsed_s * 1000, 3)}
+        if isinstance(err, FuelExhausted):
+            receipt["fuel"] = self.module.limits.fuel
+        receipt.update(ctx.receipt)
+        detail: JsonObject = {
+            "limit": err.kind,
+            "method": message.get("method"),
+            "message": err.message,
+            "request_id": request_id_var.get(),
+            "receipt": receipt,
+        }
+        if message.get("method") == "tools/call":
+            detail["tool"] = _tool_name(message)
+        try:
+            await self.auditor.record(
+                "limit.hit",
+                tenant=self.name,
+                actor=caller_var.get() or "unknown",
+                source_ip=ctx.source_ip,
+                outcome="error",
+                detail=detail,
+            )
+        except Exception:
+            # The limit error is what the caller must see; an audit failure is only logged.
+            logger.exception("tenant %s: could not audit a limit hit", self.name)
+
+
+def _tool_name(message: JsonObject) -> str | None:
+    params = message.get("params")
+    name = params.get("name") if isinstance(params, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _attach_receipt(reply: JsonObject, receipt: dict[str, Any]) -> None:
+    result = reply.get("result")
+    if not isinstance(result, dict):
+        return
+    meta = result.get("_meta")
+    result["_meta"] = {**(meta if isinstance(meta, dict) else {}), RECEIPT_META_KEY: dict(receipt)}
 
 
 def _parse_reply(tenant: str, reply: str, message: JsonObject) -> JsonObject | None:

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import secrets
 from typing import Any
 
-from quart import Quart, Response, jsonify
+from quart import Quart, Response, jsonify, request
 
 from smcp_box import __version__
 from smcp_box.box import Box
 from smcp_box.errors import BoxError
+from smcp_box.logs import request_id_var
 from smcp_box.web.mcp import TransportSettings, create_mcp_blueprint
+from smcp_box.web.metrics_endpoint import create_metrics_blueprint
+
+logger = logging.getLogger("smcp_box.web")
+
+REQUEST_ID_HEADER = "X-Request-Id"
+#: A client's own request id is kept only if it is this tame: it goes into logs and audit rows.
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def create_app(box: Box) -> Quart:
@@ -25,6 +36,24 @@ def create_app(box: Box) -> Quart:
         sse_keepalive_s=settings.server.sse_keepalive_s,
     )
     app.register_blueprint(create_mcp_blueprint(box.mcp_services(), transport))
+    app.register_blueprint(create_metrics_blueprint(box))
+
+    @app.before_request
+    async def assign_request_id() -> None:
+        # Set in the request's own context: the handler, the log lines and the call tasks it
+        # starts (which copy the context) all carry it.
+        offered = request.headers.get(REQUEST_ID_HEADER, "")
+        chosen = offered if _CLIENT_REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
+        request_id_var.set(chosen)
+        # Method and path only: headers and bodies carry credentials and session ids.
+        logger.debug("%s %s from %s", request.method, request.path, request.remote_addr)
+
+    @app.after_request
+    async def echo_request_id(response: Response) -> Response:
+        request_id = request_id_var.get()
+        if request_id:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        return response
 
     @app.get("/healthz")
     async def healthz() -> Any:

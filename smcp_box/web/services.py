@@ -20,14 +20,19 @@ NotifySink = Callable[[JsonObject], Awaitable[None]]
 
 @dataclass(frozen=True)
 class ModuleDescription:
-    """What a tenant module says about itself in reply to a warm-up ``initialize``.
+    """What a tenant module says about itself in reply to a warm-up ``initialize``, and its
+    tools from a warm-up ``tools/list``.
 
     Cached per module hash; answers ``server/discover`` and the box's half of ``initialize``.
+    ``tools`` (the tool objects as listed, each with its ``inputSchema``) is what the box checks
+    ``Mcp-Param-*`` headers against; None when the module has no tools capability or the list
+    could not be had, and the transport then asks the module itself.
     """
 
     server_info: JsonObject
     capabilities: JsonObject
     instructions: str | None = None
+    tools: tuple[JsonObject, ...] | None = None
 
 
 @dataclass

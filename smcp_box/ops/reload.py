@@ -1,0 +1,163 @@
+"""SIGHUP: re-read the settings, the tenants folder and the TLS certificate, keeping sessions.
+
+What a reload applies at once, and what it only reports:
+
+- live: ``log_level``, ``tenants_dir``, every ``[sandbox]`` limit default but ``tick_ms`` (tenants
+  whose effective limits change get a fresh pool; calls running finish under the old limits),
+  ``sessions.idle_timeout_s``, ``audit.retention_days``, ``server.allowed_origins`` and
+  ``server.sse_keepalive_s`` (for requests that arrive after the reload);
+- restart: everything else (listen address, TLS paths, folders, the database and its quotas,
+  ``tick_ms``, ``shutdown_grace_s``). Such changes are logged as waiting for a restart and the
+  running value is kept, so the box never runs half on one configuration and half on another.
+
+A settings file that no longer parses changes nothing; tenants and certificates still reload.
+Sessions live in the database and in the transport, neither of which a reload touches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, Final
+
+from quart import Quart
+
+from smcp_box.box import Box
+from smcp_box.config import SandboxSettings, Settings, settings_as_dict
+from smcp_box.errors import BoxError
+from smcp_box.ops.sdnotify import Notifier
+from smcp_box.ops.tls import CertReloader
+from smcp_box.web.mcp import EXTENSION_KEY as MCP_EXTENSION
+
+logger = logging.getLogger("smcp_box.reload")
+
+LIVE_SETTINGS: Final = frozenset(
+    {
+        "log_level",
+        "tenants_dir",
+        "sessions.idle_timeout_s",
+        "audit.retention_days",
+        "server.allowed_origins",
+        "server.sse_keepalive_s",
+    }
+    | {f"sandbox.{f.name}" for f in fields(SandboxSettings) if f.name != "tick_ms"}
+)
+
+
+@dataclass
+class ReloadResult:
+    applied: list[str] = field(default_factory=list)
+    needs_restart: list[str] = field(default_factory=list)
+    tenants_loaded: list[str] = field(default_factory=list)
+    tenants_failed: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+def changed_settings(old: Settings, new: Settings) -> list[str]:
+    """Dotted names of the settings whose values differ."""
+    return sorted(_diff(settings_as_dict(old), settings_as_dict(new), ""))
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str) -> set[str]:
+    names: set[str] = set()
+    for key, value in old.items():
+        if isinstance(value, dict):
+            names |= _diff(value, new[key], f"{prefix}{key}.")
+        elif new[key] != value:
+            names.add(f"{prefix}{key}")
+    return names
+
+
+def merge_live(old: Settings, new: Settings, names: list[str]) -> Settings:
+    """``old`` with the live settings among ``names`` taken from ``new``."""
+    top: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {}
+    for name in names:
+        if name not in LIVE_SETTINGS:
+            continue
+        section, _, key = name.rpartition(".")
+        if section:
+            sections.setdefault(section, {})[key] = getattr(getattr(new, section), key)
+        else:
+            top[key] = getattr(new, key)
+    for section, changes in sections.items():
+        top[section] = dataclasses.replace(getattr(old, section), **changes)
+    return dataclasses.replace(old, **top) if top else old
+
+
+def apply_settings(box: Box, new: Settings, app: Quart | None) -> tuple[list[str], list[str]]:
+    """Apply the live part of ``new`` to the running box; returns (applied, needs restart)."""
+    names = changed_settings(box.settings, new)
+    applied = [name for name in names if name in LIVE_SETTINGS]
+    restart = [name for name in names if name not in LIVE_SETTINGS]
+    if not applied:
+        return applied, restart
+    effective = merge_live(box.settings, new, names)
+    box.settings = effective
+    logging.getLogger().setLevel(effective.log_level.upper())
+    # The next load resolves every tenant's limits from these defaults.
+    box.tenants.set_defaults(effective.sandbox)
+    transport = app.extensions.get(MCP_EXTENSION) if app is not None else None
+    if transport is not None:
+        transport.settings = dataclasses.replace(
+            transport.settings,
+            allowed_origins=effective.server.allowed_origins,
+            sse_keepalive_s=effective.server.sse_keepalive_s,
+        )
+    return applied, restart
+
+
+async def reload_box(
+    box: Box,
+    load_settings: Callable[[], Settings],
+    *,
+    app: Quart | None = None,
+    reloader: CertReloader | None = None,
+    notifier: Notifier | None = None,
+) -> ReloadResult:
+    """Everything SIGHUP does, in order: settings, tenants, certificate; then an audit row."""
+    result = ReloadResult()
+    if notifier is not None:
+        notifier.reloading("reloading configuration, tenants and certificates")
+    try:
+        result.applied, result.needs_restart = apply_settings(box, load_settings(), app)
+    except BoxError as exc:
+        result.errors.append(f"configuration: {exc.message}")
+        logger.error("configuration not reloaded, keeping the running one: %s", exc.message)
+    if result.applied:
+        logger.info("configuration reloaded; applied: %s", ", ".join(result.applied))
+    if result.needs_restart:
+        logger.warning(
+            "changed settings that take effect only after a restart: %s",
+            ", ".join(result.needs_restart),
+        )
+    try:
+        report = await box.reload_tenants(actor="system:reload")
+        result.tenants_loaded, result.tenants_failed = list(report.loaded), dict(report.failed)
+        logger.info("reloaded tenants: %s; not loaded: %s", report.loaded, sorted(report.failed))
+    except BoxError as exc:
+        result.errors.append(f"tenants: {exc.message}")
+        logger.error("tenants not reloaded, keeping the loaded ones: %s", exc.message)
+    if reloader is not None:
+        try:
+            reloader.reload()
+        except BoxError as exc:
+            result.errors.append(f"certificate: {exc.message}")
+            logger.error("certificate not reloaded, keeping the current one: %s", exc.message)
+    await box.auditor.record(
+        "box.reload",
+        tenant=None,
+        actor="system:reload",
+        source_ip=None,
+        outcome="error" if result.errors else "ok",
+        detail={
+            "applied": result.applied,
+            "needs_restart": result.needs_restart,
+            "errors": result.errors,
+        },
+    )
+    if notifier is not None:
+        notifier.ready(f"serving {len(box.tenants.names())} tenant(s)")
+    return result

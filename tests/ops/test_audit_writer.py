@@ -1,0 +1,173 @@
+"""The batched audit writer against a real store: order, times, batching, waiting, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from smcp_box.errors import StoreError
+from smcp_box.ops.audit_writer import AuditWriter
+from smcp_box.store import AuditEntry, Store
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "audit.db", bytes(range(32)))
+    yield opened
+    await opened.close()
+
+
+async def record(writer: AuditWriter, event: str, n: int = 0) -> None:
+    await writer.record(
+        event, tenant="acme", actor="key:k1", source_ip="192.0.2.1", outcome="ok", detail={"n": n}
+    )
+
+
+async def test_rows_keep_order_and_the_time_they_were_recorded(store: Store) -> None:
+    clock = Clock()
+    writer = AuditWriter(store, clock=clock)
+    writer.start()
+    for n in range(5):
+        clock.now += 1
+        await record(writer, "tool.call", n)
+    await writer.flush()
+    rows = await store.audit_page(since_id=0)
+    assert [r.detail["n"] for r in rows] == [0, 1, 2, 3, 4]
+    assert [r.ts for r in rows] == [1_700_000_001.0 + n for n in range(5)]
+    await writer.close()
+    assert (await store.verify_audit_chain()).rows_checked == 5
+
+
+async def test_admin_rows_are_committed_before_record_returns(store: Store) -> None:
+    writer = AuditWriter(store)
+    writer.start()
+    await record(writer, "admin.key.create")
+    assert [r.event for r in await store.audit_page()] == ["admin.key.create"]
+    await writer.close()
+
+
+async def test_many_concurrent_rows_share_few_transactions(store: Store) -> None:
+    writer = AuditWriter(store)
+    writer.start()
+    await asyncio.gather(*(record(writer, "auth.success", n) for n in range(2000)))
+    await writer.flush()
+    assert writer.stats.rows_written == 2000
+    # Rows queue up while a batch commits, so the batches grow with the load.
+    assert writer.stats.batches < 200
+    assert writer.stats.largest_batch > 10
+    await writer.close()
+    assert (await store.verify_audit_chain()).rows_checked == 2000
+
+
+class FlakySink:
+    """Fails the first ``failures`` writes, then appends to the real store."""
+
+    def __init__(self, store: Store, failures: int) -> None:
+        self.store = store
+        self.failures = failures
+        self.calls = 0
+
+    async def append_audit_many(self, entries: Sequence[AuditEntry]) -> list[int]:
+        self.calls += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise StoreError("Database error: disk I/O error.")
+        return await self.store.append_audit_many(entries)
+
+
+async def test_a_failed_write_is_retried(store: Store) -> None:
+    sink = FlakySink(store, failures=2)
+    writer = AuditWriter(sink, retry_delays=(0.01, 0.01, 0.01))
+    writer.start()
+    await record(writer, "admin.tenant.reload")
+    assert sink.calls == 3
+    assert len(await store.audit_page()) == 1
+    await writer.close()
+
+
+async def test_a_batch_that_keeps_failing_is_dropped_and_logged(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = FlakySink(store, failures=100)
+    writer = AuditWriter(sink, retry_delays=(0.01,))
+    writer.start()
+    await record(writer, "tool.call")
+    with caplog.at_level(logging.ERROR, logger="smcp_box.audit"):
+        await writer.flush()
+    assert writer.stats.rows_dropped == 1
+    assert "could not be written and are lost (events: tool.call)" in caplog.text
+    # A row somebody waits for gets the error.
+    with pytest.raises(StoreError):
+        await record(writer, "admin.key.revoke")
+    # The writer keeps going once the database works again.
+    sink.failures = 0
+    await record(writer, "admin.key.revoke")
+    assert [r.event for r in await store.audit_page()] == ["admin.key.revoke"]
+    await writer.close()
+
+
+class SlowSink:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.gate = asyncio.Event()
+
+    async def append_audit_many(self, entries: Sequence[AuditEntry]) -> list[int]:
+        await self.gate.wait()
+        return await self.store.append_audit_many(entries)
+
+
+async def test_a_full_queue_makes_callers_wait(store: Store) -> None:
+    sink = SlowSink(store)
+    writer = AuditWriter(sink, max_pending=3)
+    writer.start()
+    await record(writer, "tool.call", 0)  # taken by the drain task, stuck in the sink
+    await asyncio.sleep(0)
+    for n in range(1, 4):
+        await asyncio.wait_for(record(writer, "tool.call", n), 1)
+    blocked = asyncio.create_task(record(writer, "tool.call", 4))
+    await asyncio.sleep(0.05)
+    assert not blocked.done()
+    sink.gate.set()
+    await asyncio.wait_for(blocked, 5)
+    await writer.close()
+    assert [r.detail["n"] for r in await store.audit_page(since_id=0)] == [0, 1, 2, 3, 4]
+
+
+async def test_close_writes_everything_then_writes_through(store: Store) -> None:
+    sink = SlowSink(store)
+    writer = AuditWriter(sink)
+    writer.start()
+    for n in range(10):
+        await record(writer, "auth.success", n)
+    closing = asyncio.create_task(writer.close())
+    await asyncio.sleep(0.05)
+    assert not closing.done()
+    sink.gate.set()
+    await closing
+    assert len(await store.audit_page(limit=100)) == 10
+    await record(writer, "box.stop")
+    assert (await store.audit_page(limit=1))[0].event == "box.stop"
+
+
+async def test_a_detail_that_is_not_json_fails_at_the_caller(store: Store) -> None:
+    writer = AuditWriter(store)
+    writer.start()
+    with pytest.raises(TypeError):
+        await writer.record(
+            "tool.call", tenant=None, actor="a", source_ip=None, outcome="ok", detail={"x": {1, 2}}
+        )
+    await record(writer, "tool.call")
+    await writer.close()
+    assert len(await store.audit_page()) == 1
