@@ -70,3 +70,6 @@ def configure_logging(level: str, *, stream: TextIO | None = None) -> None:
     handler._smcp_box = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # aiosqlite logs every statement with its parameters at debug level; parameters can hold
+    # values that are only protected by encryption (and not at all with store.encrypt=false).
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))

@@ -50,3 +50,12 @@ def test_journald_priority_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     configure_logging("debug", stream=stream)
     logging.getLogger("x").error("boom")
     assert stream.getvalue().startswith("<3>level=error")
+
+
+def test_sql_statements_stay_out_of_debug_logs() -> None:
+    stream = io.StringIO()
+    configure_logging("debug", stream=stream)
+    logging.getLogger("aiosqlite").debug("executing INSERT ... ('a secret value',)")
+    logging.getLogger("smcp_box.x").debug("visible")
+    assert "secret value" not in stream.getvalue()
+    assert "visible" in stream.getvalue()
