@@ -14,11 +14,10 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from smcp_box.auth.apikeys import ApiKeyAuthenticator
-from smcp_box.config import SandboxSettings, Settings
+from smcp_box.config import Settings
 from smcp_box.errors import BoxError
 from smcp_box.metrics import LiveMetrics
 from smcp_box.ops.audit_writer import AuditWriter
@@ -26,7 +25,7 @@ from smcp_box.ops.statelock import StateLock, hold_shared
 from smcp_box.sandbox import Sandbox
 from smcp_box.store import Store, load_data_key
 from smcp_box.tenancy.registry import LoadReport, TenantRegistry
-from smcp_box.tenancy.runtime import WasmTenant, caller_var
+from smcp_box.tenancy.runtime import caller_var
 from smcp_box.web.services import Auditor, JsonObject, McpServices, Principal, TenantRuntime
 
 logger = logging.getLogger("smcp_box")
@@ -87,45 +86,12 @@ class AuditingAuthenticator:
         return principal
 
 
-class AuditedTenants(TenantRegistry):
-    """The registry, handing every tenant it loads the box's auditor (for its call rows).
-
-    A subclass only until TenantRegistry takes an ``auditor`` (and new defaults) itself. It
-    overrides public methods only, so every path that makes a WasmTenant is seen: folder loads
-    and the admin API's add, reload and limit changes (``set_limits`` calls ``load_tenant``).
-    """
-
-    def __init__(self, *, auditor: Auditor, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.auditor = auditor
-
-    def load_folder(self, tenants_dir: Path) -> LoadReport:
-        report = super().load_folder(tenants_dir)
-        for tenant in self.all():
-            tenant.auditor = self.auditor
-        return report
-
-    def load_tenant(self, manifest_path: Path, *, fresh_module: bool = False) -> WasmTenant:
-        tenant = super().load_tenant(manifest_path, fresh_module=fresh_module)
-        tenant.auditor = self.auditor
-        return tenant
-
-    def set_defaults(self, defaults: SandboxSettings) -> None:
-        """Box-wide limit defaults for the next load (SIGHUP applies them with a reload)."""
-        # The base class reads its defaults from this attribute at every load.
-        self._defaults = defaults
-
-    def modules(self) -> dict[str, str]:
-        """Tenant name -> sha256 of the module it serves."""
-        return {tenant.name: tenant.module.sha256 for tenant in self.all()}
-
-
 @dataclass
 class Box:
     settings: Settings
     store: Store
     sandbox: Sandbox
-    tenants: AuditedTenants
+    tenants: TenantRegistry
     authenticator: ApiKeyAuthenticator
     auditor: AuditWriter
     metrics: LiveMetrics
@@ -160,7 +126,7 @@ class Box:
             auditor = AuditWriter(store, clock=clock)
             auditor.start()
             undo.push_async_callback(auditor.close)
-            registry = AuditedTenants(
+            registry = TenantRegistry(
                 auditor=auditor, sandbox=sandbox, kv=store, defaults=settings.sandbox, clock=clock
             )
             box = cls(

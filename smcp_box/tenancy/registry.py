@@ -24,6 +24,7 @@ from smcp_box.sandbox import Sandbox
 from smcp_box.tenancy.hostcalls import KeyValueStore
 from smcp_box.tenancy.manifest import discover_manifests, load_manifest, resolve_limits
 from smcp_box.tenancy.runtime import WasmTenant
+from smcp_box.web.services import Auditor
 
 logger = logging.getLogger("smcp_box.tenants")
 
@@ -93,16 +94,27 @@ class TenantRegistry:
         kv: KeyValueStore,
         defaults: SandboxSettings,
         clock: Callable[[], float],
+        auditor: Auditor | None = None,
     ) -> None:
         self._sandbox = sandbox
         self._kv = kv
         self._defaults = defaults
         self._clock = clock
+        #: Handed to every tenant loaded, for its tools/call and limit-hit audit rows.
+        self.auditor = auditor
         self._tenants: dict[str, WasmTenant] = {}
         self.last_report = LoadReport()
 
     def get(self, name: str) -> WasmTenant | None:
         return self._tenants.get(name)
+
+    def set_defaults(self, defaults: SandboxSettings) -> None:
+        """Box-wide limit defaults for the next load (SIGHUP applies them with a reload)."""
+        self._defaults = defaults
+
+    def modules(self) -> dict[str, str]:
+        """Tenant name -> sha256 of the module it serves."""
+        return {tenant.name: tenant.module.sha256 for tenant in self.all()}
 
     def names(self) -> list[str]:
         return sorted(self._tenants)
@@ -152,14 +164,19 @@ class TenantRegistry:
                 module = self._sandbox.load(manifest.name, manifest.read_module(), limits)
         else:
             module = self._sandbox.load(manifest.name, manifest.read_module(), limits)
-        return WasmTenant(
+        tenant = WasmTenant(
             manifest,
             module,
             sandbox=self._sandbox,
             kv=self._kv,
             clock=self._clock,
             enabled=enabled,
+            auditor=self.auditor,
         )
+        if previous is not None and module is previous.module:
+            # The description depends only on the module: keep the warm-up's answer.
+            tenant.adopt_description(previous)
+        return tenant
 
     # --- admin operations: one tenant at a time ------------------------------------------
 

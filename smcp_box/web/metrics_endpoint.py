@@ -1,0 +1,227 @@
+"""``GET /metrics``: the box's figures in the Prometheus text format (or OpenMetrics on request).
+
+Each scrape builds a fresh ``CollectorRegistry`` from one snapshot
+(:func:`smcp_box.metrics.tenant_figures`), instead of keeping prometheus_client metric objects
+updated on the hot path: requests already cost O(1) in :class:`~smcp_box.metrics.LiveMetrics`,
+and a scrape every few seconds pays for the rest. Labels are per tenant (and per error kind);
+tenant names are the only label values, so cardinality is bounded by the tenants folder.
+
+Counters (``*_total``) count since the box started, or, for the sandbox's counters, since the
+tenant's current module was loaded: Prometheus treats a drop as a counter reset. Latency is
+given as quantile gauges over the last 60 s, the figure the TUI shows.
+
+The endpoint is unauthenticated, like ``/healthz``: it reveals tenant names and traffic
+figures, never data. Restrict it at the network (see docs/operations.md) if that matters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.openmetrics import exposition as openmetrics
+from prometheus_client.registry import Collector, CollectorRegistry
+from quart import Blueprint, Response, request
+
+from smcp_box import __version__
+from smcp_box.box import Box
+from smcp_box.metrics import TenantFigures, tenant_figures
+
+PREFIX = "smcp_box_"
+LATENCY_WINDOW_S = 60
+QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
+
+
+@dataclass(frozen=True)
+class BoxFigures:
+    """The box-wide figures of one scrape."""
+
+    started_at: float
+    tenants_failed: int
+    ticker_alive: bool
+    cache: dict[str, int]
+    audit: dict[str, int]
+
+
+class _Snapshot(Collector):
+    """Turns one snapshot into metric families; lives for one scrape."""
+
+    def __init__(self, box: BoxFigures, tenants: list[TenantFigures]) -> None:
+        self._box = box
+        self._tenants = tenants
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._box_families()
+        yield from self._request_families()
+        yield from self._sandbox_families()
+        yield from self._state_families()
+
+    def _box_families(self) -> Iterator[Metric]:
+        box = self._box
+        info = GaugeMetricFamily(f"{PREFIX}build_info", "smcp-box version", labels=["version"])
+        info.add_metric([__version__], 1)
+        yield info
+        yield GaugeMetricFamily(
+            f"{PREFIX}start_time_seconds", "When the box started (Unix time)", box.started_at
+        )
+        tenants = GaugeMetricFamily(
+            f"{PREFIX}tenants", "Tenants by state (failed: not loaded)", labels=["state"]
+        )
+        tenants.add_metric(["loaded"], len(self._tenants))
+        tenants.add_metric(["enabled"], sum(1 for t in self._tenants if t.enabled))
+        tenants.add_metric(["failed"], box.tenants_failed)
+        yield tenants
+        yield GaugeMetricFamily(
+            f"{PREFIX}sandbox_ticker_up",
+            "1 while the sandbox's wall-clock ticker runs (calls can time out)",
+            int(box.ticker_alive),
+        )
+        cache = CounterMetricFamily(
+            f"{PREFIX}module_cache_events",
+            "Compiled-module cache: hits, compiles, discarded entries, write failures",
+            labels=["event"],
+        )
+        for event, count in sorted(box.cache.items()):
+            cache.add_metric([event], count)
+        yield cache
+        audit = box.audit
+        yield CounterMetricFamily(
+            f"{PREFIX}audit_rows_written", "Audit rows committed", audit["rows_written"]
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}audit_rows_dropped",
+            "Audit rows lost because the database refused them (see the log)",
+            audit["rows_dropped"],
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}audit_rows_pending", "Audit rows queued, not yet committed", audit["pending"]
+        )
+
+    def _request_families(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            f"{PREFIX}requests", "MCP requests answered", labels=["tenant"]
+        )
+        errors = CounterMetricFamily(
+            f"{PREFIX}request_errors",
+            "MCP requests that failed, by kind",
+            labels=["tenant", "kind"],
+        )
+        latency = GaugeMetricFamily(
+            f"{PREFIX}request_latency_seconds",
+            f"Request latency quantiles over the last {LATENCY_WINDOW_S} s (0 without requests)",
+            labels=["tenant", "quantile"],
+        )
+        streams = GaugeMetricFamily(
+            f"{PREFIX}open_streams", "SSE streams open now", labels=["tenant"]
+        )
+        for t in self._tenants:
+            requests.add_metric([t.name], t.requests_total)
+            for kind, count in sorted(t.errors_total.items()):
+                errors.add_metric([t.name, kind], count)
+            for quantile, key in QUANTILES:
+                latency.add_metric([t.name, quantile], t.latency_ms.get(key, 0.0) / 1000)
+            streams.add_metric([t.name], t.open_streams)
+        yield from (requests, errors, latency, streams)
+
+    def _sandbox_families(self) -> Iterator[Metric]:
+        def counter(name: str, doc: str, *labels: str) -> CounterMetricFamily:
+            return CounterMetricFamily(f"{PREFIX}{name}", doc, labels=["tenant", *labels])
+
+        def gauge(name: str, doc: str) -> GaugeMetricFamily:
+            return GaugeMetricFamily(f"{PREFIX}{name}", doc, labels=["tenant"])
+
+        fuel = counter(
+            "fuel_used", "Fuel burned by the module (a call out of fuel counts its limit)"
+        )
+        calls = counter("module_calls", "Calls into the module, finished")
+        failures = counter(
+            "module_call_failures", "Failed module calls: fuel, timeout, trap…", "kind"
+        )
+        busy = counter("module_calls_rejected", "Calls turned away: max_concurrent_calls reached")
+        host_calls = counter("host_calls", "Host imports the module called")
+        memory = gauge("instance_memory_bytes", "Linear memory of the module's live instances")
+        warm = gauge("warm_instances", "Idle instances ready for the next call")
+        live = gauge("live_instances", "Instances alive (warm and busy)")
+        running = gauge("busy_calls", "Module calls running now")
+        for t in self._tenants:
+            pool = t.pool
+            if pool is None:
+                continue
+            fuel.add_metric([t.name], pool.fuel_used)
+            calls.add_metric([t.name], pool.calls)
+            for kind, count in sorted(pool.errors_by_kind.items()):
+                failures.add_metric([t.name, kind], count)
+            busy.add_metric([t.name], pool.rejected_busy)
+            host_calls.add_metric([t.name], pool.host_calls)
+            memory.add_metric([t.name], pool.memory_bytes)
+            warm.add_metric([t.name], pool.warm_instances)
+            live.add_metric([t.name], pool.live_instances)
+            running.add_metric([t.name], pool.busy_calls)
+        yield from (fuel, calls, failures, busy, host_calls, memory, warm, live, running)
+
+    def _state_families(self) -> Iterator[Metric]:
+        def gauge(name: str, doc: str) -> GaugeMetricFamily:
+            return GaugeMetricFamily(f"{PREFIX}{name}", doc, labels=["tenant"])
+
+        enabled = gauge("tenant_enabled", "1 when the tenant is served, 0 when disabled")
+        sessions = gauge("open_sessions", "Handshake-era sessions open now")
+        kv_keys = gauge("kv_keys", "Keys in the tenant's key-value store")
+        kv_bytes = gauge("kv_bytes", "Bytes of keys and values in the tenant's key-value store")
+        for t in self._tenants:
+            enabled.add_metric([t.name], int(t.enabled))
+            sessions.add_metric([t.name], t.open_sessions)
+            kv_keys.add_metric([t.name], t.kv_keys)
+            kv_bytes.add_metric([t.name], t.kv_bytes)
+        yield from (enabled, sessions, kv_keys, kv_bytes)
+
+
+async def snapshot(box: Box) -> tuple[BoxFigures, list[TenantFigures]]:
+    tenants = [(tenant.name, tenant.enabled) for tenant in box.tenants.all()]
+    figures = await tenant_figures(
+        box.metrics, box.sandbox, box.store, tenants, window_s=LATENCY_WINDOW_S
+    )
+    counters = box.sandbox.cache_counters
+    writer = box.auditor.stats
+    box_figures = BoxFigures(
+        started_at=box.started_at,
+        tenants_failed=len(box.tenants.last_report.failed),
+        ticker_alive=box.sandbox.ticker_alive(),
+        cache={
+            "hit": counters.hits,
+            "compile": counters.compiles,
+            "discarded": counters.discarded,
+            "write_failure": counters.write_failures,
+        },
+        audit={
+            "rows_written": writer.rows_written,
+            "rows_dropped": writer.rows_dropped,
+            "pending": box.auditor.pending,
+        },
+    )
+    return box_figures, figures
+
+
+def render(box_figures: BoxFigures, tenants: list[TenantFigures], accept: str) -> Response:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(box_figures, tenants))
+    if "application/openmetrics-text" in accept:
+        body: Any = openmetrics.generate_latest(registry)  # type: ignore[no-untyped-call]
+        content_type = openmetrics.CONTENT_TYPE_LATEST
+    else:
+        body = generate_latest(registry)
+        content_type = CONTENT_TYPE_LATEST
+    return Response(body, status=200, content_type=content_type)
+
+
+def create_metrics_blueprint(box: Box) -> Blueprint:
+    blueprint = Blueprint("metrics", __name__)
+
+    @blueprint.get("/metrics")
+    async def metrics() -> Response:
+        box_figures, tenants = await snapshot(box)
+        return render(box_figures, tenants, request.headers.get("accept", ""))
+
+    return blueprint
