@@ -40,6 +40,10 @@ BACKGROUND_EVENTS: Final = frozenset({"auth.success", "auth.failure", "tool.call
 DEFAULT_MAX_BATCH: Final = 1000
 DEFAULT_MAX_PENDING: Final = 50_000
 DEFAULT_RETRY_DELAYS: Final = (0.05, 0.5, 2.0)
+#: How long a batch of background rows waits for company before it is written. At low request
+#: rates every row would otherwise be a transaction of its own (~600 µs of CPU each); a short
+#: wait lets a trickle share one. Rows someone waits for are never held back.
+DEFAULT_LINGER_S: Final = 0.02
 
 
 class AuditSink(Protocol):
@@ -72,11 +76,15 @@ class AuditWriter:
         clock: Callable[[], float] = time.time,
         max_batch: int = DEFAULT_MAX_BATCH,
         max_pending: int = DEFAULT_MAX_PENDING,
+        linger_s: float = DEFAULT_LINGER_S,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
     ) -> None:
         self._sink = sink
         self._clock = clock
         self._max_batch = max_batch
+        self._linger_s = linger_s
+        #: Set when a batch should not linger any longer (see ``_linger``).
+        self._hurry = asyncio.Event()
         self._retry_delays = tuple(retry_delays)
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(max_pending)
         self._task: asyncio.Task[None] | None = None
@@ -110,6 +118,8 @@ class AuditWriter:
             return
         done = None if event in BACKGROUND_EVENTS else asyncio.get_running_loop().create_future()
         await self._queue.put(_Item(entry, done))
+        if done is not None or self._queue.qsize() >= self._max_batch:
+            self._hurry.set()
         if done is not None:
             await done
 
@@ -121,6 +131,7 @@ class AuditWriter:
     async def close(self, timeout_s: float = 30.0) -> None:
         """Write what is queued, then stop the background task (idempotent)."""
         self._closed = True
+        self._hurry.set()
         task, self._task = self._task, None
         if task is None:
             return
@@ -139,6 +150,8 @@ class AuditWriter:
     async def _drain_forever(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            if batch[0].done is None and self._linger_s > 0 and not self._closed:
+                await self._linger()
             while len(batch) < self._max_batch:
                 try:
                     batch.append(self._queue.get_nowait())
@@ -149,6 +162,15 @@ class AuditWriter:
             finally:
                 for _ in batch:
                     self._queue.task_done()
+
+    async def _linger(self) -> None:
+        """Wait up to the linger time for more rows; a row someone waits for, a full batch or
+        closing ends the wait at once (an admin action must not wait on the trickle)."""
+        self._hurry.clear()
+        if self._queue.qsize() + 1 >= self._max_batch:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._hurry.wait(), self._linger_s)
 
     async def _write(self, batch: list[_Item]) -> None:
         entries = [item.entry for item in batch]

@@ -130,7 +130,7 @@ class SlowSink:
 
 async def test_a_full_queue_makes_callers_wait(store: Store) -> None:
     sink = SlowSink(store)
-    writer = AuditWriter(sink, max_pending=3)
+    writer = AuditWriter(sink, max_pending=3, linger_s=0)  # back-pressure, not batching
     writer.start()
     await record(writer, "tool.call", 0)  # taken by the drain task, stuck in the sink
     await asyncio.sleep(0)
@@ -171,3 +171,27 @@ async def test_a_detail_that_is_not_json_fails_at_the_caller(store: Store) -> No
     await record(writer, "tool.call")
     await writer.close()
     assert len(await store.audit_page()) == 1
+
+
+async def test_a_trickle_of_rows_shares_a_batch(store: Store) -> None:
+    writer = AuditWriter(store, linger_s=0.2)
+    writer.start()
+    for n in range(5):
+        await record(writer, "tool.call", n)
+        await asyncio.sleep(0.01)
+    await writer.flush()
+    assert writer.stats.batches == 1
+    assert writer.stats.rows_written == 5
+    await writer.close()
+
+
+async def test_a_waited_for_row_does_not_linger(store: Store) -> None:
+    writer = AuditWriter(store, linger_s=5.0)
+    writer.start()
+    await record(writer, "tool.call", 0)
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(record(writer, "key.create", 1), 2)
+    assert asyncio.get_running_loop().time() - started < 1.0
+    rows = await store.audit_page(since_id=0)
+    assert [r.event for r in rows] == ["tool.call", "key.create"]
+    await writer.close()
