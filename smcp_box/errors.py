@@ -35,6 +35,7 @@ MEMORY_LIMIT = -32053
 BAD_MODULE_REPLY = -32054
 MODULE_UNAVAILABLE = -32055
 TENANT_BUSY = -32056
+CALL_CANCELLED = -32057
 STORAGE_FULL = -32060
 STORAGE_FAILURE = -32061
 KV_QUOTA = -32062
@@ -230,6 +231,14 @@ class TenantBusy(SandboxError):
     http_status = 503
     jsonrpc_code = TENANT_BUSY
     kind = "busy"
+
+
+class CallCancelled(SandboxError):
+    """The call was stopped because its client cancelled the request; nobody gets this error
+    (no reply is owed to a cancelled request), it is what the sandbox counts."""
+
+    jsonrpc_code = CALL_CANCELLED
+    kind = "cancelled"
 
 
 # --- store ---------------------------------------------------------------------------------

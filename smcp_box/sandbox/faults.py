@@ -11,6 +11,7 @@ import re
 import wasmtime
 
 from smcp_box.errors import (
+    CallCancelled,
     CallTimeout,
     FuelExhausted,
     MemoryLimitExceeded,
@@ -38,6 +39,20 @@ def call_timeout(tenant: str, limits: Limits) -> CallTimeout:
         f"tenant {tenant!r}: the call did not finish within its wall-clock limit of "
         f"{limits.timeout_s * 1000:g} ms; raise [limits].timeout_ms in tenant.toml or make the "
         "tool faster",
+        data={"tenant": tenant, "limit_s": limits.timeout_s},
+    )
+
+
+def call_cancelled(tenant: str) -> CallCancelled:
+    return CallCancelled(
+        f"tenant {tenant!r}: the call was stopped because its client cancelled the request",
+        data={"tenant": tenant},
+    )
+
+
+def sandbox_closing(tenant: str, limits: Limits) -> CallTimeout:
+    return CallTimeout(
+        f"tenant {tenant!r}: the call was stopped because the box is shutting down",
         data={"tenant": tenant, "limit_s": limits.timeout_s},
     )
 

@@ -27,12 +27,19 @@ from smcp_box.errors import (
     BoxError,
     KvQuotaExceeded,
     ModuleTrapped,
+    SandboxError,
     StoreError,
 )
 
 from . import native
 from .abi import HOST_IMPORTS, IMPORT_MODULE, U32_MASK, pack_buffer
-from .faults import call_timeout, classify_trap, memory_exceeded
+from .faults import (
+    call_cancelled,
+    call_timeout,
+    classify_trap,
+    memory_exceeded,
+    sandbox_closing,
+)
 from .limits import Limits
 
 
@@ -63,18 +70,46 @@ class HostCalls(Protocol):
     def time_now_ms(self) -> int: ...
 
 
+class CancelToken:
+    """A flag any thread may raise to stop a running call.
+
+    The call notices at its next host import or epoch tick (``tick_s``, 10 ms by default) and
+    fails; its instance is then discarded like after any trap. Raising the flag is a plain
+    attribute store, atomic under the GIL; it is only ever read by the thread running the wasm
+    (its epoch callback and host imports), never by wasmtime from another thread, which is what
+    makes this safe where changing the store's epoch deadline from another thread would not be.
+    """
+
+    __slots__ = ("cancelled",)
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+#: Epoch ticks between two looks at a running call (its cancel flags and its deadline). The
+#: store's deadline is re-armed this far ahead each time, so a look costs one Python callback
+#: per tick of a long call and nothing for a call shorter than a tick.
+CHECK_TICKS = 1
+
+
 class CallState:
     """Everything the host imports of one running call (or instantiation) need."""
 
     __slots__ = (
         "alloc_ref",
+        "cancel",
         "deadline",
         "host",
         "host_calls",
         "limits",
         "mem_ref",
         "pending",
+        "shutdown",
         "tenant",
+        "ticks_left",
     )
 
     def __init__(
@@ -85,6 +120,10 @@ class CallState:
         mem_ref: Any,
         alloc_ref: Any,
         deadline: float,
+        *,
+        ticks: int = 0,
+        cancel: CancelToken | None = None,
+        shutdown: CancelToken | None = None,
     ) -> None:
         self.tenant = tenant
         self.limits = limits
@@ -94,9 +133,25 @@ class CallState:
         self.alloc_ref = alloc_ref
         #: time.monotonic() after which a host import fails the call as timed out.
         self.deadline = deadline
+        #: Epoch ticks the call may still run (its wall-clock limit, counted by the ticker).
+        self.ticks_left = ticks
+        #: Raised when the call's client cancelled it (the transport's task was cancelled).
+        self.cancel = cancel
+        #: Raised when the sandbox closes.
+        self.shutdown = shutdown
         self.host_calls = 0
         #: The first error a host import hit; the call raises it.
         self.pending: BaseException | None = None
+
+    def interruption(self) -> SandboxError | None:
+        """Why the call must stop now, if it must (cancelled, shutting down, out of time)."""
+        if self.cancel is not None and self.cancel.cancelled:
+            return call_cancelled(self.tenant)
+        if self.shutdown is not None and self.shutdown.cancelled:
+            return sandbox_closing(self.tenant, self.limits)
+        if time.monotonic() > self.deadline:
+            return call_timeout(self.tenant, self.limits)
+        return None
 
 
 _current = threading.local()
@@ -285,8 +340,9 @@ def _callback(name: str, impl: Impl) -> Any:
                     f"more than {state.limits.max_host_calls} host calls in one call; raise "
                     "[limits].max_host_calls in tenant.toml or make fewer calls",
                 )
-            if time.monotonic() > state.deadline:
-                raise call_timeout(state.tenant, state.limits)
+            interruption = state.interruption()
+            if interruption is not None:
+                raise interruption
             impl(state, host, native.caller_context(caller), args)
             return 0
         except BaseException as exc:  # nothing may escape into wasmtime
@@ -299,6 +355,34 @@ def _callback(name: str, impl: Impl) -> Any:
 
 #: The native callbacks must outlive every Linker that uses them: keep them for the process.
 _CALLBACKS: dict[str, Any] = {name: _callback(name, impl) for name, impl in _IMPLS.items()}
+
+
+def _on_epoch(context: int, env: int, delta: Any, kind: Any) -> int:
+    """wasmtime reached the running store's epoch deadline: stop the call, or look again in
+    ``CHECK_TICKS`` ticks. Runs on the thread running the wasm; never raises into wasmtime."""
+    state: CallState | None = getattr(_current, "state", None)
+    try:
+        if state is None:  # pragma: no cover - every wasm entry binds a state first
+            return native.new_error("epoch deadline reached with no call in progress")
+        state.ticks_left -= CHECK_TICKS
+        interruption = state.interruption()
+        if interruption is None and state.ticks_left <= 0:
+            interruption = call_timeout(state.tenant, state.limits)
+        if interruption is not None:
+            if state.pending is None:
+                state.pending = interruption
+            return native.new_error(interruption.message)
+        delta[0] = CHECK_TICKS
+        kind[0] = native.UPDATE_DEADLINE_CONTINUE
+        return 0
+    except BaseException as exc:  # pragma: no cover - nothing may escape into wasmtime
+        if state is not None and state.pending is None:
+            state.pending = exc
+        return native.new_error(f"epoch check failed: {exc}")
+
+
+#: One native callback for every store, kept for the process like the import callbacks.
+EPOCH_CALLBACK: Any = native.EpochCallback(_on_epoch)
 
 
 def _valtype(name: str) -> wasmtime.ValType:

@@ -23,7 +23,7 @@ from smcp_box.errors import BadModuleReply, ModuleRejected, ModuleTrapped, Sandb
 from . import native
 from .abi import EXPORT_ALLOC, EXPORT_HANDLE, EXPORT_MEMORY, U32_MASK, U64_MASK
 from .faults import classify_trap, memory_exceeded
-from .host import CallState, HostCalls, bind
+from .host import CHECK_TICKS, EPOCH_CALLBACK, CallState, CancelToken, HostCalls, bind
 from .limits import CallOutcome, Limits
 
 
@@ -74,6 +74,10 @@ class Instance:
             memories=1,
         )
         self.store = store
+        # Wall-clock limits and cancellation are checked by this callback on each tick the call
+        # runs (host.CHECK_TICKS), instead of one trap at a far deadline: it is how a call is
+        # stopped early from outside (see host.CancelToken).
+        native.set_epoch_callback(store, EPOCH_CALLBACK)
         self.ctx = native.store_context(store)
         self.calls = 0
         self.memory_bytes = 0
@@ -96,9 +100,9 @@ class Instance:
     ) -> None:
         # A start function runs here, under the same fuel and wall-clock limits as a call.
         state = CallState(
-            tenant, limits, None, self.mem_ref, self.alloc_ref, _host_deadline(limits)
+            tenant, limits, None, self.mem_ref, self.alloc_ref, _host_deadline(limits), ticks=ticks
         )
-        self._arm(limits, ticks)
+        self._arm(limits)
         bind(state)
         try:
             error = native.instance_pre_instantiate(
@@ -139,11 +143,11 @@ class Instance:
             ctypes.byref(target), ctypes.byref(getattr(item.of, field)), ctypes.sizeof(target)
         )
 
-    def _arm(self, limits: Limits, ticks: int) -> None:
+    def _arm(self, limits: Limits) -> None:
         error = native.set_fuel(self.ctx, limits.fuel)
         if error:  # pragma: no cover - only fails when the engine does not consume fuel
             raise RuntimeError(native.take_error(error))
-        native.set_epoch_deadline(self.ctx, ticks)
+        native.set_epoch_deadline(self.ctx, CHECK_TICKS)
 
     def _failure(
         self, state: CallState, error: int | None, memory_bytes: int
@@ -162,16 +166,36 @@ class Instance:
         )
 
     def call(
-        self, tenant: str, limits: Limits, ticks: int, message: bytes, host: HostCalls
+        self,
+        tenant: str,
+        limits: Limits,
+        ticks: int,
+        message: bytes,
+        host: HostCalls,
+        *,
+        cancel: CancelToken | None = None,
+        shutdown: CancelToken | None = None,
     ) -> CallOutcome:
         """Run one message through ``smcp_handle``. Any exception means: discard this instance.
 
-        ``ticks`` is the epoch deadline, :func:`deadline_ticks` of the timeout.
+        ``ticks`` is the call's wall-clock limit in epoch ticks, :func:`deadline_ticks` of the
+        timeout. Raising ``cancel`` (or ``shutdown``) from another thread stops the call within
+        a tick: it fails with CallCancelled (CallTimeout).
         """
         started = time.perf_counter()
         ctx, buf, mem_ref = self.ctx, self.buf, self.mem_ref
-        state = CallState(tenant, limits, host, mem_ref, self.alloc_ref, _host_deadline(limits))
-        self._arm(limits, ticks)
+        state = CallState(
+            tenant,
+            limits,
+            host,
+            mem_ref,
+            self.alloc_ref,
+            _host_deadline(limits),
+            ticks=ticks,
+            cancel=cancel,
+            shutdown=shutdown,
+        )
+        self._arm(limits)
         self.calls += 1
         bind(state)
         try:

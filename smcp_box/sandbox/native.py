@@ -46,6 +46,17 @@ HostCallback = ctypes.CFUNCTYPE(
     ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ValRaw), ctypes.c_size_t
 )
 _NO_FINALIZER = ctypes.cast(0, ctypes.CFUNCTYPE(None, ctypes.c_void_p))
+#: (context, env, *epoch_deadline_delta, *update_kind) -> error pointer or 0: what wasmtime calls
+#: on the thread running wasm when that store's epoch deadline is reached.
+EpochCallback = ctypes.CFUNCTYPE(
+    ctypes.c_size_t,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_uint64),
+    ctypes.POINTER(ctypes.c_uint8),
+)
+#: ``*update_kind``: keep running with the deadline moved ``*epoch_deadline_delta`` ticks on.
+UPDATE_DEADLINE_CONTINUE = 0
 
 
 def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
@@ -73,6 +84,15 @@ set_fuel = _proto("wasmtime_context_set_fuel", _vp, _vp, ctypes.c_uint64)
 get_fuel = _proto("wasmtime_context_get_fuel", _vp, _vp, ctypes.POINTER(ctypes.c_uint64))
 set_epoch_deadline = _proto("wasmtime_context_set_epoch_deadline", None, _vp, ctypes.c_uint64)
 caller_context = _proto("wasmtime_caller_context", _vp, _vp)
+error_new = _proto("wasmtime_error_new", _vp, ctypes.c_char_p)
+_store_epoch_deadline_callback = _proto(
+    "wasmtime_store_epoch_deadline_callback",
+    None,
+    _vp,
+    EpochCallback,
+    _vp,
+    ctypes.CFUNCTYPE(None, ctypes.c_void_p),
+)
 trap_new = _proto("wasmtime_trap_new", _vp, ctypes.c_char_p, ctypes.c_size_t)
 instance_pre_instantiate = _proto(
     "wasmtime_instance_pre_instantiate",
@@ -152,3 +172,14 @@ def define_host_func(
     )
     if error:
         raise wasmtime.WasmtimeError(take_error(error))
+
+
+def set_epoch_callback(store: wasmtime.Store, callback: Any) -> None:
+    """Have wasmtime call ``callback`` instead of trapping when ``store``'s epoch deadline is
+    reached. The caller keeps ``callback`` alive as long as the store."""
+    _store_epoch_deadline_callback(address(store.ptr()), callback, None, _NO_FINALIZER)
+
+
+def new_error(message: str) -> int:
+    """An owned ``wasmtime_error_t*``: returned from a callback, it fails the wasm call."""
+    return int(error_new(message.encode("utf-8", "replace")) or 0)

@@ -21,7 +21,7 @@ import wasmtime
 
 from smcp_box.errors import FuelExhausted, SandboxError, TenantBusy
 
-from .host import HostCalls
+from .host import CancelToken, HostCalls
 from .instance import Instance, deadline_ticks
 from .limits import CallOutcome, Limits, PoolStats
 
@@ -150,9 +150,12 @@ class TenantPool:
         tick_s: float,
         *,
         keepalive: object = None,
+        shutdown: CancelToken | None = None,
     ) -> None:
         self.module = module
         self.keepalive = keepalive
+        #: Raised when the sandbox closes: every running call stops within a tick.
+        self.shutdown = shutdown
         self.tenant = module.tenant
         self.limits = module.limits
         self.gate = Gate(module.limits.max_concurrent_calls)
@@ -211,9 +214,12 @@ class TenantPool:
 
     # --- calls -------------------------------------------------------------------------------
 
-    def run(self, message: bytes, host: HostCalls) -> CallOutcome:
-        """One call, in the calling (worker) thread. The caller holds a gate slot."""
-        outcome = self._run(message, host, self.limits, final=True)
+    def run(
+        self, message: bytes, host: HostCalls, cancel: CancelToken | None = None
+    ) -> CallOutcome:
+        """One call, in the calling (worker) thread. The caller holds a gate slot; raising
+        ``cancel`` from another thread stops the call within a tick (CallCancelled)."""
+        outcome = self._run(message, host, self.limits, final=True, cancel=cancel)
         assert outcome is not None  # a final call raises instead of giving up
         return outcome
 
@@ -232,7 +238,14 @@ class TenantPool:
         return self._run(message, host, limits, final=final, inline=True)
 
     def _run(
-        self, message: bytes, host: HostCalls, limits: Limits, *, final: bool, inline: bool = False
+        self,
+        message: bytes,
+        host: HostCalls,
+        limits: Limits,
+        *,
+        final: bool,
+        inline: bool = False,
+        cancel: CancelToken | None = None,
     ) -> CallOutcome | None:
         try:
             instance = self._take()
@@ -241,7 +254,15 @@ class TenantPool:
             raise
         healthy = False
         try:
-            outcome = instance.call(self.tenant, limits, self._ticks, message, host)
+            outcome = instance.call(
+                self.tenant,
+                limits,
+                self._ticks,
+                message,
+                host,
+                cancel=cancel,
+                shutdown=self.shutdown,
+            )
             healthy = True
         except FuelExhausted as exc:
             if final:

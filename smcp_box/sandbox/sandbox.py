@@ -21,8 +21,7 @@ from smcp_box.errors import ModuleRejected, PayloadTooLarge
 from .abi import check_binary, check_module
 from .cache import CacheCounters, ModuleCache
 from .engine import EngineSettings, EpochTicker, build_engine, engine_fingerprint
-from .host import HostCalls, make_linker
-from .instance import deadline_ticks
+from .host import CHECK_TICKS, CancelToken, HostCalls, make_linker
 from .limits import CallOutcome, Limits, PoolStats
 from .pool import TenantModule, TenantPool
 
@@ -81,8 +80,8 @@ class Sandbox:
         self._cache = ModuleCache(Path(cache_dir), self.engine, self.fingerprint)
         self._compiled: weakref.WeakValueDictionary[str, _Compiled] = weakref.WeakValueDictionary()
         self._pools: dict[str, TenantPool] = {}
-        #: The longest epoch deadline any call may have armed (for ``close``).
-        self._max_ticks = 0
+        #: Raised by ``close``: stops the running calls of every pool this sandbox ever made.
+        self._shutdown = CancelToken()
         self._lock = threading.Lock()
         self._closed = False
         self._executor = ThreadPoolExecutor(
@@ -119,12 +118,18 @@ class Sandbox:
             ),
         )
         # The pool keeps the compiled module alive; the weak map only shares it between tenants.
-        pool = TenantPool(module, self.engine, compiled.pre, self.tick_s, keepalive=compiled)
+        pool = TenantPool(
+            module,
+            self.engine,
+            compiled.pre,
+            self.tick_s,
+            keepalive=compiled,
+            shutdown=self._shutdown,
+        )
         with self._lock:
             self._check_open()
             old = self._pools.get(tenant)
             self._pools[tenant] = pool
-            self._max_ticks = max(self._max_ticks, deadline_ticks(limits.timeout_s, self.tick_s))
         if old is not None:
             old.close()
         logger.info(
@@ -197,21 +202,28 @@ class Sandbox:
         """Pass one JSON-RPC message to the module and return its reply and costs.
 
         Runs in a worker thread. Waits up to ``queue_timeout_s`` for a slot among the tenant's
-        ``max_concurrent_calls``, then raises TenantBusy. If the awaiting task is cancelled the
-        wasm still runs to its end or its limits (wasm cannot be stopped from outside sooner),
-        and its slot is freed only then.
+        ``max_concurrent_calls``, then raises TenantBusy. If the awaiting task is cancelled (the
+        client cancelled the request or closed its stream), the wasm is stopped too, within an
+        epoch tick, and its instance discarded; its slot is freed when it has stopped.
         """
         pool = self._pool_for(module)
         data = self._encode(pool, message)
         if not await pool.gate.acquire(pool.limits.queue_timeout_s):
             raise pool.busy()
+        cancel = CancelToken()
         try:
-            job: Future[CallOutcome] = self._executor.submit(pool.run, data, host)
+            job: Future[CallOutcome] = self._executor.submit(pool.run, data, host, cancel)
         except RuntimeError:
             pool.gate.release()
             raise ModuleRejected("the sandbox is shut down") from None
         job.add_done_callback(lambda _job: pool.gate.release())
-        return await asyncio.wrap_future(job)
+        try:
+            return await asyncio.wrap_future(job)
+        except asyncio.CancelledError:
+            # Nobody will read the result: stop burning the tenant's slot and a worker on it.
+            # (A job that had not started yet is simply dropped by wrap_future.)
+            cancel.cancel()
+            raise
 
     def call_inline(
         self, module: TenantModule, message: str, host: HostCalls, *, fuel_budget: int
@@ -297,10 +309,10 @@ class Sandbox:
                 return
             self._closed = True
             pools, self._pools = list(self._pools.values()), {}
-        # Expire every running call's epoch deadline at once rather than waiting out its
-        # timeout; wasm notices at its next loop header or function entry. (A call of a pool
-        # replaced earlier may still run, hence the maximum over all loads, not current pools.)
-        self._ticker.burst(self._max_ticks + 1)
+        # Every pool, current or replaced earlier, shares this flag: each running call sees it
+        # at its next epoch check (forced now by the burst) or host import, and stops.
+        self._shutdown.cancel()
+        self._ticker.burst(CHECK_TICKS)
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._ticker.stop()
         for pool in pools:

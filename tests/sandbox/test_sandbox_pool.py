@@ -85,19 +85,32 @@ async def test_cancelled_waiter_does_not_leak_its_slot(
     assert (await sandbox.call(module, MESSAGE, host)).reply == MESSAGE
 
 
-async def test_cancelled_caller_lets_the_call_finish(sandbox: Sandbox, host: RecordingHost) -> None:
-    module = sandbox.load("slow", wasm("slow_echo"), Limits())
-    task = asyncio.create_task(sandbox.call(module, MESSAGE, host))
-    await asyncio.sleep(0.005)
+async def test_cancelled_caller_stops_the_call(sandbox: Sandbox, host: RecordingHost) -> None:
+    # A call that would spin for a minute: cancelling its caller stops the wasm within a tick
+    # or so, frees its slot, and discards its instance (it stopped mid-way, like after a trap).
+    module = sandbox.load("spin", wasm("infinite_loop"), Limits(fuel=10**15, timeout_s=60))
+    task = asyncio.create_task(sandbox.call(module, "[]", host))
+    for _ in range(200):
+        if sandbox.stats("spin").busy_calls == 1:
+            break
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.05)  # well inside the wasm loop by now
+    cancelled_at = time.perf_counter()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    for _ in range(200):  # the wasm still runs to its end in its worker thread
-        if sandbox.stats("slow").busy_calls == 0:
+    for _ in range(1000):
+        if sandbox.stats("spin").busy_calls == 0:
             break
-        await asyncio.sleep(0.01)
-    stats = sandbox.stats("slow")
-    assert (stats.busy_calls, stats.calls, stats.warm_instances) == (0, 1, 1)
+        await asyncio.sleep(0.005)
+    assert time.perf_counter() - cancelled_at < 0.5
+    stats = sandbox.stats("spin")
+    assert (stats.busy_calls, stats.calls, stats.warm_instances) == (0, 1, 0)
+    assert stats.errors_by_kind == {"cancelled": 1}
+    assert stats.instances_discarded == 1
+    # The tenant's next call gets a fresh instance.
+    spin_echo = sandbox.load("spin", wasm("infinite_loop"), Limits(fuel=10**15, timeout_s=60))
+    assert (await sandbox.call(spin_echo, MESSAGE, host)).reply == MESSAGE
 
 
 def test_thread_safe_sync_calls(sandbox: Sandbox) -> None:
