@@ -45,20 +45,20 @@ static void do_initialize(smcp_ctx *ctx) {
     if (S->ntools > 0) {
         smcp_w_key(w, "tools");
         smcp_w_obj(w);
-        smcp_w_kbool(w, "listChanged", false);
+        smcp_w_kbool(w, "listChanged", S->tools_list_changed);
         smcp_w_obj_end(w);
     }
     if (has_resources()) {
         smcp_w_key(w, "resources");
         smcp_w_obj(w);
-        smcp_w_kbool(w, "subscribe", false);
-        smcp_w_kbool(w, "listChanged", false);
+        smcp_w_kbool(w, "subscribe", S->resources_subscribe);
+        smcp_w_kbool(w, "listChanged", S->resources_list_changed);
         smcp_w_obj_end(w);
     }
     if (S->nprompts > 0) {
         smcp_w_key(w, "prompts");
         smcp_w_obj(w);
-        smcp_w_kbool(w, "listChanged", false);
+        smcp_w_kbool(w, "listChanged", S->prompts_list_changed);
         smcp_w_obj_end(w);
     }
     if (S->complete != NULL) {

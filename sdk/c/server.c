@@ -408,3 +408,19 @@ void smcp_log_message(smcp_ctx *ctx, const char *level, const char *logger, cons
         smcp_log_message_json(ctx, level, logger, d->data, d->len);
     }
 }
+
+void smcp_notify_list_changed(const char *list) {
+    smcp_buf b;
+    if (list != NULL &&
+        notification_begin(&b, smcp__cat3("notifications/", list, "/list_changed"))) {
+        notification_send(&b);
+    }
+}
+
+void smcp_notify_resource_updated(const char *uri) {
+    smcp_buf b;
+    if (uri != NULL && notification_begin(&b, "notifications/resources/updated")) {
+        smcp_w_kstr(&b, "uri", uri);
+        notification_send(&b);
+    }
+}

@@ -367,6 +367,16 @@ typedef struct smcp_server {
     bool (*on_request)(smcp_ctx *ctx);
     /* Notifications from the client (notifications/initialized, .../cancelled, ...). */
     void (*on_notification)(const char *method, const smcp_json *params);
+    /* Capabilities announced in initialize (all false by default). Set one only if the tenant
+     * sends the matching notification when something changes: tools_list_changed,
+     * prompts_list_changed and resources_list_changed with smcp_notify_list_changed,
+     * resources_subscribe with smcp_notify_resource_updated. The box delivers them to the
+     * clients that subscribed (subscriptions/listen, resources/subscribe); a module never sees
+     * a subscription itself. */
+    bool tools_list_changed;
+    bool prompts_list_changed;
+    bool resources_list_changed;
+    bool resources_subscribe;
 } smcp_server;
 
 /* The tenant's one server definition, looked up by the SDK. */
@@ -457,5 +467,17 @@ void smcp_log_message(smcp_ctx *ctx, const char *level, const char *logger, cons
 /* The same with `data` given as JSON text (any JSON value). */
 void smcp_log_message_json(smcp_ctx *ctx, const char *level, const char *logger,
                            const char *data_json, size_t n);
+
+/* Sends notifications/<list>/list_changed, list being "tools", "prompts" or "resources": the
+ * tenant's list changed and clients should list it again. The box routes it to the clients
+ * that subscribed, not to the caller's response stream. Declare the matching *_list_changed
+ * flag in SMCP_SERVER. */
+void smcp_notify_list_changed(const char *list);
+
+/* Sends notifications/resources/updated for uri: its content changed and subscribed clients
+ * should read it again. The box delivers it only to clients subscribed to that URI (legacy
+ * resources/subscribe, or resourceSubscriptions of subscriptions/listen). Declare
+ * .resources_subscribe = true in SMCP_SERVER. */
+void smcp_notify_resource_updated(const char *uri);
 
 #endif /* SMCP_H */

@@ -422,3 +422,28 @@ def test_multiple_inputs_and_the_prompt(tenant: Tenant) -> None:
         {"name": prompt, "inputResponses": {"user_context": accept({"context": "tests"})}},
     )
     assert got["messages"][0]["content"]["text"].endswith("tests")
+
+
+def test_declares_and_announces_list_changes_and_resource_updates(
+    tenant: Tenant, host: Host
+) -> None:
+    # S1: the SDK's capability flags and notification helpers, through a real module.
+    caps = tenant.result(
+        "initialize",
+        {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t"}},
+    )["capabilities"]
+    assert caps["tools"] == {"listChanged": True}
+    assert caps["prompts"] == {"listChanged": True}
+    assert caps["resources"] == {"subscribe": True, "listChanged": False}
+    for tool in ("test_trigger_tool_change", "test_trigger_prompt_change"):
+        tenant.tool(tool)
+    tenant.tool("test_touch_watched_resource")
+    assert host.notifications == [
+        {"jsonrpc": "2.0", "method": "notifications/tools/list_changed", "params": {}},
+        {"jsonrpc": "2.0", "method": "notifications/prompts/list_changed", "params": {}},
+        {
+            "jsonrpc": "2.0",
+            "method": "notifications/resources/updated",
+            "params": {"uri": "test://watched-resource"},
+        },
+    ]

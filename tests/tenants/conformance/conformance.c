@@ -117,23 +117,28 @@ static void tool_reconnection(smcp_ctx *ctx, const smcp_json *args) {
 /* 2026-07-28 server-stateless: with a subscriptions/listen stream open, these "change" a list
  * and the host must deliver the notification on every listen stream that asked for that type
  * (toolsListChanged / promptsListChanged) and on no other stream. The tables here are static,
- * so nothing really changes; the notification is what the suite observes. The suite only
- * calls them once the tenant declares listChanged, which the C SDK cannot yet
- * (docs/conformance.md). */
+ * so nothing really changes; the notification is what the suite observes. The suite calls them
+ * because the server declares tools.listChanged and prompts.listChanged (SMCP_SERVER below). */
 static void tool_trigger_tool_change(smcp_ctx *ctx, const smcp_json *args) {
     (void)args;
-    static const char note[] =
-        "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}";
-    smcp_notify(note, sizeof note - 1);
+    smcp_notify_list_changed("tools");
     smcp_tool_text(ctx, "Sent notifications/tools/list_changed.");
 }
 
 static void tool_trigger_prompt_change(smcp_ctx *ctx, const smcp_json *args) {
     (void)args;
-    static const char note[] =
-        "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/prompts/list_changed\"}";
-    smcp_notify(note, sizeof note - 1);
+    smcp_notify_list_changed("prompts");
     smcp_tool_text(ctx, "Sent notifications/prompts/list_changed.");
+}
+
+/* Resource subscriptions: "changes" test://watched-resource, so that the host delivers
+ * notifications/resources/updated to the sessions subscribed to it (resources/subscribe) and
+ * to listen streams whose resourceSubscriptions name it. No suite calls it; the box's own
+ * end-to-end tests do. */
+static void tool_touch_watched_resource(smcp_ctx *ctx, const smcp_json *args) {
+    (void)args;
+    smcp_notify_resource_updated("test://watched-resource");
+    smcp_tool_text(ctx, "Sent notifications/resources/updated for test://watched-resource.");
 }
 
 /* --- schema fixtures ------------------------------------------------------------------------ */
@@ -234,6 +239,10 @@ static const smcp_tool tools[] = {
      .description = "Announces that the prompt list changed "
                     "(notifications/prompts/list_changed).",
      .input_schema = NO_ARGS, .call = tool_trigger_prompt_change},
+    {.name = "test_touch_watched_resource",
+     .description = "Announces that test://watched-resource changed "
+                    "(notifications/resources/updated).",
+     .input_schema = NO_ARGS, .call = tool_touch_watched_resource},
     {.name = "test_missing_capability",
      .description = "Needs the client's sampling capability (-32021 without it).",
      .input_schema = NO_ARGS, .call = tool_missing_capability},
@@ -342,9 +351,9 @@ static bool known_uri(const char *uri) {
 }
 
 /* resources/subscribe and resources/unsubscribe reach the module only in the handshake era.
- * The module's part is to say whether the URI is one it serves; remembering the subscription
- * per session and delivering notifications/resources/updated is the box's
- * (docs/conformance.md). */
+ * The module's part is to say whether the URI is one it serves; the box remembers the
+ * subscription per session and delivers the module's notifications/resources/updated to the
+ * subscribed sessions (docs/protocol.md). */
 static bool on_request(smcp_ctx *ctx) {
     const char *method = smcp_ctx_method(ctx);
     if (!smcp_streq(method, "resources/subscribe") &&
@@ -463,4 +472,6 @@ SMCP_SERVER(.name = "conformance", .version = "1.0.0", .title = "MCP conformance
             .tools = tools, .ntools = SMCP_COUNT(tools), .resources = resources,
             .nresources = SMCP_COUNT(resources), .read_resource = read_template,
             .templates = templates, .ntemplates = SMCP_COUNT(templates), .prompts = prompts,
-            .nprompts = SMCP_COUNT(prompts), .complete = complete, .on_request = on_request);
+            .nprompts = SMCP_COUNT(prompts), .complete = complete, .on_request = on_request,
+            .tools_list_changed = true, .prompts_list_changed = true,
+            .resources_subscribe = true);
