@@ -43,6 +43,9 @@ class ServerSettings:
     allowed_origins: tuple[str, ...] = ()
     #: Seconds between SSE keep-alive comments on idle streams.
     sse_keepalive_s: float = 15.0
+    #: Handshake-era clients: seconds the box waits for the client to answer a request it sends
+    #: on a tool's behalf (sampling, elicitation, roots). Elicitation waits for a person.
+    server_request_timeout_s: float = 300.0
     #: PEM certificate chain; with tls_key set, the box serves HTTPS with HTTP/2 via ALPN.
     tls_cert: str = ""
     #: PEM private key for tls_cert.
@@ -288,6 +291,8 @@ def _validate(settings: Settings) -> None:
         problems.append("server.port must be between 1 and 65535")
     if settings.server.max_body_bytes < 1024:
         problems.append("server.max_body_bytes must be at least 1024")
+    if not 1.0 <= settings.server.server_request_timeout_s <= 86_400.0:
+        problems.append("server.server_request_timeout_s must be between 1 and 86400 seconds")
     if bool(settings.server.tls_cert) != bool(settings.server.tls_key):
         problems.append("server.tls_cert and server.tls_key must be set together")
     limits = settings.sandbox

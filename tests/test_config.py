@@ -63,6 +63,7 @@ def test_env_lists_and_bools() -> None:
         ("[nope]\nx = 1\n", "unknown setting 'nope'"),
         ("[server]\nport = 'eighty'\n", "'server.port'"),
         ("[server]\nport = 70000\n", "server.port must be between"),
+        ("[server]\nserver_request_timeout_s = 0.5\n", "server_request_timeout_s must be"),
         ("server = 3\n", "must be a table"),
         ('[server]\ntls_cert = "a.pem"\n', "tls_cert and server.tls_key"),
         ("this is not toml", "not valid TOML"),

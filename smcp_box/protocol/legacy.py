@@ -14,7 +14,7 @@ Rules the transport applies with these helpers:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from smcp_box.errors import InvalidParams, InvalidRequest
@@ -99,27 +99,66 @@ def cancelled_request_id(params: JsonObject | None) -> Any:
     return (params or {}).get("requestId")
 
 
+#: Resource subscriptions one session may hold; each is kept in its state and checked on every
+#: resources/updated, so the list is bounded.
+MAX_SUBSCRIPTIONS: Final = 256
+
+
 @dataclass(frozen=True)
 class SessionState:
     """The transport's per-session state, kept in the store as a small JSON object.
 
     ``owner`` binds a session to the principal that opened it: a request naming the session with
-    another credential is answered as if the session did not exist.
+    another credential is answered as if the session did not exist. ``client_capabilities`` is
+    what the client declared in ``initialize`` (None for sessions stored before the box kept
+    it: unknown); ``subscriptions`` the resource URIs it subscribed to, oldest first.
     """
 
     owner: str
     initialized: bool = False
     log_level: str | None = None
+    client_capabilities: JsonObject | None = None
+    subscriptions: tuple[str, ...] = ()
 
     def to_json(self) -> JsonObject:
-        return {"owner": self.owner, "initialized": self.initialized, "log_level": self.log_level}
+        state: JsonObject = {
+            "owner": self.owner,
+            "initialized": self.initialized,
+            "log_level": self.log_level,
+            "subscriptions": list(self.subscriptions),
+        }
+        if self.client_capabilities is not None:
+            state["client_capabilities"] = self.client_capabilities
+        return state
 
     @classmethod
     def from_json(cls, state: JsonObject) -> SessionState:
         owner = state.get("owner")
         level = state.get("log_level")
+        capabilities = state.get("client_capabilities")
+        subscriptions = state.get("subscriptions")
         return cls(
             owner=owner if isinstance(owner, str) else "",
             initialized=bool(state.get("initialized", False)),
             log_level=level if isinstance(level, str) else None,
+            client_capabilities=capabilities if isinstance(capabilities, dict) else None,
+            subscriptions=tuple(
+                uri
+                for uri in (subscriptions if isinstance(subscriptions, list) else [])
+                if isinstance(uri, str)
+            ),
         )
+
+    def subscribed(self, uri: str) -> SessionState:
+        """With ``uri`` subscribed (InvalidParams when the session holds too many already)."""
+        if uri in self.subscriptions:
+            return self
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise InvalidParams(
+                f"Invalid params: a session may subscribe to at most {MAX_SUBSCRIPTIONS} "
+                "resources; unsubscribe from some first"
+            )
+        return replace(self, subscriptions=(*self.subscriptions, uri))
+
+    def unsubscribed(self, uri: str) -> SessionState:
+        return replace(self, subscriptions=tuple(u for u in self.subscriptions if u != uri))

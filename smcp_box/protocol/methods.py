@@ -16,7 +16,7 @@ from smcp_box.protocol.versions import Era
 
 class Route(enum.Enum):
     #: The box answers (legacy: ``initialize``, ``ping``, ``logging/setLevel``; modern:
-    #: ``server/discover``).
+    #: ``server/discover``, ``subscriptions/listen``).
     BOX = "box"
     #: The tenant module answers.
     MODULE = "module"
@@ -24,7 +24,7 @@ class Route(enum.Enum):
 
 _BOX_METHODS: Final[dict[Era, frozenset[str]]] = {
     Era.LEGACY: frozenset({"initialize", "ping", "logging/setLevel"}),
-    Era.MODERN: frozenset({"server/discover"}),
+    Era.MODERN: frozenset({"server/discover", "subscriptions/listen"}),
 }
 
 #: Methods that exist only in the other era (or that the box cannot offer), with the reason.
@@ -42,9 +42,10 @@ _REFUSED: Final[dict[Era, dict[str, str]]] = {
         "ping": "2026-07-28 removed ping; any request (e.g. server/discover) shows liveness",
         "logging/setLevel": "2026-07-28 removed logging/setLevel; put "
         "io.modelcontextprotocol/logLevel in each request's _meta",
-        "resources/subscribe": "2026-07-28 removed resources/subscribe",
-        "resources/unsubscribe": "2026-07-28 removed resources/unsubscribe",
-        "subscriptions/listen": "smcp-box does not offer subscriptions/listen yet",
+        "resources/subscribe": "2026-07-28 removed resources/subscribe; subscribe with "
+        "subscriptions/listen (notifications.resourceSubscriptions)",
+        "resources/unsubscribe": "2026-07-28 removed resources/unsubscribe; close the "
+        "subscriptions/listen stream instead",
     },
 }
 

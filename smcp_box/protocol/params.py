@@ -9,8 +9,8 @@ root through ``properties`` keys alone, with a non-empty RFC 9110 token as its n
 case-insensitively. A schema with any invalid annotation makes the tool invalid; clients drop such
 tools, so nothing is checked against it.
 
-Not yet wired into the transport: it needs each tool's ``inputSchema`` without a module call per
-request (see docs/protocol.md, "Open points").
+The transport checks every 2026-07-28 ``tools/call`` with it, against the schema the module
+listed (cached per module hash, see :mod:`smcp_box.web.tool_schemas`).
 """
 
 from __future__ import annotations
@@ -162,7 +162,8 @@ def check_param_headers(
             raise HeaderMismatch(
                 f"Header mismatch: argument {where!r} is present but {header_name} is missing"
             )
-        decoded = decode_header_value(sent[0])
+        # Field values exclude surrounding whitespace (RFC 9110 §5.5); servers may see it raw.
+        decoded = decode_header_value(sent[0].strip(" \t"))
         if decoded is None or not _matches(node.get("type"), value, decoded):
             raise HeaderMismatch(
                 f"Header mismatch: {header_name} does not match argument {where!r}"

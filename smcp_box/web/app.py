@@ -34,6 +34,7 @@ def create_app(box: Box) -> Quart:
         max_body_bytes=settings.server.max_body_bytes,
         allowed_origins=settings.server.allowed_origins,
         sse_keepalive_s=settings.server.sse_keepalive_s,
+        server_request_timeout_s=settings.server.server_request_timeout_s,
     )
     app.register_blueprint(create_mcp_blueprint(box.mcp_services(), transport))
     app.register_blueprint(create_metrics_blueprint(box))

@@ -49,6 +49,8 @@ from smcp_box.web.mcp_context import (
 )
 from smcp_box.web.services import McpServices, Principal, TenantRuntime
 from smcp_box.web.streams import SessionHub
+from smcp_box.web.tenant_events import TenantEvents
+from smcp_box.web.tool_schemas import ToolSchemas
 
 __all__ = ["McpTransport", "TransportSettings", "create_mcp_blueprint"]
 
@@ -65,9 +67,12 @@ class McpTransport:
         self.services = services
         self.settings = settings
         self.hub = SessionHub()
+        self.schemas = ToolSchemas()
+        self.events = TenantEvents(self.hub, self.schemas)
 
     async def aclose(self) -> None:
         """Cancel calls in flight and end open streams (call before the server drains)."""
+        await self.events.aclose()
         await self.hub.aclose()
 
     async def handle(self, tenant_name: str) -> Any:
@@ -86,6 +91,8 @@ class McpTransport:
                 services=self.services,
                 settings=self.settings,
                 hub=self.hub,
+                events=self.events,
+                schemas=self.schemas,
                 tenant=tenant,
                 principal=principal,
                 headers=headers,

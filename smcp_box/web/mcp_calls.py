@@ -22,7 +22,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mappi
 from dataclasses import dataclass
 from typing import Any
 
-from smcp_box.errors import BoxError
+from smcp_box.errors import BadModuleReply, BoxError
+from smcp_box.protocol.inputs import INPUT_ROUND_METHODS, is_input_required
 from smcp_box.protocol.jsonrpc import (
     JsonObject,
     Request,
@@ -32,8 +33,10 @@ from smcp_box.protocol.jsonrpc import (
 )
 from smcp_box.protocol.loglevels import LogFilter
 from smcp_box.protocol.modern import finalize_result
+from smcp_box.protocol.subscriptions import is_tenant_event
 from smcp_box.protocol.versions import Era
 from smcp_box.web.mcp_context import Exchange, reply_response, sse_response
+from smcp_box.web.mcp_inputs import InputRounds, drive_rounds
 from smcp_box.web.services import CallContext
 from smcp_box.web.sse import frame_stream
 from smcp_box.web.streams import ResponseStream, StreamState, Subscription
@@ -52,18 +55,32 @@ class CallPlan:
     #: The level passed on to the module in its CallContext (legacy: the session's).
     log_level: str | None
     session_id: str | None = None
+    #: Legacy era: how to run InputRequiredResult rounds with the client (the modern client
+    #: runs them itself, so there the result passes through).
+    inputs: InputRounds | None = None
+    #: Runs on the final reply before it is sent and may replace it (legacy bookkeeping such
+    #: as resource subscriptions, which must be in place before the client sees the answer).
+    after_reply: Callable[[JsonObject], Awaitable[JsonObject]] | None = None
 
 
 def make_sink(
-    stream: ResponseStream, log_filter: LogFilter
+    exchange: Exchange, stream: ResponseStream, log_filter: LogFilter
 ) -> Callable[[JsonObject], Awaitable[None]]:
-    """The ``ctx.notify`` a module's notifications go through: filtered, then streamed."""
+    """The ``ctx.notify`` a module's notifications go through.
+
+    Tenant-wide events (list changes, resource updates) concern every subscriber of the tenant,
+    not the request that happened to cause them: they go to the tenant's subscribers and never
+    on the caller's stream (the spec forbids one message on several streams). The rest is the
+    request's own: filtered by log level, then streamed.
+    """
 
     async def sink(message: JsonObject) -> None:
         if not is_notification_message(message):
             log.warning("dropped a module message that is not a notification")
             return
-        if log_filter.allows(message):
+        if is_tenant_event(message):
+            await exchange.events.publish(exchange.tenant_name, message)
+        elif log_filter.allows(message):
             await stream.notify(message)
 
     return sink
@@ -77,28 +94,55 @@ async def _server_info(exchange: Exchange) -> JsonObject | None:
         return None
 
 
-async def run_call(exchange: Exchange, plan: CallPlan, stream: ResponseStream) -> None:
-    """Call the module and put its reply (or the error it caused) on ``stream``."""
-    request = plan.request
+async def _call_module(
+    exchange: Exchange, plan: CallPlan, message: JsonObject, stream: ResponseStream
+) -> JsonObject:
+    """One call of the module with ``message`` (the request, or a later round of it)."""
     ctx = CallContext(
         tenant=exchange.tenant_name,
         protocol_version=plan.protocol_version,
-        notify=make_sink(stream, plan.log_filter),
+        notify=make_sink(exchange, stream, plan.log_filter),
         session_id=plan.session_id,
-        request_id=request.id,
+        request_id=plan.request.id,
         log_level=plan.log_level,
         source_ip=exchange.source_ip,
     )
+    raw = await exchange.tenant.call(message, ctx)
+    return check_module_reply(raw, plan.request.id)
+
+
+async def _final_reply(exchange: Exchange, plan: CallPlan, stream: ResponseStream) -> JsonObject:
+    request = plan.request
+    reply = await _call_module(exchange, plan, request.raw, stream)
+    if is_input_required(reply):
+        if request.method not in INPUT_ROUND_METHODS:
+            raise BadModuleReply(
+                f"The tenant module answered {request.method} with an InputRequiredResult, "
+                f"which only {', '.join(sorted(INPUT_ROUND_METHODS))} may return"
+            )
+        if plan.inputs is not None:
+
+            async def again(message: JsonObject) -> JsonObject:
+                return await _call_module(exchange, plan, message, stream)
+
+            reply = await drive_rounds(plan.inputs, request, stream, reply, again)
+    if "result" in reply and plan.era is Era.MODERN:
+        info = await _server_info(exchange)
+        reply["result"] = finalize_result(request.method, reply["result"], info)
+    if plan.after_reply is not None:
+        reply = await plan.after_reply(reply)
+    return reply
+
+
+async def run_call(exchange: Exchange, plan: CallPlan, stream: ResponseStream) -> None:
+    """Call the module and put its reply (or the error it caused) on ``stream``."""
+    request = plan.request
     error_kind: str | None = None
     try:
         try:
-            raw = await exchange.tenant.call(request.raw, ctx)
-            reply = check_module_reply(raw, request.id)
+            reply = await _final_reply(exchange, plan, stream)
             if "error" in reply:
                 error_kind = "rpc_error"
-            elif plan.era is Era.MODERN:
-                info = await _server_info(exchange)
-                reply["result"] = finalize_result(request.method, reply["result"], info)
         except BoxError as err:
             reply = error_response(request.id, err)
             error_kind = err.kind

@@ -26,6 +26,8 @@ from smcp_box.protocol.versions import Era
 from smcp_box.web.services import McpServices, Principal, RequestObserver, TenantRuntime
 from smcp_box.web.sse import SSE_HEADERS
 from smcp_box.web.streams import SessionHub
+from smcp_box.web.tenant_events import TenantEvents
+from smcp_box.web.tool_schemas import ToolSchemas
 
 MIB: Final = 1024 * 1024
 UNKNOWN_TENANT_LABEL: Final = "(unknown)"
@@ -56,6 +58,14 @@ class TransportSettings:
     #: RFC 9728 protected-resource metadata URL for the challenge (``{tenant}`` is replaced);
     #: None omits ``resource_metadata``.
     resource_metadata_url: str | None = None
+    #: Handshake era: how long the box waits for the client to answer the requests it sends on
+    #: a module's behalf (sampling, elicitation, roots: an InputRequiredResult round). An
+    #: elicitation waits for a human, hence minutes. Unanswered requests are then withdrawn
+    #: with notifications/cancelled and the call fails (-32603).
+    server_request_timeout_s: float = 300.0
+    #: Handshake era: InputRequiredResult rounds the box runs for one request before it gives
+    #: up (-32603); bounds a module that keeps asking.
+    max_input_rounds: int = 8
 
 
 class HeaderView(Mapping[str, str]):
@@ -120,6 +130,10 @@ class Exchange:
     services: McpServices
     settings: TransportSettings
     hub: SessionHub
+    #: Tenant-wide notifications (list changes, resource updates) and their subscribers.
+    events: TenantEvents
+    #: Tool input schemas for the Mcp-Param-* checks.
+    schemas: ToolSchemas
     tenant: TenantRuntime
     principal: Principal
     headers: HeaderView

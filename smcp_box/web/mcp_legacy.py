@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -25,6 +26,7 @@ from smcp_box.errors import (
     SessionRequired,
 )
 from smcp_box.protocol.http import accepts
+from smcp_box.protocol.inputs import with_client_capabilities
 from smcp_box.protocol.jsonrpc import Message, Notification, Request, result_response
 from smcp_box.protocol.legacy import (
     LAST_EVENT_ID_HEADER,
@@ -41,6 +43,8 @@ from smcp_box.protocol.methods import Route, route_request
 from smcp_box.protocol.versions import Era, supports_priming
 from smcp_box.web.mcp_calls import CallPlan, answer, make_sink, run_call, start_task
 from smcp_box.web.mcp_context import Exchange, accepted, json_response, rpc_error, sse_response
+from smcp_box.web.mcp_inputs import InputRounds
+from smcp_box.web.mcp_state import change_state, subscription_keeper
 from smcp_box.web.services import CallContext, SessionRecord
 from smcp_box.web.sse import Frame, frame_stream
 from smcp_box.web.streams import (
@@ -116,7 +120,10 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
         await _client_notification(exchange, session, message)
         return accepted(session.headers)
     if not isinstance(message, Request):
-        # A reply to a server-initiated request; the box never sends any, so nothing waits.
+        # The client's answer to a request the box sent on a module's behalf (an
+        # InputRequiredResult round): the call waiting for it takes it. Anything else (unknown,
+        # late, or waited for in another process) is dropped; the client gets 202 either way.
+        exchange.hub.deliver_response(session.key, message.id, message.raw)
         return accepted(session.headers)
     try:
         route = route_request(Era.LEGACY, message.method)
@@ -145,9 +152,8 @@ async def _initialize(exchange: Exchange, request: Request) -> Any:
     sessions = exchange.services.sessions
     version = params.negotiated_version
     await sessions.create_session(exchange.tenant_name, session_id, version, params.client_info)
-    await sessions.update_session_state(
-        exchange.tenant_name, session_id, SessionState(owner=exchange.owner).to_json()
-    )
+    state = SessionState(owner=exchange.owner, client_capabilities=params.capabilities)
+    await sessions.update_session_state(exchange.tenant_name, session_id, state.to_json())
     result = initialize_result(
         version, description.server_info, description.capabilities, description.instructions
     )
@@ -156,22 +162,22 @@ async def _initialize(exchange: Exchange, request: Request) -> Any:
     )
 
 
-async def _save_state(exchange: Exchange, session: Session, state: SessionState) -> None:
-    await exchange.services.sessions.update_session_state(
-        exchange.tenant_name, session.id, state.to_json()
-    )
-    session.state = state
+async def _save_state(
+    exchange: Exchange, session: Session, change: Callable[[SessionState], SessionState]
+) -> None:
+    changed = await change_state(exchange, session.key, change)
+    if changed is None:
+        raise SessionNotFound(
+            "Not found: this session does not exist or has ended; send initialize to start a "
+            "new one"
+        )
+    session.state = changed
 
 
 async def _answer_box_method(exchange: Exchange, session: Session, request: Request) -> Any:
     if request.method == "logging/setLevel":
         level = parse_set_level(request.params)
-        state = session.state
-        await _save_state(
-            exchange,
-            session,
-            SessionState(owner=state.owner, initialized=state.initialized, log_level=level),
-        )
+        await _save_state(exchange, session, lambda state: replace(state, log_level=level))
     # ping and logging/setLevel both answer an empty result.
     return json_response(result_response(request.id, {}), headers=session.headers)
 
@@ -181,12 +187,7 @@ async def _client_notification(
 ) -> None:
     if notification.method == "notifications/initialized":
         if not session.state.initialized:
-            state = session.state
-            await _save_state(
-                exchange,
-                session,
-                SessionState(owner=state.owner, initialized=True, log_level=state.log_level),
-            )
+            await _save_state(exchange, session, lambda state: replace(state, initialized=True))
         return
     if notification.method == "notifications/cancelled":
         request_id = cancelled_request_id(notification.params)
@@ -201,7 +202,7 @@ async def _client_notification(
     ctx = CallContext(
         tenant=exchange.tenant_name,
         protocol_version=session.version,
-        notify=make_sink(standalone, LogFilter.legacy(session.state.log_level)),
+        notify=make_sink(exchange, standalone, LogFilter.legacy(session.state.log_level)),
         session_id=session.id,
         log_level=session.state.log_level,
         source_ip=exchange.source_ip,
@@ -247,13 +248,28 @@ async def _forward(exchange: Exchange, session: Session, request: Request) -> An
         prime=supports_priming(session.version),
         retry_ms=exchange.settings.sse_retry_ms,
     )
+    capabilities = session.state.client_capabilities
+    # Modules read the client's capabilities from _meta in both eras.
+    raw = with_client_capabilities(request.raw, capabilities)
+    forwarded = Request(id=request.id, method=request.method, params=raw.get("params"), raw=raw)
+    settings = exchange.settings
     plan = CallPlan(
         era=Era.LEGACY,
-        request=request,
+        request=forwarded,
         protocol_version=session.version,
         log_filter=LogFilter.legacy(session.state.log_level),
         log_level=session.state.log_level,
         session_id=session.id,
+        inputs=InputRounds(
+            hub=exchange.hub,
+            session=session.key,
+            capabilities=capabilities,
+            negotiated_version=session.record.protocol_version,
+            stream_id=stream_id,
+            timeout_s=settings.server_request_timeout_s,
+            max_rounds=settings.max_input_rounds,
+        ),
+        after_reply=subscription_keeper(exchange, session.key, request),
     )
     sub = stream.subscribe()
     hub, key = exchange.hub, session.key
@@ -333,6 +349,12 @@ async def _standalone_body(
     observer = exchange.services.observer
     observer.stream_opened(exchange.tenant_name)
     try:
+        # Read after attaching: a subscription changed since this request loaded the session is
+        # in the store now, and every later change updates the attached stream's mirror.
+        record = await exchange.services.sessions.get_session(exchange.tenant_name, session.id)
+        if record is not None:
+            subscribed = SessionState.from_json(record.state).subscriptions
+            hub.set_subscriptions(key, frozenset(subscribed))
         if resume_from is not None:
             replayed = [*replayed, *await _catch_up(exchange, session, resume_from, replayed, seen)]
         else:

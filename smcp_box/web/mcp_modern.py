@@ -4,15 +4,17 @@ The router has already checked Origin, tenant, credential, ``Accept``, ``Content
 and JSON syntax, and chosen this era. Here: notifications are acknowledged (202) and dropped (the
 revision defines none a client sends over HTTP; cancelling is closing the response), responses are
 refused (clients must not send them), and each request passes the envelope checks of
-:mod:`smcp_box.protocol.modern` before the box answers it (``server/discover``) or
-forwards it to the module. ``Mcp-Session-Id`` and ``Last-Event-ID`` are ignored.
+:mod:`smcp_box.protocol.modern` — and, for ``tools/call``, the ``Mcp-Param-*`` checks against
+the tool's schema — before the box answers it (``server/discover``, ``subscriptions/listen``)
+or forwards it to the module. ``Mcp-Session-Id`` and ``Last-Event-ID`` are ignored.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
-from smcp_box.errors import InvalidRequest, SandboxError
+from smcp_box.errors import InvalidRequest, MethodNotFound, SandboxError
 from smcp_box.protocol.jsonrpc import Message, Notification, Request, result_response
 from smcp_box.protocol.loglevels import LogFilter
 from smcp_box.protocol.methods import Route, route_request
@@ -21,10 +23,21 @@ from smcp_box.protocol.modern import (
     check_request,
     discover_result,
 )
+from smcp_box.protocol.params import check_param_headers
+from smcp_box.protocol.subscriptions import (
+    SubscriptionFilter,
+    acknowledgement,
+    granted_filter,
+    offers_subscriptions,
+    parse_filter,
+)
 from smcp_box.protocol.versions import Era
 from smcp_box.web.mcp_calls import CallPlan, answer, run_call, start_task
-from smcp_box.web.mcp_context import Exchange, accepted, json_response, rpc_error
-from smcp_box.web.streams import ResponseStream
+from smcp_box.web.mcp_context import Exchange, accepted, json_response, rpc_error, sse_response
+from smcp_box.web.services import ModuleDescription
+from smcp_box.web.sse import frame_stream
+from smcp_box.web.streams import STANDALONE_BACKLOG, ResponseStream
+from smcp_box.web.tenant_events import Listener
 
 
 async def handle_post(exchange: Exchange, message: Message, header_version: str | None) -> Any:
@@ -38,6 +51,11 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
     envelope = check_request(message, exchange.headers, exchange.headers.lines())
     if route_request(Era.MODERN, message.method) is Route.BOX:
         return await _answer_box_method(exchange, message)
+    if message.method == "tools/call":
+        try:
+            await _check_param_headers(exchange, message)
+        except SandboxError as err:
+            return rpc_error(Era.MODERN, message.id, err)
 
     plan = CallPlan(
         era=Era.MODERN,
@@ -53,13 +71,66 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
     return await answer(exchange, plan, stream, sub, task, {})
 
 
+async def _check_param_headers(exchange: Exchange, request: Request) -> None:
+    """SEP-2243: the ``Mcp-Param-*`` headers of a tools/call must agree with its arguments
+    wherever the tool's schema mirrors an argument into a header (HeaderMismatch, 400)."""
+    params = request.params or {}
+    name, arguments = params.get("name"), params.get("arguments")
+    if not isinstance(name, str):
+        return  # the module answers -32602 for a call without a tool name
+    schema = await exchange.schemas.input_schema(exchange.tenant, name)
+    if schema is None:
+        return  # an unknown tool: the module says so
+    check_param_headers(
+        schema, arguments if isinstance(arguments, dict) else {}, exchange.headers.lines()
+    )
+
+
 async def _answer_box_method(exchange: Exchange, request: Request) -> Any:
     try:
         description = await exchange.tenant.describe()
     except SandboxError as err:
         return rpc_error(Era.MODERN, request.id, err)
-    # server/discover is the only method the box answers itself in this era.
+    if request.method == "subscriptions/listen":
+        return _listen(exchange, request, description)
     result = discover_result(
         description.server_info, description.capabilities, description.instructions
     )
     return json_response(result_response(request.id, result))
+
+
+def _listen(exchange: Exchange, request: Request, description: ModuleDescription) -> Any:
+    """``subscriptions/listen``: an SSE stream of the tenant notifications the client asked for
+    and the tenant offers, opened by an acknowledgement; it lasts until the client closes it
+    (or the box shuts down, which ends it with the listen request's result)."""
+    capabilities = description.capabilities
+    if not offers_subscriptions(capabilities):
+        raise MethodNotFound(
+            f"Method not found: tenant {exchange.tenant_name!r} declares no listChanged or "
+            "subscribe capability, so there is nothing to listen to"
+        )
+    granted = granted_filter(parse_filter(request.params), capabilities)
+    return sse_response(_listen_body(exchange, request, granted))
+
+
+async def _listen_body(
+    exchange: Exchange, request: Request, granted: SubscriptionFilter
+) -> AsyncIterator[bytes]:
+    # Everything the stream holds is taken here, inside the body, whose ``finally`` always runs.
+    stream = ResponseStream(persist=None, pending=False)
+    # Bounded like a GET stream: a reader this far behind is cut off rather than buffered for.
+    sub = stream.subscribe(STANDALONE_BACKLOG)
+    await stream.notify(acknowledgement(granted, request.id))
+    listener = Listener(
+        tenant=exchange.tenant_name, listen_id=request.id, granted=granted, stream=stream
+    )
+    exchange.events.add_listener(listener)
+    observer = exchange.services.observer
+    observer.stream_opened(exchange.tenant_name)
+    try:
+        async for chunk in frame_stream(sub.next, keepalive_s=exchange.settings.sse_keepalive_s):
+            yield chunk
+    finally:
+        exchange.events.remove_listener(listener)
+        stream.unsubscribe(sub)
+        observer.stream_closed(exchange.tenant_name)

@@ -132,6 +132,8 @@ class ResponseStream:
     # -- writers ---------------------------------------------------------------------------
 
     async def notify(self, message: JsonObject) -> None:
+        """Emit a message ahead of the reply: a notification, or (legacy era) a request the box
+        sends the client on the request's behalf."""
         async with self._lock:
             if self.closed:
                 return
@@ -210,6 +212,12 @@ class SessionLive:
 
     #: Running calls by JSON-RPC request id, for ``notifications/cancelled``.
     calls: dict[Any, asyncio.Task[None]] = field(default_factory=dict)
+    #: Requests the box sent the client (InputRequiredResult rounds) by their box-made id,
+    #: awaiting the client's POSTed response. Each belongs to a running call, which removes it.
+    awaiting: dict[str, asyncio.Future[JsonObject]] = field(default_factory=dict)
+    #: The session's resource subscriptions, mirrored from its stored state while its
+    #: standalone stream is attached, so a resources/updated needs no store read per session.
+    subscriptions: frozenset[str] = frozenset()
     #: Streams of running calls by stream id, for a resuming GET to follow live.
     streams: dict[str, ResponseStream] = field(default_factory=dict)
     standalone: ResponseStream | None = None
@@ -262,6 +270,62 @@ class SessionHub:
         live.streams.pop(stream_id, None)
         self._release_if_idle(key)
 
+    # -- responses to the box's own requests (InputRequiredResult rounds) -------------------
+
+    def expect_response(self, key: SessionKey, box_id: str) -> asyncio.Future[JsonObject]:
+        """A future for the client's response to the request the box sends as ``box_id``.
+
+        Register before sending, so an answer that arrives at once is not dropped. Only a call
+        in progress registers, and it calls :meth:`forget_response` when it stops waiting.
+        """
+        live = self._live(key)
+        future: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
+        live.awaiting[box_id] = future
+        return future
+
+    def deliver_response(self, key: SessionKey, response_id: Any, message: JsonObject) -> bool:
+        """Hand a client's POSTed response to the call waiting for it; False when none is
+        (unknown id, answered already, or waiting in another process): the box drops it."""
+        live = self._sessions.get(key)
+        if live is None or not isinstance(response_id, str):
+            return False
+        future = live.awaiting.get(response_id)
+        if future is None or future.done():
+            return False
+        future.set_result(message)
+        return True
+
+    def forget_response(self, key: SessionKey, box_id: str) -> None:
+        live = self._sessions.get(key)
+        if live is not None:
+            future = live.awaiting.pop(box_id, None)
+            if future is not None and not future.done():
+                future.cancel()
+
+    # -- tenant-wide notifications on standalone streams --------------------------------------
+
+    def set_subscriptions(self, key: SessionKey, uris: frozenset[str]) -> None:
+        """Mirror a session's subscriptions (only while it is live here; attaching its
+        standalone stream loads them from the stored state)."""
+        live = self._sessions.get(key)
+        if live is not None:
+            live.subscriptions = uris
+
+    async def broadcast(self, tenant: str, message: JsonObject, uri: str | None = None) -> int:
+        """Send ``message`` on the attached standalone stream of each of the tenant's live
+        sessions (when ``uri`` is given: only those subscribed to it). Returns how many."""
+        targets = [
+            live.standalone
+            for (owner, _), live in list(self._sessions.items())
+            if owner == tenant
+            and live.standalone_attached
+            and live.standalone is not None
+            and (uri is None or uri in live.subscriptions)
+        ]
+        for stream in targets:
+            await stream.notify(message)
+        return len(targets)
+
     def cancel_call(self, key: SessionKey, request_id: Any) -> bool:
         live = self._sessions.get(key)
         task = live.calls.get(request_id) if live is not None else None
@@ -299,11 +363,16 @@ class SessionHub:
     def attach_standalone(
         self, key: SessionKey, make: Callable[[], ResponseStream]
     ) -> tuple[ResponseStream, Subscription]:
-        """Claim the session's standalone GET stream (409 when already open)."""
+        """Claim the session's standalone GET stream (409 when already open).
+
+        Its subscription mirror starts empty; the caller loads it from the stored state *after*
+        attaching (see :meth:`set_subscriptions`), so no change made meanwhile is lost.
+        """
         self.check_standalone_free(key)
         live = self._live(key)
         stream = self.standalone(key, make)
         live.standalone_attached = True
+        live.subscriptions = frozenset()
         return stream, stream.subscribe(STANDALONE_BACKLOG)
 
     def detach_standalone(self, key: SessionKey, sub: Subscription) -> None:
@@ -336,6 +405,8 @@ class SessionHub:
             return
         for task in [*live.calls.values(), *live.background]:
             task.cancel()
+        for future in live.awaiting.values():
+            future.cancel()
         for stream in [*live.streams.values(), live.standalone]:
             if stream is not None:
                 await stream.abandon()

@@ -79,6 +79,12 @@ def headers(**values: str) -> list[tuple[str, str]]:
         ({"region": None}, []),
         ({"target": "not-an-object"}, []),
         ({"region": ["list"]}, []),
+        # Surrounding whitespace is not part of a field value (RFC 9110 section 5.5).
+        ({"region": "us"}, headers(Region=" us\t")),
+        ({"region": "Hello"}, headers(Region=" =?base64?SGVsbG8=?= ")),
+        # The conformance suite's literal cases: not the sentinel, so compared as they are.
+        ({"region": "SGVsbG8="}, headers(Region="SGVsbG8=")),
+        ({"region": "=?base64?SGVsbG8="}, headers(Region="=?base64?SGVsbG8=")),
     ],
 )
 def test_matching_headers(arguments: dict[str, Any], sent: list[tuple[str, str]]) -> None:
@@ -103,6 +109,9 @@ def test_matching_headers(arguments: dict[str, Any], sent: list[tuple[str, str]]
         ({"region": "x"}, headers(Region="=?base64?eA?="), "does not match"),
         ({"region": "x"}, headers(Region="caf\xe9"), "does not match"),
         ({"region": ["list"]}, headers(Region="list"), "is present but"),
+        # Bad padding and bad characters in the sentinel are rejected, never read literally.
+        ({"region": "Hello"}, headers(Region="=?base64?SGVsbG8?="), "does not match"),
+        ({"region": "Hello"}, headers(Region="=?base64?SGVs!!!bG8=?="), "does not match"),
     ],
 )
 def test_mismatching_headers(

@@ -116,6 +116,7 @@ def test_no_modern_envelope(body: Any) -> None:
         (Era.LEGACY, "tools/call", Route.MODULE),
         (Era.LEGACY, "made/up", Route.MODULE),
         (Era.MODERN, "server/discover", Route.BOX),
+        (Era.MODERN, "subscriptions/listen", Route.BOX),
         (Era.MODERN, "tools/list", Route.MODULE),
         (Era.MODERN, "resources/read", Route.MODULE),
     ],
@@ -134,7 +135,6 @@ def test_routes(era: Era, method: str, route: Route) -> None:
         (Era.MODERN, "logging/setLevel"),
         (Era.MODERN, "resources/subscribe"),
         (Era.MODERN, "resources/unsubscribe"),
-        (Era.MODERN, "subscriptions/listen"),
     ],
 )
 def test_refused_methods(era: Era, method: str) -> None:

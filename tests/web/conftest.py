@@ -16,7 +16,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from quart import Quart
 
-from smcp_box.web.mcp import TransportSettings, create_mcp_blueprint
+from smcp_box.web.mcp import McpTransport, TransportSettings, create_mcp_blueprint
 from smcp_box.web.services import McpServices
 from tests.web.fakes import (
     Directory,
@@ -47,6 +47,8 @@ class BoxUnderTest:
     session_ids: list[str] = field(default_factory=list)
     #: The injected wall clock; tests move it forward.
     now: list[float] = field(default_factory=lambda: [0.0])
+    #: The blueprint's transport (to shut it down the way ``serve`` does).
+    transport: McpTransport | None = None
 
     def url(self, tenant: str = "alpha") -> str:
         return f"{self.base_url}/t/{tenant}/mcp"
@@ -119,6 +121,7 @@ async def run_box(
         settings=settings,
         session_ids=issued,
         now=now,
+        transport=app.extensions["smcp_box.mcp"],
     )
     try:
         async with httpx.AsyncClient() as probe:

@@ -90,6 +90,7 @@ class EchoRuntime:
             server_info={"name": f"{self._name}-echo", "version": "1.2.3"},
             capabilities={"tools": {"listChanged": False}},
             instructions=f"Tenant {self._name}: an echo server for tests.",
+            tools=tuple(TOOLS),
         )
 
     def started_event(self, request_id: Any) -> asyncio.Event:

@@ -318,7 +318,14 @@ async def test_initialize_answer(box: BoxUnderTest, http: httpx.AsyncClient) -> 
     record = box.sessions.sessions[("alpha", session)]
     assert record.protocol_version == "2025-11-25"
     assert record.client_info == {"name": "x"}
-    assert record.state == {"owner": "api_key:alice", "initialized": False, "log_level": None}
+    assert record.state == {
+        "owner": "api_key:alice",
+        "initialized": False,
+        "log_level": None,
+        "subscriptions": [],
+        # Kept so that requests forwarded later carry them (and input requests are checked).
+        "client_capabilities": {},
+    }
 
 
 async def test_sessions_in_use_are_marked_seen_now_and_then(

@@ -176,3 +176,43 @@ async def test_hub_calls_and_session_end() -> None:
     with pytest.raises(asyncio.CancelledError):
         await again
     assert pending.state is StreamState.ABANDONED
+
+
+async def test_hub_routes_client_responses_to_the_waiting_call() -> None:
+    hub = SessionHub()
+    key = ("alpha", "s1")
+    answer = {"jsonrpc": "2.0", "id": "smcp-r1-1-a", "result": {}}
+    future = hub.expect_response(key, "smcp-r1-1-a")
+    assert not hub.deliver_response(("alpha", "other"), "smcp-r1-1-a", answer)  # other session
+    assert not hub.deliver_response(key, "smcp-r1-1-b", answer)  # nobody waits for that id
+    assert not hub.deliver_response(key, 5, answer)  # the box only sends string ids
+    assert hub.deliver_response(key, "smcp-r1-1-a", answer)
+    assert await future == answer
+    assert not hub.deliver_response(key, "smcp-r1-1-a", answer)  # answered once
+    hub.forget_response(key, "smcp-r1-1-a")
+    left = hub.expect_response(key, "smcp-r1-2-a")
+    hub.forget_response(key, "smcp-r1-2-a")
+    assert left.cancelled()
+
+
+async def test_hub_broadcasts_on_attached_standalone_streams() -> None:
+    hub = SessionHub()
+
+    def make() -> ResponseStream:
+        return ResponseStream(persist=None, pending=False)
+
+    _, mine = hub.attach_standalone(("alpha", "s1"), make)
+    _, theirs = hub.attach_standalone(("alpha", "s2"), make)
+    _, elsewhere = hub.attach_standalone(("beta", "s3"), make)
+    hub.set_subscriptions(("alpha", "s1"), frozenset({"mem://a"}))
+    changed = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+    assert await hub.broadcast("alpha", changed) == 2
+    updated = {"jsonrpc": "2.0", "method": "notifications/resources/updated"}
+    assert await hub.broadcast("alpha", updated, "mem://a") == 1
+    assert await hub.broadcast("alpha", updated, "mem://b") == 0
+    assert [(await mine.next(1)).data for _ in range(2)] == [  # type: ignore[union-attr]
+        '{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}',
+        '{"jsonrpc":"2.0","method":"notifications/resources/updated"}',
+    ]
+    assert (await theirs.next(1)) is not None
+    assert elsewhere.queue.empty()
