@@ -35,31 +35,10 @@ AUDIT_PRUNE_INTERVAL_S = 3600.0
 AUDIT_PRUNE_FIRST_S = 30.0
 
 
-class StoreAuditor:
-    """Implements the Auditor seam on the store's hash-chained audit log."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    async def record(
-        self,
-        event: str,
-        *,
-        tenant: str | None,
-        actor: str,
-        source_ip: str | None,
-        outcome: str,
-        detail: JsonObject,
-    ) -> None:
-        await self._store.append_audit(
-            event, tenant=tenant, actor=actor, source_ip=source_ip, outcome=outcome, detail=detail
-        )
-
-
 class AuditingAuthenticator:
     """The transport's Authenticator: the API-key check, plus an audit row per success.
 
-    Failures are audited where they happen (the authenticator and the transport); successes
+    Failures are audited by the transport, which has the request's context; successes
     here, as background rows, so that the hot path does not wait for a database write. It also
     names the caller in :data:`~smcp_box.tenancy.runtime.caller_var` for the runtime's rows.
     """
@@ -134,7 +113,7 @@ class Box:
                 store=store,
                 sandbox=sandbox,
                 tenants=registry,
-                authenticator=ApiKeyAuthenticator(store, auditor),
+                authenticator=ApiKeyAuthenticator(store),
                 auditor=auditor,
                 metrics=LiveMetrics(clock),
                 clock=clock,

@@ -156,9 +156,15 @@ async def _serve(settings: Settings, reload_settings: Callable[[], Settings]) ->
         admin = start_admin(box, stop.wait)
         loop = asyncio.get_running_loop()
 
+        transport = app.extensions["smcp_box.mcp"]
+        draining: set[asyncio.Task[None]] = set()
+
         def request_stop() -> None:
             notifier.stopping("stopping: finishing in-flight requests")
             stop.set()
+            task = loop.create_task(transport.close_idle_streams())
+            draining.add(task)
+            task.add_done_callback(draining.discard)
 
         reloads: set[asyncio.Task[Any]] = set()
 

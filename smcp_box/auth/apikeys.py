@@ -3,8 +3,8 @@
 Invariants:
 - A key authenticates only for the tenant it was issued to; using it on another tenant fails
   exactly like an unknown key (401), so a key never confirms which other tenants exist.
-- The secret never leaves this module: not in errors, logs or audit rows. Audit rows carry the
-  key id (the public half) when it can be parsed.
+- The secret never leaves this module: not in errors or logs. Failures are audited once, by the
+  transport, which knows the request's context; this class writes no audit rows.
 - The cache holds successful verifications for ``cache_ttl_s`` keyed by a hash of the secret, so
   the hot path costs no database round trip; a revocation made through this process clears it,
   one made by another process takes effect within the TTL.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from smcp_box.errors import AuthError
-from smcp_box.web.services import Auditor, Principal, TenantRuntime
+from smcp_box.web.services import Principal, TenantRuntime
 
 BEARER_PREFIX = "bearer "
 
@@ -52,13 +52,11 @@ class ApiKeyAuthenticator:
     def __init__(
         self,
         verifier: ApiKeyVerifier,
-        auditor: Auditor,
         *,
         cache_ttl_s: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._verifier = verifier
-        self._auditor = auditor
         self._cache_ttl_s = cache_ttl_s
         self._monotonic = monotonic
         self._cache: dict[bytes, _CachedKey] = {}
@@ -74,7 +72,6 @@ class ApiKeyAuthenticator:
             return Principal(tenant=tenant.name, subject="anonymous", method="none")
         secret = _bearer_token(headers)
         if secret is None:
-            await self._fail(tenant.name, source_ip, "missing bearer token", None)
             raise AuthError(
                 f"tenant {tenant.name!r} requires an API key: send 'Authorization: Bearer <key>' "
                 f"(create one with: smcp-box key create {tenant.name})"
@@ -91,8 +88,6 @@ class ApiKeyAuthenticator:
             )
         record = await self._verifier.verify_api_key(secret)
         if record is None or record.revoked or record.tenant != tenant.name:
-            key_id = record.key_id if record is not None else None
-            await self._fail(tenant.name, source_ip, "invalid, revoked or foreign key", key_id)
             raise AuthError(f"the API key is not valid for tenant {tenant.name!r}")
         if len(self._cache) > 10_000:
             self._cache.clear()
@@ -102,18 +97,6 @@ class ApiKeyAuthenticator:
             subject=f"key:{record.key_id}",
             method="api_key",
             key_id=record.key_id,
-        )
-
-    async def _fail(
-        self, tenant: str, source_ip: str | None, reason: str, key_id: str | None
-    ) -> None:
-        await self._auditor.record(
-            "auth.failure",
-            tenant=tenant,
-            actor=f"key:{key_id}" if key_id else "anonymous",
-            source_ip=source_ip,
-            outcome="denied",
-            detail={"reason": reason},
         )
 
 

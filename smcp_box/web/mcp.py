@@ -70,6 +70,10 @@ class McpTransport:
         self.schemas = ToolSchemas()
         self.events = TenantEvents(self.hub, self.schemas)
 
+    async def close_idle_streams(self) -> None:
+        """End idle GET streams so a graceful stop waits only for calls in flight."""
+        await self.hub.close_standalone_streams()
+
     async def aclose(self) -> None:
         """Cancel calls in flight and end open streams (call before the server drains)."""
         await self.events.aclose()

@@ -411,6 +411,14 @@ class SessionHub:
             if stream is not None:
                 await stream.abandon()
 
+    async def close_standalone_streams(self) -> None:
+        """End every session's GET stream, leaving calls in flight alone (SIGTERM: a GET stream
+        never ends by itself, so it would hold the server's drain for the whole grace period;
+        its client reconnects, with Last-Event-ID, once the box is back)."""
+        for live in list(self._sessions.values()):
+            if live.standalone is not None and live.standalone_attached:
+                await live.standalone.abandon()
+
     async def aclose(self) -> None:
         """Cancel everything in flight (the server is shutting down)."""
         for key in list(self._sessions):
