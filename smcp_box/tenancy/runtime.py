@@ -190,7 +190,7 @@ class WasmTenant:
                 memory_bytes=outcome.memory_bytes,
                 host_calls=outcome.host_calls,
             )
-            reply = _parse_reply(self.name, outcome.reply, message)
+            reply = _check_reply(self.name, outcome.reply, outcome.parsed, message)
         except SandboxError as err:
             self.stats.errors += 1
             await self._audit_limit(message, ctx, err, time.perf_counter() - started)
@@ -300,16 +300,14 @@ def _attach_receipt(reply: JsonObject, receipt: dict[str, Any]) -> None:
     result["_meta"] = {**(meta if isinstance(meta, dict) else {}), RECEIPT_META_KEY: dict(receipt)}
 
 
-def _parse_reply(tenant: str, reply: str, message: JsonObject) -> JsonObject | None:
+def _check_reply(tenant: str, reply: str, parsed: object, message: JsonObject) -> JsonObject | None:
+    """The module's reply as a JSON-RPC response to ``message`` (the sandbox parsed it already
+    and refused text that is not JSON)."""
     is_request = "id" in message
     if not reply:
         if is_request:
             raise BadModuleReply(f"tenant {tenant!r}: the module sent no reply to a request")
         return None
-    try:
-        parsed: Any = json.loads(reply)
-    except ValueError:
-        raise BadModuleReply(f"tenant {tenant!r}: the module's reply is not valid JSON") from None
     if not isinstance(parsed, dict) or ("result" in parsed) == ("error" in parsed):
         raise BadModuleReply(
             f"tenant {tenant!r}: the module's reply is not a JSON-RPC response object"
