@@ -139,6 +139,12 @@ class TenantRegistry:
                 continue
             fresh[tenant.name] = tenant
             report.loaded.append(tenant.name)
+            if tenant.auth_mode == "none":
+                logger.warning(
+                    "tenant %s is PUBLIC (auth = \"none\" in its tenant.toml): anyone who can "
+                    "reach the box can call it without a key",
+                    tenant.name,
+                )
         for gone in set(self._tenants) - set(fresh):
             self._sandbox.unload(gone)
         self._tenants = fresh

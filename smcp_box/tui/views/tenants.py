@@ -67,7 +67,10 @@ class TenantsView(View):
                     [
                         name,
                         state,
-                        "key" if tenant["auth"] == "api_key" else "public",
+                        # A public tenant answers anyone on the network: make it stand out.
+                        "key"
+                        if tenant["auth"] == "api_key"
+                        else Text("PUBLIC!", style="bold yellow"),
                         fmt_count(tenant["calls"]),
                         fmt_count(tenant["errors"]),
                         shorten(tenant["description"], 60),
