@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     from smcp_box.ops.cli_commands import register as register_ops
 
     add_cert_parser(commands)
+    vet = commands.add_parser(
+        "vet", help="vet tenant folders: module hash, ABI, tool definitions, pin, description scan"
+    )
+    vet.add_argument("tenant_dirs", nargs="+", type=Path, metavar="TENANT_DIR")
+    vet.add_argument("--json", action="store_true")
+    _add_config_flag(vet)
     # backup, restore, doctor, audit export|verify. Last: it extends the admin `audit` command.
     register_ops(commands)
     return parser
@@ -110,6 +116,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     handled = dispatch_ops(args, settings)
     if handled is not None:
         return handled
+    if args.command == "vet":
+        from smcp_box.tenancy.vet import run_vet_command
+
+        return run_vet_command(
+            args.tenant_dirs, settings.cache_path(), settings.sandbox, as_json=args.json
+        )
     if args.command == "serve":
         return asyncio.run(_serve(settings, lambda: _settings_from(args)))
     handled = cli_commands.dispatch(args, settings)

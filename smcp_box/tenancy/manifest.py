@@ -21,7 +21,8 @@ from smcp_box.sandbox import Limits
 MANIFEST_NAME = "tenant.toml"
 TENANT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _TOP_LEVEL_KEYS = {
-    "name", "description", "module", "sha256", "auth", "receipts", "limits", "config",
+    "name", "description", "module", "sha256", "auth", "receipts", "tools_sha256", "limits",
+    "config",
 }  # fmt: skip
 
 AuthMode = Literal["api_key", "none"]
@@ -63,6 +64,10 @@ class TenantManifest:
     #: log always gets it). Opt-in: the figures describe the module's behaviour (how much it
     #: computed, how much memory it holds), which a tenant may not want every caller to see.
     receipts: bool = False
+    #: Fingerprint of the vetted tool definitions (``smcp-box vet`` prints it). When set, the
+    #: box refuses to serve the module if its tools/list no longer matches: a module cannot
+    #: change what it tells the model its tools do without being vetted again.
+    tools_sha256: str | None = None
 
     def read_module(self) -> bytes:
         """The module's bytes, after checking them against the pinned hash."""
@@ -128,6 +133,11 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
     receipts = raw.get("receipts", False)
     if not isinstance(receipts, bool):
         raise ConfigError(f"receipts must be true or false, not {receipts!r}")
+    tools_sha256 = raw.get("tools_sha256")
+    if tools_sha256 is not None and (
+        not isinstance(tools_sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", tools_sha256)
+    ):
+        raise ConfigError("tools_sha256 must be the 64-hex-digit fingerprint `smcp-box vet` prints")
     return TenantManifest(
         name=name,
         description=description,
@@ -138,6 +148,7 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
         config=dict(config),
         manifest_path=path,
         receipts=receipts,
+        tools_sha256=tools_sha256,
     )
 
 

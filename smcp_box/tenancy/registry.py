@@ -24,6 +24,7 @@ from smcp_box.sandbox import Sandbox
 from smcp_box.tenancy.hostcalls import KeyValueStore
 from smcp_box.tenancy.manifest import discover_manifests, load_manifest, resolve_limits
 from smcp_box.tenancy.runtime import WasmTenant
+from smcp_box.tenancy.vet import vet_module
 from smcp_box.web.services import Auditor
 
 logger = logging.getLogger("smcp_box.tenants")
@@ -170,6 +171,10 @@ class TenantRegistry:
                 module = self._sandbox.load(manifest.name, manifest.read_module(), limits)
         else:
             module = self._sandbox.load(manifest.name, manifest.read_module(), limits)
+        if previous is None or module is not previous.module or (
+            manifest.tools_sha256 != previous.manifest.tools_sha256
+        ):
+            vet_module(self._sandbox, module, manifest)
         tenant = WasmTenant(
             manifest,
             module,

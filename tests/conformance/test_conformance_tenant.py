@@ -96,7 +96,8 @@ def test_build_script_works_from_any_directory_without_warnings(tmp_path: Path) 
 
 def test_manifest_is_a_public_tenant_with_the_documented_keys() -> None:
     data = manifest()
-    assert set(data) <= {"name", "description", "module", "sha256", "auth", "limits", "config"}
+    documented = {"name", "description", "module", "sha256", "tools_sha256", "auth", "limits"}
+    assert set(data) <= documented | {"config", "receipts"}
     assert data["name"] == "conformance"
     assert data["auth"] == "none"  # the suites send no credentials
     assert (TENANT / data["module"]).is_file()

@@ -31,7 +31,17 @@ ALLOWED_IMPORTS = {
     "notify": (["i32", "i32"], []),
     "time_now_ms": ([], ["i64"]),
 }
-TOML_KEYS = {"name", "description", "module", "sha256", "auth", "limits", "config"}
+TOML_KEYS = {
+    "name",
+    "description",
+    "module",
+    "sha256",
+    "tools_sha256",
+    "auth",
+    "receipts",
+    "limits",
+    "config",
+}
 LIMIT_KEYS = {"memory_mib", "fuel", "timeout_ms"}
 
 

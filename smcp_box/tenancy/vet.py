@@ -1,0 +1,218 @@
+"""Vetting a loaded module before it is served: its tool definitions against the pin in its
+tenant.toml, and their text against the description scan.
+
+The tools are listed by running the module's own ``initialize`` and ``tools/list`` in the
+sandbox, synchronously, with a host that offers nothing with side effects: a tool list that
+needs kv or the client to be produced cannot be pinned, so such a module fails vetting.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from smcp_box import __version__
+from smcp_box.config import SandboxSettings
+from smcp_box.errors import BoxError, ModuleRejected, StoreError
+from smcp_box.sandbox import Sandbox, TenantModule
+from smcp_box.tenancy.manifest import MANIFEST_NAME, TenantManifest, load_manifest, resolve_limits
+from smcp_box.vetting.report import VetReport, format_report, vet_tools
+from smcp_box.web.services import JsonObject
+
+logger = logging.getLogger("smcp_box.vetting")
+
+#: Pages of tools/list followed while vetting; a module that pages on cannot be vetted.
+MAX_TOOL_PAGES = 20
+
+
+class _VettingHost:
+    """The HostCalls of a vetting call: config and the clock, nothing that persists or waits."""
+
+    def __init__(self, config: dict[str, str]) -> None:
+        self._config = config
+
+    def log(self, level: str, message: str) -> None:
+        return None
+
+    def config_get(self, key: str) -> str | None:
+        return self._config.get(key)
+
+    def _refuse(self) -> Any:
+        raise StoreError("kv is not available while the box lists a module's tools for vetting")
+
+    def kv_get(self, key: str) -> str | None:
+        return self._refuse()  # type: ignore[no-any-return]
+
+    def kv_set(self, key: str, value: str) -> None:
+        self._refuse()
+
+    def kv_delete(self, key: str) -> None:
+        self._refuse()
+
+    def kv_list(self, prefix: str) -> list[str]:
+        return self._refuse()  # type: ignore[no-any-return]
+
+    def notify(self, message: str) -> None:
+        return None
+
+    def time_now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+
+def _request(
+    sandbox: Sandbox, module: TenantModule, host: _VettingHost, message: JsonObject
+) -> Any:
+    outcome = sandbox.call_sync(module, json.dumps(message), host)
+    reply = outcome.parsed
+    result = reply.get("result") if isinstance(reply, dict) else None
+    if not isinstance(result, dict):
+        raise ModuleRejected(
+            f"tenant {module.tenant!r}: vetting failed: the module did not answer "
+            f"{message['method']} with a result"
+        )
+    return result
+
+
+def list_tools(
+    sandbox: Sandbox, module: TenantModule, manifest: TenantManifest
+) -> list[JsonObject]:
+    """The module's complete tool list (empty when it declares no tools capability)."""
+    host = _VettingHost(manifest.config)
+    init = _request(
+        sandbox,
+        module,
+        host,
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "smcp-box-vet", "version": __version__},
+            },
+        },
+    )
+    capabilities = init.get("capabilities")
+    if not isinstance(capabilities, dict) or not isinstance(capabilities.get("tools"), dict):
+        return []
+    tools: list[JsonObject] = []
+    cursor: Any = None
+    for page in range(MAX_TOOL_PAGES):
+        params: JsonObject = {} if cursor is None else {"cursor": cursor}
+        result = _request(
+            sandbox,
+            module,
+            host,
+            {"jsonrpc": "2.0", "id": 2 + page, "method": "tools/list", "params": params},
+        )
+        listed = result.get("tools")
+        if not isinstance(listed, list):
+            raise ModuleRejected(
+                f"tenant {module.tenant!r}: vetting failed: tools/list has no list"
+            )
+        tools.extend(tool for tool in listed if isinstance(tool, dict))
+        cursor = result.get("nextCursor")
+        if not isinstance(cursor, str) or not cursor:
+            return tools
+    raise ModuleRejected(
+        f"tenant {module.tenant!r}: vetting failed: tools/list did not end within "
+        f"{MAX_TOOL_PAGES} pages"
+    )
+
+
+def vet_module(sandbox: Sandbox, module: TenantModule, manifest: TenantManifest) -> VetReport:
+    """Raise ModuleRejected unless the module's tools match their pin and pass the scan."""
+    try:
+        tools = list_tools(sandbox, module, manifest)
+    except ModuleRejected:
+        raise
+    except BoxError as exc:
+        raise ModuleRejected(
+            f"tenant {manifest.name!r}: vetting failed while listing tools: {exc.message}"
+        ) from None
+    report = vet_tools(manifest.name, tools, manifest.tools_sha256)
+    # A tenant without a pin is served (its text must still pass the scan) with a warning that
+    # names the pin to add; a pin that no longer matches, or a blocking finding, is refused.
+    if report.blocking or report.pin_status == "mismatch":
+        raise ModuleRejected(report.summary, data={"tenant": manifest.name})
+    if report.pin_status == "unpinned":
+        logger.warning(
+            "tenant %s: its tool definitions are not pinned; after reviewing them (smcp-box vet "
+            '%s) add tools_sha256 = "%s" to its tenant.toml',
+            manifest.name,
+            manifest.manifest_path.parent if manifest.manifest_path else "DIR",
+            report.fingerprint,
+        )
+    for finding in report.warnings:
+        logger.warning(
+            "tenant %s: tool %s: %s (%s): %r",
+            manifest.name,
+            finding.tool,
+            finding.rule,
+            finding.field,
+            finding.excerpt,
+        )
+    return report
+
+
+def vet_folder(tenant_dir: Path, cache_dir: Path, defaults: SandboxSettings) -> VetReport:
+    """Vet one tenant folder offline (``smcp-box vet``): hash, ABI, tools, pin and scan."""
+    path = tenant_dir / MANIFEST_NAME if tenant_dir.is_dir() else tenant_dir
+    manifest = load_manifest(path)
+    limits = resolve_limits(defaults, manifest.limit_overrides)
+    with Sandbox(cache_dir) as sandbox:
+        module = sandbox.load(manifest.name, manifest.read_module(), limits)
+        tools = list_tools(sandbox, module, manifest)
+    return vet_tools(manifest.name, tools, manifest.tools_sha256)
+
+
+def run_vet_command(
+    tenant_dirs: list[Path], cache_dir: Path, defaults: SandboxSettings, *, as_json: bool
+) -> int:
+    """Print each folder's report; exit 1 if any would be refused, 0 otherwise."""
+    refused = False
+    reports: list[JsonObject] = []
+    for tenant_dir in tenant_dirs:
+        try:
+            report = vet_folder(tenant_dir, cache_dir, defaults)
+        except BoxError as exc:
+            refused = True
+            reports.append({"folder": str(tenant_dir), "ok": False, "error": exc.message})
+            if not as_json:
+                print(f"{tenant_dir}: REFUSED: {exc.message}")
+            continue
+        blocked = bool(report.blocking) or report.pin_status == "mismatch"
+        refused |= blocked
+        reports.append(
+            {
+                "folder": str(tenant_dir),
+                "tenant": report.tenant,
+                "ok": not blocked,
+                "pin_status": report.pin_status,
+                "tools_sha256": report.fingerprint,
+                "findings": [
+                    {
+                        "tool": f.tool,
+                        "field": f.field,
+                        "rule": f.rule,
+                        "severity": f.severity,
+                        "excerpt": f.excerpt,
+                    }
+                    for f in report.findings
+                ],
+            }
+        )
+        if not as_json:
+            print(format_report(report))
+            print(f'pin line for {path_hint(tenant_dir)}:  tools_sha256 = "{report.fingerprint}"\n')
+    if as_json:
+        print(json.dumps(reports, indent=2))
+    return 1 if refused else 0
+
+
+def path_hint(tenant_dir: Path) -> str:
+    return str(tenant_dir / MANIFEST_NAME if tenant_dir.is_dir() else tenant_dir)
