@@ -1,0 +1,56 @@
+"""The CLI's own commands that need no running box: version, config check and its errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from smcp_box import __version__
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SMCP_BOX_")}
+    return subprocess.run(
+        [sys.executable, "-m", "smcp_box.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**clean, **(env or {})},
+    )
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"smcp-box {__version__}"
+
+
+def test_config_check_prints_the_resolved_tree(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[server]\nport = 9123\n")
+    result = run("config", "check", "--config", str(config), env={"SMCP_BOX_LOG_LEVEL": "debug"})
+    assert result.returncode == 0, result.stderr
+    tree = json.loads(result.stdout)
+    assert tree["server"]["port"] == 9123
+    assert tree["log_level"] == "debug"
+
+
+def test_bad_settings_exit_2_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[server]\nprot = 1\n")
+    result = run("config", "check", "--config", str(config))
+    assert result.returncode == 2
+    assert "unknown setting 'server.prot'" in result.stderr
+    unknown_env = run("config", "check", env={"SMCP_BOX_SERVER_PROTT": "1"})
+    assert unknown_env.returncode == 2
+    assert "SMCP_BOX_SERVER_PROTT" in unknown_env.stderr
+
+
+def test_management_commands_say_when_the_box_is_not_running(tmp_path: Path) -> None:
+    result = run("key", "list", env={"SMCP_BOX_RUNTIME_DIR": str(tmp_path / "run")})
+    assert result.returncode == 3
+    assert "not running" in result.stderr.lower()
