@@ -32,7 +32,7 @@ def resolve_limits(defaults: SandboxSettings, overrides: dict[str, Any] | None =
     """One tenant's per-call limits: the box defaults with its tenant.toml ``[limits]`` on top."""
     merged = {f.name: getattr(defaults, f.name) for f in fields(defaults)}
     for key, value in (overrides or {}).items():
-        if key not in merged or key == "tick_ms":
+        if key not in merged or key in _BOX_ONLY:
             raise ConfigError(f"unknown limit {key!r} (known: {', '.join(_LIMIT_KEYS)})")
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"limit {key!r} must be a positive integer, not {value!r}")
@@ -47,7 +47,9 @@ def resolve_limits(defaults: SandboxSettings, overrides: dict[str, Any] | None =
     )
 
 
-_LIMIT_KEYS = tuple(f.name for f in fields(SandboxSettings) if f.name != "tick_ms")
+#: [sandbox] settings that apply to the whole box, not per tenant.
+_BOX_ONLY = frozenset({"tick_ms", "inline_fuel"})
+_LIMIT_KEYS = tuple(f.name for f in fields(SandboxSettings) if f.name not in _BOX_ONLY)
 
 
 @dataclass(frozen=True)

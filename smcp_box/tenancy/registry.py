@@ -183,6 +183,7 @@ class TenantRegistry:
             clock=self._clock,
             enabled=enabled,
             auditor=self.auditor,
+            inline_fuel=self._defaults.inline_fuel,
         )
         if previous is not None and module is previous.module:
             # The description depends only on the module: keep the warm-up's answer.

@@ -26,10 +26,6 @@ logger = logging.getLogger("smcp_box.tenant")
 WARMUP_PROTOCOL_VERSION = "2025-11-25"
 #: Pages of tools/list the warm-up follows; a module that pages on is asked per use instead.
 WARMUP_TOOL_PAGES = 32
-#: Fuel an inline call may burn on the event loop before it is abandoned and rerun in a worker:
-#: about 0.2-0.8 ms of wasm, well above a typical tool call (an echo costs ~40 units, a hash of a
-#: few KiB tens of thousands) and small enough that an abandoned attempt costs little.
-INLINE_FUEL_BUDGET: Final = 1_000_000
 #: Where a tools/call result carries its receipt when the tenant's manifest says
 #: ``receipts = true`` (an MCP ``_meta`` key under the box's own prefix).
 RECEIPT_META_KEY: Final = "smcp-box/receipt"
@@ -59,6 +55,7 @@ class WasmTenant:
         kv: KeyValueStore,
         clock: Callable[[], float],
         enabled: bool = True,
+        inline_fuel: int = 0,
         auditor: Auditor | None = None,
     ) -> None:
         self.manifest = manifest
@@ -67,6 +64,8 @@ class WasmTenant:
         self._kv = kv
         self._clock = clock
         self._enabled = enabled
+        #: Fuel budget of the inline attempt (``[sandbox].inline_fuel``); 0 never runs inline.
+        self._inline_fuel = inline_fuel
         #: Receives a row per tools/call (with its receipt) and per limit hit; None audits nothing.
         self.auditor = auditor
         self._description: ModuleDescription | None = None
@@ -210,10 +209,10 @@ class WasmTenant:
         The inline attempt's notifications are held back and sent only once it is known to have
         finished, so an attempt that is abandoned and rerun never shows the client anything twice.
         """
-        if inline_eligible(self.module):
+        if self._inline_fuel > 0 and inline_eligible(self.module):
             inline_host = host.buffered()
             outcome = self._sandbox.call_inline(
-                self.module, text, inline_host, fuel_budget=INLINE_FUEL_BUDGET
+                self.module, text, inline_host, fuel_budget=self._inline_fuel
             )
             if outcome is not None:
                 for notification in inline_host.held_notifications():
