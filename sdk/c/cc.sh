@@ -27,4 +27,4 @@ exec "${PYTHON:-python3}" -m ziglang cc \
     -o "$OUT" \
     "$@" \
     "$SDK_DIR/smcp.c" "$SDK_DIR/json_read.c" "$SDK_DIR/json_write.c" "$SDK_DIR/number.c" \
-    "$SDK_DIR/server.c" "$SDK_DIR/dispatch.c"
+    "$SDK_DIR/server.c" "$SDK_DIR/dispatch.c" "$SDK_DIR/sha256.c"

@@ -265,6 +265,24 @@ void smcp_notify(const char *json, size_t len);
 /* The host's wall clock in milliseconds since the Unix epoch (UTC). */
 int64_t smcp_time_now_ms(void);
 
+/* --- SHA-256 (FIPS 180-4) ------------------------------------------------------------------- */
+
+#define SMCP_SHA256_LEN 32
+
+/* Streaming state: init, update with any number of pieces, then final (which ends it). */
+typedef struct smcp_sha256_ctx {
+    uint32_t h[8];
+    uint8_t block[64];
+    size_t used;    /* bytes in block */
+    uint64_t total; /* bytes hashed so far */
+} smcp_sha256_ctx;
+
+void smcp_sha256_init(smcp_sha256_ctx *s);
+void smcp_sha256_update(smcp_sha256_ctx *s, const void *data, size_t n);
+void smcp_sha256_final(smcp_sha256_ctx *s, uint8_t out[SMCP_SHA256_LEN]);
+/* The digest of n bytes in one call. */
+void smcp_sha256(const void *data, size_t n, uint8_t out[SMCP_SHA256_LEN]);
+
 /* ---------------------------------------------------------------------------------------------
  * The MCP server: declare what the tenant offers, the SDK does the protocol
  * ------------------------------------------------------------------------------------------- */

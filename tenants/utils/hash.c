@@ -1,7 +1,7 @@
 /*
- * hash.c - SHA-256 (FIPS 180-4), SHA-1 (FIPS 180-4) and MD5 (RFC 1321), one-shot.
+ * hash.c - SHA-1 (FIPS 180-4) and MD5 (RFC 1321), one-shot; SHA-256 is the SDK's.
  *
- * All three are Merkle-Damgard hashes over 64-byte blocks with the same padding (0x80, zeros,
+ * Both are Merkle-Damgard hashes over 64-byte blocks with the same padding (0x80, zeros,
  * the bit length in 8 bytes), differing in the block function, the byte order of words and
  * of the length. SHA-1 and MD5 are here for checksums and interoperability, not security.
  */
@@ -11,7 +11,6 @@
 
 typedef void (*block_fn)(uint32_t *state, const uint8_t *block);
 
-static uint32_t rotr(uint32_t x, unsigned n) { return (x >> n) | (x << (32 - n)); }
 static uint32_t rotl(uint32_t x, unsigned n) { return (x << n) | (x >> (32 - n)); }
 
 static uint32_t load_be(const uint8_t *p) {
@@ -20,54 +19,6 @@ static uint32_t load_be(const uint8_t *p) {
 
 static uint32_t load_le(const uint8_t *p) {
     return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
-}
-
-/* Fractional parts of the cube roots of the first 64 primes (FIPS 180-4 section 4.2.2). */
-static const uint32_t K256[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2,
-};
-
-static void sha256_block(uint32_t *h, const uint8_t *block) {
-    uint32_t w[64];
-    for (int t = 0; t < 16; t++) {
-        w[t] = load_be(block + 4 * t);
-    }
-    for (int t = 16; t < 64; t++) {
-        uint32_t s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
-        uint32_t s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
-        w[t] = w[t - 16] + s0 + w[t - 7] + s1;
-    }
-    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
-    for (int t = 0; t < 64; t++) {
-        uint32_t t1 = k + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) +
-                      K256[t] + w[t];
-        uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-        k = g;
-        g = f;
-        f = e;
-        e = d + t1;
-        d = c;
-        c = b;
-        b = a;
-        a = t1 + t2;
-    }
-    h[0] += a;
-    h[1] += b;
-    h[2] += c;
-    h[3] += d;
-    h[4] += e;
-    h[5] += f;
-    h[6] += g;
-    h[7] += k;
 }
 
 static void sha1_block(uint32_t *h, const uint8_t *block) {
@@ -189,12 +140,7 @@ static void store_words(const uint32_t *state, size_t words, uint8_t *out, bool 
     }
 }
 
-void sha256(const void *data, size_t n, uint8_t out[32]) {
-    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    md_run(data, n, h, sha256_block, true);
-    store_words(h, 8, out, true);
-}
+void sha256(const void *data, size_t n, uint8_t out[32]) { smcp_sha256(data, n, out); }
 
 void sha1(const void *data, size_t n, uint8_t out[20]) {
     uint32_t h[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};

@@ -1,4 +1,5 @@
-/* crypto.h - SHA-256, HMAC-SHA-256 and unpadded base64url: what sealing a requestState needs. */
+/* crypto.h - HMAC-SHA-256 and unpadded base64url: what sealing a requestState needs (SHA-256
+ * itself comes from the SDK, smcp_sha256). */
 #ifndef CONFORMANCE_CRYPTO_H
 #define CONFORMANCE_CRYPTO_H
 
@@ -7,9 +8,6 @@
 #include <stdint.h>
 
 #define SHA256_LEN 32
-
-/* FIPS 180-4 SHA-256 of n bytes. */
-void sha256(const void *data, size_t n, uint8_t out[SHA256_LEN]);
 
 /* RFC 2104 HMAC with SHA-256 over the concatenation of two messages (so callers need not
  * join "header.payload" first). */
