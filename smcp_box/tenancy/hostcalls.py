@@ -66,23 +66,15 @@ class StoreHostCalls:
         #: Notifications held back during an inline call (None: send each one as it comes).
         self._held: list[JsonObject] | None = None
 
-    def buffered(self) -> StoreHostCalls:
-        """A copy for an inline call on the event loop: it holds notifications back instead of
-        waiting on the loop (which the call itself occupies), for the caller to send after."""
-        twin = StoreHostCalls(
-            loop=self._loop,
-            kv=self._kv,
-            tenant=self._tenant,
-            config=self._config,
-            ctx=self._ctx,
-            clock=self._clock,
-            logger=self._logger,
-        )
-        twin._held = []
-        return twin
+    def hold_notifications(self) -> None:
+        """For an inline call on the event loop: keep notifications instead of waiting on the
+        loop (which the call itself occupies), for the caller to send once the call is done."""
+        self._held = []
 
-    def held_notifications(self) -> list[JsonObject]:
-        return list(self._held or ())
+    def release_held(self) -> list[JsonObject]:
+        """The notifications held so far; from now on each one is sent as it comes."""
+        held, self._held = self._held or [], None
+        return held
 
     def _wait(self, awaitable: Awaitable[_T]) -> _T:
         if self._held is not None:

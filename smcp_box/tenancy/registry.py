@@ -142,7 +142,7 @@ class TenantRegistry:
             report.loaded.append(tenant.name)
             if tenant.auth_mode == "none":
                 logger.warning(
-                    "tenant %s is PUBLIC (auth = \"none\" in its tenant.toml): anyone who can "
+                    'tenant %s is PUBLIC (auth = "none" in its tenant.toml): anyone who can '
                     "reach the box can call it without a key",
                     tenant.name,
                 )
@@ -171,11 +171,15 @@ class TenantRegistry:
                 module = self._sandbox.load(manifest.name, manifest.read_module(), limits)
         else:
             module = self._sandbox.load(manifest.name, manifest.read_module(), limits)
-        if previous is None or module is not previous.module or (
-            manifest.tools_sha256 != previous.manifest.tools_sha256
+        # The description depends only on the module: a tenant object that ran this very module
+        # already has it, and vetting learns it from the same calls the warm-up would make.
+        same_module = previous is not None and module is previous.module
+        description = previous.known_description if previous is not None and same_module else None
+        if not same_module or (
+            previous is not None and manifest.tools_sha256 != previous.manifest.tools_sha256
         ):
-            vet_module(self._sandbox, module, manifest)
-        tenant = WasmTenant(
+            description = vet_module(self._sandbox, module, manifest) or description
+        return WasmTenant(
             manifest,
             module,
             sandbox=self._sandbox,
@@ -184,11 +188,8 @@ class TenantRegistry:
             enabled=enabled,
             auditor=self.auditor,
             inline_fuel=self._defaults.inline_fuel,
+            description=description,
         )
-        if previous is not None and module is previous.module:
-            # The description depends only on the module: keep the warm-up's answer.
-            tenant.adopt_description(previous)
-        return tenant
 
     # --- admin operations: one tenant at a time ------------------------------------------
 

@@ -57,6 +57,7 @@ class WasmTenant:
         enabled: bool = True,
         inline_fuel: int = 0,
         auditor: Auditor | None = None,
+        description: ModuleDescription | None = None,
     ) -> None:
         self.manifest = manifest
         self.module = module
@@ -68,7 +69,9 @@ class WasmTenant:
         self._inline_fuel = inline_fuel
         #: Receives a row per tools/call (with its receipt) and per limit hit; None audits nothing.
         self.auditor = auditor
-        self._description: ModuleDescription | None = None
+        #: The module's warm-up answer, when the loader already has it (vetting makes the same
+        #: calls); else the first describe() makes them.
+        self._description = description
         self._description_lock = asyncio.Lock()
         self.stats = CallStats()
 
@@ -87,10 +90,10 @@ class WasmTenant:
     def set_enabled(self, enabled: bool) -> None:
         self._enabled = enabled
 
-    def adopt_description(self, previous: WasmTenant) -> None:
-        """Reuse the warm-up answer of a tenant object that ran the same module."""
-        if previous.module is self.module:
-            self._description = previous._description
+    @property
+    def known_description(self) -> ModuleDescription | None:
+        """The description if it is already known, without making any call."""
+        return self._description
 
     async def describe(self) -> ModuleDescription:
         # The description depends only on the module, so one warm-up initialize per module
@@ -210,12 +213,14 @@ class WasmTenant:
         finished, so an attempt that is abandoned and rerun never shows the client anything twice.
         """
         if self._inline_fuel > 0 and inline_eligible(self.module):
-            inline_host = host.buffered()
+            host.hold_notifications()
             outcome = self._sandbox.call_inline(
-                self.module, text, inline_host, fuel_budget=self._inline_fuel
+                self.module, text, host, fuel_budget=self._inline_fuel
             )
+            # An abandoned attempt's notifications are dropped: the rerun sends them again.
+            held = host.release_held()
             if outcome is not None:
-                for notification in inline_host.held_notifications():
+                for notification in held:
                     await ctx.notify(notification)
                 return outcome
         return await self._sandbox.call(self.module, text, host)

@@ -20,7 +20,7 @@ from smcp_box.errors import BoxError, ModuleRejected, StoreError
 from smcp_box.sandbox import Sandbox, TenantModule
 from smcp_box.tenancy.manifest import MANIFEST_NAME, TenantManifest, load_manifest, resolve_limits
 from smcp_box.vetting.report import VetReport, format_report, vet_tools
-from smcp_box.web.services import JsonObject
+from smcp_box.web.services import JsonObject, ModuleDescription
 
 logger = logging.getLogger("smcp_box.vetting")
 
@@ -76,12 +76,12 @@ def _request(
     return result
 
 
-def list_tools(
+def _initialize_and_list(
     sandbox: Sandbox, module: TenantModule, manifest: TenantManifest
-) -> list[JsonObject]:
-    """The module's complete tool list (empty when it declares no tools capability)."""
+) -> tuple[JsonObject, list[JsonObject] | None]:
+    """The module's initialize result and its complete tool list (None: no tools capability)."""
     host = _VettingHost(manifest.config)
-    init = _request(
+    init: JsonObject = _request(
         sandbox,
         module,
         host,
@@ -98,7 +98,7 @@ def list_tools(
     )
     capabilities = init.get("capabilities")
     if not isinstance(capabilities, dict) or not isinstance(capabilities.get("tools"), dict):
-        return []
+        return init, None
     tools: list[JsonObject] = []
     cursor: Any = None
     for page in range(MAX_TOOL_PAGES):
@@ -117,24 +117,52 @@ def list_tools(
         tools.extend(tool for tool in listed if isinstance(tool, dict))
         cursor = result.get("nextCursor")
         if not isinstance(cursor, str) or not cursor:
-            return tools
+            return init, tools
     raise ModuleRejected(
         f"tenant {module.tenant!r}: vetting failed: tools/list did not end within "
         f"{MAX_TOOL_PAGES} pages"
     )
 
 
-def vet_module(sandbox: Sandbox, module: TenantModule, manifest: TenantManifest) -> VetReport:
-    """Raise ModuleRejected unless the module's tools match their pin and pass the scan."""
+def list_tools(
+    sandbox: Sandbox, module: TenantModule, manifest: TenantManifest
+) -> list[JsonObject]:
+    """The module's complete tool list (empty when it declares no tools capability)."""
+    return _initialize_and_list(sandbox, module, manifest)[1] or []
+
+
+def _description(init: JsonObject, tools: list[JsonObject] | None) -> ModuleDescription | None:
+    """What the runtime's warm-up would learn, from the same two calls; None when initialize is
+    malformed, so that the runtime's warm-up reports it at first use, as it always has."""
+    server_info, capabilities = init.get("serverInfo"), init.get("capabilities")
+    if not isinstance(server_info, dict) or not isinstance(capabilities, dict):
+        return None
+    instructions = init.get("instructions")
+    return ModuleDescription(
+        server_info=server_info,
+        capabilities=capabilities,
+        instructions=instructions if isinstance(instructions, str) else None,
+        tools=None if tools is None else tuple(tools),
+    )
+
+
+def vet_module(
+    sandbox: Sandbox, module: TenantModule, manifest: TenantManifest
+) -> ModuleDescription | None:
+    """Raise ModuleRejected unless the module's tools match their pin and pass the scan.
+
+    Returns the module's description from the vetting calls, so that the tenant need not make
+    the same initialize and tools/list calls again at its first request (None if malformed).
+    """
     try:
-        tools = list_tools(sandbox, module, manifest)
+        init, listed = _initialize_and_list(sandbox, module, manifest)
     except ModuleRejected:
         raise
     except BoxError as exc:
         raise ModuleRejected(
             f"tenant {manifest.name!r}: vetting failed while listing tools: {exc.message}"
         ) from None
-    report = vet_tools(manifest.name, tools, manifest.tools_sha256)
+    report = vet_tools(manifest.name, listed or [], manifest.tools_sha256)
     # A tenant without a pin is served (its text must still pass the scan) with a warning that
     # names the pin to add; a pin that no longer matches, or a blocking finding, is refused.
     if report.blocking or report.pin_status == "mismatch":
@@ -156,7 +184,7 @@ def vet_module(sandbox: Sandbox, module: TenantModule, manifest: TenantManifest)
             finding.field,
             finding.excerpt,
         )
-    return report
+    return _description(init, listed)
 
 
 def vet_folder(tenant_dir: Path, cache_dir: Path, defaults: SandboxSettings) -> VetReport:

@@ -11,6 +11,7 @@ import pytest
 from smcp_box.config import SandboxSettings
 from smcp_box.sandbox import Sandbox
 from smcp_box.tenancy.registry import TenantRegistry
+from smcp_box.tenancy.runtime import WasmTenant
 from tests.e2e.boxproc import REPO
 
 
@@ -57,7 +58,15 @@ async def test_the_description_carries_the_modules_tools(sandbox: Sandbox) -> No
     region = tools["test_x_mcp_header"]["inputSchema"]["properties"]["region"]
     assert region["x-mcp-header"] == "Region"
     assert await tenant.describe() is described  # cached: one warm-up per module
-    assert tenant.stats.calls == 2  # initialize + tools/list
+    # Loaded through the registry, the description came from vetting's calls: none repeated.
+    assert tenant.stats.calls == 0
+    # A tenant object without it warms up itself, with the same two calls and the same answer.
+    cold = WasmTenant(
+        tenant.manifest, tenant.module, sandbox=sandbox, kv=MemoryKv(), clock=time.time
+    )
+    assert await cold.describe() == described
+    assert await cold.describe() == described
+    assert cold.stats.calls == 2  # initialize + tools/list
 
 
 async def test_example_tenants_list_their_tools_too(sandbox: Sandbox) -> None:

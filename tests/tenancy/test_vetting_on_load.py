@@ -109,3 +109,26 @@ def test_vet_command_verdicts(tmp_path: Path) -> None:
     )
     assert bad.returncode == 1
     assert "REJECTED" in bad.stdout
+
+
+async def test_vetting_gives_the_tenant_its_description(tmp_path: Path, sandbox: Sandbox) -> None:
+    """Vetting makes the calls the warm-up would; the first describe() must not repeat them."""
+    tenants = tmp_path / "tenants"
+    shutil.copytree(REPO / "tenants" / "notes", tenants / "notes")
+    reg = registry(sandbox)
+    reg.load_folder(tenants)
+    tenant = reg.get("notes")
+    assert tenant is not None
+    assert tenant.known_description is not None
+    calls_before = sandbox.stats("notes").calls
+    description = await tenant.describe()
+    assert sandbox.stats("notes").calls == calls_before
+    assert description.server_info["name"] == "notes"
+    assert description.tools is not None
+    assert {tool["name"] for tool in description.tools} >= {"note_create", "note_get"}
+    # A reload of the unchanged module keeps the description without vetting again.
+    reg.load_folder(tenants)
+    again = reg.get("notes")
+    assert again is not None
+    assert again.known_description is description
+    assert sandbox.stats("notes").calls == calls_before
