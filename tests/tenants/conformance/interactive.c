@@ -135,24 +135,32 @@ static void elicit_and_report(smcp_ctx *ctx, const char *key, const char *messag
     report_elicitation(ctx, prefix, action, content);
 }
 
-/* --- handshake-era fixtures ------------------------------------------------------------------ */
-
-void tool_sampling(smcp_ctx *ctx, const smcp_json *args) {
-    const char *prompt = smcp_arg_str(ctx, args, "prompt");
+/* One sampling round: ask `prompt` under `key`, then answer with `prefix` and the model's text. */
+static void sample_and_report(smcp_ctx *ctx, const char *key, const char *prompt,
+                              int64_t max_tokens, const char *prefix) {
     const smcp_json *responses;
-    if (prompt == NULL || !open_round(ctx, "sampling", &responses)) {
+    if (!open_round(ctx, "sampling", &responses)) {
         return;
     }
     bool bad = false;
-    const char *text = sampling_answer(ctx, responses, "sampling", &bad);
+    const char *text = sampling_answer(ctx, responses, key, &bad);
     if (bad) {
         return;
     }
     if (text == NULL) {
-        ask_sample(ctx, "sampling", prompt, 100);
+        ask_sample(ctx, key, prompt, max_tokens);
         return;
     }
-    smcp_tool_text(ctx, str3("LLM response: ", text, ""));
+    smcp_tool_text(ctx, str3(prefix, text, ""));
+}
+
+/* --- handshake-era fixtures ------------------------------------------------------------------ */
+
+void tool_sampling(smcp_ctx *ctx, const smcp_json *args) {
+    const char *prompt = smcp_arg_str(ctx, args, "prompt");
+    if (prompt != NULL) {
+        sample_and_report(ctx, "sampling", prompt, 100, "LLM response: ");
+    }
 }
 
 void tool_elicitation(smcp_ctx *ctx, const smcp_json *args) {
@@ -179,17 +187,7 @@ void tool_elicitation_enums(smcp_ctx *ctx, const smcp_json *args) {
 
 void tool_missing_capability(smcp_ctx *ctx, const smcp_json *args) {
     (void)args;
-    const smcp_json *responses;
-    if (!open_round(ctx, "sampling", &responses)) {
-        return;
-    }
-    bool bad = false;
-    const char *text = sampling_answer(ctx, responses, "greeting", &bad);
-    if (!bad && text == NULL) {
-        ask_sample(ctx, "greeting", "Say hello in one word.", 20);
-    } else if (!bad) {
-        smcp_tool_text(ctx, str3("The client's model said: ", text, ""));
-    }
+    sample_and_report(ctx, "greeting", "Say hello in one word.", 20, "The client's model said: ");
 }
 
 void tool_streaming_elicitation(smcp_ctx *ctx, const smcp_json *args) {
@@ -223,17 +221,8 @@ void tool_irr_elicitation(smcp_ctx *ctx, const smcp_json *args) {
 
 void tool_irr_sampling(smcp_ctx *ctx, const smcp_json *args) {
     (void)args;
-    const smcp_json *responses;
-    if (!open_round(ctx, "sampling", &responses)) {
-        return;
-    }
-    bool bad = false;
-    const char *text = sampling_answer(ctx, responses, "capital_question", &bad);
-    if (!bad && text == NULL) {
-        ask_sample(ctx, "capital_question", "What is the capital of France?", 100);
-    } else if (!bad) {
-        smcp_tool_text(ctx, str3("Sampling response: ", text, ""));
-    }
+    sample_and_report(ctx, "capital_question", "What is the capital of France?", 100,
+                      "Sampling response: ");
 }
 
 void tool_irr_list_roots(smcp_ctx *ctx, const smcp_json *args) {
