@@ -83,6 +83,10 @@ class McpTransport:
         observation = Observation(self.services.observer)
         headers = HeaderView(request.headers)
         request_id: RequestId | None = None
+        # An HTTP/1.1 request answered before its body is read leaves unread bytes on the
+        # connection, so the server must close it; saying so stops a keep-alive client from
+        # sending its next request into that close. (HTTP/2 streams are independent.)
+        body_pending = request.method == "POST" and request.http_version.startswith("1")
         try:
             if not origin_allowed(headers.get("origin"), self.settings.allowed_origins):
                 raise OriginNotAllowed(
@@ -119,6 +123,7 @@ class McpTransport:
             body = await read_body(
                 request, self.settings.max_body_bytes, self.settings.body_timeout_s
             )
+            body_pending = False
             decoded = decode_json(body)
             message = parse_message(decoded)
             # Known only now: JSON-RPC answers a body that is not a valid request with id null.
@@ -130,17 +135,18 @@ class McpTransport:
             return await mcp_legacy.handle_post(exchange, message, header_version)
         except AuthError as err:
             observation.error_kind = err.kind
-            challenge = self._challenge(err, headers, tenant_name)
-            return transport_error(err, None, {"WWW-Authenticate": challenge})
+            challenge = {"WWW-Authenticate": self._challenge(err, headers, tenant_name)}
+            return transport_error(err, None, _closing(challenge, body_pending))
         except BoxError as err:
             observation.error_kind = err.kind
-            extra = {"Allow": "POST"} if isinstance(err, MethodNotAllowed) else None
-            return transport_error(err, request_id, extra)
+            extra = {"Allow": "POST"} if isinstance(err, MethodNotAllowed) else {}
+            return transport_error(err, request_id, _closing(extra, body_pending))
         except Exception:
             # A bug, not a client error: keep the wire JSON-RPC and the details in the log.
             log.exception("MCP endpoint failed on tenant %s", observation.tenant)
             observation.error_kind = "internal"
-            return transport_error(BoxError("Internal error: see the server log"), request_id)
+            internal = BoxError("Internal error: see the server log")
+            return transport_error(internal, request_id, _closing({}, body_pending))
         finally:
             if not observation.deferred:
                 observation.finish()
@@ -225,3 +231,7 @@ def create_mcp_blueprint(services: McpServices, settings: TransportSettings) -> 
         await transport.aclose()
 
     return blueprint
+
+
+def _closing(headers: dict[str, str], body_pending: bool) -> dict[str, str]:
+    return {**headers, "Connection": "close"} if body_pending else headers

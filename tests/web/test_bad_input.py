@@ -463,3 +463,18 @@ async def test_every_exchange_is_observed(
         ("alpha", "other", "rpc_error"),
         ("alpha", "tools/call", "fuel"),
     ]
+
+
+async def test_rejected_posts_keep_keep_alive_clients_working(box: BoxUnderTest) -> None:
+    """A POST refused before its body is read (here: a bad key) leaves the connection unusable
+    for HTTP/1.1, so the answer must say Connection: close; a client that reused it raced the
+    server's close and lost its next request ("Server disconnected", seen in CI)."""
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": "x" * 20_000}}
+        for _ in range(30):
+            refused = await client.post(box.url(), headers=base_headers("not-a-key"), json=body)
+            assert refused.status_code == 401
+            assert refused.headers.get("connection") == "close"
+            ok = await client.post(box.url(), headers=base_headers(ALPHA_TOKEN), json=rpc("ping"))
+            assert ok.status_code in (200, 400)
