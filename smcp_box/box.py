@@ -19,14 +19,15 @@ from typing import Any
 from smcp_box.auth.apikeys import ApiKeyAuthenticator
 from smcp_box.config import Settings
 from smcp_box.errors import BoxError
-from smcp_box.metrics import LiveMetrics
-from smcp_box.ops.audit_writer import AuditWriter
-from smcp_box.ops.statelock import StateLock, hold_shared
+from smcp_box.metrics import BoxFigures, LiveMetrics, TenantFigures, tenant_figures
 from smcp_box.sandbox import Sandbox
+from smcp_box.seams import Auditor, JsonObject, Principal, TenantRuntime
 from smcp_box.store import Store, load_data_key
+from smcp_box.store.audit_writer import AuditWriter
+from smcp_box.store.statelock import StateLock, hold_shared
 from smcp_box.tenancy.registry import LoadReport, TenantRegistry
-from smcp_box.tenancy.runtime import caller_var
-from smcp_box.web.services import Auditor, JsonObject, McpServices, Principal, TenantRuntime
+from smcp_box.web.metrics_endpoint import LATENCY_WINDOW_S
+from smcp_box.web.services import AppServices, McpServices
 
 logger = logging.getLogger("smcp_box")
 
@@ -39,8 +40,7 @@ class AuditingAuthenticator:
     """The transport's Authenticator: the API-key check, plus an audit row per success.
 
     Failures are audited by the transport, which has the request's context; successes
-    here, as background rows, so that the hot path does not wait for a database write. It also
-    names the caller in :data:`~smcp_box.tenancy.runtime.caller_var` for the runtime's rows.
+    here, as background rows, so that the hot path does not wait for a database write.
     """
 
     def __init__(self, inner: ApiKeyAuthenticator, auditor: Auditor) -> None:
@@ -51,7 +51,6 @@ class AuditingAuthenticator:
         self, tenant: TenantRuntime, headers: Mapping[str, str], source_ip: str | None
     ) -> Principal:
         principal = await self._inner.authenticate(tenant, headers, source_ip)
-        caller_var.set(principal.subject)
         # A public tenant checks no credential, so there is no authentication to record.
         if principal.method != "none":
             await self._auditor.record(
@@ -144,6 +143,52 @@ class Box:
             clock=self.clock,
             new_session_id=lambda: secrets.token_urlsafe(32),
         )
+
+    def app_services(self) -> AppServices:
+        """What ``create_app`` serves: the web layer gets these, never the box itself."""
+        return AppServices(
+            mcp=self.mcp_services(),
+            readiness=self.readiness_problems,
+            metrics_snapshot=self.metrics_snapshot,
+        )
+
+    async def readiness_problems(self) -> list[str]:
+        """Why the box cannot serve now: empty while the database is writable and the
+        wall-clock ticker runs."""
+        problems: list[str] = []
+        try:
+            await self.store.healthcheck()
+        except BoxError as exc:
+            problems.append(f"database: {exc.message}")
+        if not self.sandbox.ticker_alive():
+            problems.append("sandbox: the wall-clock ticker is not running")
+        return problems
+
+    async def metrics_snapshot(self) -> tuple[BoxFigures, list[TenantFigures]]:
+        """One scrape's figures: the box-wide ones and each tenant's."""
+        tenants = [(tenant.name, tenant.enabled) for tenant in self.tenants.all()]
+        figures = await tenant_figures(
+            self.metrics, self.sandbox, self.store, tenants, window_s=LATENCY_WINDOW_S
+        )
+        counters = self.sandbox.cache_counters
+        writer = self.auditor.stats
+        box_figures = BoxFigures(
+            started_at=self.started_at,
+            tenants_failed=len(self.tenants.last_report.failed),
+            ticker_alive=self.sandbox.ticker_alive(),
+            cache={
+                "hit": counters.hits,
+                "compile": counters.compiles,
+                "discarded": counters.discarded,
+                "write_failure": counters.write_failures,
+            },
+            audit={
+                "rows_written": writer.rows_written,
+                "rows_dropped": writer.rows_dropped,
+                "pending": self.auditor.pending,
+            },
+        )
+        return box_figures, figures
 
     async def reload_tenants(self, *, actor: str) -> LoadReport:
         """(Re)load the tenants folder and audit what changed: a row per tenant loaded, reloaded

@@ -124,6 +124,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         )
     if args.command == "serve":
         return asyncio.run(_serve(settings, lambda: _settings_from(args)))
+    if args.command == "tui":
+        from smcp_box.tui.run import run_tui
+
+        socket_path, url, token = cli_commands.admin_target(args, settings)
+        return run_tui(socket_path, read_only=args.read_only, base_url=url, token=token)
     handled = cli_commands.dispatch(args, settings)
     if handled is not None:
         return handled
@@ -152,7 +157,7 @@ async def _serve(settings: Settings, reload_settings: Callable[[], Settings]) ->
     binds = listen_binds(settings.server.host, settings.server.port)
     box = await Box.start(settings)
     try:
-        app = create_app(box)
+        app = create_app(box.settings, box.app_services())
         reloader: CertReloader | None = None
         if settings.server.tls_cert:
             reloader = CertReloader(settings.server.tls_cert, settings.server.tls_key)

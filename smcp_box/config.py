@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from smcp_box.errors import ConfigError
+from smcp_box.seams import MIB
 
 ENV_PREFIX = "SMCP_BOX_"
-MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)

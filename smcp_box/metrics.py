@@ -255,6 +255,17 @@ class _TenantDataSource(Protocol):
 
 
 @dataclass(frozen=True)
+class BoxFigures:
+    """The box-wide figures of one scrape."""
+
+    started_at: float
+    tenants_failed: int
+    ticker_alive: bool
+    cache: dict[str, int]
+    audit: dict[str, int]
+
+
+@dataclass(frozen=True)
 class TenantFigures:
     """Everything the box measures about one tenant, read at one moment."""
 

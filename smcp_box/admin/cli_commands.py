@@ -132,27 +132,26 @@ def register(commands: Any) -> None:
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int | None:
-    if args.command not in COMMANDS:
+    """Run an admin-API command; None when ``args`` is not one. ``tui`` is the CLI's own: the
+    TUI is a client of this package, so this package never imports it."""
+    if args.command not in COMMANDS or args.command == "tui":
         return None
     # Each admin request would otherwise be logged at info level, in the middle of the output.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        socket_path, url, token = _target(args, settings)
+        socket_path, url, token = admin_target(args, settings)
     except BoxError as exc:
         print(f"smcp-box: error: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
-    if args.command == "tui":
-        from smcp_box.tui.run import run_tui
-
-        return run_tui(socket_path, read_only=args.read_only, base_url=url, token=token)
     handler: Handler = args.admin_handler
     return asyncio.run(_run(handler, args, socket_path, url, token))
 
 
-def _target(
+def admin_target(
     args: argparse.Namespace, settings: Settings
 ) -> tuple[Path | None, str | None, str | None]:
+    """Where the admin API is: (socket path, or base URL and token) from the flags."""
     if args.url:
         token = None
         if args.token_file is not None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from typing import Any
 
-JsonDict = dict[str, Any]
+from smcp_box.seams import JsonObject
 
 
 def when(ts: float | None) -> str:
@@ -27,7 +26,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
-def status_text(body: JsonDict) -> str:
+def status_text(body: JsonObject) -> str:
     tenants = body["tenants"]
     lines = [
         f"smcp-box {body['version']} (pid {body['pid']}), up {int(body['uptime_s'])} s",
@@ -43,7 +42,7 @@ def status_text(body: JsonDict) -> str:
     return "\n".join(lines)
 
 
-def tenants_text(body: JsonDict) -> str:
+def tenants_text(body: JsonObject) -> str:
     rows = [
         (
             t["name"],
@@ -60,7 +59,7 @@ def tenants_text(body: JsonDict) -> str:
     return text
 
 
-def tenant_text(t: JsonDict) -> str:
+def tenant_text(t: JsonObject) -> str:
     limits = ", ".join(f"{k}={v}" for k, v in t["limits"].items())
     overrides = ", ".join(f"{k}={v}" for k, v in t.get("admin_limit_overrides", {}).items())
     lines = [
@@ -81,7 +80,7 @@ def tenant_text(t: JsonDict) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def keys_text(body: JsonDict) -> str:
+def keys_text(body: JsonObject) -> str:
     rows = [
         (
             k["key_id"],
@@ -97,7 +96,7 @@ def keys_text(body: JsonDict) -> str:
     return table(headers, rows) if rows else "no API keys"
 
 
-def new_key_text(body: JsonDict) -> str:
+def new_key_text(body: JsonObject) -> str:
     return "\n".join(
         [
             f"API key {body['key_id']} for tenant {body['tenant']} (shown once, store it now):",
@@ -114,7 +113,7 @@ def new_key_text(body: JsonDict) -> str:
     )
 
 
-def sessions_text(body: JsonDict) -> str:
+def sessions_text(body: JsonObject) -> str:
     rows = [
         (
             s["tenant"],
@@ -130,7 +129,7 @@ def sessions_text(body: JsonDict) -> str:
     return table(headers, rows) if rows else "no open sessions"
 
 
-def audit_lines(entries: Sequence[JsonDict]) -> list[str]:
+def audit_lines(entries: Sequence[JsonObject]) -> list[str]:
     lines = []
     for e in entries:
         detail = json.dumps(e["detail"], separators=(",", ":"), sort_keys=True)

@@ -18,11 +18,11 @@ from urllib.parse import quote
 import httpx
 
 from smcp_box.admin.errors import AdminRequestFailed, AdminUnavailable
+from smcp_box.seams import JsonObject
 
 #: Must match smcp_box.admin.context.USER_HEADER (not imported: that module loads the box).
 USER_HEADER = "x-smcp-admin-user"
 
-JsonDict = dict[str, Any]
 #: The host part of URLs on the socket; a Unix socket has no host, but HTTP needs one.
 SOCKET_BASE_URL = "http://smcp-box-admin"
 API = "/v1"
@@ -73,7 +73,7 @@ class AdminClient:
         params: dict[str, Any] | None = None,
         json: Any = None,
         timeout_s: float | None = None,
-    ) -> JsonDict:
+    ) -> JsonObject:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             response = await self._http.request(
@@ -123,56 +123,56 @@ class AdminClient:
 
     # --- status and metrics --------------------------------------------------------------
 
-    async def status(self) -> JsonDict:
+    async def status(self) -> JsonObject:
         return await self.request("GET", "/status")
 
-    async def metrics(self, window_s: int = 60, tenant: str | None = None) -> JsonDict:
+    async def metrics(self, window_s: int = 60, tenant: str | None = None) -> JsonObject:
         return await self.request("GET", "/metrics", params={"window": window_s, "tenant": tenant})
 
     # --- tenants -------------------------------------------------------------------------
 
-    async def tenants(self) -> JsonDict:
+    async def tenants(self) -> JsonObject:
         return await self.request("GET", "/tenants")
 
-    async def tenant(self, name: str) -> JsonDict:
+    async def tenant(self, name: str) -> JsonObject:
         return await self.request("GET", f"/tenants/{_seg(name)}")
 
-    async def add_tenant(self, manifest_toml: str, module: bytes) -> JsonDict:
+    async def add_tenant(self, manifest_toml: str, module: bytes) -> JsonObject:
         """Upload a tenant.toml and its module; the box checks both and installs the folder."""
         body = {"manifest": manifest_toml, "module": base64.b64encode(module).decode()}
         return await self.request("POST", "/tenants", json=body, timeout_s=120.0)
 
-    async def set_enabled(self, name: str, enabled: bool) -> JsonDict:
+    async def set_enabled(self, name: str, enabled: bool) -> JsonObject:
         verb = "enable" if enabled else "disable"
         return await self.request("POST", f"/tenants/{_seg(name)}/{verb}")
 
-    async def set_limits(self, name: str, limits: dict[str, int | None]) -> JsonDict:
+    async def set_limits(self, name: str, limits: dict[str, int | None]) -> JsonObject:
         """Override limits; a value of None drops that override (back to tenant.toml)."""
         return await self.request("PATCH", f"/tenants/{_seg(name)}/limits", json=limits)
 
-    async def reload_tenant(self, name: str) -> JsonDict:
+    async def reload_tenant(self, name: str) -> JsonObject:
         return await self.request("POST", f"/tenants/{_seg(name)}/reload", timeout_s=120.0)
 
-    async def remove_tenant(self, name: str) -> JsonDict:
+    async def remove_tenant(self, name: str) -> JsonObject:
         return await self.request("DELETE", f"/tenants/{_seg(name)}")
 
     # --- keys ----------------------------------------------------------------------------
 
-    async def keys(self, tenant: str | None = None) -> JsonDict:
+    async def keys(self, tenant: str | None = None) -> JsonObject:
         return await self.request("GET", "/keys", params={"tenant": tenant})
 
-    async def create_key(self, tenant: str, label: str = "") -> JsonDict:
+    async def create_key(self, tenant: str, label: str = "") -> JsonObject:
         return await self.request("POST", "/keys", json={"tenant": tenant, "label": label})
 
-    async def revoke_key(self, key_id: str) -> JsonDict:
+    async def revoke_key(self, key_id: str) -> JsonObject:
         return await self.request("DELETE", f"/keys/{_seg(key_id)}")
 
     # --- sessions ------------------------------------------------------------------------
 
-    async def sessions(self, tenant: str | None = None) -> JsonDict:
+    async def sessions(self, tenant: str | None = None) -> JsonObject:
         return await self.request("GET", "/sessions", params={"tenant": tenant})
 
-    async def end_session(self, tenant: str, session_id: str) -> JsonDict:
+    async def end_session(self, tenant: str, session_id: str) -> JsonObject:
         return await self.request("DELETE", f"/sessions/{_seg(tenant)}/{_seg(session_id)}")
 
     # --- audit ---------------------------------------------------------------------------
@@ -187,7 +187,7 @@ class AdminClient:
         event: str | None = None,
         actor: str | None = None,
         outcome: str | None = None,
-    ) -> JsonDict:
+    ) -> JsonObject:
         params = {
             "after_id": after_id,
             "before_id": before_id,
@@ -206,7 +206,7 @@ class AdminClient:
         wait_s: float = 25.0,
         tenant: str | None = None,
         event: str | None = None,
-    ) -> JsonDict:
+    ) -> JsonObject:
         """Long-poll: returns as soon as rows newer than ``after_id`` exist, or empty after
         ``wait_s``."""
         params = {"after_id": after_id, "wait": wait_s, "tenant": tenant, "event": event}

@@ -17,8 +17,8 @@ from quart import Response, g, request
 
 from smcp_box.admin.errors import BadRequest
 from smcp_box.box import Box
+from smcp_box.seams import JsonObject
 
-JsonDict = dict[str, Any]
 #: Header in which the CLI and TUI name the local user driving them. Anyone who can open the
 #: socket is already a full admin, so this is a label for the audit log, not a credential.
 USER_HEADER = "x-smcp-admin-user"
@@ -66,7 +66,7 @@ class AdminContext:
         g.audit_event = None
 
 
-async def body_object() -> JsonDict:
+async def body_object() -> JsonObject:
     body = await request.get_json(force=True, silent=True)
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")

@@ -9,7 +9,6 @@ from quart import Blueprint, Response
 
 from smcp_box.admin.context import (
     AdminContext,
-    JsonDict,
     body_object,
     json_response,
     query_float,
@@ -18,8 +17,8 @@ from smcp_box.admin.context import (
 )
 from smcp_box.admin.errors import BadRequest, Conflict, NotFound
 from smcp_box.admin.urls import mcp_url
+from smcp_box.seams import JsonObject, SessionRecord
 from smcp_box.store import ApiKeyRecord, AuditRecord
-from smcp_box.web.services import SessionRecord
 
 #: Longest a follow request is held open; clients simply ask again.
 MAX_FOLLOW_WAIT_S = 60.0
@@ -29,7 +28,7 @@ MAX_FILTER_PAGES = 20
 MAX_LABEL_CHARS = 200
 
 
-def key_json(key: ApiKeyRecord) -> JsonDict:
+def key_json(key: ApiKeyRecord) -> JsonObject:
     return {
         "key_id": key.key_id,
         "tenant": key.tenant,
@@ -40,7 +39,7 @@ def key_json(key: ApiKeyRecord) -> JsonDict:
     }
 
 
-def session_json(session: SessionRecord) -> JsonDict:
+def session_json(session: SessionRecord) -> JsonObject:
     client = session.client_info if isinstance(session.client_info, dict) else {}
     return {
         "tenant": session.tenant,
@@ -53,7 +52,7 @@ def session_json(session: SessionRecord) -> JsonDict:
     }
 
 
-def audit_json(row: AuditRecord) -> JsonDict:
+def audit_json(row: AuditRecord) -> JsonObject:
     return {
         "id": row.id,
         "ts": row.ts,
@@ -104,7 +103,7 @@ def keys_sessions_audit_routes(ctx: AdminContext) -> Blueprint:
                 }
             }
         }
-        response: JsonDict = {
+        response: JsonObject = {
             "key": secret,
             "key_id": key_id,
             "tenant": tenant,
@@ -160,7 +159,7 @@ def keys_sessions_audit_routes(ctx: AdminContext) -> Blueprint:
         before_id = query_int("before_id", None, low=1, high=2**62)
         limit = query_int("limit", 100, low=1, high=1000) or 100
         rows = await _filtered_page(ctx, after_id=after_id, before_id=before_id, limit=limit)
-        body: JsonDict = {"entries": [audit_json(row) for row in rows]}
+        body: JsonObject = {"entries": [audit_json(row) for row in rows]}
         if after_id is None and rows and len(rows) == limit:
             # Newest first: page back by passing the smallest id as before_id.
             body["next_before_id"] = rows[-1].id

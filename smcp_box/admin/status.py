@@ -9,10 +9,11 @@ from typing import Any
 from quart import Blueprint, Response
 
 from smcp_box import __version__
-from smcp_box.admin.context import AdminContext, JsonDict, json_response, query_int, query_str
+from smcp_box.admin.context import AdminContext, json_response, query_int, query_str
 from smcp_box.admin.errors import NotFound
 from smcp_box.admin.urls import mcp_base_url
 from smcp_box.config import settings_as_dict
+from smcp_box.seams import JsonObject
 
 #: Settings whose names contain one of these are shown as "<redacted>" when set.
 _SECRET_MARKERS = ("token", "secret", "password", "passphrase", "data_key")
@@ -79,7 +80,7 @@ def status_metrics_routes(ctx: AdminContext) -> Blueprint:
     return bp
 
 
-def _common(snapshot: dict[str, Any], series: dict[str, list[float]], window: int) -> JsonDict:
+def _common(snapshot: dict[str, Any], series: dict[str, list[float]], window: int) -> JsonObject:
     fuel_window = sum(series["fuel"])
     return {
         "requests": snapshot["requests"],
@@ -94,12 +95,12 @@ def _common(snapshot: dict[str, Any], series: dict[str, list[float]], window: in
     }
 
 
-async def _tenant_metrics(ctx: AdminContext, name: str, window: int) -> JsonDict:
+async def _tenant_metrics(ctx: AdminContext, name: str, window: int) -> JsonObject:
     box = ctx.box
     tenant = box.tenants.get(name)
     gauges = box.metrics.latest_gauges(name) or {}
     kv_keys, kv_bytes = await box.store.kv_usage(name)
-    row: JsonDict = {"name": name, "enabled": tenant.enabled if tenant is not None else False}
+    row: JsonObject = {"name": name, "enabled": tenant.enabled if tenant is not None else False}
     row.update(
         _common(box.metrics.snapshot(name, window), box.metrics.series(name, window), window)
     )
@@ -114,7 +115,7 @@ async def _tenant_metrics(ctx: AdminContext, name: str, window: int) -> JsonDict
     return row
 
 
-def _total(ctx: AdminContext, rows: list[JsonDict], window: int) -> JsonDict:
+def _total(ctx: AdminContext, rows: list[JsonObject], window: int) -> JsonObject:
     metrics = ctx.box.metrics
     total = _common(metrics.snapshot(None, window), metrics.series(None, window), window)
     for field in ("memory_bytes", "warm_instances", "open_sessions", "kv_keys", "kv_bytes"):

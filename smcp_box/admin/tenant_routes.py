@@ -13,12 +13,12 @@ from typing import Any
 
 from quart import Blueprint, Response
 
-from smcp_box.admin.context import AdminContext, JsonDict, body_object, json_response
+from smcp_box.admin.context import AdminContext, body_object, json_response
 from smcp_box.admin.errors import BadRequest, Conflict, NotFound
 from smcp_box.admin.urls import mcp_url
-from smcp_box.config import MIB
 from smcp_box.errors import BoxError, ConfigError
 from smcp_box.sandbox import Limits
+from smcp_box.seams import MIB, JsonObject
 from smcp_box.tenancy.manifest import (
     MANIFEST_NAME,
     TENANT_NAME_PATTERN,
@@ -39,7 +39,7 @@ LIMIT_KEYS = (
 )
 
 
-def limits_json(limits: Limits) -> JsonDict:
+def limits_json(limits: Limits) -> JsonObject:
     return {
         "memory_mib": limits.memory_bytes // MIB,
         "fuel": limits.fuel,
@@ -50,7 +50,7 @@ def limits_json(limits: Limits) -> JsonDict:
     }
 
 
-def tenant_json(ctx: AdminContext, tenant: WasmTenant) -> JsonDict:
+def tenant_json(ctx: AdminContext, tenant: WasmTenant) -> JsonObject:
     manifest = tenant.manifest
     folder = manifest.manifest_path.parent if manifest.manifest_path else None
     overrides = read_admin_overrides(folder) if folder is not None else None
@@ -182,7 +182,7 @@ def tenant_routes(ctx: AdminContext) -> Blueprint:
     return bp
 
 
-def _pool_json(ctx: AdminContext, name: str) -> JsonDict | None:
+def _pool_json(ctx: AdminContext, name: str) -> JsonObject | None:
     try:
         pool = ctx.box.sandbox.stats(name)
     except KeyError:
@@ -197,7 +197,7 @@ def _pool_json(ctx: AdminContext, name: str) -> JsonDict | None:
     }
 
 
-def _limit_changes(body: JsonDict) -> dict[str, int | None]:
+def _limit_changes(body: JsonObject) -> dict[str, int | None]:
     if not body:
         raise BadRequest(f"name at least one limit to change ({', '.join(LIMIT_KEYS)})")
     changes: dict[str, int | None] = {}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from smcp_box.errors import AuthError
-from smcp_box.web.services import Principal, TenantRuntime
+from smcp_box.seams import Principal, TenantRuntime
 
 BEARER_PREFIX = "bearer "
 

@@ -6,8 +6,6 @@
 - ``certs``: a local certificate authority and server certificates.
 - ``cert_command``: the ``smcp-box cert`` subcommand (parser and runner) on top of ``certs``.
 - ``tls``: the server's ``ssl.SSLContext``, reloadable on SIGHUP without dropping connections.
-- ``audit_writer``: the box's Auditor, appending audit rows in batches from a background task.
-- ``statelock``: the state-directory lock that keeps ``restore`` and a running box apart.
 - ``reload``: what SIGHUP applies (settings, tenants, certificate) and what waits for a restart.
 - ``cli_commands``: ``backup``, ``restore``, ``doctor`` and ``audit export|verify``, built on
   ``backup``, ``doctor``, ``audit_cli`` and ``offline`` (the box's files, found, never created).

@@ -29,13 +29,13 @@ from pathlib import Path
 
 from smcp_box.config import Settings
 from smcp_box.errors import ConfigError, StoreError
-from smcp_box.ops import statelock
 from smcp_box.ops.offline import (
     admin_socket_answers,
     existing_data_key,
     existing_store,
     match_owner,
 )
+from smcp_box.store import statelock
 from smcp_box.store.audit import verify_file
 from smcp_box.store.chain import AuditVerification
 from smcp_box.store.crypto import Crypto

@@ -23,9 +23,8 @@ from typing import Literal
 
 from smcp_box.config import Settings
 from smcp_box.errors import BoxError
-from smcp_box.ops import statelock
 from smcp_box.ops.offline import admin_socket_answers, data_key_path, existing_store
-from smcp_box.store import Store
+from smcp_box.store import Store, statelock
 from smcp_box.store.keyfile import read_key_file
 
 Status = Literal["OK", "WARN", "FAIL"]

@@ -24,9 +24,10 @@ from typing import Any, Final
 
 from smcp_box.errors import BadModuleReply
 from smcp_box.protocol.errors import InputRoundFailed
-from smcp_box.protocol.jsonrpc import JSONRPC_VERSION, JsonObject, RequestId
+from smcp_box.protocol.jsonrpc import JSONRPC_VERSION, RequestId
 from smcp_box.protocol.modern import CLIENT_CAPABILITIES_META_KEY
 from smcp_box.protocol.versions import is_at_least
+from smcp_box.seams import JsonObject
 
 INPUT_REQUIRED: Final = "input_required"
 #: The requests a module may ask the client for, and the client capability each needs.

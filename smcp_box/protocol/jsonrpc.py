@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from smcp_box.errors import BadModuleReply, BoxError, InvalidRequest, ParseError
+from smcp_box.seams import JsonObject
 
 RequestId = str | int
-JsonObject = dict[str, Any]
 
 JSONRPC_VERSION: Final = "2.0"
 

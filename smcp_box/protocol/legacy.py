@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from smcp_box.errors import InvalidParams, InvalidRequest
-from smcp_box.protocol.jsonrpc import JsonObject
 from smcp_box.protocol.loglevels import parse_level
 from smcp_box.protocol.modern import with_logging_capability
 from smcp_box.protocol.versions import HANDSHAKE_VERSIONS, negotiate_handshake
+from smcp_box.seams import JsonObject
 
 SESSION_ID_HEADER: Final = "mcp-session-id"
 LAST_EVENT_ID_HEADER: Final = "last-event-id"

@@ -30,13 +30,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from smcp_box.errors import HeaderMismatch, InvalidParams
-from smcp_box.protocol.jsonrpc import JsonObject, Request
+from smcp_box.protocol.jsonrpc import Request
 from smcp_box.protocol.loglevels import parse_level
 from smcp_box.protocol.versions import (
     MODERN_VERSIONS,
     PROTOCOL_VERSION_META_KEY,
     unsupported_version,
 )
+from smcp_box.seams import JsonObject
 
 CLIENT_INFO_META_KEY: Final = "io.modelcontextprotocol/clientInfo"
 CLIENT_CAPABILITIES_META_KEY: Final = "io.modelcontextprotocol/clientCapabilities"

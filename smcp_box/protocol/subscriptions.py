@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from smcp_box.errors import InvalidParams
-from smcp_box.protocol.jsonrpc import JSONRPC_VERSION, JsonObject, RequestId
+from smcp_box.protocol.jsonrpc import JSONRPC_VERSION, RequestId
+from smcp_box.seams import JsonObject
 
 SUBSCRIPTION_ID_META_KEY: Final = "io.modelcontextprotocol/subscriptionId"
 ACKNOWLEDGED: Final = "notifications/subscriptions/acknowledged"

@@ -16,8 +16,7 @@ from importlib.metadata import version
 import wasmtime
 
 from smcp_box.errors import ConfigError
-
-from .limits import MIB
+from smcp_box.seams import MIB
 
 logger = logging.getLogger("smcp_box.sandbox")
 

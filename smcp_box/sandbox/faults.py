@@ -18,8 +18,9 @@ from smcp_box.errors import (
     ModuleTrapped,
     SandboxError,
 )
+from smcp_box.seams import MIB
 
-from .limits import MIB, Limits
+from .limits import Limits
 
 
 def _mib(n: int) -> str:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smcp_box.errors import ConfigError
+from smcp_box.seams import MIB
 
-MIB = 1024 * 1024
 WASM_PAGE = 65536
 
 

@@ -1,6 +1,8 @@
 """The encrypted SQLite store: sessions and SSE events, tenant kv, API keys, the audit log.
 
-Open one :class:`Store` per box with the data key from :func:`load_data_key`.
+Open one :class:`Store` per box with the data key from :func:`load_data_key`. Beside it:
+``audit_writer`` (the box's Auditor, batching rows from a background task) and ``statelock``
+(the state-directory lock that keeps one box per database and ``restore`` apart from it).
 """
 
 from .apikeys import ApiKeyRecord

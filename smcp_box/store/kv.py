@@ -16,11 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from smcp_box.errors import KvQuotaExceeded
+from smcp_box.seams import MIB
 
 from .crypto import Crypto
 from .db import Database
-
-MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Final
 
 from smcp_box.errors import SessionNotFound, StoreError
-from smcp_box.web.services import JsonObject, SessionRecord
+from smcp_box.seams import JsonObject, SessionRecord
 
 from .crypto import Crypto
 from .db import Database, Row

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from smcp_box.errors import DecryptionFailed, StoreError
-from smcp_box.web.services import JsonObject, SessionRecord
+from smcp_box.seams import JsonObject, SessionRecord
 
 from .apikeys import DEFAULT_LAST_USED_RESOLUTION, ApiKeyRecord, ApiKeys
 from .audit import Audit, AuditEntry, AuditRecord
@@ -26,7 +26,7 @@ from .kv import Kv, KvLimits
 from .sessions import DEFAULT_MAX_EVENTS_PER_SESSION, Sessions
 
 if TYPE_CHECKING:
-    from smcp_box.web.services import SessionStore
+    from smcp_box.seams import SessionStore
 
 _KEY_CHECK: Final = "key_check"
 _HEALTH: Final = "healthcheck"

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from smcp_box.errors import BadModuleReply, StoreError
-from smcp_box.web.services import CallContext, JsonObject
+from smcp_box.seams import CallContext, JsonObject
 
 _T = TypeVar("_T")
 #: How long a host import may wait for the store before the call fails.

@@ -12,11 +12,12 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from smcp_box.config import MIB, SandboxSettings
+from smcp_box.config import SandboxSettings
 from smcp_box.errors import ConfigError
 from smcp_box.sandbox import Limits
+from smcp_box.seams import MIB, AuthMode
 
 MANIFEST_NAME = "tenant.toml"
 TENANT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -24,8 +25,6 @@ _TOP_LEVEL_KEYS = {
     "name", "description", "module", "sha256", "auth", "receipts", "tools_sha256", "limits",
     "config",
 }  # fmt: skip
-
-AuthMode = Literal["api_key", "none"]
 
 
 def resolve_limits(defaults: SandboxSettings, overrides: dict[str, Any] | None = None) -> Limits:

@@ -21,11 +21,11 @@ from pathlib import Path
 from smcp_box.config import SandboxSettings
 from smcp_box.errors import BoxError, ConfigError, TenantNotFound
 from smcp_box.sandbox import Sandbox
+from smcp_box.seams import Auditor
 from smcp_box.tenancy.hostcalls import KeyValueStore
 from smcp_box.tenancy.manifest import discover_manifests, load_manifest, resolve_limits
 from smcp_box.tenancy.runtime import WasmTenant
 from smcp_box.tenancy.vet import vet_module
-from smcp_box.web.services import Auditor
 
 logger = logging.getLogger("smcp_box.tenants")
 

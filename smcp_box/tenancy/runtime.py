@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 import logging
 import time
@@ -15,9 +14,9 @@ from smcp_box import __version__
 from smcp_box.errors import BadModuleReply, FuelExhausted, SandboxError
 from smcp_box.logs import request_id_var
 from smcp_box.sandbox import CallOutcome, Sandbox, TenantModule, inline_eligible
+from smcp_box.seams import Auditor, AuthMode, CallContext, JsonObject, ModuleDescription
 from smcp_box.tenancy.hostcalls import KeyValueStore, StoreHostCalls
 from smcp_box.tenancy.manifest import TenantManifest
-from smcp_box.web.services import Auditor, AuthMode, CallContext, JsonObject, ModuleDescription
 
 logger = logging.getLogger("smcp_box.tenant")
 
@@ -29,11 +28,6 @@ WARMUP_TOOL_PAGES = 32
 #: Where a tools/call result carries its receipt when the tenant's manifest says
 #: ``receipts = true`` (an MCP ``_meta`` key under the box's own prefix).
 RECEIPT_META_KEY: Final = "smcp-box/receipt"
-
-#: Who the request being served is authenticated as (a principal's subject, e.g. ``key:ab12``).
-#: Set by the box's authenticator in the request's context; call tasks inherit it, so the
-#: runtime's audit rows name the caller without the transport passing it down.
-caller_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("smcp_caller", default=None)
 
 
 @dataclass
@@ -243,7 +237,7 @@ class WasmTenant:
             await self.auditor.record(
                 "tool.call",
                 tenant=self.name,
-                actor=caller_var.get() or "unknown",
+                actor=_actor(ctx),
                 source_ip=ctx.source_ip,
                 outcome=outcome,
                 detail={
@@ -280,7 +274,7 @@ class WasmTenant:
             await self.auditor.record(
                 "limit.hit",
                 tenant=self.name,
-                actor=caller_var.get() or "unknown",
+                actor=_actor(ctx),
                 source_ip=ctx.source_ip,
                 outcome="error",
                 detail=detail,
@@ -322,3 +316,8 @@ def _check_reply(tenant: str, reply: str, parsed: object, message: JsonObject) -
         raise BadModuleReply(f"tenant {tenant!r}: the module's reply has the wrong id")
     parsed["jsonrpc"] = "2.0"
     return dict(parsed)
+
+
+def _actor(ctx: CallContext) -> str:
+    """The audit row's actor: the caller's subject, or "system" for the box's own calls."""
+    return ctx.caller.subject if ctx.caller is not None else "system"

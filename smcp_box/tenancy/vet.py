@@ -18,9 +18,9 @@ from smcp_box import __version__
 from smcp_box.config import SandboxSettings
 from smcp_box.errors import BoxError, ModuleRejected, StoreError
 from smcp_box.sandbox import Sandbox, TenantModule
+from smcp_box.seams import JsonObject, ModuleDescription
 from smcp_box.tenancy.manifest import MANIFEST_NAME, TenantManifest, load_manifest, resolve_limits
 from smcp_box.vetting.report import VetReport, format_report, vet_tools
-from smcp_box.web.services import JsonObject, ModuleDescription
 
 logger = logging.getLogger("smcp_box.vetting")
 

@@ -10,11 +10,12 @@ from typing import Any
 from quart import Quart, Response, jsonify, request
 
 from smcp_box import __version__
-from smcp_box.box import Box
+from smcp_box.config import Settings
 from smcp_box.errors import BoxError
 from smcp_box.logs import request_id_var
 from smcp_box.web.mcp import TransportSettings, create_mcp_blueprint
 from smcp_box.web.metrics_endpoint import create_metrics_blueprint
+from smcp_box.web.services import AppServices
 
 logger = logging.getLogger("smcp_box.web")
 
@@ -23,8 +24,7 @@ REQUEST_ID_HEADER = "X-Request-Id"
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
-def create_app(box: Box) -> Quart:
-    settings = box.settings
+def create_app(settings: Settings, services: AppServices) -> Quart:
     app = Quart("smcp_box")
     # The MCP blueprint enforces its own body limit while streaming the body in; this is the
     # backstop for every other route.
@@ -36,8 +36,8 @@ def create_app(box: Box) -> Quart:
         sse_keepalive_s=settings.server.sse_keepalive_s,
         server_request_timeout_s=settings.server.server_request_timeout_s,
     )
-    app.register_blueprint(create_mcp_blueprint(box.mcp_services(), transport))
-    app.register_blueprint(create_metrics_blueprint(box))
+    app.register_blueprint(create_mcp_blueprint(services.mcp, transport))
+    app.register_blueprint(create_metrics_blueprint(services.metrics_snapshot))
 
     @app.before_request
     async def assign_request_id() -> None:
@@ -62,13 +62,7 @@ def create_app(box: Box) -> Quart:
 
     @app.get("/readyz")
     async def readyz() -> Any:
-        problems: list[str] = []
-        try:
-            await box.store.healthcheck()
-        except BoxError as exc:
-            problems.append(f"database: {exc.message}")
-        if not box.sandbox.ticker_alive():
-            problems.append("sandbox: the wall-clock ticker is not running")
+        problems = await services.readiness()
         body = {"status": "ok" if not problems else "unavailable", "problems": problems}
         return jsonify(body), (200 if not problems else 503)
 

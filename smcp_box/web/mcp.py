@@ -38,6 +38,7 @@ from smcp_box.protocol.http import accepts, bearer_challenge, is_json_content_ty
 from smcp_box.protocol.jsonrpc import Request, RequestId, decode_json, parse_message
 from smcp_box.protocol.modern import PROTOCOL_VERSION_HEADER
 from smcp_box.protocol.versions import Era, select_era
+from smcp_box.seams import Principal, TenantRuntime
 from smcp_box.web import mcp_legacy, mcp_modern
 from smcp_box.web.mcp_context import (
     Exchange,
@@ -47,7 +48,7 @@ from smcp_box.web.mcp_context import (
     read_body,
     transport_error,
 )
-from smcp_box.web.services import McpServices, Principal, TenantRuntime
+from smcp_box.web.services import McpServices
 from smcp_box.web.streams import SessionHub
 from smcp_box.web.tenant_events import TenantEvents
 from smcp_box.web.tool_schemas import ToolSchemas

@@ -25,7 +25,6 @@ from typing import Any
 from smcp_box.errors import BadModuleReply, BoxError
 from smcp_box.protocol.inputs import INPUT_ROUND_METHODS, is_input_required
 from smcp_box.protocol.jsonrpc import (
-    JsonObject,
     Request,
     check_module_reply,
     error_response,
@@ -35,9 +34,9 @@ from smcp_box.protocol.loglevels import LogFilter
 from smcp_box.protocol.modern import finalize_result
 from smcp_box.protocol.subscriptions import is_tenant_event
 from smcp_box.protocol.versions import Era
+from smcp_box.seams import CallContext, JsonObject
 from smcp_box.web.mcp_context import Exchange, reply_response, sse_response
 from smcp_box.web.mcp_inputs import InputRounds, drive_rounds
-from smcp_box.web.services import CallContext
 from smcp_box.web.sse import frame_stream
 from smcp_box.web.streams import ResponseStream, StreamState, Subscription
 
@@ -106,6 +105,7 @@ async def _call_module(
         request_id=plan.request.id,
         log_level=plan.log_level,
         source_ip=exchange.source_ip,
+        caller=exchange.principal,
     )
     raw = await exchange.tenant.call(message, ctx)
     return check_module_reply(raw, plan.request.id)

@@ -23,13 +23,13 @@ from smcp_box.protocol.errors import BodyTimeout
 from smcp_box.protocol.http import jsonrpc_error_status, metric_method_label
 from smcp_box.protocol.jsonrpc import RequestId, error_response
 from smcp_box.protocol.versions import Era
-from smcp_box.web.services import McpServices, Principal, RequestObserver, TenantRuntime
+from smcp_box.seams import MIB, Principal, RequestObserver, TenantRuntime
+from smcp_box.web.services import McpServices
 from smcp_box.web.sse import SSE_HEADERS
 from smcp_box.web.streams import SessionHub
 from smcp_box.web.tenant_events import TenantEvents
 from smcp_box.web.tool_schemas import ToolSchemas
 
-MIB: Final = 1024 * 1024
 UNKNOWN_TENANT_LABEL: Final = "(unknown)"
 
 

@@ -37,7 +37,8 @@ from smcp_box.protocol.inputs import (
     next_round_params,
     parse_round,
 )
-from smcp_box.protocol.jsonrpc import JsonObject, Request
+from smcp_box.protocol.jsonrpc import Request
+from smcp_box.seams import JsonObject
 from smcp_box.web.streams import ResponseStream, SessionHub, SessionKey
 
 #: Calls the module with one (re-built) request message and returns its checked reply.

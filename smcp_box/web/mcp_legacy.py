@@ -41,11 +41,11 @@ from smcp_box.protocol.legacy import (
 from smcp_box.protocol.loglevels import LogFilter
 from smcp_box.protocol.methods import Route, route_request
 from smcp_box.protocol.versions import Era, supports_priming
+from smcp_box.seams import CallContext, SessionRecord
 from smcp_box.web.mcp_calls import CallPlan, answer, make_sink, run_call, start_task
 from smcp_box.web.mcp_context import Exchange, accepted, json_response, rpc_error, sse_response
 from smcp_box.web.mcp_inputs import InputRounds
 from smcp_box.web.mcp_state import change_state, subscription_keeper
-from smcp_box.web.services import CallContext, SessionRecord
 from smcp_box.web.sse import Frame, frame_stream
 from smcp_box.web.streams import (
     STANDALONE_STREAM_ID,
@@ -206,6 +206,7 @@ async def _client_notification(
         session_id=session.id,
         log_level=session.state.log_level,
         source_ip=exchange.source_ip,
+        caller=exchange.principal,
     )
     task = start_task(exchange, _notify_module(exchange, notification, ctx), "mcp-notify")
     exchange.hub.add_background(session.key, task)

@@ -32,9 +32,9 @@ from smcp_box.protocol.subscriptions import (
     parse_filter,
 )
 from smcp_box.protocol.versions import Era
+from smcp_box.seams import ModuleDescription
 from smcp_box.web.mcp_calls import CallPlan, answer, run_call, start_task
 from smcp_box.web.mcp_context import Exchange, accepted, json_response, rpc_error, sse_response
-from smcp_box.web.services import ModuleDescription
 from smcp_box.web.sse import frame_stream
 from smcp_box.web.streams import STANDALONE_BACKLOG, ResponseStream
 from smcp_box.web.tenant_events import Listener

@@ -19,8 +19,9 @@ import weakref
 from collections.abc import Awaitable, Callable
 
 from smcp_box.errors import BoxError
-from smcp_box.protocol.jsonrpc import JsonObject, Request, error_response
+from smcp_box.protocol.jsonrpc import Request, error_response
 from smcp_box.protocol.legacy import SessionState
+from smcp_box.seams import JsonObject
 from smcp_box.web.mcp_context import Exchange
 from smcp_box.web.streams import SessionKey
 

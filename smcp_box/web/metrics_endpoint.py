@@ -17,7 +17,6 @@ figures, never data. Restrict it at the network (see docs/operations.md) if that
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -27,23 +26,12 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from quart import Blueprint, Response, request
 
 from smcp_box import __version__
-from smcp_box.box import Box
-from smcp_box.metrics import TenantFigures, tenant_figures
+from smcp_box.metrics import BoxFigures, TenantFigures
+from smcp_box.web.services import MetricsSnapshot
 
 PREFIX = "smcp_box_"
 LATENCY_WINDOW_S = 60
 QUANTILES = (("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99"))
-
-
-@dataclass(frozen=True)
-class BoxFigures:
-    """The box-wide figures of one scrape."""
-
-    started_at: float
-    tenants_failed: int
-    ticker_alive: bool
-    cache: dict[str, int]
-    audit: dict[str, int]
 
 
 class _Snapshot(Collector):
@@ -178,32 +166,6 @@ class _Snapshot(Collector):
         yield from (enabled, sessions, kv_keys, kv_bytes)
 
 
-async def snapshot(box: Box) -> tuple[BoxFigures, list[TenantFigures]]:
-    tenants = [(tenant.name, tenant.enabled) for tenant in box.tenants.all()]
-    figures = await tenant_figures(
-        box.metrics, box.sandbox, box.store, tenants, window_s=LATENCY_WINDOW_S
-    )
-    counters = box.sandbox.cache_counters
-    writer = box.auditor.stats
-    box_figures = BoxFigures(
-        started_at=box.started_at,
-        tenants_failed=len(box.tenants.last_report.failed),
-        ticker_alive=box.sandbox.ticker_alive(),
-        cache={
-            "hit": counters.hits,
-            "compile": counters.compiles,
-            "discarded": counters.discarded,
-            "write_failure": counters.write_failures,
-        },
-        audit={
-            "rows_written": writer.rows_written,
-            "rows_dropped": writer.rows_dropped,
-            "pending": box.auditor.pending,
-        },
-    )
-    return box_figures, figures
-
-
 def render(box_figures: BoxFigures, tenants: list[TenantFigures], accept: str) -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(box_figures, tenants))
@@ -216,12 +178,12 @@ def render(box_figures: BoxFigures, tenants: list[TenantFigures], accept: str) -
     return Response(body, status=200, content_type=content_type)
 
 
-def create_metrics_blueprint(box: Box) -> Blueprint:
+def create_metrics_blueprint(snapshot: MetricsSnapshot) -> Blueprint:
     blueprint = Blueprint("metrics", __name__)
 
     @blueprint.get("/metrics")
     async def metrics() -> Response:
-        box_figures, tenants = await snapshot(box)
+        box_figures, tenants = await snapshot()
         return render(box_figures, tenants, request.headers.get("accept", ""))
 
     return blueprint

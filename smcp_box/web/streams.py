@@ -29,11 +29,11 @@ from typing import Any, Final
 
 from smcp_box.errors import BoxError
 from smcp_box.protocol.errors import StreamConflict
+from smcp_box.seams import JsonObject
 from smcp_box.web.sse import Frame
 
 log = logging.getLogger("smcp_box.web.mcp")
 
-JsonObject = dict[str, Any]
 #: Persists one SSE payload and returns its event id.
 Persist = Callable[[str], Awaitable[str]]
 SessionKey = tuple[str, str]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from smcp_box.protocol.jsonrpc import JsonObject, RequestId, result_response
+from smcp_box.protocol.jsonrpc import RequestId, result_response
 from smcp_box.protocol.subscriptions import (
     RESOURCE_UPDATED,
     SubscriptionFilter,
@@ -26,6 +26,7 @@ from smcp_box.protocol.subscriptions import (
     listen_result,
     tagged,
 )
+from smcp_box.seams import JsonObject
 from smcp_box.web.streams import ResponseStream, SessionHub
 from smcp_box.web.tool_schemas import ToolSchemas
 

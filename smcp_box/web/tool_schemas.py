@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from smcp_box.errors import BadModuleReply
-from smcp_box.protocol.jsonrpc import JsonObject
 from smcp_box.protocol.versions import LATEST_HANDSHAKE_VERSION
-from smcp_box.web.services import CallContext, ModuleDescription, TenantRuntime
+from smcp_box.seams import CallContext, JsonObject, ModuleDescription, TenantRuntime
 
 log = logging.getLogger("smcp_box.web.mcp")
 

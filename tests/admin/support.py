@@ -107,7 +107,11 @@ async def serving_mcp(rb: RunningBox) -> AsyncIterator[str]:
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(create_app(rb.box), config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    task = asyncio.create_task(
+        serve(
+            create_app(rb.box.settings, rb.box.app_services()), config, shutdown_trigger=stop.wait
+        )
+    )  # type: ignore[arg-type]
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as probe:

@@ -10,8 +10,8 @@ import pytest
 
 from smcp_box.auth.apikeys import ApiKeyAuthenticator
 from smcp_box.errors import AuthError
+from smcp_box.seams import AuthMode
 from smcp_box.store import Store
-from smcp_box.web.services import AuthMode
 
 
 @dataclass

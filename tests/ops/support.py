@@ -97,7 +97,7 @@ async def serving(box: Box, app: Any = None) -> AsyncIterator[str]:
     config.accesslog = None
     config.graceful_timeout = 1.0
     stop = asyncio.Event()
-    app = app if app is not None else create_app(box)
+    app = app if app is not None else create_app(box.settings, box.app_services())
     task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
     base = f"http://{config.bind[0]}"
     async with httpx.AsyncClient() as probe:

@@ -13,9 +13,9 @@ import pytest
 from smcp_box.box import Box
 from smcp_box.errors import ConfigError
 from smcp_box.ops.backup import inspect_backup, run_restore
-from smcp_box.ops.statelock import exclusive
 from smcp_box.store import Store
 from smcp_box.store.keyfile import read_key_file
+from smcp_box.store.statelock import exclusive
 from tests.e2e.boxproc import BoxProcess
 from tests.e2e.clients import modern_call_tool
 from tests.ops.support import add_ops_tenant, box_settings, ops_box, started

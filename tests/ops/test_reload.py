@@ -72,7 +72,7 @@ async def test_reload_applies_live_settings_and_keeps_sessions(
     settings = box_settings(tmp_path, tenants, module_cache)
     async with started(settings) as box:
         _, key = await box.store.create_api_key("ops", "r")
-        app = create_app(box)
+        app = create_app(box.settings, box.app_services())
         async with serving(box, app) as base, httpx.AsyncClient(timeout=30) as http:
             url = f"{base}/t/ops/mcp"
             session = await legacy_session(http, url, key)

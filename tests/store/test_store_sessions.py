@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from smcp_box.errors import SessionNotFound, StoreError
+from smcp_box.seams import SessionRecord, SessionStore
 from smcp_box.store import Store
-from smcp_box.web.services import SessionRecord, SessionStore
 
 CLIENT = {"name": "inspector", "version": "1.2"}
 

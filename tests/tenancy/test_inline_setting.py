@@ -12,8 +12,8 @@ import pytest
 
 from smcp_box.config import SandboxSettings
 from smcp_box.sandbox import Sandbox
+from smcp_box.seams import CallContext, JsonObject
 from smcp_box.tenancy.registry import TenantRegistry
-from smcp_box.web.services import CallContext, JsonObject
 
 REPO = Path(__file__).resolve().parents[2]
 HASH_CALL = {

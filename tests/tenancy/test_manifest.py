@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from smcp_box.config import MIB, SandboxSettings
+from smcp_box.config import SandboxSettings
 from smcp_box.errors import ConfigError
+from smcp_box.seams import MIB
 from smcp_box.tenancy.manifest import discover_manifests, load_manifest, resolve_limits
 
 MODULE = b"\0asm\x01\0\0\0"

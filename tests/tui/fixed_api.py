@@ -12,10 +12,10 @@ from typing import Any
 from smcp_box.admin.errors import AdminUnavailable
 
 NOW = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
-JsonDict = dict[str, Any]
+JsonObject = dict[str, Any]
 
 
-def _limits(fuel: int = 2_000_000_000) -> JsonDict:
+def _limits(fuel: int = 2_000_000_000) -> JsonObject:
     return {
         "memory_mib": 128,
         "fuel": fuel,
@@ -26,7 +26,7 @@ def _limits(fuel: int = 2_000_000_000) -> JsonDict:
     }
 
 
-def _tenant(name: str, description: str, *, enabled: bool, auth: str, calls: int) -> JsonDict:
+def _tenant(name: str, description: str, *, enabled: bool, auth: str, calls: int) -> JsonObject:
     return {
         "name": name,
         "description": description,
@@ -48,7 +48,7 @@ def _series(seed: int, scale: float) -> list[float]:
     return [round(scale * (1 + math.sin((i + seed) / 5.0)), 2) for i in range(60)]
 
 
-def _metrics_row(name: str, seed: int, rps: float) -> JsonDict:
+def _metrics_row(name: str, seed: int, rps: float) -> JsonObject:
     return {
         "name": name,
         "enabled": True,
@@ -147,7 +147,7 @@ class FixedApi:
     async def aclose(self) -> None:
         return None
 
-    async def status(self) -> JsonDict:
+    async def status(self) -> JsonObject:
         if self.down:
             raise AdminUnavailable(f"the box is not running: nothing answers on {self.where}")
         return {
@@ -158,15 +158,15 @@ class FixedApi:
             "open_sessions": 1,
         }
 
-    async def metrics(self, window_s: int = 60, tenant: str | None = None) -> JsonDict:
+    async def metrics(self, window_s: int = 60, tenant: str | None = None) -> JsonObject:
         rows = [_metrics_row("echo", 2, 14.5), _metrics_row("weather", 0, 0.4)]
         total = dict(_metrics_row("all", 1, 14.9))
         return {"now": NOW, "window_s": window_s, "total": total, "tenants": rows}
 
-    async def tenants(self) -> JsonDict:
+    async def tenants(self) -> JsonObject:
         return {"tenants": self.tenant_rows, "failed": self.failed}
 
-    async def tenant(self, name: str) -> JsonDict:
+    async def tenant(self, name: str) -> JsonObject:
         row = next(t for t in self.tenant_rows if t["name"] == name)
         return {
             **row,
@@ -177,25 +177,25 @@ class FixedApi:
             "pool": None,
         }
 
-    async def add_tenant(self, manifest_toml: str, module: bytes) -> JsonDict:
+    async def add_tenant(self, manifest_toml: str, module: bytes) -> JsonObject:
         raise NotImplementedError
 
-    async def set_enabled(self, name: str, enabled: bool) -> JsonDict:
+    async def set_enabled(self, name: str, enabled: bool) -> JsonObject:
         raise NotImplementedError
 
-    async def set_limits(self, name: str, limits: dict[str, int | None]) -> JsonDict:
+    async def set_limits(self, name: str, limits: dict[str, int | None]) -> JsonObject:
         raise NotImplementedError
 
-    async def reload_tenant(self, name: str) -> JsonDict:
+    async def reload_tenant(self, name: str) -> JsonObject:
         raise NotImplementedError
 
-    async def remove_tenant(self, name: str) -> JsonDict:
+    async def remove_tenant(self, name: str) -> JsonObject:
         raise NotImplementedError
 
-    async def keys(self, tenant: str | None = None) -> JsonDict:
+    async def keys(self, tenant: str | None = None) -> JsonObject:
         return {"keys": self.key_rows}
 
-    async def create_key(self, tenant: str, label: str = "") -> JsonDict:
+    async def create_key(self, tenant: str, label: str = "") -> JsonObject:
         secret = "smcp_0123456789abcdef_" + "x" * 43
         url = f"http://box.lan:8765/t/{tenant}/mcp"
         return {
@@ -216,13 +216,13 @@ class FixedApi:
             },
         }
 
-    async def revoke_key(self, key_id: str) -> JsonDict:
+    async def revoke_key(self, key_id: str) -> JsonObject:
         raise NotImplementedError
 
-    async def sessions(self, tenant: str | None = None) -> JsonDict:
+    async def sessions(self, tenant: str | None = None) -> JsonObject:
         return {"sessions": self.session_rows}
 
-    async def end_session(self, tenant: str, session_id: str) -> JsonDict:
+    async def end_session(self, tenant: str, session_id: str) -> JsonObject:
         raise NotImplementedError
 
     async def audit(
@@ -235,7 +235,7 @@ class FixedApi:
         event: str | None = None,
         actor: str | None = None,
         outcome: str | None = None,
-    ) -> JsonDict:
+    ) -> JsonObject:
         if after_id is not None:
             return {"entries": [r for r in self.audit_rows if r["id"] > after_id]}
         return {"entries": list(reversed(self.audit_rows))}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smcp_box.errors import AuthError, Forbidden, FuelExhausted
-from smcp_box.web.services import (
+from smcp_box.seams import (
     AuthMode,
     CallContext,
     JsonObject,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from smcp_box.web.services import CallContext, JsonObject, ModuleDescription
+from smcp_box.seams import CallContext, JsonObject, ModuleDescription
 from tests.web.fakes import EchoRuntime
 
 CAPS_META = "io.modelcontextprotocol/clientCapabilities"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from smcp_box.errors import StoreError
-from smcp_box.ops.audit_writer import AuditWriter
 from smcp_box.store import AuditEntry, Store
+from smcp_box.store.audit_writer import AuditWriter
 
 
 class Clock:

@@ -29,9 +29,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from smcp_box.seams import JsonObject
 from smcp_box.store import AuditEntry
 from smcp_box.store.crypto import canonical_json
-from smcp_box.web.services import JsonObject
 
 logger = logging.getLogger("smcp_box.audit")
 

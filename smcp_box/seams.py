@@ -1,0 +1,186 @@
+"""The seams every package shares: records and Protocols, each defined once, stdlib only.
+
+Lower packages (``protocol``, ``sandbox``, ``store``, ``auth``, ``vetting``, ``tenancy``)
+implement or use these; upper ones (``web``, ``box``, ``admin``, ``ops``, ``tui``) wire them
+together. Keeping them here, importing nothing of the box, is what lets imports flow one way:
+a store never needs the web package to know what a session record is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, Protocol
+
+#: A decoded JSON object, as JSON-RPC messages, admin API bodies and audit details are.
+JsonObject = dict[str, Any]
+#: How a tenant's callers prove who they are (tenant.toml ``auth``).
+AuthMode = Literal["api_key", "none"]
+#: Bytes in a mebibyte: memory limits are set in MiB, quotas in bytes.
+MIB: Final = 1024 * 1024
+
+#: Sends one JSON-RPC notification (a complete message dict) to the caller's stream.
+NotifySink = Callable[[JsonObject], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ModuleDescription:
+    """What a tenant module says about itself in reply to a warm-up ``initialize``, and its
+    tools from a warm-up ``tools/list``.
+
+    Cached per module hash; answers ``server/discover`` and the box's half of ``initialize``.
+    ``tools`` (the tool objects as listed, each with its ``inputSchema``) is what the box checks
+    ``Mcp-Param-*`` headers against; None when the module has no tools capability or the list
+    could not be had, and the transport then asks the module itself.
+    """
+
+    server_info: JsonObject
+    capabilities: JsonObject
+    instructions: str | None = None
+    tools: tuple[JsonObject, ...] | None = None
+
+
+@dataclass
+class CallContext:
+    """Everything a tenant call needs to know about the request it serves."""
+
+    tenant: str
+    protocol_version: str
+    notify: NotifySink
+    session_id: str | None = None
+    request_id: str | int | None = None
+    #: Lowest log level the client asked for (legacy ``logging/setLevel``); None means all.
+    log_level: str | None = None
+    source_ip: str | None = None
+    #: Who is calling (the authenticated principal); None for the box's own calls (warm-up,
+    #: vetting), which audit as "system".
+    caller: Principal | None = None
+    #: Receipt filled in by the runtime: fuel, wall time, peak memory, host calls.
+    receipt: dict[str, Any] = field(default_factory=dict)
+
+
+class TenantRuntime(Protocol):
+    """One tenant's MCP server, as the transport sees it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def auth_mode(self) -> AuthMode: ...
+
+    @property
+    def enabled(self) -> bool: ...
+
+    async def describe(self) -> ModuleDescription:
+        """The module's server info and capabilities (cached after the first call)."""
+        ...
+
+    async def call(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
+        """Forward one JSON-RPC request or notification to the module.
+
+        Returns the module's reply (a full JSON-RPC response dict with ``result`` or ``error``),
+        or None for a notification. Raises a :class:`smcp_box.errors.SandboxError` subclass when
+        the module breaks a limit; the transport turns it into a JSON-RPC error for that id.
+        Notifications the module emits while running are awaited through ``ctx.notify``.
+        """
+        ...
+
+
+class TenantDirectory(Protocol):
+    def get(self, name: str) -> TenantRuntime | None: ...
+
+    def names(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the tenant their credential is scoped to, and how they proved it."""
+
+    tenant: str
+    subject: str
+    method: Literal["api_key", "oauth", "none"]
+    key_id: str | None = None
+
+
+class Authenticator(Protocol):
+    async def authenticate(
+        self, tenant: TenantRuntime, headers: Mapping[str, str], source_ip: str | None
+    ) -> Principal:
+        """Return the principal, or raise :class:`smcp_box.errors.AuthError`.
+
+        A credential for another tenant is an AuthError (401), never a Principal of that tenant.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    tenant: str
+    session_id: str
+    protocol_version: str
+    client_info: JsonObject
+    created_at: float
+    last_seen: float
+    ended: bool
+    #: Small mutable per-session state the transport keeps (e.g. ``initialized``, log level).
+    state: JsonObject
+
+
+class SessionStore(Protocol):
+    """Sessions and their replayable SSE events (legacy era only)."""
+
+    async def create_session(
+        self, tenant: str, session_id: str, protocol_version: str, client_info: JsonObject
+    ) -> None: ...
+
+    async def get_session(self, tenant: str, session_id: str) -> SessionRecord | None: ...
+
+    async def update_session_state(self, tenant: str, session_id: str, state: JsonObject) -> None:
+        """Replace the session's state and mark it as seen now."""
+        ...
+
+    async def end_session(self, tenant: str, session_id: str) -> bool: ...
+
+    async def append_event(self, tenant: str, session_id: str, stream_id: str, payload: str) -> str:
+        """Persist one SSE event's data and return its event id.
+
+        Event ids are unique within the session and say which stream they belong to, so a
+        ``Last-Event-ID`` alone identifies the stream to resume.
+        """
+        ...
+
+    async def replay_events(
+        self, tenant: str, session_id: str, last_event_id: str
+    ) -> tuple[str, list[tuple[str, str]]] | None:
+        """The stream id of ``last_event_id`` and its events after it, oldest first.
+
+        None when the event id is unknown for this session.
+        """
+        ...
+
+
+class Auditor(Protocol):
+    """Appends rows to the tamper-evident audit log. Callers never pass secrets."""
+
+    async def record(
+        self,
+        event: str,
+        *,
+        tenant: str | None,
+        actor: str,
+        source_ip: str | None,
+        outcome: str,
+        detail: JsonObject,
+    ) -> None: ...
+
+
+class RequestObserver(Protocol):
+    """Live metrics hook on the hot path; implementations must be cheap and never raise."""
+
+    def observe(
+        self, tenant: str, method: str, duration_s: float, error_kind: str | None
+    ) -> None: ...
+
+    def stream_opened(self, tenant: str) -> None: ...
+
+    def stream_closed(self, tenant: str) -> None: ...
