@@ -27,6 +27,7 @@ from smcp_box.admin.paths import admin_socket_path
 from smcp_box.admin.upload import read_tenant_upload
 from smcp_box.config import Settings
 from smcp_box.errors import BoxError
+from smcp_box.store.apikeys import key_id_from
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
@@ -100,7 +101,9 @@ def register(commands: Any) -> None:
     _leaf(actions, "list", _key_list, "list keys (never their secrets)").add_argument(
         "tenant", nargs="?", default=None
     )
-    _leaf(actions, "revoke", _key_revoke, "revoke a key by its id").add_argument("key_id")
+    _leaf(
+        actions, "revoke", _key_revoke, "revoke a key by its id (or the key itself)"
+    ).add_argument("key_id", metavar="KEY_ID_OR_KEY")
 
     session = commands.add_parser("session", help="manage sessions")
     actions = session.add_subparsers(dest="session_command", required=True, metavar="ACTION")
@@ -291,8 +294,16 @@ async def _key_list(client: AdminClient, args: argparse.Namespace) -> int:
 
 
 async def _key_revoke(client: AdminClient, args: argparse.Namespace) -> int:
-    body = await client.revoke_key(args.key_id)
-    return _emit(args, body, f"revoked {args.key_id} (tenant {body['tenant']})")
+    # A whole key is accepted (people paste what they have) but only its public id is sent;
+    # what was typed is never echoed, since it may be a secret with a typo in it.
+    key_id = key_id_from(args.key_id)
+    if key_id is None:
+        raise BoxError(
+            "that is neither a key id (16 hex digits, as `smcp-box key list` shows) nor an "
+            "API key; nothing was revoked"
+        )
+    body = await client.revoke_key(key_id)
+    return _emit(args, body, f"revoked {key_id} (tenant {body['tenant']})")
 
 
 async def _session_list(client: AdminClient, args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from smcp_box.admin.errors import BadRequest, Conflict, NotFound
 from smcp_box.admin.urls import mcp_url
 from smcp_box.seams import JsonObject, SessionRecord
 from smcp_box.store import ApiKeyRecord, AuditRecord
+from smcp_box.store.apikeys import key_id_from
 
 #: Longest a follow request is held open; clients simply ask again.
 MAX_FOLLOW_WAIT_S = 60.0
@@ -118,6 +119,10 @@ def keys_sessions_audit_routes(ctx: AdminContext) -> Blueprint:
 
     @bp.delete("/keys/<key_id>")
     async def revoke_key(key_id: str) -> Response:
+        if key_id_from(key_id) != key_id:
+            # Not echoed nor audited as given: a mistyped secret must not land in the log.
+            ctx.begin("admin.key.revoke", None)
+            raise BadRequest("not a key id: key ids are 16 hex digits (smcp-box key list)")
         ctx.begin("admin.key.revoke", None, key_id=key_id)
         known = {key.key_id: key for key in await store.list_api_keys()}
         key = known.get(key_id)

@@ -28,6 +28,19 @@ SECRET_BYTES: Final = 32
 DEFAULT_LAST_USED_RESOLUTION: Final = 60.0
 
 _KEY_FORMAT: Final = re.compile(r"smcp_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
+_KEY_ID_FORMAT: Final = re.compile(r"[0-9a-f]{16}")
+
+
+def key_id_from(text: str) -> str | None:
+    """The key id named by ``text``: a key id itself, or a whole key (whose id is public).
+
+    None when ``text`` is neither. Callers that got a whole key must use only the id from here
+    on: the secret part goes no further (not to the admin API, an error or the audit log).
+    """
+    if _KEY_ID_FORMAT.fullmatch(text):
+        return text
+    match = _KEY_FORMAT.fullmatch(text)
+    return match[1] if match is not None else None
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,26 @@ async def test_key_commands(rb: RunningBox) -> None:
     assert "already revoked" in again.err
 
 
+async def test_key_revoke_takes_the_whole_key_and_never_echoes_it(rb: RunningBox) -> None:
+    """Regression: `key revoke <secret>` answered `no API key with id '<the secret>'`."""
+    raw = json.loads((await smcp(rb, "key", "create", "notes", "--json")).out)
+    revoked = await smcp(rb, "key", "revoke", raw["key"])
+    assert revoked.code == 0, revoked.err
+    assert f"revoked {raw['key_id']}" in revoked.out
+    secret_part = raw["key"].rsplit("_", 1)[1]
+    assert secret_part not in revoked.out + revoked.err
+    assert all(k.revoked for k in await rb.box.store.list_api_keys() if k.key_id == raw["key_id"])
+    mistyped = raw["key"][:-1] + "!"
+    refused = await smcp(rb, "key", "revoke", mistyped)
+    assert refused.code == 2
+    assert "nothing was revoked" in refused.err
+    assert secret_part[:-1] not in refused.out + refused.err
+    await rb.box.auditor.flush()
+    rows = (await rb.client.audit(event="admin.key.revoke"))["entries"]
+    assert rows
+    assert secret_part[:-1] not in json.dumps(rows)
+
+
 async def test_session_commands(rb: RunningBox) -> None:
     await rb.box.store.create_session("notes", "sid-cli", "2025-11-25", {"name": "ide"})
     listed = await smcp(rb, "session", "list")

@@ -107,3 +107,12 @@ async def test_end_unknown_session_is_404(rb: RunningBox) -> None:
     with pytest.raises(AdminRequestFailed) as caught:
         await rb.client.sessions("nope")
     assert caught.value.status == 404
+
+
+async def test_revoke_refuses_what_is_not_a_key_id_without_echoing_it(rb: RunningBox) -> None:
+    created = await rb.client.create_key("notes", "x")
+    with pytest.raises(AdminRequestFailed) as refused:
+        await rb.client.revoke_key(created["key"])
+    assert refused.value.status == 400
+    assert created["key"] not in refused.value.message
+    assert not any(k.revoked for k in await rb.box.store.list_api_keys("notes"))
