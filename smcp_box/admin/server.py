@@ -78,13 +78,26 @@ def bind_admin_socket(path: Path) -> socket.socket:
     return sock
 
 
+class _NoRunningOnLine(logging.Filter):
+    """Drops Hypercorn's "Running on …" line for the admin listeners: it names the socket by
+    the temporary name it was bound under before the atomic rename, not the path clients use.
+    ``start_admin`` logs the real path instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Running on")
+
+
+_ADMIN_SERVER_LOG = logging.getLogger("smcp_box.admin.server")
+_ADMIN_SERVER_LOG.addFilter(_NoRunningOnLine())
+
+
 def _hypercorn_config(bind: str) -> Any:
     from hypercorn.config import Config as HypercornConfig
 
     config = HypercornConfig()
     config.bind = [bind]
     config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
+    config.errorlog = _ADMIN_SERVER_LOG
     config.graceful_timeout = 2.0
     # Long-polls (audit follow) hold a request open; keep-alive must outlast them.
     config.keep_alive_timeout = 60.0

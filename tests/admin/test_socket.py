@@ -136,3 +136,20 @@ async def test_too_long_socket_path_is_a_clear_error() -> None:
     path = short_runtime_dir() / ("x" * 120) / "admin.sock"
     with pytest.raises(ConfigError, match="longer than the 107 bytes"):
         bind_admin_socket(path)
+
+
+async def test_the_log_names_the_admin_socket_not_its_temporary_name(
+    tmp_path: Path, module_cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: start-up printed `Running on http://unix:.smcp-box/run/.40746d`, the name
+    the socket had before its atomic rename."""
+    from tests.admin.support import running_box
+
+    caplog.set_level("INFO")
+    async with running_box(tmp_path, module_cache) as running:
+        # A request answered proves the admin server is up, so its start-up lines are out.
+        assert (await running.client.status())["version"]
+        lines = [record.getMessage() for record in caplog.records]
+        temporary = [line for line in lines if "unix:" in line or "/." in line]
+        assert temporary == []
+        assert any(str(running.socket_path) in line for line in lines)
