@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     from smcp_box.ops.cert_command import add_cert_parser
     from smcp_box.ops.cli_commands import register as register_ops
 
-    add_cert_parser(commands)
+    _add_config_flag(add_cert_parser(commands))
     vet = commands.add_parser(
         "vet", help="vet tenant folders: module hash, ABI, tool definitions, pin, description scan"
     )
@@ -90,14 +90,6 @@ def _settings_from(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "cert":
-        from smcp_box.ops.cert_command import run_cert
-
-        try:
-            return run_cert(args)
-        except BoxError as exc:
-            print(f"smcp-box: error: {exc.message}", file=sys.stderr)
-            return 2
     try:
         settings = _settings_from(args)
         configure_logging(settings.log_level)
@@ -116,6 +108,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     handled = dispatch_ops(args, settings)
     if handled is not None:
         return handled
+    if args.command == "cert":
+        from smcp_box.ops.cert_command import run_cert
+
+        return run_cert(args, state_dir=settings.state_path())
     if args.command == "vet":
         from smcp_box.tenancy.vet import run_vet_command
 

@@ -1,8 +1,14 @@
 """``smcp-box cert``: make the local CA once, then a server certificate for the box's names.
 
-Wired into the CLI with :func:`add_cert_parser` and :func:`run_cert`. The command needs no
-settings and never talks to a running box: it writes files, and the admin restarts (or, when
-the key was kept, reloads) the service.
+Wired into the CLI with :func:`add_cert_parser` and :func:`run_cert`. The command never talks
+to a running box: it writes files, and the admin restarts (or, when the key was kept, reloads)
+the box.
+
+Two layouts. For the systemd service (``--system``, or by default when root runs it on a
+machine with the documented ``/etc/smcp-box/config.toml``) the CA and certificate go under
+/etc/smcp-box and the key also becomes a systemd credential. Otherwise it is the quick start:
+everything goes under the box's state folder, nothing outside it is touched, and the printed
+settings are ones that work there.
 """
 
 from __future__ import annotations
@@ -26,21 +32,23 @@ from smcp_box.ops.certs import (
 
 #: Where systemd hands the tls-key credential to smcp-box.service.
 SERVICE_TLS_KEY_PATH = "/run/credentials/smcp-box.service/tls-key"
+#: The service's configuration, as the README's systemd install lays it out.
+SYSTEM_CONFIG = Path("/etc/smcp-box/config.toml")
+SYSTEM_DIRS = (Path("/etc/smcp-box/ca"), Path("/etc/smcp-box/tls"))
 
 
-def _default_dirs() -> tuple[Path, Path]:
-    # Root sets up the appliance (beside /etc/smcp-box/config.toml); anyone else is trying the
-    # box from a checkout, where the settings' fallbacks live under ./.smcp-box as well.
-    if os.geteuid() == 0:
-        return Path("/etc/smcp-box/ca"), Path("/etc/smcp-box/tls")
-    return Path(".smcp-box/ca"), Path(".smcp-box/tls")
+def _system_mode(args: argparse.Namespace, system_config: Path) -> bool:
+    if args.system:
+        return True
+    # Only an installed service makes /etc the default: a quick start run by root (a fresh VM,
+    # a container) must not write into /etc and /etc/credstore without being asked.
+    return os.geteuid() == 0 and system_config.is_file()
 
 
 def add_cert_parser(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> argparse.ArgumentParser:
     """Add the ``cert`` subcommand to ``parser.add_subparsers()``'s result."""
-    ca_dir, out_dir = _default_dirs()
     cert = commands.add_parser(
         "cert",
         help="make a local CA (once) and a TLS certificate for the box",
@@ -52,12 +60,25 @@ def add_cert_parser(
         ),
     )
     cert.add_argument("names", nargs="+", metavar="NAME", help="e.g. box.lan 192.168.1.10")
-    cert.add_argument("--ca-dir", type=Path, default=ca_dir, help=f"CA folder (default {ca_dir})")
+    cert.add_argument(
+        "--system",
+        action="store_true",
+        help=(
+            f"set up the systemd service: CA and certificate under /etc/smcp-box, key also as "
+            f"a credential (the default when root runs it and {SYSTEM_CONFIG} exists)"
+        ),
+    )
+    cert.add_argument(
+        "--ca-dir",
+        type=Path,
+        default=None,
+        help="CA folder (default: <state folder>/ca, or /etc/smcp-box/ca for the service)",
+    )
     cert.add_argument(
         "--out",
         type=Path,
-        default=out_dir,
-        help=f"server.crt/server.key folder (default {out_dir})",
+        default=None,
+        help="server.crt/server.key folder (default: <state folder>/tls, or /etc/smcp-box/tls)",
     )
     cert.add_argument(
         "--days",
@@ -76,18 +97,27 @@ def add_cert_parser(
         metavar="DIR|none",
         help=(
             f"also copy server.key to DIR/{TLS_KEY_CREDENTIAL} for the systemd unit "
-            f"(default: {CREDSTORE} when run as root, else none)"
+            f"(default: {CREDSTORE} for the service, else none)"
         ),
     )
     return cert
 
 
-def run_cert(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+def run_cert(
+    args: argparse.Namespace,
+    *,
+    state_dir: Path,
+    out: TextIO | None = None,
+    system_config: Path = SYSTEM_CONFIG,
+) -> int:
+    """``state_dir`` is the box's resolved state folder, the quick start's home for the files."""
     stream = out if out is not None else sys.stdout
-    credstore = _credstore(args.credstore)
-    ca = load_or_create_ca(args.ca_dir)
+    system = _system_mode(args, system_config)
+    default_ca, default_out = SYSTEM_DIRS if system else (state_dir / "ca", state_dir / "tls")
+    credstore = _credstore(args.credstore, system)
+    ca = load_or_create_ca(args.ca_dir or default_ca)
     issued = issue_server_certificate(
-        ca, args.out, args.names, days=args.days, reuse_key=args.keep_key
+        ca, args.out or default_out, args.names, days=args.days, reuse_key=args.keep_key
     )
     installed = install_credential(issued.key_path, credstore=credstore) if credstore else None
 
@@ -99,17 +129,28 @@ def run_cert(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     ]
     if installed is not None:
         lines.append(f"  key installed as systemd credential {installed}")
-    lines += ["", "In config.toml (/etc/smcp-box/config.toml under systemd):", "  [server]"]
-    lines.append(f'  tls_cert = "{issued.cert_path.resolve()}"')
+    cert_path = issued.cert_path.resolve()
     key_setting = SERVICE_TLS_KEY_PATH if installed else str(issued.key_path.resolve())
-    lines.append(f'  tls_key = "{key_setting}"')
-    lines.append("")
-    if args.keep_key:
-        lines.append(
-            "Then: systemctl reload smcp-box   (same key: new handshakes get the new cert)"
-        )
+    if system:
+        lines += ["", f"In {system_config}:", "  [server]"]
+        lines += [f'  tls_cert = "{cert_path}"', f'  tls_key = "{key_setting}"', ""]
+        if args.keep_key:
+            lines.append(
+                "Then: systemctl reload smcp-box   (same key: new handshakes get the new cert)"
+            )
+        else:
+            lines.append("Then: systemctl restart smcp-box  (a new key is read at service start)")
     else:
-        lines.append("Then: systemctl restart smcp-box  (a new key is read at service start)")
+        lines += [
+            "",
+            "Serve HTTPS with it (stop a running box first; the names must resolve to it):",
+            f"  SMCP_BOX_SERVER_TLS_CERT={cert_path} \\",
+            f"  SMCP_BOX_SERVER_TLS_KEY={key_setting} smcp-box serve",
+            "or put in your config.toml (smcp-box serve --config config.toml):",
+            "  [server]",
+            f'  tls_cert = "{cert_path}"',
+            f'  tls_key = "{key_setting}"',
+        ]
     if ca.created:
         lines += ["", "New CA: make each client trust it once.", ""]
         lines.append(trust_instructions(ca, host_hint=issued.dns_names[0]))
@@ -119,11 +160,11 @@ def run_cert(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     return 0
 
 
-def _credstore(value: str) -> Path | None:
+def _credstore(value: str, system: bool) -> Path | None:
     if value == "none":
         return None
     if value == "auto":
-        return CREDSTORE if os.geteuid() == 0 else None
+        return CREDSTORE if system else None
     path = Path(value)
     if not path.is_absolute():
         raise ConfigError(f"--credstore {value!r}: give an absolute folder, 'auto' or 'none'")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import stat
 from pathlib import Path
 
@@ -22,12 +23,19 @@ def _parse(*argv: str) -> argparse.Namespace:
 def _run(tmp_path: Path, *argv: str) -> str:
     out = io.StringIO()
     args = _parse("--ca-dir", str(tmp_path / "ca"), "--out", str(tmp_path / "tls"), *argv)
-    assert run_cert(args, out=out) == 0
+    assert run_cert(args, out=out, state_dir=tmp_path / "state") == 0
     return out.getvalue()
 
 
 def test_first_run_makes_the_ca_and_explains_trust(tmp_path: Path) -> None:
-    text = _run(tmp_path, "--credstore", str(tmp_path / "credstore"), "box.lan", "192.168.1.10")
+    text = _run(
+        tmp_path,
+        "--system",
+        "--credstore",
+        str(tmp_path / "credstore"),
+        "box.lan",
+        "192.168.1.10",
+    )
     assert f"Created CA {tmp_path / 'ca' / 'ca.crt'}" in text
     assert "for box.lan, localhost, 192.168.1.10, 127.0.0.1, ::1" in text
     assert 'tls_key = "/run/credentials/smcp-box.service/tls-key"' in text
@@ -41,9 +49,11 @@ def test_first_run_makes_the_ca_and_explains_trust(tmp_path: Path) -> None:
 
 
 def test_renewal_reuses_the_ca_and_can_keep_the_key(tmp_path: Path) -> None:
-    _run(tmp_path, "--credstore", "none", "box.lan")
+    _run(tmp_path, "--system", "--credstore", "none", "box.lan")
     key = (tmp_path / "tls" / "server.key").read_bytes()
-    text = _run(tmp_path, "--credstore", "none", "--keep-key", "--days", "90", "box.lan")
+    text = _run(
+        tmp_path, "--system", "--credstore", "none", "--keep-key", "--days", "90", "box.lan"
+    )
     assert "Reused CA" in text
     assert "need no change" in text
     assert "update-ca-certificates" not in text
@@ -59,3 +69,49 @@ def test_bad_input_is_a_config_error(tmp_path: Path) -> None:
         _run(tmp_path, "--credstore", "none", "--days", "1000", "box.lan")
     with pytest.raises(ConfigError, match="valid DNS name"):
         _run(tmp_path, "--credstore", "none", "not_a_host")
+
+
+@pytest.mark.parametrize("system_config_exists", [False, True])
+def test_quick_start_writes_only_under_the_state_folder(
+    tmp_path: Path, system_config_exists: bool
+) -> None:
+    """Regression: as root in quick-start mode it wrote into /etc/smcp-box and /etc/credstore
+    and printed a tls_key path that exists only under systemd. Without --system it uses /etc
+    only when root runs it and the service's config file exists."""
+    system_config = tmp_path / "etc" / "config.toml"
+    if system_config_exists:
+        system_config.parent.mkdir()
+        system_config.write_text("")
+    state = tmp_path / "state"
+    out = io.StringIO()
+    args = _parse("--credstore", "auto", "box.lan")
+    if system_config_exists and os.geteuid() == 0:
+        # The service layout would write into the real /etc: only check that it was chosen.
+        from smcp_box.ops.cert_command import _system_mode
+
+        assert _system_mode(args, system_config)
+        return
+    assert run_cert(args, out=out, state_dir=state, system_config=system_config) == 0
+    text = out.getvalue()
+    assert (state / "ca" / "ca.crt").is_file()
+    assert (state / "tls" / "server.key").is_file()
+    assert "/run/credentials" not in text
+    assert "/etc/smcp-box" not in text
+    assert "systemctl" not in text
+    assert f"SMCP_BOX_SERVER_TLS_KEY={(state / 'tls' / 'server.key').resolve()}" in text
+    assert f'tls_cert = "{(state / "tls" / "server.crt").resolve()}"' in text
+
+
+def test_the_printed_quick_start_settings_load(tmp_path: Path) -> None:
+    """What the quick start prints is a configuration the box accepts as it is."""
+    from smcp_box.config import load_settings
+
+    state = tmp_path / "state"
+    out = io.StringIO()
+    run_cert(_parse("box.lan"), out=out, state_dir=state, system_config=tmp_path / "absent")
+    toml = out.getvalue().split("  [server]\n", 1)[1].split("\n\n", 1)[0]
+    config = tmp_path / "config.toml"
+    config.write_text("[server]\n" + "\n".join(line.strip() for line in toml.splitlines()))
+    settings = load_settings(config, environ={})
+    assert Path(settings.server.tls_cert).is_file()
+    assert Path(settings.server.tls_key).is_file()
