@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 import secrets
@@ -60,6 +61,22 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
     async def healthz() -> Any:
         return jsonify({"status": "ok", "version": __version__})
 
+    @app.get("/")
+    async def landing() -> Any:
+        # Says what this is to whoever opens the box's address, without naming any tenant:
+        # the list of tenants is for credential holders (and admins), not for the LAN.
+        body = {
+            "name": "smcp-box",
+            "version": __version__,
+            "what": "MCP servers hosted for this network, one endpoint per tenant",
+            "mcp_endpoint": "/t/<tenant>/mcp",
+            "health": "/healthz",
+            "docs": "README.md and docs/ of the smcp-box package; `smcp-box --help` on the box",
+        }
+        if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+            return Response(_landing_html(body), content_type="text/html; charset=utf-8")
+        return jsonify(body)
+
     @app.get("/readyz")
     async def readyz() -> Any:
         problems = await services.readiness()
@@ -73,3 +90,17 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
         return response
 
     return app
+
+
+def _landing_html(body: dict[str, str]) -> str:
+    rows = "".join(
+        f"<tr><th>{html.escape(key)}</th><td>{html.escape(value)}</td></tr>"
+        for key, value in body.items()
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>smcp-box {html.escape(__version__)}</title></head>"
+        f"<body><h1>smcp-box</h1><table>{rows}</table>"
+        "<p>Connect an MCP client to <code>/t/&lt;tenant&gt;/mcp</code> with the key or sign-in "
+        "your admin gave you.</p></body></html>\n"
+    )
