@@ -22,6 +22,7 @@ from typing import Any
 
 from smcp_box.admin import cli_format as fmt
 from smcp_box.admin.client import AdminClient
+from smcp_box.admin.client_config import add_client_config_parser, run_client_config
 from smcp_box.admin.errors import AdminRequestFailed, AdminUnavailable
 from smcp_box.admin.paths import admin_socket_path
 from smcp_box.admin.upload import read_tenant_upload
@@ -33,7 +34,7 @@ EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
 EXIT_BROKEN_PIPE = 141  # what shells report for SIGPIPE
-COMMANDS = ("status", "tenant", "key", "session", "audit", "tui")
+COMMANDS = ("status", "tenant", "key", "session", "audit", "tui", "client-config")
 LIMIT_FLAGS = (
     ("memory_mib", "MiB of linear memory per instance"),
     ("fuel", "fuel per call"),
@@ -104,6 +105,15 @@ def register(commands: Any) -> None:
     _leaf(
         actions, "revoke", _key_revoke, "revoke a key by its id (or the key itself)"
     ).add_argument("key_id", metavar="KEY_ID_OR_KEY")
+
+    add_client_config_parser(
+        _leaf(
+            commands,
+            "client-config",
+            run_client_config,
+            "print the config snippet an MCP client needs for a tenant",
+        )
+    )
 
     session = commands.add_parser("session", help="manage sessions")
     actions = session.add_subparsers(dest="session_command", required=True, metavar="ACTION")

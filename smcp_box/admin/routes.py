@@ -7,6 +7,7 @@ import time
 
 from quart import Blueprint, Response
 
+from smcp_box.admin.client_config import Connection, client_config_json
 from smcp_box.admin.context import (
     AdminContext,
     body_object,
@@ -95,15 +96,9 @@ def keys_sessions_audit_routes(ctx: AdminContext) -> Blueprint:
         await ctx.audit(key_id=key_id)
         url = mcp_url(box.settings, tenant)
         header = f"Authorization: Bearer {secret}"
-        client_config = {
-            "mcpServers": {
-                tenant: {
-                    "type": "http",
-                    "url": url,
-                    "headers": {"Authorization": f"Bearer {secret}"},
-                }
-            }
-        }
+        client_config = client_config_json(
+            Connection(name=tenant, url=url, auth=runtime.auth_mode, key=secret)
+        )
         response: JsonObject = {
             "key": secret,
             "key_id": key_id,
