@@ -37,8 +37,12 @@ def status_text(body: JsonObject) -> str:
     ]
     for failed in body["failed"]:
         lines.append(f"  NOT LOADED {failed['folder']}: {failed['reason']}")
-    lines.append("config (secrets redacted):")
-    lines.append(json.dumps(body["config"], indent=2))
+    paths = body.get("paths", {})
+    if paths:
+        lines.append(f"state: {paths['state']}  (database {paths['database']})")
+        lines.append(f"tenants folder: {paths['tenants']}")
+    # The whole settings tree is for `--json` and `smcp-box config check`, not this summary.
+    lines.append("settings: smcp-box status --json, or smcp-box config check")
     return "\n".join(lines)
 
 

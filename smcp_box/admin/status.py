@@ -56,6 +56,11 @@ def status_metrics_routes(ctx: AdminContext) -> Blueprint:
                 "failed": failed,
                 "sandbox": {"ticker_alive": box.sandbox.ticker_alive()},
                 "open_sessions": await box.store.count_open_sessions(),
+                "paths": {
+                    "state": str(box.settings.state_path().resolve()),
+                    "database": str(box.settings.database_path().resolve()),
+                    "tenants": str(box.settings.tenants_path().resolve()),
+                },
                 "config": redact(settings_as_dict(box.settings)),
             }
         )

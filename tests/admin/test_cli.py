@@ -47,8 +47,14 @@ async def test_status(rb: RunningBox) -> None:
     assert text.code == 0, text.err
     assert "smcp-box 0.1.0" in text.out
     assert "2 loaded" in text.out
+    # Regression: the text form dumped the whole settings tree; it names where things are.
+    assert '"server"' not in text.out
+    assert f"state: {rb.settings.state_path().resolve()}" in text.out
+    assert str(rb.settings.tenants_path().resolve()) in text.out
     raw = await smcp(rb, "status", "--json")
-    assert json.loads(raw.out)["tenants"]["loaded"] == 2
+    body = json.loads(raw.out)
+    assert body["tenants"]["loaded"] == 2
+    assert body["config"]["server"]["port"] == rb.settings.server.port
 
 
 async def test_not_running_is_exit_3_with_a_clear_message() -> None:
