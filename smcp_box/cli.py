@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     config_check = config_commands.add_parser("check", help="validate and print the settings")
     _add_config_flag(config_check)
+    config_check.add_argument("--json", action="store_true", help="the settings tree as JSON")
 
     from smcp_box.ops.cert_command import add_cert_parser
     from smcp_box.ops.cli_commands import register as register_ops
@@ -72,13 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings_from(args: argparse.Namespace) -> Settings:
-    path: Path | None = args.config
+def _config_file(args: argparse.Namespace) -> Path | None:
+    """The TOML file in force: --config, $SMCP_BOX_CONFIG, or systemd's configuration folder."""
+    path: Path | None = getattr(args, "config", None)
     if path is None and os.environ.get("SMCP_BOX_CONFIG"):
         path = Path(os.environ["SMCP_BOX_CONFIG"])
     if path is None and os.environ.get("CONFIGURATION_DIRECTORY"):
         candidate = Path(os.environ["CONFIGURATION_DIRECTORY"].split(":")[0]) / "config.toml"
         path = candidate if candidate.exists() else None
+    return path
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    path = _config_file(args)
     environ = {k: v for k, v in os.environ.items() if k != "SMCP_BOX_CONFIG"}
     overrides: dict[str, Any] = {"tenants_dir": getattr(args, "tenants_dir", None)}
     if getattr(args, "host", None) is not None:
@@ -99,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (| head): not an error; keep Python quiet at exit too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -129,9 +140,46 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if handled is not None:
         return handled
     if args.command == "config":
-        print(json.dumps(settings_as_dict(settings), indent=2))
-        return 0
+        return _config_check(args, settings)
     raise AssertionError(args.command)  # pragma: no cover - argparse enforces the choices
+
+
+def _config_check(args: argparse.Namespace, settings: Settings) -> int:
+    """Valid settings (invalid ones exited 2 before this): say so, where they came from, the
+    resolved folders, then every setting, one per line (``--json`` for the tree)."""
+    resolved = {
+        "state_dir": str(settings.state_path().resolve()),
+        "database": str(settings.database_path().resolve()),
+        "cache_dir": str(settings.cache_path().resolve()),
+        "runtime_dir": str(settings.runtime_path().resolve()),
+        "tenants_dir": str(settings.tenants_path().resolve()),
+    }
+    if args.json:
+        print(json.dumps({**settings_as_dict(settings), "resolved": resolved}, indent=2))
+        return 0
+    source = _config_file(args)
+    env_names = sorted(name for name in os.environ if name.startswith("SMCP_BOX_"))
+    layers = ["built-in defaults", f"file {source}" if source else "no config file"]
+    layers.append(
+        f"environment ({', '.join(env_names)})" if env_names else "no SMCP_BOX_* variables"
+    )
+    print(f"configuration is valid: {'; '.join(layers)}")
+    for name, value in resolved.items():
+        print(f"  {name:<12} {value}")
+    print()
+    for name, value in _flatten(settings_as_dict(settings)):
+        print(f"{name} = {json.dumps(value)}")
+    return 0
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            rows += _flatten(value, f"{prefix}{key}.")
+        else:
+            rows.append((f"{prefix}{key}", list(value) if isinstance(value, tuple) else value))
+    return rows
 
 
 async def _serve(settings: Settings, reload_settings: Callable[[], Settings]) -> int:

@@ -32,11 +32,28 @@ def test_version() -> None:
 def test_config_check_prints_the_resolved_tree(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text("[server]\nport = 9123\n")
-    result = run("config", "check", "--config", str(config), env={"SMCP_BOX_LOG_LEVEL": "debug"})
+    env = {"SMCP_BOX_LOG_LEVEL": "debug", "SMCP_BOX_STATE_DIR": str(tmp_path / "st")}
+    result = run("config", "check", "--config", str(config), "--json", env=env)
     assert result.returncode == 0, result.stderr
     tree = json.loads(result.stdout)
     assert tree["server"]["port"] == 9123
     assert tree["log_level"] == "debug"
+    assert tree["resolved"]["database"] == str(tmp_path / "st" / "smcp-box.db")
+
+
+def test_config_check_says_valid_and_shows_resolved_paths(tmp_path: Path) -> None:
+    """Regression: it printed only JSON, with "state_dir": "" instead of the resolved path."""
+    config = tmp_path / "c.toml"
+    config.write_text("[server]\nport = 9123\n")
+    env = {"SMCP_BOX_STATE_DIR": str(tmp_path / "st")}
+    result = run("config", "check", "--config", str(config), env=env)
+    assert result.returncode == 0, result.stderr
+    first, *rest = result.stdout.splitlines()
+    assert first.startswith("configuration is valid: ")
+    assert f"file {config}" in first
+    assert "SMCP_BOX_STATE_DIR" in first
+    assert f"  state_dir    {tmp_path / 'st'}" in rest
+    assert "server.port = 9123" in rest
 
 
 def test_bad_settings_exit_2_naming_the_key(tmp_path: Path) -> None:
