@@ -5,8 +5,14 @@ Every field is documented once, here, and shown with its default in ``config.exa
 misspelt setting silently falling back to its default is how appliances get misconfigured.
 
 Environment overrides: a top-level field ``state_dir`` is ``SMCP_BOX_STATE_DIR``; a field
-``port`` of section ``server`` is ``SMCP_BOX_SERVER_PORT``. Values are parsed as the field's type
-(lists are comma-separated).
+``port`` of section ``server`` is ``SMCP_BOX_SERVER_PORT``. Environment values are text, parsed as
+the field's type (lists are comma-separated); a TOML value must already have the field's type
+(``port = "8765"`` is an error, not a port).
+
+Numbers have one table of bounds: :data:`LIMITS` for the per-tenant limits (the ``[sandbox]``
+defaults, a tenant.toml's ``[limits]``, admin changes and the sandbox's ``Limits`` are all held
+to it) and :data:`SETTING_BOUNDS` for the rest. A value outside gives one message at every layer,
+``memory_mib = 99999 is out of range: allowed 1..4096 (MiB)``, prefixed by where it came from.
 
 Default paths follow systemd: ``$STATE_DIRECTORY``, ``$CACHE_DIRECTORY``, ``$RUNTIME_DIRECTORY``
 and ``$CREDENTIALS_DIRECTORY`` when set (the unit sets them), else folders under ``./.smcp-box``.
