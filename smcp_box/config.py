@@ -5,8 +5,14 @@ Every field is documented once, here, and shown with its default in ``config.exa
 misspelt setting silently falling back to its default is how appliances get misconfigured.
 
 Environment overrides: a top-level field ``state_dir`` is ``SMCP_BOX_STATE_DIR``; a field
-``port`` of section ``server`` is ``SMCP_BOX_SERVER_PORT``. Values are parsed as the field's type
-(lists are comma-separated).
+``port`` of section ``server`` is ``SMCP_BOX_SERVER_PORT``. Environment values are text, parsed as
+the field's type (lists are comma-separated); a TOML value must already have the field's type
+(``port = "8765"`` is an error, not a port).
+
+Numbers have one table of bounds: :data:`LIMITS` for the per-tenant limits (the ``[sandbox]``
+defaults, a tenant.toml's ``[limits]``, admin changes and the sandbox's ``Limits`` are all held
+to it) and :data:`SETTING_BOUNDS` for the rest. A value outside gives one message at every layer,
+``memory_mib = 99999 is out of range: allowed 1..4096 (MiB)``, prefixed by where it came from.
 
 Default paths follow systemd: ``$STATE_DIRECTORY``, ``$CACHE_DIRECTORY``, ``$RUNTIME_DIRECTORY``
 and ``$CREDENTIALS_DIRECTORY`` when set (the unit sets them), else folders under ``./.smcp-box``.
@@ -52,11 +58,32 @@ class ServerSettings:
     tls_key: str = ""
     #: Seconds in-flight requests get to finish after SIGTERM before the box exits.
     shutdown_grace_s: float = 10.0
+    #: ``retry`` (milliseconds) sent with SSE priming events: how long a client waits before it
+    #: reconnects a dropped stream. 0 sends none and leaves it to the client (the SDK waits 1 s).
+    sse_retry_ms: int = 0
+    #: Seconds a client gets to send its whole request body; then 408.
+    body_timeout_s: float = 30.0
+    #: A legacy session used after this many seconds of not being marked seen is marked seen
+    #: again, so the idle reaper spares sessions in use without a store write per request.
+    session_touch_s: float = 60.0
+    #: ``realm`` of the ``WWW-Authenticate: Bearer`` challenge on 401 and 403.
+    auth_realm: str = "smcp-box"
+    #: RFC 9728 protected-resource metadata URL named in the challenge; ``{tenant}`` is replaced
+    #: by the tenant's name. Empty leaves ``resource_metadata`` out.
+    resource_metadata_url: str = ""
+    #: Handshake era: InputRequiredResult rounds (sampling, elicitation, roots) the box runs for
+    #: one request before it fails it (-32603); bounds a module that keeps asking.
+    max_input_rounds: int = 8
 
 
 @dataclass(frozen=True)
 class SandboxSettings:
-    """Defaults for every tenant; a tenant.toml [limits] table may lower or raise them."""
+    """Defaults for every tenant; a tenant.toml [limits] table may lower or raise each limit.
+
+    The per-tenant limits (every field but ``tick_ms`` and ``inline_fuel``) have the names,
+    units and bounds of :data:`LIMITS`, the one vocabulary of the box, tenant.toml, the sandbox's
+    ``Limits`` record, the admin API, the CLI and the TUI.
+    """
 
     #: Linear-memory limit of one module instance, in MiB.
     memory_mib: int = 128
@@ -64,12 +91,19 @@ class SandboxSettings:
     fuel: int = 2_000_000_000
     #: Wall-clock limit of one call, in milliseconds (epoch interruption).
     timeout_ms: int = 5_000
-    #: Largest reply a module may return, in bytes.
+    #: Largest reply a module may return, and largest string it may pass to a host import, in
+    #: bytes.
     max_reply_bytes: int = 4 * MIB
+    #: Largest message the box passes into a module, in bytes.
+    max_message_bytes: int = 4 * MIB
     #: Warm instances kept per tenant.
     max_instances: int = 4
-    #: Calls one tenant may run at once; more wait, then get "tenant busy".
+    #: Calls one tenant may run at once; more wait up to queue_timeout_ms, then get "tenant busy".
     max_concurrent_calls: int = 8
+    #: How long a call waits for one of its tenant's max_concurrent_calls slots, in milliseconds.
+    queue_timeout_ms: int = 500
+    #: Host-import calls (log, kv, notify … together) one call may make.
+    max_host_calls: int = 10_000
     #: Epoch tick of the wall-clock ticker thread, in milliseconds.
     tick_ms: int = 10
     #: Fuel a call may burn on the event loop before it is moved to a worker thread; 0 runs
@@ -77,6 +111,95 @@ class SandboxSettings:
     #: times the call, and the budget keeps a call's loop time below the ~0.5 ms of Python every
     #: request costs anyway, so no tenant gains loop time by it.
     inline_fuel: int = 100_000
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The inclusive range a number may take, and the unit it counts in."""
+
+    low: int | float
+    high: int | float
+    unit: str
+    #: What it bounds, for the CLI's ``--help`` and the TUI's forms.
+    label: str = ""
+
+    def problem(self, name: str, value: int | float) -> str | None:
+        """The one out-of-range message every layer gives, or None when ``value`` fits."""
+        if self.low <= value <= self.high:
+            return None
+        return (
+            f"{name} = {_show(value)} is out of range: "
+            f"allowed {_show(self.low)}..{_show(self.high)} ({self.unit})"
+        )
+
+
+def _show(value: int | float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+#: The per-tenant limits: tenant.toml ``[limits]`` keys (= ``[sandbox]`` fields, = ``Limits``
+#: fields, = admin API, CLI and TUI names) and their bounds. Box defaults, tenant.toml values
+#: and admin changes are all held to these, with the same message.
+LIMITS: Mapping[str, Bound] = types.MappingProxyType(
+    {
+        "memory_mib": Bound(1, 4096, "MiB", "linear memory per instance"),
+        "fuel": Bound(
+            1_000, 10**12, "fuel units", "fuel per call (about one per wasm instruction)"
+        ),
+        "timeout_ms": Bound(1, 600_000, "ms", "wall-clock limit per call"),
+        "max_reply_bytes": Bound(64, 64 * MIB, "bytes", "largest reply"),
+        "max_message_bytes": Bound(64, 64 * MIB, "bytes", "largest message into the module"),
+        "max_instances": Bound(1, 256, "instances", "warm instances kept"),
+        "max_concurrent_calls": Bound(1, 1_024, "calls", "calls at once"),
+        "queue_timeout_ms": Bound(1, 60_000, "ms", "wait for a free call slot"),
+        "max_host_calls": Bound(1, 10_000_000, "calls", "host-import calls per call"),
+    }
+)
+
+#: Bounds of the other numeric settings, by dotted name (checked at every layer too).
+SETTING_BOUNDS: Mapping[str, Bound] = types.MappingProxyType(
+    {
+        "server.port": Bound(1, 65_535, "TCP port"),
+        "server.max_body_bytes": Bound(1_024, 1_024 * MIB, "bytes"),
+        "server.sse_keepalive_s": Bound(0.1, 3_600.0, "seconds"),
+        "server.server_request_timeout_s": Bound(1.0, 86_400.0, "seconds"),
+        "server.shutdown_grace_s": Bound(0.0, 3_600.0, "seconds"),
+        "server.sse_retry_ms": Bound(0, 3_600_000, "ms"),
+        "server.body_timeout_s": Bound(0.1, 3_600.0, "seconds"),
+        "server.session_touch_s": Bound(0.0, 86_400.0, "seconds"),
+        "server.max_input_rounds": Bound(1, 1_000, "rounds"),
+        "sandbox.tick_ms": Bound(1, 1_000, "ms"),
+        "sandbox.inline_fuel": Bound(0, 10_000_000, "fuel units"),
+        "store.max_events_per_session": Bound(1, 10_000_000, "events"),
+        "store.kv_max_keys": Bound(1, 10**9, "keys"),
+        "store.kv_max_value_bytes": Bound(1, 1_024 * MIB, "bytes"),
+        "store.kv_max_total_bytes": Bound(1, 2**50, "bytes"),
+        "sessions.idle_timeout_s": Bound(1.0, 365 * 86_400.0, "seconds"),
+        "audit.retention_days": Bound(1, 36_500, "days"),
+    }
+)
+
+
+def check_limit(name: str, value: object) -> int:
+    """``value`` as the limit ``name``, or ConfigError with the shared message.
+
+    Every layer (box defaults, tenant.toml, admin changes, the sandbox's ``Limits``) calls this,
+    and adds at most a prefix saying where the value came from.
+    """
+    bound = LIMITS.get(name)
+    if bound is None:
+        raise ConfigError(f"unknown limit {name!r} (known: {', '.join(LIMITS)})")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{name} = {value!r} is not an integer ({bound.unit})")
+    problem = bound.problem(name, value)
+    if problem is not None:
+        raise ConfigError(problem)
+    return value
+
+
+def check_limits(values: Mapping[str, object]) -> dict[str, int]:
+    """Every entry checked with :func:`check_limit`; the first bad one raises."""
+    return {name: check_limit(name, value) for name, value in values.items()}
 
 
 @dataclass(frozen=True)
@@ -238,6 +361,10 @@ def _field_names(cls: type[Any]) -> set[str]:
     return {f.name for f in fields(cls)}
 
 
+#: Sources whose values are text to parse (env variables, flags); a TOML file's values are typed.
+_TEXT_SOURCES = frozenset({"environment", "command line"})
+
+
 def _apply_mapping(obj: Any, mapping: Mapping[str, Any], *, source: str, where: str = "") -> Any:
     known = {f.name: f for f in fields(obj)}
     hints = typing.get_type_hints(type(obj))
@@ -252,37 +379,68 @@ def _apply_mapping(obj: Any, mapping: Mapping[str, Any], *, source: str, where: 
                 raise ConfigError(f"setting {qualified!r} in {source} must be a table")
             changes[key] = _apply_mapping(current, value, source=source, where=qualified + ".")
         else:
-            changes[key] = _coerce(value, hints[key], qualified, source)
+            coerced = _coerce(value, hints[key], qualified, source)
+            _check_bounds(qualified, coerced, source)
+            changes[key] = coerced
     return replace(obj, **changes) if changes else obj
 
 
+def _check_bounds(qualified: str, value: Any, source: str) -> None:
+    section, _, key = qualified.rpartition(".")
+    if section == "sandbox" and key in LIMITS:
+        problem = LIMITS[key].problem(key, value)
+    elif qualified in SETTING_BOUNDS:
+        problem = SETTING_BOUNDS[qualified].problem(qualified, value)
+    else:
+        return
+    if problem is not None:
+        raise ConfigError(f"{_where(qualified, source)}: {problem}")
+
+
+def _where(qualified: str, source: str) -> str:
+    """Where a value came from, as an admin would look for it."""
+    if source == "environment":
+        return f"environment ({ENV_PREFIX}{qualified.replace('.', '_').upper()})"
+    section, _, _ = qualified.rpartition(".")
+    return f"{source} [{section}]" if section else source
+
+
 def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
-    """Parse ``value`` (from TOML or a string from the environment) as the field's type."""
+    """``value`` as the field's type: text from the environment or flags is parsed, a TOML
+    value must already have the type (a quoted port is a mistake worth naming)."""
+    parse = source in _TEXT_SOURCES and isinstance(value, str)
     origin = typing.get_origin(hint)
     try:
         if hint is bool:
             if isinstance(value, bool):
                 return value
-            if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on"}:
+            if parse and value.lower() in {"1", "true", "yes", "on"}:
                 return True
-            if isinstance(value, str) and value.lower() in {"0", "false", "no", "off"}:
+            if parse and value.lower() in {"0", "false", "no", "off"}:
                 return False
             raise ValueError("expected true or false")
         if hint is int:
-            if isinstance(value, bool):
+            if parse:
+                return int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError("expected an integer")
-            return int(value)
+            return value
         if hint is float:
-            if isinstance(value, bool):
+            if parse:
+                return float(value)
+            if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError("expected a number")
             return float(value)
         if hint is str:
-            if not isinstance(value, str | int | float) or isinstance(value, bool):
+            if not isinstance(value, str):
                 raise ValueError("expected a string")
-            return str(value)
+            return value
         if origin is tuple:
-            items = value.split(",") if isinstance(value, str) else list(value)
-            return tuple(str(item).strip() for item in items if str(item).strip())
+            if parse:
+                return tuple(item.strip() for item in value.split(",") if item.strip())
+            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                raise ValueError("expected a list of strings")
+            return tuple(item.strip() for item in value if item.strip())
         if isinstance(hint, types.UnionType):  # pragma: no cover - no such fields yet
             raise ValueError("unsupported type")
     except (TypeError, ValueError) as exc:
@@ -291,32 +449,12 @@ def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
 
 
 def _validate(settings: Settings) -> None:
+    """Checks across fields; each field's own range is checked as its layer is applied."""
     problems: list[str] = []
-    if not 0 < settings.server.port < 65536:
-        problems.append("server.port must be between 1 and 65535")
-    if settings.server.max_body_bytes < 1024:
-        problems.append("server.max_body_bytes must be at least 1024")
-    if not 1.0 <= settings.server.server_request_timeout_s <= 86_400.0:
-        problems.append("server.server_request_timeout_s must be between 1 and 86400 seconds")
     if bool(settings.server.tls_cert) != bool(settings.server.tls_key):
         problems.append("server.tls_cert and server.tls_key must be set together")
-    limits = settings.sandbox
-    if not 1 <= limits.memory_mib <= 4096:
-        problems.append("sandbox.memory_mib must be between 1 and 4096")
-    if limits.fuel < 1_000:
-        problems.append("sandbox.fuel must be at least 1000")
-    if limits.timeout_ms < 1:
-        problems.append("sandbox.timeout_ms must be positive")
-    if limits.max_instances < 1 or limits.max_concurrent_calls < 1:
-        problems.append("sandbox.max_instances and sandbox.max_concurrent_calls must be >= 1")
-    if not 1 <= limits.tick_ms <= 1_000:
-        problems.append("sandbox.tick_ms must be between 1 and 1000")
-    if not 0 <= limits.inline_fuel <= 10_000_000:
-        problems.append("sandbox.inline_fuel must be between 0 and 10000000")
     if settings.log_level not in {"debug", "info", "warning", "error"}:
         problems.append("log_level must be one of debug, info, warning, error")
-    if settings.audit.retention_days < 1:
-        problems.append("audit.retention_days must be at least 1")
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
 

@@ -62,8 +62,16 @@ def test_env_lists_and_bools() -> None:
         ("[server]\nprot = 1\n", "unknown setting 'server.prot'"),
         ("[nope]\nx = 1\n", "unknown setting 'nope'"),
         ("[server]\nport = 'eighty'\n", "'server.port'"),
-        ("[server]\nport = 70000\n", "server.port must be between"),
-        ("[server]\nserver_request_timeout_s = 0.5\n", "server_request_timeout_s must be"),
+        ("[server]\nport = 70000\n", "server.port = 70000 is out of range: allowed 1..65535"),
+        ('[server]\nport = "18766"\n', "setting 'server.port' in "),
+        ('[server]\nport = "18766"\n', "expected an integer"),
+        ("[server]\nallowed_origins = 'https://a.lan'\n", "expected a list of strings"),
+        ("[server]\nauth_realm = 5\n", "expected a string"),
+        ("[store]\nencrypt = 'no'\n", "expected true or false"),
+        (
+            "[server]\nserver_request_timeout_s = 0.5\n",
+            "[server]: server.server_request_timeout_s = 0.5 is out of range: allowed 1..86400",
+        ),
         ("server = 3\n", "must be a table"),
         ('[server]\ntls_cert = "a.pem"\n', "tls_cert and server.tls_key"),
         ("this is not toml", "not valid TOML"),
@@ -96,3 +104,37 @@ def test_systemd_directories_are_defaults(monkeypatch: pytest.MonkeyPatch) -> No
 def test_missing_config_file_is_clear(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "absent.toml", environ={})
+
+
+def test_every_bound_names_a_setting_whose_default_fits() -> None:
+    from smcp_box.config import LIMITS, SETTING_BOUNDS
+
+    defaults = Settings()
+    for dotted, bound in SETTING_BOUNDS.items():
+        section, _, key = dotted.partition(".")
+        value = getattr(getattr(defaults, section), key)
+        assert bound.problem(dotted, value) is None, dotted
+    for name, bound in LIMITS.items():
+        assert bound.problem(name, getattr(defaults.sandbox, name)) is None, name
+
+
+def test_the_transport_settings_are_server_settings() -> None:
+    env = {
+        "SMCP_BOX_SERVER_SSE_RETRY_MS": "2500",
+        "SMCP_BOX_SERVER_BODY_TIMEOUT_S": "7.5",
+        "SMCP_BOX_SERVER_SESSION_TOUCH_S": "12",
+        "SMCP_BOX_SERVER_AUTH_REALM": "lab",
+        "SMCP_BOX_SERVER_RESOURCE_METADATA_URL": "https://box.lan/meta/{tenant}",
+        "SMCP_BOX_SERVER_MAX_INPUT_ROUNDS": "3",
+    }
+    server = load_settings(None, environ=env).server
+    assert (server.sse_retry_ms, server.body_timeout_s, server.session_touch_s) == (2500, 7.5, 12)
+    assert server.auth_realm == "lab"
+    assert server.resource_metadata_url == "https://box.lan/meta/{tenant}"
+    assert server.max_input_rounds == 3
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, environ={"SMCP_BOX_SERVER_MAX_INPUT_ROUNDS": "0"})
+    assert info.value.message == (
+        "environment (SMCP_BOX_SERVER_MAX_INPUT_ROUNDS): "
+        "server.max_input_rounds = 0 is out of range: allowed 1..1000 (rounds)"
+    )

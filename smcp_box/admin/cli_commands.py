@@ -26,7 +26,7 @@ from smcp_box.admin.client_config import add_client_config_parser, run_client_co
 from smcp_box.admin.errors import AdminRequestFailed, AdminUnavailable
 from smcp_box.admin.paths import admin_socket_path
 from smcp_box.admin.upload import read_tenant_upload
-from smcp_box.config import Settings
+from smcp_box.config import LIMITS, Settings
 from smcp_box.errors import BoxError
 from smcp_box.store.apikeys import key_id_from
 
@@ -35,13 +35,10 @@ EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
 EXIT_BROKEN_PIPE = 141  # what shells report for SIGPIPE
 COMMANDS = ("status", "tenant", "key", "session", "audit", "tui", "client-config")
-LIMIT_FLAGS = (
-    ("memory_mib", "MiB of linear memory per instance"),
-    ("fuel", "fuel per call"),
-    ("timeout_ms", "wall-clock limit per call, ms"),
-    ("max_reply_bytes", "largest reply, bytes"),
-    ("max_instances", "warm instances kept"),
-    ("max_concurrent_calls", "calls at once"),
+#: ``tenant limits`` flags: one per tenant.toml ``[limits]`` key, with its unit and range.
+LIMIT_FLAGS = tuple(
+    (name, f"{bound.label} ({bound.unit}, {bound.low}..{bound.high})")
+    for name, bound in LIMITS.items()
 )
 
 Handler = Callable[[AdminClient, argparse.Namespace], Awaitable[int]]

@@ -16,9 +16,10 @@ from quart import Blueprint, Response
 from smcp_box.admin.context import AdminContext, body_object, json_response
 from smcp_box.admin.errors import BadRequest, Conflict, NotFound
 from smcp_box.admin.urls import mcp_url
+from smcp_box.config import LIMITS, check_limit
 from smcp_box.errors import BoxError, ConfigError
 from smcp_box.sandbox import Limits
-from smcp_box.seams import MIB, JsonObject
+from smcp_box.seams import JsonObject
 from smcp_box.tenancy.manifest import (
     MANIFEST_NAME,
     TENANT_NAME_PATTERN,
@@ -29,25 +30,11 @@ from smcp_box.tenancy.registry import read_admin_overrides
 from smcp_box.tenancy.runtime import WasmTenant
 
 #: Limit names an admin may override: the tenant.toml ``[limits]`` keys.
-LIMIT_KEYS = (
-    "memory_mib",
-    "fuel",
-    "timeout_ms",
-    "max_reply_bytes",
-    "max_instances",
-    "max_concurrent_calls",
-)
+LIMIT_KEYS = tuple(LIMITS)
 
 
 def limits_json(limits: Limits) -> JsonObject:
-    return {
-        "memory_mib": limits.memory_bytes // MIB,
-        "fuel": limits.fuel,
-        "timeout_ms": round(limits.timeout_s * 1000),
-        "max_reply_bytes": limits.max_reply_bytes,
-        "max_instances": limits.max_instances,
-        "max_concurrent_calls": limits.max_concurrent_calls,
-    }
+    return {name: getattr(limits, name) for name in LIMIT_KEYS}
 
 
 def tenant_json(ctx: AdminContext, tenant: WasmTenant) -> JsonObject:
@@ -202,13 +189,16 @@ def _limit_changes(body: JsonObject) -> dict[str, int | None]:
         raise BadRequest(f"name at least one limit to change ({', '.join(LIMIT_KEYS)})")
     changes: dict[str, int | None] = {}
     for key, value in body.items():
-        if key not in LIMIT_KEYS:
-            raise BadRequest(f"unknown limit {key!r} (known: {', '.join(LIMIT_KEYS)})")
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise BadRequest(f"limit {key!r} must be an integer, or null to drop the override")
-        if value is not None and value <= 0:
-            raise BadRequest(f"limit {key!r} must be positive, not {value}")
-        changes[key] = value
+        if value is None:
+            if key not in LIMIT_KEYS:
+                raise BadRequest(f"unknown limit {key!r} (known: {', '.join(LIMIT_KEYS)})")
+            changes[key] = None
+            continue
+        try:
+            changes[key] = check_limit(key, value)
+        except ConfigError as exc:
+            # The same text as tenant.toml and the box defaults give, naming where it came from.
+            raise BadRequest(f"admin change: {exc.message}") from None
     return changes
 
 

@@ -4,11 +4,19 @@ What a reload applies at once, and what it only reports:
 
 - live: ``log_level``, ``tenants_dir``, every ``[sandbox]`` limit default but ``tick_ms`` (tenants
   whose effective limits change get a fresh pool; calls running finish under the old limits),
-  ``sessions.idle_timeout_s``, ``audit.retention_days``, ``server.allowed_origins`` and
-  ``server.sse_keepalive_s`` (for requests that arrive after the reload);
-- restart: everything else (listen address, TLS paths, folders, the database and its quotas,
-  ``tick_ms``, ``shutdown_grace_s``). Such changes are logged as waiting for a restart and the
-  running value is kept, so the box never runs half on one configuration and half on another.
+  ``sessions.idle_timeout_s``, ``audit.retention_days`` and the ``[server]`` settings the MCP
+  transport reads per request (origins, SSE keep-alive and retry, body and client-answer
+  timeouts, the challenge's realm and metadata URL, session touch, input rounds), for requests
+  that arrive after the reload;
+- restart: everything else (listen address, TLS paths, ``max_body_bytes``, folders, the
+  database and its quotas, ``tick_ms``, ``shutdown_grace_s``). Such changes are logged as waiting
+  for a restart and the running value is kept, so the box never runs half on one configuration
+  and half on another.
+
+The box holds one frozen :class:`Settings`; a reload builds the effective one (live changes
+applied, restart-only ones kept as running) and swaps it in with one assignment. Everything else
+derives from it: the tenants' limit defaults and the transport's settings
+(:func:`smcp_box.web.mcp.transport_settings`).
 
 A settings file that no longer parses changes nothing; tenants and certificates still reload.
 Sessions live in the database and in the transport, neither of which a reload touches.
@@ -30,18 +38,30 @@ from smcp_box.errors import BoxError
 from smcp_box.ops.sdnotify import Notifier
 from smcp_box.ops.tls import CertReloader
 from smcp_box.web.mcp import EXTENSION_KEY as MCP_EXTENSION
+from smcp_box.web.mcp import transport_settings
 
 logger = logging.getLogger("smcp_box.reload")
 
+#: ``[server]`` settings the transport reads per request, so a reload can apply them.
+_LIVE_SERVER: Final = (
+    "allowed_origins",
+    "sse_keepalive_s",
+    "server_request_timeout_s",
+    "sse_retry_ms",
+    "body_timeout_s",
+    "session_touch_s",
+    "auth_realm",
+    "resource_metadata_url",
+    "max_input_rounds",
+)
 LIVE_SETTINGS: Final = frozenset(
     {
         "log_level",
         "tenants_dir",
         "sessions.idle_timeout_s",
         "audit.retention_days",
-        "server.allowed_origins",
-        "server.sse_keepalive_s",
     }
+    | {f"server.{name}" for name in _LIVE_SERVER}
     | {f"sandbox.{f.name}" for f in fields(SandboxSettings) if f.name != "tick_ms"}
 )
 
@@ -95,17 +115,14 @@ def apply_settings(box: Box, new: Settings, app: Quart | None) -> tuple[list[str
     if not applied:
         return applied, restart
     effective = merge_live(box.settings, new, names)
+    # The one swap; what follows derives from it.
     box.settings = effective
     logging.getLogger().setLevel(effective.log_level.upper())
     # The next load resolves every tenant's limits from these defaults.
     box.tenants.set_defaults(effective.sandbox)
     transport = app.extensions.get(MCP_EXTENSION) if app is not None else None
     if transport is not None:
-        transport.settings = dataclasses.replace(
-            transport.settings,
-            allowed_origins=effective.server.allowed_origins,
-            sse_keepalive_s=effective.server.sse_keepalive_s,
-        )
+        transport.settings = transport_settings(effective)
     return applied, restart
 
 

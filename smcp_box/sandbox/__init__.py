@@ -3,7 +3,7 @@
 Usage::
 
     sandbox = Sandbox(cache_dir)
-    module = sandbox.load("weather", wasm_bytes, Limits(timeout_s=2.0))
+    module = sandbox.load("weather", wasm_bytes, Limits(timeout_ms=2_000))
     outcome = await sandbox.call(module, '{"jsonrpc":"2.0","id":1,"method":"tools/list"}', host)
     sandbox.close()
 """

@@ -38,7 +38,7 @@ def fuel_exhausted(tenant: str, limits: Limits) -> FuelExhausted:
 def call_timeout(tenant: str, limits: Limits) -> CallTimeout:
     return CallTimeout(
         f"tenant {tenant!r}: the call did not finish within its wall-clock limit of "
-        f"{limits.timeout_s * 1000:g} ms; raise [limits].timeout_ms in tenant.toml or make the "
+        f"{limits.timeout_ms} ms; raise [limits].timeout_ms in tenant.toml or make the "
         "tool faster",
         data={"tenant": tenant, "limit_s": limits.timeout_s},
     )

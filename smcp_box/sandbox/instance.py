@@ -24,7 +24,7 @@ from . import native
 from .abi import EXPORT_ALLOC, EXPORT_HANDLE, EXPORT_MEMORY, U32_MASK, U64_MASK
 from .faults import classify_trap, memory_exceeded
 from .host import CHECK_TICKS, EPOCH_CALLBACK, CallState, CancelToken, HostCalls, bind
-from .limits import CallOutcome, Limits
+from .limits import MAX_TABLE_ELEMENTS, MAX_TABLES, CallOutcome, Limits
 
 
 def deadline_ticks(timeout_s: float, tick_s: float) -> int:
@@ -68,9 +68,9 @@ class Instance:
         # instance per store so that the per-memory limit is the instance's limit.
         store.set_limits(
             memory_size=limits.memory_bytes,
-            table_elements=limits.max_table_elements,
+            table_elements=MAX_TABLE_ELEMENTS,
             instances=1,
-            tables=limits.max_tables,
+            tables=MAX_TABLES,
             memories=1,
         )
         self.store = store

@@ -2,70 +2,72 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from smcp_box.errors import ConfigError
+from smcp_box.config import SandboxSettings, check_limit
 from smcp_box.seams import MIB
 
 WASM_PAGE = 65536
+#: Tables one instance may define (C, Rust and Zig emit one for indirect calls). Structural,
+#: not a tenant's limit: no module the box accepts needs more.
+MAX_TABLES = 1
+#: Elements of one table (8 bytes each).
+MAX_TABLE_ELEMENTS = 100_000
+
+#: The box defaults, the one source of every limit's default.
+_DEFAULTS = SandboxSettings()
 
 
 @dataclass(frozen=True)
 class Limits:
     """What one tenant's module may use. Every limit applies per instance or per call.
 
-    The field names are the keys of a tenant.toml ``[limits]`` table, so that error messages can
-    name the setting to raise.
+    The field names, units and bounds are the tenant.toml ``[limits]`` keys
+    (:data:`smcp_box.config.LIMITS`), so that every message can name the setting to raise; the
+    defaults are the box's ``[sandbox]`` defaults.
     """
 
-    #: Linear memory of one instance, in bytes. A ``memory.grow`` past it returns -1.
-    memory_bytes: int = 128 * MIB
+    #: Linear memory of one instance, in MiB. A ``memory.grow`` past it returns -1.
+    memory_mib: int = _DEFAULTS.memory_mib
     #: Fuel (about one unit per wasm instruction) one call may burn. A trivial call costs ~40;
     #: 1e9 is a few hundred milliseconds to a second of straight-line compute.
-    fuel: int = 1_000_000_000
-    #: Wall-clock limit of one call, enforced by epoch interruption.
-    timeout_s: float = 5.0
-    #: Largest reply, and largest string a module may pass to a host import.
-    max_reply_bytes: int = 4 * MIB
-    #: Largest message the box passes into the module.
-    max_message_bytes: int = 4 * MIB
+    fuel: int = _DEFAULTS.fuel
+    #: Wall-clock limit of one call in milliseconds, enforced by epoch interruption.
+    timeout_ms: int = _DEFAULTS.timeout_ms
+    #: Largest reply, and largest string a module may pass to a host import, in bytes.
+    max_reply_bytes: int = _DEFAULTS.max_reply_bytes
+    #: Largest message the box passes into the module, in bytes.
+    max_message_bytes: int = _DEFAULTS.max_message_bytes
     #: Warm instances kept per tenant between calls.
-    max_instances: int = 4
-    #: Calls one tenant may run at once; more wait ``queue_timeout_s``, then get TenantBusy.
-    max_concurrent_calls: int = 4
-    #: How long a call waits for one of the tenant's ``max_concurrent_calls`` slots.
-    queue_timeout_s: float = 0.5
+    max_instances: int = _DEFAULTS.max_instances
+    #: Calls one tenant may run at once; more wait ``queue_timeout_ms``, then get TenantBusy.
+    max_concurrent_calls: int = _DEFAULTS.max_concurrent_calls
+    #: How long a call waits for one of the tenant's ``max_concurrent_calls`` slots, in ms.
+    queue_timeout_ms: int = _DEFAULTS.queue_timeout_ms
     #: Host-import calls one call may make (log, kv, notify … together).
-    max_host_calls: int = 10_000
-    #: Tables one instance may define (C, Rust and Zig emit one for indirect calls).
-    max_tables: int = 1
-    #: Elements of one table (8 bytes each).
-    max_table_elements: int = 100_000
+    max_host_calls: int = _DEFAULTS.max_host_calls
 
     def __post_init__(self) -> None:
-        positive_ints = (
-            "memory_bytes",
-            "fuel",
-            "max_reply_bytes",
-            "max_message_bytes",
-            "max_instances",
-            "max_concurrent_calls",
-            "max_host_calls",
-            "max_tables",
-            "max_table_elements",
-        )
-        for name in positive_ints:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"[limits].{name} must be a positive integer, not {value!r}")
-        if self.memory_bytes < WASM_PAGE:
-            raise ConfigError(f"[limits].memory_bytes must be at least one page ({WASM_PAGE})")
-        for name in ("timeout_s", "queue_timeout_s"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-                raise ConfigError(f"[limits].{name} must be a positive number, not {value!r}")
+        for item in fields(self):
+            check_limit(item.name, getattr(self, item.name))
+
+    @classmethod
+    def from_settings(cls, settings: SandboxSettings) -> Limits:
+        """The limits ``settings`` (a box's ``[sandbox]`` section) gives every tenant."""
+        return cls(**{item.name: getattr(settings, item.name) for item in fields(cls)})
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.memory_mib * MIB
+
+    @property
+    def timeout_s(self) -> float:
+        return self.timeout_ms / 1000.0
+
+    @property
+    def queue_timeout_s(self) -> float:
+        return self.queue_timeout_ms / 1000.0
 
 
 @dataclass(frozen=True)

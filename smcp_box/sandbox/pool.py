@@ -298,8 +298,9 @@ class TenantPool:
             self._rejected_busy += 1
         return TenantBusy(
             f"tenant {self.tenant!r} is busy: {self.limits.max_concurrent_calls} calls are "
-            f"already running and none finished within {self.limits.queue_timeout_s:g} s; retry "
-            "shortly, or raise [limits].max_concurrent_calls in tenant.toml",
+            f"already running and none finished within {self.limits.queue_timeout_ms} ms; retry "
+            "shortly, or raise [limits].max_concurrent_calls or [limits].queue_timeout_ms in "
+            "tenant.toml",
             data={"tenant": self.tenant, "limit": self.limits.max_concurrent_calls},
         )
 

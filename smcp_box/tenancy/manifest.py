@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smcp_box.config import SandboxSettings
+from smcp_box.config import LIMITS, SandboxSettings, check_limits
 from smcp_box.errors import ConfigError
 from smcp_box.sandbox import Limits
-from smcp_box.seams import MIB, AuthMode
+from smcp_box.seams import AuthMode
 
 MANIFEST_NAME = "tenant.toml"
 TENANT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -27,28 +28,16 @@ _TOP_LEVEL_KEYS = {
 }  # fmt: skip
 
 
-def resolve_limits(defaults: SandboxSettings, overrides: dict[str, Any] | None = None) -> Limits:
-    """One tenant's per-call limits: the box defaults with its tenant.toml ``[limits]`` on top."""
-    merged = {f.name: getattr(defaults, f.name) for f in fields(defaults)}
-    for key, value in (overrides or {}).items():
-        if key not in merged or key in _BOX_ONLY:
-            raise ConfigError(f"unknown limit {key!r} (known: {', '.join(_LIMIT_KEYS)})")
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ConfigError(f"limit {key!r} must be a positive integer, not {value!r}")
-        merged[key] = value
-    return Limits(
-        memory_bytes=int(merged["memory_mib"]) * MIB,
-        fuel=int(merged["fuel"]),
-        timeout_s=int(merged["timeout_ms"]) / 1000.0,
-        max_reply_bytes=int(merged["max_reply_bytes"]),
-        max_instances=int(merged["max_instances"]),
-        max_concurrent_calls=int(merged["max_concurrent_calls"]),
-    )
+def resolve_limits(defaults: SandboxSettings, overrides: Mapping[str, int] | None = None) -> Limits:
+    """One tenant's per-call limits: the box defaults with its tenant.toml ``[limits]`` (and an
+    admin's overrides) on top.
 
-
-#: [sandbox] settings that apply to the whole box, not per tenant.
-_BOX_ONLY = frozenset({"tick_ms", "inline_fuel"})
-_LIMIT_KEYS = tuple(f.name for f in fields(SandboxSettings) if f.name not in _BOX_ONLY)
+    Raises ConfigError with the message every layer shares (:func:`smcp_box.config.check_limit`)
+    for an unknown limit, a value that is not an integer or one outside its bounds.
+    """
+    merged: dict[str, int] = {name: getattr(defaults, name) for name in LIMITS}
+    merged.update(check_limits(overrides or {}))
+    return Limits(**merged)
 
 
 @dataclass(frozen=True)
@@ -58,7 +47,8 @@ class TenantManifest:
     module_path: Path
     sha256: str
     auth: AuthMode
-    limit_overrides: dict[str, Any] = field(default_factory=dict)
+    #: The ``[limits]`` table, checked: known names, integers within :data:`LIMITS`' bounds.
+    limit_overrides: dict[str, int] = field(default_factory=dict)
     config: dict[str, str] = field(default_factory=dict)
     manifest_path: Path | None = None
     #: Whether tools/call results carry the call's resource receipt in ``_meta`` (the audit
@@ -122,6 +112,10 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
     limits = raw.get("limits", {})
     if not isinstance(limits, dict):
         raise ConfigError("[limits] must be a table")
+    try:
+        limits = check_limits(limits)
+    except ConfigError as exc:
+        raise ConfigError(f"[limits] {exc.message}") from None
     config = raw.get("config", {})
     if not isinstance(config, dict) or not all(isinstance(v, str) for v in config.values()):
         raise ConfigError("[config] must be a table of string values")

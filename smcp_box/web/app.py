@@ -14,7 +14,7 @@ from smcp_box import __version__
 from smcp_box.config import Settings
 from smcp_box.errors import BoxError
 from smcp_box.logs import request_id_var
-from smcp_box.web.mcp import TransportSettings, create_mcp_blueprint
+from smcp_box.web.mcp import create_mcp_blueprint, transport_settings
 from smcp_box.web.metrics_endpoint import create_metrics_blueprint
 from smcp_box.web.services import AppServices
 
@@ -31,13 +31,7 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
     # backstop for every other route.
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
-    transport = TransportSettings(
-        max_body_bytes=settings.server.max_body_bytes,
-        allowed_origins=settings.server.allowed_origins,
-        sse_keepalive_s=settings.server.sse_keepalive_s,
-        server_request_timeout_s=settings.server.server_request_timeout_s,
-    )
-    app.register_blueprint(create_mcp_blueprint(services.mcp, transport))
+    app.register_blueprint(create_mcp_blueprint(services.mcp, transport_settings(settings)))
     app.register_blueprint(create_metrics_blueprint(services.metrics_snapshot))
 
     @app.before_request

@@ -47,13 +47,14 @@ from smcp_box.web.mcp_context import (
     TransportSettings,
     read_body,
     transport_error,
+    transport_settings,
 )
 from smcp_box.web.services import McpServices
 from smcp_box.web.streams import SessionHub
 from smcp_box.web.tenant_events import TenantEvents
 from smcp_box.web.tool_schemas import ToolSchemas
 
-__all__ = ["McpTransport", "TransportSettings", "create_mcp_blueprint"]
+__all__ = ["McpTransport", "TransportSettings", "create_mcp_blueprint", "transport_settings"]
 
 log = logging.getLogger("smcp_box.web.mcp")
 

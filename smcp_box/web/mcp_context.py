@@ -11,19 +11,20 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from quart import Request as QuartRequest
 from quart import Response
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from smcp_box.config import ServerSettings, Settings
 from smcp_box.errors import BoxError, PayloadTooLarge
 from smcp_box.protocol.errors import BodyTimeout
 from smcp_box.protocol.http import jsonrpc_error_status, metric_method_label
 from smcp_box.protocol.jsonrpc import RequestId, error_response
 from smcp_box.protocol.versions import Era
-from smcp_box.seams import MIB, Principal, RequestObserver, TenantRuntime
+from smcp_box.seams import Principal, RequestObserver, TenantRuntime
 from smcp_box.web.services import McpServices
 from smcp_box.web.sse import SSE_HEADERS
 from smcp_box.web.streams import SessionHub
@@ -33,39 +34,15 @@ from smcp_box.web.tool_schemas import ToolSchemas
 UNKNOWN_TENANT_LABEL: Final = "(unknown)"
 
 
-@dataclass(frozen=True)
-class TransportSettings:
-    """Settings of the MCP transport blueprint."""
+#: The transport's settings are the ``[server]`` section of the settings tree, documented
+#: there once; the transport reads no other copy.
+TransportSettings: TypeAlias = ServerSettings
 
-    #: Largest request body accepted, in bytes (413 beyond it; never buffered past it).
-    max_body_bytes: int = 4 * MIB
-    #: Browser origins allowed besides loopback ones; an entry ending in ``:*`` allows any port.
-    allowed_origins: tuple[str, ...] = ()
-    #: Seconds of silence before a keep-alive comment on an SSE stream. Also how long a request
-    #: may run without output before its response commits to SSE (instead of plain JSON).
-    sse_keepalive_s: float = 15.0
-    #: ``retry`` (ms) sent with priming events, telling clients how long to wait before
-    #: reconnecting a dropped stream; None leaves it to the client (the SDK waits 1 s).
-    sse_retry_ms: int | None = None
-    #: Seconds a client gets to send its whole request body (408 after).
-    body_timeout_s: float = 30.0
-    #: A legacy session used after this many seconds of not being marked seen is marked seen
-    #: again (``sessions.update_session_state``), so an idle reaper spares sessions in use
-    #: without a store write on every request.
-    session_touch_s: float = 60.0
-    #: ``realm`` of the ``WWW-Authenticate: Bearer`` challenge.
-    auth_realm: str = "smcp-box"
-    #: RFC 9728 protected-resource metadata URL for the challenge (``{tenant}`` is replaced);
-    #: None omits ``resource_metadata``.
-    resource_metadata_url: str | None = None
-    #: Handshake era: how long the box waits for the client to answer the requests it sends on
-    #: a module's behalf (sampling, elicitation, roots: an InputRequiredResult round). An
-    #: elicitation waits for a human, hence minutes. Unanswered requests are then withdrawn
-    #: with notifications/cancelled and the call fails (-32603).
-    server_request_timeout_s: float = 300.0
-    #: Handshake era: InputRequiredResult rounds the box runs for one request before it gives
-    #: up (-32603); bounds a module that keeps asking.
-    max_input_rounds: int = 8
+
+def transport_settings(settings: Settings) -> TransportSettings:
+    """What the MCP transport runs under: the one way from the settings tree to the transport,
+    used at start-up (``create_app``) and by a reload."""
+    return settings.server
 
 
 class HeaderView(Mapping[str, str]):

@@ -116,7 +116,7 @@ async def _ask(
         methods = ", ".join(sorted({request.method for request in pending.values()}))
         raise InputRoundFailed(
             f"The client did not answer {methods} within {rounds.timeout_s:g} s "
-            "(transport.server_request_timeout_s)"
+            "([server] server_request_timeout_s)"
         ) from None
     except InputRoundFailed:
         await _withdraw(stream, pending, "another input request was refused")

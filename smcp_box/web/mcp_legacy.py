@@ -230,7 +230,7 @@ def _standalone_stream(exchange: Exchange, session: Session) -> ResponseStream:
     return ResponseStream(
         persist=_persister(exchange, session, STANDALONE_STREAM_ID),
         prime=supports_priming(session.version),
-        retry_ms=exchange.settings.sse_retry_ms,
+        retry_ms=exchange.settings.sse_retry_ms or None,
         pending=False,
     )
 
@@ -247,7 +247,7 @@ async def _forward(exchange: Exchange, session: Session, request: Request) -> An
     stream = ResponseStream(
         persist=_persister(exchange, session, stream_id),
         prime=supports_priming(session.version),
-        retry_ms=exchange.settings.sse_retry_ms,
+        retry_ms=exchange.settings.sse_retry_ms or None,
     )
     capabilities = session.state.client_capabilities
     # Modules read the client's capabilities from _meta in both eras.

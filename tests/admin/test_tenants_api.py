@@ -91,9 +91,9 @@ async def test_set_limits_overrides_and_drops(rb: RunningBox) -> None:
     [
         ({}, "name at least one limit"),
         ({"gas": 1}, "unknown limit 'gas'"),
-        ({"fuel": "lots"}, "must be an integer"),
-        ({"fuel": True}, "must be an integer"),
-        ({"fuel": -5}, "must be positive"),
+        ({"fuel": "lots"}, "fuel = 'lots' is not an integer"),
+        ({"fuel": True}, "fuel = True is not an integer"),
+        ({"fuel": -5}, "fuel = -5 is out of range: allowed 1000..1000000000000 (fuel units)"),
     ],
 )
 async def test_bad_limits_are_400(rb: RunningBox, limits: dict[str, object], message: str) -> None:

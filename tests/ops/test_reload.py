@@ -15,6 +15,8 @@ from smcp_box.config import Settings
 from smcp_box.errors import ConfigError
 from smcp_box.ops.reload import LIVE_SETTINGS, changed_settings, merge_live, reload_box
 from smcp_box.web.app import create_app
+from smcp_box.web.mcp import EXTENSION_KEY as MCP_EXTENSION
+from smcp_box.web.mcp import transport_settings
 from tests.e2e.clients import legacy_headers, legacy_session, modern_call_tool
 from tests.ops.support import add_ops_tenant, box_settings, serving, started
 
@@ -140,3 +142,36 @@ async def test_a_broken_settings_file_changes_nothing(
         (row,) = await box.store.audit_page(event="box.reload")
         assert row.outcome == "error"
         assert row.detail["errors"] == result.errors
+
+
+async def test_reload_swaps_one_settings_object_the_transport_reads(
+    tmp_path: Path, ops_module: Path, module_cache: Path, root_level: None
+) -> None:
+    tenants = tmp_path / "tenants"
+    add_ops_tenant(tenants, ops_module)
+    settings = box_settings(tmp_path, tenants, module_cache)
+    async with started(settings) as box:
+        app = create_app(box.settings, box.app_services())
+        transport = app.extensions[MCP_EXTENSION]
+        assert transport.settings is transport_settings(box.settings)
+        server = {
+            "sse_retry_ms": 2500,
+            "body_timeout_s": 7.5,
+            "session_touch_s": 12.0,
+            "auth_realm": "lab",
+            "resource_metadata_url": "https://box.lan/meta/{tenant}",
+            "max_input_rounds": 3,
+            "server_request_timeout_s": 60.0,
+            "max_body_bytes": 8192,
+        }
+        new = with_changes(settings, server=server, sandbox={"queue_timeout_ms": 250})
+        result = await reload_box(box, lambda: new, app=app)
+        live = sorted(f"server.{name}" for name in server if name != "max_body_bytes")
+        assert result.applied == sorted([*live, "sandbox.queue_timeout_ms"])
+        assert result.needs_restart == ["server.max_body_bytes"]
+        # One object: the box's settings, whose [server] section the transport now reads.
+        assert transport.settings is transport_settings(box.settings)
+        for name, value in server.items():
+            expected = settings.server.max_body_bytes if name == "max_body_bytes" else value
+            assert getattr(transport.settings, name) == expected
+        assert box.tenants.require("ops").module.limits.queue_timeout_ms == 250

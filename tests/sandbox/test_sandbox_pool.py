@@ -47,7 +47,7 @@ async def test_pool_keeps_at_most_max_instances(sandbox: Sandbox, host: Recordin
 
 async def test_concurrency_cap_turns_calls_away(sandbox: Sandbox, host: RecordingHost) -> None:
     module = sandbox.load(
-        "slow", wasm("slow_echo"), Limits(max_concurrent_calls=1, queue_timeout_s=0.001)
+        "slow", wasm("slow_echo"), Limits(max_concurrent_calls=1, queue_timeout_ms=1)
     )
     first = asyncio.create_task(sandbox.call(module, MESSAGE, host))
     await asyncio.sleep(0)  # let it take the one slot
@@ -60,7 +60,7 @@ async def test_concurrency_cap_turns_calls_away(sandbox: Sandbox, host: Recordin
 
 async def test_calls_queue_for_a_slot(sandbox: Sandbox, host: RecordingHost) -> None:
     module = sandbox.load(
-        "slow", wasm("slow_echo"), Limits(max_concurrent_calls=1, queue_timeout_s=10)
+        "slow", wasm("slow_echo"), Limits(max_concurrent_calls=1, queue_timeout_ms=10_000)
     )
     replies = await asyncio.gather(*(sandbox.call(module, MESSAGE, host) for _ in range(3)))
     assert len(replies) == 3
@@ -71,7 +71,7 @@ async def test_cancelled_waiter_does_not_leak_its_slot(
     sandbox: Sandbox, host: RecordingHost
 ) -> None:
     module = sandbox.load(
-        "slow", wasm("slow_echo"), Limits(max_concurrent_calls=1, queue_timeout_s=10)
+        "slow", wasm("slow_echo"), Limits(max_concurrent_calls=1, queue_timeout_ms=10_000)
     )
     running = asyncio.create_task(sandbox.call(module, MESSAGE, host))
     await asyncio.sleep(0)
@@ -88,7 +88,7 @@ async def test_cancelled_waiter_does_not_leak_its_slot(
 async def test_cancelled_caller_stops_the_call(sandbox: Sandbox, host: RecordingHost) -> None:
     # A call that would spin for a minute: cancelling its caller stops the wasm within a tick
     # or so, frees its slot, and discards its instance (it stopped mid-way, like after a trap).
-    module = sandbox.load("spin", wasm("infinite_loop"), Limits(fuel=10**15, timeout_s=60))
+    module = sandbox.load("spin", wasm("infinite_loop"), Limits(fuel=10**12, timeout_ms=60_000))
     task = asyncio.create_task(sandbox.call(module, "[]", host))
     for _ in range(200):
         if sandbox.stats("spin").busy_calls == 1:
@@ -109,7 +109,7 @@ async def test_cancelled_caller_stops_the_call(sandbox: Sandbox, host: Recording
     assert stats.errors_by_kind == {"cancelled": 1}
     assert stats.instances_discarded == 1
     # The tenant's next call gets a fresh instance.
-    spin_echo = sandbox.load("spin", wasm("infinite_loop"), Limits(fuel=10**15, timeout_s=60))
+    spin_echo = sandbox.load("spin", wasm("infinite_loop"), Limits(fuel=10**12, timeout_ms=60_000))
     assert (await sandbox.call(spin_echo, MESSAGE, host)).reply == MESSAGE
 
 
@@ -193,7 +193,7 @@ async def test_ticker(sandbox: Sandbox) -> None:
 
 async def test_close_interrupts_running_calls(cache_dir: Path, host: RecordingHost) -> None:
     box = Sandbox(cache_dir)
-    module = box.load("spin", wasm("infinite_loop"), Limits(fuel=10**15, timeout_s=60))
+    module = box.load("spin", wasm("infinite_loop"), Limits(fuel=10**12, timeout_ms=60_000))
     running = asyncio.create_task(box.call(module, "[]", host))
     await asyncio.sleep(0.05)
     started = time.perf_counter()

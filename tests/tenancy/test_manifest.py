@@ -77,13 +77,14 @@ def test_bad_manifests_name_file_and_problem(tmp_path: Path, body: str, fragment
     ("limits", "fragment"),
     [
         ({"bogus": 1}, "unknown limit"),
-        ({"fuel": -1}, "positive integer"),
+        ({"fuel": -1}, "fuel = -1 is out of range: allowed 1000..1000000000000 (fuel units)"),
         ({"tick_ms": 5}, "unknown limit"),
     ],
 )
 def test_bad_limits(limits: dict[str, int], fragment: str) -> None:
-    with pytest.raises(ConfigError, match=fragment):
+    with pytest.raises(ConfigError) as info:
         resolve_limits(SandboxSettings(), limits)
+    assert fragment in info.value.message
 
 
 def test_discover_finds_tenant_folders_in_order(tmp_path: Path) -> None:

@@ -10,20 +10,15 @@ import math
 from typing import Any
 
 from smcp_box.admin.errors import AdminUnavailable
+from smcp_box.config import LIMITS, SandboxSettings
 
 NOW = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 JsonObject = dict[str, Any]
 
 
 def _limits(fuel: int = 2_000_000_000) -> JsonObject:
-    return {
-        "memory_mib": 128,
-        "fuel": fuel,
-        "timeout_ms": 5000,
-        "max_reply_bytes": 4194304,
-        "max_instances": 4,
-        "max_concurrent_calls": 8,
-    }
+    defaults = SandboxSettings()
+    return {name: getattr(defaults, name) for name in LIMITS} | {"fuel": fuel}
 
 
 def _tenant(name: str, description: str, *, enabled: bool, auth: str, calls: int) -> JsonObject:

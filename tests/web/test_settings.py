@@ -1,23 +1,94 @@
-"""Transport settings that change behaviour: origins, the challenge, retry, limits."""
+"""Transport settings that change behaviour: origins, the challenge, retry, limits; and that they
+come from the settings tree (TOML or env) through ``transport_settings``."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from smcp_box.web.mcp import TransportSettings
+from smcp_box.config import load_settings
+from smcp_box.web.app import create_app
+from smcp_box.web.mcp import EXTENSION_KEY, transport_settings
+from smcp_box.web.services import AppServices, McpServices
 from tests.web.conftest import SUSPENDED_TOKEN, BoxUnderTest, run_box
+from tests.web.fakes import (
+    Directory,
+    MemorySessionStore,
+    RecordingAuditor,
+    RecordingObserver,
+    TokenAuthenticator,
+)
 from tests.web.rawhttp import base_headers, initialize, rpc, session_headers, sse_events
 
-SETTINGS = TransportSettings(
-    allowed_origins=("https://box.lan:*", "https://admin.example"),
-    sse_keepalive_s=0.5,
-    sse_retry_ms=2500,
-    resource_metadata_url="https://box.lan/.well-known/oauth-protected-resource/t/{tenant}/mcp",
-    auth_realm="lab",
+METADATA_URL = "https://box.lan/.well-known/oauth-protected-resource/t/{tenant}/mcp"
+#: The behaviour tests below run under settings that came in through the environment.
+SETTINGS = transport_settings(
+    load_settings(
+        None,
+        environ={
+            "SMCP_BOX_SERVER_ALLOWED_ORIGINS": "https://box.lan:*, https://admin.example",
+            "SMCP_BOX_SERVER_SSE_KEEPALIVE_S": "0.5",
+            "SMCP_BOX_SERVER_SSE_RETRY_MS": "2500",
+            "SMCP_BOX_SERVER_RESOURCE_METADATA_URL": METADATA_URL,
+            "SMCP_BOX_SERVER_AUTH_REALM": "lab",
+        },
+    )
 )
+
+#: The six transport settings that were once fixed in code, with non-default values.
+TRANSPORT_SIX: dict[str, Any] = {
+    "sse_retry_ms": 2500,
+    "body_timeout_s": 7.5,
+    "session_touch_s": 12.0,
+    "auth_realm": "lab",
+    "resource_metadata_url": METADATA_URL,
+    "max_input_rounds": 3,
+}
+
+
+def _toml_value(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else str(value)
+
+
+def _app_services() -> AppServices:
+    async def no_problems() -> list[str]:
+        return []
+
+    async def no_figures() -> Any:
+        raise AssertionError("not scraped")
+
+    mcp = McpServices(
+        tenants=Directory(),
+        authenticator=TokenAuthenticator({}),
+        sessions=MemorySessionStore(),
+        auditor=RecordingAuditor(),
+        observer=RecordingObserver(),
+        clock=time.time,
+        new_session_id=lambda: "sess-0123456789abcdef",
+    )
+    return AppServices(mcp=mcp, readiness=no_problems, metrics_snapshot=no_figures)
+
+
+@pytest.mark.parametrize("layer", ["toml", "env"])
+def test_transport_settings_come_from_the_tree(tmp_path: Path, layer: str) -> None:
+    if layer == "toml":
+        path = tmp_path / "config.toml"
+        lines = [f"{name} = {_toml_value(value)}" for name, value in TRANSPORT_SIX.items()]
+        path.write_text("[server]\n" + "\n".join(lines) + "\n")
+        settings = load_settings(path, environ={})
+    else:
+        env = {f"SMCP_BOX_SERVER_{k.upper()}": str(v) for k, v in TRANSPORT_SIX.items()}
+        settings = load_settings(None, environ=env)
+    app = create_app(settings, _app_services())
+    transport = app.extensions[EXTENSION_KEY]
+    assert transport.settings is transport_settings(settings)
+    for name, value in TRANSPORT_SIX.items():
+        assert getattr(transport.settings, name) == value, name
 
 
 @pytest.fixture

@@ -10,19 +10,17 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 
 from smcp_box.admin.upload import read_tenant_upload
+from smcp_box.config import LIMITS
 from smcp_box.tui.format import fmt_count, shorten
 from smcp_box.tui.modals import ConfirmModal, DetailsModal, Field, FormModal
 from smcp_box.tui.views.base import View
 from smcp_box.tui.widgets import Row
 
 FAILED_PREFIX = "!"
-LIMIT_FIELDS = (
-    ("memory_mib", "Memory per instance (MiB)"),
-    ("fuel", "Fuel per call"),
-    ("timeout_ms", "Wall-clock timeout per call (ms)"),
-    ("max_reply_bytes", "Largest reply (bytes)"),
-    ("max_instances", "Warm instances kept"),
-    ("max_concurrent_calls", "Concurrent calls"),
+#: The limits form: one field per tenant.toml ``[limits]`` key, labelled with its unit.
+LIMIT_FIELDS = tuple(
+    (name, f"{bound.label[:1].upper()}{bound.label[1:]} ({bound.unit})")
+    for name, bound in LIMITS.items()
 )
 
 
