@@ -231,6 +231,19 @@ class AuditSettings:
 
 
 @dataclass(frozen=True)
+class AdminSettings:
+    """The admin API: a Unix socket always, a TCP listener only when asked for, with a token."""
+
+    #: Admin socket path; empty means <runtime_dir>/admin.sock. Access to it is the credential.
+    socket: str = ""
+    #: "host:port" for an extra TCP listener (remote tools); empty means none. Refused unless an
+    #: admin token of 32+ characters is in token_file or $CREDENTIALS_DIRECTORY/admin-token.
+    tcp_bind: str = ""
+    #: File holding the admin token for the TCP listener.
+    token_file: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     #: Durable state: database and data key. Default $STATE_DIRECTORY or ./.smcp-box/state.
     state_dir: str = ""
@@ -249,6 +262,7 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     sessions: SessionSettings = field(default_factory=SessionSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
 
     # --- resolved paths -------------------------------------------------------------------
 
@@ -292,6 +306,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "store": StoreSettings,
     "sessions": SessionSettings,
     "audit": AuditSettings,
+    "admin": AdminSettings,
 }
 
 

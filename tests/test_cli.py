@@ -71,3 +71,15 @@ def test_management_commands_say_when_the_box_is_not_running(tmp_path: Path) -> 
     result = run("key", "list", env={"SMCP_BOX_RUNTIME_DIR": str(tmp_path / "run")})
     assert result.returncode == 3
     assert "not running" in result.stderr.lower()
+
+
+def test_the_admin_section_is_a_real_setting(tmp_path: Path) -> None:
+    """Regression: docs/tui.md documents `[admin] tcp_bind`, but `config check` answered
+    `unknown setting 'admin'`."""
+    config = tmp_path / "c.toml"
+    config.write_text('[admin]\ntcp_bind = "127.0.0.1:8766"\ntoken_file = "/tmp/t"\n')
+    result = run("config", "check", "--config", str(config), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["admin"]["tcp_bind"] == "127.0.0.1:8766"
+    by_env = run("config", "check", "--json", env={"SMCP_BOX_ADMIN_SOCKET": "/tmp/x.sock"})
+    assert json.loads(by_env.stdout)["admin"]["socket"] == "/tmp/x.sock"

@@ -11,7 +11,6 @@ SOCKET_NAME = "admin.sock"
 
 
 def admin_socket_path(settings: Settings) -> Path:
-    """``[admin] socket`` when the settings have it, else ``<runtime_dir>/admin.sock``."""
-    admin = getattr(settings, "admin", None)
-    explicit = str(getattr(admin, "socket", "") or "")
+    """``[admin] socket`` when set, else ``<runtime_dir>/admin.sock``."""
+    explicit = settings.admin.socket
     return Path(explicit) if explicit else settings.runtime_path() / SOCKET_NAME

@@ -106,8 +106,7 @@ def _hypercorn_config(bind: str) -> Any:
 
 def _admin_token(settings: Settings) -> str | None:
     """The TCP admin token from ``[admin] token_file`` or ``$CREDENTIALS_DIRECTORY/admin-token``."""
-    admin = getattr(settings, "admin", None)
-    token_file = str(getattr(admin, "token_file", "") or "")
+    token_file = settings.admin.token_file
     candidates = [Path(token_file)] if token_file else []
     credentials = settings.credentials_path()
     if credentials is not None:
@@ -158,8 +157,7 @@ def start_admin(
     """
     settings = box.settings
     path = socket_path or admin_socket_path(settings)
-    admin = getattr(settings, "admin", None)
-    tcp_bind = tcp_bind if tcp_bind is not None else str(getattr(admin, "tcp_bind", "") or "")
+    tcp_bind = tcp_bind if tcp_bind is not None else settings.admin.tcp_bind
     if tcp_bind:
         token = token or _admin_token(settings)
         if not token:
