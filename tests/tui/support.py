@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from textual.pilot import Pilot
@@ -12,6 +11,7 @@ from smcp_box.admin.client import AdminClient
 from smcp_box.tui.app import AdminTui
 from smcp_box.tui.widgets import LiveTable
 from tests.admin.support import RunningBox
+from tests.support.waiting import wait_until
 
 SIZE = (80, 24)
 
@@ -21,11 +21,13 @@ def make_app(rb: RunningBox, *, read_only: bool = False) -> AdminTui:
 
 
 async def until(pilot: Pilot[None], condition: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
+    """Wait until ``condition()`` holds, letting the app process its messages between checks."""
+
+    async def settled() -> bool:
+        await pilot.pause()
+        return condition()
+
+    await wait_until(settled, what="the TUI to reach the expected state", timeout=within)
 
 
 def table(app: AdminTui, view: str) -> LiveTable:
