@@ -187,6 +187,7 @@ async def watchdog_loop(
     period_s: float | None = None,
     check_timeout_s: float | None = None,
     healthy_status: str | Callable[[], str] = "serving",
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
     """Ping the watchdog while every check passes; runs until cancelled.
 
@@ -197,6 +198,7 @@ async def watchdog_loop(
     changes; ``healthy_status`` may be a callable for a live summary ("serving 4 tenants").
     The period defaults to half the watchdog timeout; without a watchdog, the loop still
     keeps STATUS current every ``DEFAULT_STATUS_PERIOD_S``; without systemd it returns at once.
+    ``sleep`` waits between rounds (tests pass one they step by hand).
     """
     if not notifier.enabled:
         return
@@ -225,7 +227,7 @@ async def watchdog_loop(
                 logger.info("health checks pass again; resuming watchdog pings")
             notifier.status(status)
             last_status = status
-        await asyncio.sleep(max(0.0, period - (loop.time() - started)))
+        await sleep(max(0.0, period - (loop.time() - started)))
 
 
 async def _run_check(check: HealthCheck, name: str, *, timeout_s: float) -> bool:

@@ -13,13 +13,16 @@ import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
 from smcp_box.admin.client import AdminClient
 from smcp_box.admin.server import start_admin
 from smcp_box.box import Box
 from smcp_box.config import Settings, load_settings
+from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_TENANTS = ("notes", "utils")
@@ -115,12 +118,15 @@ async def serving_mcp(rb: RunningBox) -> AsyncIterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as probe:
-            for _ in range(100):
+
+            async def answers() -> bool:
                 try:
                     await probe.get(f"{base}/healthz")
-                    break
                 except httpx.TransportError:
-                    await asyncio.sleep(0.05)
+                    return False
+                return True
+
+            await wait_until(answers, what=f"the MCP app to answer on {base}", interval=0.02)
         yield base
     finally:
         stop.set()
@@ -168,3 +174,18 @@ async def call_tool(
         "params": {"name": name, "arguments": arguments},
     }
     return await http.post(url, headers=headers, json=body)
+
+
+def count_follow_polls(rb: RunningBox, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the ``since_id`` of every audit page the box reads to follow the log (the reads
+    of a plain ``/audit`` page pass none): a test sees a follow request parked and polling."""
+    polls: list[int] = []
+    read_page = rb.box.store.audit_page
+
+    async def counting(**query: Any) -> Any:
+        if query.get("since_id") is not None:
+            polls.append(query["since_id"])
+        return await read_page(**query)
+
+    monkeypatch.setattr(rb.box.store, "audit_page", counting)
+    return polls

@@ -10,7 +10,8 @@ import pytest
 
 from smcp_box.admin.errors import AdminRequestFailed
 from smcp_box.admin.status import redact
-from tests.admin.support import RunningBox, running_box
+from tests.admin.support import RunningBox, count_follow_polls, running_box
+from tests.support.waiting import wait_until
 
 
 async def record(rb: RunningBox, event: str, tenant: str | None, actor: str, outcome: str) -> None:
@@ -50,10 +51,14 @@ async def test_audit_bad_query_is_400(rb: RunningBox) -> None:
     assert "'limit' must be an integer" in caught.value.message
 
 
-async def test_audit_follow_returns_when_a_row_arrives(rb: RunningBox) -> None:
+async def test_audit_follow_returns_when_a_row_arrives(
+    rb: RunningBox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     last = (await rb.client.audit(limit=1))["entries"][0]["id"]
-    follow = asyncio.create_task(rb.client.audit_follow(last, wait_s=10))
-    await asyncio.sleep(0.3)
+    polls = count_follow_polls(rb, monkeypatch)
+    follow = asyncio.create_task(rb.client.audit_follow(last, wait_s=60))
+    # Two reads that found nothing new: the request is held open, not answered empty.
+    await wait_until(lambda: len(polls) >= 2, what="the follow request to poll twice")
     assert not follow.done()
     await record(rb, "test.late", None, "tester", "ok")
     body = await asyncio.wait_for(follow, 5)

@@ -8,7 +8,10 @@ import os
 import sys
 from dataclasses import dataclass
 
-from tests.admin.support import REPO, RunningBox, short_runtime_dir
+import pytest
+
+from tests.admin.support import REPO, RunningBox, count_follow_polls, short_runtime_dir
+from tests.support.waiting import wait_until
 
 
 @dataclass
@@ -164,12 +167,13 @@ async def test_session_commands(rb: RunningBox) -> None:
     assert "no open sessions" in (await smcp(rb, "session", "list", "notes")).out
 
 
-async def test_audit_list_and_follow(rb: RunningBox) -> None:
+async def test_audit_list_and_follow(rb: RunningBox, monkeypatch: pytest.MonkeyPatch) -> None:
     await smcp(rb, "tenant", "disable", "utils")
     listed = await smcp(rb, "audit", "list", "--event", "admin.tenant.disable")
     assert "admin.tenant.disable" in listed.out
     assert "utils" in listed.out
     assert "box.start" not in listed.out
+    polls = count_follow_polls(rb, monkeypatch)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -185,7 +189,8 @@ async def test_audit_list_and_follow(rb: RunningBox) -> None:
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        await asyncio.sleep(1.5)  # let it start and find the newest row
+        # It has found the newest row once it follows the log from there.
+        await wait_until(lambda: polls != [], what="`audit follow` to start following", timeout=60)
         await rb.box.auditor.record(
             "test.followed", tenant=None, actor="tester", source_ip=None, outcome="ok", detail={}
         )

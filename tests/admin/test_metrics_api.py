@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
+from typing import Any
 
 import httpx
 import pytest
 
 from smcp_box.admin.errors import AdminRequestFailed
 from tests.admin.support import RunningBox, call_tool, mcp_session, serving_mcp
+from tests.support.waiting import wait_until
 
 
 async def test_metrics_after_real_traffic(rb: RunningBox) -> None:
@@ -22,9 +23,16 @@ async def test_metrics_after_real_traffic(rb: RunningBox) -> None:
             assert reply.status_code == 200, reply.text
         denied = await http.post(f"{base}/t/notes/mcp", json={}, headers={"accept": "*/*"})
         assert denied.status_code in (401, 406)
-        # The sampler copies sandbox gauges once a second; give it two samples.
-        await asyncio.sleep(2.2)
-        body = await rb.client.metrics(window_s=30)
+        # The admin server's sampler copies sandbox gauges into the metrics once a second.
+        body: dict[str, Any] = {}
+
+        async def sampled() -> bool:
+            nonlocal body
+            body = await rb.client.metrics(window_s=30)
+            row = next(row for row in body["tenants"] if row["name"] == "utils")
+            return bool(row["warm_instances"] >= 1 and row["memory_bytes"] and row["fuel_used"])
+
+        await wait_until(sampled, what="the sampler to record utils' gauges", interval=0.1)
     assert body["window_s"] == 30
     utils = next(row for row in body["tenants"] if row["name"] == "utils")
     assert utils["requests"] >= 5

@@ -10,11 +10,12 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests.support.waiting import wait_until_sync
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -93,19 +94,25 @@ class BoxProcess:
             raise
 
     def _wait_healthy(self, timeout_s: float) -> None:
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+        proc = self.proc
+        assert proc is not None
+
+        def healthy() -> bool:
+            if proc.poll() is not None:
                 raise RuntimeError(f"smcp-box exited early:\n{self.log()}")
             try:
                 health = httpx.get(f"{self.base_url}/healthz", timeout=1, verify=self.verify)
-                if health.status_code == 200:
-                    return
             except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"smcp-box did not become healthy:\n{self.log()}")
+                return False
+            return health.status_code == 200
+
+        wait_until_sync(
+            healthy,
+            what="smcp-box to become healthy",
+            timeout=timeout_s,
+            interval=0.05,
+            detail=self.log,
+        )
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""

@@ -17,10 +17,12 @@ import pytest
 from tests.e2e.boxproc import REPO, BoxProcess, copy_tenants
 
 FAULTS_SOURCE = Path(__file__).parent / "faults" / "faults.c"
-#: name -> [limits] table. "faults" stops on the wall clock, "faults-fuel" on fuel.
+#: name -> [limits] table. "faults" stops on the wall clock, "faults-fuel" on fuel;
+#: "faults-runaway" runs until its client goes away (its limits outlast any test).
 FAULT_TENANTS = {
     "faults": "memory_mib = 16\nfuel = 100000000000\ntimeout_ms = 1000\n",
     "faults-fuel": "memory_mib = 16\nfuel = 50000000\ntimeout_ms = 20000\n",
+    "faults-runaway": "memory_mib = 16\nfuel = 1000000000000000\ntimeout_ms = 60000\n",
 }
 
 
@@ -69,5 +71,5 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoxProcess]:
 @pytest.fixture(scope="session")
 def keys(box: BoxProcess) -> dict[str, str]:
     """One API key per tenant, made with the real CLI while the box runs."""
-    names = ("notes", "notes2", "utils", "faults", "faults-fuel")
+    names = ("notes", "notes2", "utils", "faults", "faults-fuel", "faults-runaway")
     return {name: box.create_key(name) for name in names}

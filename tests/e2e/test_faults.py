@@ -4,13 +4,14 @@ the tenant keeps serving, and other tenants are served while the fault runs."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 import pytest
 
 from tests.e2e.boxproc import BoxProcess
 from tests.e2e.clients import modern_call_tool
+from tests.ops.support import busy_calls
+from tests.support.waiting import wait_until
 
 
 @pytest.mark.parametrize(
@@ -28,12 +29,9 @@ async def test_fault_is_a_clear_error_and_the_tenant_recovers(
     box: BoxProcess, keys: dict[str, str], tenant: str, tool: str, code: int, words: str
 ) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
-        started = time.monotonic()
         reply = await modern_call_tool(http, box.url(tenant), keys[tenant], tool, {})
-        elapsed = time.monotonic() - started
         assert reply["error"]["code"] == code, reply
         assert words in reply["error"]["message"].lower(), reply
-        assert elapsed < 10
         again = await modern_call_tool(http, box.url(tenant), keys[tenant], "ok", {})
         assert again["result"]["content"][0]["text"] == "still serving"
 
@@ -41,18 +39,28 @@ async def test_fault_is_a_clear_error_and_the_tenant_recovers(
 async def test_other_tenants_are_served_during_a_runaway_call(
     box: BoxProcess, keys: dict[str, str]
 ) -> None:
+    tenant = "faults-runaway"  # spins until its client goes away: its limit is a minute
+
+    async def running() -> bool:
+        return await busy_calls(box.base_url, tenant) == 1
+
     async with httpx.AsyncClient(timeout=30) as http:
         runaway = asyncio.create_task(
-            modern_call_tool(http, box.url("faults"), keys["faults"], "spin", {})
+            modern_call_tool(http, box.url(tenant), keys[tenant], "spin", {})
         )
-        await asyncio.sleep(0.2)
-        started = time.monotonic()
+        await wait_until(running, what="the runaway call to be running", detail=box.log)
         for i in range(5):
             reply = await modern_call_tool(
                 http, box.url("utils"), keys["utils"], "hash", {"text": str(i)}, request_id=i
             )
             assert "result" in reply
-        served_in = time.monotonic() - started
         assert not runaway.done(), "the runaway call ended before the other tenant was served"
-        assert served_in < 0.8
-        assert (await runaway)["error"]["code"] == -32052
+        # Its client gives up: the box stops the wasm and frees the slot.
+        runaway.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await runaway
+
+    async def stopped() -> bool:
+        return await busy_calls(box.base_url, tenant) == 0
+
+    await wait_until(stopped, what="the abandoned call to be stopped", detail=box.log)

@@ -20,6 +20,7 @@ import httpx
 from smcp_box.box import Box
 from smcp_box.config import Settings, load_settings
 from tests.e2e.boxproc import REPO, BoxProcess, free_port
+from tests.support.waiting import wait_until
 
 OPS_SOURCE = Path(__file__).parent / "fixtures" / "ops_tenant.c"
 EXAMPLES = ("notes", "utils")
@@ -101,12 +102,15 @@ async def serving(box: Box, app: Any = None) -> AsyncIterator[str]:
     task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
     base = f"http://{config.bind[0]}"
     async with httpx.AsyncClient() as probe:
-        for _ in range(200):
+
+        async def answers() -> bool:
             try:
                 await probe.get(f"{base}/healthz")
-                break
             except httpx.TransportError:
-                await asyncio.sleep(0.02)
+                return False
+            return True
+
+        await wait_until(answers, what=f"the MCP app to answer on {base}", interval=0.02)
     try:
         yield base
     finally:

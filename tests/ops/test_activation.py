@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +15,7 @@ import pytest
 
 from smcp_box.errors import ConfigError
 from smcp_box.ops.activation import bind_specs, listen_binds, listen_sockets
+from tests.support.waiting import wait_until_sync
 
 REPO = Path(__file__).resolve().parents[2]
 SOCKET_ACTIVATE = shutil.which("systemd-socket-activate")
@@ -100,15 +100,17 @@ def _activate(tmp_path: Path, port: int, *extra: str) -> subprocess.Popen[str]:
 
 
 def _get_with_retry(url: str) -> httpx.Response:
-    deadline = time.monotonic() + 20
-    while True:
+    responses: list[httpx.Response] = []
+
+    def answered() -> bool:
         try:
-            return httpx.get(url, timeout=20)
+            responses.append(httpx.get(url, timeout=20))
         except httpx.ConnectError:
-            # systemd-socket-activate has not bound the port yet.
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+            return False  # systemd-socket-activate has not bound the port yet
+        return True
+
+    wait_until_sync(answered, what=f"an answer from {url}", timeout=20, interval=0.05)
+    return responses[0]
 
 
 @needs_socket_activate
@@ -138,12 +140,17 @@ def test_a_datagram_socket_is_refused(tmp_path: Path) -> None:
     port = _free_port()
     process = _activate(tmp_path, port, "--datagram")
     try:
-        deadline = time.monotonic() + 20
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             # Poke until the child runs: the first datagram may arrive before the bind.
-            while process.poll() is None and time.monotonic() < deadline:
+            def poked_and_exited() -> bool:
+                if process.poll() is not None:
+                    return True
                 udp.sendto(b"wake", ("127.0.0.1", port))
-                time.sleep(0.1)
+                return False
+
+            wait_until_sync(
+                poked_and_exited, what="the activated child to exit", timeout=20, interval=0.1
+            )
         stdout, stderr = process.communicate(timeout=30)
     finally:
         process.kill()

@@ -19,6 +19,7 @@ from smcp_box.store.statelock import exclusive
 from tests.e2e.boxproc import BoxProcess
 from tests.e2e.clients import modern_call_tool
 from tests.ops.support import add_ops_tenant, box_settings, ops_box, started
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -36,14 +37,16 @@ async def notes_in(path: Path, key: bytes) -> int:
 
 
 async def write_notes(
-    http: httpx.AsyncClient, proc: BoxProcess, key: str, stop: asyncio.Event
+    http: httpx.AsyncClient, proc: BoxProcess, key: str, stop: asyncio.Event, total: list[int]
 ) -> int:
+    """Create notes until ``stop``; ``total[0]`` counts the notes of every writer."""
     written = 0
     while not stop.is_set():
         args = {"title": f"note {written}", "body": "x" * 200}
         reply = await modern_call_tool(http, proc.url("notes"), key, "note_create", args, written)
         assert "result" in reply, reply
         written += 1
+        total[0] += 1
     return written
 
 
@@ -58,13 +61,20 @@ async def test_backups_while_serving_and_writing_are_consistent(
         key = proc.create_key("notes")
         stop = asyncio.Event()
         async with httpx.AsyncClient(timeout=30) as http:
-            writers = [asyncio.create_task(write_notes(http, proc, key, stop)) for _ in range(4)]
-            await asyncio.sleep(0.5)
+            total = [0]
+            writers = [
+                asyncio.create_task(write_notes(http, proc, key, stop, total)) for _ in range(4)
+            ]
             outputs = []
             for i in range(3):
+                # Every backup starts after more notes were written, while writes go on.
+                wanted = 8 * (i + 1)
+                await wait_until(
+                    lambda wanted=wanted: total[0] >= wanted, what=f"{wanted} notes written"
+                )
                 done = await asyncio.to_thread(proc.cli, "backup", str(backups / f"b{i}.db"))
                 outputs.append(done.stdout)
-                await asyncio.sleep(0.3)
+            await wait_until(lambda: total[0] >= 32, what="more notes after the last backup")
             stop.set()
             written = sum(await asyncio.gather(*writers))
         assert written > 20

@@ -11,10 +11,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from smcp_box.ops.sdnotify import Notifier, parse_notify_address, watchdog_loop
+from smcp_box.ops.sdnotify import HealthCheck, Notifier, parse_notify_address, watchdog_loop
 
 
 class Receiver:
@@ -174,10 +175,9 @@ def test_send_failures_never_raise_and_log_once_per_outage(
 def test_a_full_queue_does_not_block(receiver: Receiver) -> None:
     # Nobody reads: the kernel queue fills (net.unix.max_dgram_qlen) and sends start failing
     # instead of blocking the caller, which is the event loop in the box.
+    # (A blocking send would hang here until the test's timeout.)
     notifier = _notifier(receiver)
-    started = time.monotonic()
     results = [notifier.status(f"message {i}") for i in range(5000)]
-    assert time.monotonic() - started < 5
     assert results[0] is True
     assert False in results
     assert receiver.drain()[0] == "STATUS=message 0\n"
@@ -203,15 +203,54 @@ def test_watchdog_interval(receiver: Receiver) -> None:
 # --- the watchdog loop -------------------------------------------------------------------------
 
 
-async def _collect(receiver: Receiver, seconds: float) -> list[str]:
-    messages: list[str] = []
-    deadline = asyncio.get_running_loop().time() + seconds
-    while (left := deadline - asyncio.get_running_loop().time()) > 0:
-        try:
-            messages.append(await receiver.arecv(left))
-        except TimeoutError:
-            break
-    return messages
+class Rounds:
+    """The ``sleep`` of a watchdog loop under test: the loop waits in it after each round until
+    the test lets the next round run, so the test sees exactly what every round sent."""
+
+    def __init__(self) -> None:
+        #: What the loop asked to sleep after each round (its period minus the round's time).
+        self.periods: list[float] = []
+        self._allowed = 0
+        self._changed = asyncio.Condition()
+
+    async def sleep(self, seconds: float) -> None:
+        async with self._changed:
+            self.periods.append(seconds)
+            self._changed.notify_all()
+            round_ = len(self.periods)
+            await self._changed.wait_for(lambda: self._allowed >= round_)
+
+    async def finished(self, count: int) -> None:
+        """Wait until ``count`` rounds have finished in all."""
+        async with asyncio.timeout(10), self._changed:
+            await self._changed.wait_for(lambda: len(self.periods) >= count)
+
+    async def next(self) -> None:
+        """Let one more round run, and wait until it has finished."""
+        async with self._changed:
+            self._allowed += 1
+            self._changed.notify_all()
+        await self.finished(self._allowed + 1)
+
+
+async def _run_rounds(
+    receiver: Receiver, notifier: Notifier, checks: list[HealthCheck], rounds: int, **options: Any
+) -> list[list[str]]:
+    """Run a watchdog loop for ``rounds`` rounds; what it sent in each."""
+    steps = Rounds()
+    task = asyncio.create_task(watchdog_loop(notifier, checks, sleep=steps.sleep, **options))
+    sent: list[list[str]] = []
+    try:
+        await steps.finished(1)
+        sent.append(receiver.drain())
+        for _ in range(rounds - 1):
+            await steps.next()
+            sent.append(receiver.drain())
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    return sent
 
 
 async def test_watchdog_pings_only_while_checks_pass(receiver: Receiver) -> None:
@@ -224,29 +263,33 @@ async def test_watchdog_pings_only_while_checks_pass(receiver: Receiver) -> None
         return healthy["ticker"]
 
     notifier = _notifier(receiver, WATCHDOG_USEC="40000", WATCHDOG_PID=str(os.getpid()))
+    steps = Rounds()
     task = asyncio.create_task(
-        watchdog_loop(notifier, [check_database_writable, check_sandbox_ticker])
+        watchdog_loop(notifier, [check_database_writable, check_sandbox_ticker], sleep=steps.sleep)
     )
     try:
-        first = await _collect(receiver, 0.15)
-        assert first[:2] == ["WATCHDOG=1\n", "STATUS=serving\n"]
-        assert first.count("WATCHDOG=1\n") >= 3  # every 20 ms: half of WATCHDOG_USEC
+        await steps.finished(1)
+        assert receiver.drain() == ["WATCHDOG=1\n", "STATUS=serving\n"]
+        await steps.next()
+        assert receiver.drain() == ["WATCHDOG=1\n"]  # STATUS only when it changes
 
         healthy["database"] = False
-        await asyncio.sleep(0.05)
-        receiver.drain()
-        failing = await _collect(receiver, 0.2)
-        assert "WATCHDOG=1\n" not in failing
-        # STATUS went out once, when the state changed (it may have been drained above).
+        await steps.next()
+        assert receiver.drain() == [
+            "STATUS=unhealthy: database writable failing; watchdog not pinged\n"
+        ]
+        await steps.next()
+        assert receiver.drain() == []  # no ping, and the same STATUS is not sent again
 
         healthy["database"] = True
-        recovered = await _collect(receiver, 0.15)
-        assert "STATUS=serving\n" in recovered
-        assert recovered.count("WATCHDOG=1\n") >= 3
+        await steps.next()
+        assert receiver.drain() == ["WATCHDOG=1\n", "STATUS=serving\n"]
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+    # Every 20 ms (half of WATCHDOG_USEC), less the time the round took.
+    assert all(0 <= period <= 0.02 for period in steps.periods), steps.periods
 
 
 async def test_unhealthy_status_names_the_failing_check(receiver: Receiver) -> None:
@@ -256,17 +299,13 @@ async def test_unhealthy_status_names_the_failing_check(receiver: Receiver) -> N
     async def check_sandbox_ticker() -> bool:
         return True
 
-    notifier = _notifier(receiver)
-    task = asyncio.create_task(
-        watchdog_loop(notifier, [check_database_writable, check_sandbox_ticker], period_s=0.02)
-    )
-    try:
-        messages = await _collect(receiver, 0.15)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    assert messages == ["STATUS=unhealthy: database writable failing; watchdog not pinged\n"]
+    checks: list[HealthCheck] = [check_database_writable, check_sandbox_ticker]
+    sent = await _run_rounds(receiver, _notifier(receiver), checks, 3, period_s=0.02)
+    assert sent == [
+        ["STATUS=unhealthy: database writable failing; watchdog not pinged\n"],
+        [],
+        [],
+    ]
 
 
 async def test_raising_and_hanging_checks_count_as_failures(receiver: Receiver) -> None:
@@ -274,28 +313,21 @@ async def test_raising_and_hanging_checks_count_as_failures(receiver: Receiver) 
         raise RuntimeError("disk on fire")
 
     async def check_hangs() -> bool:
-        await asyncio.sleep(3600)
+        await asyncio.Event().wait()  # never set: only the check timeout ends it
         return True
 
-    notifier = _notifier(receiver)
-    task = asyncio.create_task(
-        watchdog_loop(notifier, [check_raises, check_hangs], period_s=0.05, check_timeout_s=0.02)
+    checks: list[HealthCheck] = [check_raises, check_hangs]
+    sent = await _run_rounds(
+        receiver, _notifier(receiver), checks, 2, period_s=0.05, check_timeout_s=0.02
     )
-    try:
-        messages = await _collect(receiver, 0.25)
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    assert "WATCHDOG=1\n" not in messages
-    assert messages[0] == "STATUS=unhealthy: raises, hangs failing; watchdog not pinged\n"
+    assert sent == [["STATUS=unhealthy: raises, hangs failing; watchdog not pinged\n"], []]
 
 
 async def test_watchdog_loop_returns_at_once_without_systemd() -> None:
     async def check_ok() -> bool:
         return True
 
-    await asyncio.wait_for(watchdog_loop(Notifier.from_environ({}), [check_ok]), 1)
+    await asyncio.wait_for(watchdog_loop(Notifier.from_environ({}), [check_ok]), 10)
 
 
 async def test_healthy_status_can_be_live(receiver: Receiver) -> None:
@@ -305,18 +337,25 @@ async def test_healthy_status_can_be_live(receiver: Receiver) -> None:
         return True
 
     notifier = _notifier(receiver)
+    steps = Rounds()
     task = asyncio.create_task(
         watchdog_loop(
-            notifier, [check_ok], period_s=0.02, healthy_status=lambda: f"serving {tenants[0]}"
+            notifier,
+            [check_ok],
+            period_s=0.02,
+            healthy_status=lambda: f"serving {tenants[0]}",
+            sleep=steps.sleep,
         )
     )
     try:
-        first = await _collect(receiver, 0.1)
+        await steps.finished(1)
+        first = receiver.drain()
         tenants[0] = 4
-        second = await _collect(receiver, 0.1)
+        await steps.next()
+        second = receiver.drain()
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    assert [m for m in first if m.startswith("STATUS")] == ["STATUS=serving 3\n"]
-    assert [m for m in second if m.startswith("STATUS")] == ["STATUS=serving 4\n"]
+    assert first == ["WATCHDOG=1\n", "STATUS=serving 3\n"]
+    assert second == ["WATCHDOG=1\n", "STATUS=serving 4\n"]

@@ -25,6 +25,7 @@ from smcp_box.ops.certs import (
     load_or_create_ca,
 )
 from smcp_box.ops.tls import CertReloader, ReloadableTLSConfig, build_ssl_context
+from tests.support.waiting import wait_until
 
 
 @dataclass
@@ -241,12 +242,17 @@ async def test_hypercorn_serves_h2_and_picks_up_a_reload(
     server = asyncio.create_task(serve(_app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
     try:
         async with httpx.AsyncClient(http2=True, verify=_client_context(ca)) as client:
-            for _ in range(100):
+            responses: list[httpx.Response] = []
+
+            async def answered() -> bool:
                 try:
-                    response = await client.get(f"https://localhost:{port}/")
-                    break
+                    responses.append(await client.get(f"https://localhost:{port}/"))
                 except httpx.ConnectError:
-                    await asyncio.sleep(0.05)
+                    return False
+                return True
+
+            await wait_until(answered, what="Hypercorn to answer over TLS", interval=0.05)
+            response = responses[0]
             assert response.status_code == 200
             assert response.http_version == "HTTP/2"
             assert response.text == "2"

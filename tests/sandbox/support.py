@@ -76,3 +76,24 @@ class RecordingHost:
     def time_now_ms(self) -> int:
         self._seen()
         return self.now_ms
+
+
+class HeldHost(RecordingHost):
+    """A RecordingHost whose ``log`` blocks until :attr:`release` is set.
+
+    A ``host_imports`` call with the message ``"1"`` logs first, so it holds its concurrency
+    slot and its worker for exactly as long as the test wants: ``len(host.logs)`` is the number
+    of calls that got that far, and setting ``release`` lets them all finish (their reply is
+    ``null``, the unset config value "greeting").
+    """
+
+    HOLD = "1"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def log(self, level: str, message: str) -> None:
+        super().log(level, message)
+        if not self.release.wait(60):
+            raise RuntimeError("HeldHost: the test never released the call")

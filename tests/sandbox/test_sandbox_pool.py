@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from smcp_box.errors import CallTimeout, ModuleRejected, TenantBusy
 from smcp_box.sandbox import Limits, Sandbox
+from tests.support.waiting import wait_until
 
-from .support import RecordingHost, wasm
+from .support import HeldHost, RecordingHost, wasm
 
 MESSAGE = '{"jsonrpc":"2.0","id":1,"method":"ping"}'
 
@@ -34,12 +34,21 @@ async def test_warm_up_and_memory_stats(sandbox: Sandbox) -> None:
     assert stats.memory_bytes == 3 * 65536
 
 
-async def test_pool_keeps_at_most_max_instances(sandbox: Sandbox, host: RecordingHost) -> None:
+def queued_calls(sandbox: Sandbox, tenant: str) -> int:
+    """Calls waiting for a slot of the tenant's gate (not in PoolStats; read for the tests)."""
+    return len(sandbox._pools[tenant].gate._waiters)
+
+
+async def test_pool_keeps_at_most_max_instances(sandbox: Sandbox) -> None:
     module = sandbox.load(
-        "slow", wasm("slow_echo"), Limits(max_instances=2, max_concurrent_calls=4)
+        "slow", wasm("host_imports"), Limits(max_instances=2, max_concurrent_calls=4)
     )
-    replies = await asyncio.gather(*(sandbox.call(module, MESSAGE, host) for _ in range(4)))
-    assert {r.reply for r in replies} == {MESSAGE}
+    held = HeldHost()
+    calls = [asyncio.create_task(sandbox.call(module, held.HOLD, held)) for _ in range(4)]
+    await wait_until(lambda: len(held.logs) == 4, what="four calls running at once")
+    held.release.set()
+    replies = await asyncio.gather(*calls)
+    assert {r.reply for r in replies} == {"null"}
     stats = sandbox.stats("slow")
     assert (stats.instances_created, stats.warm_instances, stats.instances_discarded) == (4, 2, 2)
     assert stats.live_instances == 2
@@ -47,13 +56,15 @@ async def test_pool_keeps_at_most_max_instances(sandbox: Sandbox, host: Recordin
 
 async def test_concurrency_cap_turns_calls_away(sandbox: Sandbox, host: RecordingHost) -> None:
     module = sandbox.load(
-        "slow", wasm("slow_echo"), Limits(max_concurrent_calls=1, queue_timeout_ms=1)
+        "slow", wasm("host_imports"), Limits(max_concurrent_calls=1, queue_timeout_ms=1)
     )
-    first = asyncio.create_task(sandbox.call(module, MESSAGE, host))
-    await asyncio.sleep(0)  # let it take the one slot
+    held = HeldHost()
+    first = asyncio.create_task(sandbox.call(module, held.HOLD, held))
+    await wait_until(lambda: held.logs != [], what="the first call to hold the one slot")
     with pytest.raises(TenantBusy, match=r"max_concurrent_calls"):
         await sandbox.call(module, MESSAGE, host)
-    assert (await first).reply == MESSAGE
+    held.release.set()
+    assert (await first).reply == "null"
     stats = sandbox.stats("slow")
     assert (stats.rejected_busy, stats.busy_calls) == (1, 0)
 
@@ -71,39 +82,37 @@ async def test_cancelled_waiter_does_not_leak_its_slot(
     sandbox: Sandbox, host: RecordingHost
 ) -> None:
     module = sandbox.load(
-        "slow", wasm("slow_echo"), Limits(max_concurrent_calls=1, queue_timeout_ms=10_000)
+        "slow", wasm("host_imports"), Limits(max_concurrent_calls=1, queue_timeout_ms=10000)
     )
-    running = asyncio.create_task(sandbox.call(module, MESSAGE, host))
-    await asyncio.sleep(0)
+    held = HeldHost()
+    running = asyncio.create_task(sandbox.call(module, held.HOLD, held))
+    await wait_until(lambda: held.logs != [], what="the first call to hold the one slot")
     waiting = asyncio.create_task(sandbox.call(module, MESSAGE, host))
-    await asyncio.sleep(0.001)
+    await wait_until(lambda: queued_calls(sandbox, "slow") == 1, what="the second call to queue")
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
+    assert queued_calls(sandbox, "slow") == 0
+    held.release.set()
     await running
     assert sandbox.stats("slow").busy_calls == 0
     assert (await sandbox.call(module, MESSAGE, host)).reply == MESSAGE
 
 
 async def test_cancelled_caller_stops_the_call(sandbox: Sandbox, host: RecordingHost) -> None:
-    # A call that would spin for a minute: cancelling its caller stops the wasm within a tick
-    # or so, frees its slot, and discards its instance (it stopped mid-way, like after a trap).
-    module = sandbox.load("spin", wasm("infinite_loop"), Limits(fuel=10**12, timeout_ms=60_000))
+    # A call that would spin for a minute: cancelling its caller stops the wasm (at its next
+    # epoch check), frees its slot, and discards its instance (it stopped mid-way, like after a
+    # trap). Only cancellation can end it before the test's deadline: its own limit is 60 s.
+    module = sandbox.load("spin", wasm("infinite_loop"), Limits(fuel=10**12, timeout_ms=60000))
     task = asyncio.create_task(sandbox.call(module, "[]", host))
-    for _ in range(200):
-        if sandbox.stats("spin").busy_calls == 1:
-            break
-        await asyncio.sleep(0.005)
-    await asyncio.sleep(0.05)  # well inside the wasm loop by now
-    cancelled_at = time.perf_counter()
+    await wait_until(lambda: host.logs != [], what="the call to be spinning in wasm")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    for _ in range(1000):
-        if sandbox.stats("spin").busy_calls == 0:
-            break
-        await asyncio.sleep(0.005)
-    assert time.perf_counter() - cancelled_at < 0.5
+    await wait_until(
+        lambda: sandbox.stats("spin").busy_calls == 0,
+        what="the cancelled call to stop and free its slot",
+    )
     stats = sandbox.stats("spin")
     assert (stats.busy_calls, stats.calls, stats.warm_instances) == (0, 1, 0)
     assert stats.errors_by_kind == {"cancelled": 1}
@@ -147,12 +156,14 @@ async def test_reload_same_module_keeps_the_pool(sandbox: Sandbox, host: Recordi
 
 
 async def test_reload_replaces_the_pool(sandbox: Sandbox, host: RecordingHost) -> None:
-    old = sandbox.load("tenant", wasm("slow_echo"), Limits())
-    in_flight = asyncio.create_task(sandbox.call(old, MESSAGE, host))
-    await asyncio.sleep(0.005)
+    old = sandbox.load("tenant", wasm("host_imports"), Limits())
+    held = HeldHost()
+    in_flight = asyncio.create_task(sandbox.call(old, held.HOLD, held))
+    await wait_until(lambda: held.logs != [], what="the call on the old module to be running")
     new = sandbox.load("tenant", wasm("echo"), Limits())
     assert new.sha256 != old.sha256
-    assert (await in_flight).reply == MESSAGE  # the old call finishes on the old module
+    held.release.set()
+    assert (await in_flight).reply == "null"  # the old call finishes on the old module
     with pytest.raises(ModuleRejected, match="no longer loaded"):
         await sandbox.call(old, MESSAGE, host)
     assert (await sandbox.call(new, MESSAGE, host)).reply == MESSAGE
@@ -185,8 +196,7 @@ async def test_unload(sandbox: Sandbox, host: RecordingHost) -> None:
 async def test_ticker(sandbox: Sandbox) -> None:
     assert sandbox.ticker_alive()
     first = sandbox.last_tick
-    await asyncio.sleep(0.05)
-    assert sandbox.last_tick > first
+    await wait_until(lambda: sandbox.last_tick > first, what="the epoch ticker to tick")
     sandbox.close()
     assert not sandbox.ticker_alive()
 
@@ -195,10 +205,9 @@ async def test_close_interrupts_running_calls(cache_dir: Path, host: RecordingHo
     box = Sandbox(cache_dir)
     module = box.load("spin", wasm("infinite_loop"), Limits(fuel=10**12, timeout_ms=60_000))
     running = asyncio.create_task(box.call(module, "[]", host))
-    await asyncio.sleep(0.05)
-    started = time.perf_counter()
-    await asyncio.to_thread(box.close)
-    assert time.perf_counter() - started < 2
+    await wait_until(lambda: host.logs != [], what="the call to be spinning in wasm")
+    # close waits for the workers: it returns only once the 60-second call was interrupted.
+    await asyncio.wait_for(asyncio.to_thread(box.close), 30)
     with pytest.raises(CallTimeout):
         await running
     with pytest.raises(ModuleRejected, match="shut down"):

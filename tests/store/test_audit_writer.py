@@ -12,6 +12,7 @@ import pytest
 from smcp_box.errors import StoreError
 from smcp_box.store import AuditEntry, Store
 from smcp_box.store.audit_writer import AuditWriter
+from tests.support.waiting import wait_until
 
 
 class Clock:
@@ -119,26 +120,45 @@ async def test_a_batch_that_keeps_failing_is_dropped_and_logged(
 
 
 class SlowSink:
+    """A sink that holds every batch until ``gate`` is set; ``entered`` counts the batches."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self.gate = asyncio.Event()
+        self.entered = 0
 
     async def append_audit_many(self, entries: Sequence[AuditEntry]) -> list[int]:
+        self.entered += 1
         await self.gate.wait()
         return await self.store.append_audit_many(entries)
 
 
+class CountingClock:
+    """The writer reads its clock once per ``record``, just before queueing the row."""
+
+    def __init__(self) -> None:
+        self.readings = 0
+
+    def __call__(self) -> float:
+        self.readings += 1
+        return 1_700_000_000.0 + self.readings
+
+
 async def test_a_full_queue_makes_callers_wait(store: Store) -> None:
     sink = SlowSink(store)
-    writer = AuditWriter(sink, max_pending=3, linger_s=0)  # back-pressure, not batching
+    clock = CountingClock()
+    # back-pressure, not batching
+    writer = AuditWriter(sink, max_pending=3, linger_s=0, clock=clock)
     writer.start()
-    await record(writer, "tool.call", 0)  # taken by the drain task, stuck in the sink
-    await asyncio.sleep(0)
-    for n in range(1, 4):
-        await asyncio.wait_for(record(writer, "tool.call", n), 1)
+    await record(writer, "tool.call", 0)
+    await wait_until(lambda: sink.entered == 1, what="row 0 to be stuck in the sink")
+    for n in range(1, 4):  # the queue has room for three
+        await asyncio.wait_for(record(writer, "tool.call", n), 10)
     blocked = asyncio.create_task(record(writer, "tool.call", 4))
-    await asyncio.sleep(0.05)
+    # Row 4 read the clock, then went straight to the full queue: it waits there now.
+    await wait_until(lambda: clock.readings == 5, what="row 4 to reach the full queue")
     assert not blocked.done()
+    assert writer.pending == 3
     sink.gate.set()
     await asyncio.wait_for(blocked, 5)
     await writer.close()
@@ -147,12 +167,13 @@ async def test_a_full_queue_makes_callers_wait(store: Store) -> None:
 
 async def test_close_writes_everything_then_writes_through(store: Store) -> None:
     sink = SlowSink(store)
-    writer = AuditWriter(sink)
+    # Lingering for an hour: only close can send the batch on to the sink.
+    writer = AuditWriter(sink, linger_s=3600)
     writer.start()
     for n in range(10):
         await record(writer, "auth.success", n)
     closing = asyncio.create_task(writer.close())
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: sink.entered == 1, what="close to send the batch to the sink")
     assert not closing.done()
     sink.gate.set()
     await closing
@@ -174,24 +195,26 @@ async def test_a_detail_that_is_not_json_fails_at_the_caller(store: Store) -> No
 
 
 async def test_a_trickle_of_rows_shares_a_batch(store: Store) -> None:
-    writer = AuditWriter(store, linger_s=0.2)
+    # Lingering for an hour: the first row waits for company until close ends the wait.
+    writer = AuditWriter(store, linger_s=3600)
     writer.start()
-    for n in range(5):
+    await record(writer, "tool.call", 0)
+    await wait_until(lambda: writer.pending == 0, what="the writer to take row 0 and linger")
+    for n in range(1, 5):
         await record(writer, "tool.call", n)
-        await asyncio.sleep(0.01)
-    await writer.flush()
+    assert writer.stats.batches == 0
+    await writer.close()
     assert writer.stats.batches == 1
     assert writer.stats.rows_written == 5
-    await writer.close()
 
 
 async def test_a_waited_for_row_does_not_linger(store: Store) -> None:
-    writer = AuditWriter(store, linger_s=5.0)
+    # Lingering for an hour, so only the waited-for row can end the wait before the test's
+    # deadline.
+    writer = AuditWriter(store, linger_s=3600)
     writer.start()
     await record(writer, "tool.call", 0)
-    started = asyncio.get_running_loop().time()
-    await asyncio.wait_for(record(writer, "key.create", 1), 2)
-    assert asyncio.get_running_loop().time() - started < 1.0
+    await asyncio.wait_for(record(writer, "key.create", 1), 30)
     rows = await store.audit_page(since_id=0)
     assert [r.event for r in rows] == ["tool.call", "key.create"]
     await writer.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -12,20 +13,58 @@ from smcp_box.admin.client import AdminClient
 from smcp_box.tui.app import AdminTui
 from smcp_box.tui.widgets import LiveTable
 from tests.admin.support import RunningBox
+from tests.support.waiting import wait_until
 
 SIZE = (80, 24)
 
 
-def make_app(rb: RunningBox, *, read_only: bool = False) -> AdminTui:
-    return AdminTui(AdminClient(rb.socket_path), read_only=read_only, poll_interval_s=0.2)
+class CountingClock:
+    """The TUI's clock, counting its readings: a refresh that succeeds reads it twice (for
+    "last ok" and for the status line), so a test can wait for refreshes to happen."""
+
+    def __init__(self) -> None:
+        self.readings = 0
+
+    def __call__(self) -> float:
+        self.readings += 1
+        return time.time()
+
+
+def make_app(
+    rb: RunningBox, *, read_only: bool = False, clock: Callable[[], float] = time.time
+) -> AdminTui:
+    return AdminTui(
+        AdminClient(rb.socket_path), read_only=read_only, poll_interval_s=0.2, clock=clock
+    )
+
+
+async def refreshes(pilot: Pilot[None], clock: CountingClock, count: int) -> None:
+    """Wait until ``count`` more refreshes have succeeded."""
+    wanted = clock.readings + 2 * count
+    await until(pilot, lambda: clock.readings >= wanted)
+
+
+def palette_offers(app: AdminTui, title: str) -> bool:
+    """The command palette is open and its first (highlighted) match is ``title``."""
+    screen = app.screen
+    if not isinstance(screen, CommandPalette):
+        return False
+    found = screen.query_one(CommandList)
+    return (
+        found.option_count > 0
+        and found.highlighted == 0
+        and title in str(found.get_option_at_index(0).prompt)
+    )
 
 
 async def until(pilot: Pilot[None], condition: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
+    """Wait until ``condition()`` holds, letting the app process its messages between checks."""
+
+    async def settled() -> bool:
+        await pilot.pause()
+        return condition()
+
+    await wait_until(settled, what="the TUI to reach the expected state", timeout=within)
 
 
 def table(app: AdminTui, view: str) -> LiveTable:

@@ -17,6 +17,7 @@ from textual.pilot import Pilot
 from smcp_box.tui.app import AdminTui
 from smcp_box.tui.modals import FormModal, NewKeyModal
 from tests.tui.fixed_api import NOW, FixedApi
+from tests.tui.support import until
 
 SnapCompare = Callable[..., bool]
 
@@ -37,11 +38,11 @@ def fixed_app(api: FixedApi | None = None, *, read_only: bool = False) -> AdminT
 
 async def settle(pilot: Pilot[Any]) -> None:
     """Let polls finish (verb workers may be waiting on a modal, so they are not awaited)."""
-    await pilot.pause(0.2)
+    await pilot.pause()
     polls = [worker for worker in pilot.app.workers if worker.group == "poll"]
     if polls:  # an empty list would mean "wait for every worker"
         await pilot.app.workers.wait_for_complete(polls)
-    await pilot.pause(0.2)
+    await pilot.pause()
 
 
 @pytest.mark.parametrize("key", ["1", "2", "3", "4", "5"])
@@ -71,7 +72,7 @@ def test_new_key_shown_once(snap_compare: SnapCompare) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await settle(pilot)
         await pilot.press("2", "n")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: isinstance(pilot.app.screen, FormModal))
         form = pilot.app.screen
         assert isinstance(form, FormModal)
         form.dismiss({"tenant": "echo", "label": "laptop"})

@@ -7,13 +7,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.boxproc import BoxProcess, copy_tenants
+from tests.support.waiting import wait_until_sync
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tmux") is None, reason="tmux is not installed (CI installs it: apt-get tmux)"
@@ -36,14 +36,20 @@ def tmux(*args: str) -> str:
 
 
 def wait_for_screen(session: str, ready: Callable[[str], bool], within: float = 20.0) -> str:
-    deadline = time.monotonic() + within
-    screen = ""
-    while time.monotonic() < deadline:
-        screen = tmux("capture-pane", "-p", "-t", session)
-        if ready(screen):
-            return screen
-        time.sleep(0.2)
-    raise AssertionError(f"the screen never showed what was expected:\n{screen}")
+    screens = [""]
+
+    def shows() -> bool:
+        screens.append(tmux("capture-pane", "-p", "-t", session))
+        return ready(screens[-1])
+
+    wait_until_sync(
+        shows,
+        what="the screen to show what was expected",
+        timeout=within,
+        interval=0.1,
+        detail=lambda: screens[-1],
+    )
+    return screens[-1]
 
 
 def test_tui_in_tmux_at_80x24(served: BoxProcess) -> None:

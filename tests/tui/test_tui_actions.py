@@ -7,9 +7,9 @@ from pathlib import Path
 from textual.widgets import Button, Input, Static
 
 from smcp_box.errors import AuthError
-from smcp_box.tui.modals import ConfirmModal, FormModal, NewKeyModal
+from smcp_box.tui.modals import ConfirmModal, FormModal, HelpModal, NewKeyModal
 from tests.admin.support import RunningBox
-from tests.tui.support import SIZE, cell_texts, make_app, table, until
+from tests.tui.support import SIZE, cell_texts, make_app, palette_offers, table, until
 
 
 def modal_text(app: object, selector: str) -> str:
@@ -183,9 +183,12 @@ async def test_read_only_hides_and_refuses_changes(rb: RunningBox) -> None:
         await until(pilot, lambda: "READ-ONLY" in str(app.query_one("#status").render()))
         shown = {key for key, active in app.active_bindings.items() if active.enabled}
         assert not {"d", "e", "l", "m", "n"} & shown
-        await pilot.press("d", "e", "n")
-        await pilot.pause(0.3)
-        assert not isinstance(app.screen, (ConfirmModal, FormModal))
+        # Help after the refused keys: once it shows, they have been handled (in order).
+        await pilot.press("d", "e", "n", "question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpModal))
+        assert not [s for s in app.screen_stack if isinstance(s, (ConfirmModal, FormModal))]
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HelpModal))
         assert rb.box.tenants.require("notes").enabled
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Tenants: Remove" not in titles
@@ -219,11 +222,11 @@ async def test_palette_offers_every_action_and_runs_them(rb: RunningBox) -> None
         assert expected <= titles
         await pilot.press("ctrl+p")
         await pilot.press(*"go to audit")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: palette_offers(app, "Go to Audit"))
         await pilot.press("enter")
         await until(pilot, lambda: app.query_one("TabbedContent").active == "audit")  # type: ignore[attr-defined]
         await pilot.press("ctrl+p")
         await pilot.press(*"tenants: on/off")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: palette_offers(app, "Tenants: On/Off"))
         await pilot.press("enter")
         await until(pilot, lambda: not rb.box.tenants.require("notes").enabled)

@@ -9,7 +9,16 @@ from textual.widgets import Sparkline, TabbedContent
 from smcp_box.admin.server import start_admin
 from smcp_box.tui.modals import DetailsModal, HelpModal
 from tests.admin.support import RunningBox
-from tests.tui.support import SIZE, cell_texts, make_app, status_text, table, until
+from tests.tui.support import (
+    SIZE,
+    CountingClock,
+    cell_texts,
+    make_app,
+    refreshes,
+    status_text,
+    table,
+    until,
+)
 
 
 async def test_tenants_screen_and_live_status(rb: RunningBox) -> None:
@@ -58,14 +67,15 @@ async def test_help_and_details(rb: RunningBox) -> None:
 
 
 async def test_filter_narrows_rows_and_escape_clears(rb: RunningBox) -> None:
-    app = make_app(rb)
+    clock = CountingClock()
+    app = make_app(rb, clock=clock)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: table(app, "tenants").row_count == 2)
         await pilot.press("slash", "u", "t", "i")
         assert cell_texts(app, "tenants") == ["utils"]
         await pilot.press("enter")  # back to the table, filter kept
         assert app.focused is table(app, "tenants")
-        await pilot.pause(0.5)  # refreshes keep the filter
+        await refreshes(pilot, clock, 2)  # refreshes keep the filter
         assert cell_texts(app, "tenants") == ["utils"]
         await pilot.press("escape")
         assert cell_texts(app, "tenants") == ["notes", "utils"]
@@ -97,14 +107,15 @@ async def test_audit_grows_without_moving_the_cursor_and_follows(rb: RunningBox)
 
 
 async def test_metrics_refresh_keeps_the_cursor_and_draws_sparklines(rb: RunningBox) -> None:
-    app = make_app(rb)
+    clock = CountingClock()
+    app = make_app(rb, clock=clock)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
         metrics = table(app, "metrics")
         await until(pilot, lambda: metrics.row_count == 3)
         await pilot.press("down", "down")
         assert metrics.selected_key() == "utils"
-        await pilot.pause(1.0)  # several refreshes
+        await refreshes(pilot, clock, 3)
         assert metrics.selected_key() == "utils"
         assert metrics.cursor_row == 2
         sparks = app.query(Sparkline)
