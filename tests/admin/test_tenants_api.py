@@ -60,7 +60,8 @@ async def test_disable_and_enable_persist_and_are_audited(rb: RunningBox) -> Non
     assert body["enabled"] is False
     assert rb.box.tenants.require("notes").enabled is False
     saved = await rb.box.store.tenant_state("notes")
-    assert saved is not None and saved.enabled is False
+    assert saved is not None
+    assert saved.enabled is False
     # Admin state lives in the database, never in the (read-only) tenants folder.
     assert not (rb.tenants_dir / "notes" / "admin-overrides.json").exists()
     await rb.client.set_enabled("notes", True)
@@ -86,7 +87,8 @@ async def test_set_limits_overrides_and_drops(rb: RunningBox) -> None:
     assert body["limits"]["fuel"] == 2_000_000_000  # back to tenant.toml
     assert body["admin_limit_overrides"] == {"timeout_ms": 250}
     saved = await rb.box.store.tenant_state("notes")
-    assert saved is not None and dict(saved.limits) == {"timeout_ms": 250}
+    assert saved is not None
+    assert dict(saved.limits) == {"timeout_ms": 250}
     assert ("admin.tenant.limits", "notes", "ok") in await audit_events(rb)
 
 
@@ -122,7 +124,9 @@ async def test_add_installs_checks_and_serves(rb: RunningBox) -> None:
     assert body["folder"] == str(added / "utils-two")
     assert not (rb.tenants_dir / "utils-two").exists()
     saved = await rb.box.store.tenant_state("utils-two")
-    assert saved is not None and saved.origin == "admin" and saved.manifest == manifest
+    assert saved is not None
+    assert saved.origin == "admin"
+    assert saved.manifest == manifest
     assert rb.box.tenants.get("utils-two") is not None
     assert not [p for p in added.iterdir() if p.name.startswith(".incoming")]
     assert ("admin.tenant.add", "utils-two", "ok") in await audit_events(rb)
@@ -201,7 +205,8 @@ async def test_remove_hides_a_folder_tenant_and_deletes_its_data(rb: RunningBox)
     # The tenants folder is read-only input: the tenant is hidden, its files stay.
     assert (rb.tenants_dir / "notes" / "tenant.toml").is_file()
     saved = await rb.box.store.tenant_state("notes")
-    assert saved is not None and saved.removed
+    assert saved is not None
+    assert saved.removed
     assert rb.box.tenants.get("notes") is None
     assert await store.kv_usage("notes") == (0, 0)
     assert all(k.revoked for k in await store.list_api_keys("notes"))
