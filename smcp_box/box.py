@@ -227,12 +227,14 @@ class Box:
         """(Re)load the tenants folder and the tenants added through the admin API, under the
         admin state in the database, and audit what changed: a row per tenant loaded, reloaded
         with another module, unloaded, or failed. Unchanged tenants leave no row."""
-        before = self.tenants.modules()
-        states = await self.store.tenant_states()
-        report = self.tenants.load_folder(
-            self.settings.tenants_path(), states, self.added_tenants_path()
-        )
-        after = self.tenants.modules()
+        # Not in the middle of an admin change, whose state may not be in the database yet.
+        async with self.admin_lock:
+            before = self.tenants.modules()
+            states = await self.store.tenant_states()
+            report = self.tenants.load_folder(
+                self.settings.tenants_path(), states, self.added_tenants_path()
+            )
+            after = self.tenants.modules()
         rows: list[tuple[str, str | None, str, JsonObject]] = []
         for name, sha in sorted(after.items()):
             if name not in before:
