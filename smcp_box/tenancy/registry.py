@@ -6,7 +6,7 @@ the log; it never stops the box or the other tenants from starting.
 The tenants folder is read-only input: the box never writes there. What admins change at run
 time (enable/disable, limit overrides, removing a folder tenant, adding a tenant) is the store's
 admin state (:class:`~smcp_box.store.tenant_state.TenantAdminState`), which the registry is given
-as a snapshot at each load and kept up to date with by :mod:`smcp_box.tenancy.admin_state`.
+as a snapshot at each load and kept up to date by the admin API (``admin/tenant_admin.py``).
 Overridden limits win over the manifest's ``[limits]``. Tenants added through the admin API live
 in ``added_dir`` (``<state_dir>/tenants/<name>/``) and load alongside the folder's.
 """
