@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from smcp_box.auth.apikeys import ApiKeyAuthenticator
@@ -24,12 +25,29 @@ from smcp_box.sandbox import Sandbox
 from smcp_box.seams import Auditor, JsonObject, Principal, TenantRuntime
 from smcp_box.store import Store, load_data_key
 from smcp_box.store.audit_writer import AuditWriter
-from smcp_box.store.statelock import StateLock, hold_shared
+from smcp_box.store.statelock import StateLock, hold_exclusive
+from smcp_box.tenancy.legacy_overrides import import_legacy_overrides
 from smcp_box.tenancy.registry import LoadReport, TenantRegistry
 from smcp_box.web.metrics_endpoint import LATENCY_WINDOW_S
 from smcp_box.web.services import AppServices, McpServices
 
 logger = logging.getLogger("smcp_box")
+
+#: Below the state directory: the files of tenants added through the admin API.
+ADDED_TENANTS_DIR = "tenants"
+
+
+def lock_state(settings: Settings) -> StateLock:
+    """Take the one-box-per-state-directory lock (on the database's folder) for the process's
+    life; ConfigError naming the holder's PID if another box (or a restore) has it.
+
+    ``smcp-box serve`` takes it before binding its port, so a second box never listens at all.
+    """
+    settings.state_path().mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock_dir = settings.database_path().parent
+    lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return hold_exclusive(lock_dir)
+
 
 #: How often old audit rows are pruned; the first run comes ``AUDIT_PRUNE_FIRST_S`` after start.
 AUDIT_PRUNE_INTERVAL_S = 3600.0
@@ -77,16 +95,26 @@ class Box:
     started_at: float = field(default_factory=time.time)
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
     _lock: StateLock | None = None
+    #: Serializes admin changes to tenants (the socket's and the TCP admin API's).
+    admin_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
-    async def start(cls, settings: Settings, *, clock: Callable[[], float] = time.time) -> Box:
+    async def start(
+        cls,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        lock: StateLock | None = None,
+    ) -> Box:
+        """``lock``: the state lock already taken with :func:`lock_state` (the box then owns
+        it and releases it at stop); else the box takes it here."""
         state = settings.state_path()
-        state.mkdir(parents=True, exist_ok=True, mode=0o700)
-        settings.cache_path().mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Before the database is opened, so that a restore in progress keeps the box out.
-        lock = hold_shared(state)
+        # Before the database is opened, so that a second box or a restore keeps this one out.
+        if lock is None:
+            lock = lock_state(settings)
         async with contextlib.AsyncExitStack() as undo:
             undo.callback(lock.release)
+            settings.cache_path().mkdir(parents=True, exist_ok=True, mode=0o700)
             data_key = load_data_key(state, settings.credentials_path())
             store = await Store.open(
                 settings.database_path(),
@@ -119,6 +147,7 @@ class Box:
                 started_at=clock(),
                 _lock=lock,
             )
+            await import_legacy_overrides(settings.tenants_path(), store)
             report = await box.reload_tenants(actor="system")
             await auditor.record(
                 "box.start",
@@ -132,6 +161,10 @@ class Box:
         box._background.append(asyncio.create_task(box._expire_sessions_forever()))
         box._background.append(asyncio.create_task(box._prune_audit_forever()))
         return box
+
+    def added_tenants_path(self) -> Path:
+        """Where tenants added through the admin API keep their tenant.toml and module."""
+        return self.settings.state_path() / ADDED_TENANTS_DIR
 
     def mcp_services(self) -> McpServices:
         return McpServices(
@@ -191,11 +224,17 @@ class Box:
         return box_figures, figures
 
     async def reload_tenants(self, *, actor: str) -> LoadReport:
-        """(Re)load the tenants folder and audit what changed: a row per tenant loaded, reloaded
+        """(Re)load the tenants folder and the tenants added through the admin API, under the
+        admin state in the database, and audit what changed: a row per tenant loaded, reloaded
         with another module, unloaded, or failed. Unchanged tenants leave no row."""
-        before = self.tenants.modules()
-        report = self.tenants.load_folder(self.settings.tenants_path())
-        after = self.tenants.modules()
+        # Not in the middle of an admin change, whose state may not be in the database yet.
+        async with self.admin_lock:
+            before = self.tenants.modules()
+            states = await self.store.tenant_states()
+            report = self.tenants.load_folder(
+                self.settings.tenants_path(), states, self.added_tenants_path()
+            )
+            after = self.tenants.modules()
         rows: list[tuple[str, str | None, str, JsonObject]] = []
         for name, sha in sorted(after.items()):
             if name not in before:

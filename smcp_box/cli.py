@@ -187,7 +187,7 @@ async def _serve(settings: Settings, reload_settings: Callable[[], Settings]) ->
     from hypercorn.config import Config as HypercornConfig
 
     from smcp_box.admin.server import start_admin
-    from smcp_box.box import Box
+    from smcp_box.box import Box, lock_state
     from smcp_box.ops.activation import listen_binds
     from smcp_box.ops.reload import reload_box
     from smcp_box.ops.sdnotify import Notifier, watchdog_loop
@@ -196,10 +196,18 @@ async def _serve(settings: Settings, reload_settings: Callable[[], Settings]) ->
 
     notifier = Notifier.from_environ()
     notifier.status("starting: opening the store and loading tenants")
-    # Bind before anything slow so a taken port fails fast, and so READY=1 can follow start-up
-    # at once: early connections wait in the kernel's backlog until Hypercorn accepts.
-    binds = listen_binds(settings.server.host, settings.server.port)
-    box = await Box.start(settings)
+    # First of all, and for the process's life: one box per state directory. A second box
+    # stops here, before it binds a port or loads a tenant, naming the PID that holds the lock.
+    lock = lock_state(settings)
+    try:
+        # Bind before anything slow so a taken port fails fast, and so READY=1 can follow
+        # start-up at once: early connections wait in the kernel's backlog until Hypercorn
+        # accepts.
+        binds = listen_binds(settings.server.host, settings.server.port)
+        box = await Box.start(settings, lock=lock)
+    except BaseException:
+        lock.release()
+        raise
     try:
         app = create_app(box.settings, box.app_services())
         reloader: CertReloader | None = None

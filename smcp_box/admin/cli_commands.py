@@ -85,9 +85,19 @@ def register(commands: Any) -> None:
     limits.add_argument(
         "--reset", action="append", default=[], metavar="LIMIT", help="drop an override"
     )
-    reload = _leaf(actions, "reload", _tenant_reload, "reload a tenant's manifest and module")
+    reload = _leaf(
+        actions,
+        "reload",
+        _tenant_reload,
+        "reload a tenant's manifest and module (serves a removed folder tenant again)",
+    )
     reload.add_argument("name")
-    remove = _leaf(actions, "remove", _tenant_remove, "remove a tenant with its folder and data")
+    remove = _leaf(
+        actions,
+        "remove",
+        _tenant_remove,
+        "stop serving a tenant and delete its data (files of the tenants folder are kept)",
+    )
     remove.add_argument("name")
     remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
@@ -266,8 +276,13 @@ async def _tenant_remove(client: AdminClient, args: argparse.Namespace) -> int:
             print("smcp-box: removing a tenant deletes its data; pass --yes", file=sys.stderr)
             return EXIT_USAGE
         details = await client.tenant(args.name)
+        files = (
+            f"its files in {details['folder']}"
+            if details.get("origin") == "admin"
+            else f"it from the box (its folder {details['folder']} is kept)"
+        )
         print(
-            f"This removes tenant {args.name}: its folder {details['folder']}, its kv data "
+            f"This removes tenant {args.name}: {files}, its kv data "
             f"({details['kv_keys']} keys), its {details['active_keys']} active key(s) and "
             f"{details['open_sessions']} open session(s). It cannot be undone."
         )

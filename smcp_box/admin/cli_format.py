@@ -60,6 +60,8 @@ def tenants_text(body: JsonObject) -> str:
     text = table(("NAME", "STATE", "AUTH", "CALLS", "URL"), rows) if rows else "no tenants loaded"
     for failed in body["failed"]:
         text += f"\nNOT LOADED {failed['name']} ({failed['folder']}): {failed['reason']}"
+    for name in body.get("removed", []):
+        text += f"\nREMOVED {name} (its folder is kept; smcp-box tenant reload {name} serves it)"
     return text
 
 
@@ -70,7 +72,8 @@ def tenant_text(t: JsonObject) -> str:
         f"tenant {t['name']}: {'enabled' if t['enabled'] else 'DISABLED'}, auth {t['auth']}",
         f"  {t['description']}" if t["description"] else "",
         f"  url:      {t['url']}",
-        f"  folder:   {t['folder']}",
+        f"  folder:   {t['folder']}"
+        + (" (added through the admin API)" if t.get("origin") == "admin" else ""),
         f"  module:   {t['module']['file']} sha256 {t['module']['sha256']}",
         f"  limits:   {limits}",
         f"  admin overrides: {overrides or 'none'}",

@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
-import secrets
-import shutil
 from pathlib import Path
 from typing import Any
 
 from quart import Blueprint, Response
 
+from smcp_box.admin import tenant_admin
 from smcp_box.admin.context import AdminContext, body_object, json_response
-from smcp_box.admin.errors import BadRequest, Conflict, NotFound
+from smcp_box.admin.errors import BadRequest
 from smcp_box.admin.urls import mcp_url
 from smcp_box.config import LIMITS, check_limit
-from smcp_box.errors import BoxError, ConfigError
+from smcp_box.errors import ConfigError
 from smcp_box.sandbox import Limits
 from smcp_box.seams import JsonObject
-from smcp_box.tenancy.manifest import (
-    MANIFEST_NAME,
-    TENANT_NAME_PATTERN,
-    load_manifest,
-    resolve_limits,
-)
-from smcp_box.tenancy.registry import read_admin_overrides
+from smcp_box.tenancy.manifest import TENANT_NAME_PATTERN, resolve_limits
 from smcp_box.tenancy.runtime import WasmTenant
 
 #: Limit names an admin may override: the tenant.toml ``[limits]`` keys.
@@ -40,7 +31,7 @@ def limits_json(limits: Limits) -> JsonObject:
 def tenant_json(ctx: AdminContext, tenant: WasmTenant) -> JsonObject:
     manifest = tenant.manifest
     folder = manifest.manifest_path.parent if manifest.manifest_path else None
-    overrides = read_admin_overrides(folder) if folder is not None else None
+    overrides = ctx.box.tenants.state_of(tenant.name)
     effective = resolve_limits(ctx.box.settings.sandbox, manifest.limit_overrides)
     return {
         "name": tenant.name,
@@ -49,6 +40,8 @@ def tenant_json(ctx: AdminContext, tenant: WasmTenant) -> JsonObject:
         "auth": manifest.auth,
         "url": mcp_url(ctx.box.settings, tenant.name),
         "folder": str(folder) if folder is not None else None,
+        # "folder": from the tenants folder; "admin": added through the admin API.
+        "origin": overrides.origin if overrides is not None else "folder",
         "module": {"file": manifest.module_path.name, "sha256": manifest.sha256},
         "limits": limits_json(effective),
         "admin_limit_overrides": dict(overrides.limits) if overrides else {},
@@ -65,10 +58,9 @@ def tenant_routes(ctx: AdminContext) -> Blueprint:
     box = ctx.box
     registry = box.tenants
 
-    def folder_for(name: str) -> Path:
+    def check_name(name: str) -> None:
         if not TENANT_NAME_PATTERN.fullmatch(name):
             raise BadRequest(f"{name!r} is not a valid tenant name (a-z, 0-9 and '-')")
-        return box.settings.tenants_path() / name
 
     @bp.get("")
     async def list_tenants() -> Response:
@@ -77,7 +69,9 @@ def tenant_routes(ctx: AdminContext) -> Blueprint:
             for folder, reason in sorted(registry.last_report.failed.items())
         ]
         tenants = [tenant_json(ctx, tenant) for tenant in registry.all()]
-        return json_response({"tenants": tenants, "failed": failed})
+        # Folder tenants an admin removed: their files are still there; reload serves them.
+        removed = registry.removed_names()
+        return json_response({"tenants": tenants, "failed": failed, "removed": removed})
 
     @bp.get("/<name>")
     async def show_tenant(name: str) -> Response:
@@ -106,13 +100,13 @@ def tenant_routes(ctx: AdminContext) -> Blueprint:
         except (binascii.Error, ValueError):
             raise BadRequest("'module' is not valid base64") from None
         ctx.begin("admin.tenant.add", None, module_bytes=len(module))
-        tenant = await asyncio.to_thread(_install, ctx, manifest_text, module)
+        tenant = await tenant_admin.add(box, manifest_text, module)
         await ctx.audit(tenant=tenant.name, sha256=tenant.manifest.sha256)
         return json_response(tenant_json(ctx, tenant), 201)
 
     async def set_enabled(name: str, enabled: bool) -> Response:
         ctx.begin("admin.tenant.enable" if enabled else "admin.tenant.disable", name)
-        tenant = registry.set_enabled(name, enabled)
+        tenant = await tenant_admin.set_enabled(box, name, enabled)
         await ctx.audit()
         return json_response(tenant_json(ctx, tenant))
 
@@ -129,42 +123,36 @@ def tenant_routes(ctx: AdminContext) -> Blueprint:
         changes = _limit_changes(await body_object())
         ctx.begin("admin.tenant.limits", name, changes=changes)
         registry.require(name)
-        tenant = await asyncio.to_thread(registry.set_limits, name, changes)
+        tenant = await tenant_admin.set_limits(box, name, changes)
         await ctx.audit()
         return json_response(tenant_json(ctx, tenant))
 
     @bp.post("/<name>/reload")
     async def reload(name: str) -> Response:
         ctx.begin("admin.tenant.reload", name)
-        current = registry.get(name)
-        if current is not None and current.manifest.manifest_path is not None:
-            path = current.manifest.manifest_path
+        check_name(name)
+        reloaded = await tenant_admin.reload(box, name)
+        tenant = reloaded.tenant
+        if reloaded.restored:
+            await ctx.audit(sha256=tenant.manifest.sha256, restored=True)
         else:
-            # A tenant that failed to load has no registry entry, only its folder.
-            path = folder_for(name) / MANIFEST_NAME
-            if not path.is_file():
-                raise NotFound(f"no tenant named {name!r}: there is no {path}")
-        tenant = await asyncio.to_thread(registry.load_tenant, path, fresh_module=True)
-        await ctx.audit(sha256=tenant.manifest.sha256)
+            await ctx.audit(sha256=tenant.manifest.sha256)
         return json_response(tenant_json(ctx, tenant))
 
     @bp.delete("/<name>")
     async def remove(name: str) -> Response:
         ctx.begin("admin.tenant.remove", name)
-        loaded = registry.get(name)
-        folder = folder_for(name)
-        if loaded is not None and loaded.manifest.manifest_path is not None:
-            folder = loaded.manifest.manifest_path.parent
-        if loaded is None and not (folder / MANIFEST_NAME).is_file():
-            raise NotFound(f"no tenant named {name!r} (list them: smcp-box tenant list)")
-        if loaded is not None:
-            registry.remove(name)
+        check_name(name)
+        removed = await tenant_admin.remove(box, name)
         box.metrics.forget(name)
-        registry.last_report.failed.pop(str(folder), None)
         summary = await _purge_data(ctx, name)
-        await asyncio.to_thread(shutil.rmtree, folder)
-        await ctx.audit(folder=str(folder), **summary)
-        return json_response({"removed": name, "folder": str(folder), **summary})
+        where: dict[str, Any] = {
+            "origin": removed.origin,
+            "folder": str(removed.folder),
+            "files_deleted": removed.files_deleted,
+        }
+        await ctx.audit(**where, **summary)
+        return json_response({"removed": name, **where, **summary})
 
     return bp
 
@@ -200,43 +188,6 @@ def _limit_changes(body: JsonObject) -> dict[str, int | None]:
             # The same text as tenant.toml and the box defaults give, naming where it came from.
             raise BadRequest(f"admin change: {exc.message}") from None
     return changes
-
-
-def _install(ctx: AdminContext, manifest_text: str, module: bytes) -> WasmTenant:
-    """Check a tenant.toml and its module in a staging folder, then move it into place.
-
-    The staging folder sits two levels below the tenants folder, where the ``*/tenant.toml``
-    scan cannot see it, and on the same filesystem, so that the final rename is atomic.
-    """
-    tenants_dir = ctx.box.settings.tenants_path()
-    staging_root = tenants_dir / f".incoming-{secrets.token_hex(6)}"
-    staging = staging_root / "tenant"
-    try:
-        staging.mkdir(parents=True, mode=0o750)
-        (staging / MANIFEST_NAME).write_text(manifest_text)
-        manifest = load_manifest(staging / MANIFEST_NAME)
-        manifest.module_path.parent.mkdir(parents=True, exist_ok=True)
-        manifest.module_path.write_bytes(module)
-        manifest.read_module()  # checks the pinned sha256
-        final = tenants_dir / manifest.name
-        if ctx.box.tenants.get(manifest.name) is not None or final.exists():
-            raise Conflict(
-                f"a tenant named {manifest.name!r} already exists ({final}); remove it first "
-                "or reload it after replacing its module"
-            )
-        staging.rename(final)
-    except OSError as exc:
-        raise ConfigError(f"cannot write the tenant into {tenants_dir}: {exc.strerror}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(staging_root)
-    try:
-        return ctx.box.tenants.load_tenant(final / MANIFEST_NAME)
-    except BoxError:
-        # A module that does not load is not installed: leave no half-added tenant behind.
-        ctx.box.tenants.last_report.failed.pop(str(final), None)
-        shutil.rmtree(final, ignore_errors=True)
-        raise
 
 
 async def _purge_data(ctx: AdminContext, name: str) -> dict[str, Any]:

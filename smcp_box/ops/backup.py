@@ -6,8 +6,8 @@ The copy is then checked the way restore will check it.
 
 Restore replaces the database only when it is safe and useful:
 
-- no box runs: the state lock is free (taken exclusively for the whole swap, so no box starts
-  half-way) and nothing answers on the admin socket;
+- no box runs: the state lock (``box.lock`` beside the database) is free (taken exclusively
+  for the whole swap, so no box starts half-way) and nothing answers on the admin socket;
 - the backup is a sound SQLite file of a schema this release reads, made with *this* data key
   (a backup under another key would start a box that can decrypt nothing), and its audit chain
   verifies (``--force`` accepts a broken chain, keeping the evidence as it is);
@@ -122,7 +122,8 @@ async def run_restore(settings: Settings, source: Path, *, force: bool = False) 
     database = settings.database_path()
     state = settings.state_path()
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with statelock.exclusive(state):
+    database.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with statelock.exclusive(database.parent):
         info = inspect_backup(source, _restore_key(settings))
         if not info.audit.ok and not force:
             raise ConfigError(

@@ -114,8 +114,10 @@ def _check_running(settings: Settings, report: Checklist) -> None:
     socket_path = admin_socket_answers(settings)
     if socket_path is not None:
         report.add("OK", "box", f"running (admin socket {socket_path} answers)")
-    elif statelock.box_is_running(settings.state_path()):
-        report.add("OK", "box", "running (it holds the state lock; no admin socket)")
+    elif statelock.box_is_running(settings.database_path().parent):
+        holder = statelock.read_holder(settings.database_path().parent)
+        pid = f"PID {holder[0]} " if holder is not None else ""
+        report.add("OK", "box", f"running ({pid}holds the state lock; no admin socket)")
     else:
         report.add("OK", "box", "not running")
 
@@ -241,7 +243,6 @@ def _check_cache(settings: Settings, report: Checklist) -> None:
 def _check_tenants(settings: Settings, report: Checklist) -> None:
     from smcp_box.sandbox import Sandbox
     from smcp_box.tenancy.manifest import discover_manifests, load_manifest, resolve_limits
-    from smcp_box.tenancy.registry import read_admin_overrides
 
     try:
         manifests = discover_manifests(settings.tenants_path())
@@ -266,10 +267,8 @@ def _check_tenants(settings: Settings, report: Checklist) -> None:
             label = f"tenant {path.parent.name}"
             try:
                 manifest = load_manifest(path)
-                overrides = read_admin_overrides(path.parent)
-                limits = resolve_limits(
-                    settings.sandbox, {**manifest.limit_overrides, **overrides.limits}
-                )
+                # Admin overrides live in the database; the manifest's own limits are checked.
+                limits = resolve_limits(settings.sandbox, manifest.limit_overrides)
                 # Compiling checks what the box checks at load: hash pin, imports, exports.
                 sandbox.load(manifest.name, manifest.read_module(), limits)
             except BoxError as exc:
@@ -283,5 +282,4 @@ def _check_tenants(settings: Settings, report: Checklist) -> None:
                 )
                 continue
             names[manifest.name] = path.parent
-            state = "disabled by an admin" if overrides.enabled is False else "ok"
-            report.add("OK", label, f"{state}; module {manifest.sha256[:12]} matches its pin")
+            report.add("OK", label, f"ok; module {manifest.sha256[:12]} matches its pin")

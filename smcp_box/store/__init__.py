@@ -11,6 +11,7 @@ from .chain import AuditVerification, ChainFinding
 from .keyfile import load_data_key
 from .kv import KvLimits
 from .store import Store
+from .tenant_state import TenantAdminState
 
 __all__ = [
     "ApiKeyRecord",
@@ -20,5 +21,6 @@ __all__ = [
     "ChainFinding",
     "KvLimits",
     "Store",
+    "TenantAdminState",
     "load_data_key",
 ]

@@ -127,8 +127,24 @@ CREATE INDEX audit_by_event ON audit (event, id);
 CREATE INDEX audit_by_ts ON audit (ts);
 """
 
+# Admin state: what admins changed about tenants at run time (see ``tenant_state``). The tenants
+# folder is read-only input; this table replaces the old per-folder admin-overrides.json files.
+_V2: Final = """
+CREATE TABLE tenant_admin (
+    tenant TEXT PRIMARY KEY,
+    origin TEXT NOT NULL CHECK (origin IN ('folder', 'admin')),
+    enabled INTEGER CHECK (enabled IN (0, 1)),  -- NULL: as the box started it
+    removed INTEGER NOT NULL DEFAULT 0 CHECK (removed IN (0, 1)),
+    limits_enc BLOB NOT NULL,           -- sealed JSON object of limit overrides
+    manifest_enc BLOB,                  -- admin-added tenants: sealed tenant.toml text
+    module_sha256 TEXT,                 -- admin-added tenants: the module's pinned sha256
+    updated_at REAL NOT NULL,
+    CHECK (origin = 'folder' OR (manifest_enc IS NOT NULL AND removed = 0))
+) STRICT, WITHOUT ROWID;
+"""
+
 #: Schema scripts; the database's ``user_version`` is how many of them it has run.
-MIGRATIONS: Final[tuple[str, ...]] = (_V1,)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

@@ -24,6 +24,7 @@ from .crypto import Crypto
 from .db import DEFAULT_BUSY_TIMEOUT_MS, Database, backup_to
 from .kv import Kv, KvLimits
 from .sessions import DEFAULT_MAX_EVENTS_PER_SESSION, Sessions
+from .tenant_state import TenantAdminState, TenantStates
 
 if TYPE_CHECKING:
     from smcp_box.seams import SessionStore
@@ -65,6 +66,7 @@ class Store:
             db, crypto, clock, token_source, last_used_resolution=api_key_last_used_resolution
         )
         self._audit = Audit(db, crypto, clock)
+        self._tenant_states = TenantStates(db, crypto, clock)
 
     @classmethod
     async def open(
@@ -215,6 +217,26 @@ class Store:
 
     async def revoke_api_key(self, key_id: str) -> bool:
         return await self._keys.revoke_api_key(key_id)
+
+    # --- admin state of tenants ------------------------------------------------------------
+
+    async def tenant_states(self) -> dict[str, TenantAdminState]:
+        """Every tenant's admin state, by tenant name."""
+        return await self._tenant_states.all()
+
+    async def tenant_state(self, tenant: str) -> TenantAdminState | None:
+        return await self._tenant_states.get(tenant)
+
+    async def save_tenant_state(self, state: TenantAdminState) -> None:
+        """Insert or replace the row of ``state.tenant``."""
+        await self._tenant_states.save(state)
+
+    async def add_tenant_state_if_absent(self, state: TenantAdminState) -> bool:
+        """Insert ``state`` unless its tenant already has a row; whether it was inserted."""
+        return await self._tenant_states.insert_if_absent(state)
+
+    async def delete_tenant_state(self, tenant: str) -> bool:
+        return await self._tenant_states.delete(tenant)
 
     # --- audit ------------------------------------------------------------------------------
 

@@ -1,19 +1,20 @@
-"""The set of tenants the box serves, loaded from the tenants folder.
+"""The set of tenants the box serves: the tenants folder's, and those added through the admin API.
 
 A tenant whose manifest or module is broken is left out with its error kept for ``status`` and
 the log; it never stops the box or the other tenants from starting.
 
-Admin changes (enable/disable, limit overrides) persist in ``admin-overrides.json`` beside the
-tenant's tenant.toml, so that the vetted manifest is never rewritten by the box and a restart
-keeps what the admin chose. Overridden limits win over the manifest's ``[limits]``.
+The tenants folder is read-only input: the box never writes there. What admins change at run
+time (enable/disable, limit overrides, removing a folder tenant, adding a tenant) is the store's
+admin state (:class:`~smcp_box.store.tenant_state.TenantAdminState`), which the registry is given
+as a snapshot at each load and kept up to date by the admin API (``admin/tenant_admin.py``).
+Overridden limits win over the manifest's ``[limits]``. Tenants added through the admin API live
+in ``added_dir`` (``<state_dir>/tenants/<name>/``) and load alongside the folder's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,60 +23,18 @@ from smcp_box.config import SandboxSettings
 from smcp_box.errors import BoxError, ConfigError, TenantNotFound
 from smcp_box.sandbox import Sandbox
 from smcp_box.seams import Auditor
+from smcp_box.store.tenant_state import TenantAdminState
 from smcp_box.tenancy.hostcalls import KeyValueStore
-from smcp_box.tenancy.manifest import discover_manifests, load_manifest, resolve_limits
+from smcp_box.tenancy.manifest import (
+    MANIFEST_NAME,
+    discover_manifests,
+    load_manifest,
+    resolve_limits,
+)
 from smcp_box.tenancy.runtime import WasmTenant
 from smcp_box.tenancy.vet import vet_module
 
 logger = logging.getLogger("smcp_box.tenants")
-
-ADMIN_OVERRIDES_NAME = "admin-overrides.json"
-
-
-@dataclass(frozen=True)
-class AdminOverrides:
-    """What an admin changed about a tenant through the admin API."""
-
-    #: None means "as the box started it" (enabled).
-    enabled: bool | None = None
-    #: tenant.toml ``[limits]`` keys -> values that replace the manifest's.
-    limits: dict[str, int] = field(default_factory=dict)
-
-
-def read_admin_overrides(folder: Path) -> AdminOverrides:
-    path = folder / ADMIN_OVERRIDES_NAME
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        return AdminOverrides()
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: not readable JSON ({exc}); fix or delete it") from None
-    enabled = raw.get("enabled") if isinstance(raw, dict) else None
-    limits = raw.get("limits", {}) if isinstance(raw, dict) else None
-    if enabled is not None and not isinstance(enabled, bool):
-        raise ConfigError(f"{path}: 'enabled' must be true or false")
-    if not isinstance(limits, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in limits.values()
-    ):
-        raise ConfigError(f"{path}: 'limits' must be an object of integers")
-    return AdminOverrides(enabled=enabled, limits=dict(limits))
-
-
-def write_admin_overrides(folder: Path, overrides: AdminOverrides) -> None:
-    path = folder / ADMIN_OVERRIDES_NAME
-    body = {"enabled": overrides.enabled, "limits": overrides.limits}
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        temporary.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
-        # Atomic, so that a crash leaves the old file or the new one, never half of one.
-        os.replace(temporary, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise ConfigError(
-            f"cannot save the change in {path}: {exc.strerror}; the tenants folder must be "
-            "writable by the box for admin changes to persist"
-        ) from None
 
 
 @dataclass
@@ -104,6 +63,10 @@ class TenantRegistry:
         #: Handed to every tenant loaded, for its tools/call and limit-hit audit rows.
         self.auditor = auditor
         self._tenants: dict[str, WasmTenant] = {}
+        #: The admin state the tenants were loaded with, kept current by every admin change.
+        self._states: dict[str, TenantAdminState] = {}
+        #: Where tenants added through the admin API live; None: no such tenants.
+        self.added_dir: Path | None = None
         self.last_report = LoadReport()
 
     def get(self, name: str) -> WasmTenant | None:
@@ -123,12 +86,81 @@ class TenantRegistry:
     def all(self) -> list[WasmTenant]:
         return [self._tenants[name] for name in self.names()]
 
-    def load_folder(self, tenants_dir: Path) -> LoadReport:
-        """(Re)load every tenant below ``tenants_dir``; tenants no longer there are dropped."""
+    def state_of(self, name: str) -> TenantAdminState | None:
+        """The admin state of ``name`` as last loaded or changed; None: no admin change."""
+        return self._states.get(name)
+
+    def set_state(self, state: TenantAdminState) -> None:
+        self._states[state.tenant] = state
+
+    def drop_state(self, name: str) -> None:
+        self._states.pop(name, None)
+
+    def added_manifest_path(self, name: str) -> Path:
+        if self.added_dir is None:
+            raise ConfigError("this registry has no folder for tenants added by an admin")
+        return self.added_dir / name / MANIFEST_NAME
+
+    def load_folder(
+        self,
+        tenants_dir: Path,
+        states: Mapping[str, TenantAdminState] | None = None,
+        added_dir: Path | None = None,
+    ) -> LoadReport:
+        """(Re)load every tenant below ``tenants_dir`` and every admin-added tenant of
+        ``states`` (files below ``added_dir``); tenants no longer there are dropped.
+
+        An admin-added tenant wins a name clash with a folder tenant: the folder's is reported
+        as failed, naming both places.
+        """
+        if states is not None:
+            self._states = dict(states)
+        if added_dir is not None:
+            self.added_dir = added_dir
         report = LoadReport()
         fresh: dict[str, WasmTenant] = {}
+        added = sorted(name for name, st in self._states.items() if st.origin == "admin")
+        for name in added:
+            manifest_path = self.added_manifest_path(name)
+            try:
+                tenant = self._load_one(manifest_path)
+                if tenant.name != name:
+                    raise ConfigError(
+                        f"{manifest_path}: names tenant {tenant.name!r}, but it was added as "
+                        f"{name!r}; remove it and add it again"
+                    )
+            except BoxError as exc:
+                report.failed[str(manifest_path.parent)] = exc.message
+                logger.error("tenant not loaded: %s", exc.message)
+                continue
+            fresh[name] = tenant
+            report.loaded.append(name)
         for manifest_path in discover_manifests(tenants_dir):
             try:
+                manifest = load_manifest(manifest_path)
+            except BoxError as exc:
+                # A removed tenant whose manifest no longer parses stays hidden by folder name.
+                if not self._removed(manifest_path.parent.name):
+                    report.failed[str(manifest_path.parent)] = exc.message
+                    logger.error("tenant not loaded: %s", exc.message)
+                continue
+            if self._removed(manifest.name):
+                logger.info(
+                    "tenant %s (%s) is not served: an admin removed it (smcp-box tenant reload "
+                    "%s serves it again)",
+                    manifest.name,
+                    manifest_path.parent,
+                    manifest.name,
+                )
+                continue
+            try:
+                if manifest.name in added:
+                    raise ConfigError(
+                        f"duplicate tenant name {manifest.name!r}: a tenant added through the "
+                        f"admin API ({self.added_manifest_path(manifest.name).parent}) already "
+                        "uses it and is served instead; rename this folder's tenant, or remove "
+                        f"the added one (smcp-box tenant remove {manifest.name})"
+                    )
                 tenant = self._load_one(manifest_path)
             except BoxError as exc:
                 report.failed[str(manifest_path.parent)] = exc.message
@@ -140,6 +172,7 @@ class TenantRegistry:
                 continue
             fresh[tenant.name] = tenant
             report.loaded.append(tenant.name)
+        for tenant in fresh.values():
             if tenant.auth_mode == "none":
                 logger.warning(
                     'tenant %s is PUBLIC (auth = "none" in its tenant.toml): anyone who can '
@@ -149,12 +182,28 @@ class TenantRegistry:
         for gone in set(self._tenants) - set(fresh):
             self._sandbox.unload(gone)
         self._tenants = fresh
+        report.loaded.sort()
         self.last_report = report
         return report
 
+    def removed_names(self) -> list[str]:
+        """Folder tenants an admin removed (hidden; their files are untouched)."""
+        return sorted(name for name in self._states if self._removed(name))
+
+    def _removed(self, name: str) -> bool:
+        state = self._states.get(name)
+        return state is not None and state.origin == "folder" and state.removed
+
     def _load_one(self, manifest_path: Path, *, fresh: bool = False) -> WasmTenant:
         manifest = load_manifest(manifest_path)
-        overrides = read_admin_overrides(manifest_path.parent)
+        overrides = self._states.get(manifest.name) or TenantAdminState(manifest.name)
+        # The database's copy is the vetted one: the state directory's must still match.
+        recorded = overrides.manifest if overrides.origin == "admin" else None
+        if recorded is not None and manifest_path.read_text() != recorded:
+            raise ConfigError(
+                f"{manifest_path} differs from the tenant.toml recorded when tenant "
+                f"{manifest.name!r} was added; remove the tenant and add it again"
+            )
         if overrides.limits:
             merged = {**manifest.limit_overrides, **overrides.limits}
             manifest = replace(manifest, limit_overrides=merged)
@@ -226,29 +275,16 @@ class TenantRegistry:
             self.last_report.loaded.append(tenant.name)
         return tenant
 
-    def set_enabled(self, name: str, enabled: bool) -> WasmTenant:
+    def base_limit_overrides(self, name: str) -> dict[str, int]:
+        """The ``[limits]`` of ``name``'s tenant.toml, without the admin's overrides."""
         tenant = self.require(name)
-        folder = self._folder_of(tenant)
-        write_admin_overrides(folder, replace(read_admin_overrides(folder), enabled=enabled))
-        tenant.set_enabled(enabled)
-        return tenant
+        if tenant.manifest.manifest_path is None:
+            raise ConfigError(f"tenant {name!r} was not loaded from a tenant.toml")
+        return dict(load_manifest(tenant.manifest.manifest_path).limit_overrides)
 
-    def set_limits(self, name: str, changes: Mapping[str, int | None]) -> WasmTenant:
-        """Override limits (None drops an override) and serve the tenant under the new ones."""
-        tenant = self.require(name)
-        folder = self._folder_of(tenant)
-        overrides = read_admin_overrides(folder)
-        limits = dict(overrides.limits)
-        for key, value in changes.items():
-            if value is None:
-                limits.pop(key, None)
-            else:
-                limits[key] = value
-        manifest = load_manifest(folder / "tenant.toml")
-        # Validate before saving, so that a bad value never reaches the file.
-        resolve_limits(self._defaults, {**manifest.limit_overrides, **limits})
-        write_admin_overrides(folder, replace(overrides, limits=limits))
-        return self.load_tenant(folder / "tenant.toml")
+    def check_limits(self, name: str, admin_limits: Mapping[str, int]) -> None:
+        """Raise ConfigError unless ``admin_limits`` on top of the manifest's are valid."""
+        resolve_limits(self._defaults, {**self.base_limit_overrides(name), **admin_limits})
 
     def remove(self, name: str) -> WasmTenant:
         """Stop serving ``name`` and drop its module; its folder and data are the caller's."""
@@ -258,9 +294,3 @@ class TenantRegistry:
         with contextlib.suppress(ValueError):
             self.last_report.loaded.remove(name)
         return tenant
-
-    @staticmethod
-    def _folder_of(tenant: WasmTenant) -> Path:
-        if tenant.manifest.manifest_path is None:
-            raise ConfigError(f"tenant {tenant.name!r} was not loaded from a tenant.toml")
-        return tenant.manifest.manifest_path.parent

@@ -59,8 +59,11 @@ async def test_disable_and_enable_persist_and_are_audited(rb: RunningBox) -> Non
     body = await rb.client.set_enabled("notes", False)
     assert body["enabled"] is False
     assert rb.box.tenants.require("notes").enabled is False
-    saved = json.loads((rb.tenants_dir / "notes" / "admin-overrides.json").read_text())
-    assert saved["enabled"] is False
+    saved = await rb.box.store.tenant_state("notes")
+    assert saved is not None
+    assert saved.enabled is False
+    # Admin state lives in the database, never in the (read-only) tenants folder.
+    assert not (rb.tenants_dir / "notes" / "admin-overrides.json").exists()
     await rb.client.set_enabled("notes", True)
     assert rb.box.tenants.require("notes").enabled is True
     events = await audit_events(rb)
@@ -83,6 +86,9 @@ async def test_set_limits_overrides_and_drops(rb: RunningBox) -> None:
     body = await rb.client.set_limits("notes", {"fuel": None})
     assert body["limits"]["fuel"] == 2_000_000_000  # back to tenant.toml
     assert body["admin_limit_overrides"] == {"timeout_ms": 250}
+    saved = await rb.box.store.tenant_state("notes")
+    assert saved is not None
+    assert dict(saved.limits) == {"timeout_ms": 250}
     assert ("admin.tenant.limits", "notes", "ok") in await audit_events(rb)
 
 
@@ -111,9 +117,18 @@ async def test_add_installs_checks_and_serves(rb: RunningBox) -> None:
     manifest, module = renamed_manifest(rb.tenants_dir / "utils", "utils-two")
     body = await rb.client.add_tenant(manifest, module)
     assert body["name"] == "utils-two"
-    assert (rb.tenants_dir / "utils-two" / "tenant.toml").is_file()
+    assert body["origin"] == "admin"
+    # Kept in the state directory and recorded in the database, not in the tenants folder.
+    added = rb.box.added_tenants_path()
+    assert (added / "utils-two" / "tenant.toml").read_text() == manifest
+    assert body["folder"] == str(added / "utils-two")
+    assert not (rb.tenants_dir / "utils-two").exists()
+    saved = await rb.box.store.tenant_state("utils-two")
+    assert saved is not None
+    assert saved.origin == "admin"
+    assert saved.manifest == manifest
     assert rb.box.tenants.get("utils-two") is not None
-    assert not [p for p in rb.tenants_dir.iterdir() if p.name.startswith(".incoming")]
+    assert not [p for p in added.iterdir() if p.name.startswith(".incoming")]
     assert ("admin.tenant.add", "utils-two", "ok") in await audit_events(rb)
 
 
@@ -130,8 +145,10 @@ async def test_add_refuses_a_module_that_does_not_match_its_pin(rb: RunningBox) 
     error = await refused(rb.client.add_tenant(manifest, module + b"\x00"))
     assert error.status == 400
     assert "sha256" in error.message
-    assert not (rb.tenants_dir / "tampered").exists()
-    assert not [p for p in rb.tenants_dir.iterdir() if p.name.startswith(".incoming")]
+    added = rb.box.added_tenants_path()
+    assert not (added / "tampered").exists()
+    assert not [p for p in added.iterdir() if p.name.startswith(".incoming")]
+    assert await rb.box.store.tenant_state("tampered") is None
 
 
 async def test_add_refuses_bad_input(rb: RunningBox) -> None:
@@ -170,7 +187,7 @@ async def test_reload_unknown_is_404(rb: RunningBox) -> None:
     assert (await refused(rb.client.reload_tenant("nope"))).status == 404
 
 
-async def test_remove_deletes_folder_and_data(rb: RunningBox) -> None:
+async def test_remove_hides_a_folder_tenant_and_deletes_its_data(rb: RunningBox) -> None:
     store = rb.box.store
     await store.kv_set("notes", "a", "1")
     await store.create_api_key("notes", "laptop")
@@ -178,18 +195,29 @@ async def test_remove_deletes_folder_and_data(rb: RunningBox) -> None:
     body = await rb.client.remove_tenant("notes")
     assert body == {
         "removed": "notes",
+        "origin": "folder",
         "folder": str(rb.tenants_dir / "notes"),
+        "files_deleted": False,
         "kv_keys_deleted": 1,
         "keys_revoked": 1,
         "sessions_ended": 1,
     }
-    assert not (rb.tenants_dir / "notes").exists()
+    # The tenants folder is read-only input: the tenant is hidden, its files stay.
+    assert (rb.tenants_dir / "notes" / "tenant.toml").is_file()
+    saved = await rb.box.store.tenant_state("notes")
+    assert saved is not None
+    assert saved.removed
     assert rb.box.tenants.get("notes") is None
     assert await store.kv_usage("notes") == (0, 0)
     assert all(k.revoked for k in await store.list_api_keys("notes"))
     assert await store.count_open_sessions("notes") == 0
     assert ("admin.tenant.remove", "notes", "ok") in await audit_events(rb)
     assert (await refused(rb.client.tenant("notes"))).status == 404
+    assert (await rb.client.tenants())["removed"] == ["notes"]
+    # A reload of the tenants folder keeps it hidden; removing it again is a 404.
+    await rb.box.reload_tenants(actor="test")
+    assert rb.box.tenants.get("notes") is None
+    assert (await refused(rb.client.remove_tenant("notes"))).status == 404
 
 
 async def test_remove_unknown_is_404(rb: RunningBox) -> None:

@@ -142,13 +142,19 @@ class TenantsView(View):
             return
         name = self._failed[key]["name"] if key.startswith(FAILED_PREFIX) else key
         consequence = (
-            f"Tenant {name} stops serving now. Its folder is deleted, its kv data is erased, "
-            "its API keys are revoked and its open sessions end. This cannot be undone."
+            f"Tenant {name} stops serving now (files in the tenants folder are kept). Its kv "
+            "data is erased, its API keys are revoked and its open sessions end. This cannot "
+            "be undone."
         )
         if not key.startswith(FAILED_PREFIX):
             details = await self.api.tenant(name)
+            files = (
+                f"Its files in {details['folder']} are deleted"
+                if details.get("origin") == "admin"
+                else f"Its folder {details['folder']} is kept"
+            )
             consequence = (
-                f"Tenant {name} stops serving now. Its folder {details['folder']} is deleted, "
+                f"Tenant {name} stops serving now. {files}, "
                 f"its kv data ({details['kv_keys']} keys) is erased, its "
                 f"{details['active_keys']} active API key(s) are revoked and its "
                 f"{details['open_sessions']} open session(s) end. This cannot be undone."
