@@ -163,7 +163,7 @@ async def test_admin_api_and_registry_refuse(rb: RunningBox) -> None:
         assert info.value.status == 400
         assert info.value.message == f"admin change: {message}"
         with pytest.raises(ConfigError) as direct:
-            rb.box.tenants.set_limits("notes", {name: value})
+            rb.box.tenants.check_limits("notes", {name: value})
         assert direct.value.message == message
     assert rb.box.tenants.require("notes").module.limits == before
     shown = await rb.client.request("GET", "/tenants/notes")
