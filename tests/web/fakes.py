@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smcp_box.errors import AuthError, Forbidden, FuelExhausted
+from smcp_box.protocol.jsonrpc import check_module_reply
 from smcp_box.seams import (
     AuthMode,
     CallContext,
@@ -164,7 +165,9 @@ class EchoRuntime:
         if name == "crash":
             raise RuntimeError("a bug in the runtime, with internals: /secret/path")
         if name == "wrong_id":
-            return {"jsonrpc": "2.0", "id": "someone-else", "result": {}}
+            # The real runtime puts every reply through the box's one reply check.
+            wrong = {"jsonrpc": "2.0", "id": "someone-else", "result": {}}
+            return check_module_reply(wrong, request_id)
         return {
             "jsonrpc": "2.0",
             "id": request_id,
