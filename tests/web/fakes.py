@@ -1,16 +1,11 @@
-"""In-memory implementations of the web seams, for testing the MCP transport on its own.
-
-They follow the contracts in ``smcp_box.web.services`` honestly (the lead's e2e tests swap in the
-real store, sandbox and auth), and record what they saw so tests can assert on it.
-"""
+"""The scripted seams tests/web keeps where the real part cannot run in the test (see
+``conftest.py`` for why each one), each held to its real counterpart by
+``test_fakes_contract.py``. They record what they saw so tests can assert on it."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import itertools
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +17,6 @@ from smcp_box.seams import (
     JsonObject,
     ModuleDescription,
     Principal,
-    SessionRecord,
     TenantRuntime,
 )
 
@@ -209,101 +203,6 @@ class TokenAuthenticator:
         if owner != tenant.name:
             raise AuthError("Invalid credential: the API key is not valid for this tenant")
         return Principal(tenant=owner, subject=subject, method="api_key", key_id=subject)
-
-
-@dataclass
-class _StoredEvent:
-    event_id: str
-    stream_id: str
-    payload: str
-
-
-class MemorySessionStore:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self.clock = clock
-        self.touches = 0
-        self.sessions: dict[tuple[str, str], SessionRecord] = {}
-        self.events: dict[tuple[str, str], list[_StoredEvent]] = {}
-        self._ids = itertools.count(1)
-
-    async def create_session(
-        self, tenant: str, session_id: str, protocol_version: str, client_info: JsonObject
-    ) -> None:
-        now = self.clock()
-        self.sessions[(tenant, session_id)] = SessionRecord(
-            tenant=tenant,
-            session_id=session_id,
-            protocol_version=protocol_version,
-            client_info=client_info,
-            created_at=now,
-            last_seen=now,
-            ended=False,
-            state={},
-        )
-        self.events[(tenant, session_id)] = []
-
-    async def get_session(self, tenant: str, session_id: str) -> SessionRecord | None:
-        return self.sessions.get((tenant, session_id))
-
-    async def update_session_state(self, tenant: str, session_id: str, state: JsonObject) -> None:
-        record = self.sessions[(tenant, session_id)]
-        self.touches += 1
-        self.sessions[(tenant, session_id)] = dataclasses.replace(
-            record, state=dict(state), last_seen=self.clock()
-        )
-
-    async def end_session(self, tenant: str, session_id: str) -> bool:
-        record = self.sessions.get((tenant, session_id))
-        if record is None or record.ended:
-            return False
-        self.sessions[(tenant, session_id)] = dataclasses.replace(record, ended=True)
-        self.events.pop((tenant, session_id), None)
-        return True
-
-    async def append_event(self, tenant: str, session_id: str, stream_id: str, payload: str) -> str:
-        event_id = f"{next(self._ids)}-{stream_id}"
-        self.events[(tenant, session_id)].append(_StoredEvent(event_id, stream_id, payload))
-        return event_id
-
-    async def replay_events(
-        self, tenant: str, session_id: str, last_event_id: str
-    ) -> tuple[str, list[tuple[str, str]]] | None:
-        events = self.events.get((tenant, session_id), [])
-        for index, event in enumerate(events):
-            if event.event_id == last_event_id:
-                later = [
-                    (e.event_id, e.payload)
-                    for e in events[index + 1 :]
-                    if e.stream_id == event.stream_id
-                ]
-                return event.stream_id, later
-        return None
-
-
-@dataclass
-class RecordingAuditor:
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-    async def record(
-        self,
-        event: str,
-        *,
-        tenant: str | None,
-        actor: str,
-        source_ip: str | None,
-        outcome: str,
-        detail: JsonObject,
-    ) -> None:
-        self.rows.append(
-            {
-                "event": event,
-                "tenant": tenant,
-                "actor": actor,
-                "source_ip": source_ip,
-                "outcome": outcome,
-                "detail": detail,
-            }
-        )
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from smcp_box.errors import SessionNotFound
 from tests.web.conftest import BoxUnderTest
 from tests.web.rawhttp import (
     Event,
@@ -54,7 +55,7 @@ async def test_reply_without_notifications_is_plain_json(
     assert response.headers["mcp-session-id"] == session
     assert response.json()["result"]["content"][0]["text"] == "hi"
     # Nothing went through a stream, so nothing was persisted.
-    assert box.sessions.events[("alpha", session)] == []
+    assert box.stored(session) == []
 
 
 async def test_notifications_make_an_sse_stream_with_priming(
@@ -81,9 +82,13 @@ async def test_notifications_make_an_sse_stream_with_priming(
     ids = [e.id for e in events]
     assert None not in ids
     assert len(set(ids)) == len(ids)
-    stored = box.sessions.events[("alpha", session)]
+    stored = box.stored(session)
     assert [e.event_id for e in stored] == ids
     assert [e.payload for e in stored][1:] == [e.data for e in rest]
+    # And the real store has them: a resume from the priming event replays the rest.
+    replayed = await box.sessions.store.replay_events("alpha", session, stored[0].event_id)
+    assert replayed is not None
+    assert replayed[1] == [(e.event_id, e.payload) for e in stored[1:]]
 
 
 async def test_old_clients_get_no_priming_event(box: BoxUnderTest, http: httpx.AsyncClient) -> None:
@@ -168,7 +173,7 @@ async def test_resume_after_the_call_finished_replays_from_the_store(
             break
     assert first is not None
     assert first.id is not None
-    await wait_for(lambda: not box.alpha.calls or len(box.sessions.events[("alpha", session)]) == 5)
+    await wait_for(lambda: len(box.stored(session)) == 5)
     resumed = await http.get(
         box.url(), headers=session_headers(session, **{"Last-Event-ID": first.id})
     )
@@ -249,7 +254,10 @@ async def test_delete_ends_streams_and_calls(box: BoxUnderTest, http: httpx.Asyn
     response = await asyncio.wait_for(sleeper, 5)
     assert response.status_code == 200
     assert response.text == ""  # an SSE stream that ended without a reply
-    assert box.sessions.sessions[("alpha", session)].ended
+    # The real store ended it: it answers no more state writes.
+    assert (await box.session(session)).ended
+    with pytest.raises(SessionNotFound):
+        await box.sessions.store.update_session_state("alpha", session, {})
 
 
 async def test_cancelled_notification_cancels_the_call(
@@ -284,7 +292,7 @@ async def test_set_level_is_session_state(box: BoxUnderTest, http: httpx.AsyncCl
         json=rpc("logging/setLevel", {"level": "error"}),
     )
     assert response.json() == {"jsonrpc": "2.0", "id": 1, "result": {}}
-    state = box.sessions.sessions[("alpha", session)].state
+    state = (await box.session(session)).state
     assert state["log_level"] == "error"
     assert state["initialized"] is True
     async with http.stream(
@@ -315,7 +323,7 @@ async def test_initialize_answer(box: BoxUnderTest, http: httpx.AsyncClient) -> 
     assert result["serverInfo"] == {"name": "alpha-echo", "version": "1.2.3"}
     assert result["capabilities"] == {"tools": {"listChanged": False}, "logging": {}}
     session = response.headers["mcp-session-id"]
-    record = box.sessions.sessions[("alpha", session)]
+    record = await box.session(session)
     assert record.protocol_version == "2025-11-25"
     assert record.client_info == {"name": "x"}
     assert record.state == {
@@ -332,13 +340,13 @@ async def test_sessions_in_use_are_marked_seen_now_and_then(
     box: BoxUnderTest, http: httpx.AsyncClient
 ) -> None:
     session = await initialize(http, box)
-    record = box.sessions.sessions[("alpha", session)]
+    record = await box.session(session)
     touches = box.sessions.touches
     await http.post(box.url(), headers=session_headers(session), json=rpc("ping"))
     assert box.sessions.touches == touches  # seen moments ago: no write
     box.now[0] += box.settings.session_touch_s + 1
     await http.post(box.url(), headers=session_headers(session), json=rpc("ping"))
     assert box.sessions.touches == touches + 1
-    after = box.sessions.sessions[("alpha", session)]
+    after = await box.session(session)
     assert after.last_seen == box.now[0]
     assert after.state == record.state

@@ -117,9 +117,9 @@ async def test_legacy_ping_and_session_end_on_exit(box: BoxUnderTest) -> None:
             warnings.simplefilter("ignore")
             await client.send_ping()
         session_id = box.session_ids[-1]
-        assert not box.sessions.sessions[("alpha", session_id)].ended
+        assert not (await box.session(session_id)).ended
     # Leaving the client sends DELETE, which ends the session.
-    assert box.sessions.sessions[("alpha", session_id)].ended
+    assert (await box.session(session_id)).ended
 
 
 async def test_legacy_cancellation_stops_the_call(box: BoxUnderTest) -> None:

@@ -196,7 +196,7 @@ async def test_legacy_subscriptions_deliver_updates_on_the_get_stream(
     assert subscribed.json()["result"] == {}
     refused = await post(rpc("resources/subscribe", {"uri": "file:///etc"}, 2))
     assert refused.json()["error"]["code"] == -32602
-    assert ibox.sessions.sessions[("alpha", session)].state["subscriptions"] == ["mem://a"]
+    assert (await ibox.session(session)).state["subscriptions"] == ["mem://a"]
 
     async with (
         reading(http, "GET", ibox.url(), headers=headers) as mine,
@@ -222,9 +222,9 @@ async def test_legacy_subscriptions_deliver_updates_on_the_get_stream(
         await post(rpc("tools/call", {"name": "touch", "arguments": {"uri": "mem://a"}}, 6))
         await asyncio.sleep(0.3)
         assert len(mine.messages()) == 2
-    assert ibox.sessions.sessions[("alpha", session)].state["subscriptions"] == []
+    assert (await ibox.session(session)).state["subscriptions"] == []
     # GET-stream frames are persisted like any other, so a dropped reader can resume them.
-    stored = [e.stream_id for e in ibox.sessions.events[("alpha", session)]]
+    stored = [e.stream_id for e in ibox.stored(session)]
     assert stored.count("standalone") == 3  # priming, the update, the list change
 
 
