@@ -3,9 +3,6 @@ tool-schema cache), with one page limit, one overflow rule and one protocol vers
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,44 +26,10 @@ from smcp_box.tenancy.registry import TenantRegistry
 from smcp_box.tenancy.runtime import WasmTenant
 from smcp_box.tenancy.vet import vet_module
 from smcp_box.web.tool_schemas import ToolSchemas
+from tests.tenancy.pager import build_pager
 from tests.tenancy.test_runtime_describe import MemoryKv
 
-FIXTURE = Path(__file__).parent / "fixtures" / "pager.c"
 LIMIT_MESSAGE = f"tools/list did not end within {MAX_TOOL_PAGES} pages"
-
-
-def build_pager(folder: Path, *, pages: int, broken: int = 0) -> Path:
-    """A tenant folder whose raw-ABI module lists ``pages`` pages of one tool (0: endless)."""
-    folder.mkdir(parents=True)
-    module = folder / "pager.wasm"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ziglang",
-            "cc",
-            "--target=wasm32-freestanding",
-            "-mcpu=lime1",
-            "-std=c11",
-            "-O2",
-            "-g0",
-            "-ffreestanding",
-            "-nostdlib",
-            "-Wl,--no-entry",
-            "-Wl,--strip-all",
-            f"-DPAGES={pages}",
-            f"-DBROKEN={broken}",
-            "-o",
-            str(module),
-            str(FIXTURE),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    digest = hashlib.sha256(module.read_bytes()).hexdigest()
-    manifest = folder / "tenant.toml"
-    manifest.write_text(f'name = "pager"\nmodule = "pager.wasm"\nsha256 = "{digest}"\n')
-    return manifest
 
 
 @pytest.fixture
