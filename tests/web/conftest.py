@@ -6,8 +6,9 @@ Three seams stay scripted, each because the real part cannot run here, and each 
 real counterpart by a contract test (``test_fakes_contract.py``):
 
 * the tenants (:mod:`tests.web.fakes`, :mod:`tests.web.fakes_interactive`): Python modules that
-  sleep until cancelled, say when a call started, and ask for input rounds, none of which a wasm
-  module can do (it has no clock to wait on, and a cancelled wasm call is not observable);
+  hold a call until the test releases or cancels it, say when a call started, and script input
+  rounds and list changes; a wasm module cannot wait on the test, and a cancelled wasm call is
+  not observable from outside;
 * the authenticator: fixed bearer tokens (the tests name them) and a suspended key (403), which
   real API keys, random and never suspended, cannot express;
 * the observer: it keeps each observation in order, which the live metrics only aggregate.
@@ -41,6 +42,7 @@ from smcp_box.web.app import create_app
 from smcp_box.web.mcp import McpTransport, TransportSettings
 from smcp_box.web.services import AppServices, McpServices
 from tests.web.fakes import Directory, EchoRuntime, RecordingObserver, TokenAuthenticator
+from tests.web.waiting import Changes
 
 ALPHA_TOKEN = "alpha-token-0123456789"
 ALPHA_OTHER_TOKEN = "alpha-other-token-0123456789"
@@ -71,6 +73,7 @@ class TappedStore:
         self.store = store
         self.appended: dict[tuple[str, str], list[Appended]] = {}
         self.touches = 0
+        self.changes = Changes()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -78,12 +81,14 @@ class TappedStore:
     async def update_session_state(self, tenant: str, session_id: str, state: JsonObject) -> None:
         await self.store.update_session_state(tenant, session_id, state)
         self.touches += 1
+        self.changes.note()
 
     async def append_event(self, tenant: str, session_id: str, stream_id: str, payload: str) -> str:
         event_id = await self.store.append_event(tenant, session_id, stream_id, payload)
         self.appended.setdefault((tenant, session_id), []).append(
             Appended(event_id, stream_id, payload)
         )
+        self.changes.note()
         return event_id
 
 

@@ -19,6 +19,7 @@ from smcp_box.seams import (
     Principal,
     TenantRuntime,
 )
+from tests.web.waiting import Changes
 
 LEVELS = ("debug", "info", "notice", "warning", "error")
 
@@ -30,10 +31,10 @@ TOOLS: list[JsonObject] = [
     },
     {
         "name": "progress",
-        "description": "Report progress in steps, then finish.",
+        "description": "Report progress in steps (holding after step hold_after), then finish.",
         "inputSchema": {
             "type": "object",
-            "properties": {"steps": {"type": "integer"}, "delay": {"type": "number"}},
+            "properties": {"steps": {"type": "integer"}, "hold_after": {"type": "integer"}},
         },
     },
     {
@@ -42,9 +43,9 @@ TOOLS: list[JsonObject] = [
         "inputSchema": {"type": "object"},
     },
     {
-        "name": "sleep",
-        "description": "Sleep (cancellable).",
-        "inputSchema": {"type": "object", "properties": {"seconds": {"type": "number"}}},
+        "name": "hold",
+        "description": "Wait until the test releases this request (cancellable).",
+        "inputSchema": {"type": "object"},
     },
     {"name": "fuel", "description": "Burn all fuel.", "inputSchema": {"type": "object"}},
 ]
@@ -55,7 +56,9 @@ def _text_result(text: str) -> JsonObject:
 
 
 class EchoRuntime:
-    """A tenant whose module is Python: echoes, reports progress, logs, sleeps, runs out of fuel."""
+    """A tenant whose module is Python: echoes, reports progress, logs, holds a call until the
+    test releases it (or it is cancelled), runs out of fuel. It never sleeps: what it waits
+    for, the test controls."""
 
     def __init__(self, name: str, *, enabled: bool = True, auth_mode: AuthMode = "api_key") -> None:
         self._name = name
@@ -65,7 +68,11 @@ class EchoRuntime:
         self.notifications: list[JsonObject] = []
         self.cancelled: list[Any] = []
         self.started: dict[Any, asyncio.Event] = {}
+        #: Requests of the ``hold`` tool wait on these until the test releases them.
+        self.gates: dict[Any, asyncio.Event] = {}
         self.describe_calls = 0
+        #: Noted on every call, notification, start and cancellation, for tests to wait on.
+        self.changes = Changes()
 
     @property
     def name(self) -> str:
@@ -91,10 +98,32 @@ class EchoRuntime:
     def started_event(self, request_id: Any) -> asyncio.Event:
         return self.started.setdefault(request_id, asyncio.Event())
 
+    def release(self, request_id: Any) -> None:
+        """Let the ``hold`` request ``request_id`` finish."""
+        self.gates.setdefault(request_id, asyncio.Event()).set()
+
+    def _started(self, request_id: Any) -> None:
+        self.started_event(request_id).set()
+        self.changes.note()
+
+    def _cancelled(self, request_id: Any) -> None:
+        self.cancelled.append(request_id)
+        self.changes.note()
+
+    async def _hold(self, request_id: Any) -> None:
+        """Wait until the test releases ``request_id``; a cancellation is recorded."""
+        try:
+            await self.gates.setdefault(request_id, asyncio.Event()).wait()
+        except asyncio.CancelledError:
+            self._cancelled(request_id)
+            raise
+
     async def call(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
         self.calls.append((message, ctx))
+        self.changes.note()
         if "id" not in message:
             self.notifications.append(message)
+            self.changes.note()
             await ctx.notify(
                 {
                     "jsonrpc": "2.0",
@@ -104,7 +133,7 @@ class EchoRuntime:
             )
             return None
         request_id = message["id"]
-        self.started_event(request_id).set()
+        self._started(request_id)
         method = message["method"]
         params = message.get("params") or {}
         if method == "tools/list":
@@ -135,7 +164,8 @@ class EchoRuntime:
                             "params": {"progressToken": token, "progress": step, "total": steps},
                         }
                     )
-                await asyncio.sleep(float(args.get("delay", 0.01)))
+                if step == args.get("hold_after"):
+                    await self._hold(request_id)
             return {"jsonrpc": "2.0", "id": request_id, "result": _text_result(f"{steps} steps")}
         if name == "log":
             for level in LEVELS:
@@ -147,13 +177,9 @@ class EchoRuntime:
                     }
                 )
             return {"jsonrpc": "2.0", "id": request_id, "result": _text_result("logged")}
-        if name == "sleep":
-            try:
-                await asyncio.sleep(float(args.get("seconds", 30)))
-            except asyncio.CancelledError:
-                self.cancelled.append(request_id)
-                raise
-            return {"jsonrpc": "2.0", "id": request_id, "result": _text_result("slept")}
+        if name == "hold":
+            await self._hold(request_id)
+            return {"jsonrpc": "2.0", "id": request_id, "result": _text_result("released")}
         if name == "fuel":
             raise FuelExhausted("Fuel exhausted: the call ran longer than its fuel allows")
         if name == "crash":
@@ -209,13 +235,17 @@ class TokenAuthenticator:
 class RecordingObserver:
     observations: list[tuple[str, str, float, str | None]] = field(default_factory=list)
     open_streams: int = 0
+    changes: Changes = field(default_factory=Changes)
 
     def observe(self, tenant: str, method: str, duration_s: float, error_kind: str | None) -> None:
         self.observations.append((tenant, method, duration_s, error_kind))
+        self.changes.note()
 
     def stream_opened(self, tenant: str) -> None:
         self.open_streams += 1
+        self.changes.note()
 
     def stream_closed(self, tenant: str) -> None:
         # As the live metrics do: a close without an open never makes the count negative.
         self.open_streams = max(0, self.open_streams - 1)
+        self.changes.note()

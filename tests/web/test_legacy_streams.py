@@ -35,14 +35,6 @@ def messages(events: list[Event]) -> list[dict[str, Any]]:
     return [e.json() for e in events if e.data]
 
 
-async def wait_for(predicate: Any, within_s: float = 5.0) -> None:
-    for _ in range(int(within_s / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached in time")
-
-
 async def test_reply_without_notifications_is_plain_json(
     box: BoxUnderTest, http: httpx.AsyncClient
 ) -> None:
@@ -111,14 +103,16 @@ async def test_quiet_call_commits_to_sse_with_keepalives(
     session = await initialize(http, box)
     raw_lines: list[str] = []
     async with http.stream(
-        "POST", box.url(), headers=session_headers(session), json=call("sleep", {"seconds": 1.3})
+        "POST", box.url(), headers=session_headers(session), json=call("hold", request_id="q")
     ) as response:
         assert response.headers["content-type"] == "text/event-stream"
         async for line in response.aiter_lines():
             raw_lines.append(line)
-    assert any(line.startswith(":") for line in raw_lines)  # keep-alive comments
+            if line.startswith(":"):  # a keep-alive comment: now let the call finish
+                box.alpha.release("q")
+    assert any(line.startswith(":") for line in raw_lines)
     data = [json.loads(line[6:]) for line in raw_lines if line.startswith("data: {")]
-    assert data[-1]["result"]["content"][0]["text"] == "slept"
+    assert data[-1]["result"]["content"][0]["text"] == "released"
 
 
 async def test_resume_a_dropped_stream_with_last_event_id(
@@ -130,14 +124,17 @@ async def test_resume_a_dropped_stream_with_last_event_id(
         "POST",
         box.url(),
         headers=session_headers(session),
-        json=call("progress", {"steps": 5, "delay": 0.15}, "req-1", token="p"),
+        json=call("progress", {"steps": 5, "hold_after": 1}, "req-1", token="p"),
     ) as response:
         async for event in sse_events(response):
             seen.append(event)
             if len(seen) == 2:  # the priming event and the first progress notification
                 break
-    # The connection is gone; the call is not (a legacy disconnect is no cancellation).
+    # The connection is gone; the call is not (a legacy disconnect is no cancellation): it is
+    # still held after its first step, and carries on once released.
+    await box.observer.changes.until(lambda: box.observer.open_streams == 0)
     assert box.alpha.cancelled == []
+    box.alpha.release("req-1")
     last_id = seen[-1].id
     assert last_id is not None
     async with http.stream(
@@ -165,7 +162,7 @@ async def test_resume_after_the_call_finished_replays_from_the_store(
         "POST",
         box.url(),
         headers=session_headers(session),
-        json=call("progress", {"steps": 3, "delay": 0.05}, token=1),
+        json=call("progress", {"steps": 3, "hold_after": 1}, "req-2", token=1),
     ) as response:
         first = None
         async for event in sse_events(response):
@@ -173,7 +170,8 @@ async def test_resume_after_the_call_finished_replays_from_the_store(
             break
     assert first is not None
     assert first.id is not None
-    await wait_for(lambda: len(box.stored(session)) == 5)
+    box.alpha.release("req-2")
+    await box.sessions.changes.until(lambda: len(box.stored(session)) == 5)
     resumed = await http.get(
         box.url(), headers=session_headers(session, **{"Last-Event-ID": first.id})
     )
@@ -212,12 +210,12 @@ async def test_standalone_get_stream(box: BoxUnderTest, http: httpx.AsyncClient)
         pushed = await asyncio.wait_for(anext(events), 5)
         assert pushed.json()["params"]["data"] == "saw notifications/roots/list_changed"
         standalone_id = pushed.id
-    await wait_for(lambda: box.observer.open_streams == 0)
+    await box.observer.changes.until(lambda: box.observer.open_streams == 0)
     # The slot is free again once the stream is gone; a resume replays what it missed.
     await http.post(
         box.url(), headers=session_headers(session), json=note("notifications/roots/list_changed")
     )
-    await wait_for(lambda: len(box.alpha.notifications) == 2)
+    await box.alpha.changes.until(lambda: len(box.alpha.notifications) == 2)
     assert standalone_id is not None
     async with http.stream(
         "GET", box.url(), headers=session_headers(session, **{"Last-Event-ID": standalone_id})
@@ -241,16 +239,14 @@ async def test_delete_ends_streams_and_calls(box: BoxUnderTest, http: httpx.Asyn
         events = sse_events(stream)
         await anext(events)
         sleeper = asyncio.create_task(
-            http.post(
-                box.url(), headers=session_headers(session), json=call("sleep", {"seconds": 30}, 5)
-            )
+            http.post(box.url(), headers=session_headers(session), json=call("hold", request_id=5))
         )
-        await wait_for(lambda: 5 in box.alpha.started)
+        await asyncio.wait_for(box.alpha.started_event(5).wait(), 10)
         deleted = await http.delete(box.url(), headers=session_headers(session))
         assert deleted.status_code == 204
         with pytest.raises(StopAsyncIteration):
             await asyncio.wait_for(anext(events), 5)
-    await wait_for(lambda: box.alpha.cancelled == [5])
+    await box.alpha.changes.until(lambda: box.alpha.cancelled == [5])
     response = await asyncio.wait_for(sleeper, 5)
     assert response.status_code == 200
     assert response.text == ""  # an SSE stream that ended without a reply
@@ -268,7 +264,7 @@ async def test_cancelled_notification_cancels_the_call(
         "POST",
         box.url(),
         headers=session_headers(session),
-        json=call("sleep", {"seconds": 30}, "slow"),
+        json=call("hold", request_id="slow"),
     ) as response:
         events = sse_events(response)
         priming = await asyncio.wait_for(anext(events), 5)  # committed after the keep-alive period
