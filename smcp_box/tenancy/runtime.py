@@ -96,6 +96,8 @@ class WasmTenant:
             return self._description
 
     async def _warm_up(self) -> ModuleDescription:
+        # The same calls and rules as vetting (which usually supplied the description already);
+        # a failure is not cached, so the next describe() asks again.
         return await describe_module(ask_runtime(self), tenant=self.name)
 
     async def call(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
