@@ -126,16 +126,30 @@ def notification(method: str, params: JsonObject | None = None) -> JsonObject:
     return message
 
 
-def is_notification_message(message: object) -> bool:
-    """Whether a module-emitted message is a well-formed notification (the only kind it may
-    send: the box forwards no server-to-client requests)."""
-    return (
-        isinstance(message, dict)
-        and message.get("jsonrpc") == JSONRPC_VERSION
-        and isinstance(message.get("method"), str)
-        and "id" not in message
-        and (message.get("params") is None or isinstance(message.get("params"), dict))
-    )
+def parse_module_notification(text: str) -> JsonObject:
+    """Decode and check one notification a module emits (the ``notify`` host import).
+
+    A notification is the only kind of message a module may send on its own (the box forwards
+    no server-to-client requests): a JSON object with a non-empty string ``method``, no ``id``
+    and object ``params`` if any. Anything else is a module fault (:class:`BadModuleReply`).
+    Returned with ``"jsonrpc": "2.0"`` set, so modules need not write it. This is the only
+    place a module's notification is checked; everything after it trusts the result.
+    """
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError):
+        raise BadModuleReply("the notification is not valid JSON") from None
+    if not isinstance(message, dict):
+        raise BadModuleReply("the notification is not a JSON object")
+    method = message.get("method")
+    if not isinstance(method, str) or not method or "id" in message:
+        raise BadModuleReply(
+            'expected a JSON-RPC notification object (a string "method" and no "id")'
+        )
+    if message.get("params") is not None and not isinstance(message["params"], dict):
+        raise BadModuleReply('the notification\'s "params" is not an object')
+    message["jsonrpc"] = JSONRPC_VERSION
+    return message
 
 
 def check_module_reply(reply: object, request_id: RequestId) -> JsonObject:
@@ -143,6 +157,8 @@ def check_module_reply(reply: object, request_id: RequestId) -> JsonObject:
 
     A module answers exactly the request it was given; a reply that is not a response object,
     or that answers another id, is a module fault (:class:`BadModuleReply`), never forwarded.
+    This is the only check of a module's reply: the tenant runtime applies it to every reply
+    (and vetting to its own calls); the transport and the box's describe calls trust it.
     """
     if not isinstance(reply, dict):
         raise BadModuleReply("The tenant module returned no reply to a request")

@@ -30,6 +30,8 @@ from smcp_box.errors import (
     SandboxError,
     StoreError,
 )
+from smcp_box.protocol.jsonrpc import parse_module_notification
+from smcp_box.seams import JsonObject
 
 from . import native
 from .abi import HOST_IMPORTS, IMPORT_MODULE, U32_MASK, pack_buffer
@@ -65,7 +67,10 @@ class HostCalls(Protocol):
 
     def kv_list(self, prefix: str) -> list[str]: ...
 
-    def notify(self, message: str) -> None: ...
+    def notify(self, message: JsonObject) -> None:
+        """One notification for the caller's stream, already checked (and ``jsonrpc`` set) by
+        :func:`smcp_box.protocol.jsonrpc.parse_module_notification`."""
+        ...
 
     def time_now_ms(self) -> int: ...
 
@@ -296,13 +301,11 @@ def _kv_delete(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
 
 
 def _notify(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
-    message = read_string(state, ctx, "notify", a[0].i32, a[1].i32, "notification")
+    text = read_string(state, ctx, "notify", a[0].i32, a[1].i32, "notification")
     try:
-        parsed = json.loads(message)
-    except ValueError:
-        raise _fail(state, "notify", "the notification is not valid JSON", BadModuleReply) from None
-    if not isinstance(parsed, dict):
-        raise _fail(state, "notify", "the notification is not a JSON object", BadModuleReply)
+        message = parse_module_notification(text)
+    except BadModuleReply as exc:
+        raise _fail(state, "notify", exc.message, BadModuleReply) from None
     host.notify(message)
 
 

@@ -9,12 +9,11 @@ and it applies back-pressure to a module that writes faster than the store can.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
-from smcp_box.errors import BadModuleReply, StoreError
+from smcp_box.errors import StoreError
 from smcp_box.seams import CallContext, JsonObject
 
 _T = TypeVar("_T")
@@ -111,18 +110,11 @@ class StoreHostCalls:
     def kv_list(self, prefix: str) -> list[str]:
         return self._wait(self._kv.kv_list(self._tenant, prefix))
 
-    def notify(self, message: str) -> None:
-        try:
-            parsed = json.loads(message)
-        except ValueError:
-            raise BadModuleReply("notify: the notification is not valid JSON") from None
-        if not isinstance(parsed, dict) or "method" not in parsed or "id" in parsed:
-            raise BadModuleReply("notify: expected a JSON-RPC notification object") from None
-        parsed["jsonrpc"] = "2.0"
+    def notify(self, message: JsonObject) -> None:
         if self._held is not None:
-            self._held.append(parsed)
+            self._held.append(message)
             return
-        self._wait(self._ctx.notify(parsed))
+        self._wait(self._ctx.notify(message))
 
     def time_now_ms(self) -> int:
         return int(self._clock() * 1000)

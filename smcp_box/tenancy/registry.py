@@ -227,7 +227,7 @@ class TenantRegistry:
         if not same_module or (
             previous is not None and manifest.tools_sha256 != previous.manifest.tools_sha256
         ):
-            description = vet_module(self._sandbox, module, manifest) or description
+            description = vet_module(self._sandbox, module, manifest)
         return WasmTenant(
             manifest,
             module,

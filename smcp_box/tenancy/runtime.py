@@ -10,21 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from smcp_box import __version__
-from smcp_box.errors import BadModuleReply, FuelExhausted, SandboxError
+from smcp_box.errors import FuelExhausted, SandboxError
 from smcp_box.logs import request_id_var
+from smcp_box.protocol.jsonrpc import check_module_reply
 from smcp_box.sandbox import CallOutcome, Sandbox, TenantModule, inline_eligible
 from smcp_box.seams import Auditor, AuthMode, CallContext, JsonObject, ModuleDescription
+from smcp_box.tenancy.describe import ask_runtime, describe_module
 from smcp_box.tenancy.hostcalls import KeyValueStore, StoreHostCalls
 from smcp_box.tenancy.manifest import TenantManifest
 
 logger = logging.getLogger("smcp_box.tenant")
 
-#: The protocol version the box offers a module in its warm-up initialize. Modules answer with
-#: their capabilities; the box negotiates the client's version itself.
-WARMUP_PROTOCOL_VERSION = "2025-11-25"
-#: Pages of tools/list the warm-up follows; a module that pages on is asked per use instead.
-WARMUP_TOOL_PAGES = 32
 #: Where a tools/call result carries its receipt when the tenant's manifest says
 #: ``receipts = true`` (an MCP ``_meta`` key under the box's own prefix).
 RECEIPT_META_KEY: Final = "smcp-box/receipt"
@@ -100,70 +96,9 @@ class WasmTenant:
             return self._description
 
     async def _warm_up(self) -> ModuleDescription:
-        async def drop(_: JsonObject) -> None:
-            return None
-
-        ctx = CallContext(tenant=self.name, protocol_version=WARMUP_PROTOCOL_VERSION, notify=drop)
-        request = {
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": WARMUP_PROTOCOL_VERSION,
-                "capabilities": {},
-                "clientInfo": {"name": "smcp-box", "version": __version__},
-            },
-        }
-        reply = await self.call(request, ctx)
-        result = reply.get("result") if reply else None
-        if not isinstance(result, dict):
-            raise BadModuleReply(
-                f"tenant {self.name!r}: the module did not answer initialize with a result"
-            )
-        server_info = result.get("serverInfo")
-        capabilities = result.get("capabilities")
-        instructions = result.get("instructions")
-        if not isinstance(server_info, dict) or not isinstance(capabilities, dict):
-            raise BadModuleReply(
-                f"tenant {self.name!r}: initialize result lacks serverInfo or capabilities"
-            )
-        return ModuleDescription(
-            server_info=server_info,
-            capabilities=capabilities,
-            instructions=instructions if isinstance(instructions, str) else None,
-            tools=await self._warm_up_tools(capabilities, ctx),
-        )
-
-    async def _warm_up_tools(
-        self, capabilities: JsonObject, ctx: CallContext
-    ) -> tuple[JsonObject, ...] | None:
-        """The module's tool list, for the Mcp-Param-* checks of 2026-07-28 tools/call.
-
-        None when the module declares no tools or does not answer tools/list with a list: the
-        transport then asks the module itself when it needs a schema. A failure here must not
-        fail the description, which every session and server/discover needs.
-        """
-        if not isinstance(capabilities.get("tools"), dict):
-            return None
-        tools: list[JsonObject] = []
-        cursor: Any = None
-        for page in range(1, WARMUP_TOOL_PAGES + 1):
-            params: JsonObject = {} if cursor is None else {"cursor": cursor}
-            request = {"jsonrpc": "2.0", "id": page, "method": "tools/list", "params": params}
-            try:
-                reply = await self.call(request, ctx)
-            except SandboxError as err:
-                logger.warning("tenant %s: warm-up tools/list failed: %s", self.name, err.message)
-                return None
-            result = reply.get("result") if reply else None
-            listed = result.get("tools") if isinstance(result, dict) else None
-            if not isinstance(listed, list):
-                return None
-            tools.extend(tool for tool in listed if isinstance(tool, dict))
-            cursor = result.get("nextCursor") if isinstance(result, dict) else None
-            if not isinstance(cursor, str) or not cursor:
-                return tuple(tools)
-        return None
+        # The same calls and rules as vetting (which usually supplied the description already);
+        # a failure is not cached, so the next describe() asks again.
+        return await describe_module(ask_runtime(self), tenant=self.name)
 
     async def call(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
         host = StoreHostCalls(
@@ -186,7 +121,7 @@ class WasmTenant:
                 memory_bytes=outcome.memory_bytes,
                 host_calls=outcome.host_calls,
             )
-            reply = _check_reply(self.name, outcome.reply, outcome.parsed, message)
+            reply = _check_reply(outcome, message)
         except SandboxError as err:
             self.stats.errors += 1
             await self._audit_limit(message, ctx, err, time.perf_counter() - started)
@@ -298,24 +233,12 @@ def _attach_receipt(reply: JsonObject, receipt: dict[str, Any]) -> None:
     result["_meta"] = {**(meta if isinstance(meta, dict) else {}), RECEIPT_META_KEY: dict(receipt)}
 
 
-def _check_reply(tenant: str, reply: str, parsed: object, message: JsonObject) -> JsonObject | None:
-    """The module's reply as a JSON-RPC response to ``message`` (the sandbox parsed it already
-    and refused text that is not JSON)."""
-    is_request = "id" in message
-    if not reply:
-        if is_request:
-            raise BadModuleReply(f"tenant {tenant!r}: the module sent no reply to a request")
+def _check_reply(outcome: CallOutcome, message: JsonObject) -> JsonObject | None:
+    """The module's reply to ``message``, through the box's one reply check; None for a
+    notification, whose reply (if the module wrote one) has nobody to go to."""
+    if "id" not in message:
         return None
-    if not isinstance(parsed, dict) or ("result" in parsed) == ("error" in parsed):
-        raise BadModuleReply(
-            f"tenant {tenant!r}: the module's reply is not a JSON-RPC response object"
-        )
-    if not is_request:
-        return None
-    if parsed.get("id") != message.get("id"):
-        raise BadModuleReply(f"tenant {tenant!r}: the module's reply has the wrong id")
-    parsed["jsonrpc"] = "2.0"
-    return dict(parsed)
+    return check_module_reply(outcome.parsed if outcome.reply else None, message["id"])
 
 
 def _actor(ctx: CallContext) -> str:

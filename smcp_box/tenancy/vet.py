@@ -1,9 +1,10 @@
 """Vetting a loaded module before it is served: its tool definitions against the pin in its
 tenant.toml, and their text against the description scan.
 
-The tools are listed by running the module's own ``initialize`` and ``tools/list`` in the
-sandbox, synchronously, with a host that offers nothing with side effects: a tool list that
-needs kv or the client to be produced cannot be pinned, so such a module fails vetting.
+The tools are listed by :func:`smcp_box.tenancy.describe.describe_module` (the module's own
+``initialize`` and ``tools/list``), run in the sandbox synchronously, with a host that offers
+nothing with side effects: a tool list that needs kv or the client to be produced cannot be
+pinned, so such a module fails vetting.
 """
 
 from __future__ import annotations
@@ -14,18 +15,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from smcp_box import __version__
 from smcp_box.config import SandboxSettings
 from smcp_box.errors import BoxError, ModuleRejected, StoreError
+from smcp_box.protocol.jsonrpc import check_module_reply
 from smcp_box.sandbox import Sandbox, TenantModule
 from smcp_box.seams import JsonObject, ModuleDescription
+from smcp_box.tenancy.describe import describe_module_sync
 from smcp_box.tenancy.manifest import MANIFEST_NAME, TenantManifest, load_manifest, resolve_limits
 from smcp_box.vetting.report import VetReport, format_report, vet_tools
 
 logger = logging.getLogger("smcp_box.vetting")
-
-#: Pages of tools/list followed while vetting; a module that pages on cannot be vetted.
-MAX_TOOL_PAGES = 20
 
 
 class _VettingHost:
@@ -55,114 +54,51 @@ class _VettingHost:
     def kv_list(self, prefix: str) -> list[str]:
         return self._refuse()  # type: ignore[no-any-return]
 
-    def notify(self, message: str) -> None:
+    def notify(self, message: JsonObject) -> None:
         return None
 
     def time_now_ms(self) -> int:
         return int(time.time() * 1000)
 
 
-def _request(
-    sandbox: Sandbox, module: TenantModule, host: _VettingHost, message: JsonObject
-) -> Any:
-    outcome = sandbox.call_sync(module, json.dumps(message), host)
-    reply = outcome.parsed
-    result = reply.get("result") if isinstance(reply, dict) else None
-    if not isinstance(result, dict):
-        raise ModuleRejected(
-            f"tenant {module.tenant!r}: vetting failed: the module did not answer "
-            f"{message['method']} with a result"
-        )
-    return result
-
-
-def _initialize_and_list(
+def describe_for_vetting(
     sandbox: Sandbox, module: TenantModule, manifest: TenantManifest
-) -> tuple[JsonObject, list[JsonObject] | None]:
-    """The module's initialize result and its complete tool list (None: no tools capability)."""
+) -> ModuleDescription:
+    """The module's description (:func:`describe_module`), from calls run in this thread."""
     host = _VettingHost(manifest.config)
-    init: JsonObject = _request(
-        sandbox,
-        module,
-        host,
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "smcp-box-vet", "version": __version__},
-            },
-        },
-    )
-    capabilities = init.get("capabilities")
-    if not isinstance(capabilities, dict) or not isinstance(capabilities.get("tools"), dict):
-        return init, None
-    tools: list[JsonObject] = []
-    cursor: Any = None
-    for page in range(MAX_TOOL_PAGES):
-        params: JsonObject = {} if cursor is None else {"cursor": cursor}
-        result = _request(
-            sandbox,
-            module,
-            host,
-            {"jsonrpc": "2.0", "id": 2 + page, "method": "tools/list", "params": params},
-        )
-        listed = result.get("tools")
-        if not isinstance(listed, list):
-            raise ModuleRejected(
-                f"tenant {module.tenant!r}: vetting failed: tools/list has no list"
-            )
-        tools.extend(tool for tool in listed if isinstance(tool, dict))
-        cursor = result.get("nextCursor")
-        if not isinstance(cursor, str) or not cursor:
-            return init, tools
-    raise ModuleRejected(
-        f"tenant {module.tenant!r}: vetting failed: tools/list did not end within "
-        f"{MAX_TOOL_PAGES} pages"
-    )
+
+    def call(message: JsonObject) -> JsonObject | None:
+        outcome = sandbox.call_sync(module, json.dumps(message), host)
+        return check_module_reply(outcome.parsed if outcome.reply else None, message["id"])
+
+    return describe_module_sync(call, tenant=module.tenant)
 
 
 def list_tools(
     sandbox: Sandbox, module: TenantModule, manifest: TenantManifest
 ) -> list[JsonObject]:
     """The module's complete tool list (empty when it declares no tools capability)."""
-    return _initialize_and_list(sandbox, module, manifest)[1] or []
-
-
-def _description(init: JsonObject, tools: list[JsonObject] | None) -> ModuleDescription | None:
-    """What the runtime's warm-up would learn, from the same two calls; None when initialize is
-    malformed, so that the runtime's warm-up reports it at first use, as it always has."""
-    server_info, capabilities = init.get("serverInfo"), init.get("capabilities")
-    if not isinstance(server_info, dict) or not isinstance(capabilities, dict):
-        return None
-    instructions = init.get("instructions")
-    return ModuleDescription(
-        server_info=server_info,
-        capabilities=capabilities,
-        instructions=instructions if isinstance(instructions, str) else None,
-        tools=None if tools is None else tuple(tools),
-    )
+    return list(describe_for_vetting(sandbox, module, manifest).tools or ())
 
 
 def vet_module(
     sandbox: Sandbox, module: TenantModule, manifest: TenantManifest
-) -> ModuleDescription | None:
-    """Raise ModuleRejected unless the module's tools match their pin and pass the scan.
+) -> ModuleDescription:
+    """Raise ModuleRejected unless the module describes itself and its tools match their pin
+    and pass the scan.
 
     Returns the module's description from the vetting calls, so that the tenant need not make
-    the same initialize and tools/list calls again at its first request (None if malformed).
+    the same initialize and tools/list calls again at its first request.
     """
     try:
-        init, listed = _initialize_and_list(sandbox, module, manifest)
+        description = describe_for_vetting(sandbox, module, manifest)
     except ModuleRejected:
         raise
     except BoxError as exc:
         raise ModuleRejected(
             f"tenant {manifest.name!r}: vetting failed while listing tools: {exc.message}"
         ) from None
-    report = vet_tools(manifest.name, listed or [], manifest.tools_sha256)
+    report = vet_tools(manifest.name, list(description.tools or ()), manifest.tools_sha256)
     # A tenant without a pin is served (its text must still pass the scan) with a warning that
     # names the pin to add; a pin that no longer matches, or a blocking finding, is refused.
     if report.blocking or report.pin_status == "mismatch":
@@ -184,7 +120,7 @@ def vet_module(
             finding.field,
             finding.excerpt,
         )
-    return _description(init, listed)
+    return description
 
 
 def vet_folder(tenant_dir: Path, cache_dir: Path, defaults: SandboxSettings) -> VetReport:

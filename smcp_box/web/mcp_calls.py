@@ -24,12 +24,7 @@ from typing import Any
 
 from smcp_box.errors import BadModuleReply, BoxError
 from smcp_box.protocol.inputs import INPUT_ROUND_METHODS, is_input_required
-from smcp_box.protocol.jsonrpc import (
-    Request,
-    check_module_reply,
-    error_response,
-    is_notification_message,
-)
+from smcp_box.protocol.jsonrpc import Request, error_response
 from smcp_box.protocol.loglevels import LogFilter
 from smcp_box.protocol.modern import finalize_result
 from smcp_box.protocol.subscriptions import is_tenant_event
@@ -74,9 +69,7 @@ def make_sink(
     """
 
     async def sink(message: JsonObject) -> None:
-        if not is_notification_message(message):
-            log.warning("dropped a module message that is not a notification")
-            return
+        # Already checked once, where the module emitted it (parse_module_notification).
         if is_tenant_event(message):
             await exchange.events.publish(exchange.tenant_name, message)
         elif log_filter.allows(message):
@@ -107,8 +100,11 @@ async def _call_module(
         source_ip=exchange.source_ip,
         caller=exchange.principal,
     )
-    raw = await exchange.tenant.call(message, ctx)
-    return check_module_reply(raw, plan.request.id)
+    reply = await exchange.tenant.call(message, ctx)
+    if reply is None:
+        # The runtime checked the reply (check_module_reply): a request always has one.
+        raise BadModuleReply("The tenant module returned no reply to a request")
+    return reply
 
 
 async def _final_reply(exchange: Exchange, plan: CallPlan, stream: ResponseStream) -> JsonObject:

@@ -5,25 +5,18 @@ carry matching ``Mcp-Param-<Name>`` headers (:mod:`smcp_box.protocol.params`). R
 must not cost a module call per request, so the schemas come from the module's description
 (a warm-up ``tools/list``, cached per module hash). When the module announces
 ``notifications/tools/list_changed`` (or its description has no tool list), the list is asked
-for once more and kept until the next change or until the module is replaced.
+for once more (through :func:`smcp_box.tenancy.describe.describe_module`, the box's one way of
+asking a module about itself) and kept until the next change or until the module is replaced.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
-from smcp_box.errors import BadModuleReply
-from smcp_box.protocol.versions import LATEST_HANDSHAKE_VERSION
-from smcp_box.seams import CallContext, JsonObject, ModuleDescription, TenantRuntime
-
-log = logging.getLogger("smcp_box.web.mcp")
-
-#: Pages of tools/list followed before the box stops (a module that pages forever).
-MAX_PAGES: Final = 32
-_LIST_ID: Final = "smcp-box-tools-list"
+from smcp_box.seams import JsonObject, ModuleDescription, TenantRuntime
+from smcp_box.tenancy.describe import ask_runtime, describe_module
 
 
 @dataclass(frozen=True)
@@ -33,7 +26,7 @@ class _Entry:
     schemas: dict[str, Any]
 
 
-def schemas_by_name(tools: tuple[JsonObject, ...] | list[JsonObject]) -> dict[str, Any]:
+def schemas_by_name(tools: tuple[JsonObject, ...]) -> dict[str, Any]:
     return {
         tool["name"]: tool.get("inputSchema")
         for tool in tools
@@ -70,39 +63,16 @@ class ToolSchemas:
         stale = tenant.name in self._stale
         # Cleared before the call: a change announced while it runs marks the tenant again.
         self._stale.discard(tenant.name)
-        if description.tools is not None and not stale:
-            tools: list[JsonObject] = list(description.tools)
+        if description.tools is None or stale:
+            # Only the tool list is asked for again (the module's initialize answer stands),
+            # with describe_module's page limit and overflow rule.
+            fresh = await describe_module(
+                ask_runtime(tenant), tenant=tenant.name, known=description
+            )
+            tools = fresh.tools or ()
         else:
-            tools = await list_tools(tenant)
+            tools = description.tools
         entry = _Entry(description=description, schemas=schemas_by_name(tools))
         if tenant.name not in self._stale:
             self._entries[tenant.name] = entry
         return entry
-
-
-async def list_tools(tenant: TenantRuntime) -> list[JsonObject]:
-    """The module's whole tool list, following ``nextCursor`` (a box-internal request)."""
-
-    async def drop(_: JsonObject) -> None:
-        return None
-
-    tools: list[JsonObject] = []
-    cursor: Any = None
-    for _ in range(MAX_PAGES):
-        params: JsonObject = {} if cursor is None else {"cursor": cursor}
-        message = {"jsonrpc": "2.0", "id": _LIST_ID, "method": "tools/list", "params": params}
-        ctx = CallContext(
-            tenant=tenant.name, protocol_version=LATEST_HANDSHAKE_VERSION, notify=drop
-        )
-        reply = await tenant.call(message, ctx)
-        result = reply.get("result") if reply is not None else None
-        if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
-            raise BadModuleReply(
-                f"tenant {tenant.name!r}: the module did not answer tools/list with a tool list"
-            )
-        tools.extend(tool for tool in result["tools"] if isinstance(tool, dict))
-        cursor = result.get("nextCursor")
-        if not isinstance(cursor, str) or not cursor:
-            return tools
-    log.warning("tenant %s: tools/list still paging after %d pages", tenant.name, MAX_PAGES)
-    return tools

@@ -18,8 +18,8 @@ from smcp_box.protocol.jsonrpc import (
     check_module_reply,
     decode_json,
     error_response,
-    is_notification_message,
     parse_message,
+    parse_module_notification,
     request_id_of,
     result_response,
 )
@@ -110,13 +110,26 @@ def test_reply_builders() -> None:
 
 
 def test_module_notifications() -> None:
-    assert is_notification_message({"jsonrpc": "2.0", "method": "notifications/progress"})
-    assert not is_notification_message(
-        {"jsonrpc": "2.0", "id": 1, "method": "sampling/createMessage"}
-    )
-    assert not is_notification_message({"method": "x"})
-    assert not is_notification_message({"jsonrpc": "2.0", "method": "x", "params": []})
-    assert not is_notification_message("x")
+    parsed = parse_module_notification('{"method": "notifications/progress"}')
+    assert parsed == {"jsonrpc": "2.0", "method": "notifications/progress"}
+    ok = '{"jsonrpc": "2.0", "method": "x", "params": {"a": 1}}'
+    assert parse_module_notification(ok)["params"] == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("x", "not valid JSON"),
+        ("[]", "not a JSON object"),
+        ('{"jsonrpc": "2.0", "id": 1, "method": "sampling/createMessage"}', "notification"),
+        ('{"jsonrpc": "2.0", "method": ""}', "notification"),
+        ('{"jsonrpc": "2.0", "method": 3}', "notification"),
+        ('{"jsonrpc": "2.0", "method": "x", "params": []}', "params"),
+    ],
+)
+def test_bad_module_notifications(text: str, complaint: str) -> None:
+    with pytest.raises(BadModuleReply, match=complaint):
+        parse_module_notification(text)
 
 
 def test_check_module_reply() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import wasmtime
 
 from smcp_box.errors import KvQuotaExceeded, StoreError
+from smcp_box.seams import JsonObject
 
 FIXTURES = Path(__file__).parent / "fixtures"
 _INCLUDE = ";; @include bump_alloc"
@@ -34,7 +35,7 @@ class RecordingHost:
         self.config = dict(config or {})
         self.kv: dict[str, str] = {}
         self.logs: list[tuple[str, str]] = []
-        self.notifications: list[str] = []
+        self.notifications: list[JsonObject] = []
         self.now_ms = now_ms
         self.threads: set[str] = set()
 
@@ -69,7 +70,7 @@ class RecordingHost:
         self._seen()
         return sorted(k for k in self.kv if k.startswith(prefix))
 
-    def notify(self, message: str) -> None:
+    def notify(self, message: JsonObject) -> None:
         self._seen()
         self.notifications.append(message)
 

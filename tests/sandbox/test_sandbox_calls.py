@@ -102,7 +102,7 @@ async def test_kv_set_reports_quota_and_store_failures(
 async def test_notify_and_time(sandbox: Sandbox, host: RecordingHost) -> None:
     module = sandbox.load("hosty", wasm("host_imports"), Limits())
     assert (await sandbox.call(module, "7", host)).parsed is True
-    assert [json.loads(n)["method"] for n in host.notifications] == ["notifications/message"]
+    assert [n["method"] for n in host.notifications] == ["notifications/message"]
     assert (await sandbox.call(module, "8", host)).parsed is True  # time_now_ms == host clock
 
 

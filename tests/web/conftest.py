@@ -1,31 +1,48 @@
-"""A real Hypercorn on a loopback port, serving a Quart app with only the MCP blueprint and the
-in-memory seams of :mod:`tests.web.fakes`."""
+"""A real Hypercorn on a loopback port serving the real ``create_app`` over the real
+:class:`~smcp_box.store.Store` (an encrypted SQLite file in a temporary folder) and the real
+audit writer.
+
+Three seams stay scripted, each because the real part cannot run here, and each is held to its
+real counterpart by a contract test (``test_fakes_contract.py``):
+
+* the tenants (:mod:`tests.web.fakes`, :mod:`tests.web.fakes_interactive`): Python modules that
+  hold a call until the test releases or cancels it, say when a call started, and script input
+  rounds and list changes; a wasm module cannot wait on the test, and a cancelled wasm call is
+  not observable from outside;
+* the authenticator: fixed bearer tokens (the tests name them) and a suspended key (403), which
+  real API keys, random and never suspended, cannot express;
+* the observer: it keeps each observation in order, which the live metrics only aggregate.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
+import secrets
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx
 import httpx2
 import pytest
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
-from quart import Quart
 
-from smcp_box.web.mcp import McpTransport, TransportSettings, create_mcp_blueprint
-from smcp_box.web.services import McpServices
-from tests.web.fakes import (
-    Directory,
-    EchoRuntime,
-    MemorySessionStore,
-    RecordingAuditor,
-    RecordingObserver,
-    TokenAuthenticator,
-)
+from smcp_box.config import Settings
+from smcp_box.metrics import BoxFigures, TenantFigures
+from smcp_box.seams import JsonObject, SessionRecord
+from smcp_box.store import Store
+from smcp_box.store.audit_writer import AuditWriter
+from smcp_box.web.app import create_app
+from smcp_box.web.mcp import McpTransport, TransportSettings
+from smcp_box.web.services import AppServices, McpServices
+from tests.web.fakes import Directory, EchoRuntime, RecordingObserver, TokenAuthenticator
+from tests.web.waiting import Changes
 
 ALPHA_TOKEN = "alpha-token-0123456789"
 ALPHA_OTHER_TOKEN = "alpha-other-token-0123456789"
@@ -35,17 +52,57 @@ BETA_TOKEN = "beta-token-0123456789"
 ACCEPT_BOTH = "application/json, text/event-stream"
 
 
+@dataclass(frozen=True)
+class Appended:
+    """One SSE event the transport persisted, as the store acknowledged it."""
+
+    event_id: str
+    stream_id: str
+    payload: str
+
+
+class TappedStore:
+    """The real store, with a tap that notes what the transport asked of it.
+
+    Every call goes to the real store and its answer (or error) is the store's own; the tap
+    only records the events it acknowledged and how often session state was written, which the
+    store does not list.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.appended: dict[tuple[str, str], list[Appended]] = {}
+        self.touches = 0
+        self.changes = Changes()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def update_session_state(self, tenant: str, session_id: str, state: JsonObject) -> None:
+        await self.store.update_session_state(tenant, session_id, state)
+        self.touches += 1
+        self.changes.note()
+
+    async def append_event(self, tenant: str, session_id: str, stream_id: str, payload: str) -> str:
+        event_id = await self.store.append_event(tenant, session_id, stream_id, payload)
+        self.appended.setdefault((tenant, session_id), []).append(
+            Appended(event_id, stream_id, payload)
+        )
+        self.changes.note()
+        return event_id
+
+
 @dataclass
 class BoxUnderTest:
     base_url: str
     alpha: EchoRuntime
     beta: EchoRuntime
-    sessions: MemorySessionStore
-    auditor: RecordingAuditor
+    sessions: TappedStore
+    auditor: AuditWriter
     observer: RecordingObserver
     settings: TransportSettings
     session_ids: list[str] = field(default_factory=list)
-    #: The injected wall clock; tests move it forward.
+    #: The injected wall clock (the store's and the transport's); tests move it forward.
     now: list[float] = field(default_factory=lambda: [0.0])
     #: The blueprint's transport (to shut it down the way ``serve`` does).
     transport: McpTransport | None = None
@@ -53,13 +110,43 @@ class BoxUnderTest:
     def url(self, tenant: str = "alpha") -> str:
         return f"{self.base_url}/t/{tenant}/mcp"
 
+    async def session(self, session_id: str, tenant: str = "alpha") -> SessionRecord:
+        """The session's record as the real store has it."""
+        record = await self.sessions.store.get_session(tenant, session_id)
+        assert record is not None, f"the store has no session {session_id!r}"
+        return record
 
-def make_app(services: McpServices, settings: TransportSettings) -> Quart:
-    """The smallest app around the blueprint, the way ``create_app`` mounts it."""
-    app = Quart("mcp-test")
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes * 2
-    app.register_blueprint(create_mcp_blueprint(services, settings))
-    return app
+    def stored(self, session_id: str, tenant: str = "alpha") -> list[Appended]:
+        """The events the store acknowledged for the session, oldest first."""
+        return list(self.sessions.appended.get((tenant, session_id), []))
+
+    async def audit_rows(self) -> list[dict[str, Any]]:
+        """Every audit row written so far, oldest first (after flushing the writer)."""
+        await self.auditor.flush()
+        rows = await self.sessions.store.audit_page(limit=1000)
+        return [
+            {
+                "event": row.event,
+                "tenant": row.tenant,
+                "actor": row.actor,
+                "source_ip": row.source_ip,
+                "outcome": row.outcome,
+                "detail": row.detail,
+            }
+            for row in sorted(rows, key=lambda row: row.id)
+        ]
+
+
+def app_settings(transport: TransportSettings) -> Settings:
+    """The settings tree whose server section says what ``transport`` says."""
+    server = dataclasses.replace(
+        Settings().server,
+        max_body_bytes=transport.max_body_bytes,
+        allowed_origins=transport.allowed_origins,
+        sse_keepalive_s=transport.sse_keepalive_s,
+        server_request_timeout_s=transport.server_request_timeout_s,
+    )
+    return Settings(server=server)
 
 
 async def run_box(
@@ -68,8 +155,6 @@ async def run_box(
     alpha, beta = alpha or EchoRuntime("alpha"), EchoRuntime("beta")
     disabled = EchoRuntime("gamma", enabled=False)
     now = [1_700_000_000.0]
-    store = MemorySessionStore(clock=lambda: now[0])
-    auditor = RecordingAuditor()
     observer = RecordingObserver()
     counter = itertools.count(1)
     issued: list[str] = []
@@ -79,63 +164,84 @@ async def run_box(
         issued.append(session_id)
         return session_id
 
-    services = McpServices(
-        tenants=Directory(alpha, beta, disabled),
-        authenticator=TokenAuthenticator(
-            {
-                ALPHA_TOKEN: ("alpha", "alice"),
-                ALPHA_OTHER_TOKEN: ("alpha", "mallory"),
-                SUSPENDED_TOKEN: ("alpha", "suspended"),
-                BETA_TOKEN: ("beta", "bob"),
-            }
-        ),
-        sessions=store,
-        auditor=auditor,
-        observer=observer,
-        clock=lambda: now[0],
-        new_session_id=new_session_id,
-    )
-    app = make_app(services, settings)
+    with tempfile.TemporaryDirectory(prefix="smcp-web-") as folder:
+        store = await Store.open(
+            Path(folder) / "box.db", secrets.token_bytes(32), clock=lambda: now[0]
+        )
+        auditor = AuditWriter(store, clock=lambda: now[0])
+        auditor.start()
+        sessions = TappedStore(store)
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    sock.setblocking(False)
-    port = sock.getsockname()[1]
-    config = Config()
-    # Hypercorn adopts (and closes) the listening socket: no port race between bind and serve.
-    config.bind = [f"fd://{sock.detach()}"]
-    config.graceful_timeout = 2.0
-    config.accesslog = None
-    config.errorlog = "-"
-    shutdown = asyncio.Event()
-    server = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))
-    box = BoxUnderTest(
-        base_url=f"http://127.0.0.1:{port}",
-        alpha=alpha,
-        beta=beta,
-        sessions=store,
-        auditor=auditor,
-        observer=observer,
-        settings=settings,
-        session_ids=issued,
-        now=now,
-        transport=app.extensions["smcp_box.mcp"],
-    )
-    try:
-        async with httpx.AsyncClient() as probe:
-            for _ in range(200):
-                try:
-                    await probe.get(f"{box.base_url}/healthz-probe")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.01)
-        yield box
-    finally:
-        await app.extensions["smcp_box.mcp"].aclose()
-        shutdown.set()
-        await asyncio.wait_for(server, 10)
+        async def readiness() -> list[str]:
+            await store.healthcheck()
+            return []
+
+        async def no_metrics() -> tuple[BoxFigures, list[TenantFigures]]:
+            raise AssertionError("tests/web does not scrape /metrics")
+
+        services = McpServices(
+            tenants=Directory(alpha, beta, disabled),
+            authenticator=TokenAuthenticator(
+                {
+                    ALPHA_TOKEN: ("alpha", "alice"),
+                    ALPHA_OTHER_TOKEN: ("alpha", "mallory"),
+                    SUSPENDED_TOKEN: ("alpha", "suspended"),
+                    BETA_TOKEN: ("beta", "bob"),
+                }
+            ),
+            sessions=sessions,
+            auditor=auditor,
+            observer=observer,
+            clock=lambda: now[0],
+            new_session_id=new_session_id,
+        )
+        app = create_app(
+            app_settings(settings),
+            AppServices(mcp=services, readiness=readiness, metrics_snapshot=no_metrics),
+        )
+        transport: McpTransport = app.extensions["smcp_box.mcp"]
+        # create_app maps the settings tree's server section; the transport's other knobs
+        # (retry, realm, touch interval ...) have no setting yet, so tests set them here.
+        transport.settings = settings
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        sock.setblocking(False)
+        port = sock.getsockname()[1]
+        config = Config()
+        # Hypercorn adopts (and closes) the listening socket: no port race between bind and
+        # serve, and the port accepts connections before serve() runs.
+        config.bind = [f"fd://{sock.detach()}"]
+        config.graceful_timeout = 2.0
+        config.accesslog = None
+        config.errorlog = "-"
+        shutdown = asyncio.Event()
+        server = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))
+        box = BoxUnderTest(
+            base_url=f"http://127.0.0.1:{port}",
+            alpha=alpha,
+            beta=beta,
+            sessions=sessions,
+            auditor=auditor,
+            observer=observer,
+            settings=settings,
+            session_ids=issued,
+            now=now,
+            transport=transport,
+        )
+        try:
+            async with httpx.AsyncClient(timeout=10) as probe:
+                ready = await probe.get(f"{box.base_url}/readyz")
+                assert ready.status_code == 200, ready.text
+            yield box
+        finally:
+            await transport.aclose()
+            shutdown.set()
+            await asyncio.wait_for(server, 10)
+            await auditor.close()
+            await store.close()
 
 
 @pytest.fixture

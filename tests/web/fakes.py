@@ -1,29 +1,25 @@
-"""In-memory implementations of the web seams, for testing the MCP transport on its own.
-
-They follow the contracts in ``smcp_box.web.services`` honestly (the lead's e2e tests swap in the
-real store, sandbox and auth), and record what they saw so tests can assert on it.
-"""
+"""The scripted seams tests/web keeps where the real part cannot run in the test (see
+``conftest.py`` for why each one), each held to its real counterpart by
+``test_fakes_contract.py``. They record what they saw so tests can assert on it."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import itertools
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from smcp_box.errors import AuthError, Forbidden, FuelExhausted
+from smcp_box.protocol.jsonrpc import check_module_reply
 from smcp_box.seams import (
     AuthMode,
     CallContext,
     JsonObject,
     ModuleDescription,
     Principal,
-    SessionRecord,
     TenantRuntime,
 )
+from tests.web.waiting import Changes
 
 LEVELS = ("debug", "info", "notice", "warning", "error")
 
@@ -35,10 +31,10 @@ TOOLS: list[JsonObject] = [
     },
     {
         "name": "progress",
-        "description": "Report progress in steps, then finish.",
+        "description": "Report progress in steps (holding after step hold_after), then finish.",
         "inputSchema": {
             "type": "object",
-            "properties": {"steps": {"type": "integer"}, "delay": {"type": "number"}},
+            "properties": {"steps": {"type": "integer"}, "hold_after": {"type": "integer"}},
         },
     },
     {
@@ -47,9 +43,9 @@ TOOLS: list[JsonObject] = [
         "inputSchema": {"type": "object"},
     },
     {
-        "name": "sleep",
-        "description": "Sleep (cancellable).",
-        "inputSchema": {"type": "object", "properties": {"seconds": {"type": "number"}}},
+        "name": "hold",
+        "description": "Wait until the test releases this request (cancellable).",
+        "inputSchema": {"type": "object"},
     },
     {"name": "fuel", "description": "Burn all fuel.", "inputSchema": {"type": "object"}},
 ]
@@ -60,7 +56,9 @@ def _text_result(text: str) -> JsonObject:
 
 
 class EchoRuntime:
-    """A tenant whose module is Python: echoes, reports progress, logs, sleeps, runs out of fuel."""
+    """A tenant whose module is Python: echoes, reports progress, logs, holds a call until the
+    test releases it (or it is cancelled), runs out of fuel. It never sleeps: what it waits
+    for, the test controls."""
 
     def __init__(self, name: str, *, enabled: bool = True, auth_mode: AuthMode = "api_key") -> None:
         self._name = name
@@ -70,7 +68,11 @@ class EchoRuntime:
         self.notifications: list[JsonObject] = []
         self.cancelled: list[Any] = []
         self.started: dict[Any, asyncio.Event] = {}
+        #: Requests of the ``hold`` tool wait on these until the test releases them.
+        self.gates: dict[Any, asyncio.Event] = {}
         self.describe_calls = 0
+        #: Noted on every call, notification, start and cancellation, for tests to wait on.
+        self.changes = Changes()
 
     @property
     def name(self) -> str:
@@ -96,10 +98,32 @@ class EchoRuntime:
     def started_event(self, request_id: Any) -> asyncio.Event:
         return self.started.setdefault(request_id, asyncio.Event())
 
+    def release(self, request_id: Any) -> None:
+        """Let the ``hold`` request ``request_id`` finish."""
+        self.gates.setdefault(request_id, asyncio.Event()).set()
+
+    def _started(self, request_id: Any) -> None:
+        self.started_event(request_id).set()
+        self.changes.note()
+
+    def _cancelled(self, request_id: Any) -> None:
+        self.cancelled.append(request_id)
+        self.changes.note()
+
+    async def _hold(self, request_id: Any) -> None:
+        """Wait until the test releases ``request_id``; a cancellation is recorded."""
+        try:
+            await self.gates.setdefault(request_id, asyncio.Event()).wait()
+        except asyncio.CancelledError:
+            self._cancelled(request_id)
+            raise
+
     async def call(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
         self.calls.append((message, ctx))
+        self.changes.note()
         if "id" not in message:
             self.notifications.append(message)
+            self.changes.note()
             await ctx.notify(
                 {
                     "jsonrpc": "2.0",
@@ -109,7 +133,7 @@ class EchoRuntime:
             )
             return None
         request_id = message["id"]
-        self.started_event(request_id).set()
+        self._started(request_id)
         method = message["method"]
         params = message.get("params") or {}
         if method == "tools/list":
@@ -140,7 +164,8 @@ class EchoRuntime:
                             "params": {"progressToken": token, "progress": step, "total": steps},
                         }
                     )
-                await asyncio.sleep(float(args.get("delay", 0.01)))
+                if step == args.get("hold_after"):
+                    await self._hold(request_id)
             return {"jsonrpc": "2.0", "id": request_id, "result": _text_result(f"{steps} steps")}
         if name == "log":
             for level in LEVELS:
@@ -152,19 +177,17 @@ class EchoRuntime:
                     }
                 )
             return {"jsonrpc": "2.0", "id": request_id, "result": _text_result("logged")}
-        if name == "sleep":
-            try:
-                await asyncio.sleep(float(args.get("seconds", 30)))
-            except asyncio.CancelledError:
-                self.cancelled.append(request_id)
-                raise
-            return {"jsonrpc": "2.0", "id": request_id, "result": _text_result("slept")}
+        if name == "hold":
+            await self._hold(request_id)
+            return {"jsonrpc": "2.0", "id": request_id, "result": _text_result("released")}
         if name == "fuel":
             raise FuelExhausted("Fuel exhausted: the call ran longer than its fuel allows")
         if name == "crash":
             raise RuntimeError("a bug in the runtime, with internals: /secret/path")
         if name == "wrong_id":
-            return {"jsonrpc": "2.0", "id": "someone-else", "result": {}}
+            # The real runtime puts every reply through the box's one reply check.
+            wrong = {"jsonrpc": "2.0", "id": "someone-else", "result": {}}
+            return check_module_reply(wrong, request_id)
         return {
             "jsonrpc": "2.0",
             "id": request_id,
@@ -209,186 +232,20 @@ class TokenAuthenticator:
 
 
 @dataclass
-class _StoredEvent:
-    event_id: str
-    stream_id: str
-    payload: str
-
-
-class MemorySessionStore:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self.clock = clock
-        self.touches = 0
-        self.sessions: dict[tuple[str, str], SessionRecord] = {}
-        self.events: dict[tuple[str, str], list[_StoredEvent]] = {}
-        self._ids = itertools.count(1)
-
-    async def create_session(
-        self, tenant: str, session_id: str, protocol_version: str, client_info: JsonObject
-    ) -> None:
-        now = self.clock()
-        self.sessions[(tenant, session_id)] = SessionRecord(
-            tenant=tenant,
-            session_id=session_id,
-            protocol_version=protocol_version,
-            client_info=client_info,
-            created_at=now,
-            last_seen=now,
-            ended=False,
-            state={},
-        )
-        self.events[(tenant, session_id)] = []
-
-    async def get_session(self, tenant: str, session_id: str) -> SessionRecord | None:
-        return self.sessions.get((tenant, session_id))
-
-    async def update_session_state(self, tenant: str, session_id: str, state: JsonObject) -> None:
-        record = self.sessions[(tenant, session_id)]
-        self.touches += 1
-        self.sessions[(tenant, session_id)] = dataclasses.replace(
-            record, state=dict(state), last_seen=self.clock()
-        )
-
-    async def end_session(self, tenant: str, session_id: str) -> bool:
-        record = self.sessions.get((tenant, session_id))
-        if record is None or record.ended:
-            return False
-        self.sessions[(tenant, session_id)] = dataclasses.replace(record, ended=True)
-        self.events.pop((tenant, session_id), None)
-        return True
-
-    async def append_event(self, tenant: str, session_id: str, stream_id: str, payload: str) -> str:
-        event_id = f"{next(self._ids)}-{stream_id}"
-        self.events[(tenant, session_id)].append(_StoredEvent(event_id, stream_id, payload))
-        return event_id
-
-    async def replay_events(
-        self, tenant: str, session_id: str, last_event_id: str
-    ) -> tuple[str, list[tuple[str, str]]] | None:
-        events = self.events.get((tenant, session_id), [])
-        for index, event in enumerate(events):
-            if event.event_id == last_event_id:
-                later = [
-                    (e.event_id, e.payload)
-                    for e in events[index + 1 :]
-                    if e.stream_id == event.stream_id
-                ]
-                return event.stream_id, later
-        return None
-
-
-@dataclass
-class RecordingAuditor:
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-    async def record(
-        self,
-        event: str,
-        *,
-        tenant: str | None,
-        actor: str,
-        source_ip: str | None,
-        outcome: str,
-        detail: JsonObject,
-    ) -> None:
-        self.rows.append(
-            {
-                "event": event,
-                "tenant": tenant,
-                "actor": actor,
-                "source_ip": source_ip,
-                "outcome": outcome,
-                "detail": detail,
-            }
-        )
-
-
-@dataclass
 class RecordingObserver:
     observations: list[tuple[str, str, float, str | None]] = field(default_factory=list)
     open_streams: int = 0
+    changes: Changes = field(default_factory=Changes)
 
     def observe(self, tenant: str, method: str, duration_s: float, error_kind: str | None) -> None:
         self.observations.append((tenant, method, duration_s, error_kind))
+        self.changes.note()
 
     def stream_opened(self, tenant: str) -> None:
         self.open_streams += 1
+        self.changes.note()
 
     def stream_closed(self, tenant: str) -> None:
-        self.open_streams -= 1
-
-
-CONFORMANCE_TOOLS = (
-    "test_simple_text",
-    "test_tool_with_logging",
-    "test_tool_with_progress",
-    "test_error_handling",
-    "test_logging_tool",
-    "test_missing_capability",
-)
-
-
-class ConformanceRuntime(EchoRuntime):
-    """The diagnostic tools of the official conformance suite that concern the transport
-    (logging, progress, errors, capabilities); content-type and MRTR tools are the modules'."""
-
-    async def call(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
-        method, request_id = message.get("method"), message.get("id")
-        params = message.get("params") or {}
-        if method == "tools/list":
-            tools = [
-                {"name": n, "description": n, "inputSchema": {"type": "object"}}
-                for n in CONFORMANCE_TOOLS
-            ]
-            return {"jsonrpc": "2.0", "id": request_id, "result": {"tools": tools}}
-        if method != "tools/call" or params.get("name") not in CONFORMANCE_TOOLS:
-            return await super().call(message, ctx)
-        name = params["name"]
-        meta = params.get("_meta") or {}
-
-        async def log(level: str, data: str) -> None:
-            await ctx.notify(
-                {
-                    "jsonrpc": "2.0",
-                    "method": "notifications/message",
-                    "params": {"level": level, "data": data},
-                }
-            )
-
-        text = "This is a simple text response for testing."
-        if name in ("test_tool_with_logging", "test_logging_tool"):
-            for step in (
-                "Tool execution started",
-                "Tool processing data",
-                "Tool execution completed",
-            ):
-                await log("info", step)
-                await asyncio.sleep(0.02)
-            text = "logged"
-        elif name == "test_tool_with_progress":
-            token = meta.get("progressToken")
-            for value in (0, 50, 100):
-                if token is not None:
-                    await ctx.notify(
-                        {
-                            "jsonrpc": "2.0",
-                            "method": "notifications/progress",
-                            "params": {"progressToken": token, "progress": value, "total": 100},
-                        }
-                    )
-                await asyncio.sleep(0.02)
-            text = str(token)
-        elif name == "test_error_handling":
-            error_text = "This tool intentionally returns an error for testing"
-            result = {"isError": True, "content": [{"type": "text", "text": error_text}]}
-            return {"jsonrpc": "2.0", "id": request_id, "result": result}
-        elif name == "test_missing_capability":
-            capabilities = meta.get("io.modelcontextprotocol/clientCapabilities") or {}
-            if "sampling" not in capabilities:
-                error = {
-                    "code": -32021,
-                    "message": "Missing required client capability: sampling",
-                    "data": {"requiredCapabilities": {"sampling": {}}},
-                }
-                return {"jsonrpc": "2.0", "id": request_id, "error": error}
-        return {"jsonrpc": "2.0", "id": request_id, "result": _text_result(text)}
+        # As the live metrics do: a close without an open never makes the count negative.
+        self.open_streams = max(0, self.open_streams - 1)
+        self.changes.note()

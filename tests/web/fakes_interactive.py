@@ -95,7 +95,7 @@ class InteractiveRuntime(EchoRuntime):
         if method != "tools/call":
             return await super().call(message, ctx)
         self.calls.append((message, ctx))
-        self.started_event(request_id).set()
+        self._started(request_id)
         name, args = params.get("name"), params.get("arguments") or {}
         answers = params.get("inputResponses")
         if name == "ask":

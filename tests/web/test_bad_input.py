@@ -209,7 +209,7 @@ async def test_credentials(
     if token is not None:
         assert token not in response.text
         assert token not in challenge
-    row = box.auditor.rows[-1]
+    row = (await box.audit_rows())[-1]
     assert row["event"] == "auth.failure"
     assert row["tenant"] == "alpha"
     assert row["outcome"] == "denied"

@@ -152,7 +152,7 @@ async def test_the_box_asks_the_client_and_calls_the_module_again(
     assert second["name"] == "ask"
     assert calls[1]["id"] == 5
     # Every frame went through the store first, so a resumed stream replays the requests too.
-    stored = [e.payload for e in ibox.sessions.events[("alpha", session)]]
+    stored = [e.payload for e in ibox.stored(session)]
     assert stored == [e.data for e in events]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from smcp_box.errors import SessionNotFound
 from tests.web.conftest import BoxUnderTest
 from tests.web.rawhttp import (
     Event,
@@ -34,14 +35,6 @@ def messages(events: list[Event]) -> list[dict[str, Any]]:
     return [e.json() for e in events if e.data]
 
 
-async def wait_for(predicate: Any, within_s: float = 5.0) -> None:
-    for _ in range(int(within_s / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached in time")
-
-
 async def test_reply_without_notifications_is_plain_json(
     box: BoxUnderTest, http: httpx.AsyncClient
 ) -> None:
@@ -54,7 +47,7 @@ async def test_reply_without_notifications_is_plain_json(
     assert response.headers["mcp-session-id"] == session
     assert response.json()["result"]["content"][0]["text"] == "hi"
     # Nothing went through a stream, so nothing was persisted.
-    assert box.sessions.events[("alpha", session)] == []
+    assert box.stored(session) == []
 
 
 async def test_notifications_make_an_sse_stream_with_priming(
@@ -81,9 +74,13 @@ async def test_notifications_make_an_sse_stream_with_priming(
     ids = [e.id for e in events]
     assert None not in ids
     assert len(set(ids)) == len(ids)
-    stored = box.sessions.events[("alpha", session)]
+    stored = box.stored(session)
     assert [e.event_id for e in stored] == ids
     assert [e.payload for e in stored][1:] == [e.data for e in rest]
+    # And the real store has them: a resume from the priming event replays the rest.
+    replayed = await box.sessions.store.replay_events("alpha", session, stored[0].event_id)
+    assert replayed is not None
+    assert replayed[1] == [(e.event_id, e.payload) for e in stored[1:]]
 
 
 async def test_old_clients_get_no_priming_event(box: BoxUnderTest, http: httpx.AsyncClient) -> None:
@@ -106,14 +103,16 @@ async def test_quiet_call_commits_to_sse_with_keepalives(
     session = await initialize(http, box)
     raw_lines: list[str] = []
     async with http.stream(
-        "POST", box.url(), headers=session_headers(session), json=call("sleep", {"seconds": 1.3})
+        "POST", box.url(), headers=session_headers(session), json=call("hold", request_id="q")
     ) as response:
         assert response.headers["content-type"] == "text/event-stream"
         async for line in response.aiter_lines():
             raw_lines.append(line)
-    assert any(line.startswith(":") for line in raw_lines)  # keep-alive comments
+            if line.startswith(":"):  # a keep-alive comment: now let the call finish
+                box.alpha.release("q")
+    assert any(line.startswith(":") for line in raw_lines)
     data = [json.loads(line[6:]) for line in raw_lines if line.startswith("data: {")]
-    assert data[-1]["result"]["content"][0]["text"] == "slept"
+    assert data[-1]["result"]["content"][0]["text"] == "released"
 
 
 async def test_resume_a_dropped_stream_with_last_event_id(
@@ -125,14 +124,17 @@ async def test_resume_a_dropped_stream_with_last_event_id(
         "POST",
         box.url(),
         headers=session_headers(session),
-        json=call("progress", {"steps": 5, "delay": 0.15}, "req-1", token="p"),
+        json=call("progress", {"steps": 5, "hold_after": 1}, "req-1", token="p"),
     ) as response:
         async for event in sse_events(response):
             seen.append(event)
             if len(seen) == 2:  # the priming event and the first progress notification
                 break
-    # The connection is gone; the call is not (a legacy disconnect is no cancellation).
+    # The connection is gone; the call is not (a legacy disconnect is no cancellation): it is
+    # still held after its first step, and carries on once released.
+    await box.observer.changes.until(lambda: box.observer.open_streams == 0)
     assert box.alpha.cancelled == []
+    box.alpha.release("req-1")
     last_id = seen[-1].id
     assert last_id is not None
     async with http.stream(
@@ -160,7 +162,7 @@ async def test_resume_after_the_call_finished_replays_from_the_store(
         "POST",
         box.url(),
         headers=session_headers(session),
-        json=call("progress", {"steps": 3, "delay": 0.05}, token=1),
+        json=call("progress", {"steps": 3, "hold_after": 1}, "req-2", token=1),
     ) as response:
         first = None
         async for event in sse_events(response):
@@ -168,7 +170,8 @@ async def test_resume_after_the_call_finished_replays_from_the_store(
             break
     assert first is not None
     assert first.id is not None
-    await wait_for(lambda: not box.alpha.calls or len(box.sessions.events[("alpha", session)]) == 5)
+    box.alpha.release("req-2")
+    await box.sessions.changes.until(lambda: len(box.stored(session)) == 5)
     resumed = await http.get(
         box.url(), headers=session_headers(session, **{"Last-Event-ID": first.id})
     )
@@ -207,12 +210,12 @@ async def test_standalone_get_stream(box: BoxUnderTest, http: httpx.AsyncClient)
         pushed = await asyncio.wait_for(anext(events), 5)
         assert pushed.json()["params"]["data"] == "saw notifications/roots/list_changed"
         standalone_id = pushed.id
-    await wait_for(lambda: box.observer.open_streams == 0)
+    await box.observer.changes.until(lambda: box.observer.open_streams == 0)
     # The slot is free again once the stream is gone; a resume replays what it missed.
     await http.post(
         box.url(), headers=session_headers(session), json=note("notifications/roots/list_changed")
     )
-    await wait_for(lambda: len(box.alpha.notifications) == 2)
+    await box.alpha.changes.until(lambda: len(box.alpha.notifications) == 2)
     assert standalone_id is not None
     async with http.stream(
         "GET", box.url(), headers=session_headers(session, **{"Last-Event-ID": standalone_id})
@@ -236,20 +239,21 @@ async def test_delete_ends_streams_and_calls(box: BoxUnderTest, http: httpx.Asyn
         events = sse_events(stream)
         await anext(events)
         sleeper = asyncio.create_task(
-            http.post(
-                box.url(), headers=session_headers(session), json=call("sleep", {"seconds": 30}, 5)
-            )
+            http.post(box.url(), headers=session_headers(session), json=call("hold", request_id=5))
         )
-        await wait_for(lambda: 5 in box.alpha.started)
+        await asyncio.wait_for(box.alpha.started_event(5).wait(), 10)
         deleted = await http.delete(box.url(), headers=session_headers(session))
         assert deleted.status_code == 204
         with pytest.raises(StopAsyncIteration):
             await asyncio.wait_for(anext(events), 5)
-    await wait_for(lambda: box.alpha.cancelled == [5])
+    await box.alpha.changes.until(lambda: box.alpha.cancelled == [5])
     response = await asyncio.wait_for(sleeper, 5)
     assert response.status_code == 200
     assert response.text == ""  # an SSE stream that ended without a reply
-    assert box.sessions.sessions[("alpha", session)].ended
+    # The real store ended it: it answers no more state writes.
+    assert (await box.session(session)).ended
+    with pytest.raises(SessionNotFound):
+        await box.sessions.store.update_session_state("alpha", session, {})
 
 
 async def test_cancelled_notification_cancels_the_call(
@@ -260,7 +264,7 @@ async def test_cancelled_notification_cancels_the_call(
         "POST",
         box.url(),
         headers=session_headers(session),
-        json=call("sleep", {"seconds": 30}, "slow"),
+        json=call("hold", request_id="slow"),
     ) as response:
         events = sse_events(response)
         priming = await asyncio.wait_for(anext(events), 5)  # committed after the keep-alive period
@@ -284,7 +288,7 @@ async def test_set_level_is_session_state(box: BoxUnderTest, http: httpx.AsyncCl
         json=rpc("logging/setLevel", {"level": "error"}),
     )
     assert response.json() == {"jsonrpc": "2.0", "id": 1, "result": {}}
-    state = box.sessions.sessions[("alpha", session)].state
+    state = (await box.session(session)).state
     assert state["log_level"] == "error"
     assert state["initialized"] is True
     async with http.stream(
@@ -315,7 +319,7 @@ async def test_initialize_answer(box: BoxUnderTest, http: httpx.AsyncClient) -> 
     assert result["serverInfo"] == {"name": "alpha-echo", "version": "1.2.3"}
     assert result["capabilities"] == {"tools": {"listChanged": False}, "logging": {}}
     session = response.headers["mcp-session-id"]
-    record = box.sessions.sessions[("alpha", session)]
+    record = await box.session(session)
     assert record.protocol_version == "2025-11-25"
     assert record.client_info == {"name": "x"}
     assert record.state == {
@@ -332,13 +336,13 @@ async def test_sessions_in_use_are_marked_seen_now_and_then(
     box: BoxUnderTest, http: httpx.AsyncClient
 ) -> None:
     session = await initialize(http, box)
-    record = box.sessions.sessions[("alpha", session)]
+    record = await box.session(session)
     touches = box.sessions.touches
     await http.post(box.url(), headers=session_headers(session), json=rpc("ping"))
     assert box.sessions.touches == touches  # seen moments ago: no write
     box.now[0] += box.settings.session_touch_s + 1
     await http.post(box.url(), headers=session_headers(session), json=rpc("ping"))
     assert box.sessions.touches == touches + 1
-    after = box.sessions.sessions[("alpha", session)]
+    after = await box.session(session)
     assert after.last_seen == box.now[0]
     assert after.state == record.state

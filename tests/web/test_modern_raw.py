@@ -130,19 +130,12 @@ async def test_module_and_sandbox_errors(box: BoxUnderTest, http: httpx.AsyncCli
 async def test_closing_the_response_cancels_the_call(
     box: BoxUnderTest, http: httpx.AsyncClient
 ) -> None:
-    headers, body = modern(
-        "tools/call", {"name": "sleep", "arguments": {"seconds": 30}}, 9, name="sleep"
-    )
+    headers, body = modern("tools/call", {"name": "hold", "arguments": {}}, 9, name="hold")
     task = asyncio.create_task(http.post(box.url(), headers=headers, json=body))
-    for _ in range(500):
-        if 9 in box.alpha.started:
-            break
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(box.alpha.started_event(9).wait(), 10)
     task.cancel()
-    for _ in range(500):
-        if box.alpha.cancelled:
-            break
-        await asyncio.sleep(0.01)
+    await box.alpha.changes.until(lambda: bool(box.alpha.cancelled))
+    await box.observer.changes.until(lambda: bool(box.observer.observations))
     assert box.alpha.cancelled == [9]
     assert box.observer.observations[-1][1:] == (
         "tools/call",

@@ -152,14 +152,18 @@ async def test_hub_calls_and_session_end() -> None:
 
     async def forever() -> None:
         started.set()
-        await asyncio.sleep(60)
+        await asyncio.Event().wait()  # until cancelled
 
     task = asyncio.create_task(forever())
     hub.add_call(key, 7, "r1", stream, task)
     await started.wait()
     assert hub.live_stream(key, "r1") is stream
+
     # Another task finishing under the same id must not evict this one.
-    other = asyncio.create_task(asyncio.sleep(0))
+    async def done_at_once() -> None:
+        return None
+
+    other = asyncio.create_task(done_at_once())
     await other
     hub.call_done(key, 7, "r-other", other)
     assert hub.cancel_call(key, 7) is True

@@ -15,6 +15,7 @@ from smcp_box.web.mcp import TransportSettings
 from tests.web.conftest import BETA_TOKEN, BoxUnderTest, run_box
 from tests.web.fakes_interactive import InteractiveRuntime
 from tests.web.rawhttp import Event, initialize, modern, rpc, session_headers, sse_events
+from tests.web.waiting import Changes, eventually
 
 SUB_ID = "io.modelcontextprotocol/subscriptionId"
 
@@ -36,17 +37,21 @@ class Stream:
         self.headers: httpx.Headers = httpx.Headers()
         self.opened = asyncio.Event()
         self.ended = asyncio.Event()
+        self.changes = Changes()
 
     def messages(self) -> list[dict[str, Any]]:
         return [event.json() for event in self.events if event.data]
 
-    async def until(self, count: int, within_s: float = 3.0) -> list[dict[str, Any]]:
-        for _ in range(int(within_s / 0.01)):
-            if len(self.messages()) >= count:
-                break
-            await asyncio.sleep(0.01)
+    async def until(self, count: int) -> list[dict[str, Any]]:
+        """The messages once there are at least ``count`` (woken by each event read)."""
+        await self.changes.until(lambda: len(self.messages()) >= count or self.ended.is_set())
         assert len(self.messages()) >= count, self.messages()
         return self.messages()
+
+    async def primed(self) -> None:
+        """Wait for the stream's first event (a GET stream's priming event: it is registered)."""
+        await self.changes.until(lambda: bool(self.events) or self.ended.is_set())
+        assert self.events
 
 
 @contextlib.asynccontextmanager
@@ -62,9 +67,11 @@ async def reading(
                 stream.opened.set()
                 async for event in sse_events(response):
                     stream.events.append(event)
+                    stream.changes.note()
         finally:
             stream.opened.set()
             stream.ended.set()
+            stream.changes.note()
 
     task = asyncio.create_task(read())
     await asyncio.wait_for(stream.opened.wait(), 5)
@@ -121,18 +128,20 @@ async def test_listen_acknowledges_then_delivers_what_was_asked(
         await call_modern(http, ibox, "change_prompts")
         _, prompt_note = await prompts.until(2)
         assert prompt_note["method"] == "notifications/prompts/list_changed"
-        await asyncio.sleep(0.3)
-        assert len(tools.messages()) == 2  # never a type the filter did not ask for
-        assert len(prompts.messages()) == 2
+        # Never a type the filter did not ask for. Events reach each stream in the order they
+        # happen, so one more event of each stream's own type, arriving right after, shows
+        # that nothing else came in between.
+        await call_modern(http, ibox, "change")
+        await call_modern(http, ibox, "change_prompts")
+        tools_seen = [m["method"] for m in (await tools.until(3))[1:]]
+        prompts_seen = [m["method"] for m in (await prompts.until(3))[1:]]
+        assert tools_seen == ["notifications/tools/list_changed"] * 2
+        assert prompts_seen == ["notifications/prompts/list_changed"] * 2
     # Closed streams are unregistered once the server notices (at the latest at the next
     # keep-alive it fails to write).
     transport = ibox.transport
     assert transport is not None
-    for _ in range(200):
-        if transport.events.listener_count("alpha") == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert transport.events.listener_count("alpha") == 0
+    await eventually(lambda: transport.events.listener_count("alpha") == 0)
 
 
 async def test_listen_for_resource_updates(ibox: BoxUnderTest, http: httpx.AsyncClient) -> None:
@@ -196,13 +205,14 @@ async def test_legacy_subscriptions_deliver_updates_on_the_get_stream(
     assert subscribed.json()["result"] == {}
     refused = await post(rpc("resources/subscribe", {"uri": "file:///etc"}, 2))
     assert refused.json()["error"]["code"] == -32602
-    assert ibox.sessions.sessions[("alpha", session)].state["subscriptions"] == ["mem://a"]
+    assert (await ibox.session(session)).state["subscriptions"] == ["mem://a"]
 
     async with (
         reading(http, "GET", ibox.url(), headers=headers) as mine,
         reading(http, "GET", ibox.url(), headers=session_headers(other)) as theirs,
     ):
-        await asyncio.sleep(0.1)
+        await mine.primed()
+        await theirs.primed()
         touched = await post(rpc("tools/call", {"name": "touch", "arguments": {"uri": "mem://a"}}))
         # The caller's own request stream does not carry the update: it is on the GET stream.
         assert touched.headers["content-type"] == "application/json"
@@ -220,12 +230,16 @@ async def test_legacy_subscriptions_deliver_updates_on_the_get_stream(
         unsubscribed = await post(rpc("resources/unsubscribe", {"uri": "mem://a"}, 5))
         assert unsubscribed.json()["result"] == {}
         await post(rpc("tools/call", {"name": "touch", "arguments": {"uri": "mem://a"}}, 6))
-        await asyncio.sleep(0.3)
-        assert len(mine.messages()) == 2
-    assert ibox.sessions.sessions[("alpha", session)].state["subscriptions"] == []
+        # No update after unsubscribing: the next event on the stream (a list change, sent
+        # after the touch) comes right after the previous one.
+        await post(rpc("tools/call", {"name": "change", "arguments": {}}, 7))
+        assert [m["method"] for m in (await mine.until(3))[2:]] == [
+            "notifications/tools/list_changed"
+        ]
+    assert (await ibox.session(session)).state["subscriptions"] == []
     # GET-stream frames are persisted like any other, so a dropped reader can resume them.
-    stored = [e.stream_id for e in ibox.sessions.events[("alpha", session)]]
-    assert stored.count("standalone") == 3  # priming, the update, the list change
+    stored = [e.stream_id for e in ibox.stored(session)]
+    assert stored.count("standalone") == 4  # priming, the update, the two list changes
 
 
 async def test_mcp_param_headers_are_checked_against_the_listed_schema(
