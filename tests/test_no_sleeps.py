@@ -24,9 +24,7 @@ import pytest
 
 TESTS = Path(__file__).parent
 #: Folders (relative to tests/) not scanned, with the reason.
-EXCLUDED = {
-    "web": "being rewritten in parallel; include it when that work is merged",
-}
+EXCLUDED: dict[str, str] = {}
 #: Files (relative to tests/) that may sleep or read a stopwatch, each with the reason. Scenario
 #: files where a sleep simulates a slow peer would be listed here too; there are none today (the
 #: slow peers of the suite sleep inside their wasm/C fixtures, not in Python).

@@ -17,7 +17,6 @@ real counterpart by a contract test (``test_fakes_contract.py``):
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import secrets
 import socket
@@ -138,15 +137,8 @@ class BoxUnderTest:
 
 
 def app_settings(transport: TransportSettings) -> Settings:
-    """The settings tree whose server section says what ``transport`` says."""
-    server = dataclasses.replace(
-        Settings().server,
-        max_body_bytes=transport.max_body_bytes,
-        allowed_origins=transport.allowed_origins,
-        sse_keepalive_s=transport.sse_keepalive_s,
-        server_request_timeout_s=transport.server_request_timeout_s,
-    )
-    return Settings(server=server)
+    """The settings tree whose server section is ``transport`` (they are one record)."""
+    return Settings(server=transport)
 
 
 async def run_box(
@@ -200,9 +192,7 @@ async def run_box(
             AppServices(mcp=services, readiness=readiness, metrics_snapshot=no_metrics),
         )
         transport: McpTransport = app.extensions["smcp_box.mcp"]
-        # create_app maps the settings tree's server section; the transport's other knobs
-        # (retry, realm, touch interval ...) have no setting yet, so tests set them here.
-        transport.settings = settings
+        assert transport.settings == settings
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

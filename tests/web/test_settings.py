@@ -12,17 +12,13 @@ import httpx
 import pytest
 
 from smcp_box.config import load_settings
+from smcp_box.store import Store
+from smcp_box.store.audit_writer import AuditWriter
 from smcp_box.web.app import create_app
 from smcp_box.web.mcp import EXTENSION_KEY, transport_settings
 from smcp_box.web.services import AppServices, McpServices
 from tests.web.conftest import SUSPENDED_TOKEN, BoxUnderTest, run_box
-from tests.web.fakes import (
-    Directory,
-    MemorySessionStore,
-    RecordingAuditor,
-    RecordingObserver,
-    TokenAuthenticator,
-)
+from tests.web.fakes import Directory, RecordingObserver, TokenAuthenticator
 from tests.web.rawhttp import base_headers, initialize, rpc, session_headers, sse_events
 
 METADATA_URL = "https://box.lan/.well-known/oauth-protected-resource/t/{tenant}/mcp"
@@ -55,7 +51,7 @@ def _toml_value(value: Any) -> str:
     return f'"{value}"' if isinstance(value, str) else str(value)
 
 
-def _app_services() -> AppServices:
+def _app_services(store: Store) -> AppServices:
     async def no_problems() -> list[str]:
         return []
 
@@ -65,8 +61,8 @@ def _app_services() -> AppServices:
     mcp = McpServices(
         tenants=Directory(),
         authenticator=TokenAuthenticator({}),
-        sessions=MemorySessionStore(),
-        auditor=RecordingAuditor(),
+        sessions=store,
+        auditor=AuditWriter(store),
         observer=RecordingObserver(),
         clock=time.time,
         new_session_id=lambda: "sess-0123456789abcdef",
@@ -75,7 +71,7 @@ def _app_services() -> AppServices:
 
 
 @pytest.mark.parametrize("layer", ["toml", "env"])
-def test_transport_settings_come_from_the_tree(tmp_path: Path, layer: str) -> None:
+async def test_transport_settings_come_from_the_tree(tmp_path: Path, layer: str) -> None:
     if layer == "toml":
         path = tmp_path / "config.toml"
         lines = [f"{name} = {_toml_value(value)}" for name, value in TRANSPORT_SIX.items()]
@@ -84,7 +80,11 @@ def test_transport_settings_come_from_the_tree(tmp_path: Path, layer: str) -> No
     else:
         env = {f"SMCP_BOX_SERVER_{k.upper()}": str(v) for k, v in TRANSPORT_SIX.items()}
         settings = load_settings(None, environ=env)
-    app = create_app(settings, _app_services())
+    store = await Store.open(tmp_path / "box.db", bytes(32))
+    try:
+        app = create_app(settings, _app_services(store))
+    finally:
+        await store.close()
     transport = app.extensions[EXTENSION_KEY]
     assert transport.settings is transport_settings(settings)
     for name, value in TRANSPORT_SIX.items():

@@ -12,10 +12,11 @@ import httpx
 import pytest
 
 from smcp_box.web.mcp import TransportSettings
+from tests.support.waiting import wait_until
 from tests.web.conftest import BETA_TOKEN, BoxUnderTest, run_box
 from tests.web.fakes_interactive import InteractiveRuntime
 from tests.web.rawhttp import Event, initialize, modern, rpc, session_headers, sse_events
-from tests.web.waiting import Changes, eventually
+from tests.web.waiting import Changes
 
 SUB_ID = "io.modelcontextprotocol/subscriptionId"
 
@@ -141,7 +142,9 @@ async def test_listen_acknowledges_then_delivers_what_was_asked(
     # keep-alive it fails to write).
     transport = ibox.transport
     assert transport is not None
-    await eventually(lambda: transport.events.listener_count("alpha") == 0)
+    await wait_until(
+        lambda: transport.events.listener_count("alpha") == 0, what="the listener to be dropped"
+    )
 
 
 async def test_listen_for_resource_updates(ibox: BoxUnderTest, http: httpx.AsyncClient) -> None:

@@ -1,9 +1,9 @@
 """Waiting in tests/web without sleeping for something to happen (or not happen).
 
-A test waits for a condition either on :class:`Changes` (the scripted seams call ``note()``
-whenever what they record changes, so the waiter wakes exactly then) or, for state nothing
-announces, with :func:`eventually`, which polls under a deadline. Neither asserts on how long
-anything took: the deadline only turns a hang into a failure.
+A test waits for a condition on :class:`Changes` (the scripted seams call ``note()`` whenever
+what they record changes, so the waiter wakes exactly then); state that nothing announces is
+polled under a deadline with :func:`tests.support.waiting.wait_until`. Neither asserts on how
+long anything took: the deadline only turns a hang into a failure.
 """
 
 from __future__ import annotations
@@ -34,13 +34,3 @@ class Changes:
                     await self._changed.wait()
         except TimeoutError:
             raise AssertionError("condition not reached before the deadline") from None
-
-
-async def eventually(predicate: Callable[[], bool], within_s: float = DEADLINE_S) -> None:
-    """Poll ``predicate`` until it holds, for state that announces no changes."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached before the deadline")
-        await asyncio.sleep(0.005)
