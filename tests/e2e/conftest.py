@@ -22,7 +22,7 @@ FAULTS_SOURCE = Path(__file__).parent / "faults" / "faults.c"
 FAULT_TENANTS = {
     "faults": "memory_mib = 16\nfuel = 100000000000\ntimeout_ms = 1000\n",
     "faults-fuel": "memory_mib = 16\nfuel = 50000000\ntimeout_ms = 20000\n",
-    "faults-runaway": "memory_mib = 16\nfuel = 1000000000000000\ntimeout_ms = 60000\n",
+    "faults-runaway": "memory_mib = 16\nfuel = 1000000000000\ntimeout_ms = 60000\n",
 }
 
 
