@@ -26,6 +26,8 @@ from smcp_box.seams import Auditor, JsonObject, Principal, TenantRuntime
 from smcp_box.store import Store, load_data_key
 from smcp_box.store.audit_writer import AuditWriter
 from smcp_box.store.statelock import StateLock, hold_exclusive
+from smcp_box.store.tenant_state import TenantAdminState
+from smcp_box.tenancy import added
 from smcp_box.tenancy.legacy_overrides import import_legacy_overrides
 from smcp_box.tenancy.registry import LoadReport, TenantRegistry
 from smcp_box.web.metrics_endpoint import LATENCY_WINDOW_S
@@ -231,6 +233,7 @@ class Box:
         async with self.admin_lock:
             before = self.tenants.modules()
             states = await self.store.tenant_states()
+            await self._restore_added_files(states)
             report = self.tenants.load_folder(
                 self.settings.tenants_path(), states, self.added_tenants_path()
             )
@@ -253,6 +256,30 @@ class Box:
                 event, tenant=tenant, actor=actor, source_ip=None, outcome=outcome, detail=detail
             )
         return report
+
+    async def _restore_added_files(self, states: Mapping[str, TenantAdminState]) -> None:
+        """Rewrite an added tenant's files from the database when they are missing or differ;
+        a tenant whose files cannot be restored is reported by the load that follows."""
+        for name, state in sorted(states.items()):
+            if state.origin != "admin" or state.manifest is None or state.module_sha256 is None:
+                continue
+            folder = self.added_tenants_path() / name
+            if await asyncio.to_thread(
+                added.files_match, folder, state.manifest, state.module_sha256
+            ):
+                continue
+            module = await self.store.added_tenant_module(name)
+            if module is None:
+                logger.error("added tenant %s: its module is not in the database", name)
+                continue
+            try:
+                await asyncio.to_thread(added.write_files, folder, state.manifest, module)
+            except BoxError as exc:
+                logger.error("%s", exc.message)
+                continue
+            logger.warning(
+                "added tenant %s: restored its files in %s from the database", name, folder
+            )
 
     async def _expire_sessions_forever(self) -> None:
         while True:

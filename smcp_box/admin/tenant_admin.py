@@ -184,7 +184,7 @@ async def add(box: Box, manifest_text: str, module: bytes) -> WasmTenant:
         registry.set_state(state)
         try:
             tenant = await asyncio.to_thread(registry.load_tenant, final / MANIFEST_NAME)
-            await box.store.save_tenant_state(state)
+            await box.store.save_added_tenant(state, module)
         except BaseException:
             # A module that does not load is not installed: leave no half-added tenant behind.
             registry.drop_state(name)

@@ -141,6 +141,14 @@ CREATE TABLE tenant_admin (
     updated_at REAL NOT NULL,
     CHECK (origin = 'folder' OR (manifest_enc IS NOT NULL AND removed = 0))
 ) STRICT, WITHOUT ROWID;
+-- Admin-added tenants' module bytes, so that the database (and so a backup) holds everything
+-- needed to serve them: their files under the state folder are rewritten from here when they
+-- are missing or differ. A table of its own: large rows do not belong in a WITHOUT ROWID table.
+CREATE TABLE tenant_module (
+    tenant TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    module BLOB NOT NULL
+) STRICT;
 """
 
 #: Schema scripts; the database's ``user_version`` is how many of them it has run.

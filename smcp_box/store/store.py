@@ -231,6 +231,14 @@ class Store:
         """Insert or replace the row of ``state.tenant``."""
         await self._tenant_states.save(state)
 
+    async def save_added_tenant(self, state: TenantAdminState, module: bytes) -> None:
+        """Record an admin-added tenant and its module's bytes in one transaction."""
+        await self._tenant_states.save_added(state, module)
+
+    async def added_tenant_module(self, tenant: str) -> bytes | None:
+        """The module bytes of an admin-added tenant (None for any other tenant)."""
+        return await self._tenant_states.module(tenant)
+
     async def add_tenant_state_if_absent(self, state: TenantAdminState) -> bool:
         """Insert ``state`` unless its tenant already has a row; whether it was inserted."""
         return await self._tenant_states.insert_if_absent(state)

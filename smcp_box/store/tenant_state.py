@@ -5,18 +5,22 @@ admin changes through the admin API lives here, one row per tenant name:
 
 * ``origin = 'folder'``: a tenant of the tenants folder. The row holds the admin's enable/disable,
   limit overrides, and ``removed`` (``tenant remove`` hides the tenant; its files stay).
-* ``origin = 'admin'``: a tenant added through the admin API. Its files live in the state
-  directory; the row holds its tenant.toml (sealed: ``[config]`` may hold secrets), the module's
-  pinned sha256, and the same enable/limit state.
+* ``origin = 'admin'``: a tenant added through the admin API. The row holds its tenant.toml
+  (sealed: ``[config]`` may hold secrets), the module's pinned sha256, and the same enable/limit
+  state; ``tenant_module`` holds the module's bytes. Its files in the state directory are a copy
+  the box rewrites from these when they are missing or differ (after a restore, say).
 
 A folder tenant without a row runs as its tenant.toml says.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
+
+from smcp_box.errors import StoreError
 
 from .crypto import Crypto
 from .db import Database, Row
@@ -124,8 +128,42 @@ class TenantStates:
         )
         return bool(rows)
 
+    async def save_added(self, state: TenantAdminState, module: bytes) -> None:
+        """Record an admin-added tenant with its module's bytes, both or neither."""
+        if state.origin != "admin" or state.module_sha256 != hashlib.sha256(module).hexdigest():
+            raise ValueError("an added tenant's module must match the sha256 its state pins")
+        async with self._db.write() as tx:
+            await tx.run(
+                _INSERT + " ON CONFLICT (tenant) DO UPDATE SET origin = excluded.origin,"
+                " enabled = excluded.enabled, removed = excluded.removed,"
+                " limits_enc = excluded.limits_enc, manifest_enc = excluded.manifest_enc,"
+                " module_sha256 = excluded.module_sha256, updated_at = excluded.updated_at",
+                self._params(state),
+            )
+            await tx.run(
+                "INSERT INTO tenant_module (tenant, sha256, module) VALUES (?, ?, ?)"
+                " ON CONFLICT (tenant) DO UPDATE SET sha256 = excluded.sha256,"
+                " module = excluded.module",
+                (state.tenant, state.module_sha256, module),
+            )
+
+    async def module(self, tenant: str) -> bytes | None:
+        """An added tenant's module bytes, checked against the hash stored with them."""
+        async with self._db.read() as tx:
+            row = await tx.one(
+                "SELECT sha256, module FROM tenant_module WHERE tenant = ?", (tenant,)
+            )
+        if row is None:
+            return None
+        sha, module = row
+        if hashlib.sha256(module).hexdigest() != sha:
+            raise StoreError(f"the stored module of tenant {tenant!r} does not match its sha256")
+        return bytes(module)
+
     async def delete(self, tenant: str) -> bool:
-        rows = await self._db.write_one(
-            "DELETE FROM tenant_admin WHERE tenant = ? RETURNING tenant", (tenant,)
-        )
+        async with self._db.write() as tx:
+            rows = await tx.all(
+                "DELETE FROM tenant_admin WHERE tenant = ? RETURNING tenant", (tenant,)
+            )
+            await tx.run("DELETE FROM tenant_module WHERE tenant = ?", (tenant,))
         return bool(rows)

@@ -79,14 +79,18 @@ async def test_a_folder_tenant_clashing_with_an_added_one_fails_clearly(rb: Runn
     assert served.manifest.manifest_path == rb.box.added_tenants_path() / "clash" / "tenant.toml"
 
 
-async def test_an_added_tenant_whose_files_were_changed_is_not_served(rb: RunningBox) -> None:
+async def test_an_added_tenant_whose_files_were_changed_is_served_as_recorded(
+    rb: RunningBox,
+) -> None:
+    """The database is the record: a hand-edited copy (here: made public) never takes effect."""
     manifest, module = renamed(rb.tenants_dir / "utils", "edited")
     await rb.client.add_tenant(manifest, module)
     path = rb.box.added_tenants_path() / "edited" / "tenant.toml"
     path.write_text(manifest.replace('auth = "api_key"', 'auth = "none"'))
     report = await rb.box.reload_tenants(actor="test")
-    assert "differs from the tenant.toml recorded" in report.failed[str(path.parent)]
-    assert rb.box.tenants.get("edited") is None
+    assert "edited" in report.loaded
+    assert rb.box.tenants.require("edited").auth_mode == "api_key"
+    assert path.read_text() == manifest
 
 
 async def test_a_restart_keeps_every_admin_change(tmp_path: Path, module_cache: Path) -> None:
@@ -112,3 +116,32 @@ async def test_a_restart_keeps_every_admin_change(tmp_path: Path, module_cache: 
         added = await rb.client.tenant("notes-two")
         assert added["origin"] == "admin"
         assert (await rb.client.tenants())["removed"] == ["notes"]
+
+
+async def test_an_added_tenant_comes_back_from_the_database_alone(
+    tmp_path: Path, module_cache: Path
+) -> None:
+    """A backup copies only the database: an added tenant whose files are gone (a restore to a
+    new machine) or were edited is served again from the module and tenant.toml recorded there."""
+    async with running_box(tmp_path, module_cache) as rb:
+        manifest, module = renamed(rb.tenants_dir / "utils", "extra")
+        await rb.client.add_tenant(manifest, module)
+        await rb.client.set_limits("extra", {"fuel": 2_000_000})
+        folder = rb.box.added_tenants_path() / "extra"
+        assert await rb.box.store.added_tenant_module("extra") == module
+    shutil.rmtree(folder)
+    # running_box copies the example tenants into the same folder again.
+    shutil.rmtree(tmp_path / "tenants")
+    async with running_box(tmp_path, module_cache) as rb:
+        served = rb.box.tenants.require("extra")
+        assert served.module.limits.fuel == 2_000_000
+        assert (folder / "tenant.toml").read_text() == manifest
+        # An edited copy is put back as recorded, too.
+        (folder / "tenant.toml").write_text(manifest + "\n# edited\n")
+        report = await rb.box.reload_tenants(actor="test")
+        assert "extra" in report.loaded
+        assert (folder / "tenant.toml").read_text() == manifest
+    shutil.rmtree(tmp_path / "tenants")
+    async with running_box(tmp_path, module_cache) as rb:
+        await rb.client.remove_tenant("extra")
+        assert await rb.box.store.added_tenant_module("extra") is None

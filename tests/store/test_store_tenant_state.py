@@ -3,8 +3,10 @@ existing version-1 database migrated in place."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,17 @@ async def test_a_version_1_database_is_migrated(tmp_path: Path, open_store: Open
     conn = sqlite3.connect(path, isolation_level=None)
     assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     conn.close()
+
+
+async def test_an_added_tenants_module_is_kept_with_its_row(store: Store) -> None:
+    module = b"\0asm\x01\0\0\0"
+    sha = hashlib.sha256(module).hexdigest()
+    state = TenantAdminState("extra", "admin", manifest=MANIFEST, module_sha256=sha)
+    with pytest.raises(ValueError, match="sha256"):
+        await store.save_added_tenant(replace(state, module_sha256="b" * 64), module)
+    assert await store.tenant_state("extra") is None
+    await store.save_added_tenant(state, module)
+    assert await store.added_tenant_module("extra") == module
+    assert await store.added_tenant_module("notes") is None
+    assert await store.delete_tenant_state("extra")
+    assert await store.added_tenant_module("extra") is None
