@@ -15,18 +15,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from smcp_box.config import StoreSettings
 from smcp_box.errors import KvQuotaExceeded
-from smcp_box.seams import MIB
 
 from .crypto import Crypto
 from .db import Database
 
+#: The box's defaults, from the one settings tree (``[store] kv_*``).
+_SETTINGS = StoreSettings()
+
 
 @dataclass(frozen=True)
 class KvLimits:
-    max_keys: int = 10_000
-    max_value_bytes: int = 1 * MIB
-    max_total_bytes: int = 64 * MIB
+    max_keys: int = _SETTINGS.kv_max_keys
+    max_value_bytes: int = _SETTINGS.kv_max_value_bytes
+    max_total_bytes: int = _SETTINGS.kv_max_total_bytes
+    #: Not a setting: a key is a name, and names this long are already a mistake.
     max_key_bytes: int = 1024
 
 
@@ -57,13 +61,13 @@ class Kv:
         limits = self.limits
         if len(key_bytes) > limits.max_key_bytes:
             raise KvQuotaExceeded(
-                f"The kv key is {len(key_bytes)} bytes; the limit (kv max key bytes) is "
+                f"The kv key is {len(key_bytes)} bytes; keys may have at most "
                 f"{limits.max_key_bytes}. Use a shorter key."
             )
         if len(value_bytes) > limits.max_value_bytes:
             raise KvQuotaExceeded(
-                f"The kv value is {len(value_bytes)} bytes; the limit (kv max value bytes) is "
-                f"{limits.max_value_bytes}. Split the value or store less."
+                f"The kv value is {len(value_bytes)} bytes; the limit ([store] kv_max_value_bytes) "
+                f"is {limits.max_value_bytes}. Split the value or store less."
             )
         key_hash = self._key_hash(tenant, key)
         size = len(key_bytes) + len(value_bytes)
@@ -80,14 +84,14 @@ class Kv:
             old_size, keys, total = row[0], row[1] or 0, row[2] or 0
             if old_size is None and keys + 1 > limits.max_keys:
                 raise KvQuotaExceeded(
-                    f"Tenant {tenant!r} already has {keys} kv keys; the limit (kv max keys) is "
-                    f"{limits.max_keys}. Delete keys first."
+                    f"Tenant {tenant!r} already has {keys} kv keys; the limit "
+                    f"([store] kv_max_keys) is {limits.max_keys}. Delete keys first."
                 )
             new_total = total - (old_size or 0) + size
             if new_total > limits.max_total_bytes and size > (old_size or 0):
                 raise KvQuotaExceeded(
-                    f"Tenant {tenant!r} would use {new_total} kv bytes; the limit (kv max total "
-                    f"bytes) is {limits.max_total_bytes}. Delete data first."
+                    f"Tenant {tenant!r} would use {new_total} kv bytes; the limit ([store] "
+                    f"kv_max_total_bytes) is {limits.max_total_bytes}. Delete data first."
                 )
             await tx.run(
                 "INSERT INTO kv (tenant, key_hash, key_enc, value_enc, size, updated_at)"

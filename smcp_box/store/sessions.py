@@ -17,13 +17,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Final
 
+from smcp_box.config import StoreSettings
 from smcp_box.errors import SessionNotFound, StoreError
 from smcp_box.seams import JsonObject, SessionRecord
 
 from .crypto import Crypto
 from .db import Database, Row
 
-DEFAULT_MAX_EVENTS_PER_SESSION: Final = 1000
+DEFAULT_MAX_EVENTS_PER_SESSION: Final = StoreSettings().max_events_per_session
 
 # Bounded digit runs: an overlong id is garbage, not a huge integer to allocate and compare.
 _EVENT_ID: Final = re.compile(r"([0-9]{1,15})-([0-9]{1,15})")

@@ -77,7 +77,7 @@ async def test_quota_max_keys(open_store: Any) -> None:
     store = await open_store(kv_max_keys=3)
     for i in range(3):
         await store.kv_set("acme", f"k{i}", "v")
-    with pytest.raises(KvQuotaExceeded, match="kv max keys"):
+    with pytest.raises(KvQuotaExceeded, match=r"\[store\] kv_max_keys"):
         await store.kv_set("acme", "k3", "v")
     # Overwriting an existing key is fine at the limit; other tenants have their own quota.
     await store.kv_set("acme", "k0", "new")
@@ -90,9 +90,9 @@ async def test_quota_max_keys(open_store: Any) -> None:
 async def test_quota_max_value_bytes(open_store: Any) -> None:
     store = await open_store(kv_max_value_bytes=10)
     await store.kv_set("acme", "k", "x" * 10)
-    with pytest.raises(KvQuotaExceeded, match="kv max value bytes"):
+    with pytest.raises(KvQuotaExceeded, match=r"\[store\] kv_max_value_bytes"):
         await store.kv_set("acme", "k", "x" * 11)
-    with pytest.raises(KvQuotaExceeded, match="kv max value bytes"):
+    with pytest.raises(KvQuotaExceeded, match=r"\[store\] kv_max_value_bytes"):
         await store.kv_set("acme", "k", "é" * 6)  # 12 UTF-8 bytes
     assert await store.kv_get("acme", "k") == "x" * 10
 
@@ -100,7 +100,7 @@ async def test_quota_max_value_bytes(open_store: Any) -> None:
 async def test_quota_max_total_bytes(open_store: Any) -> None:
     store = await open_store(kv_max_total_bytes=100)
     await store.kv_set("acme", "a", "x" * 59)  # 60 bytes
-    with pytest.raises(KvQuotaExceeded, match="kv max total bytes"):
+    with pytest.raises(KvQuotaExceeded, match=r"\[store\] kv_max_total_bytes"):
         await store.kv_set("acme", "b", "x" * 40)  # would be 101
     assert await store.kv_get("acme", "b") is None
     assert await store.kv_usage("acme") == (1, 60)
@@ -122,5 +122,5 @@ async def test_quota_over_lowered_limit_still_allows_shrinking(open_store: Any) 
 async def test_quota_max_key_bytes(open_store: Any) -> None:
     store = await open_store(kv_max_key_bytes=8)
     await store.kv_set("acme", "k" * 8, "v")
-    with pytest.raises(KvQuotaExceeded, match="kv max key bytes"):
+    with pytest.raises(KvQuotaExceeded, match="keys may have at most"):
         await store.kv_set("acme", "k" * 9, "v")
