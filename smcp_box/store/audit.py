@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import astuple, dataclass, field, replace
@@ -104,6 +105,65 @@ class AuditEntry:
         )  # fmt: skip
 
 
+#: Set in a row's detail when some of its text had to be escaped to be stored (see below).
+ESCAPED_KEY: Final = "_escaped"
+
+
+def storable(entry: AuditEntry) -> tuple[AuditEntry, str]:
+    """``entry`` as it can be stored, with its canonical detail JSON.
+
+    Audit rows carry what clients sent (tool names, user agents, ids), so a row may hold text
+    that is not valid UTF-8 (a lone surrogate from a ``"\\ud800"`` JSON escape), a non-finite
+    number or a value JSON cannot spell. Such a row is stored with that text escaped
+    (``\\ud800`` as six characters), numbers as strings and the rest as its ``repr``, and
+    marked with ``_escaped``: one client's odd input never costs other rows their place in the
+    batch, and what is stored is always valid UTF-8 JSON.
+    """
+    try:
+        detail = canonical_json(entry.detail)
+        for text in (
+            entry.event,
+            entry.tenant,
+            entry.actor,
+            entry.source_ip,
+            entry.outcome,
+            detail,
+        ):
+            if text is not None:
+                text.encode()
+    except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
+        fixed = replace(
+            entry,
+            event=_text(entry.event),
+            tenant=None if entry.tenant is None else _text(entry.tenant),
+            actor=_text(entry.actor),
+            source_ip=None if entry.source_ip is None else _text(entry.source_ip),
+            outcome=_text(entry.outcome),
+            detail={**_json_safe(entry.detail), ESCAPED_KEY: True},
+        )
+        return fixed, canonical_json(fixed.detail)
+    return entry, detail
+
+
+def _text(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_text(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return _text(value)
+
+
 def _read_chain(path: Path, judge: Callable[[Iterable[ChainRow], bytes | None], _T]) -> _T:
     try:
         conn = open_snapshot(path)
@@ -165,9 +225,9 @@ class Audit:
         """
         if not entries:
             return []
-        # Serialized before the transaction, so a detail that is not JSON fails the batch
-        # before anything is written.
-        details = [canonical_json(entry.detail) for entry in entries]
+        # Made storable before the transaction: a row with odd text is stored escaped, and
+        # never fails the rows beside it.
+        entries, details = zip(*(storable(entry) for entry in entries), strict=True)
         now = self._clock()
         async with self._db.write() as tx:
             last_id, prev = await self._head(tx)

@@ -110,8 +110,10 @@ class AuditWriter:
         outcome: str,
         detail: JsonObject,
     ) -> None:
-        # A detail that is not JSON is the caller's bug: fail it here, not its whole batch later.
-        canonical_json(detail)
+        # A detail that is not JSON at all is the caller's bug: fail it here, not later. Text and
+        # numbers a client sent (a lone surrogate, NaN) are not: the store escapes them.
+        with contextlib.suppress(ValueError):
+            canonical_json(detail)
         entry = AuditEntry(event, tenant, actor, source_ip, outcome, dict(detail), self._clock())
         if self._task is None or self._closed:
             await self._sink.append_audit_many([entry])

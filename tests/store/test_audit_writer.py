@@ -218,3 +218,31 @@ async def test_a_waited_for_row_does_not_linger(store: Store) -> None:
     rows = await store.audit_page(since_id=0)
     assert [r.event for r in rows] == ["tool.call", "key.create"]
     await writer.close()
+
+
+async def test_a_row_with_odd_client_text_is_stored_escaped_beside_the_others(
+    store: Store,
+) -> None:
+    """Regression: one lone surrogate in one row failed its whole batch ("476 row(s) could not
+    be written and are lost")."""
+    writer = AuditWriter(store)
+    writer.start()
+    await record(writer, "tool.call")
+    await writer.record(
+        "tool.call",
+        tenant="notes",
+        actor="key:\ud800",
+        source_ip=None,
+        outcome="ok",
+        detail={"tool": "x\udcff", "n": float("nan"), "\ud83d": [float("inf")]},
+    )
+    await record(writer, "tool.call")
+    await writer.close()
+    assert writer.stats.rows_dropped == 0
+    rows = sorted(await store.audit_page(), key=lambda row: row.id)
+    assert len(rows) == 3
+    odd = rows[1]
+    assert odd.actor == "key:\\ud800"
+    assert odd.detail == {"tool": "x\\udcff", "n": "nan", "\\ud83d": ["inf"], "_escaped": True}
+    assert "_escaped" not in rows[0].detail
+    assert (await store.verify_audit_chain()).ok

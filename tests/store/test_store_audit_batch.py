@@ -55,12 +55,14 @@ async def test_batch_larger_than_one_statement(store: Store) -> None:
     assert (await store.verify_audit_chain()).rows_checked == 1234
 
 
-async def test_detail_that_is_not_json_fails_the_batch_before_writing(store: Store) -> None:
-    bad = [*entries(2), AuditEntry("x", None, "a", None, "ok", {"oops": object()})]
-    with pytest.raises(TypeError):
-        await store.append_audit_many(bad)
-    assert await store.audit_page() == []
-    assert await store.append_audit_many(entries(1)) == [1]
+async def test_a_detail_that_is_not_json_is_stored_escaped_and_fails_no_other_row(
+    store: Store,
+) -> None:
+    bad = [*entries(2), AuditEntry("x", None, "a", None, "ok", {"oops": b"\xff", "t": (1,)})]
+    assert await store.append_audit_many(bad) == [1, 2, 3]
+    rows = sorted(await store.audit_page(), key=lambda row: row.id)
+    assert rows[2].detail == {"oops": "b'\\xff'", "t": [1], "_escaped": True}
+    assert (await store.verify_audit_chain()).ok
 
 
 async def test_a_failed_batch_writes_nothing_and_the_chain_goes_on(
