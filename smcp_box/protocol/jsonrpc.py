@@ -8,6 +8,7 @@ serves every era on one endpoint, so it accepts none).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -53,18 +54,64 @@ def is_request_id(value: object) -> bool:
 
 
 def decode_json(body: bytes) -> Any:
-    """Decode a request body, or raise :class:`ParseError` (-32700)."""
+    """Decode a request body, or raise :class:`ParseError` (-32700).
+
+    Strict JSON (RFC 8259) as I-JSON (RFC 7493) narrows it: ``NaN``/``Infinity`` are not JSON,
+    and a ``\\uD800``-style escape of a lone UTF-16 surrogate spells no Unicode character.
+    Python's parser accepts both, and either would later fail whatever re-encodes the value
+    (a reply, an audit row, a log line), so they are refused here, where the client gets the
+    spec's answer for a body it cannot send.
+    """
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise ParseError("Parse error: the body is not valid UTF-8") from None
+    return decode_json_text(text)
+
+
+def decode_json_text(text: str) -> Any:
+    """:func:`decode_json` of text already decoded from UTF-8 (a module's reply, say)."""
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise ParseError("Parse error: the JSON is nested too deeply") from None
     except ValueError as exc:
-        # JSONDecodeError, and the bare ValueError of an integer literal too long to convert.
+        # JSONDecodeError, the bare ValueError of an integer literal too long to convert, and
+        # _refuse_constant's.
         raise ParseError(f"Parse error: {exc}") from None
+    # Only an escape can make a lone surrogate (the text itself decoded as UTF-8), so bodies
+    # without a "\\u" escape of the surrogate range skip the walk.
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        raise ParseError(
+            "Parse error: a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff "
+            "without its pair), which is not a Unicode character"
+        )
+    return value
+
+
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether any string (key or value) in ``value`` holds a lone surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def parse_message(decoded: Any) -> Message:

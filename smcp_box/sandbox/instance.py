@@ -11,14 +11,14 @@ Invariants:
 from __future__ import annotations
 
 import ctypes
-import json
 import math
 import time
 from typing import cast
 
 import wasmtime
 
-from smcp_box.errors import BadModuleReply, ModuleRejected, ModuleTrapped, SandboxError
+from smcp_box.errors import BadModuleReply, ModuleRejected, ModuleTrapped, ParseError, SandboxError
+from smcp_box.protocol.jsonrpc import decode_json_text
 
 from . import native
 from .abi import EXPORT_ALLOC, EXPORT_HANDLE, EXPORT_MEMORY, U32_MASK, U64_MASK
@@ -264,10 +264,12 @@ class Instance:
                 f"tenant {tenant!r}: the reply is not valid UTF-8", data=data
             ) from None
         try:
-            parsed = json.loads(text)
-        except ValueError:
+            # The protocol's strict JSON: a lone surrogate or NaN in a reply would otherwise
+            # fail later, wherever the reply is encoded again.
+            parsed = decode_json_text(text)
+        except ParseError as exc:
             raise BadModuleReply(
-                f"tenant {tenant!r}: the reply is not valid JSON", data=data
+                f"tenant {tenant!r}: the reply is not valid JSON ({exc.message})", data=data
             ) from None
         return text, parsed
 

@@ -158,3 +158,23 @@ def test_bad_module_replies(reply: Any) -> None:
     with pytest.raises(BadModuleReply) as caught:
         check_module_reply(reply, 1)
     assert caught.value.jsonrpc_code == -32054
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": NaN}',
+        "[Infinity]",
+        '{"a": -Infinity}',
+        '["\\ud800"]',
+        '{"\\uDFFF": 1}',
+        '[["x\\udbff"]]',
+    ],
+)
+def test_non_json_numbers_and_lone_surrogates_are_parse_errors(text: str) -> None:
+    with pytest.raises(ParseError):
+        decode_json(text.encode())
+
+
+def test_surrogate_pairs_and_escaped_backslashes_decode() -> None:
+    assert decode_json(b'["\\ud83d\\ude00", "\\\\ud800"]') == ["\U0001f600", "\\ud800"]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from smcp_box.errors import ModuleTrapped, PayloadTooLarge, StoreError
+from smcp_box.errors import BadModuleReply, ModuleTrapped, PayloadTooLarge, StoreError
 from smcp_box.sandbox import Limits, Sandbox
 
 from .support import RecordingHost, wasm
@@ -123,3 +123,14 @@ async def test_host_call_limit(sandbox: Sandbox, host: RecordingHost) -> None:
     module = sandbox.load("hosty", wasm("host_imports"), Limits(max_host_calls=1))
     with pytest.raises(ModuleTrapped, match=r"config_get: more than 1 host calls"):
         await sandbox.call(module, "1", host)
+
+
+@pytest.mark.parametrize("reply", [r'{"a":"\ud800"}', '{"a":NaN}', "[Infinity]"])
+async def test_a_reply_that_is_not_strict_json_is_a_bad_reply(
+    sandbox: Sandbox, host: RecordingHost, reply: str
+) -> None:
+    """A lone surrogate or non-finite number in a module's reply would fail wherever the reply
+    is encoded again (the HTTP answer, an audit row): it is refused at the boundary."""
+    module = sandbox.load("echo", wasm("echo"), Limits())
+    with pytest.raises(BadModuleReply, match="not valid JSON"):
+        await sandbox.call(module, reply, host)

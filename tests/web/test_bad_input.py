@@ -85,6 +85,40 @@ async def test_malformed_bodies(
 
 
 @pytest.mark.parametrize(
+    "content",
+    [
+        b'{"jsonrpc":"2.0","id":"\\ud800","method":"ping"}',
+        b'{"jsonrpc":"2.0","id":1,"method":"ping\\udfff"}',
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x\\uDBFF","arguments":{}}}',
+        b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"\\udc00":1}}',
+        b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"n":NaN}}',
+        b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"n":-Infinity}}',
+        b'{"jsonrpc":"2.0","id":Infinity,"method":"ping"}',
+    ],
+    ids=["id", "method", "param", "key", "nan", "minus-infinity", "infinite-id"],
+)
+async def test_lone_surrogates_and_non_finite_numbers_are_parse_errors(
+    box: BoxUnderTest, http: httpx.AsyncClient, session: str, content: bytes
+) -> None:
+    """Regression: these raised UnicodeEncodeError or "Out of range float values are not JSON
+    compliant" later on, and the client got a 500."""
+    for headers in (session_headers(session), base_headers(**{"MCP-Protocol-Version": MODERN})):
+        response = await http.post(box.url(), headers=headers, content=content)
+        body = assert_error(response, 400, -32700)
+        body["error"]["message"].encode("utf-8")  # what the box writes is valid UTF-8
+
+
+async def test_a_surrogate_pair_and_an_escaped_backslash_are_fine(
+    box: BoxUnderTest, http: httpx.AsyncClient, session: str
+) -> None:
+    for request_id in (r"\ud83d\ude00", r"\\ud800"):
+        content = b'{"jsonrpc":"2.0","id":"' + request_id.encode() + b'","method":"ping"}'
+        response = await http.post(box.url(), headers=session_headers(session), content=content)
+        assert response.status_code == 200, response.text
+        assert response.json()["id"] == json.loads(f'"{request_id}"')
+
+
+@pytest.mark.parametrize(
     "accept",
     ["", "application/json", "text/event-stream", "text/html", "application/xml, text/plain"],
 )
