@@ -74,6 +74,11 @@ class ServerSettings:
     #: Handshake era: InputRequiredResult rounds (sampling, elicitation, roots) the box runs for
     #: one request before it fails it (-32603); bounds a module that keeps asking.
     max_input_rounds: int = 8
+    #: One log line per HTTP request (method, path without its query, status, bytes, duration,
+    #: client address, tenant, request id; never headers, bodies or keys). On by default: a
+    #: homelab admin expects ``journalctl -u smcp-box`` to show who called what, as a web
+    #: server's access log would, and a box's traffic is small. Applies live on SIGHUP.
+    access_log: bool = True
 
 
 @dataclass(frozen=True)

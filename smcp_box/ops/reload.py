@@ -6,8 +6,8 @@ What a reload applies at once, and what it only reports:
   whose effective limits change get a fresh pool; calls running finish under the old limits),
   ``sessions.idle_timeout_s``, ``audit.retention_days`` and the ``[server]`` settings the MCP
   transport reads per request (origins, SSE keep-alive and retry, body and client-answer
-  timeouts, the challenge's realm and metadata URL, session touch, input rounds), for requests
-  that arrive after the reload;
+  timeouts, the challenge's realm and metadata URL, session touch, input rounds) and the access
+  log switch, for requests that arrive after the reload;
 - restart: everything else (listen address, TLS paths, ``max_body_bytes``, folders, the
   database and its quotas, ``tick_ms``, ``shutdown_grace_s``). Such changes are logged as waiting
   for a restart and the running value is kept, so the box never runs half on one configuration
@@ -37,6 +37,7 @@ from smcp_box.config import SandboxSettings, Settings, settings_as_dict
 from smcp_box.errors import BoxError
 from smcp_box.ops.sdnotify import Notifier
 from smcp_box.ops.tls import CertReloader
+from smcp_box.web.app import ACCESS_LOG_KEY
 from smcp_box.web.mcp import EXTENSION_KEY as MCP_EXTENSION
 from smcp_box.web.mcp import transport_settings
 
@@ -53,6 +54,7 @@ _LIVE_SERVER: Final = (
     "auth_realm",
     "resource_metadata_url",
     "max_input_rounds",
+    "access_log",
 )
 LIVE_SETTINGS: Final = frozenset(
     {
@@ -120,6 +122,8 @@ def apply_settings(box: Box, new: Settings, app: Quart | None) -> tuple[list[str
     logging.getLogger().setLevel(effective.log_level.upper())
     # The next load resolves every tenant's limits from these defaults.
     box.tenants.set_defaults(effective.sandbox)
+    if app is not None:
+        app.config[ACCESS_LOG_KEY] = effective.server.access_log
     transport = app.extensions.get(MCP_EXTENSION) if app is not None else None
     if transport is not None:
         transport.settings = transport_settings(effective)

@@ -228,7 +228,7 @@ class TenantRegistry:
             previous is not None and manifest.tools_sha256 != previous.manifest.tools_sha256
         ):
             description = vet_module(self._sandbox, module, manifest)
-        return WasmTenant(
+        tenant = WasmTenant(
             manifest,
             module,
             sandbox=self._sandbox,
@@ -239,6 +239,11 @@ class TenantRegistry:
             inline_fuel=self._defaults.inline_fuel,
             description=description,
         )
+        if previous is not None:
+            # A reload that keeps the tenant (same module or a new one) keeps its counters: the
+            # very object, so calls still running on the previous version count here too.
+            tenant.stats = previous.stats
+        return tenant
 
     # --- admin operations: one tenant at a time ------------------------------------------
 
