@@ -186,6 +186,44 @@ class TenantRegistry:
         self.last_report = report
         return report
 
+    def scan_new(self, tenants_dir: Path) -> LoadReport:
+        """Load the tenants folder's tenants that are not served yet: new folders, and folders
+        that failed to load before. Served tenants are left alone (a full reload is SIGHUP's
+        job) and so are folder tenants an admin removed.
+
+        The report names what this scan loaded and what it could not load.
+        """
+        report = LoadReport()
+        served = {
+            tenant.manifest.manifest_path.parent.resolve()
+            for tenant in self._tenants.values()
+            if tenant.manifest.manifest_path is not None
+        }
+        for manifest_path in discover_manifests(tenants_dir):
+            folder = manifest_path.parent
+            if folder.resolve() in served:
+                continue
+            try:
+                manifest = load_manifest(manifest_path)
+            except BoxError as exc:
+                if not self._removed(folder.name):
+                    report.failed[str(folder)] = exc.message
+                    self.last_report.failed[str(folder)] = exc.message
+                continue
+            if self._removed(manifest.name):
+                continue
+            try:
+                tenant = self.load_tenant(manifest_path)
+            except BoxError as exc:
+                report.failed[str(folder)] = exc.message
+                logger.error("tenant not loaded: %s", exc.message)
+                continue
+            report.loaded.append(tenant.name)
+            logger.info("tenant %s: picked up from %s", tenant.name, folder)
+        self.last_report.loaded.sort()
+        report.loaded.sort()
+        return report
+
     def removed_names(self) -> list[str]:
         """Folder tenants an admin removed (hidden; their files are untouched)."""
         return sorted(name for name in self._states if self._removed(name))
