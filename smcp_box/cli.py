@@ -191,7 +191,7 @@ async def _serve(settings: Settings, reload_settings: Callable[[], Settings]) ->
     from smcp_box.admin.server import start_admin
     from smcp_box.box import Box, lock_state
     from smcp_box.ops.activation import listen_binds
-    from smcp_box.ops.reload import reload_box
+    from smcp_box.ops.reload import reload_box, scan_tenants_forever
     from smcp_box.ops.sdnotify import Notifier, watchdog_loop
     from smcp_box.ops.tls import CertReloader, ReloadableTLSConfig
     from smcp_box.web.app import create_app
@@ -277,11 +277,13 @@ async def _serve(settings: Settings, reload_settings: Callable[[], Settings]) ->
                 healthy_status=lambda: f"serving {len(box.tenants.names())} tenant(s)",
             )
         )
+        scanner = loop.create_task(scan_tenants_forever(box))
         notifier.ready(f"serving {len(box.tenants.names())} tenant(s)")
         try:
             await serve(app, hyper, shutdown_trigger=stop.wait)
         finally:
             watchdog.cancel()
+            scanner.cancel()
             stop.set()
             await admin
     finally:

@@ -24,6 +24,7 @@ Sessions live in the database and in the transport, neither of which a reload to
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from typing import Any, Final
 
 from quart import Quart
 
+from smcp_box.admin import tenant_admin
 from smcp_box.box import Box
 from smcp_box.config import SandboxSettings, Settings, settings_as_dict
 from smcp_box.errors import BoxError
@@ -60,6 +62,7 @@ LIVE_SETTINGS: Final = frozenset(
     {
         "log_level",
         "tenants_dir",
+        "tenants_scan_s",
         "sessions.idle_timeout_s",
         "audit.retention_days",
     }
@@ -182,3 +185,62 @@ async def reload_box(
     if notifier is not None:
         notifier.ready(f"serving {len(box.tenants.names())} tenant(s)")
     return result
+
+
+#: How often a box whose ``tenants_scan_s`` is 0 looks again whether SIGHUP turned scans on.
+_SCAN_OFF_RECHECK_S: Final = 5.0
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+async def scan_tenants_once(box: Box, last: Fingerprint | None) -> tuple[Fingerprint, bool]:
+    """One check of ``tenants_scan_s``: serve new folders when the unserved part of the tenants
+    folder changed since ``last`` (None: the first check, which only takes the fingerprint, as
+    start-up just loaded the folder). Returns the new fingerprint and whether it scanned."""
+    tenants_dir = box.settings.tenants_path()
+    now = await asyncio.to_thread(box.tenants.unserved_fingerprint, tenants_dir)
+    if last is None or now == last:
+        return now, False
+    try:
+        report = await tenant_admin.rescan(box)
+    except BoxError as exc:
+        logger.error("tenants folder not scanned: %s", exc.message)
+        return now, True
+    if report.loaded or report.failed:
+        logger.info(
+            "tenants folder scan: serving %s; not loaded: %s",
+            ", ".join(report.loaded) or "nothing new",
+            ", ".join(sorted(report.failed)) or "none",
+        )
+    for name in report.loaded:
+        await box.auditor.record(
+            "tenant.load",
+            tenant=name,
+            actor="system:scan",
+            source_ip=None,
+            outcome="ok",
+            detail={"sha256": box.tenants.require(name).module.sha256},
+        )
+    for folder, reason in sorted(report.failed.items()):
+        await box.auditor.record(
+            "tenant.load_failed",
+            tenant=None,
+            actor="system:scan",
+            source_ip=None,
+            outcome="error",
+            detail={"folder": folder, "reason": reason},
+        )
+    # What this scan loaded is served now: the next check starts from what is left.
+    return await asyncio.to_thread(box.tenants.unserved_fingerprint, tenants_dir), True
+
+
+async def scan_tenants_forever(box: Box) -> None:
+    """``tenants_scan_s``: serve new folders of the tenants folder without a command."""
+    last: Fingerprint | None = None
+    while True:
+        interval = box.settings.tenants_scan_s
+        if interval > 0:
+            last, _ = await scan_tenants_once(box, last)
+        else:
+            last = None
+        await asyncio.sleep(interval if interval > 0 else _SCAN_OFF_RECHECK_S)

@@ -224,6 +224,32 @@ class TenantRegistry:
         report.loaded.sort()
         return report
 
+    def unserved_fingerprint(self, tenants_dir: Path) -> tuple[tuple[str, int, int], ...]:
+        """What a periodic scan compares: the tenants folder's subfolders no tenant is served
+        from, with every file in them (path, mtime, size). It changes when a folder appears
+        and when a file of an unserved folder is written (a copy that was half done when the
+        last scan failed to load it), and not otherwise; a few stat() calls per check."""
+        served = {
+            tenant.manifest.manifest_path.parent.resolve()
+            for tenant in self._tenants.values()
+            if tenant.manifest.manifest_path is not None
+        }
+        entries: list[tuple[str, int, int]] = []
+        try:
+            folders = sorted(path for path in tenants_dir.iterdir() if path.is_dir())
+        except OSError:
+            return ()
+        for folder in folders:
+            if folder.resolve() in served or folder.name.startswith("."):
+                continue
+            for path in sorted(folder.rglob("*")):
+                with contextlib.suppress(OSError):
+                    info = path.stat()
+                    entries.append((str(path), info.st_mtime_ns, info.st_size))
+            with contextlib.suppress(OSError):
+                entries.append((str(folder), folder.stat().st_mtime_ns, 0))
+        return tuple(entries)
+
     def removed_names(self) -> list[str]:
         """Folder tenants an admin removed (hidden; their files are untouched)."""
         return sorted(name for name in self._states if self._removed(name))

@@ -12,6 +12,9 @@ import pytest
 from smcp_box.admin.cli_format import rescan_text, tenants_text
 from smcp_box.admin.errors import AdminRequestFailed
 from smcp_box.admin.upload import read_tenant_upload
+from smcp_box.config import load_settings
+from smcp_box.errors import ConfigError
+from smcp_box.ops.reload import LIVE_SETTINGS, scan_tenants_once
 from tests.admin.support import RunningBox
 from tests.admin.test_cli import smcp
 
@@ -111,3 +114,42 @@ async def test_cli_add_and_rescan(rb: RunningBox) -> None:
     assert "coin" in rescanned.out
     helped = await smcp(None, "tenant", "add", "--help")
     assert "tenants folder" in helped.out
+
+
+async def test_periodic_scan_serves_a_new_folder_once_its_files_are_whole(rb: RunningBox) -> None:
+    box = rb.box
+    first, scanned = await scan_tenants_once(box, None)
+    assert not scanned  # the first check only looks: start-up just loaded the folder
+    same, scanned = await scan_tenants_once(box, first)
+    assert not scanned
+    assert same == first
+
+    # A copy caught half way: the tenant.toml is there, the module is not yet.
+    folder = new_folder(rb, "dice")
+    module = folder / "utils.wasm"
+    whole = module.read_bytes()
+    module.write_bytes(whole[:100])
+    after_half, scanned = await scan_tenants_once(box, same)
+    assert scanned
+    assert box.tenants.get("dice") is None
+    assert [f["name"] for f in (await rb.client.tenants())["failed"]] == ["dice"]
+    unchanged, scanned = await scan_tenants_once(box, after_half)
+    assert not scanned  # nothing changed: no new attempt, no new log line
+    # The copy finishes: the changed file brings a new attempt, which serves it.
+    module.write_bytes(whole)
+    done, scanned = await scan_tenants_once(box, unchanged)
+    assert scanned
+    assert box.tenants.get("dice") is not None
+    assert (await rb.client.tenants())["failed"] == []
+    # Served folders are not part of what a check compares.
+    assert not [entry for entry in done if entry[0].startswith(str(folder))]
+    await box.auditor.flush()
+    rows = await box.store.audit_page(event="tenant.load")
+    assert [row.tenant for row in rows if row.actor == "system:scan"] == ["dice"]
+
+
+def test_scan_setting_is_live_and_checked(tmp_path: Path) -> None:
+    assert "tenants_scan_s" in LIVE_SETTINGS
+    assert load_settings(None, environ={}, overrides={}).tenants_scan_s == 0
+    with pytest.raises(ConfigError, match="tenants_scan_s"):
+        load_settings(None, environ={}, overrides={"tenants_scan_s": -1})
