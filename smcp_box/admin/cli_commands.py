@@ -81,6 +81,11 @@ def register(commands: Any) -> None:
         "add a tenant from its folder (tenant.toml + module): a folder inside the tenants folder "
         "is served from there; any other is copied into the box's state directory",
     )
+    add.epilog = (
+        "New folders placed in the tenants folder are not served until you run smcp-box tenant "
+        "rescan (all new folders), smcp-box tenant add FOLDER or smcp-box tenant reload NAME "
+        "(one), or reload the box (SIGHUP); or set tenants_scan_s to have the box look by itself."
+    )
     add.add_argument("path", type=Path, help="tenant folder, or its tenant.toml")
     _leaf(
         actions,

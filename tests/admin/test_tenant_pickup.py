@@ -114,6 +114,7 @@ async def test_cli_add_and_rescan(rb: RunningBox) -> None:
     assert "coin" in rescanned.out
     helped = await smcp(None, "tenant", "add", "--help")
     assert "tenants folder" in helped.out
+    assert "smcp-box tenant rescan" in " ".join(helped.out.split())
 
 
 async def test_periodic_scan_serves_a_new_folder_once_its_files_are_whole(rb: RunningBox) -> None:
