@@ -25,6 +25,8 @@ from smcp_box.errors import BoxError
 from smcp_box.logs import configure_logging
 
 logger = logging.getLogger("smcp_box.cli")
+#: ``serve``'s own lines: stopping (with the calls being drained) and stopped (with the uptime).
+serve_logger = logging.getLogger("smcp_box.serve")
 
 
 def _add_config_flag(parser: argparse.ArgumentParser) -> None:
@@ -189,7 +191,7 @@ async def _serve(settings: Settings, reload_settings: Callable[[], Settings]) ->
     from smcp_box.admin.server import start_admin
     from smcp_box.box import Box, lock_state
     from smcp_box.ops.activation import listen_binds
-    from smcp_box.ops.reload import reload_box
+    from smcp_box.ops.reload import reload_box, scan_tenants_forever
     from smcp_box.ops.sdnotify import Notifier, watchdog_loop
     from smcp_box.ops.tls import CertReloader, ReloadableTLSConfig
     from smcp_box.web.app import create_app
@@ -229,6 +231,12 @@ async def _serve(settings: Settings, reload_settings: Callable[[], Settings]) ->
         draining: set[asyncio.Task[None]] = set()
 
         def request_stop() -> None:
+            if not stop.is_set():
+                serve_logger.info(
+                    "stopping: draining %d calls (up to %gs)",
+                    _running_calls(box),
+                    settings.server.shutdown_grace_s,
+                )
             notifier.stopping("stopping: finishing in-flight requests")
             stop.set()
             task = loop.create_task(transport.close_idle_streams())
@@ -269,16 +277,37 @@ async def _serve(settings: Settings, reload_settings: Callable[[], Settings]) ->
                 healthy_status=lambda: f"serving {len(box.tenants.names())} tenant(s)",
             )
         )
+        scanner = loop.create_task(scan_tenants_forever(box))
         notifier.ready(f"serving {len(box.tenants.names())} tenant(s)")
         try:
             await serve(app, hyper, shutdown_trigger=stop.wait)
         finally:
             watchdog.cancel()
+            scanner.cancel()
             stop.set()
             await admin
     finally:
         await box.stop()
+        serve_logger.info("stopped after %s up", _uptime(box.clock() - box.started_at))
     return 0
+
+
+def _running_calls(box: Any) -> int:
+    """Module calls running now, over every tenant."""
+    running = 0
+    for name in box.tenants.names():
+        try:
+            running += box.sandbox.stats(name).busy_calls
+        except KeyError:
+            continue
+    return int(running)
+
+
+def _uptime(seconds: float) -> str:
+    whole = max(0, int(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
 def _print_banner(box: Any, base_url: str) -> None:

@@ -74,6 +74,11 @@ class ServerSettings:
     #: Handshake era: InputRequiredResult rounds (sampling, elicitation, roots) the box runs for
     #: one request before it fails it (-32603); bounds a module that keeps asking.
     max_input_rounds: int = 8
+    #: One log line per HTTP request (method, path without its query, status, bytes, duration,
+    #: client address, tenant, request id; never headers, bodies or keys). On by default: a
+    #: homelab admin expects ``journalctl -u smcp-box`` to show who called what, as a web
+    #: server's access log would, and a box's traffic is small. Applies live on SIGHUP.
+    access_log: bool = True
 
 
 @dataclass(frozen=True)
@@ -255,6 +260,12 @@ class Settings:
     credentials_dir: str = ""
     #: Folder of tenant folders, each holding a tenant.toml.
     tenants_dir: str = "tenants"
+    #: Seconds between checks of the tenants folder for new tenant folders (and changed files
+    #: of folders that failed to load), which are then served as ``smcp-box tenant rescan``
+    #: would. 0, the default, never checks: adding a tenant is a deliberate act, and ``tenant
+    #: rescan`` (or ``tenant add``) tells the admin at once whether it loaded, where a scan can
+    #: only log it. Applies live on SIGHUP.
+    tenants_scan_s: float = 0.0
     #: Log level: debug, info, warning, error.
     log_level: str = "info"
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -470,6 +481,8 @@ def _validate(settings: Settings) -> None:
         problems.append("server.tls_cert and server.tls_key must be set together")
     if settings.log_level not in {"debug", "info", "warning", "error"}:
         problems.append("log_level must be one of debug, info, warning, error")
+    if settings.tenants_scan_s < 0:
+        problems.append("tenants_scan_s must be 0 (never) or a number of seconds")
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
 

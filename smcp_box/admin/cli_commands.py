@@ -74,8 +74,26 @@ def register(commands: Any) -> None:
     actions = tenant.add_subparsers(dest="tenant_command", required=True, metavar="ACTION")
     _leaf(actions, "list", _tenant_list, "list tenants, and those that failed to load")
     _leaf(actions, "show", _tenant_show, "show one tenant").add_argument("name")
-    add = _leaf(actions, "add", _tenant_add, "add a tenant from its folder (tenant.toml + module)")
+    add = _leaf(
+        actions,
+        "add",
+        _tenant_add,
+        "add a tenant from its folder (tenant.toml + module): a folder inside the tenants folder "
+        "is served from there; any other is copied into the box's state directory",
+    )
+    add.epilog = (
+        "New folders placed in the tenants folder are not served until you run smcp-box tenant "
+        "rescan (all new folders), smcp-box tenant add FOLDER or smcp-box tenant reload NAME "
+        "(one), or reload the box (SIGHUP); or set tenants_scan_s to have the box look by itself."
+    )
     add.add_argument("path", type=Path, help="tenant folder, or its tenant.toml")
+    _leaf(
+        actions,
+        "rescan",
+        _tenant_rescan,
+        "serve new folders of the tenants folder (and retry those that failed to load); "
+        "running tenants are untouched",
+    )
     _leaf(actions, "enable", _tenant_enable, "serve a disabled tenant again").add_argument("name")
     _leaf(actions, "disable", _tenant_disable, "stop serving a tenant").add_argument("name")
     limits = _leaf(actions, "limits", _tenant_limits, "override a tenant's limits")
@@ -237,8 +255,21 @@ async def _tenant_show(client: AdminClient, args: argparse.Namespace) -> int:
 
 async def _tenant_add(client: AdminClient, args: argparse.Namespace) -> int:
     manifest, module = await asyncio.to_thread(read_tenant_upload, args.path)
-    body = await client.add_tenant(manifest, module)
-    return _emit(args, body, f"added tenant {body['name']}: {body['url']}")
+    source = str(args.path.expanduser().resolve())
+    body = await client.add_tenant(manifest, module, source)
+    if body.get("origin") == "folder":
+        text = (
+            f"serving tenant {body['name']} from the tenants folder ({body['folder']}), not "
+            f"copied: {body['url']}"
+        )
+    else:
+        text = f"added tenant {body['name']}: {body['url']}"
+    return _emit(args, body, text)
+
+
+async def _tenant_rescan(client: AdminClient, args: argparse.Namespace) -> int:
+    body = await client.rescan_tenants()
+    return _emit(args, body, fmt.rescan_text(body))
 
 
 async def _tenant_enable(client: AdminClient, args: argparse.Namespace) -> int:

@@ -57,12 +57,26 @@ def tenants_text(body: JsonObject) -> str:
         )
         for t in body["tenants"]
     ]
+    # A folder that failed to load is a row too, so the admin sees it beside the others.
+    rows += [(failed["name"], "failed", "-", "-", failed["folder"]) for failed in body["failed"]]
     text = table(("NAME", "STATE", "AUTH", "CALLS", "URL"), rows) if rows else "no tenants loaded"
     for failed in body["failed"]:
         text += f"\nNOT LOADED {failed['name']} ({failed['folder']}): {failed['reason']}"
     for name in body.get("removed", []):
         text += f"\nREMOVED {name} (its folder is kept; smcp-box tenant reload {name} serves it)"
     return text
+
+
+def rescan_text(body: JsonObject) -> str:
+    loaded = body["loaded"]
+    lines = [
+        f"picked up {len(loaded)} new tenant(s) from {body['tenants_dir']}"
+        + (f": {', '.join(loaded)}" if loaded else "")
+    ]
+    for failed in body["failed"]:
+        lines.append(f"NOT LOADED {failed['name']} ({failed['folder']}): {failed['reason']}")
+    lines.append(f"serving: {', '.join(body['serving']) or 'no tenants'}")
+    return "\n".join(lines)
 
 
 def tenant_text(t: JsonObject) -> str:

@@ -137,10 +137,20 @@ class AdminClient:
     async def tenant(self, name: str) -> JsonObject:
         return await self.request("GET", f"/tenants/{_seg(name)}")
 
-    async def add_tenant(self, manifest_toml: str, module: bytes) -> JsonObject:
-        """Upload a tenant.toml and its module; the box checks both and installs the folder."""
-        body = {"manifest": manifest_toml, "module": base64.b64encode(module).decode()}
+    async def add_tenant(
+        self, manifest_toml: str, module: bytes, source: str | None = None
+    ) -> JsonObject:
+        """Upload a tenant.toml and its module; the box checks both and installs the folder.
+        ``source``, the folder the files came from: a folder inside the box's tenants folder is
+        served from there instead (``origin`` "folder" in the reply)."""
+        body: JsonObject = {"manifest": manifest_toml, "module": base64.b64encode(module).decode()}
+        if source is not None:
+            body["source"] = source
         return await self.request("POST", "/tenants", json=body, timeout_s=120.0)
+
+    async def rescan_tenants(self) -> JsonObject:
+        """Serve the tenants folder's new folders (and retry failed ones)."""
+        return await self.request("POST", "/tenants/rescan", timeout_s=300.0)
 
     async def set_enabled(self, name: str, enabled: bool) -> JsonObject:
         verb = "enable" if enabled else "disable"

@@ -27,6 +27,7 @@ from smcp_box.tenancy.manifest import (
     discover_manifests,
     load_manifest,
 )
+from smcp_box.tenancy.registry import LoadReport
 from smcp_box.tenancy.runtime import WasmTenant
 
 
@@ -163,9 +164,86 @@ async def remove(box: Box, name: str) -> Removed:
         return Removed("folder", folder, files_deleted=False)
 
 
-async def add(box: Box, manifest_text: str, module: bytes) -> WasmTenant:
-    """Vet a new tenant (its tenant.toml and module), keep its files in the state directory,
-    record it in the database and serve it; nothing is left behind if any step fails."""
+async def rescan(box: Box) -> LoadReport:
+    """Serve the tenants folder's new folders (and retry those that failed to load); served
+    tenants keep running untouched. ``smcp-box tenant rescan``; SIGHUP reloads everything."""
+    async with box.admin_lock:
+        return await asyncio.to_thread(box.tenants.scan_new, box.settings.tenants_path())
+
+
+@dataclass(frozen=True)
+class Added:
+    tenant: WasmTenant
+    #: "admin": copied into the state directory; "folder": served from the tenants folder.
+    origin: TenantOrigin
+
+
+def in_tenants_folder(box: Box, source: str | None, manifest_text: str) -> Path | None:
+    """The tenant.toml of ``source`` when ``source`` is a folder inside the tenants folder whose
+    tenant.toml is the one uploaded: such a tenant is served from there, never copied."""
+    if not source:
+        return None
+    tenants_dir = box.settings.tenants_path().resolve()
+    folder = Path(source).resolve()
+    if folder.name == MANIFEST_NAME:
+        folder = folder.parent
+    manifest_path = folder / MANIFEST_NAME
+    if not folder.is_relative_to(tenants_dir) or folder == tenants_dir:
+        return None
+    try:
+        return manifest_path if manifest_path.read_text() == manifest_text else None
+    except OSError:
+        return None
+
+
+async def add(box: Box, manifest_text: str, module: bytes, *, source: str | None = None) -> Added:
+    """Add a tenant. From a folder inside the tenants folder (``source``, the folder the admin
+    named): serve it from there as a folder tenant. Else vet the new tenant (its tenant.toml
+    and module), keep its files in the state directory, record it in the database and serve
+    it; nothing is left behind if any step fails."""
+    folder_manifest = await asyncio.to_thread(in_tenants_folder, box, source, manifest_text)
+    if folder_manifest is not None:
+        return Added(await _add_from_tenants_folder(box, folder_manifest), "folder")
+    return Added(await _add_to_state(box, manifest_text, module), "admin")
+
+
+async def _add_from_tenants_folder(box: Box, manifest_path: Path) -> WasmTenant:
+    async with box.admin_lock:
+        registry = box.tenants
+        manifest = await asyncio.to_thread(load_manifest, manifest_path)
+        name = manifest.name
+        current = registry.get(name)
+        if current is not None:
+            served = current.manifest.manifest_path
+            if served is not None and _same_file(served, manifest_path):
+                raise Conflict(
+                    f"tenant {name!r} is already served from {manifest_path.parent}; after "
+                    f"changing its files reload it: smcp-box tenant reload {name}"
+                )
+            raise Conflict(
+                f"a tenant named {name!r} is already served from "
+                f"{served.parent if served is not None else 'elsewhere'}; rename the tenant in "
+                f"{manifest_path}"
+            )
+        state = await box.store.tenant_state(name)
+        if state is not None and state.removed:
+            # Adding a removed folder tenant serves it again, as `tenant reload` would.
+            registry.drop_state(name)
+            try:
+                tenant = await asyncio.to_thread(registry.load_tenant, manifest_path)
+            except BaseException:
+                registry.set_state(state)
+                raise
+            await box.store.delete_tenant_state(name)
+            return tenant
+        return await asyncio.to_thread(registry.load_tenant, manifest_path)
+
+
+def _same_file(one: Path, other: Path) -> bool:
+    return one.resolve() == other.resolve()
+
+
+async def _add_to_state(box: Box, manifest_text: str, module: bytes) -> WasmTenant:
     async with box.admin_lock:
         added_dir = box.added_tenants_path()
         staging_root = added_dir / f".incoming-{secrets.token_hex(6)}"
@@ -230,14 +308,23 @@ async def _check_free(box: Box, name: str) -> None:
     folder = await asyncio.to_thread(find_folder_manifest, box, name)
     if folder is not None:
         removed = state is not None and state.removed
-        raise Conflict(
-            f"a tenant named {name!r} already exists in the tenants folder ({folder.parent})"
-            + (
+        if removed:
+            hint = (
                 f", removed by an admin; serve it again with smcp-box tenant reload {name}, "
                 "or add this one under another name"
-                if removed
-                else "; remove it first or reload it after replacing its module"
             )
+        elif str(folder.parent) in box.tenants.last_report.failed:
+            hint = (
+                f" but failed to load (smcp-box tenant list says why); fix it there and run "
+                f"smcp-box tenant reload {name}"
+            )
+        else:
+            hint = (
+                " but is not served yet: the box picks up new folders with smcp-box tenant "
+                f"rescan (or smcp-box tenant reload {name}, or SIGHUP)"
+            )
+        raise Conflict(
+            f"a tenant named {name!r} already exists in the tenants folder ({folder.parent})" + hint
         )
 
 

@@ -99,10 +99,32 @@ def tenant_routes(ctx: AdminContext) -> Blueprint:
             module = base64.b64decode(module_b64, validate=True)
         except (binascii.Error, ValueError):
             raise BadRequest("'module' is not valid base64") from None
+        source = body.get("source")
+        if source is not None and not isinstance(source, str):
+            raise BadRequest("'source' is the tenant's folder as the admin named it: a string")
         ctx.begin("admin.tenant.add", None, module_bytes=len(module))
-        tenant = await tenant_admin.add(box, manifest_text, module)
-        await ctx.audit(tenant=tenant.name, sha256=tenant.manifest.sha256)
+        added = await tenant_admin.add(box, manifest_text, module, source=source)
+        tenant = added.tenant
+        await ctx.audit(tenant=tenant.name, sha256=tenant.manifest.sha256, origin=added.origin)
         return json_response(tenant_json(ctx, tenant), 201)
+
+    @bp.post("/rescan")
+    async def rescan() -> Response:
+        ctx.begin("admin.tenant.rescan", None)
+        report = await tenant_admin.rescan(box)
+        await ctx.audit(loaded=report.loaded, failed=sorted(report.failed))
+        failed = [
+            {"folder": folder, "name": Path(folder).name, "reason": reason}
+            for folder, reason in sorted(report.failed.items())
+        ]
+        return json_response(
+            {
+                "loaded": report.loaded,
+                "failed": failed,
+                "tenants_dir": str(box.settings.tenants_path()),
+                "serving": registry.names(),
+            }
+        )
 
     async def set_enabled(name: str, enabled: bool) -> Response:
         ctx.begin("admin.tenant.enable" if enabled else "admin.tenant.disable", name)

@@ -6,8 +6,8 @@ What a reload applies at once, and what it only reports:
   whose effective limits change get a fresh pool; calls running finish under the old limits),
   ``sessions.idle_timeout_s``, ``audit.retention_days`` and the ``[server]`` settings the MCP
   transport reads per request (origins, SSE keep-alive and retry, body and client-answer
-  timeouts, the challenge's realm and metadata URL, session touch, input rounds), for requests
-  that arrive after the reload;
+  timeouts, the challenge's realm and metadata URL, session touch, input rounds) and the access
+  log switch, for requests that arrive after the reload;
 - restart: everything else (listen address, TLS paths, ``max_body_bytes``, folders, the
   database and its quotas, ``tick_ms``, ``shutdown_grace_s``). Such changes are logged as waiting
   for a restart and the running value is kept, so the box never runs half on one configuration
@@ -24,6 +24,7 @@ Sessions live in the database and in the transport, neither of which a reload to
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -32,11 +33,13 @@ from typing import Any, Final
 
 from quart import Quart
 
+from smcp_box.admin import tenant_admin
 from smcp_box.box import Box
 from smcp_box.config import SandboxSettings, Settings, settings_as_dict
 from smcp_box.errors import BoxError
 from smcp_box.ops.sdnotify import Notifier
 from smcp_box.ops.tls import CertReloader
+from smcp_box.web.app import ACCESS_LOG_KEY
 from smcp_box.web.mcp import EXTENSION_KEY as MCP_EXTENSION
 from smcp_box.web.mcp import transport_settings
 
@@ -53,11 +56,13 @@ _LIVE_SERVER: Final = (
     "auth_realm",
     "resource_metadata_url",
     "max_input_rounds",
+    "access_log",
 )
 LIVE_SETTINGS: Final = frozenset(
     {
         "log_level",
         "tenants_dir",
+        "tenants_scan_s",
         "sessions.idle_timeout_s",
         "audit.retention_days",
     }
@@ -120,6 +125,8 @@ def apply_settings(box: Box, new: Settings, app: Quart | None) -> tuple[list[str
     logging.getLogger().setLevel(effective.log_level.upper())
     # The next load resolves every tenant's limits from these defaults.
     box.tenants.set_defaults(effective.sandbox)
+    if app is not None:
+        app.config[ACCESS_LOG_KEY] = effective.server.access_log
     transport = app.extensions.get(MCP_EXTENSION) if app is not None else None
     if transport is not None:
         transport.settings = transport_settings(effective)
@@ -178,3 +185,62 @@ async def reload_box(
     if notifier is not None:
         notifier.ready(f"serving {len(box.tenants.names())} tenant(s)")
     return result
+
+
+#: How often a box whose ``tenants_scan_s`` is 0 looks again whether SIGHUP turned scans on.
+_SCAN_OFF_RECHECK_S: Final = 5.0
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+async def scan_tenants_once(box: Box, last: Fingerprint | None) -> tuple[Fingerprint, bool]:
+    """One check of ``tenants_scan_s``: serve new folders when the unserved part of the tenants
+    folder changed since ``last`` (None: the first check, which only takes the fingerprint, as
+    start-up just loaded the folder). Returns the new fingerprint and whether it scanned."""
+    tenants_dir = box.settings.tenants_path()
+    now = await asyncio.to_thread(box.tenants.unserved_fingerprint, tenants_dir)
+    if last is None or now == last:
+        return now, False
+    try:
+        report = await tenant_admin.rescan(box)
+    except BoxError as exc:
+        logger.error("tenants folder not scanned: %s", exc.message)
+        return now, True
+    if report.loaded or report.failed:
+        logger.info(
+            "tenants folder scan: serving %s; not loaded: %s",
+            ", ".join(report.loaded) or "nothing new",
+            ", ".join(sorted(report.failed)) or "none",
+        )
+    for name in report.loaded:
+        await box.auditor.record(
+            "tenant.load",
+            tenant=name,
+            actor="system:scan",
+            source_ip=None,
+            outcome="ok",
+            detail={"sha256": box.tenants.require(name).module.sha256},
+        )
+    for folder, reason in sorted(report.failed.items()):
+        await box.auditor.record(
+            "tenant.load_failed",
+            tenant=None,
+            actor="system:scan",
+            source_ip=None,
+            outcome="error",
+            detail={"folder": folder, "reason": reason},
+        )
+    # What this scan loaded is served now: the next check starts from what is left.
+    return await asyncio.to_thread(box.tenants.unserved_fingerprint, tenants_dir), True
+
+
+async def scan_tenants_forever(box: Box) -> None:
+    """``tenants_scan_s``: serve new folders of the tenants folder without a command."""
+    last: Fingerprint | None = None
+    while True:
+        interval = box.settings.tenants_scan_s
+        if interval > 0:
+            last, _ = await scan_tenants_once(box, last)
+        else:
+            last = None
+        await asyncio.sleep(interval if interval > 0 else _SCAN_OFF_RECHECK_S)

@@ -186,6 +186,70 @@ class TenantRegistry:
         self.last_report = report
         return report
 
+    def scan_new(self, tenants_dir: Path) -> LoadReport:
+        """Load the tenants folder's tenants that are not served yet: new folders, and folders
+        that failed to load before. Served tenants are left alone (a full reload is SIGHUP's
+        job) and so are folder tenants an admin removed.
+
+        The report names what this scan loaded and what it could not load.
+        """
+        report = LoadReport()
+        served = {
+            tenant.manifest.manifest_path.parent.resolve()
+            for tenant in self._tenants.values()
+            if tenant.manifest.manifest_path is not None
+        }
+        for manifest_path in discover_manifests(tenants_dir):
+            folder = manifest_path.parent
+            if folder.resolve() in served:
+                continue
+            try:
+                manifest = load_manifest(manifest_path)
+            except BoxError as exc:
+                if not self._removed(folder.name):
+                    report.failed[str(folder)] = exc.message
+                    self.last_report.failed[str(folder)] = exc.message
+                continue
+            if self._removed(manifest.name):
+                continue
+            try:
+                tenant = self.load_tenant(manifest_path)
+            except BoxError as exc:
+                report.failed[str(folder)] = exc.message
+                logger.error("tenant not loaded: %s", exc.message)
+                continue
+            report.loaded.append(tenant.name)
+            logger.info("tenant %s: picked up from %s", tenant.name, folder)
+        self.last_report.loaded.sort()
+        report.loaded.sort()
+        return report
+
+    def unserved_fingerprint(self, tenants_dir: Path) -> tuple[tuple[str, int, int], ...]:
+        """What a periodic scan compares: the tenants folder's subfolders no tenant is served
+        from, with every file in them (path, mtime, size). It changes when a folder appears
+        and when a file of an unserved folder is written (a copy that was half done when the
+        last scan failed to load it), and not otherwise; a few stat() calls per check."""
+        served = {
+            tenant.manifest.manifest_path.parent.resolve()
+            for tenant in self._tenants.values()
+            if tenant.manifest.manifest_path is not None
+        }
+        entries: list[tuple[str, int, int]] = []
+        try:
+            folders = sorted(path for path in tenants_dir.iterdir() if path.is_dir())
+        except OSError:
+            return ()
+        for folder in folders:
+            if folder.resolve() in served or folder.name.startswith("."):
+                continue
+            for path in sorted(folder.rglob("*")):
+                with contextlib.suppress(OSError):
+                    info = path.stat()
+                    entries.append((str(path), info.st_mtime_ns, info.st_size))
+            with contextlib.suppress(OSError):
+                entries.append((str(folder), folder.stat().st_mtime_ns, 0))
+        return tuple(entries)
+
     def removed_names(self) -> list[str]:
         """Folder tenants an admin removed (hidden; their files are untouched)."""
         return sorted(name for name in self._states if self._removed(name))
@@ -228,7 +292,7 @@ class TenantRegistry:
             previous is not None and manifest.tools_sha256 != previous.manifest.tools_sha256
         ):
             description = vet_module(self._sandbox, module, manifest)
-        return WasmTenant(
+        tenant = WasmTenant(
             manifest,
             module,
             sandbox=self._sandbox,
@@ -239,6 +303,11 @@ class TenantRegistry:
             inline_fuel=self._defaults.inline_fuel,
             description=description,
         )
+        if previous is not None:
+            # A reload that keeps the tenant (same module or a new one) keeps its counters: the
+            # very object, so calls still running on the previous version count here too.
+            tenant.stats = previous.stats
+        return tenant
 
     # --- admin operations: one tenant at a time ------------------------------------------
 

@@ -6,9 +6,10 @@ import html
 import logging
 import re
 import secrets
-from typing import Any
+import time
+from typing import Any, Final
 
-from quart import Quart, Response, jsonify, request
+from quart import Quart, Response, g, jsonify, request
 
 from smcp_box import __version__
 from smcp_box.config import Settings
@@ -19,6 +20,12 @@ from smcp_box.web.metrics_endpoint import create_metrics_blueprint
 from smcp_box.web.services import AppServices
 
 logger = logging.getLogger("smcp_box.web")
+#: The access log's logger: one line per request when ``[server] access_log`` is on.
+access_logger = logging.getLogger("smcp_box.access")
+#: ``app.config`` key of the access-log switch; SIGHUP sets it (ops/reload.py).
+ACCESS_LOG_KEY: Final = "SMCP_BOX_ACCESS_LOG"
+#: Paths are logged up to this many characters: a path is chosen by the client.
+_MAX_LOGGED_PATH = 200
 
 REQUEST_ID_HEADER = "X-Request-Id"
 #: A client's own request id is kept only if it is this tame: it goes into logs and audit rows.
@@ -31,6 +38,7 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
     # backstop for every other route.
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
+    app.config[ACCESS_LOG_KEY] = settings.server.access_log
     app.register_blueprint(create_mcp_blueprint(services.mcp, transport_settings(settings)))
     app.register_blueprint(create_metrics_blueprint(services.metrics_snapshot))
 
@@ -41,6 +49,7 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
         offered = request.headers.get(REQUEST_ID_HEADER, "")
         chosen = offered if _CLIENT_REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
         request_id_var.set(chosen)
+        g.smcp_started = time.perf_counter()
         # Method and path only: headers and bodies carry credentials and session ids.
         logger.debug("%s %s from %s", request.method, request.path, request.remote_addr)
 
@@ -49,6 +58,8 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
         request_id = request_id_var.get()
         if request_id:
             response.headers[REQUEST_ID_HEADER] = request_id
+        if app.config[ACCESS_LOG_KEY]:
+            _log_access(response)
         return response
 
     @app.get("/healthz")
@@ -84,6 +95,27 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
         return response
 
     return app
+
+
+def _log_access(response: Response) -> None:
+    """The request's access-log line, in the logfmt of every other line (the formatter adds the
+    request id). Never the query string, headers or body: they carry keys, tokens and session
+    ids. For a streamed reply (SSE) the duration runs to its headers and its size is "-"."""
+    started = getattr(g, "smcp_started", None)
+    duration_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
+    size = response.content_length
+    view_args = request.view_args or {}
+    tenant = view_args.get("tenant")
+    access_logger.info(
+        "%s %s %d %s %.1fms client=%s tenant=%s",
+        request.method,
+        request.path[:_MAX_LOGGED_PATH],
+        response.status_code,
+        "-" if size is None else size,
+        duration_ms,
+        request.remote_addr or "-",
+        tenant if isinstance(tenant, str) else "-",
+    )
 
 
 def _landing_html(body: dict[str, str]) -> str:

@@ -71,6 +71,15 @@ async def test_sigterm_finishes_the_call_in_flight_and_exits_0(
         assert code == 0, proc.log()
     finally:
         proc.stop()
+    # The log says what the stop waited for and when it was done; the access log has the call's
+    # line, and the key appears nowhere.
+    log = proc.log()
+    assert "stopping: draining 1 calls" in log, log
+    assert "stopped after " in log, log
+    assert log.index("stopping: draining") < log.index("stopped after ")
+    assert "logger=smcp_box.access" in log, log
+    assert "POST /t/ops/mcp 200" in log, log
+    assert key not in log
     # Every audit row was written before the store closed: the call's, then the stop.
     rows = audit_rows(proc)
     calls = [r for r in rows if r["event"] == "tool.call"]
