@@ -163,7 +163,7 @@ def test_every_mark_is_on_a_block() -> None:
     for path in DOCUMENTS:
         lines = path.read_text(encoding="utf-8").splitlines()
         for number, line in enumerate(lines, 1):
-            if "snippet:" not in line:
+            if not (line.strip().startswith("<!--") and "snippet" in line):
                 continue
             following = next((x for x in lines[number:] if x.strip()), "")
             if NOT_RUN.match(line.strip()) is None or FENCE.match(following) is None:
