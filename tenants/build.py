@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
-"""Builds every tenant module from source and pins its sha256 in tenant.toml.
+"""Builds every tenant module from source and pins its sha256 and tools_sha256 in tenant.toml.
 
-    python tenants/build.py              build all tenants, rewrite their sha256 lines
-    python tenants/build.py notes        only the named tenants
+    python tenants/build.py              build all tenants, rewrite their sha256 and
+                                         tools_sha256 lines
+    python tenants/build.py notes        only the named tenants (a name with a "/" is a path
+                                         to a tenant folder anywhere)
     python tenants/build.py --check      rebuild into a temporary directory and fail if a
-                                         committed module or pinned hash differs
+                                         committed module or a pin differs
+
+The sha256 and tools_sha256 lines may hold any quoted value (a placeholder such as
+"<hex sha256 of the module file>" as docs/abi.md shows); a missing line is added. The tools pin
+is the fingerprint `smcp-box vet` computes: the module's tools/list, run in the box's sandbox.
 
 A tenant is a directory here with a tenant.toml and a build.sh that takes the output path as
 its argument. Needs only the `ziglang` package (run as `python -m ziglang`) and a POSIX sh; the
@@ -24,7 +30,8 @@ import tempfile
 from pathlib import Path
 
 TENANTS = Path(__file__).resolve().parent
-SHA_LINE = re.compile(r'^sha256\s*=\s*"([0-9a-f]*)"[ \t]*(#.*)?$', re.MULTILINE)
+SHA_LINE = re.compile(r'^sha256[ \t]*=[ \t]*"([^"\n]*)"[ \t]*(#.*)?$', re.MULTILINE)
+TOOLS_LINE = re.compile(r'^tools_sha256[ \t]*=[ \t]*"([^"\n]*)"[ \t]*(#.*)?$', re.MULTILINE)
 MODULE_LINE = re.compile(r'^module\s*=\s*"([^"]+)"', re.MULTILINE)
 
 
@@ -34,10 +41,12 @@ def tenant_dirs(names: list[str] | None = None) -> list[Path]:
     if not names:
         return found
     by_name = {d.name: d for d in found}
-    missing = [n for n in names if n not in by_name]
+    paths = [Path(n) for n in names if "/" in n]
+    missing = [n for n in names if "/" not in n and n not in by_name]
+    missing += [str(p) for p in paths if not (p / "tenant.toml").is_file()]
     if missing:
         raise SystemExit(f"no such tenant: {', '.join(missing)} (have: {', '.join(by_name)})")
-    return [by_name[n] for n in names]
+    return [Path(n).resolve() if "/" in n else by_name[n] for n in names]
 
 
 def module_path(tenant: Path) -> Path:
@@ -53,6 +62,12 @@ def pinned_sha256(tenant: Path) -> str:
     if match is None:
         raise SystemExit(f'{tenant / "tenant.toml"}: no sha256 = "..." line')
     return match.group(1)
+
+
+def pinned_tools_sha256(tenant: Path) -> str | None:
+    """The tools_sha256 value in tenant.toml, or None when there is no such line."""
+    match = TOOLS_LINE.search((tenant / "tenant.toml").read_text(encoding="utf-8"))
+    return None if match is None else match.group(1)
 
 
 def build(tenant: Path, out: Path) -> None:
@@ -75,18 +90,81 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def tools_fingerprint(tenant: Path, module_file: Path) -> str:
+    """The tools_sha256 pin of the module: what `smcp-box vet` prints for it.
+
+    The module's initialize and tools/list run in the box's sandbox with the tenant's [config]
+    and [limits] from tenant.toml (its sha256 and tools_sha256 lines are not read, so
+    placeholders there are fine).
+    """
+    # Imported here: building needs only ziglang; pinning the tools needs the installed box.
+    import tomllib
+
+    from smcp_box.config import SandboxSettings, check_limits
+    from smcp_box.sandbox import Sandbox
+    from smcp_box.tenancy.manifest import TenantManifest, resolve_limits
+    from smcp_box.tenancy.vet import list_tools
+    from smcp_box.vetting.pins import tools_fingerprint as fingerprint
+
+    raw = tomllib.loads((tenant / "tenant.toml").read_text(encoding="utf-8"))
+    data = module_file.read_bytes()
+    manifest = TenantManifest(
+        name=str(raw["name"]),
+        description=str(raw.get("description", "")),
+        module_path=module_file,
+        sha256=hashlib.sha256(data).hexdigest(),
+        auth=raw.get("auth", "api_key"),
+        limit_overrides=dict(check_limits(raw.get("limits", {}))),
+        config={str(k): str(v) for k, v in raw.get("config", {}).items()},
+    )
+    limits = resolve_limits(SandboxSettings(), manifest.limit_overrides)
+    with (
+        tempfile.TemporaryDirectory(prefix="smcp-vet-cache-") as cache,
+        Sandbox(Path(cache)) as sandbox,
+    ):
+        module = sandbox.load(manifest.name, data, limits)
+        return fingerprint(list_tools(sandbox, module, manifest))
+
+
+def _rewrite(text: str, line: re.Pattern[str], key: str, value: str, after: re.Pattern[str]) -> str:
+    """text with key's line set to value (its comment kept), added after `after`'s line."""
+    if line.search(text) is not None:
+        return line.sub(
+            lambda m: f'{key} = "{value}"' + (f"  {m.group(2)}" if m.group(2) else ""),
+            text,
+            count=1,
+        )
+    anchor = after.search(text)
+    if anchor is None:
+        raise SystemExit(f'tenant.toml has no {key} = "..." line and no line to add it after')
+    end = text.find("\n", anchor.end())
+    end = len(text) if end < 0 else end
+    return text[:end] + f'\n{key} = "{value}"' + text[end:]
+
+
+def _write_if_changed(toml: Path, new: str) -> bool:
+    changed = new != toml.read_text(encoding="utf-8")
+    if changed:
+        toml.write_text(new, encoding="utf-8")
+    return changed
+
+
 def pin(tenant: Path, digest: str) -> bool:
-    """Rewrites the sha256 line of tenant.toml; True if it changed."""
+    """Sets the sha256 line of tenant.toml (any quoted value, or none: added after the module
+    line); True if it changed."""
     toml = tenant / "tenant.toml"
     text = toml.read_text(encoding="utf-8")
-    if SHA_LINE.search(text) is None:
-        raise SystemExit(f'{toml}: no sha256 = "..." line to rewrite')
-    new = SHA_LINE.sub(
-        lambda m: f'sha256 = "{digest}"' + (f"  {m.group(2)}" if m.group(2) else ""), text, count=1
+    return _write_if_changed(toml, _rewrite(text, SHA_LINE, "sha256", digest, MODULE_LINE))
+
+
+def pin_tools(tenant: Path, fingerprint: str) -> bool:
+    """Sets the tools_sha256 line of tenant.toml (added after the sha256 line when missing);
+    True if it changed."""
+    toml = tenant / "tenant.toml"
+    text = toml.read_text(encoding="utf-8")
+    return _write_if_changed(
+        toml, _rewrite(text, TOOLS_LINE, "tools_sha256", fingerprint, SHA_LINE)
     )
-    if new != text:
-        toml.write_text(new, encoding="utf-8")
-    return new != text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,23 +179,26 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(tmp) / target.name if args.check else target
             build(tenant, out)
             digest = sha256_file(out)
+            tools = tools_fingerprint(tenant, out)
             if args.check:
                 same_bytes = target.is_file() and target.read_bytes() == out.read_bytes()
                 same_pin = pinned_sha256(tenant) == digest
-                if not (same_bytes and same_pin):
+                same_tools = pinned_tools_sha256(tenant) == tools
+                if not (same_bytes and same_pin and same_tools):
                     failures += 1
                     print(
-                        f"{tenant.name}: committed module or pinned sha256 is stale; "
-                        f"run python tenants/build.py",
+                        f"{tenant.name}: committed module, pinned sha256 or tools_sha256 is "
+                        f"stale; run python tenants/build.py",
                         file=sys.stderr,
                     )
                     continue
-                print(f"{tenant.name}: ok {digest}")
+                print(f"{tenant.name}: ok {digest} tools {tools}")
             else:
                 changed = pin(tenant, digest)
+                changed |= pin_tools(tenant, tools)
                 size = out.stat().st_size
                 note = " (re-pinned)" if changed else ""
-                print(f"{tenant.name}: {size} bytes sha256 {digest}{note}")
+                print(f"{tenant.name}: {size} bytes sha256 {digest} tools_sha256 {tools}{note}")
     return 1 if failures else 0
 
 

@@ -1,0 +1,170 @@
+"""Upgrading across a schema change, as docs/operations.md's "Upgrading" section describes it.
+
+A database written by the previous release (0.1.0: schema version 1, ``MIGRATIONS[:1]``) is
+opened by this release: the migrations run at start, and every row the old release wrote (API
+keys, kv data, sessions and their events, the audit chain) reads back intact. The rollback
+path: the older release refuses the upgraded database with a clear error and leaves it alone,
+and ``smcp-box restore`` of the backup taken before the upgrade gives it its data back.
+
+(``test_store_tenant_state.py`` checks the version-2 table itself on a migrated database, and
+``test_store_db.py`` the refusal of a newer schema by the current release.)
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from smcp_box.config import Settings, load_settings
+from smcp_box.errors import StoreError
+from smcp_box.ops.backup import run_restore
+from smcp_box.store import Store
+from smcp_box.store import db as store_db
+from smcp_box.store.keyfile import create_key_file, read_key_file
+from smcp_box.store.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
+
+#: The schema of release 0.1.0, the previous release.
+PREVIOUS_RELEASE = MIGRATIONS[:1]
+
+
+@pytest.fixture
+def previous_release(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """While active, Store.open migrates only as far as the previous release did.
+
+    Migration 2 only added tables, so with it held back the store writes exactly the rows
+    0.1.0 wrote into the version-1 tables.
+    """
+    monkeypatch.setattr(
+        store_db, "migrate", functools.partial(migrate, migrations=PREVIOUS_RELEASE)
+    )
+    yield
+    monkeypatch.undo()
+
+
+def settings_in(tmp_path: Path) -> Settings:
+    overrides = {
+        "state_dir": str(tmp_path / "state"),
+        "cache_dir": str(tmp_path / "cache"),
+        "runtime_dir": str(tmp_path / "run"),
+        "tenants_dir": str(tmp_path / "tenants"),
+    }
+    return load_settings(None, environ={}, overrides=overrides)
+
+
+def user_version(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def write_as_previous_release(path: Path, key: bytes) -> dict[str, str]:
+    """Rows of every v1 table, written by the store code on the 0.1.0 schema."""
+    store = await Store.open(path, key, token_source=random.Random(7).randbytes)
+    try:
+        key_id, secret = await store.create_api_key("notes", "laptop")
+        await store.kv_set("notes", "note:0001", '{"title":"hello","body":"world"}')
+        await store.create_session("notes", "sid-1", "2025-06-18", {"name": "old-client"})
+        await store.update_session_state("notes", "sid-1", {"initialized": True})
+        event_id = await store.append_event("notes", "sid-1", "stream-1", '{"jsonrpc":"2.0"}')
+        await store.append_audit(
+            "key.create",
+            tenant="notes",
+            actor="admin",
+            source_ip=None,
+            outcome="ok",
+            detail={"key_id": key_id},
+        )
+    finally:
+        await store.close()
+    return {"key_id": key_id, "secret": secret, "event_id": event_id}
+
+
+async def assert_previous_rows_intact(store: Store, written: dict[str, str]) -> None:
+    record = await store.verify_api_key(written["secret"])
+    assert record is not None
+    assert (record.key_id, record.tenant) == (written["key_id"], "notes")
+    assert await store.kv_get("notes", "note:0001") == '{"title":"hello","body":"world"}'
+    assert await store.kv_usage("notes") == (1, len("note:0001") + 32)
+    session = await store.get_session("notes", "sid-1")
+    assert session is not None
+    assert session.client_info == {"name": "old-client"}
+    assert session.state == {"initialized": True}
+    verification = await store.verify_audit_chain()
+    assert verification.ok, verification.message
+    assert verification.rows_checked == 1
+    (row,) = await store.audit_page(event="key.create")
+    assert row.detail == {"key_id": written["key_id"]}
+
+
+async def test_previous_release_database_is_migrated_at_start_with_its_data(
+    tmp_path: Path, previous_release: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "smcp-box.db"
+    key = bytes(range(32))
+    written = await write_as_previous_release(path, key)
+    assert user_version(path) == len(PREVIOUS_RELEASE) == 1
+    monkeypatch.undo()  # the upgrade: this release's migrations
+
+    store = await Store.open(path, key)
+    try:
+        assert user_version(path) == SCHEMA_VERSION
+        await assert_previous_rows_intact(store, written)
+        # The new release's own tables work on the migrated file.
+        assert await store.tenant_states() == {}
+        replay = await store.replay_events("notes", "sid-1", written["event_id"])
+        assert replay is not None
+    finally:
+        await store.close()
+
+
+async def test_rollback_is_the_previous_release_and_the_backup_from_before_the_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_in(tmp_path)
+    settings.state_path().mkdir(parents=True, mode=0o700)
+    create_key_file(settings.state_path() / "data.key", random.Random(1).randbytes)
+    key = read_key_file(settings.state_path() / "data.key")
+    database = settings.database_path()
+    old_schema = functools.partial(migrate, migrations=PREVIOUS_RELEASE)
+
+    # 0.1.0 runs and writes; the admin backs up before upgrading.
+    monkeypatch.setattr(store_db, "migrate", old_schema)
+    written = await write_as_previous_release(database, key)
+    backup = tmp_path / "before-upgrade.db"
+    store = await Store.open(database, key)
+    await store.backup(backup)
+    await store.close()
+
+    # The upgrade migrates the database at start.
+    monkeypatch.undo()
+    store = await Store.open(database, key)
+    await store.close()
+    assert user_version(database) == SCHEMA_VERSION
+
+    # Rolled back to 0.1.0: it refuses the newer schema, says why and what to do, and does not
+    # touch the file.
+    monkeypatch.setattr(store_db, "migrate", old_schema)
+    with pytest.raises(StoreError) as refused:
+        await Store.open(database, key)
+    message = refused.value.message
+    assert f"schema version {SCHEMA_VERSION}" in message
+    assert "written by a newer release" in message
+    assert "restore a backup taken before the upgrade" in message
+    assert user_version(database) == SCHEMA_VERSION
+
+    # `smcp-box restore` of the pre-upgrade backup, with 0.1.0 installed.
+    result = await run_restore(settings, backup)
+    assert result.previous is not None  # the upgraded file is kept as .bak
+    assert user_version(database) == len(PREVIOUS_RELEASE)
+    store = await Store.open(database, key)
+    try:
+        await assert_previous_rows_intact(store, written)
+    finally:
+        await store.close()
