@@ -30,7 +30,12 @@ _MODAL_CSS = """
 class ConfirmModal(ModalScreen[bool]):
     """Asks before a destructive action. Focus starts on Cancel, so a reflexive Enter is safe."""
 
-    DEFAULT_CSS = _MODAL_CSS.format(name="ConfirmModal")
+    DEFAULT_CSS = (
+        _MODAL_CSS.format(name="ConfirmModal")
+        + """
+    ConfirmModal #confirm-body { height: auto; max-height: 15; }
+    """
+    )
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, consequence: str, confirm_label: str) -> None:
@@ -42,7 +47,9 @@ class ConfirmModal(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self._title, classes="title", id="confirm-title")
-            yield Static(self._consequence, id="confirm-consequence")
+            # However long the consequence, the buttons stay on screen (it scrolls).
+            with VerticalScroll(id="confirm-body", can_focus=False):
+                yield Static(self._consequence, id="confirm-consequence")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self._confirm_label, id="confirm", variant="error")

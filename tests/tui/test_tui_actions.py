@@ -178,12 +178,18 @@ async def test_create_key_shows_it_once_with_a_snippet(rb: RunningBox) -> None:
         area = app.screen.query_one("#snippet", TextArea)
         assert not area.soft_wrap
         assert area.wrapped_document.height == area.document.line_count
-        area.select_all()
-        config = json.loads(area.selected_text)
+        # Selecting it with the mouse (click, then f7 for all) and ctrl+c copies the JSON whole.
+        await pilot.click("#snippet")
+        assert app.screen.focused is area
+        await pilot.press("f7", "ctrl+c")
+        config = json.loads(app.clipboard)
         server = config["mcpServers"]["notes"]
         assert server["url"] == "http://127.0.0.1:8765/t/notes/mcp"
         assert server["headers"]["Authorization"] == f"Bearer {secret}"
         await pilot.press("c")  # copy: must not fail even where the terminal has no clipboard
+        assert app.clipboard == secret
+        await pilot.press("s")
+        assert json.loads(app.clipboard) == config
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, NewKeyModal))
         await until(pilot, lambda: table(app, "keys").row_count == 1)
