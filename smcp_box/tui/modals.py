@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 _MODAL_CSS = """
 {name} {{ align: center middle; }}
@@ -29,7 +30,12 @@ _MODAL_CSS = """
 class ConfirmModal(ModalScreen[bool]):
     """Asks before a destructive action. Focus starts on Cancel, so a reflexive Enter is safe."""
 
-    DEFAULT_CSS = _MODAL_CSS.format(name="ConfirmModal")
+    DEFAULT_CSS = (
+        _MODAL_CSS.format(name="ConfirmModal")
+        + """
+    ConfirmModal #confirm-body { height: auto; max-height: 15; }
+    """
+    )
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, consequence: str, confirm_label: str) -> None:
@@ -41,7 +47,9 @@ class ConfirmModal(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self._title, classes="title", id="confirm-title")
-            yield Static(self._consequence, id="confirm-consequence")
+            # However long the consequence, the buttons stay on screen (it scrolls).
+            with VerticalScroll(id="confirm-body", can_focus=False):
+                yield Static(self._consequence, id="confirm-consequence")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self._confirm_label, id="confirm", variant="error")
@@ -67,37 +75,74 @@ class Field:
 
 
 class FormModal(ModalScreen[dict[str, str] | None]):
-    """A small form; dismisses with the field values, or None when cancelled."""
+    """A small form; dismisses with the field values, or None when cancelled.
+
+    Sized for 80x24 whatever the number of fields: the fields scroll in a body of at most 16
+    lines (the focused one is scrolled into view) while the title and the buttons stay on screen.
+    ``two_column`` puts each label left of a one-line input, for forms of many short values (the
+    limits).
+    """
 
     DEFAULT_CSS = (
         _MODAL_CSS.format(name="FormModal")
         + """
-    FormModal Input, FormModal Select { margin-bottom: 1; }
+    FormModal #form-body { height: auto; max-height: 16; }
+    FormModal #form-body Input, FormModal #form-body Select { margin-bottom: 1; }
     FormModal .help { color: $text-muted; margin-bottom: 1; }
+    FormModal .buttons { margin-top: 0; }
+    FormModal #form-grid {
+        grid-size: 2; grid-columns: 1fr 22; grid-rows: auto; grid-gutter: 0 1; height: auto;
+    }
+    FormModal #form-grid Label { width: 100%; }
+    FormModal #form-grid Input, FormModal #form-grid Select { margin-bottom: 0; }
     """
     )
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, fields: Sequence[Field], submit_label: str, help: str = ""):
+    def __init__(
+        self,
+        title: str,
+        fields: Sequence[Field],
+        submit_label: str,
+        help: str = "",
+        *,
+        two_column: bool = False,
+    ):
         super().__init__()
         self._title = title
         self._fields = list(fields)
         self._submit_label = submit_label
         self._help = help
+        self._two_column = two_column
+
+    def _field_widget(self, spec: Field) -> Input | Select[str]:
+        compact = self._two_column
+        if spec.choices:
+            options = [(choice, choice) for choice in spec.choices]
+            initial = spec.value if spec.value in spec.choices else Select.NULL
+            return Select(
+                options, value=initial, id=f"field-{spec.name}", allow_blank=True, compact=compact
+            )
+        return Input(
+            spec.value, placeholder=spec.placeholder, id=f"field-{spec.name}", compact=compact
+        )
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self._title, classes="title")
-            if self._help:
-                yield Static(self._help, classes="help")
-            for spec in self._fields:
-                yield Label(spec.label)
-                if spec.choices:
-                    options = [(choice, choice) for choice in spec.choices]
-                    initial = spec.value if spec.value in spec.choices else Select.BLANK
-                    yield Select(options, value=initial, id=f"field-{spec.name}", allow_blank=True)
+            # Not focusable itself: tab goes from field to field, each scrolled into view.
+            with VerticalScroll(id="form-body", can_focus=False):
+                if self._help:
+                    yield Static(self._help, classes="help")
+                if self._two_column:
+                    with Grid(id="form-grid"):
+                        for spec in self._fields:
+                            yield Label(spec.label, id=f"label-{spec.name}")
+                            yield self._field_widget(spec)
                 else:
-                    yield Input(spec.value, placeholder=spec.placeholder, id=f"field-{spec.name}")
+                    for spec in self._fields:
+                        yield Label(spec.label, id=f"label-{spec.name}")
+                        yield self._field_widget(spec)
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button(self._submit_label, id="submit", variant="primary")
@@ -107,8 +152,7 @@ class FormModal(ModalScreen[dict[str, str] | None]):
         for spec in self._fields:
             widget = self.query_one(f"#field-{spec.name}")
             if isinstance(widget, Select):
-                value = widget.value
-                values[spec.name] = "" if value is Select.BLANK else str(value)
+                values[spec.name] = "" if widget.is_blank() else str(widget.value)
             elif isinstance(widget, Input):
                 values[spec.name] = widget.value.strip()
         return values
@@ -132,7 +176,9 @@ def client_snippet(created: dict[str, Any]) -> str:
 class NewKeyModal(ModalScreen[None]):
     """Shows a new key's secret once, with a copy hint and a ready-to-paste client config.
 
-    Sized for 80x24: no buttons, the keys are named on the last line instead.
+    Sized for 80x24: no buttons, the keys are named on the last line instead. The key fits on
+    one line; the client config is in a read-only text area that never wraps (it scrolls
+    sideways), so that selecting it (mouse, then ctrl+c) or ``s`` copies valid JSON.
     """
 
     DEFAULT_CSS = (
@@ -142,10 +188,16 @@ class NewKeyModal(ModalScreen[None]):
     NewKeyModal .title { margin-bottom: 0; }
     NewKeyModal #secret { background: $boost; text-style: bold; padding: 0 1; margin: 1 0; }
     NewKeyModal .hint { color: $warning; }
-    NewKeyModal #snippet { background: $boost; padding: 0 1; margin-top: 1; }
+    NewKeyModal #snippet {
+        background: $boost; margin-top: 1; border: none; padding: 0 1;
+        scrollbar-size-horizontal: 1;
+    }
     NewKeyModal .keys { margin-top: 1; color: $text-muted; }
     """
     )
+    #: Nothing focused at first, so that enter and escape close the dialog; a click focuses
+    #: the client config, for selecting and ctrl+c.
+    AUTO_FOCUS = None
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "copy_key", "Copy key"),
         Binding("s", "copy_snippet", "Copy config"),
@@ -158,17 +210,29 @@ class NewKeyModal(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         created = self._created
+        snippet = client_snippet(created)
         with Vertical():
             yield Label(
                 f"New API key {created['key_id']} for tenant {created['tenant']}", classes="title"
             )
-            yield Static(Text(str(created["key"])), id="secret")
+            yield Static(Text(str(created["key"]), no_wrap=True), id="secret")
             yield Static(
                 "Shown ONCE: it cannot be shown again. Copy it now (c, in terminals with OSC 52 "
                 "clipboard access) or select it with the mouse (shift+drag).",
                 classes="hint",
             )
-            yield Static(Text(client_snippet(created)), id="snippet")
+            area = TextArea(
+                snippet,
+                read_only=True,
+                soft_wrap=False,
+                show_cursor=False,
+                highlight_cursor_line=False,
+                compact=True,
+                id="snippet",
+            )
+            # Every line, and one more for the sideways scroll bar.
+            area.styles.height = snippet.count("\n") + 2
+            yield area
             yield Static("c copy key · s copy client config · enter/esc done", classes="keys")
 
     def action_copy_key(self) -> None:
@@ -184,12 +248,14 @@ class NewKeyModal(ModalScreen[None]):
 
 
 class DetailsModal(ModalScreen[None]):
-    """Read-only details of one object, as aligned "key: value" lines."""
+    """Read-only details of one object in two columns: labels, and values that wrap (and
+    scroll) in their own column only."""
 
     DEFAULT_CSS = (
         _MODAL_CSS.format(name="DetailsModal")
         + """
-    DetailsModal VerticalScroll { height: auto; max-height: 18; }
+    DetailsModal VerticalScroll { height: auto; max-height: 16; }
+    DetailsModal .buttons { margin-top: 0; }
     """
     )
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter,q", "close", "Close")]
@@ -214,21 +280,38 @@ class DetailsModal(ModalScreen[None]):
         self.dismiss(None)
 
 
-def render_details(details: dict[str, Any], indent: int = 0) -> Text:
-    text = Text()
-    width = max((len(key) for key in details), default=0)
+def show_value(value: Any) -> str:
+    """One value as a person reads it: booleans as yes/no, lists joined, nothing as "-"."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(show_value(item) for item in value) or "-"
+    if value is None or value == "" or value == {}:
+        return "-"
+    return str(value)
+
+
+def _detail_rows(details: dict[str, Any], indent: int = 0) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
     for key, value in details.items():
-        text.append(" " * indent + f"{key:<{width}}  ", style="bold")
+        label = " " * indent + str(key)
         if isinstance(value, dict) and value:
-            text.append("\n")
-            text.append_text(render_details(value, indent + 2))
-            continue
-        if isinstance(value, list | dict):
-            shown = ", ".join(str(item) for item in value) if isinstance(value, list) else ""
-            text.append((shown or "-") + "\n")
+            rows.append((label, ""))
+            rows.extend(_detail_rows(value, indent + 2))
         else:
-            text.append(("-" if value is None or value == "" else str(value)) + "\n")
-    return text
+            rows.append((label, show_value(value)))
+    return rows
+
+
+def render_details(details: dict[str, Any]) -> Table:
+    """A grid of two columns: the labels never wrap; a long value wraps (or, with no spaces,
+    folds) inside the value column, never under the labels."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold", ratio=1)
+    for label, value in _detail_rows(details):
+        grid.add_row(label, value)
+    return grid
 
 
 class HelpModal(ModalScreen[None]):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
+from textual.app import App
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
+from textual.widget import Widget
 from textual.widgets import Static
 
 from smcp_box.admin.client import AdminClient
@@ -83,3 +86,11 @@ def status_text(app: AdminTui) -> str:
 def screen_text(app: AdminTui) -> str:
     """Everything the active screen shows, as plain text (for "is this on screen" checks)."""
     return "\n".join(str(widget.render()) for widget in app.screen.query(Static))
+
+
+def on_screen(app: App[Any], widget: Widget) -> bool:
+    """``widget`` is drawn, uncovered, at its top-left corner (not scrolled away or cut off)."""
+    region = widget.region
+    if not region or not app.screen.region.contains_region(region):
+        return False
+    return app.screen.get_widget_at(region.x, region.y)[0] is widget

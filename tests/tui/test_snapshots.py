@@ -1,4 +1,4 @@
-"""SVG snapshots of the main screens at 80x24 (pytest-textual-snapshot).
+"""SVG snapshots of the main screens and of every dialog at 80x24 (pytest-textual-snapshot).
 
 They use fixed data, a fixed clock and UTC, so that the pixels are the same on every run; the
 behaviour behind them is covered against a real box by the pilot tests. Update after a deliberate
@@ -57,6 +57,36 @@ def test_screen(snap_compare: SnapCompare, key: str) -> None:
 
 def test_help(snap_compare: SnapCompare) -> None:
     assert snap_compare(fixed_app(), press=["_", "question_mark", "_"])
+
+
+#: Every dialog, opened by its keys: (id, keys). Details open with enter on each screen's first
+#: row (on Tenants also the failed tenant's, two rows down); d asks to confirm on each screen.
+DIALOGS = [
+    ("tenant-details", ["enter"]),
+    ("failed-tenant-details", ["down", "down", "enter"]),
+    ("key-details", ["2", "enter"]),
+    ("session-details", ["3", "enter"]),
+    ("audit-details", ["4", "enter"]),
+    ("metrics-details", ["5", "enter"]),
+    ("add-tenant-form", ["n"]),
+    ("limits-form", ["l"]),
+    ("limits-form-last-field", ["l", *["tab"] * 8]),
+    ("create-key-form", ["2", "n"]),
+    ("revoke-confirmation", ["2", "d"]),
+    ("end-session-confirmation", ["3", "d"]),
+    ("command-palette", ["ctrl+p"]),
+]
+
+
+@pytest.mark.parametrize("keys", [keys for _, keys in DIALOGS], ids=[i for i, _ in DIALOGS])
+def test_dialog(snap_compare: SnapCompare, keys: list[str]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+
+    assert snap_compare(fixed_app(), run_before=run_before)
 
 
 def test_remove_confirmation(snap_compare: SnapCompare) -> None:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, Static, TextArea
 
 from smcp_box.errors import AuthError
 from smcp_box.tui.modals import ConfirmModal, FormModal, HelpModal, NewKeyModal
+from smcp_box.tui.views.tenants import LIMIT_FIELDS
 from tests.admin.support import RunningBox
-from tests.tui.support import SIZE, cell_texts, make_app, palette_offers, table, until
+from tests.tui.support import (
+    SIZE,
+    cell_texts,
+    make_app,
+    on_screen,
+    palette_offers,
+    table,
+    until,
+)
 
 
 def modal_text(app: object, selector: str) -> str:
@@ -39,6 +49,49 @@ async def test_limits_form(rb: RunningBox) -> None:
         fuel.focus()
         await pilot.press("enter")
         await until(pilot, lambda: rb.box.tenants.require("notes").module.limits.fuel == 3_000_000)
+
+
+async def test_limits_form_every_field_and_the_buttons_are_reachable(rb: RunningBox) -> None:
+    app = make_app(rb)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app, "tenants").row_count == 2)
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, FormModal))
+        form = app.screen
+        expected = [f"field-{name}" for name, _ in LIMIT_FIELDS] + ["cancel", "submit"]
+        assert len(LIMIT_FIELDS) == 9
+        visited: list[str | None] = []
+        for _ in expected:
+            focused = form.focused
+            assert focused is not None
+            visited.append(focused.id)
+            await until(pilot, lambda w=focused: on_screen(app, w))  # type: ignore[misc]
+            await pilot.press("tab")
+        assert visited == expected
+        assert on_screen(app, form.query_one("#submit", Button))
+        # The last field: typed into after tabbing to it, then submitted with the Apply button.
+        last = form.query_one(f"#field-{LIMIT_FIELDS[-1][0]}", Input)
+        last.focus()
+        await pilot.press(*"2000")
+        assert last.value == "2000"
+        form.query_one("#submit", Button).focus()
+        await pilot.press("enter")
+        notes = rb.box.tenants.require("notes")
+        await until(pilot, lambda: notes.module.limits.max_host_calls == 2000)
+
+
+async def test_limits_form_escape_cancels(rb: RunningBox) -> None:
+    app = make_app(rb)
+    before = rb.box.tenants.require("notes").module.limits
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app, "tenants").row_count == 2)
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, FormModal))
+        await pilot.press(*"7", "escape")
+        await until(pilot, lambda: not isinstance(app.screen, FormModal))
+        await pilot.press("question_mark")  # handled after the form's result
+        await until(pilot, lambda: isinstance(app.screen, HelpModal))
+    assert rb.box.tenants.require("notes").module.limits == before
 
 
 async def test_reload(rb: RunningBox) -> None:
@@ -119,10 +172,24 @@ async def test_create_key_shows_it_once_with_a_snippet(rb: RunningBox) -> None:
         assert [k["label"] for k in keys] == ["from-tui"]
         secret = modal_text(app, "#secret")
         assert secret.startswith(f"smcp_{keys[0]['key_id']}_")
-        snippet = modal_text(app, "#snippet")
-        assert '"url": "http://127.0.0.1:8765/t/notes/mcp"' in snippet
-        assert f'"Authorization": "Bearer {secret}"' in snippet
+        # The key is shown whole, on one line.
+        assert len(secret) <= app.screen.query_one("#secret", Static).content_size.width
+        # The client config never wraps: what a selection copies is the JSON itself.
+        area = app.screen.query_one("#snippet", TextArea)
+        assert not area.soft_wrap
+        assert area.wrapped_document.height == area.document.line_count
+        # Selecting it with the mouse (click, then f7 for all) and ctrl+c copies the JSON whole.
+        await pilot.click("#snippet")
+        assert app.screen.focused is area
+        await pilot.press("f7", "ctrl+c")
+        config = json.loads(app.clipboard)
+        server = config["mcpServers"]["notes"]
+        assert server["url"] == "http://127.0.0.1:8765/t/notes/mcp"
+        assert server["headers"]["Authorization"] == f"Bearer {secret}"
         await pilot.press("c")  # copy: must not fail even where the terminal has no clipboard
+        assert app.clipboard == secret
+        await pilot.press("s")
+        assert json.loads(app.clipboard) == config
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, NewKeyModal))
         await until(pilot, lambda: table(app, "keys").row_count == 1)

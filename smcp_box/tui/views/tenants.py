@@ -192,6 +192,7 @@ class TenantsView(View):
                 fields,
                 "Apply",
                 help="Empty a field to drop its override (back to tenant.toml / box default).",
+                two_column=True,
             )
         )
         if values is None:
