@@ -278,6 +278,8 @@ class TenantRegistry:
         """
         folder_key = str(manifest_path.parent)
         try:
+            # Checked before the module is loaded: a clash leaves the sandbox untouched.
+            _claim_hosts(load_manifest(manifest_path), self._hosts)
             tenant = self._load_one(manifest_path, fresh=fresh_module)
             other = self._tenants.get(tenant.name)
             other_path = other.manifest.manifest_path if other is not None else None
@@ -285,10 +287,6 @@ class TenantRegistry:
                 raise ConfigError(
                     f"duplicate tenant name {tenant.name!r}: {other_path.parent} already uses it"
                 )
-            _claim_hosts(
-                tenant.manifest,
-                {host: name for host, name in self._hosts.items() if name != tenant.name},
-            )
         except BoxError as exc:
             self.last_report.failed[folder_key] = exc.message
             raise
