@@ -20,6 +20,7 @@ from typing import Any
 
 from smcp_box import __version__
 from smcp_box.admin import cli_commands
+from smcp_box.admin.urls import host_urls
 from smcp_box.config import Settings, load_settings, settings_as_dict
 from smcp_box.errors import BoxError
 from smcp_box.logs import configure_logging
@@ -124,7 +125,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "cert":
         from smcp_box.ops.cert_command import run_cert
 
-        return run_cert(args, state_dir=settings.state_path())
+        return run_cert(args, state_dir=settings.state_path(), tenants_dir=settings.tenants_path())
     if args.command == "vet":
         from smcp_box.tenancy.vet import run_vet_command
 
@@ -319,6 +320,7 @@ def _print_banner(box: Any, base_url: str) -> None:
             else f"API key: smcp-box key create {tenant.name}"
         )
         lines.append(f"  {tenant.name:<16} {base_url}/t/{tenant.name}/mcp   [{auth}]")
+        lines.extend(f"  {'':<16} {url}" for url in host_urls(box.settings, tenant.manifest.hosts))
     for folder, reason in box.tenants.last_report.failed.items():
         lines.append(f"  NOT LOADED {folder}: {reason}")
     if not box.tenants.names():

@@ -89,6 +89,11 @@ class TenantRuntime(Protocol):
 class TenantDirectory(Protocol):
     def get(self, name: str) -> TenantRuntime | None: ...
 
+    def by_host(self, host: str) -> TenantRuntime | None:
+        """The tenant whose tenant.toml ``hosts`` lists ``host``: a bare DNS name, lowercase,
+        without port or trailing dot (the transport normalises a request's Host to that)."""
+        ...
+
     def names(self) -> list[str]: ...
 
 

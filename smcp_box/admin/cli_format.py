@@ -86,6 +86,7 @@ def tenant_text(t: JsonObject) -> str:
         f"tenant {t['name']}: {'enabled' if t['enabled'] else 'DISABLED'}, auth {t['auth']}",
         f"  {t['description']}" if t["description"] else "",
         f"  url:      {t['url']}",
+        *(f"  host url: {url}" for url in t.get("host_urls", [])),
         f"  folder:   {t['folder']}"
         + (" (added through the admin API)" if t.get("origin") == "admin" else ""),
         f"  module:   {t['module']['file']} sha256 {t['module']['sha256']}",
@@ -125,6 +126,7 @@ def new_key_text(body: JsonObject) -> str:
             f"  {body['key']}",
             "",
             f"URL:    {body['url']}",
+            *(f"or:     {url}" for url in body.get("host_urls", [])),
             f"Header: {body['header']}",
             "",
             "Client config:",

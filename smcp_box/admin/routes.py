@@ -17,7 +17,7 @@ from smcp_box.admin.context import (
     query_str,
 )
 from smcp_box.admin.errors import BadRequest, Conflict, NotFound
-from smcp_box.admin.urls import mcp_url
+from smcp_box.admin.urls import host_urls, mcp_url
 from smcp_box.seams import JsonObject, SessionRecord
 from smcp_box.store import ApiKeyRecord, AuditRecord
 from smcp_box.store.apikeys import key_id_from
@@ -105,6 +105,7 @@ def keys_sessions_audit_routes(ctx: AdminContext) -> Blueprint:
             "tenant": tenant,
             "label": label,
             "url": url,
+            "host_urls": host_urls(box.settings, runtime.manifest.hosts),
             "header": header,
             "client_config": client_config,
         }

@@ -12,7 +12,7 @@ from quart import Blueprint, Response
 from smcp_box.admin import tenant_admin
 from smcp_box.admin.context import AdminContext, body_object, json_response
 from smcp_box.admin.errors import BadRequest
-from smcp_box.admin.urls import mcp_url
+from smcp_box.admin.urls import host_urls, mcp_url
 from smcp_box.config import LIMITS, check_limit
 from smcp_box.errors import ConfigError
 from smcp_box.sandbox import Limits
@@ -39,6 +39,9 @@ def tenant_json(ctx: AdminContext, tenant: WasmTenant) -> JsonObject:
         "enabled": tenant.enabled,
         "auth": manifest.auth,
         "url": mcp_url(ctx.box.settings, tenant.name),
+        # The same endpoint at each of the tenant's own host names (tenant.toml ``hosts``).
+        "hosts": list(manifest.hosts),
+        "host_urls": host_urls(ctx.box.settings, manifest.hosts),
         "folder": str(folder) if folder is not None else None,
         # "folder": from the tenants folder; "admin": added through the admin API.
         "origin": overrides.origin if overrides is not None else "folder",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -29,11 +30,14 @@ from smcp_box.ops.certs import (
     load_or_create_ca,
     trust_instructions,
 )
+from smcp_box.tenancy.manifest import discover_manifests, load_manifest
 
 #: Where systemd hands the tls-key credential to smcp-box.service.
 SERVICE_TLS_KEY_PATH = "/run/credentials/smcp-box.service/tls-key"
 #: The service's configuration, as the README's systemd install lays it out.
 SYSTEM_CONFIG = Path("/etc/smcp-box/config.toml")
+#: Tenants added through the admin API live in this folder under the state folder.
+ADDED_TENANTS = "tenants"
 SYSTEM_DIRS = (Path("/etc/smcp-box/ca"), Path("/etc/smcp-box/tls"))
 
 
@@ -59,7 +63,15 @@ def add_cert_parser(
             "once; later certificates need nothing more on the clients."
         ),
     )
-    cert.add_argument("names", nargs="+", metavar="NAME", help="e.g. box.lan 192.168.1.10")
+    cert.add_argument("names", nargs="*", metavar="NAME", help="e.g. box.lan 192.168.1.10")
+    cert.add_argument(
+        "--tenant-hosts",
+        action="store_true",
+        help=(
+            "also certify every host name the tenants list in their tenant.toml `hosts` (the "
+            "tenants folder's, and those added through the admin API)"
+        ),
+    )
     cert.add_argument(
         "--system",
         action="store_true",
@@ -109,22 +121,38 @@ def run_cert(
     state_dir: Path,
     out: TextIO | None = None,
     system_config: Path = SYSTEM_CONFIG,
+    tenants_dir: Path | None = None,
 ) -> int:
-    """``state_dir`` is the box's resolved state folder, the quick start's home for the files."""
+    """``state_dir`` is the box's resolved state folder, the quick start's home for the files;
+    ``tenants_dir`` the tenants folder ``--tenant-hosts`` reads."""
     stream = out if out is not None else sys.stdout
+    names = list(args.names)
+    notes: list[str] = []
+    if getattr(args, "tenant_hosts", False):
+        folders = [folder for folder in (tenants_dir, state_dir / ADDED_TENANTS) if folder]
+        found, notes = tenant_hosts(folders)
+        names += [host for host in found if host not in names]
+        if not found:
+            notes.append(f"no tenant lists hosts in {', '.join(map(str, folders))}")
+    if not names:
+        raise ConfigError(
+            "name the box: smcp-box cert NAME... (host names or IP addresses clients use), "
+            "or --tenant-hosts for the tenants' host names"
+        )
     system = _system_mode(args, system_config)
     default_ca, default_out = SYSTEM_DIRS if system else (state_dir / "ca", state_dir / "tls")
     credstore = _credstore(args.credstore, system)
     ca = load_or_create_ca(args.ca_dir or default_ca)
     issued = issue_server_certificate(
-        ca, args.out or default_out, args.names, days=args.days, reuse_key=args.keep_key
+        ca, args.out or default_out, names, days=args.days, reuse_key=args.keep_key
     )
     installed = install_credential(issued.key_path, credstore=credstore) if credstore else None
 
-    names = [*issued.dns_names, *(str(ip) for ip in issued.ip_addresses)]
+    certified = [*issued.dns_names, *(str(ip) for ip in issued.ip_addresses)]
     lines = [
+        *notes,
         f"{'Created' if ca.created else 'Reused'} CA {ca.cert_path}",
-        f"Server certificate {issued.cert_path} for {', '.join(names)}",
+        f"Server certificate {issued.cert_path} for {', '.join(certified)}",
         f"  valid until {issued.not_after:%Y-%m-%d}; key {issued.key_path}",
     ]
     if installed is not None:
@@ -158,6 +186,24 @@ def run_cert(
         lines.append(f"Clients that trust the CA ({ca.fingerprint_sha256}) need no change.")
     print("\n".join(lines).rstrip(), file=stream)
     return 0
+
+
+def tenant_hosts(folders: Sequence[Path]) -> tuple[list[str], list[str]]:
+    """Every tenant.toml ``hosts`` entry below ``folders``, in order and once each, and a note
+    for each tenant.toml that could not be read (its names are then left out)."""
+    hosts: list[str] = []
+    notes: list[str] = []
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in discover_manifests(folder):
+            try:
+                manifest = load_manifest(path)
+            except ConfigError as exc:
+                notes.append(f"Skipped (its hosts are not in the certificate): {exc.message}")
+                continue
+            hosts += [host for host in manifest.hosts if host not in hosts]
+    return hosts, notes
 
 
 def _credstore(value: str, system: bool) -> Path | None:

@@ -121,6 +121,46 @@ def origin_allowed(origin: str | None, allowed: Iterable[str]) -> bool:
     return False
 
 
+def host_name(host: str | None) -> str | None:
+    """The bare name a ``Host`` header (HTTP/2 ``:authority``, which Hypercorn hands over as
+    ``Host``) names: lowercase, without port, IPv6 brackets or a trailing dot. None when absent
+    or malformed (userinfo, a path, a bad port)."""
+    if not host:
+        return None
+    value = host.strip()
+    if any(ch in value for ch in "/?#@\\ "):
+        return None
+    try:
+        parts = urlsplit(f"//{value}")
+        name = parts.hostname
+        _ = parts.port  # raises on a malformed port
+    except ValueError:
+        return None
+    name = (name or "").rstrip(".")
+    return name or None
+
+
+def https_origin_host(origin: str | None) -> str | None:
+    """The host name of an ``https`` Origin (any port), else None.
+
+    A tenant's ``hosts`` are its own origins: a page served from ``https://notes.box.lan`` (on
+    any port, since a name under the admin's DNS is theirs on every port) may call that tenant.
+    Plain http is left to ``allowed_origins``: the name's certificate is what makes it the
+    tenant's. DNS rebinding cannot forge this: the attacker's page carries the attacker's name.
+    """
+    if origin is None:
+        return None
+    try:
+        parts = urlsplit(origin.strip())
+        name = parts.hostname
+        _ = parts.port
+    except ValueError:
+        return None
+    if parts.scheme != "https" or not name or parts.path not in ("", "/"):
+        return None
+    return name.rstrip(".") or None
+
+
 def jsonrpc_error_status(era: Era, code: int) -> int:
     """The HTTP status of a JSON response carrying a JSON-RPC error for a dispatched request."""
     if era is Era.MODERN:

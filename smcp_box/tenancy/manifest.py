@@ -24,8 +24,12 @@ MANIFEST_NAME = "tenant.toml"
 TENANT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _TOP_LEVEL_KEYS = {
     "name", "description", "module", "sha256", "auth", "receipts", "tools_sha256", "limits",
-    "config",
+    "config", "hosts",
 }  # fmt: skip
+#: One DNS label: letters, digits and inner hyphens (tenant.toml ``hosts`` are lowercase).
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+#: Names a request's Host never carries for a tenant: the box's own loopback names.
+_RESERVED_HOSTS = frozenset({"localhost"})
 
 
 def resolve_limits(defaults: SandboxSettings, overrides: Mapping[str, int] | None = None) -> Limits:
@@ -59,6 +63,9 @@ class TenantManifest:
     #: box refuses to serve the module if its tools/list no longer matches: a module cannot
     #: change what it tells the model its tools do without being vetted again.
     tools_sha256: str | None = None
+    #: Host names (tenant.toml ``hosts``) that serve this tenant at ``https://<host>/mcp``
+    #: beside ``/t/<name>/mcp``; lowercase DNS names, each owned by one tenant per box.
+    hosts: tuple[str, ...] = ()
 
     def read_module(self) -> bytes:
         """The module's bytes, after checking them against the pinned hash."""
@@ -133,6 +140,7 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
         not isinstance(tools_sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", tools_sha256)
     ):
         raise ConfigError("tools_sha256 must be the 64-hex-digit fingerprint `smcp-box vet` prints")
+    hosts = _hosts(raw.get("hosts", []))
     return TenantManifest(
         name=name,
         description=description,
@@ -144,7 +152,44 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
         manifest_path=path,
         receipts=receipts,
         tools_sha256=tools_sha256,
+        hosts=hosts,
     )
+
+
+def check_host_name(host: object) -> str:
+    """``host`` if it is a lowercase DNS name a tenant may own; ConfigError saying why not.
+
+    No ports (one name serves on whatever port the box listens on), no wildcards (a request's
+    Host names exactly one tenant), no IP addresses (an address is the box's, not a tenant's).
+    """
+    if not isinstance(host, str) or not host:
+        raise ConfigError(f"hosts entries must be non-empty strings, not {host!r}")
+    why = None
+    if host != host.lower():
+        why = "write it in lowercase"
+    elif ":" in host or "/" in host:
+        why = "give the bare name, without scheme, port or path"
+    elif "*" in host:
+        why = "wildcards are not supported; list each name"
+    elif len(host) > 253 or not all(_HOST_LABEL.match(label) for label in host.split(".")):
+        why = "use dot-separated labels of a-z, 0-9 and inner '-' (at most 253 characters)"
+    elif host.replace(".", "").isdigit():
+        why = "an IP address is the box's; give a DNS name"
+    elif host in _RESERVED_HOSTS or host.endswith(".localhost"):
+        why = "localhost names always reach the whole box; give another name"
+    if why is not None:
+        raise ConfigError(f"hosts entry {host!r} is not a host name a tenant can use: {why}")
+    return host
+
+
+def _hosts(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError('hosts must be a list of host names, e.g. hosts = ["notes.box.lan"]')
+    hosts = [check_host_name(host) for host in value]
+    repeated = sorted({host for host in hosts if hosts.count(host) > 1})
+    if repeated:
+        raise ConfigError(f"hosts lists {', '.join(repeated)} more than once")
+    return tuple(hosts)
 
 
 def _required_str(raw: dict[str, Any], key: str) -> str:

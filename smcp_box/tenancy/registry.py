@@ -27,6 +27,7 @@ from smcp_box.store.tenant_state import TenantAdminState
 from smcp_box.tenancy.hostcalls import KeyValueStore
 from smcp_box.tenancy.manifest import (
     MANIFEST_NAME,
+    TenantManifest,
     discover_manifests,
     load_manifest,
     resolve_limits,
@@ -63,6 +64,8 @@ class TenantRegistry:
         #: Handed to every tenant loaded, for its tools/call and limit-hit audit rows.
         self.auditor = auditor
         self._tenants: dict[str, WasmTenant] = {}
+        #: tenant.toml ``hosts`` of the tenants served: host name -> tenant name.
+        self._hosts: dict[str, str] = {}
         #: The admin state the tenants were loaded with, kept current by every admin change.
         self._states: dict[str, TenantAdminState] = {}
         #: Where tenants added through the admin API live; None: no such tenants.
@@ -71,6 +74,15 @@ class TenantRegistry:
 
     def get(self, name: str) -> WasmTenant | None:
         return self._tenants.get(name)
+
+    def by_host(self, host: str) -> WasmTenant | None:
+        """The tenant whose tenant.toml ``hosts`` lists ``host`` (a bare name, no port)."""
+        name = self._hosts.get(host.lower().rstrip("."))
+        return self._tenants.get(name) if name is not None else None
+
+    def hosts(self) -> dict[str, str]:
+        """Host name -> tenant name, for every host a served tenant lists."""
+        return dict(self._hosts)
 
     def set_defaults(self, defaults: SandboxSettings) -> None:
         """Box-wide limit defaults for the next load (SIGHUP applies them with a reload)."""
@@ -120,9 +132,11 @@ class TenantRegistry:
         report = LoadReport()
         fresh: dict[str, WasmTenant] = {}
         added = sorted(name for name, st in self._states.items() if st.origin == "admin")
+        claimed: dict[str, str] = {}
         for name in added:
             manifest_path = self.added_manifest_path(name)
             try:
+                _claim_hosts(load_manifest(manifest_path), claimed)
                 tenant = self._load_one(manifest_path)
                 if tenant.name != name:
                     raise ConfigError(
@@ -134,6 +148,7 @@ class TenantRegistry:
                 logger.error("tenant not loaded: %s", exc.message)
                 continue
             fresh[name] = tenant
+            claimed.update(dict.fromkeys(tenant.manifest.hosts, name))
             report.loaded.append(name)
         for manifest_path in discover_manifests(tenants_dir):
             try:
@@ -161,6 +176,8 @@ class TenantRegistry:
                         "uses it and is served instead; rename this folder's tenant, or remove "
                         f"the added one (smcp-box tenant remove {manifest.name})"
                     )
+                if manifest.name not in fresh:
+                    _claim_hosts(manifest, claimed)
                 tenant = self._load_one(manifest_path)
             except BoxError as exc:
                 report.failed[str(manifest_path.parent)] = exc.message
@@ -171,6 +188,7 @@ class TenantRegistry:
                 logger.error("tenant not loaded: duplicate name %r", tenant.name)
                 continue
             fresh[tenant.name] = tenant
+            claimed.update(dict.fromkeys(tenant.manifest.hosts, tenant.name))
             report.loaded.append(tenant.name)
         for tenant in fresh.values():
             if tenant.auth_mode == "none":
@@ -182,6 +200,7 @@ class TenantRegistry:
         for gone in set(self._tenants) - set(fresh):
             self._sandbox.unload(gone)
         self._tenants = fresh
+        self._hosts = claimed
         report.loaded.sort()
         self.last_report = report
         return report
@@ -328,6 +347,8 @@ class TenantRegistry:
         """
         folder_key = str(manifest_path.parent)
         try:
+            # Checked before the module is loaded: a clash leaves the sandbox untouched.
+            _claim_hosts(load_manifest(manifest_path), self._hosts)
             tenant = self._load_one(manifest_path, fresh=fresh_module)
             other = self._tenants.get(tenant.name)
             other_path = other.manifest.manifest_path if other is not None else None
@@ -339,6 +360,8 @@ class TenantRegistry:
             self.last_report.failed[folder_key] = exc.message
             raise
         self._tenants[tenant.name] = tenant
+        self._hosts = {host: name for host, name in self._hosts.items() if name != tenant.name}
+        self._hosts.update(dict.fromkeys(tenant.manifest.hosts, tenant.name))
         self.last_report.failed.pop(folder_key, None)
         if tenant.name not in self.last_report.loaded:
             self.last_report.loaded.append(tenant.name)
@@ -359,7 +382,21 @@ class TenantRegistry:
         """Stop serving ``name`` and drop its module; its folder and data are the caller's."""
         tenant = self.require(name)
         del self._tenants[name]
+        self._hosts = {host: owner for host, owner in self._hosts.items() if owner != name}
         self._sandbox.unload(name)
         with contextlib.suppress(ValueError):
             self.last_report.loaded.remove(name)
         return tenant
+
+
+def _claim_hosts(manifest: TenantManifest, claimed: Mapping[str, str]) -> None:
+    """Raise ConfigError when another tenant in ``claimed`` (host -> tenant) has one of
+    ``manifest``'s hosts: a request's Host must name one tenant, so the later one is refused."""
+    for host in manifest.hosts:
+        owner = claimed.get(host)
+        if owner is not None and owner != manifest.name:
+            raise ConfigError(
+                f"duplicate host {host!r}: tenants {owner!r} and {manifest.name!r} both list it "
+                f"in hosts; tenant {owner!r} keeps it and {manifest.name!r} is not served until "
+                "one of them drops it"
+            )

@@ -1,9 +1,15 @@
 """The MCP Streamable HTTP endpoint, ``POST|GET|DELETE /t/<tenant>/mcp``, for both eras.
 
+The same endpoint answers at ``/mcp`` for a tenant that lists the request's host name in its
+tenant.toml ``hosts`` (``Host`` header, port dropped; HTTP/2 ``:authority``): the tenant comes
+from :meth:`~smcp_box.seams.TenantDirectory.by_host` instead of the path, and everything after
+that is the same exchange.
+
 Order of checks, each answering with a JSON-RPC error body (``id`` null unless known):
 
-1. ``Origin`` (DNS-rebinding protection): 403 when present and not allowed.
-2. Tenant: 404 unknown, 503 disabled.
+1. ``Origin`` (DNS-rebinding protection): 403 when present and not allowed (``allowed_origins``,
+   loopback, or ``https://`` on one of the tenant's own ``hosts``).
+2. Tenant: 404 unknown (at ``/mcp``: no tenant has this host name), 503 disabled.
 3. Credential (``services.authenticator``): 401 with ``WWW-Authenticate: Bearer …``; every
    failure is audited as ``auth.failure``.
 4. POST: ``Accept`` must take both JSON and SSE (406); ``Content-Type`` must be JSON (415); the
@@ -34,7 +40,14 @@ from smcp_box.errors import (
     TenantNotFound,
     UnsupportedMediaType,
 )
-from smcp_box.protocol.http import accepts, bearer_challenge, is_json_content_type, origin_allowed
+from smcp_box.protocol.http import (
+    accepts,
+    bearer_challenge,
+    host_name,
+    https_origin_host,
+    is_json_content_type,
+    origin_allowed,
+)
 from smcp_box.protocol.jsonrpc import Request, RequestId, decode_json, parse_message
 from smcp_box.protocol.modern import PROTOCOL_VERSION_HEADER
 from smcp_box.protocol.versions import Era, select_era
@@ -81,7 +94,8 @@ class McpTransport:
         await self.events.aclose()
         await self.hub.aclose()
 
-    async def handle(self, tenant_name: str) -> Any:
+    async def handle(self, tenant_name: str | None) -> Any:
+        """Serve one request for ``tenant_name``, or (None) for the tenant of the Host header."""
         observation = Observation(self.services.observer)
         headers = HeaderView(request.headers)
         request_id: RequestId | None = None
@@ -90,11 +104,13 @@ class McpTransport:
         # sending its next request into that close. (HTTP/2 streams are independent.)
         body_pending = request.method == "POST" and request.http_version.startswith("1")
         try:
-            if not origin_allowed(headers.get("origin"), self.settings.allowed_origins):
+            found = self._lookup(tenant_name, headers)
+            if not self._origin_ok(headers.get("origin"), found):
                 raise OriginNotAllowed(
                     "Forbidden: this Origin is not allowed (add it to allowed_origins)"
                 )
-            tenant = self._tenant(tenant_name)
+            tenant = self._tenant(found, tenant_name)
+            tenant_name = tenant.name
             observation.tenant = tenant.name
             principal = await self._authenticate(tenant, headers)
             exchange = Exchange(
@@ -153,12 +169,35 @@ class McpTransport:
             if not observation.deferred:
                 observation.finish()
 
-    def _tenant(self, name: str) -> TenantRuntime:
-        tenant = self.services.tenants.get(name)
+    def _lookup(self, name: str | None, headers: HeaderView) -> TenantRuntime | None:
+        if name is not None:
+            return self.services.tenants.get(name)
+        host = host_name(headers.get("host"))
+        return self.services.tenants.by_host(host) if host is not None else None
+
+    def _origin_ok(self, origin: str | None, tenant: TenantRuntime | None) -> bool:
+        if origin_allowed(origin, self.settings.allowed_origins):
+            return True
+        # A tenant's own host names are its origins (https, any port); they say nothing about
+        # any other tenant, so the origin must name this very one.
+        host = https_origin_host(origin)
+        if tenant is None or host is None:
+            return False
+        owner = self.services.tenants.by_host(host)
+        return owner is not None and owner.name == tenant.name
+
+    @staticmethod
+    def _tenant(tenant: TenantRuntime | None, name: str | None) -> TenantRuntime:
         if tenant is None:
+            if name is None:
+                # The Host is the client's own; not echoed all the same, and no tenant named.
+                raise TenantNotFound(
+                    "Not found: no tenant is served at this host name; "
+                    "use /t/<tenant>/mcp or a host name listed in a tenant's hosts"
+                )
             raise TenantNotFound(f"Not found: there is no tenant {name!r} on this box")
         if not tenant.enabled:
-            raise TenantDisabled(f"Service unavailable: tenant {name!r} is disabled")
+            raise TenantDisabled(f"Service unavailable: tenant {tenant.name!r} is disabled")
         return tenant
 
     async def _authenticate(self, tenant: TenantRuntime, headers: HeaderView) -> Principal:
@@ -182,7 +221,7 @@ class McpTransport:
             )
             raise
 
-    def _challenge(self, err: AuthError, headers: HeaderView, tenant_name: str) -> str:
+    def _challenge(self, err: AuthError, headers: HeaderView, tenant_name: str | None) -> str:
         """RFC 6750: no error code when no credential was sent, ``invalid_token`` for a bad one,
         ``insufficient_scope`` for a valid one that may not do this (403)."""
         error: str | None = None
@@ -209,9 +248,11 @@ class McpTransport:
                 "Unsupported media type: Content-Type must be application/json"
             )
 
-    def _resource_metadata(self, tenant_name: str) -> str | None:
+    def _resource_metadata(self, tenant_name: str | None) -> str | None:
         template = self.settings.resource_metadata_url
-        return template.replace("{tenant}", tenant_name) if template else None
+        if not template or tenant_name is None:
+            return None
+        return template.replace("{tenant}", tenant_name)
 
 
 def create_mcp_blueprint(services: McpServices, settings: TransportSettings) -> Blueprint:
@@ -223,6 +264,10 @@ def create_mcp_blueprint(services: McpServices, settings: TransportSettings) -> 
     @blueprint.route("/t/<tenant>/mcp", methods=["POST", "GET", "DELETE"])
     async def mcp_endpoint(tenant: str) -> Any:
         return await transport.handle(tenant)
+
+    @blueprint.route("/mcp", methods=["POST", "GET", "DELETE"])
+    async def mcp_host_endpoint() -> Any:
+        return await transport.handle(None)
 
     @blueprint.record_once
     def register(state: Any) -> None:

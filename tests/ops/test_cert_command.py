@@ -9,7 +9,9 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
+from smcp_box.cli import main
 from smcp_box.errors import ConfigError
 from smcp_box.ops.cert_command import add_cert_parser, run_cert
 
@@ -115,3 +117,65 @@ def test_the_printed_quick_start_settings_load(tmp_path: Path) -> None:
     settings = load_settings(config, environ={})
     assert Path(settings.server.tls_cert).is_file()
     assert Path(settings.server.tls_key).is_file()
+
+
+def _tenant_with_hosts(root: Path, name: str, hosts: str) -> None:
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "tenant.toml").write_text(
+        f'name = "{name}"\nmodule = "m.wasm"\nsha256 = "{"0" * 64}"\nhosts = {hosts}\n'
+    )
+
+
+def _san_dns_names(cert_path: Path) -> list[str]:
+    certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return san.get_values_for_type(x509.DNSName)
+
+
+def test_tenant_hosts_become_sans_through_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``smcp-box cert --tenant-hosts`` reads the configured tenants folder and the admin-added
+    tenants under the state folder; a broken tenant.toml is named and skipped."""
+    tenants, state = tmp_path / "tenants", tmp_path / "state"
+    _tenant_with_hosts(tenants, "notes", '["notes.box.lan", "box.lan"]')
+    _tenant_with_hosts(tenants, "wiki", '["wiki.box.lan"]')
+    _tenant_with_hosts(tenants, "broken", '["Not OK"]')
+    _tenant_with_hosts(state / "tenants", "added", '["added.box.lan"]')
+    monkeypatch.setenv("SMCP_BOX_TENANTS_DIR", str(tenants))
+    monkeypatch.setenv("SMCP_BOX_STATE_DIR", str(state))
+    argv = [
+        "cert",
+        "--tenant-hosts",
+        "--ca-dir",
+        str(tmp_path / "ca"),
+        "--out",
+        str(tmp_path / "tls"),
+    ]
+    assert main([*argv, "--credstore", "none", "box.lan"]) == 0
+    text = capsys.readouterr().out
+    names = _san_dns_names(tmp_path / "tls" / "server.crt")
+    assert names == [
+        "box.lan", "notes.box.lan", "wiki.box.lan", "added.box.lan", "localhost"
+    ]  # fmt: skip
+    assert "for box.lan, notes.box.lan, wiki.box.lan, added.box.lan, localhost" in text
+    assert "Skipped (its hosts are not in the certificate)" in text
+    assert "broken" in text
+
+
+def test_tenant_hosts_alone_or_nothing(tmp_path: Path) -> None:
+    tenants = tmp_path / "tenants"
+    _tenant_with_hosts(tenants, "notes", '["notes.box.lan"]')
+    out = io.StringIO()
+    args = _parse(
+        "--ca-dir", str(tmp_path / "ca"), "--out", str(tmp_path / "tls"), "--tenant-hosts"
+    )
+    assert run_cert(args, out=out, state_dir=tmp_path / "state", tenants_dir=tenants) == 0
+    assert _san_dns_names(tmp_path / "tls" / "server.crt") == ["notes.box.lan", "localhost"]
+    with pytest.raises(ConfigError, match="name the box"):
+        _run(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match="name the box"):
+        run_cert(args, out=io.StringIO(), state_dir=tmp_path / "state", tenants_dir=empty)

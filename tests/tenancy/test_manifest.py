@@ -94,3 +94,50 @@ def test_discover_finds_tenant_folders_in_order(tmp_path: Path) -> None:
     assert [p.parent.name for p in discover_manifests(tmp_path)] == ["a", "b"]
     with pytest.raises(ConfigError, match="does not exist"):
         discover_manifests(tmp_path / "missing")
+
+
+def _with_hosts(tmp_path: Path, hosts: str) -> Path:
+    return write_tenant(
+        tmp_path, f'name = "notes"\nmodule = "m.wasm"\nsha256 = "{SHA}"\nhosts = {hosts}\n'
+    )
+
+
+def test_hosts_are_read_in_order(tmp_path: Path) -> None:
+    manifest = load_manifest(_with_hosts(tmp_path, '["notes.box.lan", "n.example.org"]'))
+    assert manifest.hosts == ("notes.box.lan", "n.example.org")
+    assert (
+        load_manifest(
+            write_tenant(
+                tmp_path, f'name = "a"\nmodule = "m.wasm"\nsha256 = "{SHA}"\n', folder="t2"
+            )
+        ).hosts
+        == ()
+    )
+
+
+@pytest.mark.parametrize(
+    ("hosts", "fragment"),
+    [
+        ('"notes.box.lan"', "hosts must be a list of host names"),
+        ("[1]", "non-empty strings"),
+        ('[""]', "non-empty strings"),
+        ('["Notes.box.lan"]', "lowercase"),
+        ('["notes.box.lan:8443"]', "without scheme, port or path"),
+        ('["https://notes.box.lan"]', "without scheme, port or path"),
+        ('["*.box.lan"]', "wildcards are not supported"),
+        ('["notes..lan"]', "dot-separated labels"),
+        ('["-notes.lan"]', "dot-separated labels"),
+        ('["notes_x.lan"]', "dot-separated labels"),
+        (f'["{"a" * 64}.lan"]', "dot-separated labels"),
+        ('["192.168.1.10"]', "IP address"),
+        ('["localhost"]', "localhost names"),
+        ('["notes.localhost"]', "localhost names"),
+        ('["notes.box.lan", "notes.box.lan"]', "lists notes.box.lan more than once"),
+    ],
+)
+def test_bad_hosts_name_file_and_problem(tmp_path: Path, hosts: str, fragment: str) -> None:
+    path = _with_hosts(tmp_path, hosts)
+    with pytest.raises(ConfigError) as info:
+        load_manifest(path)
+    assert str(path) in info.value.message
+    assert fragment in info.value.message

@@ -142,8 +142,12 @@ def app_settings(transport: TransportSettings) -> Settings:
 
 
 async def run_box(
-    settings: TransportSettings, *, alpha: EchoRuntime | None = None
+    settings: TransportSettings,
+    *,
+    alpha: EchoRuntime | None = None,
+    hosts: dict[str, str] | None = None,
 ) -> AsyncIterator[BoxUnderTest]:
+    """``hosts`` (host name -> tenant name) are the tenants' tenant.toml ``hosts``."""
     alpha, beta = alpha or EchoRuntime("alpha"), EchoRuntime("beta")
     disabled = EchoRuntime("gamma", enabled=False)
     now = [1_700_000_000.0]
@@ -172,7 +176,7 @@ async def run_box(
             raise AssertionError("tests/web does not scrape /metrics")
 
         services = McpServices(
-            tenants=Directory(alpha, beta, disabled),
+            tenants=Directory(alpha, beta, disabled, hosts=hosts),
             authenticator=TokenAuthenticator(
                 {
                     ALPHA_TOKEN: ("alpha", "alice"),

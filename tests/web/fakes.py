@@ -196,11 +196,17 @@ class EchoRuntime:
 
 
 class Directory:
-    def __init__(self, *tenants: TenantRuntime) -> None:
+    def __init__(self, *tenants: TenantRuntime, hosts: Mapping[str, str] | None = None) -> None:
         self.tenants = {t.name: t for t in tenants}
+        #: host name -> tenant name, as tenant.toml ``hosts`` would give them.
+        self.hosts = dict(hosts or {})
 
     def get(self, name: str) -> TenantRuntime | None:
         return self.tenants.get(name)
+
+    def by_host(self, host: str) -> TenantRuntime | None:
+        name = self.hosts.get(host)
+        return self.tenants.get(name) if name is not None else None
 
     def names(self) -> list[str]:
         return sorted(self.tenants)
