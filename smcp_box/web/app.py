@@ -104,8 +104,7 @@ def _log_access(response: Response) -> None:
     started = getattr(g, "smcp_started", None)
     duration_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
     size = response.content_length
-    view_args = request.view_args or {}
-    tenant = view_args.get("tenant")
+    tenant = g.get("smcp_tenant") or (request.view_args or {}).get("tenant")
     access_logger.info(
         "%s %s %d %s %.1fms client=%s tenant=%s",
         request.method,

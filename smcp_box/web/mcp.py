@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from quart import Blueprint, request
+from quart import Blueprint, g, request
 
 from smcp_box.errors import (
     AuthError,
@@ -112,6 +112,9 @@ class McpTransport:
             tenant = self._tenant(found, tenant_name)
             tenant_name = tenant.name
             observation.tenant = tenant.name
+            # For the access log, which runs after the handler: a tenant served by its host
+            # name has no tenant in the path.
+            g.smcp_tenant = tenant.name
             principal = await self._authenticate(tenant, headers)
             exchange = Exchange(
                 services=self.services,

@@ -227,3 +227,16 @@ async def test_sdk_client_at_the_host(hbox: BoxUnderTest, mode: str) -> None:
             assert result.content[0].text == "via host"  # type: ignore[union-attr]
     assert all(ctx.tenant == "alpha" for _, ctx in hbox.alpha.calls)
     assert hbox.alpha.calls
+
+
+async def test_the_access_log_names_the_tenant_served_by_host(
+    hbox: BoxUnderTest, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="smcp_box.access")
+    headers, body = modern("tools/call", {"name": "echo", "arguments": {"text": "hi"}}, name="echo")
+    response = await http.post(
+        host_url(hbox), headers={**headers, "Host": "alpha.box.lan"}, json=body
+    )
+    assert response.status_code == 200, response.text
+    lines = [r.getMessage() for r in caplog.records if r.name == "smcp_box.access"]
+    assert any(line.startswith("POST /mcp 200") and "tenant=alpha" in line for line in lines)
