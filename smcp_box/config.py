@@ -21,11 +21,12 @@ and ``$CREDENTIALS_DIRECTORY`` when set (the unit sets them), else folders under
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -362,6 +363,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     layer: dict[str, Any] = {}
+    unknown: list[str] = []
     top_level = {f.name for f in fields(Settings)} - set(_SECTIONS)
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX):
@@ -376,11 +378,26 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
                 layer.setdefault(section, {})[key[len(prefix) :]] = raw
                 break
         else:
-            raise ConfigError(
-                f"unknown environment variable {name}: no setting has that name "
-                "(see config.example.toml for every setting)"
-            )
+            unknown.append(name)
+    if unknown:
+        known = _env_names()
+        named = "; ".join(
+            f"unknown environment variable {name}{_did_you_mean(name, known)}" for name in unknown
+        )
+        raise ConfigError(f"{named}: no setting has that name (see config.example.toml)")
     return layer
+
+
+def _env_names() -> list[str]:
+    names = [ENV_PREFIX + f.name.upper() for f in fields(Settings) if f.name not in _SECTIONS]
+    for section, section_type in _SECTIONS.items():
+        names += [f"{ENV_PREFIX}{section.upper()}_{f.name.upper()}" for f in fields(section_type)]
+    return names
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _field_names(cls: type[Any]) -> set[str]:
@@ -391,7 +408,30 @@ def _field_names(cls: type[Any]) -> set[str]:
 _TEXT_SOURCES = frozenset({"environment", "command line"})
 
 
+def _check_known(obj: Any, mapping: Mapping[str, Any], source: str) -> None:
+    """Name every unknown key of ``mapping`` at once, each with its likely intended name: a
+    config with three typos should take one round of fixing, not three."""
+    unknown = list(_unknown_keys(obj, mapping, ""))
+    if unknown:
+        raise ConfigError("; ".join(unknown) + f" in {source}")
+
+
+def _unknown_keys(obj: Any, mapping: Mapping[str, Any], where: str) -> Iterator[str]:
+    known = {f.name for f in fields(obj)}
+    for key, value in mapping.items():
+        qualified = f"{where}{key}"
+        if key not in known:
+            candidates = [f"{where}{name}" for name in known]
+            yield f"unknown setting {qualified!r}{_did_you_mean(qualified, candidates)}"
+            continue
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
+            yield from _unknown_keys(current, value, qualified + ".")
+
+
 def _apply_mapping(obj: Any, mapping: Mapping[str, Any], *, source: str, where: str = "") -> Any:
+    if not where:
+        _check_known(obj, mapping, source)
     known = {f.name: f for f in fields(obj)}
     hints = typing.get_type_hints(type(obj))
     changes: dict[str, Any] = {}

@@ -83,3 +83,34 @@ def test_the_admin_section_is_a_real_setting(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["admin"]["tcp_bind"] == "127.0.0.1:8766"
     by_env = run("config", "check", "--json", env={"SMCP_BOX_ADMIN_SOCKET": "/tmp/x.sock"})
     assert json.loads(by_env.stdout)["admin"]["socket"] == "/tmp/x.sock"
+
+
+def test_every_unknown_key_is_named_with_a_suggestion(tmp_path: Path) -> None:
+    """Regression: only the first of several unknown keys was reported, with no suggestion."""
+    config = tmp_path / "c.toml"
+    config.write_text('[server]\nprot = 1\nhots = "x"\n[sandbox]\nfule = 5\n[audti]\n')
+    result = run("config", "check", "--config", str(config))
+    assert result.returncode == 2
+    for wrong, meant in [
+        ("server.prot", "server.port"),
+        ("server.hots", "server.host"),
+        ("sandbox.fule", "sandbox.fuel"),
+        ("audti", "audit"),
+    ]:
+        assert f"unknown setting '{wrong}' (did you mean '{meant}'?)" in result.stderr
+    env = {"SMCP_BOX_SERVER_PROT": "1", "SMCP_BOX_SANDBOX_MEMORY_MB": "3"}
+    by_env = run("config", "check", env=env)
+    assert by_env.returncode == 2
+    assert "SMCP_BOX_SERVER_PROT (did you mean 'SMCP_BOX_SERVER_PORT'?)" in by_env.stderr
+    assert "SMCP_BOX_SANDBOX_MEMORY_MB (did you mean 'SMCP_BOX_SANDBOX_MEMORY_MIB'?)" in (
+        by_env.stderr
+    )
+
+
+def test_a_quoted_port_in_toml_is_refused(tmp_path: Path) -> None:
+    """Regression: `port = "18766"` (a string) was accepted."""
+    config = tmp_path / "c.toml"
+    config.write_text('[server]\nport = "18766"\n')
+    result = run("config", "check", "--config", str(config))
+    assert result.returncode == 2
+    assert "server.port" in result.stderr

@@ -96,7 +96,9 @@ def register(commands: Any) -> None:
     )
     _leaf(actions, "enable", _tenant_enable, "serve a disabled tenant again").add_argument("name")
     _leaf(actions, "disable", _tenant_disable, "stop serving a tenant").add_argument("name")
-    limits = _leaf(actions, "limits", _tenant_limits, "override a tenant's limits")
+    limits = _leaf(
+        actions, "limits", _tenant_limits, "show a tenant's limits, or override them with flags"
+    )
     limits.add_argument("name")
     for flag, what in LIMIT_FLAGS:
         limits.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=int, help=what)
@@ -289,8 +291,9 @@ async def _tenant_limits(client: AdminClient, args: argparse.Namespace) -> int:
     for name in args.reset:
         changes[name.replace("-", "_")] = None
     if not changes:
-        print("smcp-box: name a limit to change, e.g. --fuel 1000000", file=sys.stderr)
-        return EXIT_USAGE
+        # No flags: show them, with what an admin changed and what each may be set to.
+        shown = await client.tenant(args.name)
+        return _emit(args, shown, fmt.limits_text(shown))
     body = await client.set_limits(args.name, changes)
     limits = ", ".join(f"{k}={v}" for k, v in body["limits"].items())
     return _emit(args, body, f"limits of {args.name}: {limits}")

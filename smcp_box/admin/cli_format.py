@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Sequence
 
+from smcp_box.config import LIMITS
 from smcp_box.seams import JsonObject
 
 
@@ -161,3 +162,16 @@ def audit_lines(entries: Sequence[JsonObject]) -> list[str]:
             f"{e['outcome']:<7} {e['actor']}  {detail}"
         )
     return lines
+
+
+def limits_text(tenant: JsonObject) -> str:
+    """A tenant's effective limits, one a line: value, unit and allowed range, with the ones an
+    admin overrode marked (``smcp-box tenant limits NAME`` without flags)."""
+    overrides = tenant.get("admin_limit_overrides", {})
+    lines = [f"limits of {tenant['name']} (* = set by an admin; --reset NAME drops it):"]
+    for name, value in tenant["limits"].items():
+        bound = LIMITS.get(name)
+        allowed = f"{bound.unit}, {bound.low}..{bound.high}" if bound is not None else ""
+        mark = "*" if name in overrides else " "
+        lines.append(f"  {mark} {name:<22} {value:>14}  {allowed}")
+    return "\n".join(lines)

@@ -84,8 +84,9 @@ async def test_tenant_commands(rb: RunningBox) -> None:
     assert "fuel=5000000" in limits.out
     reset = await smcp(rb, "tenant", "limits", "notes", "--reset", "fuel", "--json")
     assert json.loads(reset.out)["admin_limit_overrides"] == {}
-    nothing = await smcp(rb, "tenant", "limits", "notes")
-    assert nothing.code == 2
+    shown = await smcp(rb, "tenant", "limits", "notes")
+    assert shown.code == 0
+    assert shown.out.startswith("limits of notes")
     reloaded = await smcp(rb, "tenant", "reload", "utils")
     assert reloaded.code == 0
     assert "reloaded utils" in reloaded.out
@@ -202,3 +203,20 @@ async def test_audit_list_and_follow(rb: RunningBox, monkeypatch: pytest.MonkeyP
         if proc.returncode is None:
             proc.terminate()
         await proc.wait()
+
+
+async def test_tenant_limits_without_flags_shows_them(rb: RunningBox) -> None:
+    """Regression: `tenant limits notes` with no flags was an error."""
+    await rb.client.set_limits("notes", {"fuel": 3_000_000})
+    shown = await smcp(rb, "tenant", "limits", "notes")
+    assert shown.code == 0, shown.err
+    lines = shown.out.splitlines()
+    assert lines[0].startswith("limits of notes")
+    fuel = next(line for line in lines if " fuel " in line)
+    assert fuel.lstrip().startswith("* fuel")
+    assert "3000000" in fuel
+    memory = next(line for line in lines if "memory_mib" in line)
+    assert "MiB, 1..4096" in memory
+    assert not memory.lstrip().startswith("*")
+    raw = await smcp(rb, "tenant", "limits", "notes", "--json")
+    assert json.loads(raw.out)["admin_limit_overrides"] == {"fuel": 3_000_000}
