@@ -144,7 +144,9 @@ async def test_key_revoke_takes_the_whole_key_and_never_echoes_it(rb: RunningBox
     revoked = await smcp(rb, "key", "revoke", raw["key"])
     assert revoked.code == 0, revoked.err
     assert f"revoked {raw['key_id']}" in revoked.out
-    secret_part = raw["key"].rsplit("_", 1)[1]
+    # smcp_<16 hex id>_<43 characters>: the secret may itself contain "_".
+    secret_part = raw["key"][len("smcp_") + 16 + 1 :]
+    assert len(secret_part) == 43
     assert secret_part not in revoked.out + revoked.err
     assert all(k.revoked for k in await rb.box.store.list_api_keys() if k.key_id == raw["key_id"])
     mistyped = raw["key"][:-1] + "!"

@@ -36,7 +36,8 @@ async def write_markers(store: Store) -> str:
         await store.append_event("acme", m["session_id"], m["stream_id"], f"{m['payload']}{i}")
     await store.kv_set("acme", m["kv_key"], m["kv_value"])
     _, secret = await store.create_api_key("acme", "label")
-    return secret.rsplit("_", 1)[1]
+    # smcp_<16 hex id>_<43 characters>; the secret part may itself contain "_".
+    return secret[len("smcp_") + 16 + 1 :]
 
 
 def file_bytes(db_path: Path) -> dict[str, bytes]:
