@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from smcp_box.auth.apikeys import ApiKeyAuthenticator
-from smcp_box.config import Settings
+from smcp_box.config import Settings, read_token
 from smcp_box.errors import BoxError
 from smcp_box.metrics import BoxFigures, LiveMetrics, TenantFigures, tenant_figures
 from smcp_box.sandbox import Sandbox
@@ -185,6 +185,9 @@ class Box:
             mcp=self.mcp_services(),
             readiness=self.readiness_problems,
             metrics_snapshot=self.metrics_snapshot,
+            metrics_token=read_token(
+                self.settings, self.settings.metrics.token_file, "metrics-token", "metrics token"
+            ),
         )
 
     async def readiness_problems(self) -> list[str]:

@@ -237,6 +237,18 @@ class AuditSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Who may read ``/metrics`` on the MCP port. It names every tenant and its traffic, so by
+    default only the box's own machine (a loopback client) may; a scraper on the LAN needs the
+    bearer token."""
+
+    #: File holding a bearer token (32+ characters) a scraper must send
+    #: (``Authorization: Bearer …``); also read from $CREDENTIALS_DIRECTORY/metrics-token.
+    #: Without a token /metrics answers loopback clients only.
+    token_file: str = ""
+
+
+@dataclass(frozen=True)
 class AdminSettings:
     """The admin API: a Unix socket always, a TCP listener only when asked for, with a token."""
 
@@ -275,6 +287,7 @@ class Settings:
     sessions: SessionSettings = field(default_factory=SessionSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     # --- resolved paths -------------------------------------------------------------------
 
@@ -300,6 +313,26 @@ class Settings:
         return Path(self.tenants_dir)
 
 
+def read_token(settings: Settings, token_file: str, credential: str, what: str) -> str | None:
+    """A bearer token from ``token_file`` or the systemd credential ``credential``; None when
+    neither exists. Tokens shorter than 32 characters are refused: they guard the box's API."""
+    candidates = [Path(token_file)] if token_file else []
+    credentials = settings.credentials_path()
+    if credentials is not None:
+        candidates.append(credentials / credential)
+    for candidate in candidates:
+        try:
+            token = candidate.read_text().strip()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise ConfigError(f"cannot read the {what} {candidate}: {exc.strerror}") from None
+        if len(token) < 32:
+            raise ConfigError(f"the {what} in {candidate} must be at least 32 characters")
+        return token
+    return None
+
+
 def _resolve_dir(explicit: str, systemd_variable: str, fallback: str) -> Path:
     if explicit:
         return Path(explicit)
@@ -319,6 +352,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "sessions": SessionSettings,
     "audit": AuditSettings,
     "admin": AdminSettings,
+    "metrics": MetricsSettings,
 }
 
 

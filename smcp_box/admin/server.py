@@ -24,7 +24,7 @@ from smcp_box.admin.app import create_admin_app
 from smcp_box.admin.paths import admin_socket_path
 from smcp_box.admin.sampler import sample_metrics_forever
 from smcp_box.box import Box
-from smcp_box.config import Settings
+from smcp_box.config import Settings, read_token
 from smcp_box.errors import ConfigError
 
 logger = logging.getLogger("smcp_box.admin")
@@ -106,22 +106,7 @@ def _hypercorn_config(bind: str) -> Any:
 
 def _admin_token(settings: Settings) -> str | None:
     """The TCP admin token from ``[admin] token_file`` or ``$CREDENTIALS_DIRECTORY/admin-token``."""
-    token_file = settings.admin.token_file
-    candidates = [Path(token_file)] if token_file else []
-    credentials = settings.credentials_path()
-    if credentials is not None:
-        candidates.append(credentials / "admin-token")
-    for candidate in candidates:
-        try:
-            token = candidate.read_text().strip()
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise ConfigError(f"cannot read the admin token {candidate}: {exc.strerror}") from None
-        if len(token) < 32:
-            raise ConfigError(f"the admin token in {candidate} must be at least 32 characters")
-        return token
-    return None
+    return read_token(settings, settings.admin.token_file, "admin-token", "admin token")
 
 
 def _bind_tcp(bind: str) -> socket.socket:

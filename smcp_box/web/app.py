@@ -40,7 +40,9 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
     app.config["JSON_SORT_KEYS"] = False
     app.config[ACCESS_LOG_KEY] = settings.server.access_log
     app.register_blueprint(create_mcp_blueprint(services.mcp, transport_settings(settings)))
-    app.register_blueprint(create_metrics_blueprint(services.metrics_snapshot))
+    app.register_blueprint(
+        create_metrics_blueprint(services.metrics_snapshot, services.metrics_token)
+    )
 
     @app.before_request
     async def assign_request_id() -> None:

@@ -10,12 +10,15 @@ Counters (``*_total``) count since the box started, or, for the sandbox's counte
 tenant's current module was loaded: Prometheus treats a drop as a counter reset. Latency is
 given as quantile gauges over the last 60 s, the figure the TUI shows.
 
-The endpoint is unauthenticated, like ``/healthz``: it reveals tenant names and traffic
-figures, never data. Restrict it at the network (see docs/operations.md) if that matters.
+It reveals tenant names and traffic figures (never data), so it is not for everyone on the LAN:
+without a token only loopback clients may read it; with ``[metrics] token_file`` a scraper
+anywhere sends that bearer token (and a loopback client too: one rule once a token is set).
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
@@ -178,12 +181,53 @@ def render(box_figures: BoxFigures, tenants: list[TenantFigures], accept: str) -
     return Response(body, status=200, content_type=content_type)
 
 
-def create_metrics_blueprint(snapshot: MetricsSnapshot) -> Blueprint:
+def create_metrics_blueprint(snapshot: MetricsSnapshot, token: str | None) -> Blueprint:
     blueprint = Blueprint("metrics", __name__)
 
     @blueprint.get("/metrics")
     async def metrics() -> Response:
+        refusal = _refusal(token)
+        if refusal is not None:
+            return refusal
         box_figures, tenants = await snapshot()
         return render(box_figures, tenants, request.headers.get("accept", ""))
 
     return blueprint
+
+
+def _refusal(token: str | None) -> Response | None:
+    """None when this request may read the figures, else the answer that says why not."""
+    if token is None:
+        if is_loopback(request.remote_addr):
+            return None
+        return Response(
+            "/metrics answers loopback clients only; set [metrics] token_file to scrape it "
+            "from the network\n",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
+    offered = request.headers.get("authorization", "")
+    scheme, _, credential = offered.partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(
+        credential.strip().encode(), token.encode()
+    ):
+        return None
+    return Response(
+        "/metrics needs the metrics bearer token\n",
+        status=401,
+        content_type="text/plain; charset=utf-8",
+        headers={"WWW-Authenticate": 'Bearer realm="smcp-box metrics"'},
+    )
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether ``address`` (an IP, maybe an IPv4-mapped IPv6 one) is this machine's."""
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback

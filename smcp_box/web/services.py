@@ -39,3 +39,5 @@ class AppServices:
     #: Why the box is not ready to serve (an empty list when it is): ``/readyz``.
     readiness: Callable[[], Awaitable[list[str]]]
     metrics_snapshot: MetricsSnapshot
+    #: Bearer token a scraper must send for /metrics; None: loopback clients only.
+    metrics_token: str | None = None

@@ -16,6 +16,10 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from smcp_box.box import Box
+from smcp_box.config import load_settings, read_token
+from smcp_box.errors import ConfigError
+from smcp_box.web.app import create_app
+from smcp_box.web.metrics_endpoint import is_loopback
 from tests.e2e.clients import legacy_session, modern_call_tool
 from tests.ops.support import add_ops_tenant, box_settings, copy_examples, serving, started
 
@@ -126,3 +130,73 @@ async def test_a_disabled_tenant_and_one_being_removed(
     assert value(found, "smcp_box_tenants", state="enabled") == 2
     assert ("smcp_box_warm_instances", (("tenant", "ops"),)) not in found
     assert value(found, "smcp_box_open_sessions", tenant="ops") == 0
+
+
+@pytest.mark.parametrize(
+    ("address", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("192.168.1.10", False),
+        ("::ffff:192.168.1.10", False),
+        ("fe80::1", False),
+        ("", False),
+        (None, False),
+        ("not an address", False),
+    ],
+)
+def test_what_counts_as_loopback(address: str | None, loopback: bool) -> None:
+    assert is_loopback(address) is loopback
+
+
+async def test_without_a_token_only_loopback_clients_may_scrape(
+    tmp_path: Path, module_cache: Path
+) -> None:
+    """/metrics names every tenant: it is off the LAN by default."""
+    async with started(box_settings(tmp_path, copy_examples(tmp_path / "t"), module_cache)) as box:
+        app = create_app(box.settings, box.app_services())
+        client = app.test_client()
+        lan = await client.get("/metrics", scope_base={"client": ("192.168.1.10", 40000)})
+        assert lan.status_code == 403
+        assert "token_file" in (await lan.get_data(as_text=True))
+        local = await client.get("/metrics", scope_base={"client": ("127.0.0.1", 40000)})
+        assert local.status_code == 200
+        async with serving(box) as base:
+            await scrape(base)  # a real loopback connection
+
+
+async def test_with_a_token_a_scraper_must_send_it(tmp_path: Path, module_cache: Path) -> None:
+    token = "m" * 40
+    token_file = tmp_path / "metrics-token"
+    token_file.write_text(token + "\n")
+    settings = box_settings(
+        tmp_path,
+        copy_examples(tmp_path / "t"),
+        module_cache,
+        **{"metrics.token_file": str(token_file)},
+    )
+    async with started(settings) as box, serving(box) as base, httpx.AsyncClient() as http:
+        missing = await http.get(f"{base}/metrics")
+        assert missing.status_code == 401
+        assert missing.headers["www-authenticate"].startswith("Bearer")
+        wrong = await http.get(f"{base}/metrics", headers={"authorization": f"Bearer {'x' * 40}"})
+        assert wrong.status_code == 401
+        right = await scrape(base, authorization=f"Bearer {token}")
+        assert "smcp_box_build_info" in right.text
+        app = create_app(box.settings, box.app_services())
+        lan = await app.test_client().get(
+            "/metrics",
+            headers={"authorization": f"Bearer {token}"},
+            scope_base={"client": ("192.168.1.10", 40000)},
+        )
+        assert lan.status_code == 200
+
+
+def test_a_short_metrics_token_is_refused(tmp_path: Path) -> None:
+    token_file = tmp_path / "metrics-token"
+    token_file.write_text("short")
+    settings = load_settings(None, environ={}, overrides={"metrics.token_file": str(token_file)})
+    with pytest.raises(ConfigError, match="at least 32 characters"):
+        read_token(settings, settings.metrics.token_file, "metrics-token", "metrics token")
