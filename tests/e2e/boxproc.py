@@ -72,6 +72,10 @@ class BoxProcess:
         out = self.cli("key", "create", tenant, "--json").stdout
         return str(json.loads(out)["key"])
 
+    def serve_command(self) -> list[str]:
+        """The command that runs the box (a subclass may wrap it, e.g. to change user)."""
+        return [sys.executable, "-m", "smcp_box.cli", "serve", "--port", str(self.port)]
+
     def start(self, timeout_s: float = 30.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         # A restart keeps the port, as a real restart does, so clients' URLs stay valid.
@@ -80,7 +84,7 @@ class BoxProcess:
         with self.log_path.open("w") as log:
             # The child keeps its own copy of the descriptor; ours can close at once.
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "smcp_box.cli", "serve", "--port", str(self.port)],
+                self.serve_command(),
                 env=self.env(),
                 cwd=self.workdir,
                 stdout=log,

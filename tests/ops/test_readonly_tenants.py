@@ -9,15 +9,13 @@ import os
 import re
 import shutil
 import stat
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.boxproc import BoxProcess, free_port
+from tests.e2e.boxproc import BoxProcess
 from tests.ops.support import copy_examples
 
 pytestmark = [
@@ -44,29 +42,13 @@ def as_nobody() -> list[str]:
     ]
 
 
-def serve_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "smcp_box.cli", "serve", "--port", str(port)]
-
-
 @dataclass
 class NobodyBox(BoxProcess):
+    def serve_command(self) -> list[str]:
+        return [*as_nobody(), *super().serve_command()]
+
     def start(self, timeout_s: float = 60.0) -> None:
-        self.port = self.port or free_port()
-        self.log_path = self.workdir / f"box-{self.port}.log"
-        with self.log_path.open("w") as log:
-            self.proc = subprocess.Popen(
-                [*as_nobody(), *serve_command(self.port)],
-                env=self.env(),
-                cwd=self.workdir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        try:
-            self._wait_healthy(timeout_s)
-        except BaseException:
-            self.stop()
-            raise
+        super().start(timeout_s)
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int, int, bytes]]:
