@@ -230,8 +230,7 @@ class Box:
 
     async def reload_tenants(self, *, actor: str) -> LoadReport:
         """(Re)load the tenants folder and the tenants added through the admin API, under the
-        admin state in the database, and audit what changed: a row per tenant loaded, reloaded
-        with another module, unloaded, or failed. Unchanged tenants leave no row."""
+        admin state in the database, and audit what changed (:meth:`audit_tenant_changes`)."""
         # Not in the middle of an admin change, whose state may not be in the database yet.
         async with self.admin_lock:
             before = self.tenants.modules()
@@ -241,6 +240,20 @@ class Box:
                 self.settings.tenants_path(), states, self.added_tenants_path()
             )
             after = self.tenants.modules()
+        await self.audit_tenant_changes(before, after, report, actor=actor)
+        return report
+
+    async def audit_tenant_changes(
+        self,
+        before: Mapping[str, str],
+        after: Mapping[str, str],
+        report: LoadReport,
+        *,
+        actor: str,
+    ) -> None:
+        """Audit what a load changed from ``before`` to ``after`` (name -> module sha256, as
+        ``tenants.modules()`` gives it): a row per tenant loaded, reloaded with another module,
+        unloaded, or failed. Unchanged tenants leave no row."""
         rows: list[tuple[str, str | None, str, JsonObject]] = []
         for name, sha in sorted(after.items()):
             if name not in before:
@@ -258,7 +271,6 @@ class Box:
             await self.auditor.record(
                 event, tenant=tenant, actor=actor, source_ip=None, outcome=outcome, detail=detail
             )
-        return report
 
     async def _restore_added_files(self, states: Mapping[str, TenantAdminState]) -> None:
         """Rewrite an added tenant's files from the database when they are missing or differ;

@@ -201,6 +201,7 @@ async def scan_tenants_once(box: Box, last: Fingerprint | None) -> tuple[Fingerp
     now = await asyncio.to_thread(box.tenants.unserved_fingerprint, tenants_dir)
     if last is None or now == last:
         return now, False
+    before = box.tenants.modules()
     try:
         report = await tenant_admin.rescan(box)
     except BoxError as exc:
@@ -212,24 +213,7 @@ async def scan_tenants_once(box: Box, last: Fingerprint | None) -> tuple[Fingerp
             ", ".join(report.loaded) or "nothing new",
             ", ".join(sorted(report.failed)) or "none",
         )
-    for name in report.loaded:
-        await box.auditor.record(
-            "tenant.load",
-            tenant=name,
-            actor="system:scan",
-            source_ip=None,
-            outcome="ok",
-            detail={"sha256": box.tenants.require(name).module.sha256},
-        )
-    for folder, reason in sorted(report.failed.items()):
-        await box.auditor.record(
-            "tenant.load_failed",
-            tenant=None,
-            actor="system:scan",
-            source_ip=None,
-            outcome="error",
-            detail={"folder": folder, "reason": reason},
-        )
+    await box.audit_tenant_changes(before, box.tenants.modules(), report, actor="system:scan")
     # What this scan loaded is served now: the next check starts from what is left.
     return await asyncio.to_thread(box.tenants.unserved_fingerprint, tenants_dir), True
 
