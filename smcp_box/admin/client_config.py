@@ -98,14 +98,10 @@ def _bearer(conn: Connection, placeholder: str = KEY_PLACEHOLDER) -> str:
     return f"Bearer {conn.key if conn.key is not None else placeholder}"
 
 
-def _headers(conn: Connection, placeholder: str = KEY_PLACEHOLDER) -> JsonObject:
-    return {} if conn.auth == "none" else {"Authorization": _bearer(conn, placeholder)}
-
-
 def _generic(conn: Connection, placeholder: str = KEY_PLACEHOLDER) -> JsonObject:
     server: JsonObject = {"type": "http", "url": conn.url}
     if conn.auth != "none":
-        server["headers"] = _headers(conn, placeholder)
+        server["headers"] = {"Authorization": _bearer(conn, placeholder)}
     return {"mcpServers": {conn.name: server}}
 
 
@@ -114,7 +110,7 @@ def _vscode(conn: Connection) -> JsonObject:
     server: JsonObject = {"type": "http", "url": conn.url}
     config: JsonObject = {"servers": {conn.name: server}}
     if conn.auth != "none":
-        server["headers"] = _headers(conn, placeholder=f"${{input:{input_id}}}")
+        server["headers"] = {"Authorization": _bearer(conn, f"${{input:{input_id}}}")}
         if conn.key is None:
             config["inputs"] = [
                 {
