@@ -183,6 +183,15 @@ class Forbidden(AuthError):
     http_status = 403
 
 
+class InsufficientScope(Forbidden):
+    """A valid credential whose scopes do not cover this method (RFC 6750 ``insufficient_scope``;
+    the challenge names ``scope``)."""
+
+    def __init__(self, message: str, *, scope: str) -> None:
+        super().__init__(message)
+        self.scope = scope
+
+
 # --- sandbox -------------------------------------------------------------------------------
 
 

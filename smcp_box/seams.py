@@ -15,7 +15,7 @@ from typing import Any, Final, Literal, Protocol
 #: A decoded JSON object, as JSON-RPC messages, admin API bodies and audit details are.
 JsonObject = dict[str, Any]
 #: How a tenant's callers prove who they are (tenant.toml ``auth``).
-AuthMode = Literal["api_key", "none"]
+AuthMode = Literal["api_key", "oauth", "both", "none"]
 #: Bytes in a mebibyte: memory limits are set in MiB, quotas in bytes.
 MIB: Final = 1024 * 1024
 
@@ -105,6 +105,10 @@ class Principal:
     subject: str
     method: Literal["api_key", "oauth", "none"]
     key_id: str | None = None
+    #: What the credential may do (``mcp:tools``, ``mcp:resources``, ``mcp:prompts``); None
+    #: means everything (a key made without scopes, a public tenant). Checked per method by the
+    #: transport through :func:`smcp_box.auth.scopes.required_scope`.
+    scopes: frozenset[str] | None = None
 
 
 class Authenticator(Protocol):

@@ -180,11 +180,15 @@ def bearer_challenge(
     error: str | None,
     description: str | None,
     resource_metadata: str | None = None,
+    scope: str | None = None,
 ) -> str:
-    """A ``WWW-Authenticate: Bearer`` value (RFC 6750 §3, RFC 9728 ``resource_metadata``)."""
+    """A ``WWW-Authenticate: Bearer`` value (RFC 6750 §3, RFC 9728 ``resource_metadata``;
+    ``scope`` names what the client should ask for, or what a 403 lacked)."""
     params = [f"realm={_quoted(realm)}"]
     if error is not None:
         params.append(f"error={_quoted(error)}")
+    if scope is not None:
+        params.append(f"scope={_quoted(scope)}")
     if description:
         params.append(f"error_description={_quoted(description)}")
     if resource_metadata is not None:

@@ -29,10 +29,12 @@ from typing import Any
 
 from quart import Blueprint, g, request
 
+from smcp_box.auth.scopes import check_scope
 from smcp_box.errors import (
     AuthError,
     BoxError,
     Forbidden,
+    InsufficientScope,
     MethodNotAllowed,
     NotAcceptable,
     OriginNotAllowed,
@@ -149,7 +151,10 @@ class McpTransport:
             message = parse_message(decoded)
             # Known only now: JSON-RPC answers a body that is not a valid request with id null.
             request_id = message.id if isinstance(message, Request) else None
-            observation.set_method(getattr(message, "method", None))
+            method = getattr(message, "method", None)
+            observation.set_method(method)
+            if isinstance(method, str):
+                check_scope(principal, method)
             era = select_era(header_version, decoded)
             if era is Era.MODERN:
                 return await mcp_modern.handle_post(exchange, message, header_version)
@@ -237,6 +242,7 @@ class McpTransport:
             error=error,
             description=err.message,
             resource_metadata=self._resource_metadata(tenant_name),
+            scope=err.scope if isinstance(err, InsufficientScope) else None,
         )
 
     @staticmethod
