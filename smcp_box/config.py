@@ -182,6 +182,17 @@ SETTING_BOUNDS: Mapping[str, Bound] = types.MappingProxyType(
         "store.kv_max_total_bytes": Bound(1, 2**50, "bytes"),
         "sessions.idle_timeout_s": Bound(1.0, 365 * 86_400.0, "seconds"),
         "audit.retention_days": Bound(1, 36_500, "days"),
+        "oauth.access_token_ttl_s": Bound(30, 86_400, "seconds"),
+        "oauth.refresh_token_ttl_s": Bound(60, 365 * 86_400, "seconds"),
+        "oauth.code_ttl_s": Bound(10, 600, "seconds"),
+        "oauth.signing_key_rotation_days": Bound(1, 3_650, "days"),
+        "oauth.cimd_max_bytes": Bound(1_024, 1 * MIB, "bytes"),
+        "oauth.cimd_timeout_s": Bound(0.1, 60.0, "seconds"),
+        "oauth.cimd_cache_s": Bound(0, 7 * 86_400, "seconds"),
+        "oauth.login_max_failures_per_user": Bound(1, 1_000, "attempts"),
+        "oauth.login_max_failures_per_ip": Bound(1, 100_000, "attempts"),
+        "oauth.login_window_s": Bound(1, 86_400, "seconds"),
+        "oauth.login_session_s": Bound(60, 86_400, "seconds"),
     }
 )
 
@@ -249,6 +260,47 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class OAuthSettings:
+    """The box as OAuth 2.1 authorization server and resource server, for tenants whose
+    tenant.toml says ``auth = "oauth"`` or ``"both"`` (docs/oauth.md)."""
+
+    #: The box's public base URL as clients reach it (``https://box.lan:8765``): the issuer of
+    #: every token, and the base of each tenant's resource URL (``<issuer>/t/<tenant>/mcp``).
+    #: Empty: taken from each request's scheme and Host, which suits one name per box; set it
+    #: when clients reach the box by several names or through a proxy.
+    issuer: str = ""
+    #: Lifetime of an access token (a signed JWT for one tenant). Short, since a JWT stays
+    #: valid until it expires wherever it is checked without the store.
+    access_token_ttl_s: int = 300
+    #: Lifetime of a refresh token; each use rotates it, and reuse revokes its whole family.
+    refresh_token_ttl_s: int = 30 * 86_400
+    #: Lifetime of an authorization code (single use).
+    code_ttl_s: int = 60
+    #: A new signing key is made this often; the old one stays in the JWKS until the last
+    #: token it signed has expired.
+    signing_key_rotation_days: int = 30
+    #: Dynamic client registration (RFC 7591). Deprecated by MCP 2026-07-28 but still what
+    #: many clients use; false answers /oauth/register with 403.
+    dynamic_registration: bool = True
+    #: Hosts whose Client ID Metadata Documents the box may fetch. "*" means any host whose
+    #: addresses are all public; a host named here may also resolve to a private or loopback
+    #: address (a client on the LAN). Empty turns CIMD off.
+    cimd_allowed_hosts: tuple[str, ...] = ("*",)
+    #: Largest Client ID Metadata Document fetched, and how long a fetch may take.
+    cimd_max_bytes: int = 64 * 1024
+    cimd_timeout_s: float = 5.0
+    #: How long a fetched metadata document is reused (unless its Cache-Control says less).
+    cimd_cache_s: int = 3_600
+    #: Failed logins allowed per user, and per client address, within login_window_s before
+    #: further attempts are refused until the window passes.
+    login_max_failures_per_user: int = 5
+    login_max_failures_per_ip: int = 20
+    login_window_s: int = 900
+    #: How long the login page's session cookie lasts.
+    login_session_s: int = 900
+
+
+@dataclass(frozen=True)
 class AdminSettings:
     """The admin API: a Unix socket always, a TCP listener only when asked for, with a token."""
 
@@ -288,6 +340,7 @@ class Settings:
     audit: AuditSettings = field(default_factory=AuditSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    oauth: OAuthSettings = field(default_factory=OAuthSettings)
 
     # --- resolved paths -------------------------------------------------------------------
 
@@ -353,6 +406,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "audit": AuditSettings,
     "admin": AdminSettings,
     "metrics": MetricsSettings,
+    "oauth": OAuthSettings,
 }
 
 
@@ -555,6 +609,12 @@ def _validate(settings: Settings) -> None:
         problems.append("server.tls_cert and server.tls_key must be set together")
     if settings.log_level not in {"debug", "info", "warning", "error"}:
         problems.append("log_level must be one of debug, info, warning, error")
+    issuer = settings.oauth.issuer
+    if issuer and (not issuer.startswith(("https://", "http://")) or issuer.endswith("/")):
+        problems.append(
+            f"oauth.issuer = {issuer!r} must be the box's base URL, like https://box.lan:8765 "
+            "(http:// only for a loopback box), with no trailing slash"
+        )
     if settings.tenants_scan_s < 0:
         problems.append("tenants_scan_s must be 0 (never) or a number of seconds")
     if problems:
