@@ -16,6 +16,10 @@ from typing import Any, Final, Literal, Protocol
 JsonObject = dict[str, Any]
 #: How a tenant's callers prove who they are (tenant.toml ``auth``).
 AuthMode = Literal["api_key", "oauth", "both", "none"]
+#: What a tenant's module is (tenant.toml ``kind``): a core module of the smcp-v1 ABI, a
+#: component of the ``smcp:box`` WIT world, or a WASI command speaking MCP over stdio.
+TenantKind = Literal["core", "component", "stdio"]
+TENANT_KINDS: Final[tuple[TenantKind, ...]] = ("core", "component", "stdio")
 #: Bytes in a mebibyte: memory limits are set in MiB, quotas in bytes.
 MIB: Final = 1024 * 1024
 

@@ -18,13 +18,13 @@ from typing import Any
 from smcp_box.config import LIMITS, SandboxSettings, check_limits
 from smcp_box.errors import ConfigError
 from smcp_box.sandbox import Limits
-from smcp_box.seams import AuthMode
+from smcp_box.seams import TENANT_KINDS, AuthMode, TenantKind
 
 MANIFEST_NAME = "tenant.toml"
 TENANT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _TOP_LEVEL_KEYS = {
     "name", "description", "module", "sha256", "auth", "receipts", "tools_sha256", "limits",
-    "config", "hosts",
+    "config", "hosts", "kind",
 }  # fmt: skip
 #: One DNS label: letters, digits and inner hyphens (tenant.toml ``hosts`` are lowercase).
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -66,6 +66,8 @@ class TenantManifest:
     #: Host names (tenant.toml ``hosts``) that serve this tenant at ``https://<host>/mcp``
     #: beside ``/t/<name>/mcp``; lowercase DNS names, each owned by one tenant per box.
     hosts: tuple[str, ...] = ()
+    #: tenant.toml ``kind``: how the module is run (see :data:`~smcp_box.seams.TenantKind`).
+    kind: TenantKind = "core"
 
     def read_module(self) -> bytes:
         """The module's bytes, after checking them against the pinned hash."""
@@ -141,6 +143,7 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
     ):
         raise ConfigError("tools_sha256 must be the 64-hex-digit fingerprint `smcp-box vet` prints")
     hosts = _hosts(raw.get("hosts", []))
+    kind = _kind(raw.get("kind", "core"))
     return TenantManifest(
         name=name,
         description=description,
@@ -153,7 +156,21 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
         receipts=receipts,
         tools_sha256=tools_sha256,
         hosts=hosts,
+        kind=kind,
     )
+
+
+#: Kinds this build can run; the others are refused by name when a tenant.toml asks for them.
+RUNNABLE_KINDS: frozenset[TenantKind] = frozenset({"core"})
+
+
+def _kind(kind: object) -> TenantKind:
+    for known in TENANT_KINDS:
+        if kind == known:
+            if known not in RUNNABLE_KINDS:
+                raise ConfigError(f"kind {known!r} is not supported by this box yet")
+            return known
+    raise ConfigError(f"kind must be one of {', '.join(map(repr, TENANT_KINDS))}, not {kind!r}")
 
 
 def check_host_name(host: object) -> str:

@@ -141,3 +141,15 @@ def test_bad_hosts_name_file_and_problem(tmp_path: Path, hosts: str, fragment: s
         load_manifest(path)
     assert str(path) in info.value.message
     assert fragment in info.value.message
+
+
+def test_kind_defaults_to_core_and_unknown_kinds_are_named(tmp_path: Path) -> None:
+    module = tmp_path / "m.wasm"
+    module.write_bytes(b"\0asm\x01\0\0\0")
+    digest = hashlib.sha256(module.read_bytes()).hexdigest()
+    base = f'name = "k"\nmodule = "m.wasm"\nsha256 = "{digest}"\n'
+    (tmp_path / "tenant.toml").write_text(base)
+    assert load_manifest(tmp_path / "tenant.toml").kind == "core"
+    (tmp_path / "tenant.toml").write_text(base + 'kind = "rust"\n')
+    with pytest.raises(ConfigError, match=r"kind must be one of 'core', 'component', 'stdio'"):
+        load_manifest(tmp_path / "tenant.toml")
