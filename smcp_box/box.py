@@ -29,6 +29,7 @@ from smcp_box.store.statelock import StateLock, hold_exclusive
 from smcp_box.store.tenant_state import TenantAdminState
 from smcp_box.tenancy import added
 from smcp_box.tenancy.legacy_overrides import import_legacy_overrides
+from smcp_box.tenancy.quotas import Admission
 from smcp_box.tenancy.registry import LoadReport, TenantRegistry
 from smcp_box.web.metrics_endpoint import LATENCY_WINDOW_S
 from smcp_box.web.services import AppServices, McpServices
@@ -99,6 +100,12 @@ class Box:
     _lock: StateLock | None = None
     #: Serializes admin changes to tenants (the socket's and the TCP admin API's).
     admin_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Quotas and per-address limits, kept for the life of the box (its buckets and lockouts
+    #: survive reloads); built from ``settings.quotas`` and the registry's tenant policies.
+    admission: Admission = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.admission = Admission(self.settings.quotas, self.tenants.policy)
 
     @classmethod
     async def start(
@@ -135,7 +142,12 @@ class Box:
             auditor.start()
             undo.push_async_callback(auditor.close)
             registry = TenantRegistry(
-                auditor=auditor, sandbox=sandbox, kv=store, defaults=settings.sandbox, clock=clock
+                auditor=auditor,
+                sandbox=sandbox,
+                kv=store,
+                defaults=settings.sandbox,
+                clock=clock,
+                quota_defaults=settings.quotas,
             )
             box = cls(
                 settings=settings,
@@ -177,6 +189,7 @@ class Box:
             observer=self.metrics,
             clock=self.clock,
             new_session_id=lambda: secrets.token_urlsafe(32),
+            admission=self.admission,
         )
 
     def app_services(self) -> AppServices:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 import tomllib
 import types
@@ -48,6 +49,11 @@ class ServerSettings:
     #: Extra allowed browser origins (e.g. "https://box.lan:8765"). Loopback origins are always
     #: allowed; requests without an Origin header (non-browser clients) are always allowed.
     allowed_origins: tuple[str, ...] = ()
+    #: Addresses or networks (CIDR) of reverse proxies whose ``X-Forwarded-For`` is believed:
+    #: for a request from one of them, the client is the nearest address in that header that
+    #: is not itself a trusted proxy. Empty (the default): the header is ignored, since any
+    #: client could send it to dodge per-address limits and allowlists.
+    trusted_proxies: tuple[str, ...] = ()
     #: Seconds between SSE keep-alive comments on idle streams.
     sse_keepalive_s: float = 15.0
     #: Handshake-era clients: seconds the box waits for the client to answer a request it sends
@@ -162,6 +168,20 @@ LIMITS: Mapping[str, Bound] = types.MappingProxyType(
     }
 )
 
+#: The per-tenant quotas: tenant.toml ``[quotas]`` keys (= ``[quotas]`` fields giving the box
+#: defaults). 0 turns a rate or budget off; counts are always capped.
+QUOTAS: Mapping[str, Bound] = types.MappingProxyType(
+    {
+        "requests_per_s": Bound(0, 1_000_000, "requests/s", "sustained request rate (0: no limit)"),
+        "burst": Bound(1, 10_000_000, "requests", "requests allowed at once above the rate"),
+        "max_sessions": Bound(1, 1_000_000, "sessions", "open legacy sessions"),
+        "max_sse_streams": Bound(1, 100_000, "streams", "open GET (SSE) streams"),
+        "fuel_per_minute": Bound(
+            0, 10**15, "fuel units", "fuel burned per rolling minute (0: no limit)"
+        ),
+    }
+)
+
 #: Bounds of the other numeric settings, by dotted name (checked at every layer too).
 SETTING_BOUNDS: Mapping[str, Bound] = types.MappingProxyType(
     {
@@ -182,6 +202,8 @@ SETTING_BOUNDS: Mapping[str, Bound] = types.MappingProxyType(
         "store.kv_max_total_bytes": Bound(1, 2**50, "bytes"),
         "sessions.idle_timeout_s": Bound(1.0, 365 * 86_400.0, "seconds"),
         "audit.retention_days": Bound(1, 36_500, "days"),
+        "quotas.auth_failures_per_ip": Bound(1, 1_000_000, "failures"),
+        "quotas.auth_failure_window_s": Bound(1, 86_400, "seconds"),
         "oauth.access_token_ttl_s": Bound(30, 86_400, "seconds"),
         "oauth.refresh_token_ttl_s": Bound(60, 365 * 86_400, "seconds"),
         "oauth.code_ttl_s": Bound(10, 600, "seconds"),
@@ -217,6 +239,49 @@ def check_limit(name: str, value: object) -> int:
 def check_limits(values: Mapping[str, object]) -> dict[str, int]:
     """Every entry checked with :func:`check_limit`; the first bad one raises."""
     return {name: check_limit(name, value) for name, value in values.items()}
+
+
+def check_quota(name: str, value: object) -> int | float:
+    """``value`` as the quota ``name`` (``requests_per_s`` may be fractional), or ConfigError
+    with the shared out-of-range message."""
+    bound = QUOTAS.get(name)
+    if bound is None:
+        raise ConfigError(f"unknown quota {name!r} (known: {', '.join(QUOTAS)})")
+    numeric = int | float if name == "requests_per_s" else int
+    if not isinstance(value, numeric) or isinstance(value, bool):
+        kind = "a number" if name == "requests_per_s" else "an integer"
+        raise ConfigError(f"{name} = {value!r} is not {kind} ({bound.unit})")
+    problem = bound.problem(name, value)
+    if problem is not None:
+        raise ConfigError(problem)
+    return value
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    """Per-tenant quotas' box-wide defaults (a tenant.toml ``[quotas]`` table overrides them,
+    within :data:`QUOTAS`' bounds), and the per-address limits on failed authentication.
+
+    Past a rate the answer is HTTP 429 with ``Retry-After``; past a count or budget, a JSON-RPC
+    error naming the quota. Each refusal is counted in ``/metrics`` and audited (at most one row
+    per tenant and quota a minute, with the number suppressed).
+    """
+
+    #: Sustained requests per second per tenant (a token bucket); 0: no limit.
+    requests_per_s: float = 200.0
+    #: Requests a tenant may receive at once above that rate (the bucket's size).
+    burst: int = 400
+    #: Open legacy (2024-11-05 … 2025-11-25) sessions per tenant.
+    max_sessions: int = 1_000
+    #: Open GET (SSE) streams per tenant.
+    max_sse_streams: int = 200
+    #: Fuel a tenant's calls may burn per rolling minute (about one unit per wasm
+    #: instruction); 0: no limit beyond each call's own ``fuel``.
+    fuel_per_minute: int = 0
+    #: Failed authentications one client address may make within auth_failure_window_s;
+    #: past that, every request from it is refused (429) until the window has passed.
+    auth_failures_per_ip: int = 30
+    auth_failure_window_s: int = 300
 
 
 @dataclass(frozen=True)
@@ -341,6 +406,7 @@ class Settings:
     admin: AdminSettings = field(default_factory=AdminSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     oauth: OAuthSettings = field(default_factory=OAuthSettings)
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)
 
     # --- resolved paths -------------------------------------------------------------------
 
@@ -407,6 +473,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "admin": AdminSettings,
     "metrics": MetricsSettings,
     "oauth": OAuthSettings,
+    "quotas": QuotaSettings,
 }
 
 
@@ -543,6 +610,8 @@ def _check_bounds(qualified: str, value: Any, source: str) -> None:
     section, _, key = qualified.rpartition(".")
     if section == "sandbox" and key in LIMITS:
         problem = LIMITS[key].problem(key, value)
+    elif section == "quotas" and key in QUOTAS:
+        problem = QUOTAS[key].problem(key, value)
     elif qualified in SETTING_BOUNDS:
         problem = SETTING_BOUNDS[qualified].problem(qualified, value)
     else:
@@ -615,6 +684,13 @@ def _validate(settings: Settings) -> None:
             f"oauth.issuer = {issuer!r} must be the box's base URL, like https://box.lan:8765 "
             "(http:// only for a loopback box), with no trailing slash"
         )
+    for network in settings.server.trusted_proxies:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            problems.append(
+                f"server.trusted_proxies: {network!r} is not an IP address or CIDR network"
+            )
     if settings.tenants_scan_s < 0:
         problems.append("tenants_scan_s must be 0 (never) or a number of seconds")
     if problems:

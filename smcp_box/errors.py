@@ -39,6 +39,7 @@ CALL_CANCELLED = -32057
 STORAGE_FULL = -32060
 STORAGE_FAILURE = -32061
 KV_QUOTA = -32062
+QUOTA_EXCEEDED = -32063
 
 
 class BoxError(Exception):
@@ -151,6 +152,13 @@ class OriginNotAllowed(TransportError):
     http_status = 403
 
 
+class AddressNotAllowed(TransportError):
+    """The client's address is outside the tenant's ``allowed_networks``."""
+
+    http_status = 403
+    kind = "address_not_allowed"
+
+
 class SessionRequired(TransportError):
     http_status = 400
 
@@ -190,6 +198,49 @@ class InsufficientScope(Forbidden):
     def __init__(self, message: str, *, scope: str) -> None:
         super().__init__(message)
         self.scope = scope
+
+
+# --- quotas --------------------------------------------------------------------------------
+
+
+class QuotaExceeded(BoxError):
+    """A tenant's quota (tenant.toml ``[quotas]``, box defaults in ``[quotas]``) or a
+    per-address limit refused the request. HTTP 429, with ``Retry-After`` when waiting helps;
+    as a JSON-RPC error its data names the quota."""
+
+    http_status = 429
+    jsonrpc_code = QUOTA_EXCEEDED
+    kind = "quota"
+
+    def __init__(self, message: str, *, quota: str, retry_after: float | None = None) -> None:
+        data: dict[str, Any] = {"quota": quota}
+        if retry_after is not None:
+            data["retryAfterSeconds"] = retry_after
+        super().__init__(message, data=data)
+        self.quota = quota
+        self.retry_after = retry_after
+
+
+class RateLimited(QuotaExceeded):
+    kind = "rate_limited"
+
+
+class SessionQuotaExceeded(QuotaExceeded):
+    kind = "quota_sessions"
+
+
+class StreamQuotaExceeded(QuotaExceeded):
+    kind = "quota_streams"
+
+
+class FuelQuotaExceeded(QuotaExceeded):
+    kind = "quota_fuel"
+
+
+class AddressLockedOut(QuotaExceeded):
+    """Too many failed authentications from one client address."""
+
+    kind = "auth_lockout"
 
 
 # --- sandbox -------------------------------------------------------------------------------

@@ -115,6 +115,36 @@ class Principal:
     scopes: frozenset[str] | None = None
 
 
+class Admission(Protocol):
+    """Quotas and address limits the transport applies before doing any work for a request.
+
+    Each check raises a :class:`smcp_box.errors.QuotaExceeded` (429, with ``retry_after`` for
+    rates) or :class:`smcp_box.errors.AddressNotAllowed` (403); none awaits anything.
+    """
+
+    def check_address(self, tenant: str, address: str | None) -> None:
+        """A locked-out address (too many failed authentications), or one outside the
+        tenant's allowed networks, is refused."""
+        ...
+
+    def auth_failed(self, address: str | None) -> None:
+        """Count a failed authentication against the client's address."""
+        ...
+
+    def admit_request(self, tenant: str) -> None:
+        """Take one authenticated request from the tenant's rate (token bucket)."""
+        ...
+
+    def check_new_session(self, tenant: str, open_sessions: int) -> None: ...
+
+    def check_new_stream(self, tenant: str, open_streams: int) -> None: ...
+
+    def audit_due(self, tenant: str, quota: str) -> int | None:
+        """The number of refusals an audit row written now stands for, or None to skip the row
+        (refusals are audited at most once a minute per tenant and quota)."""
+        ...
+
+
 class Authenticator(Protocol):
     async def authenticate(
         self, tenant: TenantRuntime, headers: Mapping[str, str], source_ip: str | None
@@ -153,6 +183,10 @@ class SessionStore(Protocol):
         ...
 
     async def end_session(self, tenant: str, session_id: str) -> bool: ...
+
+    async def count_open_sessions(self, tenant: str | None = None) -> int:
+        """Sessions not yet ended (of ``tenant``, or of every tenant)."""
+        ...
 
     async def append_event(self, tenant: str, session_id: str, stream_id: str, payload: str) -> str:
         """Persist one SSE event's data and return its event id.

@@ -124,7 +124,8 @@ def apply_settings(box: Box, new: Settings, app: Quart | None) -> tuple[list[str
     box.settings = effective
     logging.getLogger().setLevel(effective.log_level.upper())
     # The next load resolves every tenant's limits from these defaults.
-    box.tenants.set_defaults(effective.sandbox)
+    box.tenants.set_defaults(effective.sandbox, effective.quotas)
+    box.admission.update_settings(effective.quotas)
     if app is not None:
         app.config[ACCESS_LOG_KEY] = effective.server.access_log
     transport = app.extensions.get(MCP_EXTENSION) if app is not None else None

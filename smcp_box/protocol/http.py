@@ -6,6 +6,8 @@ travels with in each era, the Bearer challenge, and bounded metric labels.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 from collections.abc import Iterable
 from typing import Final
 from urllib.parse import urlsplit
@@ -200,3 +202,49 @@ def metric_method_label(method: str | None) -> str:
     if method is None:
         return "none"
     return method if method in _METRIC_METHODS else "other"
+
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(
+    entries: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def _in_networks(address: str, networks: tuple[_Network, ...]) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address.strip().split("%", 1)[0])
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)
+
+
+def client_address(
+    peer: str | None, forwarded_for: str | None, trusted_proxies: tuple[str, ...]
+) -> str | None:
+    """The client's address: the TCP peer, unless the peer is a trusted proxy, in which case
+    the nearest ``X-Forwarded-For`` entry that is not itself a trusted proxy.
+
+    Entries are read right to left (each proxy appends the address it saw), so a client cannot
+    choose its own address by sending the header: only what trusted proxies appended counts.
+    A malformed entry stops the walk at the last proxy.
+    """
+    if not trusted_proxies or not forwarded_for or peer is None:
+        return peer
+    networks = _networks(trusted_proxies)
+    if not _in_networks(peer, networks):
+        return peer
+    chosen = peer
+    for entry in reversed(forwarded_for.split(",")):
+        candidate = entry.strip()
+        try:
+            ipaddress.ip_address(candidate.split("%", 1)[0])
+        except ValueError:
+            break
+        chosen = candidate
+        if not _in_networks(candidate, networks):
+            break
+    return chosen

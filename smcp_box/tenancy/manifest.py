@@ -15,16 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smcp_box.config import LIMITS, SandboxSettings, check_limits
+from smcp_box.config import LIMITS, SandboxSettings, check_limits, check_quota
 from smcp_box.errors import ConfigError
 from smcp_box.sandbox import Limits
 from smcp_box.seams import TENANT_KINDS, AuthMode, TenantKind
+from smcp_box.tenancy.quotas import IpNetwork, parse_networks
 
 MANIFEST_NAME = "tenant.toml"
 TENANT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _TOP_LEVEL_KEYS = {
     "name", "description", "module", "sha256", "auth", "receipts", "tools_sha256", "limits",
-    "config", "hosts", "kind",
+    "config", "hosts", "kind", "quotas", "allowed_networks",
 }  # fmt: skip
 #: One DNS label: letters, digits and inner hyphens (tenant.toml ``hosts`` are lowercase).
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -68,6 +69,10 @@ class TenantManifest:
     hosts: tuple[str, ...] = ()
     #: tenant.toml ``kind``: how the module is run (see :data:`~smcp_box.seams.TenantKind`).
     kind: TenantKind = "core"
+    #: The ``[quotas]`` table, checked against :data:`~smcp_box.config.QUOTAS`.
+    quota_overrides: dict[str, int | float] = field(default_factory=dict)
+    #: ``allowed_networks``: the client networks that may reach this tenant (empty: any).
+    allowed_networks: tuple[IpNetwork, ...] = ()
 
     def read_module(self) -> bytes:
         """The module's bytes, after checking them against the pinned hash."""
@@ -144,6 +149,14 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
         raise ConfigError("tools_sha256 must be the 64-hex-digit fingerprint `smcp-box vet` prints")
     hosts = _hosts(raw.get("hosts", []))
     kind = _kind(raw.get("kind", "core"))
+    quotas = raw.get("quotas", {})
+    if not isinstance(quotas, dict):
+        raise ConfigError("[quotas] must be a table")
+    try:
+        quotas = {name: check_quota(name, value) for name, value in quotas.items()}
+    except ConfigError as exc:
+        raise ConfigError(f"[quotas] {exc.message}") from None
+    networks = parse_networks(raw.get("allowed_networks", []))
     return TenantManifest(
         name=name,
         description=description,
@@ -157,6 +170,8 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
         tools_sha256=tools_sha256,
         hosts=hosts,
         kind=kind,
+        quota_overrides=quotas,
+        allowed_networks=networks,
     )
 
 

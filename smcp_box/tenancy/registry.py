@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from smcp_box.config import SandboxSettings
+from smcp_box.config import QuotaSettings, SandboxSettings
 from smcp_box.errors import BoxError, ConfigError, TenantNotFound
 from smcp_box.sandbox import Sandbox
 from smcp_box.seams import Auditor
@@ -32,6 +32,7 @@ from smcp_box.tenancy.manifest import (
     load_manifest,
     resolve_limits,
 )
+from smcp_box.tenancy.quotas import TenantPolicy, resolve_quotas
 from smcp_box.tenancy.runtime import WasmTenant
 from smcp_box.tenancy.vet import vet_module
 
@@ -56,10 +57,12 @@ class TenantRegistry:
         defaults: SandboxSettings,
         clock: Callable[[], float],
         auditor: Auditor | None = None,
+        quota_defaults: QuotaSettings | None = None,
     ) -> None:
         self._sandbox = sandbox
         self._kv = kv
         self._defaults = defaults
+        self._quota_defaults = quota_defaults or QuotaSettings()
         self._clock = clock
         #: Handed to every tenant loaded, for its tools/call and limit-hit audit rows.
         self.auditor = auditor
@@ -84,9 +87,17 @@ class TenantRegistry:
         """Host name -> tenant name, for every host a served tenant lists."""
         return dict(self._hosts)
 
-    def set_defaults(self, defaults: SandboxSettings) -> None:
-        """Box-wide limit defaults for the next load (SIGHUP applies them with a reload)."""
+    def set_defaults(self, defaults: SandboxSettings, quotas: QuotaSettings | None = None) -> None:
+        """Box-wide limit (and quota) defaults for the next load (SIGHUP applies them with a
+        reload)."""
         self._defaults = defaults
+        if quotas is not None:
+            self._quota_defaults = quotas
+
+    def policy(self, name: str) -> TenantPolicy | None:
+        """What :class:`~smcp_box.tenancy.quotas.Admission` applies to tenant ``name``."""
+        tenant = self._tenants.get(name)
+        return tenant.policy if tenant is not None else None
 
     def modules(self) -> dict[str, str]:
         """Tenant name -> sha256 of the module it serves."""
@@ -321,11 +332,17 @@ class TenantRegistry:
             auditor=self.auditor,
             inline_fuel=self._defaults.inline_fuel,
             description=description,
+            policy=TenantPolicy(
+                resolve_quotas(self._quota_defaults, manifest.quota_overrides),
+                manifest.allowed_networks,
+            ),
         )
         if previous is not None:
             # A reload that keeps the tenant (same module or a new one) keeps its counters: the
-            # very object, so calls still running on the previous version count here too.
+            # very object, so calls still running on the previous version count here too. So
+            # does its fuel budget: a reload must not hand out a fresh minute.
             tenant.stats = previous.stats
+            tenant.fuel_window = previous.fuel_window
         return tenant
 
     # --- admin operations: one tenant at a time ------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from smcp_box.config import QuotaSettings
 from smcp_box.errors import FuelExhausted, SandboxError
 from smcp_box.logs import request_id_var
 from smcp_box.protocol.jsonrpc import check_module_reply
@@ -18,6 +19,7 @@ from smcp_box.seams import Auditor, AuthMode, CallContext, JsonObject, ModuleDes
 from smcp_box.tenancy.describe import ask_runtime, describe_module
 from smcp_box.tenancy.hostcalls import KeyValueStore, StoreHostCalls
 from smcp_box.tenancy.manifest import TenantManifest
+from smcp_box.tenancy.quotas import FuelWindow, TenantPolicy, resolve_quotas
 
 logger = logging.getLogger("smcp_box.tenant")
 
@@ -48,6 +50,7 @@ class WasmTenant:
         inline_fuel: int = 0,
         auditor: Auditor | None = None,
         description: ModuleDescription | None = None,
+        policy: TenantPolicy | None = None,
     ) -> None:
         self.manifest = manifest
         self.module = module
@@ -64,6 +67,10 @@ class WasmTenant:
         self._description = description
         self._description_lock = asyncio.Lock()
         self.stats = CallStats()
+        #: Quotas and allowed networks (tenant.toml over the box's ``[quotas]``).
+        self.policy = policy or TenantPolicy(resolve_quotas(QuotaSettings(), {}))
+        #: Fuel burned over the last minute, against ``fuel_per_minute``.
+        self.fuel_window = FuelWindow()
 
     @property
     def name(self) -> str:
@@ -110,11 +117,15 @@ class WasmTenant:
             clock=self._clock,
             logger=logger,
         )
+        budget = self.policy.quotas.fuel_per_minute
+        # Checked before the call: a call already running finishes under its own fuel limit.
+        self.fuel_window.check(self._clock(), budget, self.name)
         self.stats.calls += 1
         started = time.perf_counter()
         try:
             outcome = await self._execute(json.dumps(message, separators=(",", ":")), ctx, host)
             self.stats.fuel_used += outcome.fuel_used
+            self.fuel_window.charge(self._clock(), outcome.fuel_used)
             ctx.receipt.update(
                 fuel=outcome.fuel_used,
                 wall_ms=round(outcome.wall_s * 1000, 3),
@@ -124,6 +135,9 @@ class WasmTenant:
             reply = _check_reply(outcome, message)
         except SandboxError as err:
             self.stats.errors += 1
+            if isinstance(err, FuelExhausted):
+                # A call stopped by its fuel limit burned all of it.
+                self.fuel_window.charge(self._clock(), self.module.limits.fuel)
             await self._audit_limit(message, ctx, err, time.perf_counter() - started)
             raise
         except Exception:

@@ -25,6 +25,7 @@ is reported once to ``services.observer``.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from quart import Blueprint, g, request
@@ -38,6 +39,7 @@ from smcp_box.errors import (
     MethodNotAllowed,
     NotAcceptable,
     OriginNotAllowed,
+    QuotaExceeded,
     TenantDisabled,
     TenantNotFound,
     UnsupportedMediaType,
@@ -45,6 +47,7 @@ from smcp_box.errors import (
 from smcp_box.protocol.http import (
     accepts,
     bearer_challenge,
+    client_address,
     host_name,
     https_origin_host,
     is_json_content_type,
@@ -101,6 +104,7 @@ class McpTransport:
         observation = Observation(self.services.observer)
         headers = HeaderView(request.headers)
         request_id: RequestId | None = None
+        source_ip: str | None = request.remote_addr
         # An HTTP/1.1 request answered before its body is read leaves unread bytes on the
         # connection, so the server must close it; saying so stops a keep-alive client from
         # sending its next request into that close. (HTTP/2 streams are independent.)
@@ -117,7 +121,13 @@ class McpTransport:
             # For the access log, which runs after the handler: a tenant served by its host
             # name has no tenant in the path.
             g.smcp_tenant = tenant.name
-            principal = await self._authenticate(tenant, headers)
+            source_ip = client_address(
+                request.remote_addr, headers.get("x-forwarded-for"), self.settings.trusted_proxies
+            )
+            admission = self.services.admission
+            admission.check_address(tenant.name, source_ip)
+            principal = await self._authenticate(tenant, headers, source_ip)
+            admission.admit_request(tenant.name)
             exchange = Exchange(
                 services=self.services,
                 settings=self.settings,
@@ -127,7 +137,7 @@ class McpTransport:
                 tenant=tenant,
                 principal=principal,
                 headers=headers,
-                source_ip=request.remote_addr,
+                source_ip=source_ip,
                 observation=observation,
             )
             header_version = headers.get(PROTOCOL_VERSION_HEADER)
@@ -166,6 +176,10 @@ class McpTransport:
         except BoxError as err:
             observation.error_kind = err.kind
             extra = {"Allow": "POST"} if isinstance(err, MethodNotAllowed) else {}
+            if isinstance(err, QuotaExceeded):
+                if err.retry_after is not None:
+                    extra["Retry-After"] = str(math.ceil(err.retry_after))
+                await self._audit_refusal(err, tenant_name, source_ip)
             return transport_error(err, request_id, _closing(extra, body_pending))
         except Exception:
             # A bug, not a client error: keep the wire JSON-RPC and the details in the log.
@@ -208,18 +222,20 @@ class McpTransport:
             raise TenantDisabled(f"Service unavailable: tenant {tenant.name!r} is disabled")
         return tenant
 
-    async def _authenticate(self, tenant: TenantRuntime, headers: HeaderView) -> Principal:
+    async def _authenticate(
+        self, tenant: TenantRuntime, headers: HeaderView, source_ip: str | None
+    ) -> Principal:
         try:
-            return await self.services.authenticator.authenticate(
-                tenant, headers, request.remote_addr
-            )
+            return await self.services.authenticator.authenticate(tenant, headers, source_ip)
         except AuthError as err:
+            # Counted per address: past [quotas] auth_failures_per_ip the address is locked out.
+            self.services.admission.auth_failed(source_ip)
             # The audit row says why and from where, never what credential was offered.
             await self.services.auditor.record(
                 "auth.failure",
                 tenant=tenant.name,
                 actor="anonymous",
-                source_ip=request.remote_addr,
+                source_ip=source_ip,
                 outcome="denied",
                 detail={
                     "reason": err.message,
@@ -228,6 +244,24 @@ class McpTransport:
                 },
             )
             raise
+
+    async def _audit_refusal(
+        self, err: QuotaExceeded, tenant_name: str | None, source_ip: str | None
+    ) -> None:
+        """One ``quota.exceeded`` row per tenant and quota a minute, counting the refusals it
+        stands for: a flood is visible in the audit log without flooding it."""
+        scope = tenant_name or "-"
+        refusals = self.services.admission.audit_due(scope, err.quota)
+        if refusals is None:
+            return
+        await self.services.auditor.record(
+            "quota.exceeded",
+            tenant=tenant_name,
+            actor="anonymous",
+            source_ip=source_ip,
+            outcome="denied",
+            detail={"quota": err.quota, "refusals": refusals, "reason": err.message},
+        )
 
     def _challenge(self, err: AuthError, headers: HeaderView, tenant_name: str | None) -> str:
         """RFC 6750: no error code when no credential was sent, ``invalid_token`` for a bad one,

@@ -151,6 +151,9 @@ async def _initialize(exchange: Exchange, request: Request) -> Any:
         raise BoxError("Internal error: the session id source produced an invalid id")
     sessions = exchange.services.sessions
     version = params.negotiated_version
+    exchange.services.admission.check_new_session(
+        exchange.tenant_name, await sessions.count_open_sessions(exchange.tenant_name)
+    )
     await sessions.create_session(exchange.tenant_name, session_id, version, params.client_info)
     state = SessionState(owner=exchange.owner, client_capabilities=params.capabilities)
     await sessions.update_session_state(exchange.tenant_name, session_id, state.to_json())
@@ -301,7 +304,15 @@ async def handle_get(exchange: Exchange, header_version: str | None) -> Any:
     if last_event_id:
         return await _resume(exchange, session, last_event_id)
     exchange.hub.check_standalone_free(session.key)
+    _check_stream_quota(exchange)
     return sse_response(_standalone_body(exchange, session, None, [], set()), session.headers)
+
+
+def _check_stream_quota(exchange: Exchange) -> None:
+    # Counted when the body attaches; a GET racing another past this check can exceed the
+    # quota by the few streams that start at the same moment, never by more.
+    tenant = exchange.tenant_name
+    exchange.services.admission.check_new_stream(tenant, exchange.hub.open_streams(tenant))
 
 
 async def _resume(exchange: Exchange, session: Session, last_event_id: str) -> Any:
@@ -318,6 +329,7 @@ async def _resume(exchange: Exchange, session: Session, last_event_id: str) -> A
     if stream_id == STANDALONE_STREAM_ID:
         # A resumed standalone stream becomes the session's GET stream again.
         exchange.hub.check_standalone_free(session.key)
+        _check_stream_quota(exchange)
         body = _standalone_body(exchange, session, last_event_id, replayed, seen)
     else:
         body = _request_stream_body(exchange, session, stream_id, last_event_id, replayed, seen)

@@ -9,7 +9,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from smcp_box.metrics import BoxFigures, TenantFigures
-from smcp_box.seams import Auditor, Authenticator, RequestObserver, SessionStore, TenantDirectory
+from smcp_box.seams import (
+    Admission,
+    Auditor,
+    Authenticator,
+    RequestObserver,
+    SessionStore,
+    TenantDirectory,
+)
 
 
 @dataclass
@@ -25,6 +32,8 @@ class McpServices:
     clock: Callable[[], float]
     #: Source of cryptographically random session ids (e.g. ``secrets.token_urlsafe``).
     new_session_id: Callable[[], str]
+    #: Quotas and per-address limits (tenancy/quotas.py).
+    admission: Admission
 
 
 #: One consistent snapshot of the box's figures, for a ``/metrics`` scrape.

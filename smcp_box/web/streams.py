@@ -234,6 +234,22 @@ class SessionHub:
 
     def __init__(self) -> None:
         self._sessions: dict[SessionKey, SessionLive] = {}
+        #: Attached standalone (GET) streams per tenant, for the max_sse_streams quota.
+        self._open_streams: dict[str, int] = {}
+
+    def open_streams(self, tenant: str) -> int:
+        """GET streams of ``tenant``'s sessions attached now."""
+        return self._open_streams.get(tenant, 0)
+
+    def _detached(self, key: SessionKey, live: SessionLive) -> None:
+        """Invariant: ``_open_streams`` counts exactly the sessions with standalone_attached."""
+        if live.standalone_attached:
+            live.standalone_attached = False
+            left = self._open_streams.get(key[0], 0) - 1
+            if left > 0:
+                self._open_streams[key[0]] = left
+            else:
+                self._open_streams.pop(key[0], None)
 
     def _live(self, key: SessionKey) -> SessionLive:
         live = self._sessions.get(key)
@@ -372,6 +388,7 @@ class SessionHub:
         live = self._live(key)
         stream = self.standalone(key, make)
         live.standalone_attached = True
+        self._open_streams[key[0]] = self._open_streams.get(key[0], 0) + 1
         live.subscriptions = frozenset()
         return stream, stream.subscribe(STANDALONE_BACKLOG)
 
@@ -381,7 +398,7 @@ class SessionHub:
             return
         if live.standalone is not None:
             live.standalone.unsubscribe(sub)
-        live.standalone_attached = False
+        self._detached(key, live)
         if not live.background and not live.calls:
             live.standalone = None
         self._release_if_idle(key)
@@ -403,6 +420,7 @@ class SessionHub:
         live = self._sessions.pop(key, None)
         if live is None:
             return
+        self._detached(key, live)
         for task in [*live.calls.values(), *live.background]:
             task.cancel()
         for future in live.awaiting.values():

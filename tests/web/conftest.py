@@ -32,11 +32,12 @@ import pytest
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from smcp_box.config import Settings
+from smcp_box.config import QuotaSettings, Settings
 from smcp_box.metrics import BoxFigures, TenantFigures
 from smcp_box.seams import JsonObject, SessionRecord
 from smcp_box.store import Store
 from smcp_box.store.audit_writer import AuditWriter
+from smcp_box.tenancy.quotas import Admission
 from smcp_box.web.app import create_app
 from smcp_box.web.mcp import McpTransport, TransportSettings
 from smcp_box.web.services import AppServices, McpServices
@@ -146,6 +147,7 @@ async def run_box(
     *,
     alpha: EchoRuntime | None = None,
     hosts: dict[str, str] | None = None,
+    admission: Admission | None = None,
 ) -> AsyncIterator[BoxUnderTest]:
     """``hosts`` (host name -> tenant name) are the tenants' tenant.toml ``hosts``."""
     alpha, beta = alpha or EchoRuntime("alpha"), EchoRuntime("beta")
@@ -190,6 +192,7 @@ async def run_box(
             observer=observer,
             clock=lambda: now[0],
             new_session_id=new_session_id,
+            admission=admission or Admission(QuotaSettings(), lambda _name: None),
         )
         app = create_app(
             app_settings(settings),

@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from smcp_box.config import load_settings
+from smcp_box.config import QuotaSettings, load_settings
 from smcp_box.store import Store
 from smcp_box.store.audit_writer import AuditWriter
+from smcp_box.tenancy.quotas import Admission
 from smcp_box.web.app import create_app
 from smcp_box.web.mcp import EXTENSION_KEY, transport_settings
 from smcp_box.web.services import AppServices, McpServices
@@ -66,6 +67,7 @@ def _app_services(store: Store) -> AppServices:
         observer=RecordingObserver(),
         clock=time.time,
         new_session_id=lambda: "sess-0123456789abcdef",
+        admission=Admission(QuotaSettings(), lambda _name: None),
     )
     return AppServices(mcp=mcp, readiness=no_problems, metrics_snapshot=no_figures)
 
