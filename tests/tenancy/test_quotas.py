@@ -105,7 +105,7 @@ def test_allowed_networks() -> None:
     for outside in ("192.168.1.1", "127.0.0.1", None, "not-an-address"):
         with pytest.raises(AddressNotAllowed):
             admission.check_address("alpha", outside)
-    with pytest.raises(ConfigError, match="'10.0.0.0/33' is not an IP address or CIDR"):
+    with pytest.raises(ConfigError, match=r"'10\.0\.0\.0/33' is not an IP address or CIDR"):
         parse_networks(["10.0.0.0/33"])
 
 

@@ -4,6 +4,7 @@ behind trusted proxies, and one audit row per minute for a flood of refusals."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -15,7 +16,6 @@ from smcp_box.errors import QUOTA_EXCEEDED
 from smcp_box.tenancy.quotas import (
     Admission,
     TenantPolicy,
-    TenantQuotas,
     parse_networks,
     resolve_quotas,
 )
@@ -167,18 +167,19 @@ async def test_session_quota_names_max_sessions(clock: Clock, http: httpx.AsyncC
 async def test_stream_quota_counts_open_get_streams(clock: Clock, http: httpx.AsyncClient) -> None:
     async for box in boxed(clock, limited(max_sse_streams=1)):
         assert box.transport is not None
-        hub = box.transport.hub
+        open_streams = functools.partial(box.transport.hub.open_streams, "alpha")
+
         one, two = await initialize(http, box), await initialize(http, box)
         async with http.stream("GET", box.url(), headers=session_headers(one)) as stream:
             assert stream.status_code == 200
-            await wait_until(lambda: hub.open_streams("alpha") == 1, what="stream counted")
+            await wait_until(lambda: open_streams() == 1, what="stream counted")
             refused = await http.get(box.url(), headers=session_headers(two))
             body = assert_error(refused, 429, QUOTA_EXCEEDED)
             assert body["error"]["data"] == {"quota": "max_sse_streams"}
-        await wait_until(lambda: hub.open_streams("alpha") == 0, what="stream released")
+        await wait_until(lambda: open_streams() == 0, what="stream released")
         # Ending a session with its stream open releases the count too.
         async with http.stream("GET", box.url(), headers=session_headers(two)) as stream:
             assert stream.status_code == 200
-            await wait_until(lambda: hub.open_streams("alpha") == 1, what="stream counted")
+            await wait_until(lambda: open_streams() == 1, what="stream counted")
             await http.delete(box.url(), headers=session_headers(two))
-            await wait_until(lambda: hub.open_streams("alpha") == 0, what="count released")
+            await wait_until(lambda: open_streams() == 0, what="count released")
