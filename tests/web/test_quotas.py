@@ -4,8 +4,7 @@ behind trusted proxies, and one audit row per minute for a flood of refusals."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 import httpx
@@ -19,6 +18,7 @@ from smcp_box.tenancy.quotas import (
     parse_networks,
     resolve_quotas,
 )
+from smcp_box.web.streams import SessionHub
 from tests.support.waiting import wait_until
 from tests.web.conftest import BETA_TOKEN, BoxUnderTest, TransportSettings, run_box
 from tests.web.rawhttp import base_headers, initialize, rpc, session_headers
@@ -54,6 +54,10 @@ async def boxed(
     )
     async for box in run_box(transport or TransportSettings(), admission=admission):
         yield box
+
+
+def streams_are(hub: SessionHub, count: int) -> Callable[[], bool]:
+    return lambda: hub.open_streams("alpha") == count
 
 
 def limited(**changes: float) -> TenantPolicy:
@@ -167,19 +171,19 @@ async def test_session_quota_names_max_sessions(clock: Clock, http: httpx.AsyncC
 async def test_stream_quota_counts_open_get_streams(clock: Clock, http: httpx.AsyncClient) -> None:
     async for box in boxed(clock, limited(max_sse_streams=1)):
         assert box.transport is not None
-        open_streams = functools.partial(box.transport.hub.open_streams, "alpha")
+        hub = box.transport.hub
 
         one, two = await initialize(http, box), await initialize(http, box)
         async with http.stream("GET", box.url(), headers=session_headers(one)) as stream:
             assert stream.status_code == 200
-            await wait_until(lambda: open_streams() == 1, what="stream counted")
+            await wait_until(streams_are(hub, 1), what="stream counted")
             refused = await http.get(box.url(), headers=session_headers(two))
             body = assert_error(refused, 429, QUOTA_EXCEEDED)
             assert body["error"]["data"] == {"quota": "max_sse_streams"}
-        await wait_until(lambda: open_streams() == 0, what="stream released")
+        await wait_until(streams_are(hub, 0), what="stream released")
         # Ending a session with its stream open releases the count too.
         async with http.stream("GET", box.url(), headers=session_headers(two)) as stream:
             assert stream.status_code == 200
-            await wait_until(lambda: open_streams() == 1, what="stream counted")
+            await wait_until(streams_are(hub, 1), what="stream counted")
             await http.delete(box.url(), headers=session_headers(two))
-            await wait_until(lambda: open_streams() == 0, what="count released")
+            await wait_until(streams_are(hub, 0), what="count released")
