@@ -277,3 +277,15 @@ class DecryptionFailed(StoreError):
 
 class KeyFileError(StoreError):
     pass
+
+
+# --- OAuth client registration -------------------------------------------------------------
+
+
+class ClientMetadataError(BoxError):
+    """A client's Client ID Metadata Document could not be used: its URL is not allowed, the
+    fetch failed, or the document is not valid client metadata. The message names which."""
+
+    http_status = 400
+    jsonrpc_code = INVALID_REQUEST
+    kind = "client_metadata"
