@@ -151,8 +151,63 @@ CREATE TABLE tenant_module (
 ) STRICT;
 """
 
+# The authorization server (store/oauth.py). Codes, refresh tokens and login session ids are
+# stored only as lookup hashes; a code's grant details are sealed.
+_OAUTH: Final = """
+CREATE TABLE oauth_clients (
+    client_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('preregistered', 'dynamic')),
+    metadata_enc BLOB NOT NULL,         -- sealed JSON: name, redirect URIs, client and logo URI
+    created_at REAL NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE oauth_codes (
+    code_hash BLOB PRIMARY KEY,         -- lookup(oauth_code, code)
+    grant_enc BLOB NOT NULL,            -- sealed JSON: client, user, tenant, resource, PKCE, ...
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    used_at REAL,                       -- single use: set by the one redemption
+    family TEXT                         -- the refresh family the redemption started
+) STRICT, WITHOUT ROWID;
+CREATE INDEX oauth_codes_by_expiry ON oauth_codes (expires_at);
+
+CREATE TABLE oauth_refresh (
+    token_hash BLOB PRIMARY KEY,        -- lookup(oauth_refresh, token)
+    family TEXT NOT NULL,               -- every rotation of one grant shares it
+    client_id TEXT NOT NULL,
+    username TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    rotated_at REAL,                    -- set when exchanged: presenting it again is reuse
+    revoked_at REAL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX oauth_refresh_by_family ON oauth_refresh (family);
+CREATE INDEX oauth_refresh_by_user ON oauth_refresh (username, tenant);
+CREATE INDEX oauth_refresh_by_expiry ON oauth_refresh (expires_at);
+
+CREATE TABLE oauth_consents (
+    username TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    granted_at REAL NOT NULL,
+    PRIMARY KEY (username, client_id, tenant)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE oauth_logins (
+    sid_hash BLOB PRIMARY KEY,          -- lookup(oauth_login, session cookie)
+    username TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX oauth_logins_by_expiry ON oauth_logins (expires_at);
+"""
+
 #: Schema scripts; the database's ``user_version`` is how many of them it has run.
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _OAUTH)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

@@ -23,6 +23,7 @@ from .chain import AuditVerification, ChainFinding
 from .crypto import Crypto
 from .db import DEFAULT_BUSY_TIMEOUT_MS, Database, backup_to
 from .kv import Kv, KvLimits
+from .oauth import OAuthRecords
 from .sessions import DEFAULT_MAX_EVENTS_PER_SESSION, Sessions
 from .tenant_state import TenantAdminState, TenantStates
 
@@ -67,6 +68,9 @@ class Store:
         )
         self._audit = Audit(db, crypto, clock)
         self._tenant_states = TenantStates(db, crypto, clock)
+        #: The authorization server's clients, codes, refresh tokens, consents and logins
+        #: (store/oauth.py); one object rather than a dozen pass-through methods here.
+        self.oauth = OAuthRecords(db, crypto, clock)
 
     @classmethod
     async def open(
