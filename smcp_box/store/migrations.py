@@ -151,8 +151,29 @@ CREATE TABLE tenant_module (
 ) STRICT;
 """
 
-# The authorization server (store/oauth.py). Codes, refresh tokens and login session ids are
-# stored only as lookup hashes; a code's grant details are sealed.
+# OAuth signing keys and revoked access tokens (``signing_keys``). Migration number 4 in the
+# issue-12 plan (3 is the users table); whichever lands first appends first.
+_V4: Final = """
+CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,               -- RFC 7638 thumbprint of the public key (public)
+    jwk_enc BLOB NOT NULL,              -- sealed private JWK (JSON)
+    created_at REAL NOT NULL,
+    retired_at REAL                     -- NULL for the one key that signs new tokens
+) STRICT, WITHOUT ROWID;
+-- At most one key signs at a time, whichever box made it.
+CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys ((retired_at IS NULL))
+    WHERE retired_at IS NULL;
+
+-- Access tokens revoked before they expire; a row can go once its token would have expired.
+CREATE TABLE revoked_tokens (
+    jti TEXT PRIMARY KEY,               -- the token's random id (not a secret)
+    expires_at REAL NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX revoked_tokens_by_expiry ON revoked_tokens (expires_at);
+"""
+
+# The authorization server (store/oauth.py); number 5 in the issue-12 plan. Codes, refresh
+# tokens and login session ids are stored only as lookup hashes; a code's grant details sealed.
 _OAUTH: Final = """
 CREATE TABLE oauth_clients (
     client_id TEXT PRIMARY KEY,
@@ -207,7 +228,7 @@ CREATE INDEX oauth_logins_by_expiry ON oauth_logins (expires_at);
 """
 
 #: Schema scripts; the database's ``user_version`` is how many of them it has run.
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _OAUTH)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V4, _OAUTH)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

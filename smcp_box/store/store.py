@@ -25,6 +25,7 @@ from .db import DEFAULT_BUSY_TIMEOUT_MS, Database, backup_to
 from .kv import Kv, KvLimits
 from .oauth import OAuthRecords
 from .sessions import DEFAULT_MAX_EVENTS_PER_SESSION, Sessions
+from .signing_keys import SigningKeyRecord, SigningKeys
 from .tenant_state import TenantAdminState, TenantStates
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class Store:
         )
         self._audit = Audit(db, crypto, clock)
         self._tenant_states = TenantStates(db, crypto, clock)
+        self._signing_keys = SigningKeys(db, crypto)
         #: The authorization server's clients, codes, refresh tokens, consents and logins
         #: (store/oauth.py); one object rather than a dozen pass-through methods here.
         self.oauth = OAuthRecords(db, crypto, clock)
@@ -221,6 +223,33 @@ class Store:
 
     async def revoke_api_key(self, key_id: str) -> bool:
         return await self._keys.revoke_api_key(key_id)
+
+    # --- OAuth signing keys and revoked access tokens -----------------------------------------
+
+    async def signing_keys(self) -> list[SigningKeyRecord]:
+        """Every stored signing key (private JWKs, unsealed), oldest first."""
+        return await self._signing_keys.all()
+
+    async def rotate_signing_key(
+        self, kid: str, private_jwk: JsonObject, *, replaces: str | None, now: float
+    ) -> bool:
+        """Make ``kid`` the signing key, retiring ``replaces``; False if another writer
+        rotated first (the active key is no longer ``replaces``)."""
+        return await self._signing_keys.rotate(kid, private_jwk, replaces=replaces, now=now)
+
+    async def delete_signing_keys_retired_before(self, before: float) -> int:
+        return await self._signing_keys.delete_retired_before(before)
+
+    async def revoke_access_token(self, jti: str, expires_at: float) -> None:
+        """Deny the access token with id ``jti`` until it expires."""
+        await self._signing_keys.revoke_token(jti, expires_at)
+
+    async def revoked_access_tokens(self, now: float) -> dict[str, float]:
+        """Ids of revoked access tokens not yet expired at ``now``, with their expiry."""
+        return await self._signing_keys.revoked_tokens(now)
+
+    async def prune_revoked_access_tokens(self, now: float) -> int:
+        return await self._signing_keys.prune_revoked_tokens(now)
 
     # --- admin state of tenants ------------------------------------------------------------
 
