@@ -46,6 +46,7 @@ class ClientRecord:
     created_at: float
     client_uri: str | None = None
     logo_uri: str | None = None
+    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -53,6 +54,7 @@ class ClientRecord:
             "redirect_uris": list(self.redirect_uris),
             "client_uri": self.client_uri,
             "logo_uri": self.logo_uri,
+            "grant_types": list(self.grant_types),
         }
 
 
@@ -142,6 +144,7 @@ class OAuthRecords:
             created_at=created_at,
             client_uri=meta.get("client_uri"),
             logo_uri=meta.get("logo_uri"),
+            grant_types=tuple(meta.get("grant_types", ClientRecord.grant_types)),
         )
 
     # --- authorization codes ------------------------------------------------------------------

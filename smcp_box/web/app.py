@@ -17,6 +17,7 @@ from smcp_box.errors import BoxError
 from smcp_box.logs import request_id_var
 from smcp_box.web.mcp import create_mcp_blueprint, transport_settings
 from smcp_box.web.metrics_endpoint import create_metrics_blueprint
+from smcp_box.web.oauth import create_oauth_blueprint
 from smcp_box.web.services import AppServices
 
 logger = logging.getLogger("smcp_box.web")
@@ -43,6 +44,8 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
     app.register_blueprint(
         create_metrics_blueprint(services.metrics_snapshot, services.metrics_token)
     )
+    if services.oauth is not None:
+        app.register_blueprint(create_oauth_blueprint(services.oauth))
 
     @app.before_request
     async def assign_request_id() -> None:

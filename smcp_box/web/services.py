@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from smcp_box.auth.server import BoxAuthorizationServer
+from smcp_box.auth.throttle import LoginThrottle
 from smcp_box.metrics import BoxFigures, TenantFigures
 from smcp_box.seams import Auditor, Authenticator, RequestObserver, SessionStore, TenantDirectory
 
@@ -32,6 +34,15 @@ MetricsSnapshot = Callable[[], Awaitable[tuple[BoxFigures, list[TenantFigures]]]
 
 
 @dataclass
+class OAuthServices:
+    """What the authorization server's blueprint needs (web/oauth.py)."""
+
+    server: BoxAuthorizationServer
+    #: Failed sign-ins per user and per address (one per box: its memory is the throttle).
+    throttle: LoginThrottle
+
+
+@dataclass
 class AppServices:
     """Everything ``create_app`` needs from the running box, and nothing more."""
 
@@ -41,3 +52,5 @@ class AppServices:
     metrics_snapshot: MetricsSnapshot
     #: Bearer token a scraper must send for /metrics; None: loopback clients only.
     metrics_token: str | None = None
+    #: The authorization server; None serves no /oauth routes (tests of other parts).
+    oauth: OAuthServices | None = None
