@@ -43,14 +43,16 @@ class Registration(ClientRegistrationEndpoint):  # type: ignore[misc]  # authlib
         return server.metadata(server.current_issuer())
 
     def extract_client_metadata(self, request: JsonRequest) -> dict[str, Any]:
-        metadata: dict[str, Any] = super().extract_client_metadata(request)
-        uris = metadata.get("redirect_uris")
+        # Redirect URIs first, so that a bad one is named as such (RFC 7591 invalid_redirect_uri)
+        # rather than as generic metadata by authlib's URL check.
+        uris = request.payload.data.get("redirect_uris")
         if not isinstance(uris, list) or not uris:
             raise InvalidRedirectURIError("redirect_uris is required: a list of redirect URIs")
         for uri in uris:
             problem = redirect_uri_problem(uri) if isinstance(uri, str) else "not a string"
             if problem is not None:
                 raise InvalidRedirectURIError(describe(problem))
+        metadata: dict[str, Any] = super().extract_client_metadata(request)
         grant_types = metadata.get("grant_types") or ["authorization_code"]
         if not set(grant_types) <= set(GRANT_TYPES):
             raise InvalidClientMetadataError(f"grant_types may only be {' and '.join(GRANT_TYPES)}")
