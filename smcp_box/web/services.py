@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from smcp_box.auth.tokens import TokenService
 from smcp_box.metrics import BoxFigures, TenantFigures
 from smcp_box.seams import Auditor, Authenticator, RequestObserver, SessionStore, TenantDirectory
 
@@ -39,5 +40,8 @@ class AppServices:
     #: Why the box is not ready to serve (an empty list when it is): ``/readyz``.
     readiness: Callable[[], Awaitable[list[str]]]
     metrics_snapshot: MetricsSnapshot
+    #: The box's OAuth access tokens and signing keys: verified by the transport (through
+    #: ``mcp.authenticator``), published at /oauth/jwks, issued by the authorization server.
+    tokens: TokenService
     #: Bearer token a scraper must send for /metrics; None: loopback clients only.
     metrics_token: str | None = None
