@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from smcp_box.auth.apikeys import ApiKeyAuthenticator
+from smcp_box.auth.resource import TenantAuthenticator
+from smcp_box.auth.tokens import ROTATION_CHECK_S, TokenService
 from smcp_box.config import Settings, read_token
 from smcp_box.errors import BoxError
 from smcp_box.metrics import BoxFigures, LiveMetrics, TenantFigures, tenant_figures
 from smcp_box.sandbox import Sandbox
-from smcp_box.seams import Auditor, JsonObject, Principal, TenantRuntime
+from smcp_box.seams import Auditor, Authenticator, JsonObject, Principal, TenantRuntime
 from smcp_box.store import Store, load_data_key
 from smcp_box.store.audit_writer import AuditWriter
 from smcp_box.store.statelock import StateLock, hold_exclusive
@@ -57,20 +59,25 @@ AUDIT_PRUNE_FIRST_S = 30.0
 
 
 class AuditingAuthenticator:
-    """The transport's Authenticator: the API-key check, plus an audit row per success.
+    """The transport's Authenticator: the tenant's credential check, plus an audit row per
+    success.
 
     Failures are audited by the transport, which has the request's context; successes
     here, as background rows, so that the hot path does not wait for a database write.
     """
 
-    def __init__(self, inner: ApiKeyAuthenticator, auditor: Auditor) -> None:
+    def __init__(self, inner: Authenticator, auditor: Auditor) -> None:
         self._inner = inner
         self._auditor = auditor
 
     async def authenticate(
-        self, tenant: TenantRuntime, headers: Mapping[str, str], source_ip: str | None
+        self,
+        tenant: TenantRuntime,
+        headers: Mapping[str, str],
+        source_ip: str | None,
+        resource: str | None = None,
     ) -> Principal:
-        principal = await self._inner.authenticate(tenant, headers, source_ip)
+        principal = await self._inner.authenticate(tenant, headers, source_ip, resource)
         # A public tenant checks no credential, so there is no authentication to record.
         if principal.method != "none":
             await self._auditor.record(
@@ -91,6 +98,8 @@ class Box:
     sandbox: Sandbox
     tenants: TenantRegistry
     authenticator: ApiKeyAuthenticator
+    #: OAuth access tokens: signing keys (rotated by a background task), issue and verify.
+    tokens: TokenService
     auditor: AuditWriter
     metrics: LiveMetrics
     clock: Callable[[], float] = time.time
@@ -134,6 +143,8 @@ class Box:
             auditor = AuditWriter(store, clock=clock)
             auditor.start()
             undo.push_async_callback(auditor.close)
+            tokens = TokenService(store, settings.oauth, clock)
+            await tokens.start()
             registry = TenantRegistry(
                 auditor=auditor, sandbox=sandbox, kv=store, defaults=settings.sandbox, clock=clock
             )
@@ -143,6 +154,7 @@ class Box:
                 sandbox=sandbox,
                 tenants=registry,
                 authenticator=ApiKeyAuthenticator(store),
+                tokens=tokens,
                 auditor=auditor,
                 metrics=LiveMetrics(clock),
                 clock=clock,
@@ -162,6 +174,7 @@ class Box:
             undo.pop_all()
         box._background.append(asyncio.create_task(box._expire_sessions_forever()))
         box._background.append(asyncio.create_task(box._prune_audit_forever()))
+        box._background.append(asyncio.create_task(box._rotate_signing_keys_forever()))
         return box
 
     def added_tenants_path(self) -> Path:
@@ -171,7 +184,9 @@ class Box:
     def mcp_services(self) -> McpServices:
         return McpServices(
             tenants=self.tenants,
-            authenticator=AuditingAuthenticator(self.authenticator, self.auditor),
+            authenticator=AuditingAuthenticator(
+                TenantAuthenticator(self.authenticator, self.tokens), self.auditor
+            ),
             sessions=self.store,
             auditor=self.auditor,
             observer=self.metrics,
@@ -185,6 +200,7 @@ class Box:
             mcp=self.mcp_services(),
             readiness=self.readiness_problems,
             metrics_snapshot=self.metrics_snapshot,
+            tokens=self.tokens,
             metrics_token=read_token(
                 self.settings, self.settings.metrics.token_file, "metrics-token", "metrics token"
             ),
@@ -308,6 +324,18 @@ class Box:
                 continue
             if ended:
                 logger.info("ended %d idle session(s)", ended)
+
+    async def _rotate_signing_keys_forever(self) -> None:
+        while True:
+            await asyncio.sleep(ROTATION_CHECK_S)
+            try:
+                if await self.tokens.rotate_if_due():
+                    logger.info(
+                        "made a new OAuth signing key; the old one stays until its tokens expire"
+                    )
+            except Exception:
+                # The current key keeps signing; a rotation late by a minute is harmless.
+                logger.exception("rotating the OAuth signing key failed; will retry")
 
     async def _prune_audit_forever(self) -> None:
         await asyncio.sleep(AUDIT_PRUNE_FIRST_S)

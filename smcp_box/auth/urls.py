@@ -59,6 +59,21 @@ def host_resource_url(base: str) -> str:
     return f"{base}/mcp"
 
 
+def request_resource_url(issuer_setting: str, scheme: str, host: str, tenant: str | None) -> str:
+    """The resource URL a request was made to: ``tenant``'s path form, or (``tenant`` None, a
+    request to ``/mcp`` routed by its Host) the host form on the request's own host name.
+
+    A host-routed tenant has its own name, so its base is never the issuer's host; it takes
+    the issuer's scheme when one is set (a TLS-terminating proxy makes requests look like
+    http), else the request's. ValueError when the request has no Host.
+    """
+    if tenant is not None:
+        return resource_url(base_url(issuer_setting, scheme, host), tenant)
+    if issuer_setting:
+        scheme = urlsplit(issuer_setting).scheme
+    return host_resource_url(base_url("", scheme, host))
+
+
 def protected_resource_metadata_url(resource: str) -> str:
     """RFC 9728 section 3.1: the well-known segment goes between the origin and the path, so
     ``https://h/t/a/mcp`` has its metadata at

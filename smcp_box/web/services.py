@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from smcp_box.auth.server import BoxAuthorizationServer
 from smcp_box.auth.throttle import LoginThrottle
+from smcp_box.auth.tokens import TokenService
 from smcp_box.metrics import BoxFigures, TenantFigures
 from smcp_box.seams import Auditor, Authenticator, RequestObserver, SessionStore, TenantDirectory
 
@@ -50,6 +51,9 @@ class AppServices:
     #: Why the box is not ready to serve (an empty list when it is): ``/readyz``.
     readiness: Callable[[], Awaitable[list[str]]]
     metrics_snapshot: MetricsSnapshot
+    #: The box's OAuth access tokens and signing keys: verified by the transport (through
+    #: ``mcp.authenticator``), published at /oauth/jwks, issued by the authorization server.
+    tokens: TokenService
     #: Bearer token a scraper must send for /metrics; None: loopback clients only.
     metrics_token: str | None = None
     #: The authorization server; None serves no /oauth routes (tests of other parts).

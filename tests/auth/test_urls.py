@@ -12,6 +12,7 @@ from smcp_box.auth.urls import (
     base_url,
     host_resource_url,
     protected_resource_metadata_url,
+    request_resource_url,
     resource_url,
 )
 
@@ -66,3 +67,19 @@ def test_well_known_paths() -> None:
     assert AS_METADATA_PATH == "/.well-known/oauth-authorization-server"
     assert OIDC_METADATA_PATH == "/.well-known/openid-configuration"
     assert JWKS_PATH == "/oauth/jwks"
+
+
+@pytest.mark.parametrize(
+    ("issuer", "scheme", "host", "tenant", "expected"),
+    [
+        ("", "http", "127.0.0.1:8765", "notes", "http://127.0.0.1:8765/t/notes/mcp"),
+        ("https://box.lan", "http", "10.0.0.2:8765", "notes", "https://box.lan/t/notes/mcp"),
+        ("", "https", "Notes.LAN:443", None, "https://notes.lan/mcp"),
+        # Host-routed behind a TLS proxy: the tenant's own host, the issuer's scheme.
+        ("https://box.lan", "http", "notes.lan", None, "https://notes.lan/mcp"),
+    ],
+)
+def test_request_resource_url(
+    issuer: str, scheme: str, host: str, tenant: str | None, expected: str
+) -> None:
+    assert request_resource_url(issuer, scheme, host, tenant) == expected

@@ -156,6 +156,7 @@ async def run_oauth_box(
                 mcp=mcp,
                 readiness=readiness,
                 metrics_snapshot=no_metrics,
+                tokens=tokens,
                 oauth=OAuthServices(server=server, throttle=throttle),
             ),
         )

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from smcp_box.config import load_settings
+from smcp_box.auth.tokens import TokenService
+from smcp_box.config import OAuthSettings, load_settings
 from smcp_box.store import Store
 from smcp_box.store.audit_writer import AuditWriter
 from smcp_box.web.app import create_app
@@ -67,7 +68,8 @@ def _app_services(store: Store) -> AppServices:
         clock=time.time,
         new_session_id=lambda: "sess-0123456789abcdef",
     )
-    return AppServices(mcp=mcp, readiness=no_problems, metrics_snapshot=no_figures)
+    tokens = TokenService(store, OAuthSettings())  # not started: this app serves nothing
+    return AppServices(mcp=mcp, readiness=no_problems, metrics_snapshot=no_figures, tokens=tokens)
 
 
 @pytest.mark.parametrize("layer", ["toml", "env"])
