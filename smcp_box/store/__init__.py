@@ -12,6 +12,7 @@ from .keyfile import load_data_key
 from .kv import KvLimits
 from .store import Store
 from .tenant_state import TenantAdminState
+from .users import UserRecord
 
 __all__ = [
     "ApiKeyRecord",
@@ -22,5 +23,6 @@ __all__ = [
     "KvLimits",
     "Store",
     "TenantAdminState",
+    "UserRecord",
     "load_data_key",
 ]
