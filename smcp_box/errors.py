@@ -279,6 +279,13 @@ class KeyFileError(StoreError):
     pass
 
 
+class AlreadyExists(StoreError):
+    """A record with that name exists already (a user account, say); the message names it."""
+
+    http_status = 409
+    kind = "conflict"
+
+
 # --- OAuth client registration -------------------------------------------------------------
 
 

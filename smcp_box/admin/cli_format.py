@@ -119,6 +119,20 @@ def keys_text(body: JsonObject) -> str:
     return table(headers, rows) if rows else "no API keys"
 
 
+def users_text(body: JsonObject) -> str:
+    """One row per grant (a user without grants gets one row of its own)."""
+    rows: list[tuple[object, ...]] = []
+    for user in body["users"]:
+        state = "disabled" if user["disabled"] else "active"
+        grants = user["grants"] or {None: []}
+        for tenant, scopes in grants.items():
+            rows.append(
+                (user["username"], state, when(user["created_at"]), tenant, ",".join(scopes))
+            )
+    headers = ("USER", "STATE", "CREATED", "TENANT", "SCOPES")
+    return table(headers, rows) if rows else "no users (add one: smcp-box user add NAME)"
+
+
 def new_key_text(body: JsonObject) -> str:
     return "\n".join(
         [

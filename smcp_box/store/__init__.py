@@ -14,6 +14,7 @@ from .kv import KvLimits
 from .signing_keys import SigningKeyRecord
 from .store import Store
 from .tenant_state import TenantAdminState
+from .users import UserRecord
 
 __all__ = [
     "ApiKeyRecord",
@@ -25,5 +26,6 @@ __all__ = [
     "SigningKeyRecord",
     "Store",
     "TenantAdminState",
+    "UserRecord",
     "load_data_key",
 ]

@@ -151,6 +151,29 @@ CREATE TABLE tenant_module (
 ) STRICT;
 """
 
+# People and API keys (issue 12): local user accounts for the OAuth login page, their
+# per-tenant grants, and optional expiry and scopes on API keys.
+_V3: Final = """
+CREATE TABLE users (
+    username TEXT PRIMARY KEY,
+    password_enc BLOB NOT NULL,         -- sealed argon2id PHC string
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))
+) STRICT, WITHOUT ROWID;
+CREATE TABLE user_grants (
+    username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+    tenant TEXT NOT NULL,
+    scopes_enc BLOB NOT NULL,           -- sealed JSON list of scope names
+    granted_at REAL NOT NULL,
+    PRIMARY KEY (username, tenant)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX user_grants_by_tenant ON user_grants (tenant);
+-- NULL: never expires / unrestricted (every key made before this migration).
+ALTER TABLE api_keys ADD COLUMN expires_at REAL;
+ALTER TABLE api_keys ADD COLUMN scopes TEXT;    -- space-separated scope names
+"""
+
 # OAuth signing keys and revoked access tokens (``signing_keys``). Migration number 4 in the
 # issue-12 plan (3 is the users table); whichever lands first appends first.
 _V4: Final = """
@@ -228,7 +251,7 @@ CREATE INDEX oauth_logins_by_expiry ON oauth_logins (expires_at);
 """
 
 #: Schema scripts; the database's ``user_version`` is how many of them it has run.
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V4, _OAUTH)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _OAUTH)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

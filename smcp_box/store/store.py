@@ -27,6 +27,7 @@ from .oauth import OAuthRecords
 from .sessions import DEFAULT_MAX_EVENTS_PER_SESSION, Sessions
 from .signing_keys import SigningKeyRecord, SigningKeys
 from .tenant_state import TenantAdminState, TenantStates
+from .users import UserRecord, Users
 
 if TYPE_CHECKING:
     from smcp_box.seams import SessionStore
@@ -73,6 +74,7 @@ class Store:
         #: The authorization server's clients, codes, refresh tokens, consents and logins
         #: (store/oauth.py); one object rather than a dozen pass-through methods here.
         self.oauth = OAuthRecords(db, crypto, clock)
+        self._users = Users(db, crypto, clock)
 
     @classmethod
     async def open(
@@ -250,6 +252,39 @@ class Store:
 
     async def prune_revoked_access_tokens(self, now: float) -> int:
         return await self._signing_keys.prune_revoked_tokens(now)
+
+    # --- users and their grants (see store/users.py) ----------------------------------------
+
+    async def create_user(self, username: str, password_hash: str) -> UserRecord:
+        """AlreadyExists if the name is taken; ValueError if it is not a valid username."""
+        return await self._users.create_user(username, password_hash)
+
+    async def get_user(self, username: str) -> UserRecord | None:
+        return await self._users.get_user(username)
+
+    async def list_users(self) -> list[UserRecord]:
+        return await self._users.list_users()
+
+    async def set_password(self, username: str, password_hash: str) -> bool:
+        return await self._users.set_password(username, password_hash)
+
+    async def set_user_disabled(self, username: str, disabled: bool) -> bool:
+        return await self._users.set_user_disabled(username, disabled)
+
+    async def delete_user(self, username: str) -> bool:
+        return await self._users.delete_user(username)
+
+    async def set_user_grant(self, username: str, tenant: str, scopes: frozenset[str]) -> bool:
+        return await self._users.set_user_grant(username, tenant, scopes)
+
+    async def user_grants(self, username: str) -> dict[str, frozenset[str]]:
+        return await self._users.user_grants(username)
+
+    async def remove_user_grant(self, username: str, tenant: str) -> bool:
+        return await self._users.remove_user_grant(username, tenant)
+
+    async def remove_tenant_grants(self, tenant: str) -> int:
+        return await self._users.remove_tenant_grants(tenant)
 
     # --- admin state of tenants ------------------------------------------------------------
 
