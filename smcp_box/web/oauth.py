@@ -203,7 +203,9 @@ def create_oauth_blueprint(services: OAuthServices) -> Blueprint:
         username = await records.login_session_user(cookie)
         step = form.get("step")
         if step == "login":
-            return await sign_in(consent, cookie, form["username"], form["password"])
+            # User names are lowercase (store/users.py); what is typed is taken as meant.
+            name = form["username"].strip().lower()
+            return await sign_in(consent, cookie, name, form["password"])
         if step == "logout":
             await records.end_login_session(cookie)
             return show_login(consent, secrets.token_urlsafe(32))

@@ -3,8 +3,8 @@ token service and audit writer, and a browser stand-in that fills in the pages a
 would (httpx, following the forms' hidden fields, cookies kept by the client).
 
 The tenants are the scripted :class:`~tests.web.fakes.EchoRuntime` (alpha takes OAuth, beta only
-API keys). Users come from :class:`Users`, an in-memory directory holding real argon2 hashes: it
-has exactly the two methods the server uses of the users store.
+API keys). Users are real rows of the store: alice may use alpha's tools and prompts, bob only
+beta.
 """
 
 from __future__ import annotations
@@ -46,38 +46,12 @@ CLIENT_ID = "editor"
 PASSWORD = "correct horse battery staple"
 
 
-@dataclass(frozen=True)
-class User:
-    username: str
-    password_hash: str
-    disabled: bool = False
-
-
-class Users:
-    """The users store's two read methods, in memory."""
-
-    def __init__(self) -> None:
-        self.users: dict[str, User] = {}
-        self.grants: dict[str, dict[str, frozenset[str]]] = {}
-
-    def add(self, name: str, grants: dict[str, frozenset[str]]) -> None:
-        self.users[name] = User(name, hash_password(PASSWORD))
-        self.grants[name] = grants
-
-    async def get_user(self, username: str) -> User | None:
-        return self.users.get(username)
-
-    async def user_grants(self, username: str) -> dict[str, frozenset[str]]:
-        return dict(self.grants.get(username, {}))
-
-
 @dataclass
 class OAuthBox:
     base_url: str
     store: Store
     tokens: TokenService
     auditor: AuditWriter
-    users: Users
     server: BoxAuthorizationServer
     now: list[float] = field(default_factory=lambda: [1_700_000_000.0])
 
@@ -99,22 +73,26 @@ async def run_oauth_box(
 ) -> AsyncIterator[OAuthBox]:
     settings = Settings(oauth=oauth or OAuthSettings())
     now = [1_700_000_000.0]
-    users = Users()
-    users.add("alice", {"alpha": frozenset({"mcp:tools", "mcp:prompts"})})
-    users.add("bob", {"beta": frozenset({"mcp:tools"})})
     alpha = EchoRuntime("alpha", auth_mode="oauth")
     beta = EchoRuntime("beta")
     directory = Directory(alpha, beta)
     with tempfile.TemporaryDirectory(prefix="smcp-oauth-") as folder:
         store = await Store.open(Path(folder) / "box.db", secrets.token_bytes(32))
         auditor = AuditWriter(store)
+        password_hash = hash_password(PASSWORD)
+        for name, tenant, scopes in (
+            ("alice", "alpha", {"mcp:tools", "mcp:prompts"}),
+            ("bob", "beta", {"mcp:tools"}),
+        ):
+            await store.create_user(name, password_hash)
+            await store.set_user_grant(name, tenant, frozenset(scopes))
         auditor.start()
         tokens = TokenService(store, settings.oauth)
         await tokens.start()
         server = BoxAuthorizationServer(
             settings=settings.oauth,
             records=store.oauth,
-            users=users,
+            users=store,
             tokens=tokens,
             tenants=directory,
             auditor=auditor,
@@ -162,7 +140,7 @@ async def run_oauth_box(
         )
         async with serving(app) as base_url:
             try:
-                yield OAuthBox(base_url, store, tokens, auditor, users, server, now)
+                yield OAuthBox(base_url, store, tokens, auditor, server, now)
             finally:
                 await auditor.close()
                 await store.close()
