@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from smcp_box.auth.apikeys import ApiKeyAuthenticator
+from smcp_box.auth.cimd import CimdFetcher
 from smcp_box.auth.resource import TenantAuthenticator
+from smcp_box.auth.server import BoxAuthorizationServer
+from smcp_box.auth.throttle import LoginThrottle
 from smcp_box.auth.tokens import ROTATION_CHECK_S, TokenService
 from smcp_box.config import Settings, read_token
 from smcp_box.errors import BoxError
@@ -33,7 +36,7 @@ from smcp_box.tenancy import added
 from smcp_box.tenancy.legacy_overrides import import_legacy_overrides
 from smcp_box.tenancy.registry import LoadReport, TenantRegistry
 from smcp_box.web.metrics_endpoint import LATENCY_WINDOW_S
-from smcp_box.web.services import AppServices, McpServices
+from smcp_box.web.services import AppServices, McpServices, OAuthServices
 
 logger = logging.getLogger("smcp_box")
 
@@ -108,6 +111,8 @@ class Box:
     _lock: StateLock | None = None
     #: Serializes admin changes to tenants (the socket's and the TCP admin API's).
     admin_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: The OAuth authorization server and its sign-in throttle (set by :meth:`start`).
+    oauth: OAuthServices | None = None
 
     @classmethod
     async def start(
@@ -161,6 +166,23 @@ class Box:
                 started_at=clock(),
                 _lock=lock,
             )
+            box.oauth = OAuthServices(
+                server=BoxAuthorizationServer(
+                    settings=settings.oauth,
+                    records=store.oauth,
+                    users=store,
+                    tokens=tokens,
+                    tenants=registry,
+                    auditor=auditor,
+                    cimd=CimdFetcher(settings.oauth),
+                    clock=clock,
+                ),
+                throttle=LoginThrottle(
+                    settings.oauth.login_max_failures_per_user,
+                    settings.oauth.login_max_failures_per_ip,
+                    settings.oauth.login_window_s,
+                ),
+            )
             await import_legacy_overrides(settings.tenants_path(), store)
             report = await box.reload_tenants(actor="system")
             await auditor.record(
@@ -201,6 +223,7 @@ class Box:
             readiness=self.readiness_problems,
             metrics_snapshot=self.metrics_snapshot,
             tokens=self.tokens,
+            oauth=self.oauth,
             metrics_token=read_token(
                 self.settings, self.settings.metrics.token_file, "metrics-token", "metrics token"
             ),
@@ -319,6 +342,8 @@ class Box:
             await asyncio.sleep(min(60.0, idle / 2))
             try:
                 ended = await self.store.expire_sessions(self.clock() - idle)
+                # Expired codes, sign-in sessions and refresh tokens go on the same schedule.
+                await self.store.oauth.prune()
             except Exception:
                 logger.exception("expiring idle sessions failed; will retry")
                 continue
