@@ -49,8 +49,10 @@ _HTML: Final = "text/html; charset=utf-8"
 _PAGE_HEADERS: Final = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
+    # No form-action: browsers apply it to the redirect that follows a form post too, and the
+    # consent form's answer is a redirect to the client, on another origin.
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'",
+    "frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
 }
 
