@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,14 @@ import pytest
 
 from smcp_box.auth.scopes import ALL_SCOPES
 from smcp_box.auth.tokens import TokenService
-from tests.admin.support import RunningBox, running_box, serving_mcp
+from smcp_box.box import Box
+from tests.admin.support import (
+    RunningBox,
+    box_settings,
+    running_box,
+    serving_mcp,
+    short_runtime_dir,
+)
 from tests.e2e.clients import (
     LEGACY,
     MODERN,
@@ -337,3 +344,32 @@ async def test_a_tokens_scopes_are_enforced_in_both_eras(served: Served) -> None
     full = served.mint("notes-oauth")
     reply = await modern_call_tool(served.http, url, full, "note_list", {})
     assert "result" in reply, reply
+
+
+# --- the box's key rotation ----------------------------------------------------------------
+
+
+async def test_the_box_rotates_its_signing_key_on_its_clock(
+    tmp_path: Path, module_cache: Path
+) -> None:
+    now = [1_800_000_000.0]
+    runtime = short_runtime_dir()
+    settings = box_settings(tmp_path, module_cache, runtime)
+    settings = replace(settings, oauth=replace(settings.oauth, signing_key_rotation_days=2))
+    box = await Box.start(settings, clock=lambda: now[0])
+    try:
+        (first,) = box.tokens.jwks()["keys"]
+        now[0] += 2 * 86_400 - 1
+        assert not await box.rotate_signing_keys()
+        now[0] += 1
+        assert await box.rotate_signing_keys()
+        kids = [key["kid"] for key in box.tokens.jwks()["keys"]]
+        assert len(kids) == 2
+        assert kids[0] == first["kid"]  # published until its tokens have expired
+        now[0] += settings.oauth.access_token_ttl_s + 1
+        assert not await box.rotate_signing_keys()
+        (second,) = box.tokens.jwks()["keys"]
+        assert second["kid"] != first["kid"]
+    finally:
+        await box.stop()
+        shutil.rmtree(runtime, ignore_errors=True)
