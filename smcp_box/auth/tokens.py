@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -69,7 +69,7 @@ class SigningKeyRecordLike(Protocol):
 class SigningKeyStore(Protocol):
     """The store methods the token service uses (the Store facade has them)."""
 
-    async def signing_keys(self) -> list[Any]: ...
+    async def signing_keys(self) -> Sequence[SigningKeyRecordLike]: ...
 
     async def rotate_signing_key(
         self, kid: str, private_jwk: JsonObject, *, replaces: str | None, now: float
@@ -141,7 +141,12 @@ class TokenService:
         }
         self._keys = keys
         self._active = next((k for k in keys.values() if k.retired_at is None), None)
-        self._revoked = await self._store.revoked_access_tokens(self._clock())
+        now = self._clock()
+        stored = await self._store.revoked_access_tokens(now)
+        # Keep revocations made here while the read was under way: a revoked token must never
+        # pass again, not even until the next refresh.
+        kept = {jti: exp for jti, exp in self._revoked.items() if exp > now}
+        self._revoked = {**stored, **kept}
 
     async def rotate_if_due(self) -> bool:
         """Make a new signing key if there is none or the active one is older than
@@ -196,7 +201,8 @@ class TokenService:
         active = self._active
         if active is None:
             raise RuntimeError("TokenService.start() must run before tokens are issued")
-        scope_text = " ".join(s for s in ALL_SCOPES if s in parse_scopes(" ".join(scopes)))
+        parse_scopes(" ".join(scopes))  # ValueError naming any scope outside the vocabulary
+        scope_text = " ".join(scope for scope in ALL_SCOPES if scope in scopes)
         now = int(self._clock())
         claims = AccessClaims(
             issuer=issuer,

@@ -312,3 +312,15 @@ async def test_issuing_before_start_is_a_programming_error(
 ) -> None:
     with pytest.raises(RuntimeError, match="start"):
         issue(TokenService(store, settings, clock))
+
+
+async def test_a_revocation_is_not_forgotten_by_a_refresh_that_missed_it(
+    service: TokenService, store: Store
+) -> None:
+    # As if the refresh read the store before the revocation's write: the row is not there.
+    token, _ = issue(service)
+    assert await service.revoke_access_token(token)
+    await store.prune_revoked_access_tokens(now=1e12)
+    await service.refresh()
+    with pytest.raises(AuthError, match="revoked"):
+        service.verify_access_token(token, audience=AUD)
