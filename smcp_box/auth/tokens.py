@@ -77,11 +77,11 @@ class SigningKeyStore(Protocol):
 
     async def delete_signing_keys_retired_before(self, before: float) -> int: ...
 
-    async def revoke_access_token(self, jti: str, expires_at: float) -> None: ...
+    async def revoke_token_id(self, jti: str, expires_at: float) -> None: ...
 
-    async def revoked_access_tokens(self, now: float) -> dict[str, float]: ...
+    async def revoked_token_ids(self, now: float) -> dict[str, float]: ...
 
-    async def prune_revoked_access_tokens(self, now: float) -> int: ...
+    async def prune_revoked_token_ids(self, now: float) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ class TokenService:
         self._keys = keys
         self._active = next((k for k in keys.values() if k.retired_at is None), None)
         now = self._clock()
-        stored = await self._store.revoked_access_tokens(now)
+        stored = await self._store.revoked_token_ids(now)
         # Keep revocations made here while the read was under way: a revoked token must never
         # pass again, not even until the next refresh.
         kept = {jti: exp for jti, exp in self._revoked.items() if exp > now}
@@ -172,7 +172,7 @@ class TokenService:
         await self._store.delete_signing_keys_retired_before(
             now - self._settings.access_token_ttl_s
         )
-        await self._store.prune_revoked_access_tokens(now)
+        await self._store.prune_revoked_token_ids(now)
         await self.refresh()
         return made
 
@@ -242,7 +242,7 @@ class TokenService:
             claims = self._verify(token, None)
         except AuthError:
             return False
-        await self._store.revoke_access_token(claims.jti, claims.expires_at)
+        await self._store.revoke_token_id(claims.jti, claims.expires_at)
         self._revoked[claims.jti] = claims.expires_at
         return True
 
