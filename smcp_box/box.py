@@ -353,14 +353,20 @@ class Box:
     async def _rotate_signing_keys_forever(self) -> None:
         while True:
             await asyncio.sleep(ROTATION_CHECK_S)
-            try:
-                if await self.tokens.rotate_if_due():
-                    logger.info(
-                        "made a new OAuth signing key; the old one stays until its tokens expire"
-                    )
-            except Exception:
-                # The current key keeps signing; a rotation late by a minute is harmless.
-                logger.exception("rotating the OAuth signing key failed; will retry")
+            await self.rotate_signing_keys()
+
+    async def rotate_signing_keys(self) -> bool:
+        """Make a new OAuth signing key when ``signing_key_rotation_days`` have passed, and
+        drop retired keys whose tokens have all expired; True when a key was made."""
+        try:
+            made = await self.tokens.rotate_if_due()
+        except Exception:
+            # The current key keeps signing; a rotation late by a minute is harmless.
+            logger.exception("rotating the OAuth signing key failed; will retry")
+            return False
+        if made:
+            logger.info("made a new OAuth signing key; the old one stays until its tokens expire")
+        return made
 
     async def _prune_audit_forever(self) -> None:
         await asyncio.sleep(AUDIT_PRUNE_FIRST_S)

@@ -52,7 +52,7 @@ def tenants_text(body: JsonObject) -> str:
         (
             t["name"],
             "enabled" if t["enabled"] else "disabled",
-            "api_key" if t["auth"] == "api_key" else "public",
+            "public" if t["auth"] == "none" else t["auth"],
             t["calls"],
             t["url"],
         )

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -69,7 +69,7 @@ class SigningKeyRecordLike(Protocol):
 class SigningKeyStore(Protocol):
     """The store methods the token service uses (the Store facade has them)."""
 
-    async def signing_keys(self) -> list[Any]: ...
+    async def signing_keys(self) -> Sequence[SigningKeyRecordLike]: ...
 
     async def rotate_signing_key(
         self, kid: str, private_jwk: JsonObject, *, replaces: str | None, now: float
@@ -77,11 +77,11 @@ class SigningKeyStore(Protocol):
 
     async def delete_signing_keys_retired_before(self, before: float) -> int: ...
 
-    async def revoke_access_token(self, jti: str, expires_at: float) -> None: ...
+    async def revoke_token_id(self, jti: str, expires_at: float) -> None: ...
 
-    async def revoked_access_tokens(self, now: float) -> dict[str, float]: ...
+    async def revoked_token_ids(self, now: float) -> dict[str, float]: ...
 
-    async def prune_revoked_access_tokens(self, now: float) -> int: ...
+    async def prune_revoked_token_ids(self, now: float) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,12 @@ class TokenService:
         }
         self._keys = keys
         self._active = next((k for k in keys.values() if k.retired_at is None), None)
-        self._revoked = await self._store.revoked_access_tokens(self._clock())
+        now = self._clock()
+        stored = await self._store.revoked_token_ids(now)
+        # Keep revocations made here while the read was under way: a revoked token must never
+        # pass again, not even until the next refresh.
+        kept = {jti: exp for jti, exp in self._revoked.items() if exp > now}
+        self._revoked = {**stored, **kept}
 
     async def rotate_if_due(self) -> bool:
         """Make a new signing key if there is none or the active one is older than
@@ -167,7 +172,7 @@ class TokenService:
         await self._store.delete_signing_keys_retired_before(
             now - self._settings.access_token_ttl_s
         )
-        await self._store.prune_revoked_access_tokens(now)
+        await self._store.prune_revoked_token_ids(now)
         await self.refresh()
         return made
 
@@ -196,7 +201,8 @@ class TokenService:
         active = self._active
         if active is None:
             raise RuntimeError("TokenService.start() must run before tokens are issued")
-        scope_text = " ".join(s for s in ALL_SCOPES if s in parse_scopes(" ".join(scopes)))
+        parse_scopes(" ".join(scopes))  # ValueError naming any scope outside the vocabulary
+        scope_text = " ".join(scope for scope in ALL_SCOPES if scope in scopes)
         now = int(self._clock())
         claims = AccessClaims(
             issuer=issuer,
@@ -236,7 +242,7 @@ class TokenService:
             claims = self._verify(token, None)
         except AuthError:
             return False
-        await self._store.revoke_access_token(claims.jti, claims.expires_at)
+        await self._store.revoke_token_id(claims.jti, claims.expires_at)
         self._revoked[claims.jti] = claims.expires_at
         return True
 

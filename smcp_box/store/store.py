@@ -242,15 +242,15 @@ class Store:
     async def delete_signing_keys_retired_before(self, before: float) -> int:
         return await self._signing_keys.delete_retired_before(before)
 
-    async def revoke_access_token(self, jti: str, expires_at: float) -> None:
+    async def revoke_token_id(self, jti: str, expires_at: float) -> None:
         """Deny the access token with id ``jti`` until it expires."""
         await self._signing_keys.revoke_token(jti, expires_at)
 
-    async def revoked_access_tokens(self, now: float) -> dict[str, float]:
+    async def revoked_token_ids(self, now: float) -> dict[str, float]:
         """Ids of revoked access tokens not yet expired at ``now``, with their expiry."""
         return await self._signing_keys.revoked_tokens(now)
 
-    async def prune_revoked_access_tokens(self, now: float) -> int:
+    async def prune_revoked_token_ids(self, now: float) -> int:
         return await self._signing_keys.prune_revoked_tokens(now)
 
     # --- users and their grants (see store/users.py) ----------------------------------------

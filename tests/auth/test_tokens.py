@@ -221,10 +221,10 @@ async def test_revoked(
     with pytest.raises(AuthError, match="revoked"):
         restarted.verify_access_token(token, audience=AUD)
     # ... until the token has expired anyway, when its row goes.
-    assert await store.revoked_access_tokens(clock.now) == {claims.jti: claims.expires_at}
+    assert await store.revoked_token_ids(clock.now) == {claims.jti: claims.expires_at}
     clock.now = claims.expires_at
     await restarted.rotate_if_due()
-    assert await store.revoked_access_tokens(0.0) == {}
+    assert await store.revoked_token_ids(0.0) == {}
 
 
 async def test_revoking_what_is_not_a_valid_token_changes_nothing(
@@ -234,7 +234,7 @@ async def test_revoking_what_is_not_a_valid_token_changes_nothing(
     assert not await service.revoke_access_token("not-a-token")
     clock.now += 301
     assert not await service.revoke_access_token(token)
-    assert await store.revoked_access_tokens(0.0) == {}
+    assert await store.revoked_token_ids(0.0) == {}
 
 
 # --- rotation ------------------------------------------------------------------------------
@@ -312,3 +312,15 @@ async def test_issuing_before_start_is_a_programming_error(
 ) -> None:
     with pytest.raises(RuntimeError, match="start"):
         issue(TokenService(store, settings, clock))
+
+
+async def test_a_revocation_is_not_forgotten_by_a_refresh_that_missed_it(
+    service: TokenService, store: Store
+) -> None:
+    # As if the refresh read the store before the revocation's write: the row is not there.
+    token, _ = issue(service)
+    assert await service.revoke_access_token(token)
+    await store.prune_revoked_token_ids(now=1e12)
+    await service.refresh()
+    with pytest.raises(AuthError, match="revoked"):
+        service.verify_access_token(token, audience=AUD)

@@ -64,13 +64,13 @@ async def test_only_retired_keys_older_than_the_cutoff_are_deleted(store: Store)
 
 
 async def test_revoked_tokens_are_listed_until_they_expire(store: Store) -> None:
-    await store.revoke_access_token("jti-a", 100.0)
-    await store.revoke_access_token("jti-b", 200.0)
-    await store.revoke_access_token("jti-a", 50.0)  # idempotent; never shortens
-    assert await store.revoked_access_tokens(now=0.0) == {"jti-a": 100.0, "jti-b": 200.0}
-    assert await store.revoked_access_tokens(now=100.0) == {"jti-b": 200.0}
-    assert await store.prune_revoked_access_tokens(now=150.0) == 1
-    assert await store.revoked_access_tokens(now=0.0) == {"jti-b": 200.0}
+    await store.revoke_token_id("jti-a", 100.0)
+    await store.revoke_token_id("jti-b", 200.0)
+    await store.revoke_token_id("jti-a", 50.0)  # idempotent; never shortens
+    assert await store.revoked_token_ids(now=0.0) == {"jti-a": 100.0, "jti-b": 200.0}
+    assert await store.revoked_token_ids(now=100.0) == {"jti-b": 200.0}
+    assert await store.prune_revoked_token_ids(now=150.0) == 1
+    assert await store.revoked_token_ids(now=0.0) == {"jti-b": 200.0}
 
 
 def _variants(text: str) -> list[bytes]:
