@@ -133,6 +133,21 @@ def users_text(body: JsonObject) -> str:
     return table(headers, rows) if rows else "no users (add one: smcp-box user add NAME)"
 
 
+def oauth_clients_text(body: JsonObject) -> str:
+    rows = [
+        (
+            c["client_id"],
+            c["kind"],
+            when(c["created_at"]),
+            c["client_name"],
+            " ".join(c["redirect_uris"]),
+        )
+        for c in body["clients"]
+    ]
+    headers = ("CLIENT ID", "KIND", "CREATED", "NAME", "REDIRECT URIS")
+    return table(headers, rows) if rows else "no OAuth clients (add one: smcp-box oauth client add)"
+
+
 def new_key_text(body: JsonObject) -> str:
     return "\n".join(
         [

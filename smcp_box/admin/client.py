@@ -206,6 +206,24 @@ class AdminClient:
     async def revoke_user_grant(self, username: str, tenant: str) -> JsonObject:
         return await self.request("DELETE", f"/users/{_seg(username)}/grants/{_seg(tenant)}")
 
+    # --- OAuth clients and tokens ----------------------------------------------------------
+
+    async def oauth_clients(self) -> JsonObject:
+        return await self.request("GET", "/oauth/clients")
+
+    async def add_oauth_client(self, name: str, redirect_uris: list[str]) -> JsonObject:
+        return await self.request(
+            "POST", "/oauth/clients", json={"client_name": name, "redirect_uris": redirect_uris}
+        )
+
+    async def remove_oauth_client(self, client_id: str) -> JsonObject:
+        return await self.request("DELETE", f"/oauth/clients/{_seg(client_id)}")
+
+    async def revoke_user_tokens(self, username: str, tenant: str | None = None) -> JsonObject:
+        return await self.request(
+            "DELETE", f"/oauth/tokens/{_seg(username)}", params={"tenant": tenant}
+        )
+
     # --- sessions ------------------------------------------------------------------------
 
     async def sessions(self, tenant: str | None = None) -> JsonObject:
