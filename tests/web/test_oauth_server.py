@@ -290,3 +290,18 @@ async def test_cookie_is_httponly_samesite_and_pages_are_unframeable() -> None:
         assert page.headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         assert "<script" not in page.text.lower()
+
+
+async def test_plain_http_on_a_lan_name_is_refused_with_how_to_fix() -> None:
+    async with run_oauth_box() as box, httpx.AsyncClient() as http:
+        for path in ("/.well-known/oauth-authorization-server", "/oauth/authorize"):
+            response = await http.get(box.base_url + path, headers={"Host": "box.lan:8765"})
+            assert response.status_code == 400
+            body = response.json()
+            assert body["error"] == "insecure_transport"
+            assert "smcp-box cert" in body["error_description"]
+    settings = OAuthSettings(issuer="https://box.example")
+    async with run_oauth_box(settings) as box, httpx.AsyncClient() as http:
+        # Behind a TLS proxy: the configured https issuer is what counts.
+        meta = await http.get(f"{box.base_url}/.well-known/oauth-authorization-server")
+        assert meta.json()["issuer"] == "https://box.example"
