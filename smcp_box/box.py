@@ -18,11 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from smcp_box.auth.apikeys import ApiKeyAuthenticator
+from smcp_box.auth.cimd import CimdFetcher
+from smcp_box.auth.resource import TenantAuthenticator
+from smcp_box.auth.server import BoxAuthorizationServer
+from smcp_box.auth.throttle import LoginThrottle
+from smcp_box.auth.tokens import ROTATION_CHECK_S, TokenService
 from smcp_box.config import Settings, read_token
 from smcp_box.errors import BoxError
 from smcp_box.metrics import BoxFigures, LiveMetrics, TenantFigures, tenant_figures
 from smcp_box.sandbox import Sandbox
-from smcp_box.seams import Auditor, JsonObject, Principal, TenantRuntime
+from smcp_box.seams import Auditor, Authenticator, JsonObject, Principal, TenantRuntime
 from smcp_box.store import Store, load_data_key
 from smcp_box.store.audit_writer import AuditWriter
 from smcp_box.store.statelock import StateLock, hold_exclusive
@@ -32,7 +37,7 @@ from smcp_box.tenancy.legacy_overrides import import_legacy_overrides
 from smcp_box.tenancy.quotas import Admission
 from smcp_box.tenancy.registry import LoadReport, TenantRegistry
 from smcp_box.web.metrics_endpoint import LATENCY_WINDOW_S
-from smcp_box.web.services import AppServices, McpServices
+from smcp_box.web.services import AppServices, McpServices, OAuthServices
 
 logger = logging.getLogger("smcp_box")
 
@@ -58,20 +63,25 @@ AUDIT_PRUNE_FIRST_S = 30.0
 
 
 class AuditingAuthenticator:
-    """The transport's Authenticator: the API-key check, plus an audit row per success.
+    """The transport's Authenticator: the tenant's credential check, plus an audit row per
+    success.
 
     Failures are audited by the transport, which has the request's context; successes
     here, as background rows, so that the hot path does not wait for a database write.
     """
 
-    def __init__(self, inner: ApiKeyAuthenticator, auditor: Auditor) -> None:
+    def __init__(self, inner: Authenticator, auditor: Auditor) -> None:
         self._inner = inner
         self._auditor = auditor
 
     async def authenticate(
-        self, tenant: TenantRuntime, headers: Mapping[str, str], source_ip: str | None
+        self,
+        tenant: TenantRuntime,
+        headers: Mapping[str, str],
+        source_ip: str | None,
+        resource: str | None = None,
     ) -> Principal:
-        principal = await self._inner.authenticate(tenant, headers, source_ip)
+        principal = await self._inner.authenticate(tenant, headers, source_ip, resource)
         # A public tenant checks no credential, so there is no authentication to record.
         if principal.method != "none":
             await self._auditor.record(
@@ -92,6 +102,8 @@ class Box:
     sandbox: Sandbox
     tenants: TenantRegistry
     authenticator: ApiKeyAuthenticator
+    #: OAuth access tokens: signing keys (rotated by a background task), issue and verify.
+    tokens: TokenService
     auditor: AuditWriter
     metrics: LiveMetrics
     clock: Callable[[], float] = time.time
@@ -106,6 +118,9 @@ class Box:
 
     def __post_init__(self) -> None:
         self.admission = Admission(self.settings.quotas, self.tenants.policy)
+
+    #: The OAuth authorization server and its sign-in throttle (set by :meth:`start`).
+    oauth: OAuthServices | None = None
 
     @classmethod
     async def start(
@@ -141,6 +156,8 @@ class Box:
             auditor = AuditWriter(store, clock=clock)
             auditor.start()
             undo.push_async_callback(auditor.close)
+            tokens = TokenService(store, settings.oauth, clock)
+            await tokens.start()
             registry = TenantRegistry(
                 auditor=auditor,
                 sandbox=sandbox,
@@ -155,11 +172,29 @@ class Box:
                 sandbox=sandbox,
                 tenants=registry,
                 authenticator=ApiKeyAuthenticator(store),
+                tokens=tokens,
                 auditor=auditor,
                 metrics=LiveMetrics(clock),
                 clock=clock,
                 started_at=clock(),
                 _lock=lock,
+            )
+            box.oauth = OAuthServices(
+                server=BoxAuthorizationServer(
+                    settings=settings.oauth,
+                    records=store.oauth,
+                    users=store,
+                    tokens=tokens,
+                    tenants=registry,
+                    auditor=auditor,
+                    cimd=CimdFetcher(settings.oauth),
+                    clock=clock,
+                ),
+                throttle=LoginThrottle(
+                    settings.oauth.login_max_failures_per_user,
+                    settings.oauth.login_max_failures_per_ip,
+                    settings.oauth.login_window_s,
+                ),
             )
             await import_legacy_overrides(settings.tenants_path(), store)
             report = await box.reload_tenants(actor="system")
@@ -174,6 +209,7 @@ class Box:
             undo.pop_all()
         box._background.append(asyncio.create_task(box._expire_sessions_forever()))
         box._background.append(asyncio.create_task(box._prune_audit_forever()))
+        box._background.append(asyncio.create_task(box._rotate_signing_keys_forever()))
         return box
 
     def added_tenants_path(self) -> Path:
@@ -183,7 +219,9 @@ class Box:
     def mcp_services(self) -> McpServices:
         return McpServices(
             tenants=self.tenants,
-            authenticator=AuditingAuthenticator(self.authenticator, self.auditor),
+            authenticator=AuditingAuthenticator(
+                TenantAuthenticator(self.authenticator, self.tokens), self.auditor
+            ),
             sessions=self.store,
             auditor=self.auditor,
             observer=self.metrics,
@@ -198,6 +236,8 @@ class Box:
             mcp=self.mcp_services(),
             readiness=self.readiness_problems,
             metrics_snapshot=self.metrics_snapshot,
+            tokens=self.tokens,
+            oauth=self.oauth,
             metrics_token=read_token(
                 self.settings, self.settings.metrics.token_file, "metrics-token", "metrics token"
             ),
@@ -316,11 +356,31 @@ class Box:
             await asyncio.sleep(min(60.0, idle / 2))
             try:
                 ended = await self.store.expire_sessions(self.clock() - idle)
+                # Expired codes, sign-in sessions and refresh tokens go on the same schedule.
+                await self.store.oauth.prune()
             except Exception:
                 logger.exception("expiring idle sessions failed; will retry")
                 continue
             if ended:
                 logger.info("ended %d idle session(s)", ended)
+
+    async def _rotate_signing_keys_forever(self) -> None:
+        while True:
+            await asyncio.sleep(ROTATION_CHECK_S)
+            await self.rotate_signing_keys()
+
+    async def rotate_signing_keys(self) -> bool:
+        """Make a new OAuth signing key when ``signing_key_rotation_days`` have passed, and
+        drop retired keys whose tokens have all expired; True when a key was made."""
+        try:
+            made = await self.tokens.rotate_if_due()
+        except Exception:
+            # The current key keeps signing; a rotation late by a minute is harmless.
+            logger.exception("rotating the OAuth signing key failed; will retry")
+            return False
+        if made:
+            logger.info("made a new OAuth signing key; the old one stays until its tokens expire")
+        return made
 
     async def _prune_audit_forever(self) -> None:
         await asyncio.sleep(AUDIT_PRUNE_FIRST_S)

@@ -314,11 +314,11 @@ def _uptime(seconds: float) -> str:
 def _print_banner(box: Any, base_url: str) -> None:
     lines = [f"smcp-box {__version__} serving on {base_url}"]
     for tenant in box.tenants.all():
-        auth = (
-            "public (no auth)"
-            if tenant.auth_mode == "none"
-            else f"API key: smcp-box key create {tenant.name}"
-        )
+        auth = {
+            "none": "public (no auth)",
+            "oauth": "OAuth sign-in",
+            "both": f"OAuth sign-in or API key: smcp-box key create {tenant.name}",
+        }.get(tenant.auth_mode, f"API key: smcp-box key create {tenant.name}")
         lines.append(f"  {tenant.name:<16} {base_url}/t/{tenant.name}/mcp   [{auth}]")
         lines.extend(f"  {'':<16} {url}" for url in host_urls(box.settings, tenant.manifest.hosts))
     for folder, reason in box.tenants.last_report.failed.items():

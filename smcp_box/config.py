@@ -76,7 +76,8 @@ class ServerSettings:
     #: ``realm`` of the ``WWW-Authenticate: Bearer`` challenge on 401 and 403.
     auth_realm: str = "smcp-box"
     #: RFC 9728 protected-resource metadata URL named in the challenge; ``{tenant}`` is replaced
-    #: by the tenant's name. Empty leaves ``resource_metadata`` out.
+    #: by the tenant's name. Empty: the box's own metadata URL for tenants with ``auth =
+    #: "oauth"`` or ``"both"`` (computed per request), and none for the others.
     resource_metadata_url: str = ""
     #: Handshake era: InputRequiredResult rounds (sampling, elicitation, roots) the box runs for
     #: one request before it fails it (-32603); bounds a module that keeps asking.

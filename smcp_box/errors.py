@@ -328,3 +328,22 @@ class DecryptionFailed(StoreError):
 
 class KeyFileError(StoreError):
     pass
+
+
+class AlreadyExists(StoreError):
+    """A record with that name exists already (a user account, say); the message names it."""
+
+    http_status = 409
+    kind = "conflict"
+
+
+# --- OAuth client registration -------------------------------------------------------------
+
+
+class ClientMetadataError(BoxError):
+    """A client's Client ID Metadata Document could not be used: its URL is not allowed, the
+    fetch failed, or the document is not valid client metadata. The message names which."""
+
+    http_status = 400
+    jsonrpc_code = INVALID_REQUEST
+    kind = "client_metadata"

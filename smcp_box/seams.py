@@ -16,6 +16,7 @@ from typing import Any, Final, Literal, Protocol
 JsonObject = dict[str, Any]
 #: How a tenant's callers prove who they are (tenant.toml ``auth``).
 AuthMode = Literal["api_key", "oauth", "both", "none"]
+AUTH_MODES: Final[tuple[AuthMode, ...]] = ("api_key", "oauth", "both", "none")
 #: What a tenant's module is (tenant.toml ``kind``): a core module of the smcp-v1 ABI, a
 #: component of the ``smcp:box`` WIT world, or a WASI command speaking MCP over stdio.
 TenantKind = Literal["core", "component", "stdio"]
@@ -147,11 +148,18 @@ class Admission(Protocol):
 
 class Authenticator(Protocol):
     async def authenticate(
-        self, tenant: TenantRuntime, headers: Mapping[str, str], source_ip: str | None
+        self,
+        tenant: TenantRuntime,
+        headers: Mapping[str, str],
+        source_ip: str | None,
+        resource: str | None = None,
     ) -> Principal:
         """Return the principal, or raise :class:`smcp_box.errors.AuthError`.
 
         A credential for another tenant is an AuthError (401), never a Principal of that tenant.
+        ``resource`` is the URL the request was made to as the client names it (RFC 8707: an
+        OAuth access token's audience must equal it); None when it cannot be known, which
+        refuses every access token.
         """
         ...
 

@@ -11,9 +11,11 @@ from werkzeug.exceptions import HTTPException
 
 from smcp_box.admin.context import AdminContext, json_response
 from smcp_box.admin.errors import AdminUnauthorized
+from smcp_box.admin.oauth_routes import oauth_routes
 from smcp_box.admin.routes import keys_sessions_audit_routes
 from smcp_box.admin.status import status_metrics_routes
 from smcp_box.admin.tenant_routes import tenant_routes
+from smcp_box.admin.user_routes import user_routes
 from smcp_box.box import Box
 from smcp_box.errors import BoxError, ConfigError
 
@@ -53,6 +55,8 @@ def create_admin_app(box: Box, *, token: str | None = None) -> Quart:
     app.register_blueprint(tenant_routes(ctx))
     app.register_blueprint(keys_sessions_audit_routes(ctx))
     app.register_blueprint(status_metrics_routes(ctx))
+    app.register_blueprint(user_routes(ctx))
+    app.register_blueprint(oauth_routes(ctx))
 
     async def audit_failure(kind: str, message: str) -> None:
         if g.get("audit_event"):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from smcp_box.admin import cli_format as fmt
+from smcp_box.admin import oauth_commands, user_commands
 from smcp_box.admin.client import AdminClient
 from smcp_box.admin.client_config import add_client_config_parser, run_client_config
 from smcp_box.admin.errors import AdminRequestFailed, AdminUnavailable
@@ -34,7 +35,17 @@ EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_NOT_RUNNING = 3
 EXIT_BROKEN_PIPE = 141  # what shells report for SIGPIPE
-COMMANDS = ("status", "tenant", "key", "session", "audit", "tui", "client-config")
+COMMANDS = (
+    "status",
+    "tenant",
+    "key",
+    "session",
+    "audit",
+    "tui",
+    "client-config",
+    "user",
+    "oauth",
+)
 #: ``tenant limits`` flags: one per tenant.toml ``[limits]`` key, with its unit and range.
 LIMIT_FLAGS = tuple(
     (name, f"{bound.label} ({bound.unit}, {bound.low}..{bound.high})")
@@ -141,6 +152,9 @@ def register(commands: Any) -> None:
             "print the config snippet an MCP client needs for a tenant",
         )
     )
+
+    user_commands.register(commands, _leaf, _emit)
+    oauth_commands.register(commands, _leaf, _emit)
 
     session = commands.add_parser("session", help="manage sessions")
     actions = session.add_subparsers(dest="session_command", required=True, metavar="ACTION")

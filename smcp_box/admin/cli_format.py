@@ -52,7 +52,7 @@ def tenants_text(body: JsonObject) -> str:
         (
             t["name"],
             "enabled" if t["enabled"] else "disabled",
-            "api_key" if t["auth"] == "api_key" else "public",
+            "public" if t["auth"] == "none" else t["auth"],
             t["calls"],
             t["url"],
         )
@@ -117,6 +117,35 @@ def keys_text(body: JsonObject) -> str:
     ]
     headers = ("KEY ID", "TENANT", "STATE", "CREATED", "LAST USED", "LABEL")
     return table(headers, rows) if rows else "no API keys"
+
+
+def users_text(body: JsonObject) -> str:
+    """One row per grant (a user without grants gets one row of its own)."""
+    rows: list[tuple[object, ...]] = []
+    for user in body["users"]:
+        state = "disabled" if user["disabled"] else "active"
+        grants = user["grants"] or {None: []}
+        for tenant, scopes in grants.items():
+            rows.append(
+                (user["username"], state, when(user["created_at"]), tenant, ",".join(scopes))
+            )
+    headers = ("USER", "STATE", "CREATED", "TENANT", "SCOPES")
+    return table(headers, rows) if rows else "no users (add one: smcp-box user add NAME)"
+
+
+def oauth_clients_text(body: JsonObject) -> str:
+    rows = [
+        (
+            c["client_id"],
+            c["kind"],
+            when(c["created_at"]),
+            c["client_name"],
+            " ".join(c["redirect_uris"]),
+        )
+        for c in body["clients"]
+    ]
+    headers = ("CLIENT ID", "KIND", "CREATED", "NAME", "REDIRECT URIS")
+    return table(headers, rows) if rows else "no OAuth clients (add one: smcp-box oauth client add)"
 
 
 def new_key_text(body: JsonObject) -> str:

@@ -177,6 +177,53 @@ class AdminClient:
     async def revoke_key(self, key_id: str) -> JsonObject:
         return await self.request("DELETE", f"/keys/{_seg(key_id)}")
 
+    # --- users and grants -----------------------------------------------------------------
+
+    async def users(self) -> JsonObject:
+        return await self.request("GET", "/users")
+
+    async def add_user(self, username: str, password: str) -> JsonObject:
+        return await self.request(
+            "POST", "/users", json={"username": username, "password": password}
+        )
+
+    async def set_user_password(self, username: str, password: str) -> JsonObject:
+        return await self.request(
+            "PUT", f"/users/{_seg(username)}/password", json={"password": password}
+        )
+
+    async def remove_user(self, username: str) -> JsonObject:
+        return await self.request("DELETE", f"/users/{_seg(username)}")
+
+    async def grant_user(
+        self, username: str, tenant: str, scopes: list[str] | None = None
+    ) -> JsonObject:
+        """Let ``username`` use ``tenant`` with ``scopes`` (None: every scope)."""
+        return await self.request(
+            "PUT", f"/users/{_seg(username)}/grants/{_seg(tenant)}", json={"scopes": scopes}
+        )
+
+    async def revoke_user_grant(self, username: str, tenant: str) -> JsonObject:
+        return await self.request("DELETE", f"/users/{_seg(username)}/grants/{_seg(tenant)}")
+
+    # --- OAuth clients and tokens ----------------------------------------------------------
+
+    async def oauth_clients(self) -> JsonObject:
+        return await self.request("GET", "/oauth/clients")
+
+    async def add_oauth_client(self, name: str, redirect_uris: list[str]) -> JsonObject:
+        return await self.request(
+            "POST", "/oauth/clients", json={"client_name": name, "redirect_uris": redirect_uris}
+        )
+
+    async def remove_oauth_client(self, client_id: str) -> JsonObject:
+        return await self.request("DELETE", f"/oauth/clients/{_seg(client_id)}")
+
+    async def revoke_user_tokens(self, username: str, tenant: str | None = None) -> JsonObject:
+        return await self.request(
+            "DELETE", f"/oauth/tokens/{_seg(username)}", params={"tenant": tenant}
+        )
+
     # --- sessions ------------------------------------------------------------------------
 
     async def sessions(self, tenant: str | None = None) -> JsonObject:

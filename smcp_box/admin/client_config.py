@@ -7,7 +7,8 @@ format fixed here is fixed everywhere.
 The credential is either a real key (``--new-key`` creates one, shown once) or a placeholder the
 client fills in: VS Code prompts for it (an ``inputs`` entry with ``password: true``, so the key
 never lands in a workspace file), the others read ``SMCP_BOX_KEY`` from the environment or have
-it pasted in. A tenant with ``auth = "none"`` gets no header at all.
+it pasted in. A tenant with ``auth = "none"`` gets no header at all, and neither does one with
+``auth = "oauth"``: its clients sign in with OAuth on their own (docs/oauth.md).
 """
 
 from __future__ import annotations
@@ -58,7 +59,13 @@ def client_snippet(client: str, conn: Connection) -> Snippet:
     if client not in CLIENTS:
         raise ValueError(f"unknown client {client!r}: one of {', '.join(CLIENTS)}")
     notes: list[str] = []
-    if conn.auth != "none" and conn.key is None:
+    if conn.auth == "oauth":
+        notes.append(
+            "This tenant uses OAuth: the client opens a browser to sign in to the box as a user "
+            f"granted {conn.name} (smcp-box user add / user grant); the box must be on https "
+            "(or reached as localhost)"
+        )
+    if _sends_key(conn) and conn.key is None:
         notes.append(
             f"Create a key with `smcp-box key create {conn.name}` (or rerun with --new-key)"
             + ("" if client == "vscode" else " and set SMCP_BOX_KEY to it where the client runs")
@@ -94,13 +101,19 @@ def client_config_json(conn: Connection) -> JsonObject:
     return _generic(conn)
 
 
+def _sends_key(conn: Connection) -> bool:
+    """Whether the snippet carries an API key: not for a public tenant, nor for an OAuth-only
+    one, whose clients get their tokens by signing in."""
+    return conn.auth not in ("none", "oauth")
+
+
 def _bearer(conn: Connection, placeholder: str = KEY_PLACEHOLDER) -> str:
     return f"Bearer {conn.key if conn.key is not None else placeholder}"
 
 
 def _generic(conn: Connection, placeholder: str = KEY_PLACEHOLDER) -> JsonObject:
     server: JsonObject = {"type": "http", "url": conn.url}
-    if conn.auth != "none":
+    if _sends_key(conn):
         server["headers"] = {"Authorization": _bearer(conn, placeholder)}
     return {"mcpServers": {conn.name: server}}
 
@@ -109,7 +122,7 @@ def _vscode(conn: Connection) -> JsonObject:
     input_id = f"smcp-box-{conn.name}-key"
     server: JsonObject = {"type": "http", "url": conn.url}
     config: JsonObject = {"servers": {conn.name: server}}
-    if conn.auth != "none":
+    if _sends_key(conn):
         server["headers"] = {"Authorization": _bearer(conn, f"${{input:{input_id}}}")}
         if conn.key is None:
             config["inputs"] = [
@@ -126,7 +139,7 @@ def _vscode(conn: Connection) -> JsonObject:
 def _claude_code(conn: Connection) -> str:
     words = ["claude", "mcp", "add", "--transport", "http", conn.name, conn.url]
     line = " ".join(shlex.quote(word) for word in words)
-    if conn.auth == "none":
+    if not _sends_key(conn):
         return line
     if conn.key is None:
         # Double quotes, so that the shell expands the variable.
@@ -140,7 +153,7 @@ def _mcp_remote(conn: Connection) -> JsonObject:
     args = ["-y", "mcp-remote", conn.url]
     server: JsonObject = {"command": "npx", "args": args}
     env: dict[str, str] = {}
-    if conn.auth != "none":
+    if _sends_key(conn):
         args += ["--header", "Authorization:${SMCP_BOX_AUTH}"]
         env["SMCP_BOX_AUTH"] = _bearer(conn, placeholder="<paste the key here>")
     if conn.url.startswith("http://"):
@@ -175,7 +188,7 @@ def add_client_config_parser(parser: argparse.ArgumentParser) -> None:
 async def run_client_config(client: AdminClient, args: argparse.Namespace) -> int:
     tenant = await client.tenant(args.tenant)
     key: str | None = None
-    if args.new_key and tenant["auth"] != "none":
+    if args.new_key and tenant["auth"] not in ("none", "oauth"):
         key = str((await client.create_key(args.tenant, args.label or args.client))["key"])
     conn = Connection(
         name=str(tenant["name"]),

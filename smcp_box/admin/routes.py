@@ -111,6 +111,11 @@ def keys_sessions_audit_routes(ctx: AdminContext) -> Blueprint:
         }
         if runtime.auth_mode == "none":
             response["note"] = f"tenant {tenant!r} is public (auth = 'none'); it ignores keys"
+        elif runtime.auth_mode == "oauth":
+            response["note"] = (
+                f"tenant {tenant!r} takes OAuth access tokens only (auth = 'oauth'); it refuses "
+                "API keys until its tenant.toml says auth = 'both'"
+            )
         return json_response(response, 201)
 
     @bp.delete("/keys/<key_id>")

@@ -227,4 +227,11 @@ async def _purge_data(ctx: AdminContext, name: str) -> dict[str, Any]:
         if not session.ended and await store.end_session(name, session.session_id):
             ended += 1
     ctx.box.authenticator.forget()
-    return {"kv_keys_deleted": kv_deleted, "keys_revoked": revoked, "sessions_ended": ended}
+    # A tenant of the same name added later must not inherit the old one's users.
+    grants = await store.remove_tenant_grants(name)
+    return {
+        "kv_keys_deleted": kv_deleted,
+        "keys_revoked": revoked,
+        "sessions_ended": ended,
+        "grants_removed": grants,
+    }

@@ -70,7 +70,7 @@ class ApiKeyAuthenticator:
     ) -> Principal:
         if tenant.auth_mode == "none":
             return Principal(tenant=tenant.name, subject="anonymous", method="none")
-        secret = _bearer_token(headers)
+        secret = bearer_token(headers)
         if secret is None:
             raise AuthError(
                 f"tenant {tenant.name!r} requires an API key: send 'Authorization: Bearer <key>' "
@@ -100,7 +100,8 @@ class ApiKeyAuthenticator:
         )
 
 
-def _bearer_token(headers: Mapping[str, str]) -> str | None:
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The credential of an ``Authorization: Bearer`` header; None when there is none."""
     value = headers.get("authorization") or headers.get("Authorization")
     if not value or not value.lower().startswith(BEARER_PREFIX):
         return None

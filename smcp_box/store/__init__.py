@@ -1,4 +1,5 @@
-"""The encrypted SQLite store: sessions and SSE events, tenant kv, API keys, the audit log.
+"""The encrypted SQLite store: sessions and SSE events, tenant kv, API keys, the audit log,
+OAuth signing keys.
 
 Open one :class:`Store` per box with the data key from :func:`load_data_key`. Beside it:
 ``audit_writer`` (the box's Auditor, batching rows from a background task) and ``statelock``
@@ -10,8 +11,10 @@ from .audit import AuditEntry, AuditRecord
 from .chain import AuditVerification, ChainFinding
 from .keyfile import load_data_key
 from .kv import KvLimits
+from .signing_keys import SigningKeyRecord
 from .store import Store
 from .tenant_state import TenantAdminState
+from .users import UserRecord
 
 __all__ = [
     "ApiKeyRecord",
@@ -20,7 +23,9 @@ __all__ = [
     "AuditVerification",
     "ChainFinding",
     "KvLimits",
+    "SigningKeyRecord",
     "Store",
     "TenantAdminState",
+    "UserRecord",
     "load_data_key",
 ]

@@ -151,8 +151,107 @@ CREATE TABLE tenant_module (
 ) STRICT;
 """
 
+# People and API keys (issue 12): local user accounts for the OAuth login page, their
+# per-tenant grants, and optional expiry and scopes on API keys.
+_V3: Final = """
+CREATE TABLE users (
+    username TEXT PRIMARY KEY,
+    password_enc BLOB NOT NULL,         -- sealed argon2id PHC string
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))
+) STRICT, WITHOUT ROWID;
+CREATE TABLE user_grants (
+    username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+    tenant TEXT NOT NULL,
+    scopes_enc BLOB NOT NULL,           -- sealed JSON list of scope names
+    granted_at REAL NOT NULL,
+    PRIMARY KEY (username, tenant)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX user_grants_by_tenant ON user_grants (tenant);
+-- NULL: never expires / unrestricted (every key made before this migration).
+ALTER TABLE api_keys ADD COLUMN expires_at REAL;
+ALTER TABLE api_keys ADD COLUMN scopes TEXT;    -- space-separated scope names
+"""
+
+# OAuth signing keys and revoked access tokens (``signing_keys``). Migration number 4 in the
+# issue-12 plan (3 is the users table); whichever lands first appends first.
+_V4: Final = """
+CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,               -- RFC 7638 thumbprint of the public key (public)
+    jwk_enc BLOB NOT NULL,              -- sealed private JWK (JSON)
+    created_at REAL NOT NULL,
+    retired_at REAL                     -- NULL for the one key that signs new tokens
+) STRICT, WITHOUT ROWID;
+-- At most one key signs at a time, whichever box made it.
+CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys ((retired_at IS NULL))
+    WHERE retired_at IS NULL;
+
+-- Access tokens revoked before they expire; a row can go once its token would have expired.
+CREATE TABLE revoked_tokens (
+    jti TEXT PRIMARY KEY,               -- the token's random id (not a secret)
+    expires_at REAL NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX revoked_tokens_by_expiry ON revoked_tokens (expires_at);
+"""
+
+# The authorization server (store/oauth.py); number 5 in the issue-12 plan. Codes, refresh
+# tokens and login session ids are stored only as lookup hashes; a code's grant details sealed.
+_OAUTH: Final = """
+CREATE TABLE oauth_clients (
+    client_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('preregistered', 'dynamic')),
+    metadata_enc BLOB NOT NULL,         -- sealed JSON: name, redirect URIs, client and logo URI
+    created_at REAL NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE oauth_codes (
+    code_hash BLOB PRIMARY KEY,         -- lookup(oauth_code, code)
+    grant_enc BLOB NOT NULL,            -- sealed JSON: client, user, tenant, resource, PKCE, ...
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    used_at REAL,                       -- single use: set by the one redemption
+    family TEXT                         -- the refresh family the redemption started
+) STRICT, WITHOUT ROWID;
+CREATE INDEX oauth_codes_by_expiry ON oauth_codes (expires_at);
+
+CREATE TABLE oauth_refresh (
+    token_hash BLOB PRIMARY KEY,        -- lookup(oauth_refresh, token)
+    family TEXT NOT NULL,               -- every rotation of one grant shares it
+    client_id TEXT NOT NULL,
+    username TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    rotated_at REAL,                    -- set when exchanged: presenting it again is reuse
+    revoked_at REAL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX oauth_refresh_by_family ON oauth_refresh (family);
+CREATE INDEX oauth_refresh_by_user ON oauth_refresh (username, tenant);
+CREATE INDEX oauth_refresh_by_expiry ON oauth_refresh (expires_at);
+
+CREATE TABLE oauth_consents (
+    username TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    granted_at REAL NOT NULL,
+    PRIMARY KEY (username, client_id, tenant)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE oauth_logins (
+    sid_hash BLOB PRIMARY KEY,          -- lookup(oauth_login, session cookie)
+    username TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX oauth_logins_by_expiry ON oauth_logins (expires_at);
+"""
+
 #: Schema scripts; the database's ``user_version`` is how many of them it has run.
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _OAUTH)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

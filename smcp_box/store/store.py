@@ -23,8 +23,11 @@ from .chain import AuditVerification, ChainFinding
 from .crypto import Crypto
 from .db import DEFAULT_BUSY_TIMEOUT_MS, Database, backup_to
 from .kv import Kv, KvLimits
+from .oauth import OAuthRecords
 from .sessions import DEFAULT_MAX_EVENTS_PER_SESSION, Sessions
+from .signing_keys import SigningKeyRecord, SigningKeys
 from .tenant_state import TenantAdminState, TenantStates
+from .users import UserRecord, Users
 
 if TYPE_CHECKING:
     from smcp_box.seams import SessionStore
@@ -67,6 +70,11 @@ class Store:
         )
         self._audit = Audit(db, crypto, clock)
         self._tenant_states = TenantStates(db, crypto, clock)
+        self._signing_keys = SigningKeys(db, crypto)
+        #: The authorization server's clients, codes, refresh tokens, consents and logins
+        #: (store/oauth.py); one object rather than a dozen pass-through methods here.
+        self.oauth = OAuthRecords(db, crypto, clock)
+        self._users = Users(db, crypto, clock)
 
     @classmethod
     async def open(
@@ -217,6 +225,66 @@ class Store:
 
     async def revoke_api_key(self, key_id: str) -> bool:
         return await self._keys.revoke_api_key(key_id)
+
+    # --- OAuth signing keys and revoked access tokens -----------------------------------------
+
+    async def signing_keys(self) -> list[SigningKeyRecord]:
+        """Every stored signing key (private JWKs, unsealed), oldest first."""
+        return await self._signing_keys.all()
+
+    async def rotate_signing_key(
+        self, kid: str, private_jwk: JsonObject, *, replaces: str | None, now: float
+    ) -> bool:
+        """Make ``kid`` the signing key, retiring ``replaces``; False if another writer
+        rotated first (the active key is no longer ``replaces``)."""
+        return await self._signing_keys.rotate(kid, private_jwk, replaces=replaces, now=now)
+
+    async def delete_signing_keys_retired_before(self, before: float) -> int:
+        return await self._signing_keys.delete_retired_before(before)
+
+    async def revoke_token_id(self, jti: str, expires_at: float) -> None:
+        """Deny the access token with id ``jti`` until it expires."""
+        await self._signing_keys.revoke_token(jti, expires_at)
+
+    async def revoked_token_ids(self, now: float) -> dict[str, float]:
+        """Ids of revoked access tokens not yet expired at ``now``, with their expiry."""
+        return await self._signing_keys.revoked_tokens(now)
+
+    async def prune_revoked_token_ids(self, now: float) -> int:
+        return await self._signing_keys.prune_revoked_tokens(now)
+
+    # --- users and their grants (see store/users.py) ----------------------------------------
+
+    async def create_user(self, username: str, password_hash: str) -> UserRecord:
+        """AlreadyExists if the name is taken; ValueError if it is not a valid username."""
+        return await self._users.create_user(username, password_hash)
+
+    async def get_user(self, username: str) -> UserRecord | None:
+        return await self._users.get_user(username)
+
+    async def list_users(self) -> list[UserRecord]:
+        return await self._users.list_users()
+
+    async def set_password(self, username: str, password_hash: str) -> bool:
+        return await self._users.set_password(username, password_hash)
+
+    async def set_user_disabled(self, username: str, disabled: bool) -> bool:
+        return await self._users.set_user_disabled(username, disabled)
+
+    async def delete_user(self, username: str) -> bool:
+        return await self._users.delete_user(username)
+
+    async def set_user_grant(self, username: str, tenant: str, scopes: frozenset[str]) -> bool:
+        return await self._users.set_user_grant(username, tenant, scopes)
+
+    async def user_grants(self, username: str) -> dict[str, frozenset[str]]:
+        return await self._users.user_grants(username)
+
+    async def remove_user_grant(self, username: str, tenant: str) -> bool:
+        return await self._users.remove_user_grant(username, tenant)
+
+    async def remove_tenant_grants(self, tenant: str) -> int:
+        return await self._users.remove_tenant_grants(tenant)
 
     # --- admin state of tenants ------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from typing import Any
 from smcp_box.config import LIMITS, SandboxSettings, check_limits, check_quota
 from smcp_box.errors import ConfigError
 from smcp_box.sandbox import Limits
-from smcp_box.seams import TENANT_KINDS, AuthMode, TenantKind
+from smcp_box.seams import AUTH_MODES, TENANT_KINDS, AuthMode, TenantKind
 from smcp_box.tenancy.quotas import IpNetwork, parse_networks
 
 MANIFEST_NAME = "tenant.toml"
@@ -121,8 +121,10 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
     if not re.fullmatch(r"[0-9a-f]{64}", sha256):
         raise ConfigError("sha256 must be the 64-hex-digit SHA-256 of the module")
     auth = raw.get("auth", "api_key")
-    if auth not in ("api_key", "none"):
-        raise ConfigError(f"auth must be 'api_key' or 'none', not {auth!r}")
+    if auth not in AUTH_MODES:
+        raise ConfigError(
+            f"auth must be 'api_key', 'oauth', 'both' or 'none', not {auth!r} (docs/oauth.md)"
+        )
     limits = raw.get("limits", {})
     if not isinstance(limits, dict):
         raise ConfigError("[limits] must be a table")

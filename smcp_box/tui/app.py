@@ -1,8 +1,8 @@
 """``AdminTui``: the Textual admin app. It talks only to the admin API (never the database).
 
-Screens are tabs: 1 Tenants, 2 Keys, 3 Sessions, 4 Audit, 5 Metrics. Every second the app asks
-the box for its status and the visible tab's data; when the box does not answer the status line
-turns into a "STALE" banner and the last data stays on screen.
+Screens are tabs: 1 Tenants, 2 Keys, 3 Sessions, 4 Audit, 5 Metrics, 6 Users. Every second the
+app asks the box for its status and the visible tab's data; when the box does not answer the
+status line turns into a "STALE" banner and the last data stays on screen.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from smcp_box.tui.views.keys import KeysView
 from smcp_box.tui.views.metrics import MetricsView
 from smcp_box.tui.views.sessions import SessionsView
 from smcp_box.tui.views.tenants import FAILED_PREFIX, TenantsView
+from smcp_box.tui.views.users import UsersView
 from smcp_box.tui.widgets import StatusLine
 
 VIEWS: tuple[tuple[str, type[View]], ...] = (
@@ -38,6 +39,7 @@ VIEWS: tuple[tuple[str, type[View]], ...] = (
     ("sessions", SessionsView),
     ("audit", AuditView),
     ("metrics", MetricsView),
+    ("users", UsersView),
 )
 
 
@@ -223,7 +225,7 @@ class AdminTui(App[None]):
         text = Text()
         text.append("Everywhere\n", style="bold underline")
         rows = [
-            ("1-5", "switch screen (or click a tab)"),
+            ("1-6", "switch screen (or click a tab)"),
             ("?", "this help"),
             ("/", "filter the rows of the screen; esc clears"),
             ("r", "refresh now (the screen also refreshes every second)"),
@@ -245,7 +247,7 @@ class AdminTui(App[None]):
                 text.append(binding.description + (" (off: read-only)" if off else "") + "\n")
         text.append(
             "\nThe same key is the same verb everywhere: n new, d delete/revoke/end, "
-            "e enable/disable, l limits, m reload module, f follow.\n"
+            "e enable/disable, l limits, m reload module, f follow, g grant.\n"
             "Destructive actions ask first, with Cancel focused.",
             style="italic",
         )

@@ -72,6 +72,8 @@ class Field:
     placeholder: str = ""
     #: When set, the field is a drop-down of these values.
     choices: Sequence[str] = field(default_factory=tuple)
+    #: Mask what is typed (a password).
+    password: bool = False
 
 
 class FormModal(ModalScreen[dict[str, str] | None]):
@@ -124,7 +126,11 @@ class FormModal(ModalScreen[dict[str, str] | None]):
                 options, value=initial, id=f"field-{spec.name}", allow_blank=True, compact=compact
             )
         return Input(
-            spec.value, placeholder=spec.placeholder, id=f"field-{spec.name}", compact=compact
+            spec.value,
+            placeholder=spec.placeholder,
+            id=f"field-{spec.name}",
+            compact=compact,
+            password=spec.password,
         )
 
     def compose(self) -> ComposeResult:

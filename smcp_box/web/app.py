@@ -17,6 +17,8 @@ from smcp_box.errors import BoxError
 from smcp_box.logs import request_id_var
 from smcp_box.web.mcp import create_mcp_blueprint, transport_settings
 from smcp_box.web.metrics_endpoint import create_metrics_blueprint
+from smcp_box.web.oauth import create_oauth_blueprint
+from smcp_box.web.oauth_resource import create_oauth_resource_blueprint
 from smcp_box.web.services import AppServices
 
 logger = logging.getLogger("smcp_box.web")
@@ -39,10 +41,21 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
     app.config[ACCESS_LOG_KEY] = settings.server.access_log
-    app.register_blueprint(create_mcp_blueprint(services.mcp, transport_settings(settings)))
+    app.register_blueprint(
+        create_mcp_blueprint(
+            services.mcp, transport_settings(settings), oauth_issuer=settings.oauth.issuer
+        )
+    )
+    app.register_blueprint(
+        create_oauth_resource_blueprint(
+            services.mcp.tenants, services.tokens, oauth_issuer=settings.oauth.issuer
+        )
+    )
     app.register_blueprint(
         create_metrics_blueprint(services.metrics_snapshot, services.metrics_token)
     )
+    if services.oauth is not None:
+        app.register_blueprint(create_oauth_blueprint(services.oauth))
 
     @app.before_request
     async def assign_request_id() -> None:

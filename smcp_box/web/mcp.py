@@ -10,8 +10,10 @@ Order of checks, each answering with a JSON-RPC error body (``id`` null unless k
 1. ``Origin`` (DNS-rebinding protection): 403 when present and not allowed (``allowed_origins``,
    loopback, or ``https://`` on one of the tenant's own ``hosts``).
 2. Tenant: 404 unknown (at ``/mcp``: no tenant has this host name), 503 disabled.
-3. Credential (``services.authenticator``): 401 with ``WWW-Authenticate: Bearer …``; every
-   failure is audited as ``auth.failure``.
+3. Credential (``services.authenticator``, given the request's resource URL from
+   :func:`smcp_box.auth.urls.request_resource_url`): 401 with ``WWW-Authenticate: Bearer …``,
+   which for an ``oauth``/``both`` tenant names its protected resource metadata and the scopes
+   it offers; every failure is audited as ``auth.failure``.
 4. POST: ``Accept`` must take both JSON and SSE (406); ``Content-Type`` must be JSON (415); the
    body is read up to ``max_body_bytes`` (413); it must be JSON (400, -32700) and one JSON-RPC
    message (400, -32600). The era comes from ``MCP-Protocol-Version`` and the body's ``_meta``
@@ -30,7 +32,8 @@ from typing import Any
 
 from quart import Blueprint, g, request
 
-from smcp_box.auth.scopes import check_scope
+from smcp_box.auth.scopes import ALL_SCOPES, check_scope
+from smcp_box.auth.urls import protected_resource_metadata_url, request_resource_url
 from smcp_box.errors import (
     AuthError,
     BoxError,
@@ -83,9 +86,13 @@ EXTENSION_KEY = "smcp_box.mcp"
 class McpTransport:
     """The endpoint's state: injected services, settings, and live legacy-session streams."""
 
-    def __init__(self, services: McpServices, settings: TransportSettings) -> None:
+    def __init__(
+        self, services: McpServices, settings: TransportSettings, *, oauth_issuer: str = ""
+    ) -> None:
         self.services = services
         self.settings = settings
+        #: ``[oauth] issuer``: the base of resource URLs when set (see auth/urls.py).
+        self.oauth_issuer = oauth_issuer
         self.hub = SessionHub()
         self.schemas = ToolSchemas()
         self.events = TenantEvents(self.hub, self.schemas)
@@ -109,6 +116,8 @@ class McpTransport:
         # connection, so the server must close it; saying so stops a keep-alive client from
         # sending its next request into that close. (HTTP/2 streams are independent.)
         body_pending = request.method == "POST" and request.http_version.startswith("1")
+        tenant: TenantRuntime | None = None
+        resource = self._resource_url(tenant_name, headers)
         try:
             found = self._lookup(tenant_name, headers)
             if not self._origin_ok(headers.get("origin"), found):
@@ -126,7 +135,7 @@ class McpTransport:
             )
             admission = self.services.admission
             admission.check_address(tenant.name, source_ip)
-            principal = await self._authenticate(tenant, headers, source_ip)
+            principal = await self._authenticate(tenant, headers, source_ip, resource)
             admission.admit_request(tenant.name)
             exchange = Exchange(
                 services=self.services,
@@ -171,7 +180,7 @@ class McpTransport:
             return await mcp_legacy.handle_post(exchange, message, header_version)
         except AuthError as err:
             observation.error_kind = err.kind
-            challenge = {"WWW-Authenticate": self._challenge(err, headers, tenant_name)}
+            challenge = {"WWW-Authenticate": self._challenge(err, headers, tenant, resource)}
             return transport_error(err, None, _closing(challenge, body_pending))
         except BoxError as err:
             observation.error_kind = err.kind
@@ -222,11 +231,26 @@ class McpTransport:
             raise TenantDisabled(f"Service unavailable: tenant {tenant.name!r} is disabled")
         return tenant
 
+    def _resource_url(self, tenant_name: str | None, headers: HeaderView) -> str | None:
+        """The URL this request was made to, as an access token's ``aud`` must name it."""
+        try:
+            return request_resource_url(
+                self.oauth_issuer, request.scheme, headers.get("host") or "", tenant_name
+            )
+        except ValueError:
+            return None
+
     async def _authenticate(
-        self, tenant: TenantRuntime, headers: HeaderView, source_ip: str | None
+        self,
+        tenant: TenantRuntime,
+        headers: HeaderView,
+        source_ip: str | None,
+        resource: str | None,
     ) -> Principal:
         try:
-            return await self.services.authenticator.authenticate(tenant, headers, source_ip)
+            return await self.services.authenticator.authenticate(
+                tenant, headers, source_ip, resource
+            )
         except AuthError as err:
             # Counted per address: past [quotas] auth_failures_per_ip the address is locked out.
             self.services.admission.auth_failed(source_ip)
@@ -263,20 +287,36 @@ class McpTransport:
             detail={"quota": err.quota, "refusals": refusals, "reason": err.message},
         )
 
-    def _challenge(self, err: AuthError, headers: HeaderView, tenant_name: str | None) -> str:
+    def _challenge(
+        self,
+        err: AuthError,
+        headers: HeaderView,
+        tenant: TenantRuntime | None,
+        resource: str | None,
+    ) -> str:
         """RFC 6750: no error code when no credential was sent, ``invalid_token`` for a bad one,
-        ``insufficient_scope`` for a valid one that may not do this (403)."""
+        ``insufficient_scope`` for a valid one that may not do this (403).
+
+        For a tenant that takes OAuth, ``resource_metadata`` (RFC 9728) is where an MCP client
+        starts signing in, and ``scope`` (on a 401) what to ask for: every scope it offers.
+        """
         error: str | None = None
         if isinstance(err, Forbidden):
             error = "insufficient_scope"
         elif headers.get("authorization"):
             error = "invalid_token"
+        oauth = tenant is not None and tenant.auth_mode in ("oauth", "both")
+        scope: str | None = None
+        if isinstance(err, InsufficientScope):
+            scope = err.scope
+        elif oauth:
+            scope = " ".join(ALL_SCOPES)
         return bearer_challenge(
             realm=self.settings.auth_realm,
             error=error,
             description=err.message,
-            resource_metadata=self._resource_metadata(tenant_name),
-            scope=err.scope if isinstance(err, InsufficientScope) else None,
+            resource_metadata=self._resource_metadata(tenant, resource, oauth=oauth),
+            scope=scope,
         )
 
     @staticmethod
@@ -291,17 +331,27 @@ class McpTransport:
                 "Unsupported media type: Content-Type must be application/json"
             )
 
-    def _resource_metadata(self, tenant_name: str | None) -> str | None:
+    def _resource_metadata(
+        self, tenant: TenantRuntime | None, resource: str | None, *, oauth: bool
+    ) -> str | None:
+        """``[server] resource_metadata_url`` when set; else, for a tenant that takes OAuth,
+        the box's own metadata URL for this request's resource; else none."""
         template = self.settings.resource_metadata_url
-        if not template or tenant_name is None:
+        if tenant is None:
             return None
-        return template.replace("{tenant}", tenant_name)
+        if template:
+            return template.replace("{tenant}", tenant.name)
+        if oauth and resource is not None:
+            return protected_resource_metadata_url(resource)
+        return None
 
 
-def create_mcp_blueprint(services: McpServices, settings: TransportSettings) -> Blueprint:
+def create_mcp_blueprint(
+    services: McpServices, settings: TransportSettings, *, oauth_issuer: str = ""
+) -> Blueprint:
     """The MCP endpoint as a blueprint; its :class:`McpTransport` is put in
     ``app.extensions["smcp_box.mcp"]`` so the server can ``aclose()`` it on shutdown."""
-    transport = McpTransport(services, settings)
+    transport = McpTransport(services, settings, oauth_issuer=oauth_issuer)
     blueprint = Blueprint("mcp", __name__)
 
     @blueprint.route("/t/<tenant>/mcp", methods=["POST", "GET", "DELETE"])

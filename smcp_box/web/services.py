@@ -8,6 +8,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from smcp_box.auth.server import BoxAuthorizationServer
+from smcp_box.auth.throttle import LoginThrottle
+from smcp_box.auth.tokens import TokenService
 from smcp_box.metrics import BoxFigures, TenantFigures
 from smcp_box.seams import (
     Admission,
@@ -41,6 +44,15 @@ MetricsSnapshot = Callable[[], Awaitable[tuple[BoxFigures, list[TenantFigures]]]
 
 
 @dataclass
+class OAuthServices:
+    """What the authorization server's blueprint needs (web/oauth.py)."""
+
+    server: BoxAuthorizationServer
+    #: Failed sign-ins per user and per address (one per box: its memory is the throttle).
+    throttle: LoginThrottle
+
+
+@dataclass
 class AppServices:
     """Everything ``create_app`` needs from the running box, and nothing more."""
 
@@ -48,5 +60,10 @@ class AppServices:
     #: Why the box is not ready to serve (an empty list when it is): ``/readyz``.
     readiness: Callable[[], Awaitable[list[str]]]
     metrics_snapshot: MetricsSnapshot
+    #: The box's OAuth access tokens and signing keys: verified by the transport (through
+    #: ``mcp.authenticator``), published at /oauth/jwks, issued by the authorization server.
+    tokens: TokenService
     #: Bearer token a scraper must send for /metrics; None: loopback clients only.
     metrics_token: str | None = None
+    #: The authorization server; None serves no /oauth routes (tests of other parts).
+    oauth: OAuthServices | None = None

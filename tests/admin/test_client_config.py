@@ -84,6 +84,18 @@ def test_a_public_tenant_gets_no_credential(client: str) -> None:
     assert "key create" not in " ".join(snippet.notes)
 
 
+@pytest.mark.parametrize("client", CLIENTS)
+def test_an_oauth_tenant_gets_no_key_and_a_sign_in_note(client: str) -> None:
+    snippet = client_snippet(client, Connection("notes", URL, "oauth"))
+    assert "Authorization" not in snippet.text
+    assert URL in snippet.text
+    notes = " ".join(snippet.notes)
+    assert "key create" not in notes
+    assert "uses OAuth" in notes
+    # A tenant taking both keeps the API-key snippet.
+    assert "Authorization" in client_snippet(client, Connection("notes", URL, "both")).text
+
+
 def test_an_unknown_client_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown client"):
         client_snippet("emacs", Connection("notes", URL, "api_key"))

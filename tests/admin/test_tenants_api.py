@@ -192,6 +192,8 @@ async def test_remove_hides_a_folder_tenant_and_deletes_its_data(rb: RunningBox)
     await store.kv_set("notes", "a", "1")
     await store.create_api_key("notes", "laptop")
     await store.create_session("notes", "sid-1", "2025-11-25", {"name": "t"})
+    await store.create_user("alice", "$argon2id$stub")
+    await store.set_user_grant("alice", "notes", frozenset({"mcp:tools"}))
     body = await rb.client.remove_tenant("notes")
     assert body == {
         "removed": "notes",
@@ -201,7 +203,9 @@ async def test_remove_hides_a_folder_tenant_and_deletes_its_data(rb: RunningBox)
         "kv_keys_deleted": 1,
         "keys_revoked": 1,
         "sessions_ended": 1,
+        "grants_removed": 1,
     }
+    assert await store.user_grants("alice") == {}
     # The tenants folder is read-only input: the tenant is hidden, its files stay.
     assert (rb.tenants_dir / "notes" / "tenant.toml").is_file()
     saved = await rb.box.store.tenant_state("notes")

@@ -45,6 +45,14 @@ def test_auth_defaults_to_api_key(tmp_path: Path) -> None:
     assert load_manifest(path).auth == "api_key"
 
 
+@pytest.mark.parametrize("mode", ["api_key", "oauth", "both", "none"])
+def test_every_auth_mode_is_accepted(tmp_path: Path, mode: str) -> None:
+    path = write_tenant(
+        tmp_path, f'name = "a"\nmodule = "m.wasm"\nsha256 = "{SHA}"\nauth = "{mode}"\n'
+    )
+    assert load_manifest(path).auth == mode
+
+
 def test_hash_mismatch_is_refused_with_both_hashes(tmp_path: Path) -> None:
     path = write_tenant(tmp_path, f'name = "a"\nmodule = "m.wasm"\nsha256 = "{"0" * 64}"\n')
     with pytest.raises(ConfigError) as info:

@@ -123,6 +123,18 @@ class FixedApi:
                 "ended": False,
             },
         ]
+        self.user_rows = [
+            {
+                "username": "alice",
+                "created_at": NOW - 3 * 86400,
+                "disabled": False,
+                "grants": {
+                    "echo": ["mcp:tools", "mcp:resources", "mcp:prompts"],
+                    "weather": ["mcp:prompts"],
+                },
+            },
+            {"username": "bob", "created_at": NOW - 3600, "disabled": True, "grants": {}},
+        ]
         events = ["box.start", "admin.key.create", "auth.failure", "admin.tenant.disable"]
         self.audit_rows = [
             {
@@ -212,6 +224,23 @@ class FixedApi:
         }
 
     async def revoke_key(self, key_id: str) -> JsonObject:
+        raise NotImplementedError
+
+    async def users(self) -> JsonObject:
+        return {"users": self.user_rows}
+
+    async def add_user(self, username: str, password: str) -> JsonObject:
+        raise NotImplementedError
+
+    async def remove_user(self, username: str) -> JsonObject:
+        raise NotImplementedError
+
+    async def grant_user(
+        self, username: str, tenant: str, scopes: list[str] | None = None
+    ) -> JsonObject:
+        raise NotImplementedError
+
+    async def revoke_user_grant(self, username: str, tenant: str) -> JsonObject:
         raise NotImplementedError
 
     async def sessions(self, tenant: str | None = None) -> JsonObject:

@@ -45,7 +45,7 @@ async def settle(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
-@pytest.mark.parametrize("key", ["1", "2", "3", "4", "5"])
+@pytest.mark.parametrize("key", ["1", "2", "3", "4", "5", "6"])
 def test_screen(snap_compare: SnapCompare, key: str) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await settle(pilot)
@@ -74,6 +74,10 @@ DIALOGS = [
     ("create-key-form", ["2", "n"]),
     ("revoke-confirmation", ["2", "d"]),
     ("end-session-confirmation", ["3", "d"]),
+    ("user-details", ["6", "enter"]),
+    ("add-user-form", ["6", "n"]),
+    ("grant-form", ["6", "g"]),
+    ("revoke-grant-confirmation", ["6", "down", "d"]),
     ("command-palette", ["ctrl+p"]),
 ]
 

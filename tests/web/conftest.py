@@ -32,7 +32,8 @@ import pytest
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from smcp_box.config import QuotaSettings, Settings
+from smcp_box.auth.tokens import TokenService
+from smcp_box.config import OAuthSettings, QuotaSettings, Settings
 from smcp_box.metrics import BoxFigures, TenantFigures
 from smcp_box.seams import JsonObject, SessionRecord
 from smcp_box.store import Store
@@ -169,6 +170,8 @@ async def run_box(
         auditor = AuditWriter(store, clock=lambda: now[0])
         auditor.start()
         sessions = TappedStore(store)
+        tokens = TokenService(store, OAuthSettings(), lambda: now[0])
+        await tokens.start()
 
         async def readiness() -> list[str]:
             await store.healthcheck()
@@ -196,7 +199,9 @@ async def run_box(
         )
         app = create_app(
             app_settings(settings),
-            AppServices(mcp=services, readiness=readiness, metrics_snapshot=no_metrics),
+            AppServices(
+                mcp=services, readiness=readiness, metrics_snapshot=no_metrics, tokens=tokens
+            ),
         )
         transport: McpTransport = app.extensions["smcp_box.mcp"]
         assert transport.settings == settings

@@ -217,10 +217,17 @@ class TokenAuthenticator:
 
     def __init__(self, tokens: Mapping[str, tuple[str, str]]) -> None:
         self.tokens = dict(tokens)
+        #: The resource URL the transport passed with each call, in order.
+        self.resources: list[str | None] = []
 
     async def authenticate(
-        self, tenant: TenantRuntime, headers: Mapping[str, str], source_ip: str | None
+        self,
+        tenant: TenantRuntime,
+        headers: Mapping[str, str],
+        source_ip: str | None,
+        resource: str | None = None,
     ) -> Principal:
+        self.resources.append(resource)
         if tenant.auth_mode == "none":
             return Principal(tenant=tenant.name, subject="anonymous", method="none")
         value = headers.get("Authorization")

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from smcp_box.auth.apikeys import ApiKeyAuthenticator
-from smcp_box.config import SandboxSettings
+from smcp_box.auth.resource import TenantAuthenticator
+from smcp_box.auth.tokens import TokenService
+from smcp_box.config import OAuthSettings, SandboxSettings
 from smcp_box.errors import AuthError, BadModuleReply
 from smcp_box.metrics import LiveMetrics
 from smcp_box.sandbox import Sandbox
@@ -167,7 +169,11 @@ async def auth(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     try:
         _, alpha_key = await store.create_api_key("alpha", "contract")
         _, beta_key = await store.create_api_key("beta", "contract")
-        yield AuthCase(ApiKeyAuthenticator(store), {"alpha": alpha_key, "beta": beta_key})
+        # What the box runs: the per-mode authenticator over real API keys and tokens.
+        tokens = TokenService(store, OAuthSettings())
+        await tokens.start()
+        real = TenantAuthenticator(ApiKeyAuthenticator(store), tokens)
+        yield AuthCase(real, {"alpha": alpha_key, "beta": beta_key})
     finally:
         await store.close()
 

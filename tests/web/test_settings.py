@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from smcp_box.config import QuotaSettings, load_settings
+from smcp_box.auth.tokens import TokenService
+from smcp_box.config import OAuthSettings, QuotaSettings, load_settings
 from smcp_box.store import Store
 from smcp_box.store.audit_writer import AuditWriter
 from smcp_box.tenancy.quotas import Admission
@@ -69,7 +70,8 @@ def _app_services(store: Store) -> AppServices:
         new_session_id=lambda: "sess-0123456789abcdef",
         admission=Admission(QuotaSettings(), lambda _name: None),
     )
-    return AppServices(mcp=mcp, readiness=no_problems, metrics_snapshot=no_figures)
+    tokens = TokenService(store, OAuthSettings())  # not started: this app serves nothing
+    return AppServices(mcp=mcp, readiness=no_problems, metrics_snapshot=no_figures, tokens=tokens)
 
 
 @pytest.mark.parametrize("layer", ["toml", "env"])

@@ -16,6 +16,9 @@ from smcp_box.tui.modals import ConfirmModal, DetailsModal, Field, FormModal
 from smcp_box.tui.views.base import View
 from smcp_box.tui.widgets import Row
 
+#: The Auth column (7 wide) for tenants that ask for a credential; public ones stand out apart.
+_AUTH_LABELS = {"api_key": "key", "oauth": "oauth", "both": "key+oa"}
+
 FAILED_PREFIX = "!"
 #: The limits form: one field per tenant.toml ``[limits]`` key, labelled with its unit.
 LIMIT_FIELDS = tuple(
@@ -66,9 +69,9 @@ class TenantsView(View):
                         name,
                         state,
                         # A public tenant answers anyone on the network: make it stand out.
-                        "key"
-                        if tenant["auth"] == "api_key"
-                        else Text("PUBLIC!", style="bold yellow"),
+                        Text("PUBLIC!", style="bold yellow")
+                        if tenant["auth"] == "none"
+                        else _AUTH_LABELS.get(tenant["auth"], tenant["auth"]),
                         fmt_count(tenant["calls"]),
                         fmt_count(tenant["errors"]),
                         shorten(tenant["description"], 60),

@@ -1,0 +1,83 @@
+"""Admin routes for the authorization server: pre-registered OAuth clients, and revoking a
+user's refresh tokens.
+
+Pre-registered clients come first in the MCP specification's order of registration methods: an
+admin names the client and its redirect URIs, and the box gives it a client id. Every client is
+public (PKCE, no secret). Removing a client revokes the refresh tokens issued to it and its
+users' consents. Clients that registered themselves (DCR) are listed and removed the same way.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from quart import Blueprint, Response, request
+
+from smcp_box.admin.context import AdminContext, body_object, json_response
+from smcp_box.admin.errors import BadRequest, NotFound
+from smcp_box.auth.clients import redirect_uri_problem
+from smcp_box.seams import JsonObject
+from smcp_box.store.oauth import ClientRecord
+
+_MAX_NAME = 200
+
+
+def client_json(client: ClientRecord) -> JsonObject:
+    return {
+        "client_id": client.client_id,
+        "kind": client.kind,
+        "client_name": client.client_name,
+        "redirect_uris": list(client.redirect_uris),
+        "created_at": client.created_at,
+    }
+
+
+def oauth_routes(ctx: AdminContext) -> Blueprint:
+    bp = Blueprint("admin_oauth", __name__, url_prefix="/v1/oauth")
+    box = ctx.box
+    records = box.store.oauth
+
+    @bp.get("/clients")
+    async def list_clients() -> Response:
+        return json_response({"clients": [client_json(c) for c in await records.list_clients()]})
+
+    @bp.post("/clients")
+    async def add_client() -> Response:
+        body = await body_object()
+        name, uris = body.get("client_name"), body.get("redirect_uris")
+        ctx.begin("admin.oauth.client.add", None, client_name=name)
+        if not isinstance(name, str) or not name.strip() or len(name) > _MAX_NAME:
+            raise BadRequest(f"'client_name' must be a name of 1 to {_MAX_NAME} characters")
+        if not isinstance(uris, list) or not uris or not all(isinstance(u, str) for u in uris):
+            raise BadRequest("'redirect_uris' must be a list of one or more redirect URIs")
+        for uri in uris:
+            if (problem := redirect_uri_problem(uri)) is not None:
+                raise BadRequest(problem)
+        client = ClientRecord(
+            client_id=f"pre_{secrets.token_urlsafe(16)}",
+            kind="preregistered",
+            client_name=name.strip(),
+            redirect_uris=tuple(uris),
+            created_at=box.clock(),
+        )
+        await records.add_client(client)
+        await ctx.audit(client_id=client.client_id)
+        return json_response(client_json(client), 201)
+
+    @bp.delete("/clients/<path:client_id>")
+    async def remove_client(client_id: str) -> Response:
+        ctx.begin("admin.oauth.client.remove", None, client_id=client_id)
+        if not await records.remove_client(client_id):
+            raise NotFound(f"no OAuth client {client_id!r} (list them: smcp-box oauth client list)")
+        await ctx.audit()
+        return json_response({"removed": client_id})
+
+    @bp.delete("/tokens/<username>")
+    async def revoke_tokens(username: str) -> Response:
+        tenant = request.args.get("tenant") or None
+        ctx.begin("admin.oauth.tokens.revoke", tenant, username=username)
+        revoked = await records.revoke_user_refresh(username, tenant)
+        await ctx.audit(revoked=revoked)
+        return json_response({"username": username, "tenant": tenant, "revoked": revoked})
+
+    return bp
