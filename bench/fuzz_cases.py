@@ -318,7 +318,12 @@ class RawCase:
 
     kind: str
     data: bytes
-    requests: int
+    #: The request line of each request in ``data``, in order (empty for garbage).
+    lines: list[bytes] = field(default_factory=list)
+
+    @property
+    def requests(self) -> int:
+        return max(1, len(self.lines))
 
 
 def http1_case(rng: random.Random, *, port: int, key: str | None, session: str | None) -> RawCase:
@@ -339,9 +344,10 @@ def http1_case(rng: random.Random, *, port: int, key: str | None, session: str |
                 b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + rng.randbytes(40),
             )
         )
-        return RawCase("garbage", garbage, 1)
+        return RawCase("garbage", garbage)
     count = 1 if roll < 80 else rng.randrange(2, 5)
     data = bytearray()
+    lines: list[bytes] = []
     kind = "http/1.1"
     for index in range(count):
         request = mcp_request(rng, port=port, key=key, session=session)
@@ -366,10 +372,12 @@ def http1_case(rng: random.Random, *, port: int, key: str | None, session: str |
                 extra.append((b"Transfer-Encoding", b"chunked"))  # both: smuggling shape
         if rng.random() < 0.1 and index == count - 1:
             extra.append((b"Connection", rng.choice((b"close", b"keep-alive", b"upgrade"))))
-        data += _head(request, version, extra) + body
+        head = _head(request, version, extra)
+        lines.append(head.split(b"\r\n", 1)[0])
+        data += head + body
     if count > 1:
         kind = "pipelined"
-    return RawCase(kind, bytes(data), count)
+    return RawCase(kind, bytes(data), lines)
 
 
 def describe(data: Any) -> str:

@@ -116,14 +116,8 @@ def _dechunk(data: bytes) -> tuple[bytes, bytes, bool]:
         rest = after[size + 2 :]
 
 
-def request_lines(case: RawCase) -> list[bytes]:
-    return [
-        chunk.split(b"\r\n", 1)[0] for chunk in case.data.split(b"\r\n\r\n") if b" HTTP/1." in chunk
-    ]
-
-
 async def send_raw(port: int, case: RawCase) -> list[Reply]:
-    methods = [line.split(b" ", 1)[0] for line in request_lines(case)]
+    methods = [line.split(b" ", 1)[0] for line in case.lines]
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     data = bytearray()
     try:
@@ -229,7 +223,7 @@ async def _run_case(
     case = http1_case(rng, port=box.port, key=key, session=box.session)
     tally.cases[case.kind] += 1
     replies = await send_raw(box.port, case)
-    lines = request_lines(case)
+    lines = case.lines
     if not replies:
         tally.no_reply[case.kind] += 1
     for number, reply in enumerate(replies):

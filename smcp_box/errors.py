@@ -151,6 +151,12 @@ class OriginNotAllowed(TransportError):
     http_status = 403
 
 
+class InvalidHost(TransportError):
+    """The ``Host`` header (or ``:authority``) is not a host name (RFC 9112 §3.2: 400)."""
+
+    http_status = 400
+
+
 class SessionRequired(TransportError):
     http_status = 400
 

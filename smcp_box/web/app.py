@@ -15,8 +15,10 @@ from smcp_box import __version__
 from smcp_box.config import Settings
 from smcp_box.errors import BoxError
 from smcp_box.logs import request_id_var
+from smcp_box.web import h2_guard
 from smcp_box.web.mcp import create_mcp_blueprint, transport_settings
 from smcp_box.web.metrics_endpoint import create_metrics_blueprint
+from smcp_box.web.routing_errors import BoxQuart, register_routing_errors
 from smcp_box.web.services import AppServices
 
 logger = logging.getLogger("smcp_box.web")
@@ -33,7 +35,9 @@ _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def create_app(settings: Settings, services: AppServices) -> Quart:
-    app = Quart("smcp_box")
+    # Hypercorn's HTTP/2 protocol, made to survive two client inputs (see h2_guard).
+    h2_guard.install()
+    app = BoxQuart("smcp_box")
     # The MCP blueprint enforces its own body limit while streaming the body in; this is the
     # backstop for every other route.
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
@@ -43,6 +47,7 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
     app.register_blueprint(
         create_metrics_blueprint(services.metrics_snapshot, services.metrics_token)
     )
+    register_routing_errors(app)
 
     @app.before_request
     async def assign_request_id() -> None:
