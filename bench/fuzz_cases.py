@@ -69,6 +69,23 @@ METHODS: Final = (
     "resources/subscribe",
     "nope/nothing",
 )
+#: The utils tenant's tools (count_primes left out: it runs as long as it is asked to), and
+#: names no tool has.
+_TOOL_NAMES: Final = (
+    "echo",
+    "hello",
+    "hash",
+    "base64_encode",
+    "base64_decode",
+    "now",
+    "convert_units",
+    "json_query",
+    "log_demo",
+    "\\ud800",
+    "",
+    "n" * 300,
+)
+_ARGUMENT_KEYS: Final = ("text", "algorithm", "url_safe", "value", "from", "to", "json", "path")
 #: Header values that broke, or could break, a header parser or whatever logs the value.
 _ODD_HEADER_VALUES: Final = (
     b"",
@@ -140,8 +157,12 @@ def _params(rng: random.Random, method: str, era: str) -> str:
         fields.append(f'"protocolVersion":"{version}","capabilities":{{}}')
         fields.append('"clientInfo":{"name":"fuzz","version":"0"}')
     elif method == "tools/call":
-        name = rng.choice(('"echo"', '"hash"', '"\\ud800"', '""', "7", '"' + "n" * 300 + '"'))
-        fields.append(f'"name":{name},"arguments":{json_literal(rng)}')
+        name = rng.choice(_TOOL_NAMES)
+        arguments = json_literal(rng)
+        if rng.random() < 0.6:
+            keys = rng.sample(_ARGUMENT_KEYS, rng.randrange(1, 4))
+            arguments = "{" + ",".join(f'"{key}":{json_literal(rng)}' for key in keys) + "}"
+        fields.append(f'"name":"{name}","arguments":{arguments}')
     elif method in ("resources/read", "resources/subscribe"):
         fields.append(f'"uri":{json_literal(rng)}')
     elif method == "logging/setLevel":
