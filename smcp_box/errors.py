@@ -159,6 +159,12 @@ class AddressNotAllowed(TransportError):
     kind = "address_not_allowed"
 
 
+class InvalidHost(TransportError):
+    """The ``Host`` header (or ``:authority``) is not a host name (RFC 9112 §3.2: 400)."""
+
+    http_status = 400
+
+
 class SessionRequired(TransportError):
     http_status = 400
 

@@ -39,6 +39,20 @@ def redact(text: str) -> str:
     return _SECRET_PATTERNS[1].sub(r"\1[REDACTED]", text)
 
 
+def _utf8_safe(text: str) -> str:
+    """``text`` with any lone surrogate written as its ``\\udXXX`` escape, so the line encodes
+    as UTF-8 on any stream: a value a client sent can reach a log line, and a surrogate in it
+    would fail a strict stream's write (and lose the whole line) or reach the journal as
+    invalid UTF-8. The common case, plain ASCII, costs one scan."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 class KeyValueFormatter(logging.Formatter):
     def __init__(self, *, journald: bool) -> None:
         super().__init__()
@@ -53,7 +67,7 @@ class KeyValueFormatter(logging.Formatter):
         if request_id:
             parts.append(f"request_id={request_id}")
         parts.append(f"msg={json.dumps(redact(message), ensure_ascii=False)}")
-        line = " ".join(parts)
+        line = _utf8_safe(" ".join(parts))
         if self._journald:
             return f"<{_SYSLOG_PRIORITY.get(record.levelno, 6)}>{line}"
         return line

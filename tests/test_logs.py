@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -42,6 +43,17 @@ def test_lines_carry_level_logger_request_id(monkeypatch: pytest.MonkeyPatch) ->
     assert line.startswith("level=warning logger=smcp_box.test request_id=r-42 msg=")
     assert "kkkk" not in line
     assert "hidden" not in stream.getvalue()
+
+
+def test_a_lone_surrogate_is_escaped_so_the_line_stays_utf8(tmp_path: Path) -> None:
+    # A strict UTF-8 file, as a log file handler opens it: an unescaped surrogate would make
+    # the write fail and the line be lost.
+    path = tmp_path / "box.log"
+    with path.open("w", encoding="utf-8", errors="strict") as stream:
+        configure_logging("info", stream=stream)
+        logging.getLogger("smcp_box.test").warning("method %s é", "x\ud800y")
+    line = path.read_bytes().decode("utf-8")
+    assert r"x\ud800y é" in line
 
 
 def test_journald_priority_prefix(monkeypatch: pytest.MonkeyPatch) -> None:

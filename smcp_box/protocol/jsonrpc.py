@@ -8,6 +8,7 @@ serves every era on one endpoint, so it accepts none).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,7 +58,8 @@ def decode_json(body: bytes) -> Any:
     """Decode a request body, or raise :class:`ParseError` (-32700).
 
     Strict JSON (RFC 8259) as I-JSON (RFC 7493) narrows it: ``NaN``/``Infinity`` are not JSON,
-    and a ``\\uD800``-style escape of a lone UTF-16 surrogate spells no Unicode character.
+    a number beyond the double range (``1e999``, which Python reads as infinity) has no finite
+    value, and a ``\\uD800``-style escape of a lone UTF-16 surrogate spells no Unicode character.
     Python's parser accepts both, and either would later fail whatever re-encodes the value
     (a reply, an audit row, a log line), so they are refused here, where the client gets the
     spec's answer for a body it cannot send.
@@ -72,7 +74,7 @@ def decode_json(body: bytes) -> Any:
 def decode_json_text(text: str) -> Any:
     """:func:`decode_json` of text already decoded from UTF-8 (a module's reply, say)."""
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise ParseError("Parse error: the JSON is nested too deeply") from None
     except ValueError as exc:
@@ -94,6 +96,13 @@ _SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is out of range (beyond a 64-bit double)")
+    return value
 
 
 def _has_lone_surrogate(value: Any) -> bool:

@@ -15,10 +15,12 @@ from smcp_box import __version__
 from smcp_box.config import Settings
 from smcp_box.errors import BoxError
 from smcp_box.logs import request_id_var
+from smcp_box.web import h2_guard
 from smcp_box.web.mcp import create_mcp_blueprint, transport_settings
 from smcp_box.web.metrics_endpoint import create_metrics_blueprint
 from smcp_box.web.oauth import create_oauth_blueprint
 from smcp_box.web.oauth_resource import create_oauth_resource_blueprint
+from smcp_box.web.routing_errors import BoxQuart, register_routing_errors
 from smcp_box.web.services import AppServices
 
 logger = logging.getLogger("smcp_box.web")
@@ -35,7 +37,9 @@ _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def create_app(settings: Settings, services: AppServices) -> Quart:
-    app = Quart("smcp_box")
+    # Hypercorn's HTTP/2 protocol, made to survive two client inputs (see h2_guard).
+    h2_guard.install()
+    app = BoxQuart("smcp_box")
     # The MCP blueprint enforces its own body limit while streaming the body in; this is the
     # backstop for every other route.
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
@@ -56,6 +60,7 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
     )
     if services.oauth is not None:
         app.register_blueprint(create_oauth_blueprint(services.oauth))
+    register_routing_errors(app)
 
     @app.before_request
     async def assign_request_id() -> None:

@@ -166,6 +166,8 @@ def test_bad_module_replies(reply: Any) -> None:
         '{"a": NaN}',
         "[Infinity]",
         '{"a": -Infinity}',
+        '{"a": 1e999}',
+        "[-1E400]",
         '["\\ud800"]',
         '{"\\uDFFF": 1}',
         '[["x\\udbff"]]',
@@ -174,6 +176,15 @@ def test_bad_module_replies(reply: Any) -> None:
 def test_non_json_numbers_and_lone_surrogates_are_parse_errors(text: str) -> None:
     with pytest.raises(ParseError):
         decode_json(text.encode())
+
+
+def test_numbers_at_the_edges_of_the_double_range_decode() -> None:
+    # Underflow rounds to zero and the largest double stays itself: only overflow is refused.
+    assert decode_json(b"[1e-999, 1.7976931348623157e308, -0.0]") == [
+        0.0,
+        1.7976931348623157e308,
+        0.0,
+    ]
 
 
 def test_surrogate_pairs_and_escaped_backslashes_decode() -> None:

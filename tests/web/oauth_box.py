@@ -32,11 +32,12 @@ from smcp_box.auth.passwords import hash_password
 from smcp_box.auth.server import BoxAuthorizationServer, ClientMetadataSource
 from smcp_box.auth.throttle import LoginThrottle
 from smcp_box.auth.tokens import TokenService
-from smcp_box.config import OAuthSettings, Settings
+from smcp_box.config import OAuthSettings, QuotaSettings, Settings
 from smcp_box.metrics import BoxFigures, TenantFigures
 from smcp_box.store import Store
 from smcp_box.store.audit_writer import AuditWriter
 from smcp_box.store.oauth import ClientRecord
+from smcp_box.tenancy.quotas import Admission
 from smcp_box.web.app import create_app
 from smcp_box.web.services import AppServices, McpServices, OAuthServices
 from tests.web.fakes import Directory, EchoRuntime, RecordingObserver, TokenAuthenticator
@@ -122,6 +123,7 @@ async def run_oauth_box(
             observer=RecordingObserver(),
             clock=lambda: now[0],
             new_session_id=lambda: secrets.token_urlsafe(32),
+            admission=Admission(QuotaSettings(), lambda _name: None),
         )
         throttle = LoginThrottle(
             settings.oauth.login_max_failures_per_user,

@@ -1,0 +1,77 @@
+"""Two HTTP/2 inputs that Hypercorn's own H2 protocol (0.18) does not survive, handled.
+
+Each of these ended the whole connection with an unhandled exception (``asyncio: Unhandled
+exception in client_connected_cb``), dropping every other stream on it:
+
+* DATA for a stream whose response is complete (the box answered 401 or 413 before reading the
+  body, then the client sent the rest of it): Hypercorn forgot the stream and raised
+  ``KeyError: <stream id>``. RFC 9113 §8.1 says what to do instead: a server that answered
+  before the request ended may tell the client to stop sending with RST_STREAM(NO_ERROR). The
+  data is acknowledged first, so the connection's flow-control window does not leak.
+* A ``:path`` or ``:method`` that is not ASCII (HPACK carries any bytes): Hypercorn's
+  ``bytes.decode("ascii")`` raised ``UnicodeDecodeError``. HTTP/1.1's parser answers such a
+  request line with 400, and so does this stream now, without reaching the application.
+
+:func:`install` swaps the protocol class Hypercorn picks for HTTP/2 connections (h2c prior
+knowledge, ``Upgrade: h2c``, and ALPN h2 on TLS); it is idempotent and checked by
+tests/web/test_fuzz_regressions.py against the installed Hypercorn.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import h2.errors
+import h2.events
+import h2.exceptions
+import hypercorn.protocol
+from hypercorn.protocol.h2 import H2Protocol
+
+#: The refusal of a request Hypercorn cannot turn into an ASGI scope (empty body, as HTTP/1's
+#: parser refuses a bad request line).
+_BAD_REQUEST_HEADERS: Final = [(b":status", b"400"), (b"content-length", b"0")]
+
+
+class GuardedH2Protocol(H2Protocol):
+    """Hypercorn's HTTP/2 protocol, with the two inputs above handled per stream."""
+
+    async def _handle_events(self, events: list[h2.events.Event]) -> None:
+        # One event at a time: a request and its first DATA often arrive in one read, and the
+        # stream the request creates must exist before its DATA is checked.
+        for event in events:
+            if isinstance(event, h2.events.DataReceived) and event.stream_id not in self.streams:
+                self._discard_body(event)
+            elif isinstance(event, h2.events.RequestReceived) and not _ascii_request(event):
+                self._refuse(event.stream_id)
+            else:
+                await super()._handle_events([event])
+                continue
+            await self._flush()
+
+    def _discard_body(self, event: h2.events.DataReceived) -> None:
+        """The rest of the body of a request already answered: take it and stop the sender."""
+        try:
+            self.connection.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            self.connection.reset_stream(event.stream_id, h2.errors.ErrorCodes.NO_ERROR)
+        except h2.exceptions.H2Error:
+            # Already reset or closed on h2's side: nothing more is owed.
+            return
+
+    def _refuse(self, stream_id: int) -> None:
+        try:
+            self.connection.send_headers(stream_id, _BAD_REQUEST_HEADERS, end_stream=True)
+        except h2.exceptions.H2Error:
+            return
+
+
+def _ascii_request(event: h2.events.RequestReceived) -> bool:
+    for name, value in event.headers or ():
+        if name in (b":path", b":method") and not bytes(value).isascii():
+            return False
+    return True
+
+
+def install() -> None:
+    """Make Hypercorn use :class:`GuardedH2Protocol` for every HTTP/2 connection it opens."""
+    module: Any = hypercorn.protocol
+    module.H2Protocol = GuardedH2Protocol
