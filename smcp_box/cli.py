@@ -66,9 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_config_flag(add_cert_parser(commands))
     vet = commands.add_parser(
-        "vet", help="vet tenant folders: module hash, ABI, tool definitions, pin, description scan"
+        "vet",
+        help="vet tenant folders or bare .wasm modules: module hash, ABI, tool definitions, "
+        "pin, description scan",
     )
-    vet.add_argument("tenant_dirs", nargs="+", type=Path, metavar="TENANT_DIR")
+    vet.add_argument("tenant_dirs", nargs="+", type=Path, metavar="TENANT_DIR_OR_MODULE")
     vet.add_argument("--json", action="store_true")
     _add_config_flag(vet)
     # backup, restore, doctor, audit export|verify. Last: it extends the admin `audit` command.
@@ -127,7 +129,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_cert(args, state_dir=settings.state_path(), tenants_dir=settings.tenants_path())
     if args.command == "vet":
-        from smcp_box.tenancy.vet import run_vet_command
+        from smcp_box.tenancy.vet_command import run_vet_command
 
         return run_vet_command(
             args.tenant_dirs, settings.cache_path(), settings.sandbox, as_json=args.json

@@ -96,6 +96,12 @@ def load_manifest(path: Path) -> TenantManifest:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        # A wasm module passed where a tenant.toml belongs is the usual cause.
+        raise ConfigError(
+            f"{path}: not a tenant.toml (the file is not UTF-8 text); `smcp-box vet` takes a "
+            "tenant folder, its tenant.toml or a .wasm module"
+        ) from None
     try:
         return _manifest_from_mapping(raw, path)
     except ConfigError as exc:

@@ -22,7 +22,7 @@ from smcp_box.sandbox import Sandbox, TenantModule
 from smcp_box.seams import JsonObject, ModuleDescription
 from smcp_box.tenancy.describe import describe_module_sync
 from smcp_box.tenancy.manifest import MANIFEST_NAME, TenantManifest, load_manifest, resolve_limits
-from smcp_box.vetting.report import VetReport, format_report, vet_tools
+from smcp_box.vetting.report import VetReport, vet_tools
 
 logger = logging.getLogger("smcp_box.vetting")
 
@@ -62,10 +62,13 @@ class _VettingHost:
 
 
 def describe_for_vetting(
-    sandbox: Sandbox, module: TenantModule, manifest: TenantManifest
+    sandbox: Sandbox, module: TenantModule, manifest: TenantManifest | None
 ) -> ModuleDescription:
-    """The module's description (:func:`describe_module`), from calls run in this thread."""
-    host = _VettingHost(manifest.config)
+    """The module's description (:func:`describe_module`), from calls run in this thread.
+
+    Without a manifest (a bare module being vetted) the module sees no config at all.
+    """
+    host = _VettingHost(manifest.config if manifest is not None else {})
 
     def call(message: JsonObject) -> JsonObject | None:
         outcome = sandbox.call_sync(module, json.dumps(message), host)
@@ -132,51 +135,3 @@ def vet_folder(tenant_dir: Path, cache_dir: Path, defaults: SandboxSettings) -> 
         module = sandbox.load(manifest.name, manifest.read_module(), limits)
         tools = list_tools(sandbox, module, manifest)
     return vet_tools(manifest.name, tools, manifest.tools_sha256)
-
-
-def run_vet_command(
-    tenant_dirs: list[Path], cache_dir: Path, defaults: SandboxSettings, *, as_json: bool
-) -> int:
-    """Print each folder's report; exit 1 if any would be refused, 0 otherwise."""
-    refused = False
-    reports: list[JsonObject] = []
-    for tenant_dir in tenant_dirs:
-        try:
-            report = vet_folder(tenant_dir, cache_dir, defaults)
-        except BoxError as exc:
-            refused = True
-            reports.append({"folder": str(tenant_dir), "ok": False, "error": exc.message})
-            if not as_json:
-                print(f"{tenant_dir}: REFUSED: {exc.message}")
-            continue
-        blocked = bool(report.blocking) or report.pin_status == "mismatch"
-        refused |= blocked
-        reports.append(
-            {
-                "folder": str(tenant_dir),
-                "tenant": report.tenant,
-                "ok": not blocked,
-                "pin_status": report.pin_status,
-                "tools_sha256": report.fingerprint,
-                "findings": [
-                    {
-                        "tool": f.tool,
-                        "field": f.field,
-                        "rule": f.rule,
-                        "severity": f.severity,
-                        "excerpt": f.excerpt,
-                    }
-                    for f in report.findings
-                ],
-            }
-        )
-        if not as_json:
-            print(format_report(report))
-            print(f'pin line for {path_hint(tenant_dir)}:  tools_sha256 = "{report.fingerprint}"\n')
-    if as_json:
-        print(json.dumps(reports, indent=2))
-    return 1 if refused else 0
-
-
-def path_hint(tenant_dir: Path) -> str:
-    return str(tenant_dir / MANIFEST_NAME if tenant_dir.is_dir() else tenant_dir)
