@@ -135,7 +135,12 @@ class Box:
             auditor.start()
             undo.push_async_callback(auditor.close)
             registry = TenantRegistry(
-                auditor=auditor, sandbox=sandbox, kv=store, defaults=settings.sandbox, clock=clock
+                auditor=auditor,
+                sandbox=sandbox,
+                kv=store,
+                defaults=settings.sandbox,
+                clock=clock,
+                vetting=settings.vetting,
             )
             box = cls(
                 settings=settings,

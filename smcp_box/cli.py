@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from smcp_box import __version__
-from smcp_box.admin import cli_commands
+from smcp_box.admin import cli_commands, vetting_commands
 from smcp_box.admin.urls import host_urls
 from smcp_box.config import Settings, load_settings, settings_as_dict
 from smcp_box.errors import BoxError
@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # status, tenant, key, session, audit and tui: clients of the running box's admin API.
     cli_commands.register(commands)
+    # publisher keygen, sign, secret and catalog.
+    vetting_commands.register(commands)
 
     config = commands.add_parser("config", help="inspect configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -122,6 +124,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
     # First: the admin dispatcher would claim `audit export|verify` as its own `audit`.
     handled = dispatch_ops(args, settings)
+    if handled is None:
+        handled = vetting_commands.dispatch(args)
     if handled is not None:
         return handled
     if args.command == "cert":
@@ -132,7 +136,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from smcp_box.tenancy.vet_command import run_vet_command
 
         return run_vet_command(
-            args.tenant_dirs, settings.cache_path(), settings.sandbox, as_json=args.json
+            args.tenant_dirs,
+            settings.cache_path(),
+            settings.sandbox,
+            as_json=args.json,
+            vetting=settings.vetting,
         )
     if args.command == "serve":
         return asyncio.run(_serve(settings, lambda: _settings_from(args)))

@@ -18,6 +18,8 @@ from smcp_box.seams import Auditor, AuthMode, CallContext, JsonObject, ModuleDes
 from smcp_box.tenancy.describe import ask_runtime, describe_module
 from smcp_box.tenancy.hostcalls import KeyValueStore, StoreHostCalls
 from smcp_box.tenancy.manifest import TenantManifest
+from smcp_box.vetting.report import VetReport
+from smcp_box.vetting.signatures import SignatureCheck
 
 logger = logging.getLogger("smcp_box.tenant")
 
@@ -64,6 +66,10 @@ class WasmTenant:
         self._description = description
         self._description_lock = asyncio.Lock()
         self.stats = CallStats()
+        #: Vetting's verdict on the module served (pin, findings), set by the loader.
+        self.vet_report: VetReport | None = None
+        #: The publisher signature's verdict, set by the loader.
+        self.signature: SignatureCheck | None = None
 
     @property
     def name(self) -> str:

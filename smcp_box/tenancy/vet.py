@@ -12,16 +12,18 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from smcp_box.config import SandboxSettings
+from smcp_box.config import SandboxSettings, VettingSettings
 from smcp_box.errors import BoxError, ModuleRejected, StoreError
 from smcp_box.protocol.jsonrpc import check_module_reply
 from smcp_box.sandbox import Sandbox, TenantModule
 from smcp_box.seams import JsonObject, ModuleDescription
 from smcp_box.tenancy.describe import describe_module_sync
 from smcp_box.tenancy.manifest import MANIFEST_NAME, TenantManifest, load_manifest, resolve_limits
+from smcp_box.tenancy.signing import check_manifest_signature
 from smcp_box.vetting.report import VetReport, vet_tools
 
 logger = logging.getLogger("smcp_box.vetting")
@@ -93,6 +95,13 @@ def vet_module(
     Returns the module's description from the vetting calls, so that the tenant need not make
     the same initialize and tools/list calls again at its first request.
     """
+    return vet_module_report(sandbox, module, manifest)[0]
+
+
+def vet_module_report(
+    sandbox: Sandbox, module: TenantModule, manifest: TenantManifest
+) -> tuple[ModuleDescription, VetReport]:
+    """:func:`vet_module`, also returning the report (findings and pin) of a module it passes."""
     try:
         description = describe_for_vetting(sandbox, module, manifest)
     except ModuleRejected:
@@ -123,15 +132,24 @@ def vet_module(
             finding.field,
             finding.excerpt,
         )
-    return description
+    return description, report
 
 
-def vet_folder(tenant_dir: Path, cache_dir: Path, defaults: SandboxSettings) -> VetReport:
-    """Vet one tenant folder offline (``smcp-box vet``): hash, ABI, tools, pin and scan."""
+def vet_folder(
+    tenant_dir: Path,
+    cache_dir: Path,
+    defaults: SandboxSettings,
+    vetting: VettingSettings | None = None,
+) -> VetReport:
+    """Vet one tenant folder offline (``smcp-box vet``): hash, signature, ABI, tools, pin and
+    scan. A signature the box would refuse raises ModuleRejected with the reason."""
     path = tenant_dir / MANIFEST_NAME if tenant_dir.is_dir() else tenant_dir
     manifest = load_manifest(path)
     limits = resolve_limits(defaults, manifest.limit_overrides)
+    wasm = manifest.read_module()
+    signature = check_manifest_signature(manifest, vetting or VettingSettings())
     with Sandbox(cache_dir) as sandbox:
-        module = sandbox.load(manifest.name, manifest.read_module(), limits)
+        module = sandbox.load(manifest.name, wasm, limits)
         tools = list_tools(sandbox, module, manifest)
-    return vet_tools(manifest.name, tools, manifest.tools_sha256)
+    report = vet_tools(manifest.name, tools, manifest.tools_sha256)
+    return replace(report, publisher=signature.publisher, signature_warning=signature.warning)

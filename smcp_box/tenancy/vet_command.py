@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from smcp_box.config import SandboxSettings
+from smcp_box.config import SandboxSettings, VettingSettings
 from smcp_box.errors import BoxError, ConfigError
 from smcp_box.sandbox import Sandbox
 from smcp_box.sandbox.abi import WASM_MAGIC
@@ -139,6 +139,8 @@ def _tools_json(report: VetReport) -> JsonObject:
         "pin_status": report.pin_status,
         "tools": list(report.tool_names),
         "tools_sha256": report.fingerprint,
+        "publisher": report.publisher,
+        "signature_warning": report.signature_warning,
         "findings": [
             {
                 "tool": f.tool,
@@ -153,7 +155,12 @@ def _tools_json(report: VetReport) -> JsonObject:
 
 
 def run_vet_command(
-    paths: list[Path], cache_dir: Path, defaults: SandboxSettings, *, as_json: bool
+    paths: list[Path],
+    cache_dir: Path,
+    defaults: SandboxSettings,
+    *,
+    as_json: bool,
+    vetting: VettingSettings | None = None,
 ) -> int:
     """Print each path's report; exit 1 if any would be refused, 0 otherwise."""
     refused = False
@@ -172,7 +179,7 @@ def run_vet_command(
                 if not as_json:
                     print(format_module_vet(module_report))
                 continue
-            report = vet_folder(path, cache_dir, defaults)
+            report = vet_folder(path, cache_dir, defaults, vetting)
         except BoxError as exc:
             refused = True
             reports.append({"folder": str(path), "ok": False, "error": exc.message})

@@ -26,6 +26,10 @@ class VetReport:
     pin_message: str | None
     tool_names: tuple[str, ...]
     findings: tuple[Finding, ...]
+    #: The key of the publisher whose signature was checked (None: unsigned or not checked).
+    publisher: str | None = None
+    #: Why an unsigned module was accepted anyway, when it was.
+    signature_warning: str | None = None
 
     @property
     def blocking(self) -> tuple[Finding, ...]:
@@ -124,6 +128,10 @@ def format_report(report: VetReport) -> str:
         f"tools ({len(report.tool_names)}): {', '.join(report.tool_names) or '(none)'}",
         pin_line,
     ]
+    if report.publisher is not None:
+        lines.append(f"publisher: {report.publisher} (signature valid, trusted)")
+    elif report.signature_warning is not None:
+        lines.append(f"publisher: none (WARNING: {report.signature_warning})")
     if report.findings:
         lines.append("findings:")
         # Blocking findings first: they are what the admin must act on.
