@@ -155,6 +155,8 @@ class Box:
                 _lock=lock,
             )
             await import_legacy_overrides(settings.tenants_path(), store)
+            # Before the first load, so that modules see their secrets from the first call.
+            registry.secrets.replace_all(await store.all_secrets())
             report = await box.reload_tenants(actor="system")
             await auditor.record(
                 "box.start",

@@ -177,6 +177,21 @@ class AdminClient:
     async def revoke_key(self, key_id: str) -> JsonObject:
         return await self.request("DELETE", f"/keys/{_seg(key_id)}")
 
+    # --- secrets -------------------------------------------------------------------------
+
+    async def secrets(self, tenant: str | None = None) -> JsonObject:
+        """Secret names (never values), and the tenants missing ones they declare."""
+        return await self.request("GET", "/secrets", params={"tenant": tenant})
+
+    async def set_secret(self, tenant: str, name: str, value: str) -> JsonObject:
+        # In the body, never the URL: URLs end up in access logs.
+        return await self.request(
+            "PUT", f"/secrets/{_seg(tenant)}/{_seg(name)}", json={"value": value}
+        )
+
+    async def delete_secret(self, tenant: str, name: str) -> JsonObject:
+        return await self.request("DELETE", f"/secrets/{_seg(tenant)}/{_seg(name)}")
+
     # --- sessions ------------------------------------------------------------------------
 
     async def sessions(self, tenant: str | None = None) -> JsonObject:

@@ -50,6 +50,10 @@ def tenant_json(ctx: AdminContext, tenant: WasmTenant) -> JsonObject:
         "admin_limit_overrides": dict(overrides.limits) if overrides else {},
         # Names only: config values may be secrets.
         "config_keys": sorted(manifest.config),
+        # tenant.toml ``secrets``, and those without a value on this box (smcp-box secret set).
+        "secrets": list(manifest.secrets),
+        "missing_secrets": tenant.missing_secrets(),
+        "publisher": tenant.signature.publisher if tenant.signature is not None else None,
         "calls": tenant.stats.calls,
         "errors": tenant.stats.errors,
         "fuel_used": tenant.stats.fuel_used,

@@ -9,10 +9,14 @@ one and returns its exit status, or None (the admin-API ones go through
 from __future__ import annotations
 
 import argparse
+import asyncio
+import getpass
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from smcp_box.admin.cli_commands import add_admin_command, emit
+from smcp_box.admin.client import AdminClient
 from smcp_box.errors import BoxError
 from smcp_box.tenancy.signing import sign_tenant
 from smcp_box.vetting.signatures import PRIVATE_KEY_NAME, generate_keypair
@@ -39,6 +43,61 @@ def register(commands: Any) -> None:
     sign.add_argument("tenant_dir", type=Path, metavar="TENANT_DIR")
     sign.add_argument("--key", type=Path, required=True, metavar="PRIVATE_KEY")
     sign.set_defaults(vetting_command="sign")
+
+    secret = commands.add_parser("secret", help="manage tenants' encrypted secrets")
+    actions = secret.add_subparsers(dest="secret_command", required=True, metavar="ACTION")
+    set_ = add_admin_command(
+        actions,
+        "set",
+        _secret_set,
+        "set a secret the tenant's module reads with config_get; the value is read from stdin "
+        "(typed without echo at a terminal) and never printed",
+    )
+    set_.add_argument("tenant")
+    set_.add_argument("name")
+    add_admin_command(
+        actions, "list", _secret_list, "secret names (never values) and tenants missing some"
+    ).add_argument("tenant", nargs="?", default=None)
+    delete = add_admin_command(actions, "delete", _secret_delete, "delete a secret")
+    delete.add_argument("tenant")
+    delete.add_argument("name")
+
+
+def read_secret_value(stream: TextIO, *, prompt: str) -> str:
+    """The secret: typed without echo at a terminal, else all of stdin less one final newline
+    (``echo "$TOKEN" | smcp-box secret set …`` must not store the newline)."""
+    if stream.isatty():
+        return getpass.getpass(prompt)
+    value = stream.read()
+    return value[:-1] if value.endswith("\n") else value
+
+
+async def _secret_set(client: AdminClient, args: argparse.Namespace) -> int:
+    value = await asyncio.to_thread(
+        read_secret_value, sys.stdin, prompt=f"value of {args.name} for {args.tenant}: "
+    )
+    if not value:
+        raise BoxError("no value on stdin; nothing was set")
+    body = await client.set_secret(args.tenant, args.name, value)
+    note = f" ({body['note']})" if "note" in body else ""
+    return emit(args, body, f"set secret {args.name} of {args.tenant}{note}")
+
+
+async def _secret_list(client: AdminClient, args: argparse.Namespace) -> int:
+    body = await client.secrets(args.tenant)
+    lines = [f"{row['tenant']:<20} {row['name']}" for row in body["secrets"]]
+    if not lines:
+        lines.append("no secrets")
+    for tenant, names in sorted(body["missing"].items()):
+        lines.append(
+            f"MISSING for {tenant}: {', '.join(names)} (smcp-box secret set {tenant} NAME)"
+        )
+    return emit(args, body, "\n".join(lines))
+
+
+async def _secret_delete(client: AdminClient, args: argparse.Namespace) -> int:
+    body = await client.delete_secret(args.tenant, args.name)
+    return emit(args, body, f"deleted secret {args.name} of {args.tenant}")
 
 
 def dispatch(args: argparse.Namespace) -> int | None:

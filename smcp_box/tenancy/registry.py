@@ -33,6 +33,7 @@ from smcp_box.tenancy.manifest import (
     resolve_limits,
 )
 from smcp_box.tenancy.runtime import WasmTenant
+from smcp_box.tenancy.secrets import TenantSecrets
 from smcp_box.tenancy.signing import check_manifest_signature, log_signature
 from smcp_box.tenancy.vet import vet_module_report
 
@@ -58,10 +59,13 @@ class TenantRegistry:
         clock: Callable[[], float],
         auditor: Auditor | None = None,
         vetting: VettingSettings | None = None,
+        secrets: TenantSecrets | None = None,
     ) -> None:
         self._sandbox = sandbox
         #: The box's [vetting] settings: who may publish the modules loaded.
         self._vetting = vetting or VettingSettings()
+        #: Every tenant's secrets, shared with each tenant loaded (kept current by the admin API).
+        self.secrets = secrets or TenantSecrets()
         self._kv = kv
         self._defaults = defaults
         self._clock = clock
@@ -325,6 +329,15 @@ class TenantRegistry:
             description, report = vet_module_report(self._sandbox, module, manifest)
         if not same_module:
             log_signature(manifest, signature, self._vetting)
+        missing = self.secrets.missing(manifest.name, manifest.secrets)
+        if missing:
+            logger.warning(
+                "tenant %s: its tenant.toml needs secret(s) %s, not set on this box; its module "
+                "reads nothing for them until they are (smcp-box secret set %s NAME)",
+                manifest.name,
+                ", ".join(missing),
+                manifest.name,
+            )
         tenant = WasmTenant(
             manifest,
             module,
@@ -335,6 +348,7 @@ class TenantRegistry:
             auditor=self.auditor,
             inline_fuel=self._defaults.inline_fuel,
             description=description,
+            secrets=self.secrets,
         )
         tenant.vet_report = report
         tenant.signature = signature

@@ -18,6 +18,7 @@ from smcp_box.seams import Auditor, AuthMode, CallContext, JsonObject, ModuleDes
 from smcp_box.tenancy.describe import ask_runtime, describe_module
 from smcp_box.tenancy.hostcalls import KeyValueStore, StoreHostCalls
 from smcp_box.tenancy.manifest import TenantManifest
+from smcp_box.tenancy.secrets import TenantSecrets
 from smcp_box.vetting.report import VetReport
 from smcp_box.vetting.signatures import SignatureCheck
 
@@ -50,8 +51,11 @@ class WasmTenant:
         inline_fuel: int = 0,
         auditor: Auditor | None = None,
         description: ModuleDescription | None = None,
+        secrets: TenantSecrets | None = None,
     ) -> None:
         self.manifest = manifest
+        #: Where config_get finds the admin's secrets (over the manifest's [config]).
+        self.secrets = secrets or TenantSecrets()
         self.module = module
         self._sandbox = sandbox
         self._kv = kv
@@ -86,6 +90,10 @@ class WasmTenant:
     def set_enabled(self, enabled: bool) -> None:
         self._enabled = enabled
 
+    def missing_secrets(self) -> list[str]:
+        """The tenant.toml ``secrets`` with no value set on the box (``smcp-box secret set``)."""
+        return self.secrets.missing(self.name, self.manifest.secrets)
+
     @property
     def known_description(self) -> ModuleDescription | None:
         """The description if it is already known, without making any call."""
@@ -111,7 +119,7 @@ class WasmTenant:
             loop=asyncio.get_running_loop(),
             kv=self._kv,
             tenant=self.name,
-            config=self.manifest.config,
+            config=self.secrets.config_for(self.name, self.manifest.config),
             ctx=ctx,
             clock=self._clock,
             logger=logger,
