@@ -195,6 +195,8 @@ class Box:
             metrics_token=read_token(
                 self.settings, self.settings.metrics.token_file, "metrics-token", "metrics token"
             ),
+            catalog_tenants=self.tenants.all,
+            catalog_authenticator=self.authenticator,
         )
 
     async def readiness_problems(self) -> list[str]:

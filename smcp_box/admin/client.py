@@ -192,6 +192,10 @@ class AdminClient:
     async def delete_secret(self, tenant: str, name: str) -> JsonObject:
         return await self.request("DELETE", f"/secrets/{_seg(tenant)}/{_seg(name)}")
 
+    async def catalog(self) -> JsonObject:
+        """Every tenant as the catalog describes it (publisher, vetting, tools, endpoint)."""
+        return await self.request("GET", "/catalog")
+
     # --- sessions ------------------------------------------------------------------------
 
     async def sessions(self, tenant: str | None = None) -> JsonObject:

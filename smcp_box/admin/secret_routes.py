@@ -1,4 +1,6 @@
-"""Admin routes for tenant secrets: list names, set, delete. Values go in, never out.
+"""Admin routes for vetting: tenant secrets (list names, set, delete) and the catalog.
+
+Secret values go in, never out.
 
 A value is only ever in a request body (never a URL, which access logs keep) and in the
 store's sealed column; responses, audit rows and errors name the tenant and secret only.
@@ -10,6 +12,8 @@ from quart import Blueprint, Response
 
 from smcp_box.admin.context import AdminContext, body_object, json_response, query_str
 from smcp_box.admin.errors import BadRequest, NotFound
+from smcp_box.admin.urls import mcp_url
+from smcp_box.tenancy.catalog import catalog_entry
 from smcp_box.tenancy.manifest import SECRET_NAME_PATTERN, TENANT_NAME_PATTERN
 
 #: Largest secret value: a token or a key, not a file.
@@ -76,5 +80,24 @@ def secret_routes(ctx: AdminContext) -> Blueprint:
         registry.secrets.delete(tenant, name)
         await ctx.audit()
         return json_response({"tenant": tenant, "name": name, "deleted": True})
+
+    return bp
+
+
+def catalog_routes(ctx: AdminContext) -> Blueprint:
+    """``GET /v1/catalog``: every tenant served, disabled ones included, as ``/catalog`` shows
+    them to a credential holder, plus what only an admin needs (enabled, missing secrets)."""
+    bp = Blueprint("admin_catalog", __name__, url_prefix="/v1/catalog")
+    box = ctx.box
+
+    @bp.get("")
+    async def catalog() -> Response:
+        entries = []
+        for tenant in box.tenants.all():
+            entry = await catalog_entry(tenant, mcp_url(box.settings, tenant.name))
+            entry["enabled"] = tenant.enabled
+            entry["missing_secrets"] = tenant.missing_secrets()
+            entries.append(entry)
+        return json_response({"tenants": entries})
 
     return bp

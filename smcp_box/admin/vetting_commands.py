@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from smcp_box.admin.cli_commands import add_admin_command, emit
 from smcp_box.admin.client import AdminClient
 from smcp_box.errors import BoxError
+from smcp_box.seams import JsonObject
 from smcp_box.tenancy.signing import sign_tenant
 from smcp_box.vetting.signatures import PRIVATE_KEY_NAME, generate_keypair
 
@@ -61,6 +62,46 @@ def register(commands: Any) -> None:
     delete = add_admin_command(actions, "delete", _secret_delete, "delete a secret")
     delete.add_argument("tenant")
     delete.add_argument("name")
+    register_catalog(commands)
+
+
+def catalog_text(body: JsonObject) -> str:
+    """One block per tenant: what it is, who signed it, how it was vetted, its tools."""
+    blocks = []
+    for t in body["tenants"]:
+        vetting = t["vetting"]
+        state = "" if t.get("enabled", True) else " (DISABLED)"
+        lines = [
+            f"{t['name']}{state}: {t['description'] or '(no description)'}",
+            f"  endpoint:  {t['url']}  auth: {', '.join(t['auth'])}  kind: {t['kind']}",
+            f"  publisher: {t['publisher'] or 'none (unsigned)'}",
+            f"  module:    sha256 {t['module_sha256']}",
+            f"  vetting:   tools {vetting['status']}"
+            + (f" ({vetting['tools_sha256']})" if vetting["tools_sha256"] else "")
+            + f", {len(vetting['findings'])} finding(s)",
+        ]
+        lines += [
+            f"    {f['severity'].upper()} {f['tool']} {f['field']} [{f['rule']}]: {f['excerpt']}"
+            for f in vetting["findings"]
+        ]
+        if t.get("missing_secrets"):
+            lines.append(f"  MISSING SECRETS: {', '.join(t['missing_secrets'])}")
+        tools = t["tools"]
+        if tools is None:
+            lines.append("  tools: (the module could not list them now)")
+        for tool in tools or ():
+            hints = ", ".join(
+                key for key, value in (tool.get("annotations") or {}).items() if value is True
+            )
+            title = f" ({tool['title']})" if tool.get("title") else ""
+            lines.append(f"  - {tool['name']}{title}" + (f" [{hints}]" if hints else ""))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) or "no tenants are served"
+
+
+async def _catalog(client: AdminClient, args: argparse.Namespace) -> int:
+    body = await client.catalog()
+    return emit(args, body, catalog_text(body))
 
 
 def read_secret_value(stream: TextIO, *, prompt: str) -> str:
@@ -98,6 +139,16 @@ async def _secret_list(client: AdminClient, args: argparse.Namespace) -> int:
 async def _secret_delete(client: AdminClient, args: argparse.Namespace) -> int:
     body = await client.delete_secret(args.tenant, args.name)
     return emit(args, body, f"deleted secret {args.name} of {args.tenant}")
+
+
+def register_catalog(commands: Any) -> None:
+    add_admin_command(
+        commands,
+        "catalog",
+        _catalog,
+        "every tenant the box serves: description, kind, publisher, module hash, vetting, tools "
+        "with their annotations, endpoint and auth",
+    )
 
 
 def dispatch(args: argparse.Namespace) -> int | None:

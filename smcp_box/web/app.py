@@ -15,6 +15,7 @@ from smcp_box import __version__
 from smcp_box.config import Settings
 from smcp_box.errors import BoxError
 from smcp_box.logs import request_id_var
+from smcp_box.web.catalog import create_catalog_blueprint
 from smcp_box.web.mcp import create_mcp_blueprint, transport_settings
 from smcp_box.web.metrics_endpoint import create_metrics_blueprint
 from smcp_box.web.services import AppServices
@@ -43,6 +44,14 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
     app.register_blueprint(
         create_metrics_blueprint(services.metrics_snapshot, services.metrics_token)
     )
+    if services.catalog_tenants is not None and services.catalog_authenticator is not None:
+        app.register_blueprint(
+            create_catalog_blueprint(
+                services.catalog_tenants,
+                services.catalog_authenticator,
+                realm=settings.server.auth_realm,
+            )
+        )
 
     @app.before_request
     async def assign_request_id() -> None:

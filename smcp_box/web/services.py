@@ -5,11 +5,12 @@ The records and Protocols themselves live in :mod:`smcp_box.seams`, shared by ev
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from smcp_box.metrics import BoxFigures, TenantFigures
 from smcp_box.seams import Auditor, Authenticator, RequestObserver, SessionStore, TenantDirectory
+from smcp_box.tenancy.runtime import WasmTenant
 
 
 @dataclass
@@ -41,3 +42,7 @@ class AppServices:
     metrics_snapshot: MetricsSnapshot
     #: Bearer token a scraper must send for /metrics; None: loopback clients only.
     metrics_token: str | None = None
+    #: ``GET /catalog``: the tenants served now, and the credential check (no audit row per
+    #: tenant tried). None: no catalog route.
+    catalog_tenants: Callable[[], Sequence[WasmTenant]] | None = None
+    catalog_authenticator: Authenticator | None = None
