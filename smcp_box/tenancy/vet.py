@@ -152,4 +152,9 @@ def vet_folder(
         module = sandbox.load(manifest.name, wasm, limits)
         tools = list_tools(sandbox, module, manifest)
     report = vet_tools(manifest.name, tools, manifest.tools_sha256)
-    return replace(report, publisher=signature.publisher, signature_warning=signature.warning)
+    return replace(
+        report,
+        publisher=signature.publisher,
+        signature_warning=signature.warning,
+        required_secrets=manifest.secrets,
+    )

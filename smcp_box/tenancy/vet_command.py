@@ -141,6 +141,7 @@ def _tools_json(report: VetReport) -> JsonObject:
         "tools_sha256": report.fingerprint,
         "publisher": report.publisher,
         "signature_warning": report.signature_warning,
+        "required_secrets": list(report.required_secrets),
         "findings": [
             {
                 "tool": f.tool,

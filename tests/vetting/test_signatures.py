@@ -171,6 +171,8 @@ def test_unsigned_is_refused_when_required_and_warned_when_not(
     assert "not signed" in report["signature_warning"]
     # A tenant.toml may require a signature although the box does not.
     manifest = tenant / "tenant.toml"
+    manifest.write_text(manifest.read_text().replace("auth =", 'secrets = ["TOKEN"]\nauth ='))
+    assert vet(tenant, tmp_path / "c", capsys)["required_secrets"] == ["TOKEN"]
     manifest.write_text(manifest.read_text() + "\n[vetting]\nrequire_signature = true\n")
     assert vet(tenant, tmp_path / "c", capsys)["ok"] is False
 
