@@ -231,4 +231,12 @@ async def _purge_data(ctx: AdminContext, name: str) -> dict[str, Any]:
         if not session.ended and await store.end_session(name, session.session_id):
             ended += 1
     ctx.box.authenticator.forget()
-    return {"kv_keys_deleted": kv_deleted, "keys_revoked": revoked, "sessions_ended": ended}
+    # A tenant added again later under the same name must not inherit the old one's secrets.
+    secrets_deleted = await store.delete_tenant_secrets(name)
+    ctx.box.tenants.secrets.drop_tenant(name)
+    return {
+        "kv_keys_deleted": kv_deleted,
+        "keys_revoked": revoked,
+        "sessions_ended": ended,
+        "secrets_deleted": secrets_deleted,
+    }

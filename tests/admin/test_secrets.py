@@ -112,3 +112,12 @@ async def test_secret_reaches_the_module_and_is_stored_nowhere_in_plaintext(
     scan_database_files(database, value)  # and once it is closed and checkpointed
     assert all_log_output  # the box did log (requests, loads), just never the secret
     assert not [line for line in all_log_output if value in line]
+
+
+async def test_removing_a_tenant_deletes_its_secrets(rb: RunningBox) -> None:
+    await rb.client.set_secret("notes", "TOKEN", "value-of-notes")
+    await rb.client.set_secret("utils", "TOKEN", "value-of-utils")
+    removed = await rb.client.remove_tenant("notes")
+    assert removed["secrets_deleted"] == 1
+    assert await rb.box.store.all_secrets() == {"utils": {"TOKEN": "value-of-utils"}}
+    assert rb.box.tenants.secrets.names("notes") == frozenset()

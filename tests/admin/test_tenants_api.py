@@ -201,6 +201,7 @@ async def test_remove_hides_a_folder_tenant_and_deletes_its_data(rb: RunningBox)
         "kv_keys_deleted": 1,
         "keys_revoked": 1,
         "sessions_ended": 1,
+        "secrets_deleted": 0,
     }
     # The tenants folder is read-only input: the tenant is hidden, its files stay.
     assert (rb.tenants_dir / "notes" / "tenant.toml").is_file()
