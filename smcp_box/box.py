@@ -165,6 +165,7 @@ class Box:
                 defaults=settings.sandbox,
                 clock=clock,
                 quota_defaults=settings.quotas,
+                vetting=settings.vetting,
             )
             box = cls(
                 settings=settings,
@@ -197,6 +198,8 @@ class Box:
                 ),
             )
             await import_legacy_overrides(settings.tenants_path(), store)
+            # Before the first load, so that modules see their secrets from the first call.
+            registry.secrets.replace_all(await store.all_secrets())
             report = await box.reload_tenants(actor="system")
             await auditor.record(
                 "box.start",
@@ -241,6 +244,9 @@ class Box:
             metrics_token=read_token(
                 self.settings, self.settings.metrics.token_file, "metrics-token", "metrics token"
             ),
+            catalog_tenants=self.tenants.all,
+            # The transport's check without its audit rows: listing is not signing in.
+            catalog_authenticator=TenantAuthenticator(self.authenticator, self.tokens),
         )
 
     async def readiness_problems(self) -> list[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from smcp_box import __version__
-from smcp_box.admin import cli_commands
+from smcp_box.admin import cli_commands, vetting_commands
 from smcp_box.admin.urls import host_urls
 from smcp_box.config import Settings, load_settings, settings_as_dict
 from smcp_box.errors import BoxError
@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # status, tenant, key, session, audit and tui: clients of the running box's admin API.
     cli_commands.register(commands)
+    # publisher keygen, sign, secret and catalog.
+    vetting_commands.register(commands)
 
     config = commands.add_parser("config", help="inspect configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -66,9 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_config_flag(add_cert_parser(commands))
     vet = commands.add_parser(
-        "vet", help="vet tenant folders: module hash, ABI, tool definitions, pin, description scan"
+        "vet",
+        help="vet tenant folders or bare .wasm modules: module hash, ABI, tool definitions, "
+        "pin, description scan",
     )
-    vet.add_argument("tenant_dirs", nargs="+", type=Path, metavar="TENANT_DIR")
+    vet.add_argument("tenant_dirs", nargs="+", type=Path, metavar="TENANT_DIR_OR_MODULE")
     vet.add_argument("--json", action="store_true")
     _add_config_flag(vet)
     # backup, restore, doctor, audit export|verify. Last: it extends the admin `audit` command.
@@ -120,6 +124,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
     # First: the admin dispatcher would claim `audit export|verify` as its own `audit`.
     handled = dispatch_ops(args, settings)
+    if handled is None:
+        handled = vetting_commands.dispatch(args)
     if handled is not None:
         return handled
     if args.command == "cert":
@@ -127,10 +133,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_cert(args, state_dir=settings.state_path(), tenants_dir=settings.tenants_path())
     if args.command == "vet":
-        from smcp_box.tenancy.vet import run_vet_command
+        from smcp_box.tenancy.vet_command import run_vet_command
 
         return run_vet_command(
-            args.tenant_dirs, settings.cache_path(), settings.sandbox, as_json=args.json
+            args.tenant_dirs,
+            settings.cache_path(),
+            settings.sandbox,
+            as_json=args.json,
+            vetting=settings.vetting,
         )
     if args.command == "serve":
         return asyncio.run(_serve(settings, lambda: _settings_from(args)))

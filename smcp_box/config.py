@@ -24,6 +24,7 @@ import dataclasses
 import difflib
 import ipaddress
 import os
+import re
 import tomllib
 import types
 import typing
@@ -380,6 +381,23 @@ class AdminSettings:
 
 
 @dataclass(frozen=True)
+class VettingSettings:
+    """Who may publish the modules the box hosts (docs/vetting.md). A tenant.toml ``[vetting]``
+    table may only tighten these for its own tenant."""
+
+    #: Publisher public keys, ``"ed25519:<base64>"`` as ``smcp-box publisher keygen`` prints
+    #: them. A module signed by a key not listed here is refused, whatever require_signature says.
+    trusted_publishers: tuple[str, ...] = ()
+    #: Refuse every module without a signature (``smcp-box sign``) from a trusted publisher.
+    #: false serves unsigned modules with a warning in the log and ``smcp-box vet``.
+    require_signature: bool = False
+
+
+#: How a publisher key is written in settings and tenant.toml: 32 raw bytes, base64 (44 chars).
+PUBLISHER_KEY_PATTERN = r"ed25519:[A-Za-z0-9+/]{43}="
+
+
+@dataclass(frozen=True)
 class Settings:
     #: Durable state: database and data key. Default $STATE_DIRECTORY or ./.smcp-box/state.
     state_dir: str = ""
@@ -408,6 +426,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     oauth: OAuthSettings = field(default_factory=OAuthSettings)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
+    vetting: VettingSettings = field(default_factory=VettingSettings)
 
     # --- resolved paths -------------------------------------------------------------------
 
@@ -475,6 +494,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "metrics": MetricsSettings,
     "oauth": OAuthSettings,
     "quotas": QuotaSettings,
+    "vetting": VettingSettings,
 }
 
 
@@ -691,6 +711,12 @@ def _validate(settings: Settings) -> None:
         except ValueError:
             problems.append(
                 f"server.trusted_proxies: {network!r} is not an IP address or CIDR network"
+            )
+    for key in settings.vetting.trusted_publishers:
+        if not re.fullmatch(PUBLISHER_KEY_PATTERN, key):
+            problems.append(
+                f"vetting.trusted_publishers entry {key!r} is not a publisher key: give it as "
+                "`smcp-box publisher keygen` prints it, ed25519:<base64 of 32 bytes>"
             )
     if settings.tenants_scan_s < 0:
         problems.append("tenants_scan_s must be 0 (never) or a number of seconds")

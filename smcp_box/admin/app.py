@@ -13,6 +13,7 @@ from smcp_box.admin.context import AdminContext, json_response
 from smcp_box.admin.errors import AdminUnauthorized
 from smcp_box.admin.oauth_routes import oauth_routes
 from smcp_box.admin.routes import keys_sessions_audit_routes
+from smcp_box.admin.secret_routes import catalog_routes, secret_routes
 from smcp_box.admin.status import status_metrics_routes
 from smcp_box.admin.tenant_routes import tenant_routes
 from smcp_box.admin.user_routes import user_routes
@@ -57,6 +58,8 @@ def create_admin_app(box: Box, *, token: str | None = None) -> Quart:
     app.register_blueprint(status_metrics_routes(ctx))
     app.register_blueprint(user_routes(ctx))
     app.register_blueprint(oauth_routes(ctx))
+    app.register_blueprint(secret_routes(ctx))
+    app.register_blueprint(catalog_routes(ctx))
 
     async def audit_failure(kind: str, message: str) -> None:
         if g.get("audit_event"):

@@ -188,7 +188,8 @@ def register(commands: Any) -> None:
 def dispatch(args: argparse.Namespace, settings: Settings) -> int | None:
     """Run an admin-API command; None when ``args`` is not one. ``tui`` is the CLI's own: the
     TUI is a client of this package, so this package never imports it."""
-    if args.command not in COMMANDS or args.command == "tui":
+    # Other packages' commands built with add_admin_command are dispatched here too.
+    if args.command == "tui" or getattr(args, "admin_handler", None) is None:
         return None
     # Each admin request would otherwise be logged at info level, in the middle of the output.
     for noisy in ("httpx", "httpcore"):
@@ -245,6 +246,11 @@ async def _run(
 def _emit(args: argparse.Namespace, body: Any, text: str) -> int:
     print(json.dumps(body, indent=2) if getattr(args, "json", False) else text)
     return 0
+
+
+#: For other packages' admin-API commands: the same flags, dispatch and output as these.
+add_admin_command = _leaf
+emit = _emit
 
 
 async def _unused_handler(client: AdminClient, args: argparse.Namespace) -> int:

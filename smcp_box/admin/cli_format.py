@@ -38,6 +38,10 @@ def status_text(body: JsonObject) -> str:
     ]
     for failed in body["failed"]:
         lines.append(f"  NOT LOADED {failed['folder']}: {failed['reason']}")
+    for name, missing in body.get("missing_secrets", {}).items():
+        lines.append(
+            f"  MISSING SECRETS {name}: {', '.join(missing)} (smcp-box secret set {name} NAME)"
+        )
     paths = body.get("paths", {})
     if paths:
         lines.append(f"state: {paths['state']}  (database {paths['database']})")
@@ -63,6 +67,12 @@ def tenants_text(body: JsonObject) -> str:
     text = table(("NAME", "STATE", "AUTH", "CALLS", "URL"), rows) if rows else "no tenants loaded"
     for failed in body["failed"]:
         text += f"\nNOT LOADED {failed['name']} ({failed['folder']}): {failed['reason']}"
+    for t in body["tenants"]:
+        if t.get("missing_secrets"):
+            text += (
+                f"\nMISSING SECRETS {t['name']}: {', '.join(t['missing_secrets'])} "
+                f"(smcp-box secret set {t['name']} NAME)"
+            )
     for name in body.get("removed", []):
         text += f"\nREMOVED {name} (its folder is kept; smcp-box tenant reload {name} serves it)"
     return text
@@ -95,6 +105,14 @@ def tenant_text(t: JsonObject) -> str:
         f"  admin overrides: {overrides or 'none'}",
         f"  calls {t['calls']}, errors {t['errors']}, fuel used {t['fuel_used']}",
     ]
+    if t.get("publisher"):
+        lines.append(f"  publisher: {t['publisher']}")
+    if t.get("secrets"):
+        missing = t.get("missing_secrets", [])
+        lines.append(
+            f"  secrets:  {', '.join(t['secrets'])}"
+            + (f"  MISSING: {', '.join(missing)}" if missing else " (all set)")
+        )
     if "open_sessions" in t:
         lines.append(
             f"  open sessions {t['open_sessions']}, active keys {t['active_keys']}, "

@@ -224,6 +224,25 @@ class AdminClient:
             "DELETE", f"/oauth/tokens/{_seg(username)}", params={"tenant": tenant}
         )
 
+    # --- secrets -------------------------------------------------------------------------
+
+    async def secrets(self, tenant: str | None = None) -> JsonObject:
+        """Secret names (never values), and the tenants missing ones they declare."""
+        return await self.request("GET", "/secrets", params={"tenant": tenant})
+
+    async def set_secret(self, tenant: str, name: str, value: str) -> JsonObject:
+        # In the body, never the URL: URLs end up in access logs.
+        return await self.request(
+            "PUT", f"/secrets/{_seg(tenant)}/{_seg(name)}", json={"value": value}
+        )
+
+    async def delete_secret(self, tenant: str, name: str) -> JsonObject:
+        return await self.request("DELETE", f"/secrets/{_seg(tenant)}/{_seg(name)}")
+
+    async def catalog(self) -> JsonObject:
+        """Every tenant as the catalog describes it (publisher, vetting, tools, endpoint)."""
+        return await self.request("GET", "/catalog")
+
     # --- sessions ------------------------------------------------------------------------
 
     async def sessions(self, tenant: str | None = None) -> JsonObject:

@@ -54,6 +54,10 @@ def status_metrics_routes(ctx: AdminContext) -> Blueprint:
                     "failed": len(failed),
                 },
                 "failed": failed,
+                # Served, but their tenant.toml names secrets this box has no value for.
+                "missing_secrets": {
+                    t.name: t.missing_secrets() for t in tenants if t.missing_secrets()
+                },
                 "sandbox": {"ticker_alive": box.sandbox.ticker_alive()},
                 "open_sessions": await box.store.count_open_sessions(),
                 "paths": {

@@ -50,6 +50,10 @@ def tenant_json(ctx: AdminContext, tenant: WasmTenant) -> JsonObject:
         "admin_limit_overrides": dict(overrides.limits) if overrides else {},
         # Names only: config values may be secrets.
         "config_keys": sorted(manifest.config),
+        # tenant.toml ``secrets``, and those without a value on this box (smcp-box secret set).
+        "secrets": list(manifest.secrets),
+        "missing_secrets": tenant.missing_secrets(),
+        "publisher": tenant.signature.publisher if tenant.signature is not None else None,
         "calls": tenant.stats.calls,
         "errors": tenant.stats.errors,
         "fuel_used": tenant.stats.fuel_used,
@@ -229,9 +233,13 @@ async def _purge_data(ctx: AdminContext, name: str) -> dict[str, Any]:
     ctx.box.authenticator.forget()
     # A tenant of the same name added later must not inherit the old one's users.
     grants = await store.remove_tenant_grants(name)
+    # A tenant added again later under the same name must not inherit the old one's secrets.
+    secrets_deleted = await store.delete_tenant_secrets(name)
+    ctx.box.tenants.secrets.drop_tenant(name)
     return {
         "kv_keys_deleted": kv_deleted,
         "keys_revoked": revoked,
         "sessions_ended": ended,
         "grants_removed": grants,
+        "secrets_deleted": secrets_deleted,
     }

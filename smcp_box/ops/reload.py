@@ -65,6 +65,8 @@ LIVE_SETTINGS: Final = frozenset(
         "tenants_scan_s",
         "sessions.idle_timeout_s",
         "audit.retention_days",
+        "vetting.trusted_publishers",
+        "vetting.require_signature",
     }
     | {f"server.{name}" for name in _LIVE_SERVER}
     | {f"sandbox.{f.name}" for f in fields(SandboxSettings) if f.name != "tick_ms"}
@@ -126,6 +128,7 @@ def apply_settings(box: Box, new: Settings, app: Quart | None) -> tuple[list[str
     # The next load resolves every tenant's limits from these defaults.
     box.tenants.set_defaults(effective.sandbox, effective.quotas)
     box.admission.update_settings(effective.quotas)
+    box.tenants.set_vetting(effective.vetting)
     if app is not None:
         app.config[ACCESS_LOG_KEY] = effective.server.access_log
     transport = app.extensions.get(MCP_EXTENSION) if app is not None else None

@@ -250,8 +250,20 @@ CREATE TABLE oauth_logins (
 CREATE INDEX oauth_logins_by_expiry ON oauth_logins (expires_at);
 """
 
+# Per-tenant secrets (``store/secrets.py``): values sealed with tenant and name in the AAD.
+# Numbered 6 on its branch: it follows the OAuth migrations when the branches merge.
+_V6: Final = """
+CREATE TABLE tenant_secrets (
+    tenant TEXT NOT NULL,
+    name TEXT NOT NULL,                 -- not secret: declared in tenant.toml, listed, audited
+    value_enc BLOB NOT NULL,            -- sealed value, AAD (tenant_secrets, tenant, name)
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (tenant, name)
+) STRICT, WITHOUT ROWID;
+"""
+
 #: Schema scripts; the database's ``user_version`` is how many of them it has run.
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _OAUTH)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _OAUTH, _V6)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

@@ -24,6 +24,7 @@ from .crypto import Crypto
 from .db import DEFAULT_BUSY_TIMEOUT_MS, Database, backup_to
 from .kv import Kv, KvLimits
 from .oauth import OAuthRecords
+from .secrets import Secrets
 from .sessions import DEFAULT_MAX_EVENTS_PER_SESSION, Sessions
 from .signing_keys import SigningKeyRecord, SigningKeys
 from .tenant_state import TenantAdminState, TenantStates
@@ -75,6 +76,7 @@ class Store:
         #: (store/oauth.py); one object rather than a dozen pass-through methods here.
         self.oauth = OAuthRecords(db, crypto, clock)
         self._users = Users(db, crypto, clock)
+        self._secrets = Secrets(db, crypto, clock)
 
     @classmethod
     async def open(
@@ -313,6 +315,26 @@ class Store:
 
     async def delete_tenant_state(self, tenant: str) -> bool:
         return await self._tenant_states.delete(tenant)
+
+    # --- tenant secrets ---------------------------------------------------------------------
+
+    async def set_secret(self, tenant: str, name: str, value: str) -> None:
+        """Insert or replace one secret; the value is sealed, bound to tenant and name."""
+        await self._secrets.set(tenant, name, value)
+
+    async def delete_secret(self, tenant: str, name: str) -> bool:
+        return await self._secrets.delete(tenant, name)
+
+    async def delete_tenant_secrets(self, tenant: str) -> int:
+        return await self._secrets.delete_tenant(tenant)
+
+    async def secret_names(self, tenant: str | None = None) -> list[tuple[str, str, float]]:
+        """(tenant, name, updated_at) per secret, never the values."""
+        return await self._secrets.names(tenant)
+
+    async def all_secrets(self) -> dict[str, dict[str, str]]:
+        """tenant -> name -> value, opened: what the box hands its modules."""
+        return await self._secrets.all()
 
     # --- audit ------------------------------------------------------------------------------
 

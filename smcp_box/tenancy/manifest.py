@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smcp_box.config import LIMITS, SandboxSettings, check_limits, check_quota
+from smcp_box.config import (
+    LIMITS,
+    PUBLISHER_KEY_PATTERN,
+    SandboxSettings,
+    check_limits,
+    check_quota,
+)
 from smcp_box.errors import ConfigError
 from smcp_box.sandbox import Limits
 from smcp_box.seams import AUTH_MODES, TENANT_KINDS, AuthMode, TenantKind
@@ -26,7 +32,12 @@ TENANT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _TOP_LEVEL_KEYS = {
     "name", "description", "module", "sha256", "auth", "receipts", "tools_sha256", "limits",
     "config", "hosts", "kind", "quotas", "allowed_networks",
+    "vetting", "secrets",
 }  # fmt: skip
+#: Keys of a tenant.toml's ``[vetting]`` table, which may only tighten the box's [vetting].
+_VETTING_KEYS = {"require_signature", "publishers"}
+#: Secret names (``smcp-box secret set TENANT NAME``): what config_get is asked for.
+SECRET_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
 #: One DNS label: letters, digits and inner hyphens (tenant.toml ``hosts`` are lowercase).
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 #: Names a request's Host never carries for a tenant: the box's own loopback names.
@@ -73,6 +84,15 @@ class TenantManifest:
     quota_overrides: dict[str, int | float] = field(default_factory=dict)
     #: ``allowed_networks``: the client networks that may reach this tenant (empty: any).
     allowed_networks: tuple[IpNetwork, ...] = ()
+    #: ``[vetting] require_signature``: this tenant needs a trusted signature even when the box
+    #: does not require one (it cannot relax a box that does).
+    require_signature: bool = False
+    #: ``[vetting] publishers``: the only keys this tenant accepts (each must also be trusted
+    #: by the box); None accepts any the box trusts.
+    publishers: tuple[str, ...] | None = None
+    #: ``secrets``: names of the secrets the module needs (``smcp-box secret set``); a tenant
+    #: missing one is reported by status and vet instead of failing its calls one by one.
+    secrets: tuple[str, ...] = ()
 
     def read_module(self) -> bytes:
         """The module's bytes, after checking them against the pinned hash."""
@@ -101,6 +121,12 @@ def load_manifest(path: Path) -> TenantManifest:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        # A wasm module passed where a tenant.toml belongs is the usual cause.
+        raise ConfigError(
+            f"{path}: not a tenant.toml (the file is not UTF-8 text); `smcp-box vet` takes a "
+            "tenant folder, its tenant.toml or a .wasm module"
+        ) from None
     try:
         return _manifest_from_mapping(raw, path)
     except ConfigError as exc:
@@ -159,6 +185,8 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
     except ConfigError as exc:
         raise ConfigError(f"[quotas] {exc.message}") from None
     networks = parse_networks(raw.get("allowed_networks", []))
+    require_signature, publishers = _vetting(raw.get("vetting", {}))
+    secrets = _secrets(raw.get("secrets", []))
     return TenantManifest(
         name=name,
         description=description,
@@ -174,7 +202,47 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
         kind=kind,
         quota_overrides=quotas,
         allowed_networks=networks,
+        require_signature=require_signature,
+        publishers=publishers,
+        secrets=secrets,
     )
+
+
+def _vetting(table: object) -> tuple[bool, tuple[str, ...] | None]:
+    if not isinstance(table, dict):
+        raise ConfigError("[vetting] must be a table")
+    unknown = sorted(set(table) - _VETTING_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"[vetting] has unknown key(s) {', '.join(unknown)} (known: require_signature, "
+            "publishers)"
+        )
+    required = table.get("require_signature", False)
+    if not isinstance(required, bool):
+        raise ConfigError(f"[vetting] require_signature must be true or false, not {required!r}")
+    publishers = table.get("publishers")
+    if publishers is None:
+        return required, None
+    if not isinstance(publishers, list) or not all(
+        isinstance(key, str) and re.fullmatch(PUBLISHER_KEY_PATTERN, key) for key in publishers
+    ):
+        raise ConfigError(
+            "[vetting] publishers must be a list of publisher keys as `smcp-box publisher "
+            'keygen` prints them, e.g. ["ed25519:<base64>"]'
+        )
+    return required, tuple(publishers)
+
+
+def _secrets(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ConfigError('secrets must be a list of secret names, e.g. secrets = ["API_TOKEN"]')
+    for name in value:
+        if not SECRET_NAME_PATTERN.match(name):
+            raise ConfigError(
+                f"secrets entry {name!r} is not a secret name: 1-128 characters of letters, "
+                "digits, '_', '.' and '-', starting with a letter or '_'"
+            )
+    return tuple(dict.fromkeys(value))
 
 
 #: Kinds this build can run; the others are refused by name when a tenant.toml asks for them.

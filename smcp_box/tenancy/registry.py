@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from smcp_box.config import QuotaSettings, SandboxSettings
+from smcp_box.config import QuotaSettings, SandboxSettings, VettingSettings
 from smcp_box.errors import BoxError, ConfigError, TenantNotFound
 from smcp_box.sandbox import Sandbox
 from smcp_box.seams import Auditor
@@ -34,7 +34,9 @@ from smcp_box.tenancy.manifest import (
 )
 from smcp_box.tenancy.quotas import TenantPolicy, resolve_quotas
 from smcp_box.tenancy.runtime import WasmTenant
-from smcp_box.tenancy.vet import vet_module
+from smcp_box.tenancy.secrets import TenantSecrets
+from smcp_box.tenancy.signing import check_manifest_signature, log_signature
+from smcp_box.tenancy.vet import vet_module_report
 
 logger = logging.getLogger("smcp_box.tenants")
 
@@ -58,8 +60,14 @@ class TenantRegistry:
         clock: Callable[[], float],
         auditor: Auditor | None = None,
         quota_defaults: QuotaSettings | None = None,
+        vetting: VettingSettings | None = None,
+        secrets: TenantSecrets | None = None,
     ) -> None:
         self._sandbox = sandbox
+        #: The box's [vetting] settings: who may publish the modules loaded.
+        self._vetting = vetting or VettingSettings()
+        #: Every tenant's secrets, shared with each tenant loaded (kept current by the admin API).
+        self.secrets = secrets or TenantSecrets()
         self._kv = kv
         self._defaults = defaults
         self._quota_defaults = quota_defaults or QuotaSettings()
@@ -98,6 +106,10 @@ class TenantRegistry:
         """What :class:`~smcp_box.tenancy.quotas.Admission` applies to tenant ``name``."""
         tenant = self._tenants.get(name)
         return tenant.policy if tenant is not None else None
+
+    def set_vetting(self, vetting: VettingSettings) -> None:
+        """Box-wide [vetting] settings for the next load (SIGHUP applies them with a reload)."""
+        self._vetting = vetting
 
     def modules(self) -> dict[str, str]:
         """Tenant name -> sha256 of the module it serves."""
@@ -298,6 +310,9 @@ class TenantRegistry:
                 f"{manifest_path} differs from the tenant.toml recorded when tenant "
                 f"{manifest.name!r} was added; remove the tenant and add it again"
             )
+        # Checked on the tenant.toml as written (before an admin's limit overrides), at every
+        # load and reload: a changed signature, key list or signed field takes effect at once.
+        signature = check_manifest_signature(manifest, self._vetting)
         if overrides.limits:
             merged = {**manifest.limit_overrides, **overrides.limits}
             manifest = replace(manifest, limit_overrides=merged)
@@ -318,10 +333,22 @@ class TenantRegistry:
         # already has it, and vetting learns it from the same calls the warm-up would make.
         same_module = previous is not None and module is previous.module
         description = previous.known_description if previous is not None and same_module else None
+        report = previous.vet_report if previous is not None and same_module else None
         if not same_module or (
             previous is not None and manifest.tools_sha256 != previous.manifest.tools_sha256
         ):
-            description = vet_module(self._sandbox, module, manifest)
+            description, report = vet_module_report(self._sandbox, module, manifest)
+        if not same_module:
+            log_signature(manifest, signature, self._vetting)
+        missing = self.secrets.missing(manifest.name, manifest.secrets)
+        if missing:
+            logger.warning(
+                "tenant %s: its tenant.toml needs secret(s) %s, not set on this box; its module "
+                "reads nothing for them until they are (smcp-box secret set %s NAME)",
+                manifest.name,
+                ", ".join(missing),
+                manifest.name,
+            )
         tenant = WasmTenant(
             manifest,
             module,
@@ -336,7 +363,10 @@ class TenantRegistry:
                 resolve_quotas(self._quota_defaults, manifest.quota_overrides),
                 manifest.allowed_networks,
             ),
+            secrets=self.secrets,
         )
+        tenant.vet_report = report
+        tenant.signature = signature
         if previous is not None:
             # A reload that keeps the tenant (same module or a new one) keeps its counters: the
             # very object, so calls still running on the previous version count here too. So

@@ -20,6 +20,9 @@ from smcp_box.tenancy.describe import ask_runtime, describe_module
 from smcp_box.tenancy.hostcalls import KeyValueStore, StoreHostCalls
 from smcp_box.tenancy.manifest import TenantManifest
 from smcp_box.tenancy.quotas import FuelWindow, TenantPolicy, resolve_quotas
+from smcp_box.tenancy.secrets import TenantSecrets
+from smcp_box.vetting.report import VetReport
+from smcp_box.vetting.signatures import SignatureCheck
 
 logger = logging.getLogger("smcp_box.tenant")
 
@@ -51,8 +54,11 @@ class WasmTenant:
         auditor: Auditor | None = None,
         description: ModuleDescription | None = None,
         policy: TenantPolicy | None = None,
+        secrets: TenantSecrets | None = None,
     ) -> None:
         self.manifest = manifest
+        #: Where config_get finds the admin's secrets (over the manifest's [config]).
+        self.secrets = secrets or TenantSecrets()
         self.module = module
         self._sandbox = sandbox
         self._kv = kv
@@ -71,6 +77,10 @@ class WasmTenant:
         self.policy = policy or TenantPolicy(resolve_quotas(QuotaSettings(), {}))
         #: Fuel burned over the last minute, against ``fuel_per_minute``.
         self.fuel_window = FuelWindow()
+        #: Vetting's verdict on the module served (pin, findings), set by the loader.
+        self.vet_report: VetReport | None = None
+        #: The publisher signature's verdict, set by the loader.
+        self.signature: SignatureCheck | None = None
 
     @property
     def name(self) -> str:
@@ -86,6 +96,10 @@ class WasmTenant:
 
     def set_enabled(self, enabled: bool) -> None:
         self._enabled = enabled
+
+    def missing_secrets(self) -> list[str]:
+        """The tenant.toml ``secrets`` with no value set on the box (``smcp-box secret set``)."""
+        return self.secrets.missing(self.name, self.manifest.secrets)
 
     @property
     def known_description(self) -> ModuleDescription | None:
@@ -112,7 +126,7 @@ class WasmTenant:
             loop=asyncio.get_running_loop(),
             kv=self._kv,
             tenant=self.name,
-            config=self.manifest.config,
+            config=self.secrets.config_for(self.name, self.manifest.config),
             ctx=ctx,
             clock=self._clock,
             logger=logger,

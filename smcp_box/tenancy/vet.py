@@ -12,17 +12,19 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from smcp_box.config import SandboxSettings
+from smcp_box.config import SandboxSettings, VettingSettings
 from smcp_box.errors import BoxError, ModuleRejected, StoreError
 from smcp_box.protocol.jsonrpc import check_module_reply
 from smcp_box.sandbox import Sandbox, TenantModule
 from smcp_box.seams import JsonObject, ModuleDescription
 from smcp_box.tenancy.describe import describe_module_sync
 from smcp_box.tenancy.manifest import MANIFEST_NAME, TenantManifest, load_manifest, resolve_limits
-from smcp_box.vetting.report import VetReport, format_report, vet_tools
+from smcp_box.tenancy.signing import check_manifest_signature
+from smcp_box.vetting.report import VetReport, vet_tools
 
 logger = logging.getLogger("smcp_box.vetting")
 
@@ -62,10 +64,13 @@ class _VettingHost:
 
 
 def describe_for_vetting(
-    sandbox: Sandbox, module: TenantModule, manifest: TenantManifest
+    sandbox: Sandbox, module: TenantModule, manifest: TenantManifest | None
 ) -> ModuleDescription:
-    """The module's description (:func:`describe_module`), from calls run in this thread."""
-    host = _VettingHost(manifest.config)
+    """The module's description (:func:`describe_module`), from calls run in this thread.
+
+    Without a manifest (a bare module being vetted) the module sees no config at all.
+    """
+    host = _VettingHost(manifest.config if manifest is not None else {})
 
     def call(message: JsonObject) -> JsonObject | None:
         outcome = sandbox.call_sync(module, json.dumps(message), host)
@@ -90,6 +95,13 @@ def vet_module(
     Returns the module's description from the vetting calls, so that the tenant need not make
     the same initialize and tools/list calls again at its first request.
     """
+    return vet_module_report(sandbox, module, manifest)[0]
+
+
+def vet_module_report(
+    sandbox: Sandbox, module: TenantModule, manifest: TenantManifest
+) -> tuple[ModuleDescription, VetReport]:
+    """:func:`vet_module`, also returning the report (findings and pin) of a module it passes."""
     try:
         description = describe_for_vetting(sandbox, module, manifest)
     except ModuleRejected:
@@ -120,63 +132,29 @@ def vet_module(
             finding.field,
             finding.excerpt,
         )
-    return description
+    return description, report
 
 
-def vet_folder(tenant_dir: Path, cache_dir: Path, defaults: SandboxSettings) -> VetReport:
-    """Vet one tenant folder offline (``smcp-box vet``): hash, ABI, tools, pin and scan."""
+def vet_folder(
+    tenant_dir: Path,
+    cache_dir: Path,
+    defaults: SandboxSettings,
+    vetting: VettingSettings | None = None,
+) -> VetReport:
+    """Vet one tenant folder offline (``smcp-box vet``): hash, signature, ABI, tools, pin and
+    scan. A signature the box would refuse raises ModuleRejected with the reason."""
     path = tenant_dir / MANIFEST_NAME if tenant_dir.is_dir() else tenant_dir
     manifest = load_manifest(path)
     limits = resolve_limits(defaults, manifest.limit_overrides)
+    wasm = manifest.read_module()
+    signature = check_manifest_signature(manifest, vetting or VettingSettings())
     with Sandbox(cache_dir) as sandbox:
-        module = sandbox.load(manifest.name, manifest.read_module(), limits)
+        module = sandbox.load(manifest.name, wasm, limits)
         tools = list_tools(sandbox, module, manifest)
-    return vet_tools(manifest.name, tools, manifest.tools_sha256)
-
-
-def run_vet_command(
-    tenant_dirs: list[Path], cache_dir: Path, defaults: SandboxSettings, *, as_json: bool
-) -> int:
-    """Print each folder's report; exit 1 if any would be refused, 0 otherwise."""
-    refused = False
-    reports: list[JsonObject] = []
-    for tenant_dir in tenant_dirs:
-        try:
-            report = vet_folder(tenant_dir, cache_dir, defaults)
-        except BoxError as exc:
-            refused = True
-            reports.append({"folder": str(tenant_dir), "ok": False, "error": exc.message})
-            if not as_json:
-                print(f"{tenant_dir}: REFUSED: {exc.message}")
-            continue
-        blocked = bool(report.blocking) or report.pin_status == "mismatch"
-        refused |= blocked
-        reports.append(
-            {
-                "folder": str(tenant_dir),
-                "tenant": report.tenant,
-                "ok": not blocked,
-                "pin_status": report.pin_status,
-                "tools_sha256": report.fingerprint,
-                "findings": [
-                    {
-                        "tool": f.tool,
-                        "field": f.field,
-                        "rule": f.rule,
-                        "severity": f.severity,
-                        "excerpt": f.excerpt,
-                    }
-                    for f in report.findings
-                ],
-            }
-        )
-        if not as_json:
-            print(format_report(report))
-            print(f'pin line for {path_hint(tenant_dir)}:  tools_sha256 = "{report.fingerprint}"\n')
-    if as_json:
-        print(json.dumps(reports, indent=2))
-    return 1 if refused else 0
-
-
-def path_hint(tenant_dir: Path) -> str:
-    return str(tenant_dir / MANIFEST_NAME if tenant_dir.is_dir() else tenant_dir)
+    report = vet_tools(manifest.name, tools, manifest.tools_sha256)
+    return replace(
+        report,
+        publisher=signature.publisher,
+        signature_warning=signature.warning,
+        required_secrets=manifest.secrets,
+    )

@@ -26,6 +26,12 @@ class VetReport:
     pin_message: str | None
     tool_names: tuple[str, ...]
     findings: tuple[Finding, ...]
+    #: The key of the publisher whose signature was checked (None: unsigned or not checked).
+    publisher: str | None = None
+    #: Why an unsigned module was accepted anyway, when it was.
+    signature_warning: str | None = None
+    #: tenant.toml ``secrets``: names the box must have values for (``smcp-box secret set``).
+    required_secrets: tuple[str, ...] = ()
 
     @property
     def blocking(self) -> tuple[Finding, ...]:
@@ -124,6 +130,15 @@ def format_report(report: VetReport) -> str:
         f"tools ({len(report.tool_names)}): {', '.join(report.tool_names) or '(none)'}",
         pin_line,
     ]
+    if report.publisher is not None:
+        lines.append(f"publisher: {report.publisher} (signature valid, trusted)")
+    elif report.signature_warning is not None:
+        lines.append(f"publisher: none (WARNING: {report.signature_warning})")
+    if report.required_secrets:
+        lines.append(
+            f"secrets required: {', '.join(report.required_secrets)} (a box serves the tenant "
+            "without them but reports them missing; smcp-box secret list shows what is set)"
+        )
     if report.findings:
         lines.append("findings:")
         # Blocking findings first: they are what the admin must act on.

@@ -16,6 +16,7 @@ from smcp_box.config import Settings
 from smcp_box.errors import BoxError
 from smcp_box.logs import request_id_var
 from smcp_box.web import h2_guard
+from smcp_box.web.catalog import create_catalog_blueprint
 from smcp_box.web.mcp import create_mcp_blueprint, transport_settings
 from smcp_box.web.metrics_endpoint import create_metrics_blueprint
 from smcp_box.web.oauth import create_oauth_blueprint
@@ -61,6 +62,15 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
     if services.oauth is not None:
         app.register_blueprint(create_oauth_blueprint(services.oauth))
     register_routing_errors(app)
+    if services.catalog_tenants is not None and services.catalog_authenticator is not None:
+        app.register_blueprint(
+            create_catalog_blueprint(
+                services.catalog_tenants,
+                services.catalog_authenticator,
+                realm=settings.server.auth_realm,
+                oauth_issuer=settings.oauth.issuer,
+            )
+        )
 
     @app.before_request
     async def assign_request_id() -> None:

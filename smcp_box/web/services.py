@@ -5,7 +5,7 @@ The records and Protocols themselves live in :mod:`smcp_box.seams`, shared by ev
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from smcp_box.auth.server import BoxAuthorizationServer
@@ -20,6 +20,7 @@ from smcp_box.seams import (
     SessionStore,
     TenantDirectory,
 )
+from smcp_box.tenancy.runtime import WasmTenant
 
 
 @dataclass
@@ -67,3 +68,7 @@ class AppServices:
     metrics_token: str | None = None
     #: The authorization server; None serves no /oauth routes (tests of other parts).
     oauth: OAuthServices | None = None
+    #: ``GET /catalog``: the tenants served now, and the credential check (no audit row per
+    #: tenant tried). None: no catalog route.
+    catalog_tenants: Callable[[], Sequence[WasmTenant]] | None = None
+    catalog_authenticator: Authenticator | None = None

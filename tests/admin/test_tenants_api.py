@@ -204,6 +204,7 @@ async def test_remove_hides_a_folder_tenant_and_deletes_its_data(rb: RunningBox)
         "keys_revoked": 1,
         "sessions_ended": 1,
         "grants_removed": 1,
+        "secrets_deleted": 0,
     }
     assert await store.user_grants("alice") == {}
     # The tenants folder is read-only input: the tenant is hidden, its files stay.
