@@ -78,6 +78,8 @@ async def test_rate_limit_answers_429_with_retry_after_and_a_jsonrpc_error(
         assert refused.headers["retry-after"] == "1"
         assert body["error"]["data"]["quota"] == "requests_per_s"
         assert "allows 1 requests/s (burst 2)" in body["error"]["message"]
+        # Counted for /metrics by its kind, like every refused request.
+        assert box.observer.observations[-1][3] == "rate_limited"
         # Another tenant is not limited by alpha's quota.
         other = await http.post(box.url("beta"), headers=base_headers(BETA_TOKEN), json=rpc("ping"))
         assert other.status_code != 429
