@@ -166,9 +166,35 @@ def bind(state: CallState | None) -> None:
     _current.state = state
 
 
-def _fail(
-    state: CallState, name: str, detail: str, cls: type[BoxError] = ModuleTrapped
-) -> BoxError:
+def current_state() -> CallState | None:
+    """The state bound to this thread by the wasm entry running on it, if any."""
+    state: CallState | None = getattr(_current, "state", None)
+    return state
+
+
+def enter_import(state: CallState, name: str) -> HostCalls:
+    """The checks every host import makes before it does anything, for core modules and
+    components alike: counted against max_host_calls, refused during instantiation, and
+    refused once the call is cancelled or out of time. Returns the call's host."""
+    state.host_calls += 1
+    host = state.host
+    if host is None:
+        raise fail(state, name, "host imports cannot be called from the start function")
+    if state.host_calls > state.limits.max_host_calls:
+        raise fail(
+            state,
+            name,
+            f"more than {state.limits.max_host_calls} host calls in one call; raise "
+            "[limits].max_host_calls in tenant.toml or make fewer calls",
+        )
+    interruption = state.interruption()
+    if interruption is not None:
+        raise interruption
+    return host
+
+
+def fail(state: CallState, name: str, detail: str, cls: type[BoxError] = ModuleTrapped) -> BoxError:
+    """The error a host import raises: names the tenant and the import."""
     return cls(
         f"tenant {state.tenant!r}: {name}: {detail}", data={"tenant": state.tenant, "import": name}
     )
@@ -178,7 +204,7 @@ def read_string(state: CallState, ctx: int, name: str, ptr: int, length: int, wh
     ptr &= U32_MASK
     length &= U32_MASK
     if length > state.limits.max_reply_bytes:
-        raise _fail(
+        raise fail(
             state,
             name,
             f"the {what} is {length} bytes, over [limits].max_reply_bytes "
@@ -187,7 +213,7 @@ def read_string(state: CallState, ctx: int, name: str, ptr: int, length: int, wh
         )
     size = native.memory_data_size(ctx, state.mem_ref)
     if ptr + length > size:
-        raise _fail(
+        raise fail(
             state,
             name,
             f"pointer out of bounds (the {what} at {ptr} with length {length} ends past the "
@@ -199,7 +225,7 @@ def read_string(state: CallState, ctx: int, name: str, ptr: int, length: int, wh
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise _fail(state, name, f"the {what} is not valid UTF-8", BadModuleReply) from None
+        raise fail(state, name, f"the {what} is not valid UTF-8", BadModuleReply) from None
 
 
 def write_buffer(state: CallState, ctx: int, name: str, data: bytes) -> int:
@@ -230,7 +256,7 @@ def write_buffer(state: CallState, ctx: int, name: str, data: bytes) -> int:
     if error:
         # Only a host import called from inside smcp_alloc can fail this way; its own error
         # is already pending and wins.
-        raise _fail(state, name, f"smcp_alloc failed: {native.take_error(error)}")
+        raise fail(state, name, f"smcp_alloc failed: {native.take_error(error)}")
     ptr = buf[0].i32 & U32_MASK
     size = native.memory_data_size(ctx, state.mem_ref)
     if ptr == 0:
@@ -238,7 +264,7 @@ def write_buffer(state: CallState, ctx: int, name: str, data: bytes) -> int:
             state.tenant, state.limits, size, f"smcp_alloc({length}) for {name} returned 0"
         )
     if ptr + length > size:
-        raise _fail(state, name, f"smcp_alloc returned a buffer out of bounds ({ptr}+{length})")
+        raise fail(state, name, f"smcp_alloc returned a buffer out of bounds ({ptr}+{length})")
     # The memory may have grown (and moved) inside smcp_alloc: fetch its base only now.
     ctypes.memmove(native.memory_data(ctx, state.mem_ref) + ptr, data, length)
     return pack_buffer(ptr, length)
@@ -305,7 +331,7 @@ def _notify(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
     try:
         message = parse_module_notification(text)
     except BadModuleReply as exc:
-        raise _fail(state, "notify", exc.message, BadModuleReply) from None
+        raise fail(state, "notify", exc.message, BadModuleReply) from None
     host.notify(message)
 
 
@@ -332,21 +358,7 @@ def _callback(name: str, impl: Impl) -> Any:
         if state is None:  # pragma: no cover - every wasm entry binds a state first
             return native.new_trap(f"{name}: called with no call in progress")
         try:
-            state.host_calls += 1
-            host = state.host
-            if host is None:
-                raise _fail(state, name, "host imports cannot be called from the start function")
-            if state.host_calls > state.limits.max_host_calls:
-                raise _fail(
-                    state,
-                    name,
-                    f"more than {state.limits.max_host_calls} host calls in one call; raise "
-                    "[limits].max_host_calls in tenant.toml or make fewer calls",
-                )
-            interruption = state.interruption()
-            if interruption is not None:
-                raise interruption
-            impl(state, host, native.caller_context(caller), args)
+            impl(state, enter_import(state, name), native.caller_context(caller), args)
             return 0
         except BaseException as exc:  # nothing may escape into wasmtime
             if state.pending is None:
