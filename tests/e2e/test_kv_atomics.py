@@ -57,7 +57,9 @@ def add_tenant(tenants: Path, name: str, module: Path, limits: str) -> None:
 def atomics_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoxProcess]:
     workdir = tmp_path_factory.mktemp("atomics-box")
     # utils imports none of the additions: it shows that such modules still load.
-    tenants = copy_tenants(workdir / "tenants", ["utils"])
+    tenants = copy_tenants(workdir / "tenants", ["utils", "notes"])
+    notes = tenants / "notes" / "tenant.toml"
+    notes.write_text(notes.read_text().replace("[limits]\n", f"[limits]\n{LIMITS}"))
     module = workdir / "build" / "atomics.wasm"
     build_module(ATOMICS_SOURCE, module)
     add_tenant(tenants, "atomics", module, LIMITS)
@@ -192,3 +194,52 @@ async def test_a_module_without_the_new_imports_still_loads(
     )
     assert "result" in reply, reply
     assert not reply["result"].get("isError"), reply
+
+
+# --- the notes tenant under concurrent calls (issue 13: ids handed out twice lost 316 notes) ----
+
+
+async def test_concurrent_note_creates_get_distinct_ids_and_all_notes_stay(
+    atomics_box: BoxProcess, atomics: Atomics
+) -> None:
+    key, url = atomics_box.create_key("notes"), atomics_box.url("notes")
+    calls, gate = 64, asyncio.Semaphore(PARALLEL)
+
+    async def create(i: int) -> int:
+        async with gate:
+            reply = await modern_call_tool(
+                atomics.http, url, key, "note_create", {"title": f"race {i}", "body": f"b{i}"}
+            )
+        assert not reply["result"].get("isError"), reply
+        return int(reply["result"]["structuredContent"]["id"])
+
+    ids = await asyncio.gather(*(create(i) for i in range(calls)))
+    assert len(set(ids)) == calls, sorted(ids)
+    listing = await modern_call_tool(atomics.http, url, key, "note_list", {})
+    titles = {note["id"]: note["title"] for note in listing["result"]["structuredContent"]["notes"]}
+    assert {titles[note_id] for note_id in ids} == {f"race {i}" for i in range(calls)}
+
+
+async def test_concurrent_note_updates_lose_no_field(
+    atomics_box: BoxProcess, atomics: Atomics
+) -> None:
+    key, url = atomics_box.create_key("notes"), atomics_box.url("notes")
+    created = await modern_call_tool(
+        atomics.http, url, key, "note_create", {"title": "original", "body": "original"}
+    )
+    note_id = created["result"]["structuredContent"]["id"]
+
+    async def update(i: int) -> None:
+        field = "title" if i % 2 else "body"
+        reply = await modern_call_tool(
+            atomics.http, url, key, "note_update", {"id": note_id, field: f"{field} {i}"}
+        )
+        assert not reply["result"].get("isError"), reply
+
+    await asyncio.gather(*(update(i) for i in range(PARALLEL)))
+    got = await modern_call_tool(atomics.http, url, key, "note_get", {"id": note_id})
+    note = got["result"]["structuredContent"]
+    # Every update wrote over the latest note, so the last title and the last body both stay;
+    # a blind read-modify-write lets a title update put back the body it read (or vice versa).
+    assert note["title"] != "original", note
+    assert note["body"] != "original", note
