@@ -28,6 +28,11 @@ HOST_IMPORTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "kv_list": (("i32", "i32"), ("i64",)),
     "notify": (("i32", "i32"), ()),
     "time_now_ms": ((), ("i64",)),
+    # Added after smcp-v1 first shipped; like every import they are optional (a module imports
+    # only what it uses), so modules built before them load unchanged.
+    "kv_cas": (("i32", "i32", "i32", "i32", "i32", "i32"), ("i32",)),
+    "kv_incr": (("i32", "i32", "i64", "i32"), ("i32",)),
+    "random_bytes": (("i32", "i32"), ("i32",)),
 }
 
 EXPORT_MEMORY = "memory"

@@ -21,6 +21,7 @@ from smcp_box.protocol.jsonrpc import check_module_reply
 from smcp_box.sandbox import Sandbox, TenantModule
 from smcp_box.seams import JsonObject, ModuleDescription
 from smcp_box.tenancy.describe import describe_module_sync
+from smcp_box.tenancy.hostcalls import random_bytes
 from smcp_box.tenancy.manifest import MANIFEST_NAME, TenantManifest, load_manifest, resolve_limits
 from smcp_box.vetting.report import VetReport, format_report, vet_tools
 
@@ -54,11 +55,20 @@ class _VettingHost:
     def kv_list(self, prefix: str) -> list[str]:
         return self._refuse()  # type: ignore[no-any-return]
 
+    def kv_cas(self, key: str, expected: str | None, value: str) -> bool:
+        return self._refuse()  # type: ignore[no-any-return]
+
+    def kv_incr(self, key: str, delta: int) -> int:
+        return self._refuse()  # type: ignore[no-any-return]
+
     def notify(self, message: JsonObject) -> None:
         return None
 
     def time_now_ms(self) -> int:
         return int(time.time() * 1000)
+
+    def random_bytes(self, length: int) -> bytes:
+        return random_bytes(length)
 
 
 def describe_for_vetting(

@@ -30,6 +30,9 @@ ALLOWED_IMPORTS = {
     "kv_list": (["i32", "i32"], ["i64"]),
     "notify": (["i32", "i32"], []),
     "time_now_ms": ([], ["i64"]),
+    "kv_cas": (["i32"] * 6, ["i32"]),
+    "kv_incr": (["i32", "i32", "i64", "i32"], ["i32"]),
+    "random_bytes": (["i32", "i32"], ["i32"]),
 }
 TOML_KEYS = {
     "name",
