@@ -23,7 +23,7 @@ snapshots it), where there is no host: call kv, config, log and notify only from
 from pathlib import Path
 
 from .app import App, Context, RpcError, ToolError
-from .host import KvError, config, kv, log, notify, now_ms, use_backend
+from .host import KvError, config, kv, log, notify, now_ms, random_bytes, use_backend
 
 #: The WIT world the SDK's components implement, shipped with the package.
 WIT_DIR = Path(__file__).resolve().parent / "wit"
@@ -42,5 +42,6 @@ __all__ = [
     "log",
     "notify",
     "now_ms",
+    "random_bytes",
     "use_backend",
 ]

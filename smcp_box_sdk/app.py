@@ -249,6 +249,10 @@ class App:
             result = self._dispatch(request["method"], params)
         except RpcError as exc:
             return _error(request_id, exc.code, exc.message, exc.data)
+        except MemoryError:
+            # Out of memory is the box's to report (its memory limit, by name), and this
+            # instance's heap is not to be trusted any more: let the call fail.
+            raise
         except Exception as exc:
             host.log(traceback.format_exc(), "error")
             return _error(request_id, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")

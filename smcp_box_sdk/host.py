@@ -13,7 +13,8 @@ from typing import Any, Protocol
 
 
 class KvError(Exception):
-    """A kv write failed: ``reason`` is ``"quota-exceeded"`` or ``"storage-failure"``."""
+    """A kv write failed: ``reason`` is ``"quota-exceeded"``, ``"storage-failure"`` or
+    ``"not-an-integer"`` (kv.incr)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"kv write failed: {reason}")
@@ -31,6 +32,9 @@ class Backend(Protocol):
     def kv_list(self, prefix: str) -> list[str]: ...
     def notify(self, message: str) -> None: ...
     def time_now_ms(self) -> int: ...
+    def kv_cas(self, key: str, expected: str | None, value: str) -> bool: ...
+    def kv_incr(self, key: str, delta: int) -> int: ...
+    def random_bytes(self, length: int) -> bytes: ...
 
 
 _backend: Any = None
@@ -50,9 +54,9 @@ def _host() -> Any:
     return host
 
 
-def _kv_write(call: Any, *args: str) -> None:
+def _kv_write(call: Any, *args: Any) -> Any:
     try:
-        call(*args)
+        return call(*args)
     except KvError:
         raise
     except Exception as exc:
@@ -77,6 +81,16 @@ class _Kv:
 
     def delete(self, key: str) -> None:
         _kv_write(_host().kv_delete, key)
+
+    def cas(self, key: str, expected: str | None, value: str) -> bool:
+        """Set ``key`` to ``value`` only if it now holds ``expected`` (None: only if absent);
+        True if written. The way to update a value that parallel calls also update."""
+        return bool(_kv_write(_host().kv_cas, key, expected, value))
+
+    def incr(self, key: str, delta: int = 1) -> int:
+        """Atomically add ``delta`` to the decimal integer under ``key`` (absent counts as 0)
+        and return the new value; KvError("not-an-integer") if the value is not one."""
+        return int(_kv_write(_host().kv_incr, key, delta))
 
     def keys(self, prefix: str = "") -> list[str]:
         return list(_host().kv_list(prefix))
@@ -109,6 +123,11 @@ def notify(method: str, params: dict[str, Any] | None = None) -> None:
     if params is not None:
         message["params"] = params
     _host().notify(json.dumps(message, separators=(",", ":")))
+
+
+def random_bytes(length: int) -> bytes:
+    """``length`` (at most 65536) bytes from the box's CSPRNG."""
+    return bytes(_host().random_bytes(length))
 
 
 def now_ms() -> int:

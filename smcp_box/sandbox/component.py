@@ -31,14 +31,13 @@ import wasmtime.component as wc
 
 from smcp_box.errors import (
     BadModuleReply,
-    KvQuotaExceeded,
     ModuleRejected,
     ModuleTrapped,
-    StoreError,
 )
 from smcp_box.protocol.jsonrpc import parse_module_notification
 
 from . import native
+from .abi import HOST_IMPORTS
 from .faults import call_timeout, fuel_exhausted, memory_exceeded, trap_summary
 from .host import (
     CHECK_TICKS,
@@ -50,6 +49,7 @@ from .host import (
     current_state,
     enter_import,
     fail,
+    kv_call,
 )
 from .instance import host_deadline, parse_reply, reply_too_large
 from .limits import MAX_TABLE_ELEMENTS, CallOutcome, Limits
@@ -58,6 +58,7 @@ from .world import (
     COMPONENT_MAX_MEMORIES,
     COMPONENT_MAX_TABLES,
     EXPORT_HANDLE,
+    HOST_FUNCTIONS,
     make_component_linker,
 )
 
@@ -127,25 +128,39 @@ def _kv_get(state: CallState, host: HostCalls, key: str) -> str | None:
     return host.kv_get(_check_text(state, "kv-get", key, "key"))
 
 
-def _kv_error(exc: StoreError) -> str:
-    """The WIT ``kv-error`` case of a store error (the core ABI's -1 and -2)."""
-    return "quota-exceeded" if isinstance(exc, KvQuotaExceeded) else "storage-failure"
+#: The WIT ``kv-error`` case of each status code of the core ABI (docs/abi.md 2.3).
+_KV_ERRORS = {-1: "quota-exceeded", -2: "storage-failure", -3: "not-an-integer"}
 
 
 def _kv_set(state: CallState, host: HostCalls, key: str, value: str) -> str | None:
-    try:
-        host.kv_set(_check_text(state, "kv-set", key, "key"), value)
-    except StoreError as exc:
-        return _kv_error(exc)
-    return None
+    _check_text(state, "kv-set", key, "key")
+    return _KV_ERRORS.get(kv_call(lambda: host.kv_set(key, value))[0])
 
 
 def _kv_delete(state: CallState, host: HostCalls, key: str) -> str | None:
+    _check_text(state, "kv-delete", key, "key")
+    return _KV_ERRORS.get(kv_call(lambda: host.kv_delete(key))[0])
+
+
+def _kv_cas(
+    state: CallState, host: HostCalls, key: str, expected: str | None, value: str
+) -> bool | str:
+    _check_text(state, "kv-cas", key, "key")
+    status, written = kv_call(lambda: host.kv_cas(key, expected, value))
+    return _KV_ERRORS[status] if status else bool(written)
+
+
+def _kv_incr(state: CallState, host: HostCalls, key: str, delta: int) -> int | str:
+    _check_text(state, "kv-incr", key, "key")
+    status, total = kv_call(lambda: host.kv_incr(key, delta))
+    return _KV_ERRORS[status] if status or total is None else total
+
+
+def _random_bytes(state: CallState, host: HostCalls, length: int) -> bytes:
     try:
-        host.kv_delete(_check_text(state, "kv-delete", key, "key"))
-    except StoreError as exc:
-        return _kv_error(exc)
-    return None
+        return host.random_bytes(length)
+    except BadModuleReply as exc:
+        raise fail(state, "random-bytes", exc.message, BadModuleReply) from None
 
 
 def _kv_list(state: CallState, host: HostCalls, prefix: str) -> list[str]:
@@ -173,7 +188,12 @@ _IMPLS: dict[str, Any] = {
     "kv-list": _kv_list,
     "notify": _notify,
     "time-now-ms": _time_now_ms,
+    "kv-cas": _kv_cas,
+    "kv-incr": _kv_incr,
+    "random-bytes": _random_bytes,
 }
+assert tuple(_IMPLS) == HOST_FUNCTIONS, "every function of the world needs an implementation"
+assert {name.replace("-", "_") for name in _IMPLS} == set(HOST_IMPORTS), "the world mirrors the ABI"
 
 
 def _entry(name: str, impl: Any) -> Any:

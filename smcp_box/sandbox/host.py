@@ -249,7 +249,7 @@ def _check_span(state: CallState, ctx: int, name: str, ptr: int, length: int, wh
     buffers the host writes into at a place the module chose."""
     size = native.memory_data_size(ctx, state.mem_ref)
     if ptr + length > size:
-        raise _fail(
+        raise fail(
             state,
             name,
             f"the {what} at {ptr} with length {length} ends past the {size}-byte memory",
@@ -332,7 +332,7 @@ def _kv_list(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
     a[0].i64 = write_buffer(state, ctx, "kv_list", encoded)
 
 
-def _kv_call(call: Callable[[], _T]) -> tuple[int, _T | None]:
+def kv_call(call: Callable[[], _T]) -> tuple[int, _T | None]:
     """(status, result) of a kv import's store call: the status codes of docs/abi.md 2.3."""
     try:
         return 0, call()
@@ -347,12 +347,12 @@ def _kv_call(call: Callable[[], _T]) -> tuple[int, _T | None]:
 def _kv_set(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
     key = read_string(state, ctx, "kv_set", a[0].i32, a[1].i32, "key")
     value = read_string(state, ctx, "kv_set", a[2].i32, a[3].i32, "value")
-    a[0].i32 = _kv_call(lambda: host.kv_set(key, value))[0]
+    a[0].i32 = kv_call(lambda: host.kv_set(key, value))[0]
 
 
 def _kv_delete(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
     key = read_string(state, ctx, "kv_delete", a[0].i32, a[1].i32, "key")
-    a[0].i32 = _kv_call(lambda: host.kv_delete(key))[0]
+    a[0].i32 = kv_call(lambda: host.kv_delete(key))[0]
 
 
 def _kv_cas(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
@@ -364,7 +364,7 @@ def _kv_cas(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
         else read_string(state, ctx, "kv_cas", a[2].i32, a[3].i32, "expected value")
     )
     value = read_string(state, ctx, "kv_cas", a[4].i32, a[5].i32, "value")
-    status, written = _kv_call(lambda: host.kv_cas(key, expected, value))
+    status, written = kv_call(lambda: host.kv_cas(key, expected, value))
     a[0].i32 = status or int(bool(written))
 
 
@@ -373,7 +373,7 @@ def _kv_incr(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
     delta, out_ptr = a[2].i64, a[3].i32 & U32_MASK
     # Checked before the store is asked, so a bad pointer fails the call with nothing stored.
     _check_span(state, ctx, "kv_incr", out_ptr, 8, "result buffer")
-    status, total = _kv_call(lambda: host.kv_incr(key, delta))
+    status, total = kv_call(lambda: host.kv_incr(key, delta))
     if total is not None:
         out = total.to_bytes(8, "little", signed=True)
         ctypes.memmove(native.memory_data(ctx, state.mem_ref) + out_ptr, out, 8)
@@ -386,7 +386,7 @@ def _random_bytes(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
     try:
         data = host.random_bytes(length)
     except BadModuleReply as exc:
-        raise _fail(state, "random_bytes", exc.message, BadModuleReply) from None
+        raise fail(state, "random_bytes", exc.message, BadModuleReply) from None
     if len(data) != length:  # pragma: no cover - a HostCalls bug, not the module's
         raise SandboxError(f"random_bytes: the host gave {len(data)} bytes, not {length}")
     ctypes.memmove(native.memory_data(ctx, state.mem_ref) + ptr, data, length)

@@ -36,6 +36,9 @@ HOST_FUNCTIONS: tuple[str, ...] = (
     "kv-list",
     "notify",
     "time-now-ms",
+    "kv-cas",
+    "kv-incr",
+    "random-bytes",
 )
 #: Types the host interface also exports (a component's import lists them beside functions).
 HOST_TYPES: tuple[str, ...] = ("kv-error",)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.boxproc import REPO, BoxProcess, copy_tenants
+from tests.e2e.components_support import BuiltComponents, build_components, copy_built
 
 FAULTS_SOURCE = Path(__file__).parent / "faults" / "faults.c"
 #: name -> [limits] table. "faults" stops on the wall clock, "faults-fuel" on fuel;
@@ -73,3 +74,37 @@ def keys(box: BoxProcess) -> dict[str, str]:
     """One API key per tenant, made with the real CLI while the box runs."""
     names = ("notes", "notes2", "utils", "faults", "faults-fuel", "faults-runaway")
     return {name: box.create_key(name) for name in names}
+
+
+@pytest.fixture(scope="session")
+def built_components(tmp_path_factory: pytest.TempPathFactory) -> BuiltComponents:
+    """pytasks and pyfaults, built from source once per session (see components_support)."""
+    built = build_components(tmp_path_factory.mktemp("components"))
+    print(f"component builds (s): {built.build_seconds}")
+    return built
+
+
+@pytest.fixture(scope="session")
+def component_box(
+    tmp_path_factory: pytest.TempPathFactory, built_components: BuiltComponents
+) -> Iterator[BoxProcess]:
+    """A box serving the built Python components beside the notes core module."""
+    workdir = tmp_path_factory.mktemp("component-box")
+    tenants = copy_built(built_components, copy_tenants(workdir / "tenants", ["notes"]))
+    proc = BoxProcess(
+        workdir=workdir,
+        tenants_dir=tenants,
+        extra_env={"SMCP_BOX_CACHE_DIR": str(built_components.cache)},
+    )
+    proc.start()
+    try:
+        yield proc
+    finally:
+        code = proc.stop()
+        assert code == 0, f"smcp-box exited with {code}:\n{proc.log()}"
+
+
+@pytest.fixture(scope="session")
+def component_keys(component_box: BoxProcess) -> dict[str, str]:
+    names = ("notes", "pytasks", "pyfaults", "pyfaults-fuel")
+    return {name: component_box.create_key(name) for name in names}

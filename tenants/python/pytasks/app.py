@@ -36,8 +36,7 @@ def add_task(title: Annotated[str, "What needs doing"]) -> Task:
     """Add a task to the list and return it."""
     if not title.strip():
         raise ToolError("the title is empty")
-    task_id = int(kv.get("next_id", "1") or "1")
-    kv.set("next_id", str(task_id + 1))
+    task_id = kv.incr("last_id")  # atomic: parallel calls never get the same id
     task = Task(id=task_id, title=title.strip(), done=False, created_ms=now_ms())
     kv.set_json(f"task:{task_id}", task)
     return task
