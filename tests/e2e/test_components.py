@@ -160,3 +160,32 @@ async def test_component_kv_survives_a_restart_of_the_box(
             assert nxt.structured_content["id"] == task_id + 1  # type: ignore[index]
     finally:
         assert box.stop() == 0, box.log()
+
+
+async def test_component_calls_are_metered_and_audited_like_core_ones(
+    component_box: BoxProcess, component_keys: dict[str, str]
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with httpx.AsyncClient(timeout=60) as http:
+        url, key = component_box.url("pyfaults-fuel"), component_keys["pyfaults-fuel"]
+        assert "result" in await modern_call_tool(http, url, key, "ok", {})
+        fault = await modern_call_tool(http, url, key, "spin", {})
+        assert fault["error"]["code"] == -32051
+        text = (await http.get(f"{component_box.base_url}/metrics")).text
+    samples = {
+        (sample.name, sample.labels.get("kind")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.labels.get("tenant") == "pyfaults-fuel"
+    }
+    assert samples[("smcp_box_module_calls_total", None)] >= 2
+    assert samples[("smcp_box_module_call_failures_total", "fuel")] >= 1
+    assert samples[("smcp_box_fuel_used_total", None)] > 300_000_000
+    # The audit log has the tool call (with its receipt) and the limit hit, as for core modules.
+    listed = component_box.cli("audit", "list", "--tenant", "pyfaults-fuel", "--json").stdout
+    rows = json.loads(listed)["entries"]
+    events = {row["event"] for row in rows}
+    assert {"tool.call", "limit.hit"} <= events
+    call_row = next(row for row in rows if row["event"] == "tool.call")
+    assert call_row["detail"]["receipt"]["fuel"] > 0
