@@ -116,13 +116,14 @@ def tools_fingerprint(tenant: Path, module_file: Path) -> str:
         auth=raw.get("auth", "api_key"),
         limit_overrides=dict(check_limits(raw.get("limits", {}))),
         config={str(k): str(v) for k, v in raw.get("config", {}).items()},
+        kind=raw.get("kind", "core"),
     )
     limits = resolve_limits(SandboxSettings(), manifest.limit_overrides)
     with (
         tempfile.TemporaryDirectory(prefix="smcp-vet-cache-") as cache,
         Sandbox(Path(cache)) as sandbox,
     ):
-        module = sandbox.load(manifest.name, data, limits)
+        module = sandbox.load(manifest.name, data, limits, manifest.kind)
         return fingerprint(list_tools(sandbox, module, manifest))
 
 

@@ -16,6 +16,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import wasmtime
 
@@ -41,6 +42,29 @@ class TenantModule:
     cache_hit: bool
     #: Names of the ``smcp`` host functions the module imports.
     imports: frozenset[str] = frozenset()
+    #: How the module is run: tenant.toml ``kind`` ("core" or "stdio").
+    kind: str = "core"
+
+
+class PooledInstance(Protocol):
+    """What a pool needs of an instance (:class:`.instance.Instance` and its kin)."""
+
+    calls: int
+    memory_bytes: int
+
+    def call(
+        self,
+        tenant: str,
+        limits: Limits,
+        ticks: int,
+        message: bytes,
+        host: HostCalls,
+        *,
+        cancel: CancelToken | None = None,
+        shutdown: CancelToken | None = None,
+    ) -> CallOutcome: ...
+
+    def close(self) -> None: ...
 
 
 class _Waiter:
@@ -151,6 +175,7 @@ class TenantPool:
         *,
         keepalive: object = None,
         shutdown: CancelToken | None = None,
+        factory: Callable[[], PooledInstance] | None = None,
     ) -> None:
         self.module = module
         self.keepalive = keepalive
@@ -161,10 +186,12 @@ class TenantPool:
         self.gate = Gate(module.limits.max_concurrent_calls)
         self._engine = engine
         self._pre = pre
+        #: Makes an instance; the default is a core module's.
+        self._factory = factory or self._new_core_instance
         self._ticks = deadline_ticks(module.limits.timeout_s, tick_s)
         self._lock = threading.Lock()
-        self._idle: list[Instance] = []
-        self._live: set[Instance] = set()
+        self._idle: list[PooledInstance] = []
+        self._live: set[PooledInstance] = set()
         self._closed = False
         self._calls = 0
         self._errors: Counter[str] = Counter()
@@ -180,20 +207,23 @@ class TenantPool:
 
     # --- instances ---------------------------------------------------------------------------
 
-    def _new_instance(self) -> Instance:
-        instance = Instance(self._engine, self._pre, self.tenant, self.limits, self._ticks)
+    def _new_core_instance(self) -> PooledInstance:
+        return Instance(self._engine, self._pre, self.tenant, self.limits, self._ticks)
+
+    def _new_instance(self) -> PooledInstance:
+        instance = self._factory()
         with self._lock:
             self._live.add(instance)
             self._created += 1
         return instance
 
-    def _take(self) -> Instance:
+    def _take(self) -> PooledInstance:
         with self._lock:
             if self._idle:
                 return self._idle.pop()  # the most recently used: its pages are warmest
         return self._new_instance()
 
-    def _give_back(self, instance: Instance, healthy: bool) -> None:
+    def _give_back(self, instance: PooledInstance, healthy: bool) -> None:
         with self._lock:
             if healthy and not self._closed and len(self._idle) < self.limits.max_instances:
                 self._idle.append(instance)

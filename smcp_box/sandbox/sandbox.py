@@ -24,6 +24,7 @@ from .engine import EngineSettings, EpochTicker, build_engine, engine_fingerprin
 from .host import CHECK_TICKS, CancelToken, HostCalls, make_linker
 from .limits import CallOutcome, Limits, PoolStats
 from .pool import TenantModule, TenantPool
+from .stdio import StdioInstance, check_stdio_module, make_stdio_linker
 
 logger = logging.getLogger("smcp_box.sandbox")
 
@@ -52,7 +53,8 @@ INLINE_BACKOFF_CALLS = 50
 
 
 def inline_eligible(module: TenantModule) -> bool:
-    return not (module.imports & INLINE_UNSAFE)
+    # A stdio exchange starts a whole guest runtime: never worth an inline attempt.
+    return module.kind == "core" and not (module.imports & INLINE_UNSAFE)
 
 
 class Sandbox:
@@ -77,6 +79,7 @@ class Sandbox:
         self.fingerprint = engine_fingerprint(self.engine_settings)
         self.engine = build_engine(self.engine_settings)
         self._linker = make_linker(self.engine)
+        self._stdio_linker = make_stdio_linker(self.engine)
         self._cache = ModuleCache(Path(cache_dir), self.engine, self.fingerprint)
         self._compiled: weakref.WeakValueDictionary[str, _Compiled] = weakref.WeakValueDictionary()
         self._pools: dict[str, TenantPool] = {}
@@ -92,22 +95,30 @@ class Sandbox:
 
     # --- modules ---------------------------------------------------------------------------
 
-    def load(self, tenant: str, wasm: bytes, limits: Limits) -> TenantModule:
+    def load(self, tenant: str, wasm: bytes, limits: Limits, kind: str = "core") -> TenantModule:
         """Compile (or fetch from the cache) and check a tenant's module; make it current.
 
         Loading the module and limits the tenant already runs returns the current handle and
         keeps its warm pool. Anything else replaces the pool: calls already running on the old
         one finish, and the old handle is refused from then on.
-        Raises ModuleRejected when the module is not a valid smcp-v1 core module.
+        ``kind`` is tenant.toml's: "core" (smcp-v1) or "stdio" (a WASI command, see
+        :mod:`.stdio`). Raises ModuleRejected when the module does not fit its kind.
         """
         self._check_open()
+        if kind not in ("core", "stdio"):
+            raise ModuleRejected(f"tenant {tenant!r}: the sandbox cannot run kind {kind!r}")
         sha = hashlib.sha256(wasm).hexdigest()
         with self._lock:
             current = self._pools.get(tenant)
-            if current is not None and current.module.sha256 == sha and current.limits == limits:
+            if (
+                current is not None
+                and current.module.sha256 == sha
+                and current.limits == limits
+                and current.module.kind == kind
+            ):
                 return current.module
         check_binary(tenant, wasm)
-        compiled, cache_hit = self._compile(tenant, wasm, sha)
+        compiled, cache_hit = self._compile(tenant, wasm, sha, kind)
         module = TenantModule(
             tenant=tenant,
             sha256=sha,
@@ -116,6 +127,7 @@ class Sandbox:
             imports=frozenset(
                 imp.name or "" for imp in compiled.module.imports if imp.module == "smcp"
             ),
+            kind=kind,
         )
         # The pool keeps the compiled module alive; the weak map only shares it between tenants.
         pool = TenantPool(
@@ -125,6 +137,7 @@ class Sandbox:
             self.tick_s,
             keepalive=compiled,
             shutdown=self._shutdown,
+            factory=(lambda: StdioInstance(self.engine, compiled.pre)) if kind == "stdio" else None,
         )
         with self._lock:
             self._check_open()
@@ -140,9 +153,10 @@ class Sandbox:
         )
         return module
 
-    def _compile(self, tenant: str, wasm: bytes, sha: str) -> tuple[_Compiled, bool]:
+    def _compile(self, tenant: str, wasm: bytes, sha: str, kind: str) -> tuple[_Compiled, bool]:
+        key = sha if kind == "core" else f"{kind}:{sha}"  # linked against another Linker
         with self._lock:
-            compiled = self._compiled.get(sha)
+            compiled = self._compiled.get(key)
         if compiled is not None:
             return compiled, True
         try:
@@ -151,14 +165,18 @@ class Sandbox:
             raise ModuleRejected(
                 f"tenant {tenant!r}: the module does not compile: {exc}", data={"tenant": tenant}
             ) from None
-        check_module(tenant, module)
+        if kind == "stdio":
+            check_stdio_module(tenant, module)
+        else:
+            check_module(tenant, module)
+        linker = self._stdio_linker if kind == "stdio" else self._linker
         try:
-            pre = self._linker.instantiate_pre(module)
+            pre = linker.instantiate_pre(module)
         except wasmtime.WasmtimeError as exc:  # pragma: no cover - check_module covers imports
             raise ModuleRejected(f"tenant {tenant!r}: the module cannot be linked: {exc}") from None
         compiled = _Compiled(module, pre)
         with self._lock:
-            self._compiled[sha] = compiled
+            self._compiled[key] = compiled
         return compiled, cache_hit
 
     def unload(self, tenant: str) -> bool:

@@ -129,7 +129,7 @@ def vet_folder(tenant_dir: Path, cache_dir: Path, defaults: SandboxSettings) -> 
     manifest = load_manifest(path)
     limits = resolve_limits(defaults, manifest.limit_overrides)
     with Sandbox(cache_dir) as sandbox:
-        module = sandbox.load(manifest.name, manifest.read_module(), limits)
+        module = sandbox.load(manifest.name, manifest.read_module(), limits, manifest.kind)
         tools = list_tools(sandbox, module, manifest)
     return vet_tools(manifest.name, tools, manifest.tools_sha256)
 
