@@ -41,7 +41,7 @@ from smcp_box.protocol.versions import LATEST_HANDSHAKE_VERSION
 
 from . import native
 from .abi import IMPORT_MODULE
-from .faults import classify_trap
+from .faults import classify_trap, memory_exceeded, near_memory_limit
 from .host import (
     CHECK_TICKS,
     EPOCH_CALLBACK,
@@ -72,8 +72,10 @@ STDIO_HOST_IMPORTS: dict[str, Signature] = {
     "kv_list_into": _I32_4,
     "config_get_into": _I32_4,
 }
-#: Lines of the guest's stderr kept for an error message (they also go to the box's log).
-STDERR_TAIL_LINES = 5
+#: Lines of the guest's stderr kept for an error message: the first ones (a Go panic or fatal
+#: error says what happened there) and the last ones. All of it goes to the box's log.
+STDERR_HEAD_LINES = 2
+STDERR_TAIL_LINES = 2
 #: The id of the box's own ``initialize`` in an exchange (a client's id is used as it is).
 INIT_ID = "smcp-box/initialize"
 #: Who the box says it is to a stdio server.
@@ -219,6 +221,9 @@ class Exchange:
         )
         self._out = bytearray()
         self._err = bytearray()
+        #: The first lines of the guest's stderr (where runtimes print why they died) and the
+        #: latest ones, for error messages.
+        self.stderr_head: list[str] = []
         self.stderr_tail: list[str] = []
         self.reply = ""
         self.parsed: Any = None
@@ -271,12 +276,20 @@ class Exchange:
     # output
 
     def _stderr_said(self) -> str:
-        return f"; its stderr ends: {' | '.join(self.stderr_tail)}" if self.stderr_tail else ""
+        if not self.stderr_head:
+            return ""
+        lines = self.stderr_head + (["…", *self.stderr_tail] if self.stderr_tail else [])
+        return f"; its stderr: {' | '.join(lines)}"
 
     def _stderr_line(self, raw: bytes) -> None:
-        line = raw.decode("utf-8", "replace").rstrip("\r")
-        self.stderr_tail = [*self.stderr_tail, line[:200]][-STDERR_TAIL_LINES:]
+        line = raw.decode("utf-8", "replace").rstrip("\r").strip()
         self.host.log("info", f"stderr: {line}")
+        if not line:
+            return
+        if len(self.stderr_head) < STDERR_HEAD_LINES:
+            self.stderr_head.append(line[:200])
+        else:
+            self.stderr_tail = [*self.stderr_tail, line[:200]][-STDERR_TAIL_LINES:]
 
     def _garbage(self, raw: bytes, why: str) -> BadModuleReply:
         shown = raw[:80].decode("utf-8", "replace")
@@ -466,8 +479,9 @@ class StdioInstance:
             answered = isinstance(state.pending, _Answered)
             if not answered:
                 if not error and not trap and state.pending is None:
-                    raise exchange.exited(0)
-                raise self._failure(state, ctx, memory, error, trap, instantiating=False)
+                    state.pending = exchange.exited(0)
+                failure = self._failure(state, ctx, memory, error, trap, instantiating=False)
+                raise _out_of_memory(failure, tenant, limits, self.memory_bytes)
             # The guest was stopped inside fd_write by design: free that trap.
             if trap:
                 native.take_trap(trap)
@@ -516,6 +530,23 @@ class StdioInstance:
         return ModuleTrapped(
             f"tenant {state.tenant!r}: the call failed: {message}", data={"tenant": state.tenant}
         )
+
+
+def _out_of_memory(
+    failure: BaseException, tenant: str, limits: Limits, memory_bytes: int
+) -> BaseException:
+    """A guest that exits with its memory at the limit ran out of it: its runtime saw a
+    ``memory.grow`` fail and gave up (Go prints "fatal error: out of memory" and exits 2)."""
+    if not isinstance(failure, ModuleTrapped) or not near_memory_limit(limits, memory_bytes):
+        return failure
+    if failure.data is None or "exit_code" not in failure.data:
+        return failure
+    return memory_exceeded(
+        tenant,
+        limits,
+        memory_bytes,
+        f"the stdio server exited with status {failure.data['exit_code']}",
+    )
 
 
 def _export(

@@ -1,0 +1,180 @@
+"""stdio tenants in the sandbox: the Go example and the Go fault fixture, built from source.
+
+Each call is one exchange with a fresh guest; these tests check the reply comes at once (also
+from a server that reads stdin in its own goroutine), that every way a guest can fail is a clear
+error within its limit, and what vetting refuses.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import wasmtime
+
+from smcp_box.errors import (
+    BadModuleReply,
+    CallTimeout,
+    MemoryLimitExceeded,
+    ModuleRejected,
+    ModuleTrapped,
+)
+from smcp_box.sandbox import Limits, Sandbox, TenantModule, inline_eligible
+from tests.support.gowasm import STDIO_FAULTS_SOURCE, TASKS_SOURCE, go_module
+
+from .support import RecordingHost, wasm
+
+
+@pytest.fixture(scope="module")
+def stdio_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    # One sandbox (and compiled-module cache) for the module: compiling a Go module takes
+    # seconds, a call a millisecond.
+    box = Sandbox(tmp_path_factory.mktemp("stdio-cache"))
+    yield box
+    box.close()
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("go-build")
+
+
+@pytest.fixture(scope="module")
+def tasks(stdio_sandbox: Sandbox, scratch: Path) -> TenantModule:
+    return stdio_sandbox.load("tasks", go_module(TASKS_SOURCE, scratch), Limits(), "stdio")
+
+
+def faults(sandbox: Sandbox, scratch: Path, **limits: int) -> TenantModule:
+    settings = {"memory_mib": 32, "timeout_ms": 500, "fuel": 10**12, **limits}
+    return sandbox.load(
+        "stdio-faults", go_module(STDIO_FAULTS_SOURCE, scratch), Limits(**settings), "stdio"
+    )
+
+
+def request(method: str, params: dict[str, object] | None = None, rid: object = 7) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params or {}})
+
+
+def tool(name: str, arguments: dict[str, object] | None = None, **meta: object) -> str:
+    params: dict[str, object] = {"name": name, "arguments": arguments or {}}
+    if meta:
+        params["_meta"] = meta
+    return request("tools/call", params)
+
+
+def test_initialize_passes_the_clients_request_through(
+    stdio_sandbox: Sandbox, tasks: TenantModule
+) -> None:
+    init = request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {}}, rid="a")
+    outcome = stdio_sandbox.call_sync(tasks, init, RecordingHost())
+    assert outcome.parsed["id"] == "a"
+    assert outcome.parsed["result"]["serverInfo"]["name"] == "tasks"
+    assert outcome.parsed["result"]["protocolVersion"] == "2025-06-18"
+    assert outcome.fuel_used > 0
+    assert outcome.memory_bytes > 0
+    assert not inline_eligible(tasks)
+
+
+def test_tools_kv_and_progress(stdio_sandbox: Sandbox, tasks: TenantModule) -> None:
+    host = RecordingHost()
+    listed = stdio_sandbox.call_sync(tasks, request("tools/list"), host).parsed
+    assert {t["name"] for t in listed["result"]["tools"]} == {
+        "task_add",
+        "task_list",
+        "task_done",
+        "countdown",
+    }
+    added = stdio_sandbox.call_sync(tasks, tool("task_add", {"title": "water plants"}), host)
+    assert added.parsed["result"]["structuredContent"] == {
+        "id": 1,
+        "title": "water plants",
+        "done": False,
+    }
+    assert added.host_calls >= 3  # next_id read and written, the task written
+    # Each call is a fresh guest: what the next one sees came through kv.
+    assert json.loads(host.kv["task/00000001"])["title"] == "water plants"
+    listed_text = stdio_sandbox.call_sync(tasks, tool("task_list"), host).parsed
+    assert listed_text["result"]["content"][0]["text"] == "[ ] 1 water plants"
+
+    counted = stdio_sandbox.call_sync(tasks, tool("countdown", {"n": 3}, progressToken="p"), host)
+    assert counted.parsed["result"]["content"][0]["text"] == "counted down from 3"
+    assert [n["params"]["progress"] for n in host.notifications] == [1, 2, 3]
+    assert all(n["method"] == "notifications/progress" for n in host.notifications)
+
+
+def test_a_notification_runs_nothing(stdio_sandbox: Sandbox, tasks: TenantModule) -> None:
+    message = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    outcome = stdio_sandbox.call_sync(tasks, message, RecordingHost())
+    assert outcome.reply == ""
+    assert outcome.fuel_used == 0
+
+
+def test_a_goroutine_reader_answers_at_once_even_after_a_timer(
+    stdio_sandbox: Sandbox, scratch: Path
+) -> None:
+    module = faults(stdio_sandbox, scratch)
+    for name, answer in (("ok", "still serving"), ("nap", "rested")):
+        outcome = stdio_sandbox.call_sync(module, tool(name), RecordingHost())
+        assert outcome.parsed["result"]["content"][0]["text"] == answer
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "words"),
+    [
+        ("hang", BadModuleReply, "waits for more input without answering"),
+        ("sleep", CallTimeout, "wall-clock limit of 500 ms"),
+        ("loop", CallTimeout, "wall-clock limit of 500 ms"),
+        ("bomb", MemoryLimitExceeded, "[limits].memory_mib"),
+        ("panic", ModuleTrapped, "boom: the tool failed"),
+        ("garbage", BadModuleReply, "'this is not JSON-RPC'"),
+    ],
+)
+def test_faults_are_clear_errors_within_their_limits(
+    stdio_sandbox: Sandbox, scratch: Path, name: str, error: type[Exception], words: str
+) -> None:
+    module = faults(stdio_sandbox, scratch)
+    started = time.monotonic()
+    with pytest.raises(error) as info:
+        stdio_sandbox.call_sync(module, tool(name), RecordingHost())
+    assert words in str(info.value)
+    assert "stdio-faults" in str(info.value)
+    # Generous for a loaded machine: the limit is 500 ms and the tick 10 ms.
+    assert time.monotonic() - started < 5
+    again = stdio_sandbox.call_sync(module, tool("ok"), RecordingHost())
+    assert again.parsed["result"]["content"][0]["text"] == "still serving"
+
+
+def test_fuel_limits_a_stdio_guest(stdio_sandbox: Sandbox, scratch: Path) -> None:
+    module = faults(stdio_sandbox, scratch, fuel=200_000_000, timeout_ms=60_000)
+    with pytest.raises(Exception, match="fuel budget") as info:
+        stdio_sandbox.call_sync(module, tool("loop"), RecordingHost())
+    assert info.value.kind == "fuel"  # type: ignore[attr-defined]
+
+
+SOCKET_MODULE = """
+(module
+  (import "wasi_snapshot_preview1" "sock_accept" (func (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")))
+"""
+
+ENV_MODULE = """
+(module
+  (import "env" "system" (func (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")))
+"""
+
+
+def test_vetting_refuses_sockets_foreign_imports_and_core_modules(sandbox: Sandbox) -> None:
+    with pytest.raises(ModuleRejected, match=r"sock_accept is a WASI socket function.*no network"):
+        sandbox.load("s", bytes(wasmtime.wat2wasm(SOCKET_MODULE)), Limits(), "stdio")
+    with pytest.raises(ModuleRejected, match=r"import env\.system is not allowed"):
+        sandbox.load("s", bytes(wasmtime.wat2wasm(ENV_MODULE)), Limits(), "stdio")
+    with pytest.raises(ModuleRejected, match=r"missing export '_start'"):
+        sandbox.load("s", wasm("echo"), Limits(), "stdio")
+    with pytest.raises(ModuleRejected, match=r"cannot run kind 'component'"):
+        sandbox.load("s", wasm("echo"), Limits(), "component")
