@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     vet.add_argument("tenant_dirs", nargs="+", type=Path, metavar="TENANT_DIR")
     vet.add_argument("--json", action="store_true")
     _add_config_flag(vet)
+    build = commands.add_parser(
+        "build", help="build a tenant folder's module from source (Go) and pin it in tenant.toml"
+    )
+    build.add_argument("tenant_dir", type=Path, metavar="TENANT_DIR")
+    _add_config_flag(build)
     # backup, restore, doctor, audit export|verify. Last: it extends the admin `audit` command.
     register_ops(commands)
     return parser
@@ -132,6 +137,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return run_vet_command(
             args.tenant_dirs, settings.cache_path(), settings.sandbox, as_json=args.json
         )
+    if args.command == "build":
+        from smcp_box.tenancy.build import run_build_command
+
+        return run_build_command(args.tenant_dir, settings.cache_path(), settings.sandbox)
     if args.command == "serve":
         return asyncio.run(_serve(settings, lambda: _settings_from(args)))
     if args.command == "tui":
