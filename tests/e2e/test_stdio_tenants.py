@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from tests.e2e.boxproc import BoxProcess, copy_tenants
 from tests.e2e.clients import MODES, connect, modern_headers, modern_request
 from tests.ops.support import busy_calls
-from tests.support.gowasm import STDIO_FAULTS_SOURCE, TASKS_SOURCE, build_seconds, go_module
+from tests.support.gowasm import STDIO_FAULTS_SOURCE, TASKS_SOURCE, go_module
 from tests.support.waiting import wait_until
 
 FAULT_LIMITS = "memory_mib = 32\nfuel = 1000000000000\ntimeout_ms = 1000\n"
@@ -40,20 +39,15 @@ def stdio_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoxProcess]:
     workdir = tmp_path_factory.mktemp("stdio-box")
     scratch = workdir / "build"
     scratch.mkdir()
-    started = time.perf_counter()
     tasks = go_module(TASKS_SOURCE, scratch)
     faults = go_module(STDIO_FAULTS_SOURCE, scratch)
-    # The figures the final report quotes: Go builds (cached by Go after the first) and the box.
-    print(f"\nGo builds: {build_seconds()} ({time.perf_counter() - started:.1f}s in this fixture)")
     tenants = copy_tenants(workdir / "tenants", ["utils"])
     # The example as committed, with its module rebuilt from source.
     shutil.copytree(TASKS_SOURCE, tenants / "tasks", ignore=shutil.ignore_patterns("*.wasm"))
     (tenants / "tasks" / "tasks.wasm").write_bytes(tasks)
     stdio_tenant(tenants / "stdio-faults", "stdio-faults", faults, FAULT_LIMITS)
     proc = BoxProcess(workdir=workdir, tenants_dir=tenants)
-    started = time.perf_counter()
-    proc.start(timeout_s=120)  # compiles two Go modules (a few seconds each) on a cold cache
-    print(f"box start with two Go modules to compile: {time.perf_counter() - started:.1f}s")
+    proc.start(timeout_s=120)  # compiles two Go modules (seconds each) on a cold cache
     try:
         yield proc
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 from smcp_box.tenancy.gobuild import build_go
@@ -14,20 +13,12 @@ TASKS_SOURCE = REPO / "tenants" / "tasks"
 STDIO_FAULTS_SOURCE = REPO / "tests" / "e2e" / "faults" / "stdio"
 
 _lock = threading.Lock()
-_built: dict[Path, tuple[bytes, float]] = {}
+_built: dict[Path, bytes] = {}
 
 
 def go_module(source: Path, scratch: Path) -> bytes:
     """The module built from ``source`` (GOOS=wasip1), built at most once per test session."""
     with _lock:
         if source not in _built:
-            started = time.perf_counter()
-            out = build_go(source, scratch / f"{source.name}.wasm")
-            _built[source] = (out.read_bytes(), time.perf_counter() - started)
-        return _built[source][0]
-
-
-def build_seconds() -> dict[str, float]:
-    """How long each build took (reported by the session's fixtures)."""
-    with _lock:
-        return {source.name: seconds for source, (_, seconds) in _built.items()}
+            _built[source] = build_go(source, scratch / f"{source.name}.wasm").read_bytes()
+        return _built[source]
