@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     from smcp_box.ops.authoring import register as register_authoring
 
     register_authoring(commands)
+    # The build's sandbox keeps compiled code in the configured cache directory.
+    _add_config_flag(commands.choices["build"])
     # backup, restore, doctor, audit export|verify. Last: it extends the admin `audit` command.
     register_ops(commands)
     return parser

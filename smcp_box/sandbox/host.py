@@ -474,6 +474,29 @@ def _valtype(name: str) -> wasmtime.ValType:
     return wasmtime.ValType.i32() if name == "i32" else wasmtime.ValType.i64()
 
 
+def define_import(
+    linker: wasmtime.Linker,
+    name: str,
+    signature: tuple[tuple[str, ...], tuple[str, ...]],
+    impl: Impl | None = None,
+) -> None:
+    """Define ``smcp.name`` in ``linker``: the ABI's own import, or ``impl`` under the same
+    rules (host-call budget, deadline, errors recorded on the call's state)."""
+    callback = _CALLBACKS.get(name) if impl is None else _EXTRA_CALLBACKS.get(name)
+    if callback is None:
+        if impl is None:
+            raise KeyError(name)
+        callback = _EXTRA_CALLBACKS.setdefault(name, _callback(name, impl))
+    params, results = signature
+    ty = wasmtime.FuncType([_valtype(p) for p in params], [_valtype(r) for r in results])
+    native.define_host_func(linker, IMPORT_MODULE, name, ty, callback)
+
+
+#: Callbacks of imports other kinds of module add (see :func:`define_import`), kept like
+#: ``_CALLBACKS`` for the process.
+_EXTRA_CALLBACKS: dict[str, Any] = {}
+
+
 def make_linker(engine: wasmtime.Engine) -> wasmtime.Linker:
     """A Linker defining exactly the ABI's imports, nothing else (no WASI)."""
     linker = wasmtime.Linker(engine)

@@ -41,13 +41,14 @@ class TenantModule:
     #: Names of the ``smcp`` host functions the module imports (core ABI names, also for a
     #: component: ``kv-get`` is ``kv_get``).
     imports: frozenset[str] = frozenset()
-    #: "core" for an smcp-v1 core module, "component" for an ``smcp:box`` component.
+    #: How the module is run, tenant.toml's ``kind``: "core" for an smcp-v1 core module,
+    #: "component" for an ``smcp:box`` component, "stdio" for a WASI command.
     kind: str = "core"
 
 
 class PooledInstance(Protocol):
-    """What the pool needs of an instance: a core :class:`~.instance.Instance` or a
-    :class:`~.component.ComponentInstance`."""
+    """What the pool needs of an instance: a core :class:`~.instance.Instance`, a
+    :class:`~.component.ComponentInstance` or a :class:`~.stdio.StdioInstance`."""
 
     #: Memory as of the instance's last call (0 when unknown).
     memory_bytes: int

@@ -29,6 +29,7 @@ from .host import CHECK_TICKS, CancelToken, HostCalls, make_linker
 from .instance import Instance
 from .limits import CallOutcome, Limits, PoolStats
 from .pool import Spawn, TenantModule, TenantPool
+from .stdio import StdioInstance, check_stdio_module, make_stdio_linker
 from .world import check_component
 
 logger = logging.getLogger("smcp_box.sandbox")
@@ -42,6 +43,14 @@ class _Compiled:
     def __init__(self, module: wasmtime.Module, pre: wasmtime.InstancePre) -> None:
         self.module = module
         self.pre = pre
+
+
+def _spawn_stdio(
+    engine: wasmtime.Engine, pre: wasmtime.InstancePre, tenant: str, limits: Limits, ticks: int
+) -> StdioInstance:
+    # A stdio "instance" holds no guest between calls: the tenant, limits and deadline come
+    # with each call, which starts its own guest.
+    return StdioInstance(engine, pre)
 
 
 class _CompiledComponent:
@@ -68,7 +77,8 @@ INLINE_BACKOFF_CALLS = 50
 
 
 def inline_eligible(module: TenantModule) -> bool:
-    # A component's runtime costs far more than an inline budget before it answers anything.
+    # A component's runtime, or the guest runtime a stdio exchange starts, costs far more than
+    # an inline budget before it answers anything.
     return module.kind == "core" and not (module.imports & INLINE_UNSAFE)
 
 
@@ -94,6 +104,8 @@ class Sandbox:
         self.fingerprint = engine_fingerprint(self.engine_settings)
         self.engine = build_engine(self.engine_settings)
         self._linker = make_linker(self.engine)
+        self._stdio_linker = make_stdio_linker(self.engine)
+        self._stdio_linker = make_stdio_linker(self.engine)
         self._cache = ModuleCache(Path(cache_dir), self.engine, self.fingerprint)
         self._compiled: weakref.WeakValueDictionary[str, _Compiled | _CompiledComponent] = (
             weakref.WeakValueDictionary()
@@ -117,18 +129,24 @@ class Sandbox:
         """Compile (or fetch from the cache) and check a tenant's module; make it current.
 
         ``kind`` is tenant.toml's: "core" for an smcp-v1 core module, "component" for a
-        component of the ``smcp:box`` world. Loading the module and limits the tenant already
+        component of the ``smcp:box`` world, "stdio" for a WASI command run one exchange per
+        call (see :mod:`.stdio`). Loading the module and limits the tenant already
         runs returns the current handle and keeps its warm pool. Anything else replaces the
         pool: calls already running on the old one finish, and the old handle is refused from
         then on. Raises ModuleRejected when the module is not a valid module of its kind.
         """
         self._check_open()
-        if kind not in ("core", "component"):
+        if kind not in ("core", "component", "stdio"):
             raise ModuleRejected(f"tenant {tenant!r}: the sandbox runs no {kind!r} modules")
         sha = hashlib.sha256(wasm).hexdigest()
         with self._lock:
             current = self._pools.get(tenant)
-            if current is not None and current.module.sha256 == sha and current.limits == limits:
+            if (
+                current is not None
+                and current.module.sha256 == sha
+                and current.limits == limits
+                and current.module.kind == kind
+            ):
                 return current.module
         check_binary(tenant, wasm, component=kind == "component")
         spawn: Spawn
@@ -140,8 +158,11 @@ class Sandbox:
             )
             imports, keepalive = component.imports, component
         else:
-            compiled, cache_hit = self._compile(tenant, wasm, sha)
-            spawn = partial(Instance, self.engine, compiled.pre)
+            compiled, cache_hit = self._compile(tenant, wasm, sha, kind)
+            if kind == "stdio":
+                spawn = partial(_spawn_stdio, self.engine, compiled.pre)
+            else:
+                spawn = partial(Instance, self.engine, compiled.pre)
             imports = frozenset(
                 imp.name or "" for imp in compiled.module.imports if imp.module == "smcp"
             )
@@ -169,7 +190,7 @@ class Sandbox:
         logger.info(
             "tenant %s: loaded %s %s (%s)",
             tenant,
-            "component" if kind == "component" else "module",
+            {"core": "module", "component": "component"}.get(kind, f"{kind} module"),
             sha[:12],
             "from cache" if cache_hit else "compiled",
         )
@@ -185,7 +206,7 @@ class Sandbox:
         self, tenant: str, wasm: bytes, sha: str
     ) -> tuple[_CompiledComponent, bool]:
         with self._lock:
-            shared = self._compiled.get(sha)
+            shared = self._compiled.get(f"component:{sha}")
         if isinstance(shared, _CompiledComponent):
             return shared, True
         try:
@@ -197,12 +218,14 @@ class Sandbox:
             ) from None
         compiled = _CompiledComponent(component, check_component(tenant, component, self.engine))
         with self._lock:
-            self._compiled[sha] = compiled
+            self._compiled[f"component:{sha}"] = compiled
         return compiled, cache_hit
 
-    def _compile(self, tenant: str, wasm: bytes, sha: str) -> tuple[_Compiled, bool]:
+    def _compile(self, tenant: str, wasm: bytes, sha: str, kind: str) -> tuple[_Compiled, bool]:
+        """A core or stdio module: the same code, checked and linked for its kind."""
+        key = f"{kind}:{sha}"  # the same bytes as another kind are linked against another Linker
         with self._lock:
-            compiled = self._compiled.get(sha)
+            compiled = self._compiled.get(key)
         if isinstance(compiled, _Compiled):
             return compiled, True
         try:
@@ -211,14 +234,18 @@ class Sandbox:
             raise ModuleRejected(
                 f"tenant {tenant!r}: the module does not compile: {exc}", data={"tenant": tenant}
             ) from None
-        check_module(tenant, module)
+        if kind == "stdio":
+            check_stdio_module(tenant, module)
+        else:
+            check_module(tenant, module)
+        linker = self._stdio_linker if kind == "stdio" else self._linker
         try:
-            pre = self._linker.instantiate_pre(module)
+            pre = linker.instantiate_pre(module)
         except wasmtime.WasmtimeError as exc:  # pragma: no cover - check_module covers imports
             raise ModuleRejected(f"tenant {tenant!r}: the module cannot be linked: {exc}") from None
         compiled = _Compiled(module, pre)
         with self._lock:
-            self._compiled[sha] = compiled
+            self._compiled[key] = compiled
         return compiled, cache_hit
 
     def unload(self, tenant: str) -> bool:

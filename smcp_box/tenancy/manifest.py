@@ -161,7 +161,7 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
 
 
 #: Kinds this build can run; the others are refused by name when a tenant.toml asks for them.
-RUNNABLE_KINDS: frozenset[TenantKind] = frozenset({"core", "component"})
+RUNNABLE_KINDS: frozenset[TenantKind] = frozenset({"core", "component", "stdio"})
 
 
 def _kind(kind: object) -> TenantKind:
