@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     vet.add_argument("tenant_dirs", nargs="+", type=Path, metavar="TENANT_DIR_OR_MODULE")
     vet.add_argument("--json", action="store_true")
     _add_config_flag(vet)
+    from smcp_box.ops.authoring import register as register_authoring
+
+    register_authoring(commands)
+    # The build's sandbox keeps compiled code in the configured cache directory.
+    _add_config_flag(commands.choices["build"])
     # backup, restore, doctor, audit export|verify. Last: it extends the admin `audit` command.
     register_ops(commands)
     return parser
@@ -132,6 +137,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from smcp_box.ops.cert_command import run_cert
 
         return run_cert(args, state_dir=settings.state_path(), tenants_dir=settings.tenants_path())
+    if args.command in ("new", "build"):
+        from smcp_box.ops.authoring import dispatch as dispatch_authoring
+
+        done = dispatch_authoring(args, settings.cache_path())
+        assert done is not None
+        return done
     if args.command == "vet":
         from smcp_box.tenancy.vet_command import run_vet_command
 

@@ -328,6 +328,15 @@ class KvQuotaExceeded(StoreError):
     jsonrpc_code = KV_QUOTA
 
 
+class KvNotAnInteger(BoxError):
+    """kv_incr found a value that is not a decimal i64, or the sum would overflow i64; nothing
+    was written. Not a StoreError: the store works, the tenant's data does not fit the call."""
+
+    http_status = 409
+    jsonrpc_code = INVALID_PARAMS
+    kind = "kv_not_integer"
+
+
 class DecryptionFailed(StoreError):
     """A stored value failed authentication: wrong data key, or the row was tampered with."""
 

@@ -91,80 +91,25 @@ def sha256_file(path: Path) -> str:
 
 
 def tools_fingerprint(tenant: Path, module_file: Path) -> str:
-    """The tools_sha256 pin of the module: what `smcp-box vet` prints for it.
-
-    The module's initialize and tools/list run in the box's sandbox with the tenant's [config]
-    and [limits] from tenant.toml (its sha256 and tools_sha256 lines are not read, so
-    placeholders there are fine).
-    """
+    """The tools_sha256 pin of the module: what `smcp-box vet` prints for it."""
     # Imported here: building needs only ziglang; pinning the tools needs the installed box.
-    import tomllib
+    from smcp_box.tenancy.pinning import tools_fingerprint as fingerprint
 
-    from smcp_box.config import SandboxSettings, check_limits
-    from smcp_box.sandbox import Sandbox
-    from smcp_box.tenancy.manifest import TenantManifest, resolve_limits
-    from smcp_box.tenancy.vet import list_tools
-    from smcp_box.vetting.pins import tools_fingerprint as fingerprint
-
-    raw = tomllib.loads((tenant / "tenant.toml").read_text(encoding="utf-8"))
-    data = module_file.read_bytes()
-    manifest = TenantManifest(
-        name=str(raw["name"]),
-        description=str(raw.get("description", "")),
-        module_path=module_file,
-        sha256=hashlib.sha256(data).hexdigest(),
-        auth=raw.get("auth", "api_key"),
-        limit_overrides=dict(check_limits(raw.get("limits", {}))),
-        config={str(k): str(v) for k, v in raw.get("config", {}).items()},
-    )
-    limits = resolve_limits(SandboxSettings(), manifest.limit_overrides)
-    with (
-        tempfile.TemporaryDirectory(prefix="smcp-vet-cache-") as cache,
-        Sandbox(Path(cache)) as sandbox,
-    ):
-        module = sandbox.load(manifest.name, data, limits)
-        return fingerprint(list_tools(sandbox, module, manifest))
-
-
-def _rewrite(text: str, line: re.Pattern[str], key: str, value: str, after: re.Pattern[str]) -> str:
-    """text with key's line set to value (its comment kept), added after `after`'s line."""
-    if line.search(text) is not None:
-        return line.sub(
-            lambda m: f'{key} = "{value}"' + (f"  {m.group(2)}" if m.group(2) else ""),
-            text,
-            count=1,
-        )
-    anchor = after.search(text)
-    if anchor is None:
-        raise SystemExit(f'tenant.toml has no {key} = "..." line and no line to add it after')
-    end = text.find("\n", anchor.end())
-    end = len(text) if end < 0 else end
-    return text[:end] + f'\n{key} = "{value}"' + text[end:]
-
-
-def _write_if_changed(toml: Path, new: str) -> bool:
-    changed = new != toml.read_text(encoding="utf-8")
-    if changed:
-        toml.write_text(new, encoding="utf-8")
-    return changed
+    return fingerprint(tenant, module_file)
 
 
 def pin(tenant: Path, digest: str) -> bool:
-    """Sets the sha256 line of tenant.toml (any quoted value, or none: added after the module
-    line); True if it changed."""
-    toml = tenant / "tenant.toml"
-    text = toml.read_text(encoding="utf-8")
-    return _write_if_changed(toml, _rewrite(text, SHA_LINE, "sha256", digest, MODULE_LINE))
+    """Sets the sha256 line of tenant.toml; True if it changed."""
+    from smcp_box.tenancy.pinning import pin as pin_sha256
+
+    return pin_sha256(tenant, digest)
 
 
 def pin_tools(tenant: Path, fingerprint: str) -> bool:
-    """Sets the tools_sha256 line of tenant.toml (added after the sha256 line when missing);
-    True if it changed."""
-    toml = tenant / "tenant.toml"
-    text = toml.read_text(encoding="utf-8")
-    return _write_if_changed(
-        toml, _rewrite(text, TOOLS_LINE, "tools_sha256", fingerprint, SHA_LINE)
-    )
+    """Sets the tools_sha256 line of tenant.toml; True if it changed."""
+    from smcp_box.tenancy.pinning import pin_tools as pin_fingerprint
+
+    return pin_fingerprint(tenant, fingerprint)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -385,6 +385,14 @@ SMCP_IMPORT("kv_delete") int32_t smcp__host_kv_delete(const char *key, size_t ke
 SMCP_IMPORT("kv_list") int64_t smcp__host_kv_list(const char *prefix, size_t prefix_len);
 SMCP_IMPORT("notify") void smcp__host_notify(const char *msg, size_t msg_len);
 SMCP_IMPORT("time_now_ms") int64_t smcp__host_time_now_ms(void);
+/* Added after smcp-v1 first shipped. The linker imports only what a module calls, so modules
+ * that use none of these still load on boxes that predate them. */
+SMCP_IMPORT("kv_cas") int32_t smcp__host_kv_cas(const char *key, size_t key_len,
+                                                const char *exp, int32_t exp_len,
+                                                const char *val, size_t val_len);
+SMCP_IMPORT("kv_incr") int32_t smcp__host_kv_incr(const char *key, size_t key_len, int64_t delta,
+                                                  int64_t *out);
+SMCP_IMPORT("random_bytes") int32_t smcp__host_random_bytes(void *buf, size_t len);
 
 /* Unpacks a host-allocated (ptr << 32 | len) result; NULL for -1 ("absent"). A host that
  * points outside memory is broken beyond recovery, so that traps. */
@@ -430,6 +438,24 @@ int smcp_kv_set(const char *key, const char *value, size_t len) {
 
 int smcp_kv_delete(const char *key) { return smcp__host_kv_delete(key, strlen(key)); }
 
+int smcp_kv_cas(const char *key, const char *expected, size_t expected_len, const char *value,
+                size_t len) {
+    /* -1 as the expected length means "only if absent" (docs/abi.md 2.3). */
+    int32_t exp_len = expected == NULL ? -1 : (int32_t)expected_len;
+    return smcp__host_kv_cas(key, strlen(key), expected, exp_len, value, len);
+}
+
+int smcp_kv_incr(const char *key, int64_t delta, int64_t *out) {
+    int64_t sum = 0;
+    int rc = smcp__host_kv_incr(key, strlen(key), delta, &sum);
+    if (rc == SMCP_KV_OK && out != NULL) {
+        *out = sum;
+    }
+    return rc;
+}
+
+int smcp_random_bytes(void *buf, size_t len) { return smcp__host_random_bytes(buf, len); }
+
 const smcp_json *smcp_kv_list(const char *prefix) {
     size_t n;
     const char *text = unpack(smcp__host_kv_list(prefix, strlen(prefix)), &n);
@@ -448,6 +474,9 @@ const char *smcp_kv_strerror(int rc) {
         return "the tenant's storage quota is exhausted; delete data or ask the admin for more";
     case SMCP_KV_FAILURE:
         return "the box could not store the change; try again later";
+    case SMCP_KV_NOT_INTEGER:
+        return "the stored value is not a decimal integer, or the sum overflows; nothing was "
+               "written";
     default:
         return "unknown key-value store error";
     }

@@ -240,16 +240,36 @@ const char *smcp_config_get(const char *key, size_t *len);
  * usual value; the box rejects invalid UTF-8). smcp_kv_get returns NULL for a missing key. */
 const char *smcp_kv_get(const char *key, size_t *len);
 
-/* Result codes of smcp_kv_set and smcp_kv_delete. */
+/* Result codes of the kv writes (smcp_kv_set, smcp_kv_delete, smcp_kv_cas, smcp_kv_incr). */
 #define SMCP_KV_OK 0
-#define SMCP_KV_QUOTA (-1)   /* the tenant's storage quota would be exceeded */
-#define SMCP_KV_FAILURE (-2) /* the box could not store the change; try again later */
+#define SMCP_KV_QUOTA (-1)       /* the tenant's storage quota would be exceeded */
+#define SMCP_KV_FAILURE (-2)     /* the box could not store the change; try again later */
+#define SMCP_KV_NOT_INTEGER (-3) /* smcp_kv_incr: the value is not a decimal integer, or the
+                                    sum overflows int64; nothing was written */
 
 /* Stores len bytes under key (replacing any value). Returns SMCP_KV_OK or a negative code. */
 int smcp_kv_set(const char *key, const char *value, size_t len);
 
 /* Removes key; SMCP_KV_OK also when it was absent. Returns a negative code on failure. */
 int smcp_kv_delete(const char *key);
+
+/* Concurrency: the box runs several calls of one tenant at once, each in its own instance
+ * (memory is never shared), and each kv function is atomic on its own. A read followed by a
+ * write (smcp_kv_get, then smcp_kv_set) can lose another call's write in between: use
+ * smcp_kv_cas or smcp_kv_incr for read-modify-write. */
+
+/* Compare-and-set: stores len bytes of value under key only if the key's current value is
+ * exactly the expected_len bytes at expected, or, when expected is NULL, only if the key is
+ * absent. Returns 1 when it wrote, 0 when the current value differs (nothing written; read it
+ * again and retry), or SMCP_KV_QUOTA / SMCP_KV_FAILURE. Imports smcp.kv_cas. */
+int smcp_kv_cas(const char *key, const char *expected, size_t expected_len, const char *value,
+                size_t len);
+
+/* Atomically adds delta to the decimal integer stored under key (absent counts as 0) and
+ * stores the sum back as decimal text; *out (if not NULL) receives the new value. Returns
+ * SMCP_KV_OK, SMCP_KV_QUOTA, SMCP_KV_FAILURE or SMCP_KV_NOT_INTEGER (nothing written). The
+ * way to hand out unique ids: smcp_kv_incr("next_id", 1, &id). Imports smcp.kv_incr. */
+int smcp_kv_incr(const char *key, int64_t delta, int64_t *out);
 
 /* The keys that start with prefix, as a parsed JSON array of strings in ascending order;
  * NULL if the host's answer could not be read. */
@@ -264,6 +284,14 @@ void smcp_notify(const char *json, size_t len);
 
 /* The host's wall clock in milliseconds since the Unix epoch (UTC). */
 int64_t smcp_time_now_ms(void);
+
+/* The most bytes one smcp_random_bytes call fills. */
+#define SMCP_RANDOM_MAX 65536
+
+/* Fills buf with len bytes from the host's cryptographically secure random generator (the
+ * module has no other source of randomness). len over SMCP_RANDOM_MAX fails the whole call
+ * (-32054), so ask in pieces for more. Returns 0. Imports smcp.random_bytes. */
+int smcp_random_bytes(void *buf, size_t len);
 
 /* --- SHA-256 (FIPS 180-4) ------------------------------------------------------------------- */
 

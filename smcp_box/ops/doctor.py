@@ -270,7 +270,7 @@ def _check_tenants(settings: Settings, report: Checklist) -> None:
                 # Admin overrides live in the database; the manifest's own limits are checked.
                 limits = resolve_limits(settings.sandbox, manifest.limit_overrides)
                 # Compiling checks what the box checks at load: hash pin, imports, exports.
-                sandbox.load(manifest.name, manifest.read_module(), limits)
+                sandbox.load(manifest.name, manifest.read_module(), limits, kind=manifest.kind)
             except BoxError as exc:
                 report.add("FAIL", label, exc.message)
                 continue

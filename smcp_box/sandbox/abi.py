@@ -28,6 +28,11 @@ HOST_IMPORTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "kv_list": (("i32", "i32"), ("i64",)),
     "notify": (("i32", "i32"), ()),
     "time_now_ms": ((), ("i64",)),
+    # Added after smcp-v1 first shipped; like every import they are optional (a module imports
+    # only what it uses), so modules built before them load unchanged.
+    "kv_cas": (("i32", "i32", "i32", "i32", "i32", "i32"), ("i32",)),
+    "kv_incr": (("i32", "i32", "i64", "i32"), ("i32",)),
+    "random_bytes": (("i32", "i32"), ("i32",)),
 }
 
 EXPORT_MEMORY = "memory"
@@ -46,18 +51,39 @@ U32_MASK = 0xFFFF_FFFF
 U64_MASK = 0xFFFF_FFFF_FFFF_FFFF
 
 
-def check_binary(tenant: str, wasm: bytes) -> None:
-    """Reject anything that is not a binary core module before wasmtime sees it.
+#: A component's version and layer fields (component model, binary version 0xd, layer 1).
+COMPONENT_VERSION = b"\x0d\x00\x01\x00"
+
+
+def check_binary(tenant: str, wasm: bytes, *, component: bool = False) -> None:
+    """Reject anything that is not a binary of the kind tenant.toml declares before wasmtime
+    sees it.
 
     ``wasmtime.Module`` would parse text (WAT) given bytes that do not start with NUL; tenants
     upload binaries only, so text is refused rather than compiled.
     """
     if wasm[:4] != WASM_MAGIC:
         raise ModuleRejected(f"tenant {tenant!r}: the module is not a wasm binary")
-    if wasm[4:8] != CORE_MODULE_VERSION:
+    version = wasm[4:8]
+    if component and version != COMPONENT_VERSION:
         raise ModuleRejected(
-            f"tenant {tenant!r}: the module is not a core wasm module (a component?); "
-            "the box runs smcp-v1 core modules"
+            f'tenant {tenant!r}: tenant.toml says kind = "component", but the module is not a '
+            "WebAssembly component"
+            + (
+                " (it is a core module: remove the kind line)"
+                if version == CORE_MODULE_VERSION
+                else ""
+            )
+        )
+    if not component and version != CORE_MODULE_VERSION:
+        raise ModuleRejected(
+            f"tenant {tenant!r}: the module is not a core wasm module"
+            + (
+                ' (it is a component: set kind = "component" in tenant.toml)'
+                if version == COMPONENT_VERSION
+                else ""
+            )
+            + "; the box runs smcp-v1 core modules and smcp:box components"
         )
 
 

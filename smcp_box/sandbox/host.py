@@ -18,13 +18,14 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import wasmtime
 
 from smcp_box.errors import (
     BadModuleReply,
     BoxError,
+    KvNotAnInteger,
     KvQuotaExceeded,
     ModuleTrapped,
     SandboxError,
@@ -44,13 +45,16 @@ from .faults import (
 )
 from .limits import Limits
 
+_T = TypeVar("_T")
+
 
 class HostCalls(Protocol):
     """What a module can ask of the box during one call; one object per call.
 
     Methods are synchronous and run in the sandbox's worker thread, never on the event loop.
-    Raising a :class:`smcp_box.errors.BoxError` fails the call with it, except from ``kv_set``
-    and ``kv_delete``, whose store errors become status codes for the module.
+    Raising a :class:`smcp_box.errors.BoxError` fails the call with it, except from ``kv_set``,
+    ``kv_delete``, ``kv_cas`` and ``kv_incr``, whose store errors become status codes for the
+    module.
     """
 
     def log(self, level: str, message: str) -> None: ...
@@ -65,6 +69,14 @@ class HostCalls(Protocol):
 
     def kv_delete(self, key: str) -> None: ...
 
+    def kv_cas(self, key: str, expected: str | None, value: str) -> bool:
+        """True if written. Raise KvQuotaExceeded (-1) or StoreError (-2)."""
+        ...
+
+    def kv_incr(self, key: str, delta: int) -> int:
+        """The new value. Raise KvQuotaExceeded (-1), StoreError (-2) or KvNotAnInteger (-3)."""
+        ...
+
     def kv_list(self, prefix: str) -> list[str]: ...
 
     def notify(self, message: JsonObject) -> None:
@@ -73,6 +85,10 @@ class HostCalls(Protocol):
         ...
 
     def time_now_ms(self) -> int: ...
+
+    def random_bytes(self, length: int) -> bytes:
+        """Exactly ``length`` bytes from a CSPRNG; BadModuleReply for a length out of range."""
+        ...
 
 
 class CancelToken:
@@ -166,9 +182,35 @@ def bind(state: CallState | None) -> None:
     _current.state = state
 
 
-def _fail(
-    state: CallState, name: str, detail: str, cls: type[BoxError] = ModuleTrapped
-) -> BoxError:
+def current_state() -> CallState | None:
+    """The state bound to this thread by the wasm entry running on it, if any."""
+    state: CallState | None = getattr(_current, "state", None)
+    return state
+
+
+def enter_import(state: CallState, name: str) -> HostCalls:
+    """The checks every host import makes before it does anything, for core modules and
+    components alike: counted against max_host_calls, refused during instantiation, and
+    refused once the call is cancelled or out of time. Returns the call's host."""
+    state.host_calls += 1
+    host = state.host
+    if host is None:
+        raise fail(state, name, "host imports cannot be called from the start function")
+    if state.host_calls > state.limits.max_host_calls:
+        raise fail(
+            state,
+            name,
+            f"more than {state.limits.max_host_calls} host calls in one call; raise "
+            "[limits].max_host_calls in tenant.toml or make fewer calls",
+        )
+    interruption = state.interruption()
+    if interruption is not None:
+        raise interruption
+    return host
+
+
+def fail(state: CallState, name: str, detail: str, cls: type[BoxError] = ModuleTrapped) -> BoxError:
+    """The error a host import raises: names the tenant and the import."""
     return cls(
         f"tenant {state.tenant!r}: {name}: {detail}", data={"tenant": state.tenant, "import": name}
     )
@@ -178,7 +220,7 @@ def read_string(state: CallState, ctx: int, name: str, ptr: int, length: int, wh
     ptr &= U32_MASK
     length &= U32_MASK
     if length > state.limits.max_reply_bytes:
-        raise _fail(
+        raise fail(
             state,
             name,
             f"the {what} is {length} bytes, over [limits].max_reply_bytes "
@@ -187,7 +229,7 @@ def read_string(state: CallState, ctx: int, name: str, ptr: int, length: int, wh
         )
     size = native.memory_data_size(ctx, state.mem_ref)
     if ptr + length > size:
-        raise _fail(
+        raise fail(
             state,
             name,
             f"pointer out of bounds (the {what} at {ptr} with length {length} ends past the "
@@ -199,7 +241,20 @@ def read_string(state: CallState, ctx: int, name: str, ptr: int, length: int, wh
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise _fail(state, name, f"the {what} is not valid UTF-8", BadModuleReply) from None
+        raise fail(state, name, f"the {what} is not valid UTF-8", BadModuleReply) from None
+
+
+def _check_span(state: CallState, ctx: int, name: str, ptr: int, length: int, what: str) -> None:
+    """Fail the call (-32054) unless [ptr, ptr + length) lies inside the module's memory: for
+    buffers the host writes into at a place the module chose."""
+    size = native.memory_data_size(ctx, state.mem_ref)
+    if ptr + length > size:
+        raise fail(
+            state,
+            name,
+            f"the {what} at {ptr} with length {length} ends past the {size}-byte memory",
+            BadModuleReply,
+        )
 
 
 def write_buffer(state: CallState, ctx: int, name: str, data: bytes) -> int:
@@ -230,7 +285,7 @@ def write_buffer(state: CallState, ctx: int, name: str, data: bytes) -> int:
     if error:
         # Only a host import called from inside smcp_alloc can fail this way; its own error
         # is already pending and wins.
-        raise _fail(state, name, f"smcp_alloc failed: {native.take_error(error)}")
+        raise fail(state, name, f"smcp_alloc failed: {native.take_error(error)}")
     ptr = buf[0].i32 & U32_MASK
     size = native.memory_data_size(ctx, state.mem_ref)
     if ptr == 0:
@@ -238,7 +293,7 @@ def write_buffer(state: CallState, ctx: int, name: str, data: bytes) -> int:
             state.tenant, state.limits, size, f"smcp_alloc({length}) for {name} returned 0"
         )
     if ptr + length > size:
-        raise _fail(state, name, f"smcp_alloc returned a buffer out of bounds ({ptr}+{length})")
+        raise fail(state, name, f"smcp_alloc returned a buffer out of bounds ({ptr}+{length})")
     # The memory may have grown (and moved) inside smcp_alloc: fetch its base only now.
     ctypes.memmove(native.memory_data(ctx, state.mem_ref) + ptr, data, length)
     return pack_buffer(ptr, length)
@@ -277,27 +332,65 @@ def _kv_list(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
     a[0].i64 = write_buffer(state, ctx, "kv_list", encoded)
 
 
+def kv_call(call: Callable[[], _T]) -> tuple[int, _T | None]:
+    """(status, result) of a kv import's store call: the status codes of docs/abi.md 2.3."""
+    try:
+        return 0, call()
+    except KvQuotaExceeded:
+        return -1, None
+    except StoreError:
+        return -2, None
+    except KvNotAnInteger:
+        return -3, None
+
+
 def _kv_set(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
     key = read_string(state, ctx, "kv_set", a[0].i32, a[1].i32, "key")
     value = read_string(state, ctx, "kv_set", a[2].i32, a[3].i32, "value")
-    try:
-        host.kv_set(key, value)
-    except KvQuotaExceeded:
-        a[0].i32 = -1
-    except StoreError:
-        a[0].i32 = -2
-    else:
-        a[0].i32 = 0
+    a[0].i32 = kv_call(lambda: host.kv_set(key, value))[0]
 
 
 def _kv_delete(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
     key = read_string(state, ctx, "kv_delete", a[0].i32, a[1].i32, "key")
+    a[0].i32 = kv_call(lambda: host.kv_delete(key))[0]
+
+
+def _kv_cas(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    key = read_string(state, ctx, "kv_cas", a[0].i32, a[1].i32, "key")
+    # An expected length of -1 means "only if absent"; any other value is a string.
+    expected = (
+        None
+        if a[3].i32 == -1
+        else read_string(state, ctx, "kv_cas", a[2].i32, a[3].i32, "expected value")
+    )
+    value = read_string(state, ctx, "kv_cas", a[4].i32, a[5].i32, "value")
+    status, written = kv_call(lambda: host.kv_cas(key, expected, value))
+    a[0].i32 = status or int(bool(written))
+
+
+def _kv_incr(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    key = read_string(state, ctx, "kv_incr", a[0].i32, a[1].i32, "key")
+    delta, out_ptr = a[2].i64, a[3].i32 & U32_MASK
+    # Checked before the store is asked, so a bad pointer fails the call with nothing stored.
+    _check_span(state, ctx, "kv_incr", out_ptr, 8, "result buffer")
+    status, total = kv_call(lambda: host.kv_incr(key, delta))
+    if total is not None:
+        out = total.to_bytes(8, "little", signed=True)
+        ctypes.memmove(native.memory_data(ctx, state.mem_ref) + out_ptr, out, 8)
+    a[0].i32 = status
+
+
+def _random_bytes(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    ptr, length = a[0].i32 & U32_MASK, a[1].i32 & U32_MASK
+    _check_span(state, ctx, "random_bytes", ptr, length, "buffer")
     try:
-        host.kv_delete(key)
-    except StoreError:
-        a[0].i32 = -2
-    else:
-        a[0].i32 = 0
+        data = host.random_bytes(length)
+    except BadModuleReply as exc:
+        raise fail(state, "random_bytes", exc.message, BadModuleReply) from None
+    if len(data) != length:  # pragma: no cover - a HostCalls bug, not the module's
+        raise SandboxError(f"random_bytes: the host gave {len(data)} bytes, not {length}")
+    ctypes.memmove(native.memory_data(ctx, state.mem_ref) + ptr, data, length)
+    a[0].i32 = 0
 
 
 def _notify(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
@@ -305,7 +398,7 @@ def _notify(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
     try:
         message = parse_module_notification(text)
     except BadModuleReply as exc:
-        raise _fail(state, "notify", exc.message, BadModuleReply) from None
+        raise fail(state, "notify", exc.message, BadModuleReply) from None
     host.notify(message)
 
 
@@ -322,6 +415,9 @@ _IMPLS: dict[str, Impl] = {
     "kv_list": _kv_list,
     "notify": _notify,
     "time_now_ms": _time_now_ms,
+    "kv_cas": _kv_cas,
+    "kv_incr": _kv_incr,
+    "random_bytes": _random_bytes,
 }
 assert set(_IMPLS) == set(HOST_IMPORTS), "every ABI import needs an implementation"
 
@@ -332,21 +428,7 @@ def _callback(name: str, impl: Impl) -> Any:
         if state is None:  # pragma: no cover - every wasm entry binds a state first
             return native.new_trap(f"{name}: called with no call in progress")
         try:
-            state.host_calls += 1
-            host = state.host
-            if host is None:
-                raise _fail(state, name, "host imports cannot be called from the start function")
-            if state.host_calls > state.limits.max_host_calls:
-                raise _fail(
-                    state,
-                    name,
-                    f"more than {state.limits.max_host_calls} host calls in one call; raise "
-                    "[limits].max_host_calls in tenant.toml or make fewer calls",
-                )
-            interruption = state.interruption()
-            if interruption is not None:
-                raise interruption
-            impl(state, host, native.caller_context(caller), args)
+            impl(state, enter_import(state, name), native.caller_context(caller), args)
             return 0
         except BaseException as exc:  # nothing may escape into wasmtime
             if state.pending is None:
@@ -390,6 +472,29 @@ EPOCH_CALLBACK: Any = native.EpochCallback(_on_epoch)
 
 def _valtype(name: str) -> wasmtime.ValType:
     return wasmtime.ValType.i32() if name == "i32" else wasmtime.ValType.i64()
+
+
+def define_import(
+    linker: wasmtime.Linker,
+    name: str,
+    signature: tuple[tuple[str, ...], tuple[str, ...]],
+    impl: Impl | None = None,
+) -> None:
+    """Define ``smcp.name`` in ``linker``: the ABI's own import, or ``impl`` under the same
+    rules (host-call budget, deadline, errors recorded on the call's state)."""
+    callback = _CALLBACKS.get(name) if impl is None else _EXTRA_CALLBACKS.get(name)
+    if callback is None:
+        if impl is None:
+            raise KeyError(name)
+        callback = _EXTRA_CALLBACKS.setdefault(name, _callback(name, impl))
+    params, results = signature
+    ty = wasmtime.FuncType([_valtype(p) for p in params], [_valtype(r) for r in results])
+    native.define_host_func(linker, IMPORT_MODULE, name, ty, callback)
+
+
+#: Callbacks of imports other kinds of module add (see :func:`define_import`), kept like
+#: ``_CALLBACKS`` for the process.
+_EXTRA_CALLBACKS: dict[str, Any] = {}
 
 
 def make_linker(engine: wasmtime.Engine) -> wasmtime.Linker:

@@ -100,7 +100,7 @@ class Instance:
     ) -> None:
         # A start function runs here, under the same fuel and wall-clock limits as a call.
         state = CallState(
-            tenant, limits, None, self.mem_ref, self.alloc_ref, _host_deadline(limits), ticks=ticks
+            tenant, limits, None, self.mem_ref, self.alloc_ref, host_deadline(limits), ticks=ticks
         )
         self._arm(limits)
         bind(state)
@@ -190,7 +190,7 @@ class Instance:
             host,
             mem_ref,
             self.alloc_ref,
-            _host_deadline(limits),
+            host_deadline(limits),
             ticks=ticks,
             cancel=cancel,
             shutdown=shutdown,
@@ -244,11 +244,7 @@ class Instance:
             return "", None
         data = {"tenant": tenant}
         if length > limits.max_reply_bytes:
-            raise BadModuleReply(
-                f"tenant {tenant!r}: the reply is {length} bytes, over [limits].max_reply_bytes "
-                f"({limits.max_reply_bytes}); raise it in tenant.toml or send less",
-                data=data,
-            )
+            raise reply_too_large(tenant, limits, length)
         size = self.memory_bytes
         if ptr + length > size:
             raise BadModuleReply(
@@ -263,15 +259,7 @@ class Instance:
             raise BadModuleReply(
                 f"tenant {tenant!r}: the reply is not valid UTF-8", data=data
             ) from None
-        try:
-            # The protocol's strict JSON: a lone surrogate or NaN in a reply would otherwise
-            # fail later, wherever the reply is encoded again.
-            parsed = decode_json_text(text)
-        except ParseError as exc:
-            raise BadModuleReply(
-                f"tenant {tenant!r}: the reply is not valid JSON ({exc.message})", data=data
-            ) from None
-        return text, parsed
+        return text, parse_reply(tenant, text)
 
     def _memory_size(self) -> int:
         # Also kept for the pool's statistics: memory never shrinks, so this is the peak.
@@ -282,5 +270,26 @@ class Instance:
         self.store.close()
 
 
-def _host_deadline(limits: Limits) -> float:
+def parse_reply(tenant: str, text: str) -> object:
+    """The reply parsed with the protocol's strict JSON rules (core modules and components)."""
+    try:
+        # A lone surrogate or NaN in a reply would otherwise fail later, wherever the reply is
+        # encoded again.
+        return decode_json_text(text)
+    except ParseError as exc:
+        raise BadModuleReply(
+            f"tenant {tenant!r}: the reply is not valid JSON ({exc.message})",
+            data={"tenant": tenant},
+        ) from None
+
+
+def reply_too_large(tenant: str, limits: Limits, length: int) -> BadModuleReply:
+    return BadModuleReply(
+        f"tenant {tenant!r}: the reply is {length} bytes, over [limits].max_reply_bytes "
+        f"({limits.max_reply_bytes}); raise it in tenant.toml or send less",
+        data={"tenant": tenant},
+    )
+
+
+def host_deadline(limits: Limits) -> float:
     return time.monotonic() + limits.timeout_s

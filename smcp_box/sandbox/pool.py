@@ -16,13 +16,12 @@ import threading
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-
-import wasmtime
+from typing import Protocol
 
 from smcp_box.errors import FuelExhausted, SandboxError, TenantBusy
 
 from .host import CancelToken, HostCalls
-from .instance import Instance, deadline_ticks
+from .instance import deadline_ticks
 from .limits import CallOutcome, Limits, PoolStats
 
 
@@ -39,8 +38,38 @@ class TenantModule:
     limits: Limits
     #: True when the compiled code came from the on-disk cache (no compilation).
     cache_hit: bool
-    #: Names of the ``smcp`` host functions the module imports.
+    #: Names of the ``smcp`` host functions the module imports (core ABI names, also for a
+    #: component: ``kv-get`` is ``kv_get``).
     imports: frozenset[str] = frozenset()
+    #: How the module is run, tenant.toml's ``kind``: "core" for an smcp-v1 core module,
+    #: "component" for an ``smcp:box`` component, "stdio" for a WASI command.
+    kind: str = "core"
+
+
+class PooledInstance(Protocol):
+    """What the pool needs of an instance: a core :class:`~.instance.Instance`, a
+    :class:`~.component.ComponentInstance` or a :class:`~.stdio.StdioInstance`."""
+
+    #: Memory as of the instance's last call (0 when unknown).
+    memory_bytes: int
+
+    def call(
+        self,
+        tenant: str,
+        limits: Limits,
+        ticks: int,
+        message: bytes,
+        host: HostCalls,
+        *,
+        cancel: CancelToken | None = None,
+        shutdown: CancelToken | None = None,
+    ) -> CallOutcome: ...
+
+    def close(self) -> None: ...
+
+
+#: Makes one instance: (tenant, limits, deadline ticks) -> a live instance, or raises.
+Spawn = Callable[[str, Limits, int], PooledInstance]
 
 
 class _Waiter:
@@ -145,8 +174,7 @@ class TenantPool:
     def __init__(
         self,
         module: TenantModule,
-        engine: wasmtime.Engine,
-        pre: wasmtime.InstancePre,
+        spawn: Spawn,
         tick_s: float,
         *,
         keepalive: object = None,
@@ -159,12 +187,11 @@ class TenantPool:
         self.tenant = module.tenant
         self.limits = module.limits
         self.gate = Gate(module.limits.max_concurrent_calls)
-        self._engine = engine
-        self._pre = pre
+        self._spawn = spawn
         self._ticks = deadline_ticks(module.limits.timeout_s, tick_s)
         self._lock = threading.Lock()
-        self._idle: list[Instance] = []
-        self._live: set[Instance] = set()
+        self._idle: list[PooledInstance] = []
+        self._live: set[PooledInstance] = set()
         self._closed = False
         self._calls = 0
         self._errors: Counter[str] = Counter()
@@ -180,20 +207,20 @@ class TenantPool:
 
     # --- instances ---------------------------------------------------------------------------
 
-    def _new_instance(self) -> Instance:
-        instance = Instance(self._engine, self._pre, self.tenant, self.limits, self._ticks)
+    def _new_instance(self) -> PooledInstance:
+        instance = self._spawn(self.tenant, self.limits, self._ticks)
         with self._lock:
             self._live.add(instance)
             self._created += 1
         return instance
 
-    def _take(self) -> Instance:
+    def _take(self) -> PooledInstance:
         with self._lock:
             if self._idle:
                 return self._idle.pop()  # the most recently used: its pages are warmest
         return self._new_instance()
 
-    def _give_back(self, instance: Instance, healthy: bool) -> None:
+    def _give_back(self, instance: PooledInstance, healthy: bool) -> None:
         with self._lock:
             if healthy and not self._closed and len(self._idle) < self.limits.max_instances:
                 self._idle.append(instance)
@@ -201,6 +228,11 @@ class TenantPool:
             self._live.discard(instance)
             self._discarded += 1
         instance.close()
+
+    def prime(self) -> None:
+        """Make one instance now, kept warm if the pool keeps any: raises what instantiating
+        raises, so a module that cannot be instantiated fails where it is loaded."""
+        self._give_back(self._new_instance(), healthy=True)
 
     def warm_up(self, count: int) -> int:
         """Instantiate until ``count`` (at most max_instances) instances are idle."""

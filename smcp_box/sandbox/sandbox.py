@@ -11,19 +11,26 @@ import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
 import wasmtime
+import wasmtime.component
 
 from smcp_box.errors import ModuleRejected, PayloadTooLarge
 
 from .abi import check_binary, check_module
 from .cache import CacheCounters, ModuleCache
+from .component import ComponentInstance
+from .component import make_linker as make_component_linker
 from .engine import EngineSettings, EpochTicker, build_engine, engine_fingerprint
 from .host import CHECK_TICKS, CancelToken, HostCalls, make_linker
+from .instance import Instance
 from .limits import CallOutcome, Limits, PoolStats
-from .pool import TenantModule, TenantPool
+from .pool import Spawn, TenantModule, TenantPool
+from .stdio import StdioInstance, check_stdio_module, make_stdio_linker
+from .world import check_component
 
 logger = logging.getLogger("smcp_box.sandbox")
 
@@ -38,6 +45,24 @@ class _Compiled:
         self.pre = pre
 
 
+def _spawn_stdio(
+    engine: wasmtime.Engine, pre: wasmtime.InstancePre, tenant: str, limits: Limits, ticks: int
+) -> StdioInstance:
+    # A stdio "instance" holds no guest between calls: the tenant, limits and deadline come
+    # with each call, which starts its own guest.
+    return StdioInstance(engine, pre)
+
+
+class _CompiledComponent:
+    """A compiled component and the host functions it imports, shared like ``_Compiled``."""
+
+    __slots__ = ("__weakref__", "code", "imports")
+
+    def __init__(self, code: wasmtime.component.Component, imports: frozenset[str]) -> None:
+        self.code = code
+        self.imports = imports
+
+
 def _default_workers() -> int:
     # Workers spend their time in wasm (GIL released) or waiting on host I/O; a few per core
     # keeps one tenant's slow calls from holding up everyone else's.
@@ -46,13 +71,15 @@ def _default_workers() -> int:
 
 #: Host imports that make a module unfit for inline calls: kv writes would happen twice if the
 #: call is rerun, and every kv import waits on the event loop, which an inline call occupies.
-INLINE_UNSAFE = frozenset({"kv_get", "kv_set", "kv_delete", "kv_list"})
+INLINE_UNSAFE = frozenset({"kv_get", "kv_set", "kv_delete", "kv_list", "kv_cas", "kv_incr"})
 #: Inline attempts a tenant skips after one ran out of its budget.
 INLINE_BACKOFF_CALLS = 50
 
 
 def inline_eligible(module: TenantModule) -> bool:
-    return not (module.imports & INLINE_UNSAFE)
+    # A component's runtime, or the guest runtime a stdio exchange starts, costs far more than
+    # an inline budget before it answers anything.
+    return module.kind == "core" and not (module.imports & INLINE_UNSAFE)
 
 
 class Sandbox:
@@ -77,8 +104,14 @@ class Sandbox:
         self.fingerprint = engine_fingerprint(self.engine_settings)
         self.engine = build_engine(self.engine_settings)
         self._linker = make_linker(self.engine)
+        self._stdio_linker = make_stdio_linker(self.engine)
+        self._stdio_linker = make_stdio_linker(self.engine)
         self._cache = ModuleCache(Path(cache_dir), self.engine, self.fingerprint)
-        self._compiled: weakref.WeakValueDictionary[str, _Compiled] = weakref.WeakValueDictionary()
+        self._compiled: weakref.WeakValueDictionary[str, _Compiled | _CompiledComponent] = (
+            weakref.WeakValueDictionary()
+        )
+        #: Made at the first component loaded (WASI and the world's host interface).
+        self._components_linker: wasmtime.component.Linker | None = None
         self._pools: dict[str, TenantPool] = {}
         #: Raised by ``close``: stops the running calls of every pool this sandbox ever made.
         self._shutdown = CancelToken()
@@ -92,40 +125,62 @@ class Sandbox:
 
     # --- modules ---------------------------------------------------------------------------
 
-    def load(self, tenant: str, wasm: bytes, limits: Limits) -> TenantModule:
+    def load(self, tenant: str, wasm: bytes, limits: Limits, *, kind: str = "core") -> TenantModule:
         """Compile (or fetch from the cache) and check a tenant's module; make it current.
 
-        Loading the module and limits the tenant already runs returns the current handle and
-        keeps its warm pool. Anything else replaces the pool: calls already running on the old
-        one finish, and the old handle is refused from then on.
-        Raises ModuleRejected when the module is not a valid smcp-v1 core module.
+        ``kind`` is tenant.toml's: "core" for an smcp-v1 core module, "component" for a
+        component of the ``smcp:box`` world, "stdio" for a WASI command run one exchange per
+        call (see :mod:`.stdio`). Loading the module and limits the tenant already
+        runs returns the current handle and keeps its warm pool. Anything else replaces the
+        pool: calls already running on the old one finish, and the old handle is refused from
+        then on. Raises ModuleRejected when the module is not a valid module of its kind.
         """
         self._check_open()
+        if kind not in ("core", "component", "stdio"):
+            raise ModuleRejected(f"tenant {tenant!r}: the sandbox runs no {kind!r} modules")
         sha = hashlib.sha256(wasm).hexdigest()
         with self._lock:
             current = self._pools.get(tenant)
-            if current is not None and current.module.sha256 == sha and current.limits == limits:
+            if (
+                current is not None
+                and current.module.sha256 == sha
+                and current.limits == limits
+                and current.module.kind == kind
+            ):
                 return current.module
-        check_binary(tenant, wasm)
-        compiled, cache_hit = self._compile(tenant, wasm, sha)
+        check_binary(tenant, wasm, component=kind == "component")
+        spawn: Spawn
+        keepalive: object
+        if kind == "component":
+            component, cache_hit = self._compile_component(tenant, wasm, sha)
+            spawn = partial(
+                ComponentInstance, self.engine, self._component_linker(), component.code
+            )
+            imports, keepalive = component.imports, component
+        else:
+            compiled, cache_hit = self._compile(tenant, wasm, sha, kind)
+            if kind == "stdio":
+                spawn = partial(_spawn_stdio, self.engine, compiled.pre)
+            else:
+                spawn = partial(Instance, self.engine, compiled.pre)
+            imports = frozenset(
+                imp.name or "" for imp in compiled.module.imports if imp.module == "smcp"
+            )
+            keepalive = compiled
         module = TenantModule(
             tenant=tenant,
             sha256=sha,
             limits=limits,
             cache_hit=cache_hit,
-            imports=frozenset(
-                imp.name or "" for imp in compiled.module.imports if imp.module == "smcp"
-            ),
+            imports=imports,
+            kind=kind,
         )
         # The pool keeps the compiled module alive; the weak map only shares it between tenants.
-        pool = TenantPool(
-            module,
-            self.engine,
-            compiled.pre,
-            self.tick_s,
-            keepalive=compiled,
-            shutdown=self._shutdown,
-        )
+        pool = TenantPool(module, spawn, self.tick_s, keepalive=keepalive, shutdown=self._shutdown)
+        if kind == "component":
+            # Components are linked when instantiated (no InstancePre for them in wasmtime-py):
+            # one instance now turns a link or limit problem into a load error, not a call's.
+            pool.prime()
         with self._lock:
             self._check_open()
             old = self._pools.get(tenant)
@@ -133,17 +188,45 @@ class Sandbox:
         if old is not None:
             old.close()
         logger.info(
-            "tenant %s: loaded module %s (%s)",
+            "tenant %s: loaded %s %s (%s)",
             tenant,
+            {"core": "module", "component": "component"}.get(kind, f"{kind} module"),
             sha[:12],
             "from cache" if cache_hit else "compiled",
         )
         return module
 
-    def _compile(self, tenant: str, wasm: bytes, sha: str) -> tuple[_Compiled, bool]:
+    def _component_linker(self) -> wasmtime.component.Linker:
         with self._lock:
-            compiled = self._compiled.get(sha)
-        if compiled is not None:
+            if self._components_linker is None:
+                self._components_linker = make_component_linker(self.engine)
+            return self._components_linker
+
+    def _compile_component(
+        self, tenant: str, wasm: bytes, sha: str
+    ) -> tuple[_CompiledComponent, bool]:
+        with self._lock:
+            shared = self._compiled.get(f"component:{sha}")
+        if isinstance(shared, _CompiledComponent):
+            return shared, True
+        try:
+            component, cache_hit = self._cache.get_or_compile_component(wasm, sha)
+        except wasmtime.WasmtimeError as exc:
+            raise ModuleRejected(
+                f"tenant {tenant!r}: the component does not compile: {exc}",
+                data={"tenant": tenant},
+            ) from None
+        compiled = _CompiledComponent(component, check_component(tenant, component, self.engine))
+        with self._lock:
+            self._compiled[f"component:{sha}"] = compiled
+        return compiled, cache_hit
+
+    def _compile(self, tenant: str, wasm: bytes, sha: str, kind: str) -> tuple[_Compiled, bool]:
+        """A core or stdio module: the same code, checked and linked for its kind."""
+        key = f"{kind}:{sha}"  # the same bytes as another kind are linked against another Linker
+        with self._lock:
+            compiled = self._compiled.get(key)
+        if isinstance(compiled, _Compiled):
             return compiled, True
         try:
             module, cache_hit = self._cache.get_or_compile(wasm, sha)
@@ -151,14 +234,18 @@ class Sandbox:
             raise ModuleRejected(
                 f"tenant {tenant!r}: the module does not compile: {exc}", data={"tenant": tenant}
             ) from None
-        check_module(tenant, module)
+        if kind == "stdio":
+            check_stdio_module(tenant, module)
+        else:
+            check_module(tenant, module)
+        linker = self._stdio_linker if kind == "stdio" else self._linker
         try:
-            pre = self._linker.instantiate_pre(module)
+            pre = linker.instantiate_pre(module)
         except wasmtime.WasmtimeError as exc:  # pragma: no cover - check_module covers imports
             raise ModuleRejected(f"tenant {tenant!r}: the module cannot be linked: {exc}") from None
         compiled = _Compiled(module, pre)
         with self._lock:
-            self._compiled[sha] = compiled
+            self._compiled[key] = compiled
         return compiled, cache_hit
 
     def unload(self, tenant: str) -> bool:

@@ -198,6 +198,12 @@ class Store:
     async def kv_set(self, tenant: str, key: str, value: str) -> None:
         await self._kv.kv_set(tenant, key, value)
 
+    async def kv_cas(self, tenant: str, key: str, expected: str | None, value: str) -> bool:
+        return await self._kv.kv_cas(tenant, key, expected, value)
+
+    async def kv_incr(self, tenant: str, key: str, delta: int) -> int:
+        return await self._kv.kv_incr(tenant, key, delta)
+
     async def kv_delete(self, tenant: str, key: str) -> bool:
         return await self._kv.kv_delete(tenant, key)
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 
-from smcp_box.errors import StoreError
+from smcp_box.errors import BadModuleReply, StoreError
 from smcp_box.seams import CallContext, JsonObject
 
 _T = TypeVar("_T")
@@ -35,6 +36,10 @@ class KeyValueStore(Protocol):
     async def kv_get(self, tenant: str, key: str) -> str | None: ...
 
     async def kv_set(self, tenant: str, key: str, value: str) -> None: ...
+
+    async def kv_cas(self, tenant: str, key: str, expected: str | None, value: str) -> bool: ...
+
+    async def kv_incr(self, tenant: str, key: str, delta: int) -> int: ...
 
     async def kv_delete(self, tenant: str, key: str) -> bool: ...
 
@@ -104,6 +109,16 @@ class StoreHostCalls:
     def kv_set(self, key: str, value: str) -> None:
         self._wait(self._kv.kv_set(self._tenant, key, value))
 
+    def kv_cas(self, key: str, expected: str | None, value: str) -> bool:
+        """Set key to value if its value is ``expected`` (None: if absent); True if written.
+        Raises KvQuotaExceeded, or StoreError when the store fails."""
+        return self._wait(self._kv.kv_cas(self._tenant, key, expected, value))
+
+    def kv_incr(self, key: str, delta: int) -> int:
+        """Add delta to the decimal integer under key (absent: 0); the new value. Raises
+        KvQuotaExceeded, StoreError, or KvNotAnInteger (nothing written)."""
+        return self._wait(self._kv.kv_incr(self._tenant, key, delta))
+
     def kv_delete(self, key: str) -> None:
         self._wait(self._kv.kv_delete(self._tenant, key))
 
@@ -118,6 +133,28 @@ class StoreHostCalls:
 
     def time_now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+    def random_bytes(self, length: int) -> bytes:
+        return random_bytes(length)
+
+
+#: The most bytes one random_bytes call hands out (docs/abi.md): enough for any key or nonce,
+#: small enough that a loop of calls cannot make the host copy large buffers.
+MAX_RANDOM_BYTES: Final = 65536
+
+
+def random_bytes(length: int) -> bytes:
+    """``length`` bytes from the host's CSPRNG, for every kind of tenant and for vetting alike.
+
+    Raises BadModuleReply (the call fails with -32054, like other bad host-call arguments) for
+    a length over :data:`MAX_RANDOM_BYTES` or below 0.
+    """
+    if not 0 <= length <= MAX_RANDOM_BYTES:
+        raise BadModuleReply(
+            f"random_bytes: asked for {length} bytes; one call gives 0 to {MAX_RANDOM_BYTES}. "
+            "Ask in several calls."
+        )
+    return secrets.token_bytes(length)
 
 
 async def _as_coroutine(awaitable: Awaitable[_T]) -> _T:

@@ -246,7 +246,7 @@ def _secrets(value: object) -> tuple[str, ...]:
 
 
 #: Kinds this build can run; the others are refused by name when a tenant.toml asks for them.
-RUNNABLE_KINDS: frozenset[TenantKind] = frozenset({"core"})
+RUNNABLE_KINDS: frozenset[TenantKind] = frozenset({"core", "component", "stdio"})
 
 
 def _kind(kind: object) -> TenantKind:

@@ -326,9 +326,13 @@ class TenantRegistry:
             # Same module: keep the warm pool and cached description; limits may have changed.
             module = previous.module
             if module.limits != limits:
-                module = self._sandbox.load(manifest.name, manifest.read_module(), limits)
+                module = self._sandbox.load(
+                    manifest.name, manifest.read_module(), limits, kind=manifest.kind
+                )
         else:
-            module = self._sandbox.load(manifest.name, manifest.read_module(), limits)
+            module = self._sandbox.load(
+                manifest.name, manifest.read_module(), limits, kind=manifest.kind
+            )
         # The description depends only on the module: a tenant object that ran this very module
         # already has it, and vetting learns it from the same calls the warm-up would make.
         same_module = previous is not None and module is previous.module

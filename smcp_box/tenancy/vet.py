@@ -22,6 +22,7 @@ from smcp_box.protocol.jsonrpc import check_module_reply
 from smcp_box.sandbox import Sandbox, TenantModule
 from smcp_box.seams import JsonObject, ModuleDescription
 from smcp_box.tenancy.describe import describe_module_sync
+from smcp_box.tenancy.hostcalls import random_bytes
 from smcp_box.tenancy.manifest import MANIFEST_NAME, TenantManifest, load_manifest, resolve_limits
 from smcp_box.tenancy.signing import check_manifest_signature
 from smcp_box.vetting.report import VetReport, vet_tools
@@ -56,11 +57,20 @@ class _VettingHost:
     def kv_list(self, prefix: str) -> list[str]:
         return self._refuse()  # type: ignore[no-any-return]
 
+    def kv_cas(self, key: str, expected: str | None, value: str) -> bool:
+        return self._refuse()  # type: ignore[no-any-return]
+
+    def kv_incr(self, key: str, delta: int) -> int:
+        return self._refuse()  # type: ignore[no-any-return]
+
     def notify(self, message: JsonObject) -> None:
         return None
 
     def time_now_ms(self) -> int:
         return int(time.time() * 1000)
+
+    def random_bytes(self, length: int) -> bytes:
+        return random_bytes(length)
 
 
 def describe_for_vetting(
@@ -149,7 +159,7 @@ def vet_folder(
     wasm = manifest.read_module()
     signature = check_manifest_signature(manifest, vetting or VettingSettings())
     with Sandbox(cache_dir) as sandbox:
-        module = sandbox.load(manifest.name, wasm, limits)
+        module = sandbox.load(manifest.name, wasm, limits, kind=manifest.kind)
         tools = list_tools(sandbox, module, manifest)
     report = vet_tools(manifest.name, tools, manifest.tools_sha256)
     return replace(

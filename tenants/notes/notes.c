@@ -105,9 +105,8 @@ static void tool_create(smcp_ctx *ctx, const smcp_json *args) {
         !check_len(ctx, "body", body->len, 0, MAX_BODY)) {
         return;
     }
-    int64_t now = smcp_time_now_ms();
-    int64_t id = next_id(ctx);
-    if (id == 0 || !save_note(ctx, id, title, body, tags, now, now)) {
+    int64_t id = create_note(ctx, title, body, tags, smcp_time_now_ms());
+    if (id == 0) {
         return;
     }
     smcp_buf *b = smcp_buf_new(64);
@@ -228,6 +227,12 @@ static void tool_search(smcp_ctx *ctx, const smcp_json *args) {
     smcp_tool_structured(ctx, w->data, w->len);
 }
 
+/* The title and body a note_update would store, within their limits. */
+static bool merged_ok(smcp_ctx *ctx, const char *title, const smcp_json *body) {
+    return check_len(ctx, "title", strlen(title), 1, MAX_TITLE) &&
+           check_len(ctx, "body", body->len, 0, MAX_BODY);
+}
+
 static void tool_update(smcp_ctx *ctx, const smcp_json *args) {
     int64_t id;
     bool bad;
@@ -247,23 +252,12 @@ static void tool_update(smcp_ctx *ctx, const smcp_json *args) {
         smcp_tool_error(ctx, "nothing to update: give at least one of title, body, tags");
         return;
     }
-    const smcp_json *note = load_note(id);
-    if (note == NULL) {
-        not_found(ctx, id);
-        return;
-    }
-    const smcp_json *body = smcp_json_get(body_s != NULL ? args : note, "body");
-    if (title == NULL) {
-        title = smcp_json_get_str(note, "title");
-    }
-    if (tags == NULL) {
-        tags = smcp_json_get(note, "tags");
-    }
-    int64_t created = 0;
-    smcp_json_get_int(note, "created_ms", &created);
-    if (!check_len(ctx, "title", strlen(title), 1, MAX_TITLE) ||
-        !check_len(ctx, "body", body->len, 0, MAX_BODY) ||
-        !save_note(ctx, id, title, body, tags, created, smcp_time_now_ms())) {
+    note_change change = {.title = title,
+                          .body = body_s != NULL ? smcp_json_get(args, "body") : NULL,
+                          .tags = tags,
+                          .missing = not_found,
+                          .check = merged_ok};
+    if (!update_note(ctx, id, &change)) {
         return;
     }
     tool_get(ctx, args);

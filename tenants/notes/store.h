@@ -16,12 +16,25 @@ const smcp_json *load_by_key(const smcp_json *key);
 /* The keys of all notes, in id order, as a JSON array of strings (NULL if unavailable). */
 const smcp_json *note_keys(void);
 
-/* Writes the note; on a kv failure reports a tool error and returns false. */
-bool save_note(smcp_ctx *ctx, int64_t id, const char *title, const smcp_json *body,
-               const smcp_json *tags, int64_t created, int64_t updated);
+/* Stores a new note under a fresh id and returns the id; 0 after reporting a failure as the
+ * tool's error. Safe when calls run in parallel: no two get one id, no note is overwritten. */
+int64_t create_note(smcp_ctx *ctx, const char *title, const smcp_json *body,
+                    const smcp_json *tags, int64_t now);
 
-/* Hands out the next free id (0 after reporting a kv failure). */
-int64_t next_id(smcp_ctx *ctx);
+/* What note_update changes: NULL members keep the stored value. */
+typedef struct note_change {
+    const char *title;
+    const smcp_json *body; /* a JSON string */
+    const smcp_json *tags; /* a JSON array of strings */
+    /* Reports a missing note as the tool's error. */
+    void (*missing)(smcp_ctx *ctx, int64_t id);
+    /* Checks the merged title and body, reporting a tool error when they do not fit. */
+    bool (*check)(smcp_ctx *ctx, const char *title, const smcp_json *body);
+} note_change;
+
+/* Applies the change to note id with compare-and-set, redoing it on top of any change another
+ * call made meanwhile; false after reporting a failure (or the missing note) as tool error. */
+bool update_note(smcp_ctx *ctx, int64_t id, const note_change *change);
 
 /* True when rc is SMCP_KV_OK; otherwise reports it as the tool's error. */
 bool kv_ok(smcp_ctx *ctx, int rc);

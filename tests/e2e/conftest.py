@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.boxproc import REPO, BoxProcess, copy_tenants
+from tests.e2e.components_support import BuiltComponents, build_components, copy_built
 
 FAULTS_SOURCE = Path(__file__).parent / "faults" / "faults.c"
 #: name -> [limits] table. "faults" stops on the wall clock, "faults-fuel" on fuel;
@@ -47,7 +48,9 @@ def build_fault_tenants(tenants_dir: Path, build_dir: Path) -> None:
 
 
 def make_tenants(workdir: Path) -> Path:
-    tenants = copy_tenants(workdir / "tenants")
+    # The C examples only: the Go stdio example has its own box (test_stdio_tenants.py), as
+    # compiling its 4.5 MB module would add seconds to every start of this one.
+    tenants = copy_tenants(workdir / "tenants", ["notes", "utils"])
     # notes2 runs the same module as notes; only the name (and so the kv namespace) differs.
     shutil.copytree(tenants / "notes", tenants / "notes2")
     manifest = tenants / "notes2" / "tenant.toml"
@@ -73,3 +76,37 @@ def keys(box: BoxProcess) -> dict[str, str]:
     """One API key per tenant, made with the real CLI while the box runs."""
     names = ("notes", "notes2", "utils", "faults", "faults-fuel", "faults-runaway")
     return {name: box.create_key(name) for name in names}
+
+
+@pytest.fixture(scope="session")
+def built_components(tmp_path_factory: pytest.TempPathFactory) -> BuiltComponents:
+    """pytasks and pyfaults, built from source once per session (see components_support)."""
+    built = build_components(tmp_path_factory.mktemp("components"))
+    print("component builds:", *built.build_reports.values(), sep="\n")
+    return built
+
+
+@pytest.fixture(scope="session")
+def component_box(
+    tmp_path_factory: pytest.TempPathFactory, built_components: BuiltComponents
+) -> Iterator[BoxProcess]:
+    """A box serving the built Python components beside the notes core module."""
+    workdir = tmp_path_factory.mktemp("component-box")
+    tenants = copy_built(built_components, copy_tenants(workdir / "tenants", ["notes"]))
+    proc = BoxProcess(
+        workdir=workdir,
+        tenants_dir=tenants,
+        extra_env={"SMCP_BOX_CACHE_DIR": str(built_components.cache)},
+    )
+    proc.start()
+    try:
+        yield proc
+    finally:
+        code = proc.stop()
+        assert code == 0, f"smcp-box exited with {code}:\n{proc.log()}"
+
+
+@pytest.fixture(scope="session")
+def component_keys(component_box: BoxProcess) -> dict[str, str]:
+    names = ("notes", "pytasks", "pyfaults", "pyfaults-fuel")
+    return {name: component_box.create_key(name) for name in names}

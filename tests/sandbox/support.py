@@ -10,6 +10,7 @@ import wasmtime
 
 from smcp_box.errors import KvQuotaExceeded, StoreError
 from smcp_box.seams import JsonObject
+from smcp_box.tenancy.hostcalls import random_bytes
 
 FIXTURES = Path(__file__).parent / "fixtures"
 _INCLUDE = ";; @include bump_alloc"
@@ -69,6 +70,23 @@ class RecordingHost:
     def kv_list(self, prefix: str) -> list[str]:
         self._seen()
         return sorted(k for k in self.kv if k.startswith(prefix))
+
+    def kv_cas(self, key: str, expected: str | None, value: str) -> bool:
+        self._seen()
+        if self.kv.get(key) != expected:
+            return False
+        self.kv_set(key, value)
+        return True
+
+    def kv_incr(self, key: str, delta: int) -> int:
+        self._seen()
+        total = int(self.kv.get(key, "0")) + delta
+        self.kv_set(key, str(total))
+        return total
+
+    def random_bytes(self, length: int) -> bytes:
+        self._seen()
+        return random_bytes(length)  # the box's own, with its length check
 
     def notify(self, message: JsonObject) -> None:
         self._seen()

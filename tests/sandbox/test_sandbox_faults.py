@@ -109,6 +109,18 @@ FAULTS["kv_get-key-not-utf8"] = Fault(
 FAULTS["log-message-not-utf8"] = Fault(
     "bad_pointers", "9", BadModuleReply, r"log: the message is not valid UTF-8"
 )
+FAULTS["kv_cas-expected-out-of-bounds"] = Fault(
+    "atomics_pointers", "0", ModuleTrapped, r"'faulty': kv_cas: pointer out of bounds"
+)
+FAULTS["kv_incr-result-out-of-bounds"] = Fault(
+    "atomics_pointers", "1", BadModuleReply, r"kv_incr: the result buffer at 131068 with length 8"
+)
+FAULTS["random_bytes-buffer-out-of-bounds"] = Fault(
+    "atomics_pointers", "2", BadModuleReply, r"random_bytes: the buffer at 4294901760"
+)
+FAULTS["random_bytes-over-64-kib"] = Fault(
+    "atomics_pointers", "3", BadModuleReply, r"random_bytes: asked for 65537 bytes; one call"
+)
 FAULTS["notify-not-json"] = Fault(
     "host_imports", "x", BadModuleReply, r"notify: the notification is not valid JSON"
 )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
-from smcp_box.errors import KvQuotaExceeded
+from smcp_box.errors import KvNotAnInteger, KvQuotaExceeded
 from smcp_box.store import Store
 
 
@@ -124,3 +125,78 @@ async def test_quota_max_key_bytes(open_store: Any) -> None:
     await store.kv_set("acme", "k" * 8, "v")
     with pytest.raises(KvQuotaExceeded, match="keys may have at most"):
         await store.kv_set("acme", "k" * 9, "v")
+
+
+# --- atomics: kv_cas and kv_incr ----------------------------------------------------------------
+
+
+async def test_kv_cas_compares_with_the_stored_value_or_absence(store: Store) -> None:
+    assert await store.kv_cas("acme", "k", None, "first") is True
+    assert await store.kv_cas("acme", "k", None, "again") is False
+    assert await store.kv_cas("acme", "k", "wrong", "second") is False
+    assert await store.kv_get("acme", "k") == "first"
+    assert await store.kv_cas("acme", "k", "first", "second") is True
+    assert await store.kv_get("acme", "k") == "second"
+    # The comparison is per tenant: globex has no "k".
+    assert await store.kv_cas("globex", "k", "second", "stolen") is False
+    assert await store.kv_get("globex", "k") is None
+    assert await store.kv_usage("acme") == (1, len("k") + len("second"))
+
+
+async def test_kv_cas_keeps_the_quotas(open_store: Any) -> None:
+    store = await open_store(kv_max_keys=1, kv_max_value_bytes=10)
+    assert await store.kv_cas("acme", "a", None, "v") is True
+    with pytest.raises(KvQuotaExceeded, match=r"\[store\] kv_max_keys"):
+        await store.kv_cas("acme", "b", None, "v")
+    with pytest.raises(KvQuotaExceeded, match=r"\[store\] kv_max_value_bytes"):
+        await store.kv_cas("acme", "a", "v", "x" * 11)
+    assert await store.kv_get("acme", "a") == "v"
+    assert await store.kv_usage("acme") == (1, 2)
+
+
+async def test_kv_incr_counts_from_absent_and_stores_decimal_text(store: Store) -> None:
+    assert await store.kv_incr("acme", "n", 1) == 1
+    assert await store.kv_incr("acme", "n", 41) == 42
+    assert await store.kv_incr("acme", "n", -50) == -8
+    assert await store.kv_get("acme", "n") == "-8"
+    await store.kv_set("acme", "m", "007")
+    assert await store.kv_incr("acme", "m", 0) == 7
+    assert await store.kv_get("acme", "m") == "7"
+
+
+@pytest.mark.parametrize("stored", ["", "-", "1.5", " 1", "1 ", "+1", "0x10", "١٢", "1e3", "abc"])
+async def test_kv_incr_refuses_a_value_that_is_not_a_decimal_integer(
+    store: Store, stored: str
+) -> None:
+    await store.kv_set("acme", "n", stored)
+    with pytest.raises(KvNotAnInteger, match="not a decimal integer; nothing was written"):
+        await store.kv_incr("acme", "n", 1)
+    assert await store.kv_get("acme", "n") == stored
+
+
+async def test_kv_incr_refuses_to_overflow_i64(store: Store) -> None:
+    top = (1 << 63) - 1
+    await store.kv_set("acme", "n", str(top))
+    with pytest.raises(KvNotAnInteger, match="overflows i64"):
+        await store.kv_incr("acme", "n", 1)
+    assert await store.kv_incr("acme", "n", -top) == 0
+    assert await store.kv_incr("acme", "n", -(1 << 63)) == -(1 << 63)
+    with pytest.raises(KvNotAnInteger, match="overflows i64"):
+        await store.kv_incr("acme", "n", -1)
+    await store.kv_set("acme", "huge", "9" * 30)
+    with pytest.raises(KvNotAnInteger):
+        await store.kv_incr("acme", "huge", 0)
+
+
+async def test_kv_incr_keeps_the_quotas(open_store: Any) -> None:
+    store = await open_store(kv_max_keys=1)
+    assert await store.kv_incr("acme", "a", 1) == 1
+    with pytest.raises(KvQuotaExceeded, match=r"\[store\] kv_max_keys"):
+        await store.kv_incr("acme", "b", 1)
+    assert await store.kv_get("acme", "b") is None
+
+
+async def test_kv_incr_from_many_tasks_at_once_loses_nothing(store: Store) -> None:
+    results = await asyncio.gather(*(store.kv_incr("acme", "n", 1) for _ in range(100)))
+    assert sorted(results) == list(range(1, 101))
+    assert await store.kv_get("acme", "n") == "100"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -75,6 +77,8 @@ class Host:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     logs: list[tuple[str, str]] = field(default_factory=list)
     host_calls: int = 0
+    #: Called with the key after each kv_get: stands in for another call writing meanwhile.
+    after_kv_get: Callable[[str], None] | None = None
 
 
 class Tenant:
@@ -109,6 +113,9 @@ class Tenant:
             "kv_list": ([I32] * 2, [I64], self._kv_list),
             "notify": ([I32] * 2, [], self._notify),
             "time_now_ms": ([], [I64], self._time_now_ms),
+            "kv_cas": ([I32] * 6, [I32], self._kv_cas),
+            "kv_incr": ([I32, I32, I64, I32], [I32], self._kv_incr),
+            "random_bytes": ([I32] * 2, [I32], self._random_bytes),
         }
         for name, (params, results, func) in imports.items():
             linker.define_func(
@@ -158,15 +165,21 @@ class Tenant:
 
     def _kv_get(self, caller: wasmtime.Caller, kp: int, kl: int) -> int:
         self.host.host_calls += 1
-        value = self.host.kv.get(self._text(caller, kp, kl))
+        key = self._text(caller, kp, kl)
+        value = self.host.kv.get(key)
+        if self.host.after_kv_get is not None:
+            self.host.after_kv_get(key)
         return ABSENT if value is None else self._give(caller, value.encode())
 
     def _kv_set(self, caller: wasmtime.Caller, kp: int, kl: int, vp: int, vl: int) -> int:
         self.host.host_calls += 1
+        # values are UTF-8 strings, as in the WIT world
+        return self._store(self._text(caller, kp, kl), self._text(caller, vp, vl))
+
+    def _store(self, key: str, value: str) -> int:
+        """kv_set's status: 0 stored, -1 over the quota, -2 failing store."""
         if self.host.kv_fail:
             return -2
-        key = self._text(caller, kp, kl)
-        value = self._text(caller, vp, vl)  # values are UTF-8 strings, as in the WIT world
         if self.host.kv_quota_bytes is not None:
             used = sum(len(k) + len(v.encode()) for k, v in self.host.kv.items() if k != key)
             if used + len(key) + len(value.encode()) > self.host.kv_quota_bytes:
@@ -186,6 +199,43 @@ class Tenant:
         prefix = self._text(caller, pp, pl)
         keys = sorted(k for k in self.host.kv if k.startswith(prefix))
         return self._give(caller, json.dumps(keys).encode())
+
+    def _kv_cas(
+        self, caller: wasmtime.Caller, kp: int, kl: int, ep: int, el: int, vp: int, vl: int
+    ) -> int:
+        self.host.host_calls += 1
+        key = self._text(caller, kp, kl)
+        expected = None if el == -1 else self._text(caller, ep, el)
+        if self.host.kv.get(key) != expected:
+            return 0
+        rc = self._store(key, self._text(caller, vp, vl))
+        return 1 if rc == 0 else rc
+
+    def _kv_incr(self, caller: wasmtime.Caller, kp: int, kl: int, delta: int, out: int) -> int:
+        self.host.host_calls += 1
+        if self.host.kv_fail:
+            return -2
+        key = self._text(caller, kp, kl)
+        current = self.host.kv.get(key, "0")
+        if not re.fullmatch(r"-?[0-9]+", current):
+            return -3
+        total = int(current) + delta
+        if not -(1 << 63) <= total < 1 << 63:
+            return -3
+        self.host.kv[key] = str(total)
+        memory = caller.get("memory")
+        assert isinstance(memory, wasmtime.Memory)
+        memory.write(caller, total.to_bytes(8, "little", signed=True), out)
+        return 0
+
+    def _random_bytes(self, caller: wasmtime.Caller, bp: int, bl: int) -> int:
+        self.host.host_calls += 1
+        if bl > 65536:
+            raise wasmtime.WasmtimeError("random_bytes: more than 65536 bytes")
+        memory = caller.get("memory")
+        assert isinstance(memory, wasmtime.Memory)
+        memory.write(caller, os.urandom(bl), bp)
+        return 0
 
     def _notify(self, caller: wasmtime.Caller, mp: int, ml: int) -> None:
         self.host.host_calls += 1

@@ -20,7 +20,14 @@ from .harness import REPO, TENANTS, build
 
 pytest.importorskip("ziglang")
 
-TENANT_NAMES = sorted(p.parent.name for p in TENANTS.glob("*/tenant.toml"))
+ALL_TENANT_NAMES = sorted(p.parent.name for p in TENANTS.glob("*/tenant.toml"))
+#: The smcp-v1 (C) examples; the stdio example (Go) has its own tests (tests/tenancy/test_build.py,
+#: tests/sandbox/test_sandbox_stdio.py, tests/e2e/test_stdio_tenants.py).
+TENANT_NAMES = [
+    name
+    for name in ALL_TENANT_NAMES
+    if 'kind = "stdio"' not in (TENANTS / name / "tenant.toml").read_text()
+]
 ALLOWED_IMPORTS = {
     "log": (["i32", "i32", "i32", "i32"], []),
     "config_get": (["i32", "i32"], ["i64"]),
@@ -30,6 +37,9 @@ ALLOWED_IMPORTS = {
     "kv_list": (["i32", "i32"], ["i64"]),
     "notify": (["i32", "i32"], []),
     "time_now_ms": ([], ["i64"]),
+    "kv_cas": (["i32"] * 6, ["i32"]),
+    "kv_incr": (["i32", "i32", "i64", "i32"], ["i32"]),
+    "random_bytes": (["i32", "i32"], ["i32"]),
 }
 TOML_KEYS = {
     "name",
@@ -61,6 +71,7 @@ def manifest(name: str) -> dict[str, object]:
 
 def test_there_are_example_tenants() -> None:
     assert TENANT_NAMES == ["notes", "utils"]
+    assert ALL_TENANT_NAMES == ["notes", "tasks", "utils"]
 
 
 @pytest.mark.parametrize("name", TENANT_NAMES)

@@ -114,6 +114,34 @@ def test_ids_increase_and_skip_taken_ones(notes: Tenant) -> None:
     assert notes.host.kv["meta:next_id"] == "5"
 
 
+def test_update_keeps_a_change_another_call_made_between_its_read_and_its_write(
+    notes: Tenant,
+) -> None:
+    note_id = create(notes, "title", "body")
+    key = "note:0000000001"
+    raced = []
+
+    def another_call_changes_the_body(got: str) -> None:
+        if got == key and not raced:
+            raced.append(got)
+            stored = json.loads(notes.host.kv[key])
+            notes.host.kv[key] = json.dumps({**stored, "body": "theirs"})
+
+    notes.host.after_kv_get = another_call_changes_the_body
+    notes.tool("note_update", {"id": note_id, "title": "mine"})
+    assert raced
+    stored = json.loads(notes.host.kv[key])
+    assert (stored["title"], stored["body"]) == ("mine", "theirs")
+
+
+def test_create_never_overwrites_a_note_written_under_its_id(notes: Tenant) -> None:
+    # The counter says 1 is next, but another writer already stored note 1 and 2.
+    for taken in (1, 2):
+        notes.host.kv[f"note:{taken:010d}"] = json.dumps({"id": taken, "title": "theirs"})
+    assert create(notes, "mine", "") == 3
+    assert json.loads(notes.host.kv["note:0000000001"])["title"] == "theirs"
+
+
 def test_list_and_tag_filter(notes: Tenant) -> None:
     create(notes, "first", "1", ["work"])
     create(notes, "second", "2", ["home", "work"])

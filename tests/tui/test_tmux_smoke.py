@@ -22,7 +22,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[BoxProcess]:
-    proc = BoxProcess(workdir=tmp_path, tenants_dir=copy_tenants(tmp_path / "tenants"))
+    tenants = copy_tenants(tmp_path / "tenants", ["notes", "utils"])
+    proc = BoxProcess(workdir=tmp_path, tenants_dir=tenants)
     proc.start()
     try:
         yield proc

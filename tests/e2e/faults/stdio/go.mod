@@ -1,0 +1,3 @@
+module smcp-box.test/stdiofaults
+
+go 1.24

@@ -1,0 +1,89 @@
+"""``smcp-box new`` and ``smcp-box build``: a tenant folder from the shipped template, built and
+pinned so that ``smcp-box vet`` passes it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from smcp_box.errors import ConfigError
+from smcp_box.ops.authoring import build_tenant, new_tenant
+
+
+def test_new_makes_a_python_tenant_folder(tmp_path: Path) -> None:
+    folder = new_tenant("hello-py", "python", tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".gitignore",
+        "README.md",
+        "app.py",
+        "tenant.toml",
+    ]
+    manifest = tomllib.loads((folder / "tenant.toml").read_text())
+    assert manifest["name"] == "hello-py"
+    assert manifest["kind"] == "component"
+    assert manifest["module"] == "hello-py.wasm"
+    assert 'App("hello-py"' in (folder / "app.py").read_text()
+    assert "{{name}}" not in (folder / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("name", "lang", "problem"),
+    [
+        ("Bad_Name", "python", "must be 1-63 characters"),
+        ("ok", "cobol", "no template for 'cobol'"),
+    ],
+)
+def test_new_refuses_bad_names_and_languages(
+    tmp_path: Path, name: str, lang: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        new_tenant(name, lang, tmp_path)
+
+
+def test_new_never_overwrites_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(ConfigError, match="already exists"):
+        new_tenant("taken", "python", tmp_path)
+
+
+def test_build_says_what_it_needs(tmp_path: Path) -> None:
+    (tmp_path / "tenant.toml").write_text(
+        'name = "x"\nkind = "component"\nmodule = "x.wasm"\nsha256 = "<hex>"\n'
+    )
+    with pytest.raises(ConfigError, match=r"needs app\.py"):
+        build_tenant(tmp_path)
+    with pytest.raises(ConfigError, match="cannot read"):
+        build_tenant(tmp_path / "missing")
+
+
+@pytest.mark.slow
+def test_new_build_and_vet_from_the_command_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMCP_BOX_")}
+    env.update(SMCP_BOX_CACHE_DIR=str(tmp_path / "cache"), SMCP_BOX_STATE_DIR=str(tmp_path / "s"))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "smcp_box.cli", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
+    made = cli("new", "--lang", "python", "greeter")
+    assert made.returncode == 0, made.stderr
+    built = cli("build", "greeter")
+    assert built.returncode == 0, built.stderr
+    manifest = tomllib.loads((tmp_path / "greeter" / "tenant.toml").read_text())
+    assert len(manifest["sha256"]) == 64
+    assert manifest["tools_sha256"] in built.stdout
+    vetted = cli("vet", "greeter", "--json")
+    assert vetted.returncode == 0, vetted.stdout + vetted.stderr
+    assert '"pin_status": "match"' in vetted.stdout
