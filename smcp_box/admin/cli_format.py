@@ -166,6 +166,30 @@ def oauth_clients_text(body: JsonObject) -> str:
     return table(headers, rows) if rows else "no OAuth clients (add one: smcp-box oauth client add)"
 
 
+def oauth_tokens_text(body: JsonObject) -> str:
+    rows = [
+        (
+            t["client_name"] or t["client_id"],
+            t["tenant"],
+            ",".join(t["scopes"]),
+            when(t["created_at"]),
+            when(t["expires_at"]),
+        )
+        for t in body["tokens"]
+    ]
+    headers = ("CLIENT", "TENANT", "SCOPES", "CREATED", "EXPIRES")
+    return table(headers, rows) if rows else f"no live refresh tokens for {body['username']}"
+
+
+def revoked_access_text(body: JsonObject) -> str:
+    """What went with a grant or a user: "N refresh-token families and M consents"."""
+    return (
+        f"{body['refresh_families_revoked']} refresh-token famil"
+        f"{'y' if body['refresh_families_revoked'] == 1 else 'ies'} and "
+        f"{body['consents_revoked']} consent{'' if body['consents_revoked'] == 1 else 's'}"
+    )
+
+
 def new_key_text(body: JsonObject) -> str:
     return "\n".join(
         [

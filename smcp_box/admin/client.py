@@ -219,6 +219,10 @@ class AdminClient:
     async def remove_oauth_client(self, client_id: str) -> JsonObject:
         return await self.request("DELETE", f"/oauth/clients/{_seg(client_id)}")
 
+    async def user_tokens(self, username: str) -> JsonObject:
+        """The user's live refresh-token families (never the tokens)."""
+        return await self.request("GET", f"/oauth/tokens/{_seg(username)}")
+
     async def revoke_user_tokens(self, username: str, tenant: str | None = None) -> JsonObject:
         return await self.request(
             "DELETE", f"/oauth/tokens/{_seg(username)}", params={"tenant": tenant}

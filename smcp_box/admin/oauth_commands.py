@@ -1,5 +1,5 @@
-"""``smcp-box oauth client add|list|remove`` and ``smcp-box oauth revoke-tokens``, through the
-admin API (see admin/oauth_routes.py)."""
+"""``smcp-box oauth client add|list|remove``, ``smcp-box oauth tokens`` and
+``smcp-box oauth revoke-tokens``, through the admin API (see admin/oauth_routes.py)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,10 @@ def register(commands: Any, leaf: Leaf, emit: Emit) -> None:
         body = await client.remove_oauth_client(args.client_id)
         return emit(args, body, f"removed client {args.client_id} and revoked its tokens")
 
+    async def tokens(client: AdminClient, args: argparse.Namespace) -> int:
+        body = await client.user_tokens(args.username)
+        return emit(args, body, fmt.oauth_tokens_text(body))
+
     async def revoke_tokens(client: AdminClient, args: argparse.Namespace) -> int:
         body = await client.revoke_user_tokens(args.username, args.tenant)
         where = f" on {args.tenant}" if args.tenant else ""
@@ -58,6 +62,7 @@ def register(commands: Any, leaf: Leaf, emit: Emit) -> None:
     leaf(client_actions, "remove", remove, "remove a client, revoking its tokens").add_argument(
         "client_id"
     )
+    leaf(actions, "tokens", tokens, "list a user's live refresh tokens").add_argument("username")
     revoking = leaf(actions, "revoke-tokens", revoke_tokens, "revoke a user's refresh tokens")
     revoking.add_argument("username")
     revoking.add_argument("--tenant", default=None, help="only this tenant's (default: all)")

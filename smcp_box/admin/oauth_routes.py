@@ -1,5 +1,6 @@
-"""Admin routes for the authorization server: pre-registered OAuth clients, and revoking a
-user's refresh tokens.
+"""Admin routes for the authorization server: pre-registered OAuth clients, and listing or
+revoking a user's refresh tokens (listings show the client, tenant, scopes and dates of each
+live family, never a token or its hash).
 
 Pre-registered clients come first in the MCP specification's order of registration methods: an
 admin names the client and its redirect URIs, and the box gives it a client id. Every client is
@@ -17,7 +18,7 @@ from smcp_box.admin.context import AdminContext, body_object, json_response
 from smcp_box.admin.errors import BadRequest, NotFound
 from smcp_box.auth.clients import redirect_uri_problem
 from smcp_box.seams import JsonObject
-from smcp_box.store.oauth import ClientRecord
+from smcp_box.store.oauth import ClientRecord, LiveFamily
 
 _MAX_NAME = 200
 
@@ -29,6 +30,19 @@ def client_json(client: ClientRecord) -> JsonObject:
         "client_name": client.client_name,
         "redirect_uris": list(client.redirect_uris),
         "created_at": client.created_at,
+    }
+
+
+def family_json(family: LiveFamily, names: dict[str, str]) -> JsonObject:
+    """``names`` maps the box's registered client ids to their names; a client known by its
+    metadata document URL (CIMD) is not registered here, and its id is its URL."""
+    return {
+        "client_id": family.client_id,
+        "client_name": names.get(family.client_id),
+        "tenant": family.tenant,
+        "scopes": family.scope.split(),
+        "created_at": family.created_at,
+        "expires_at": family.expires_at,
     }
 
 
@@ -71,6 +85,14 @@ def oauth_routes(ctx: AdminContext) -> Blueprint:
             raise NotFound(f"no OAuth client {client_id!r} (list them: smcp-box oauth client list)")
         await ctx.audit()
         return json_response({"removed": client_id})
+
+    @bp.get("/tokens/<username>")
+    async def list_tokens(username: str) -> Response:
+        names = {c.client_id: c.client_name for c in await records.list_clients()}
+        families = await records.live_families(username)
+        return json_response(
+            {"username": username, "tokens": [family_json(f, names) for f in families]}
+        )
 
     @bp.delete("/tokens/<username>")
     async def revoke_tokens(username: str) -> Response:

@@ -49,7 +49,12 @@ def register(commands: Any, leaf: Leaf, emit: Emit) -> None:
     async def remove(client: AdminClient, args: argparse.Namespace) -> int:
         body = await client.remove_user(args.username)
         grants = ", ".join(body["grants_removed"]) or "none"
-        return emit(args, body, f"removed user {args.username} (grants removed: {grants})")
+        return emit(
+            args,
+            body,
+            f"removed user {args.username} (grants removed: {grants}; revoked "
+            f"{fmt.revoked_access_text(body)})",
+        )
 
     async def grant(client: AdminClient, args: argparse.Namespace) -> int:
         scopes = None
@@ -66,7 +71,12 @@ def register(commands: Any, leaf: Leaf, emit: Emit) -> None:
 
     async def revoke(client: AdminClient, args: argparse.Namespace) -> int:
         body = await client.revoke_user_grant(args.username, args.tenant)
-        return emit(args, body, f"revoked {args.username}'s grant on {args.tenant}")
+        return emit(
+            args,
+            body,
+            f"revoked {args.username}'s grant on {args.tenant} and with it "
+            f"{fmt.revoked_access_text(body)}",
+        )
 
     user = commands.add_parser("user", help="manage the people who log in to OAuth tenants")
     actions = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")

@@ -4,6 +4,10 @@ per-tenant grants.
 Passwords arrive here in clear over the admin socket (which is itself the admin credential),
 are hashed with argon2id in a worker thread (it is deliberately slow) and never leave this
 module: not in answers, errors or audit rows. Answers never carry password hashes either.
+
+Revoking a grant, or removing a user, also revokes the user's refresh tokens and consents on
+that tenant (on every tenant for a removal): otherwise granting again later would revive
+tokens issued before, without a new sign-in. Answers and audit rows say how many went.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from smcp_box.auth.passwords import hash_password
 from smcp_box.auth.scopes import ALL_SCOPES, parse_scopes
 from smcp_box.seams import JsonObject
 from smcp_box.store import UserRecord
+from smcp_box.store.oauth import RevokedAccess
 from smcp_box.store.users import username_problem
 
 MIN_PASSWORD_CHARS = 8
@@ -86,8 +91,10 @@ def user_routes(ctx: AdminContext) -> Blueprint:
         await require_user(username)
         grants = await store.user_grants(username)
         await store.delete_user(username)
-        await ctx.audit(grants_removed=sorted(grants))
-        return json_response({"removed": username, "grants_removed": sorted(grants)})
+        revoked = await store.oauth.revoke_user_access(username)
+        counts = _revoked_counts(revoked)
+        await ctx.audit(grants_removed=sorted(grants), **counts)
+        return json_response({"removed": username, "grants_removed": sorted(grants), **counts})
 
     @bp.put("/<username>/grants/<tenant>")
     async def grant(username: str, tenant: str) -> Response:
@@ -116,10 +123,15 @@ def user_routes(ctx: AdminContext) -> Blueprint:
         await require_user(username)
         if not await store.remove_user_grant(username, tenant):
             raise NotFound(f"user {username!r} has no grant on tenant {tenant!r}")
-        await ctx.audit()
-        return json_response({"username": username, "revoked": tenant})
+        counts = _revoked_counts(await store.oauth.revoke_user_access(username, tenant))
+        await ctx.audit(**counts)
+        return json_response({"username": username, "revoked": tenant, **counts})
 
     return bp
+
+
+def _revoked_counts(revoked: RevokedAccess) -> JsonObject:
+    return {"refresh_families_revoked": revoked.families, "consents_revoked": revoked.consents}
 
 
 async def _hashed(password: Any) -> str:

@@ -83,6 +83,27 @@ class RefreshRecord:
     expires_at: float
 
 
+@dataclass(frozen=True)
+class LiveFamily:
+    """One live refresh-token family (a client's standing grant from one sign-in), as admins
+    see it: never the token or its hash."""
+
+    client_id: str
+    tenant: str
+    scope: str
+    #: When the family began (its first token), and when its current token expires.
+    created_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class RevokedAccess:
+    """What revoking a user's access took away: live refresh families and consents."""
+
+    families: int
+    consents: int
+
+
 class OAuthRecords:
     def __init__(self, db: Database, crypto: Crypto, clock: Callable[[], float]) -> None:
         self._db = db
@@ -262,6 +283,43 @@ class OAuthRecords:
             (self._clock(), username, tenant),
         )
         return len(rows)
+
+    async def live_families(self, username: str) -> list[LiveFamily]:
+        """``username``'s live refresh families: those whose current token (not rotated away,
+        not revoked) has not expired, oldest first."""
+        async with self._db.read() as tx:
+            rows = await tx.all(
+                "SELECT r.client_id, r.tenant, r.scope,"
+                " (SELECT min(f.created_at) FROM oauth_refresh f WHERE f.family = r.family),"
+                " r.expires_at FROM oauth_refresh r WHERE r.username = ?"
+                " AND r.rotated_at IS NULL AND r.revoked_at IS NULL AND r.expires_at > ?"
+                " ORDER BY 4, r.tenant, r.client_id",
+                (username, self._clock()),
+            )
+        return [LiveFamily(c, t, s, float(created), float(e)) for c, t, s, created, e in rows]
+
+    async def revoke_user_access(self, username: str, tenant: str | None = None) -> RevokedAccess:
+        """Revoke every refresh token of ``username`` (on one tenant, or all) and forget its
+        consents there, in one transaction; counts the families that were live. Called when a
+        grant is revoked or the user removed, so granting again later revives nothing."""
+        now = self._clock()
+        where = "username = ?1 AND (?2 IS NULL OR tenant = ?2)"
+        async with self._db.write() as tx:
+            live = await tx.one(
+                f"SELECT count(DISTINCT family) FROM oauth_refresh WHERE {where}"  # noqa: S608 (fixed text)
+                " AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?3",
+                (username, tenant, now),
+            )
+            await tx.run(
+                f"UPDATE oauth_refresh SET revoked_at = ?3 WHERE {where}"  # noqa: S608 (fixed text)
+                " AND revoked_at IS NULL",
+                (username, tenant, now),
+            )
+            consents = await tx.all(
+                f"DELETE FROM oauth_consents WHERE {where} RETURNING 1",  # noqa: S608 (fixed text)
+                (username, tenant),
+            )
+        return RevokedAccess(int(live[0]) if live else 0, len(consents))
 
     async def _revoke_family(self, tx: Tx, family: str, now: float) -> int:
         rows = await tx.all(

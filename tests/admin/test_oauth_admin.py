@@ -4,13 +4,24 @@ tokens, against a real box (the CLI as real processes on its socket)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from types import SimpleNamespace
 
+import httpx
 import pytest
 
 from smcp_box.admin.errors import AdminRequestFailed
 from smcp_box.store.oauth import RefreshRecord
-from tests.admin.support import RunningBox
+from tests.admin.support import RunningBox, running_box, serving_mcp
 from tests.admin.test_cli import smcp
+from tests.web.oauth_box import (
+    PASSWORD,
+    REDIRECT,
+    authorize_url,
+    exchange,
+    redirect_params,
+    sign_in_and_consent,
+)
 
 
 async def test_client_lifecycle_through_the_api(rb: RunningBox) -> None:
@@ -84,3 +95,89 @@ async def test_oauth_client_commands(rb: RunningBox) -> None:
     assert (await smcp(rb, "oauth", "client", "list")).out.strip().startswith("no OAuth clients")
     revoked = await smcp(rb, "oauth", "revoke-tokens", "alice")
     assert revoked.out.strip() == "revoked 0 refresh token(s) of alice"
+
+
+async def test_listing_a_users_tokens_shows_families_never_tokens(rb: RunningBox) -> None:
+    client = await rb.client.add_oauth_client("Editor", ["http://127.0.0.1/callback"])
+    expires = rb.box.clock() + 3600
+    for family, client_id, tenant in (("f1", client["client_id"], "notes"), ("f2", "x", "utils")):
+        await rb.box.store.oauth.save_refresh(
+            f"rt-secret-{family}",
+            RefreshRecord(
+                family, client_id, "alice", tenant, "http://box/mcp", "mcp:tools", expires
+            ),
+        )
+    body = await rb.client.user_tokens("alice")
+    assert body["username"] == "alice"
+    assert [(t["client_name"], t["client_id"], t["tenant"]) for t in body["tokens"]] == [
+        ("Editor", client["client_id"], "notes"),
+        (None, "x", "utils"),  # not a registered client (CIMD): its id is all there is
+    ]
+    assert body["tokens"][0]["scopes"] == ["mcp:tools"]
+    assert body["tokens"][0]["expires_at"] == expires
+    assert "rt-secret" not in json.dumps(body)
+    assert (await rb.client.user_tokens("bob"))["tokens"] == []
+
+    listed = await smcp(rb, "oauth", "tokens", "alice")
+    assert listed.code == 0, listed.err
+    lines = listed.out.splitlines()
+    assert lines[0].split() == ["CLIENT", "TENANT", "SCOPES", "CREATED", "EXPIRES"]
+    assert lines[1].split()[:3] == ["Editor", "notes", "mcp:tools"]
+    assert lines[2].split()[:2] == ["x", "utils"]
+    assert "rt-secret" not in listed.out
+    nobody = await smcp(rb, "oauth", "tokens", "bob")
+    assert nobody.out.strip() == "no live refresh tokens for bob"
+
+
+def _notes_takes_oauth(tenants: Path) -> None:
+    manifest = tenants / "notes" / "tenant.toml"
+    manifest.write_text(manifest.read_text().replace('auth = "api_key"', 'auth = "oauth"'))
+
+
+async def test_revoking_a_grant_refuses_its_refresh_token_even_after_granting_again(
+    tmp_path: Path, module_cache: Path
+) -> None:
+    async with (
+        running_box(tmp_path, module_cache, _notes_takes_oauth) as rb,
+        serving_mcp(rb) as base,
+        httpx.AsyncClient() as http,
+    ):
+        await rb.client.add_user("alice", PASSWORD)
+        await rb.client.grant_user("alice", "notes")
+        client_id = (await rb.client.add_oauth_client("Editor", [REDIRECT]))["client_id"]
+        resource = f"{base}/t/notes/mcp"
+        box = SimpleNamespace(base_url=base, resource=resource)
+        url, verifier = authorize_url(box, client_id=client_id, scope="mcp:tools")  # type: ignore[arg-type]
+        answer = await sign_in_and_consent(http, url)
+        assert answer.status_code == 302, answer.text
+        code = redirect_params(answer)["code"]
+        issued = await exchange(box, http, code, verifier, client_id=client_id)  # type: ignore[arg-type]
+        assert issued.status_code == 200, issued.text
+        listed = (await rb.client.user_tokens("alice"))["tokens"]
+        assert [(t["client_name"], t["tenant"]) for t in listed] == [("Editor", "notes")]
+
+        revoked = await rb.client.revoke_user_grant("alice", "notes")
+        assert (revoked["refresh_families_revoked"], revoked["consents_revoked"]) == (1, 1)
+        assert (await rb.client.user_tokens("alice"))["tokens"] == []
+        # Granting again must not revive what was issued before the revocation.
+        await rb.client.grant_user("alice", "notes")
+        refused = await http.post(
+            f"{base}/oauth/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": issued.json()["refresh_token"],
+                "client_id": client_id,
+            },
+        )
+        assert refused.status_code == 400
+        assert refused.json()["error"] == "invalid_grant"
+
+        await rb.box.auditor.flush()
+        rows = (await rb.client.audit(event="admin.user.revoke"))["entries"]
+        assert rows[0]["detail"] == {
+            "username": "alice",
+            "refresh_families_revoked": 1,
+            "consents_revoked": 1,
+        }
+        removed = await rb.client.remove_user("alice")
+        assert (removed["refresh_families_revoked"], removed["consents_revoked"]) == (0, 0)

@@ -44,9 +44,15 @@ async def test_user_commands(rb: RunningBox) -> None:
     assert verify_password(stored.password_hash, "new pass 1")
 
     revoked = await smcp(rb, "user", "revoke", "alice", "utils")
-    assert (revoked.code, revoked.out.strip()) == (0, "revoked alice's grant on utils")
+    assert (revoked.code, revoked.out.strip()) == (
+        0,
+        "revoked alice's grant on utils and with it 0 refresh-token families and 0 consents",
+    )
     removed = await smcp(rb, "user", "remove", "alice")
-    assert removed.out.strip() == "removed user alice (grants removed: notes)"
+    assert removed.out.strip() == (
+        "removed user alice (grants removed: notes; revoked 0 refresh-token families and "
+        "0 consents)"
+    )
     assert (await smcp(rb, "user", "list")).out.strip().startswith("no users")
 
 

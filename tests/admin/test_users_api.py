@@ -47,10 +47,14 @@ async def test_user_lifecycle_with_grants_and_audit(rb: RunningBox) -> None:
     assert await rb.client.revoke_user_grant("alice", "utils") == {
         "username": "alice",
         "revoked": "utils",
+        "refresh_families_revoked": 0,
+        "consents_revoked": 0,
     }
     assert await rb.client.remove_user("alice") == {
         "removed": "alice",
         "grants_removed": ["notes"],
+        "refresh_families_revoked": 0,
+        "consents_revoked": 0,
     }
     assert (await rb.client.users())["users"] == []
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 
 from smcp_box.store import Store
-from smcp_box.store.oauth import ClientRecord, CodeGrant, RefreshRecord
+from smcp_box.store.oauth import ClientRecord, CodeGrant, RefreshRecord, RevokedAccess
 
 from .conftest import FakeClock
 
@@ -141,3 +142,39 @@ async def test_no_secret_is_stored_in_the_clear(
     dump = "\n".join(conn.iterdump())
     for secret in ("the-code-secret", "the-refresh-secret", "the-session-secret", "x" * 43):
         assert secret not in dump
+
+
+async def test_live_families_and_revoking_a_users_access(store: Store, clock: FakeClock) -> None:
+    start = clock()
+    await store.oauth.save_refresh("rt-1", _refresh("fam1"))
+    clock.advance(10)
+    assert (await store.oauth.claim_refresh("rt-1"))[0] == "ok"
+    await store.oauth.save_refresh("rt-2", _refresh("fam1"))  # fam1 rotated once
+    await store.oauth.save_refresh("rt-3", replace(_refresh("fam2"), tenant="utils"))
+    await store.oauth.save_refresh("rt-4", _refresh("gone", expires_at=clock() - 1))
+    await store.oauth.save_refresh("rt-5", replace(_refresh("bob1"), username="bob"))
+    await store.oauth.save_consent("alice", "c1", "notes", "mcp:tools")
+    await store.oauth.save_consent("alice", "c1", "utils", "mcp:tools")
+
+    families = await store.oauth.live_families("alice")
+    # One entry per live family (not per rotation), dated from its first token; expired ones
+    # and other users' are not listed.
+    assert [(f.tenant, f.client_id, f.scope) for f in families] == [
+        ("notes", "c1", "mcp:tools"),
+        ("utils", "c1", "mcp:tools"),
+    ]
+    assert families[0].created_at == start
+    assert families[0].expires_at == _refresh().expires_at
+
+    revoked = await store.oauth.revoke_user_access("alice", "notes")
+    assert revoked == RevokedAccess(families=1, consents=1)
+    assert (await store.oauth.claim_refresh("rt-2"))[0] == "revoked"
+    assert (await store.oauth.claim_refresh("rt-1"))[0] == "revoked"
+    assert await store.oauth.consent("alice", "c1", "notes") == frozenset()
+    assert await store.oauth.consent("alice", "c1", "utils") == frozenset({"mcp:tools"})
+    assert [f.tenant for f in await store.oauth.live_families("alice")] == ["utils"]
+
+    assert await store.oauth.revoke_user_access("alice") == RevokedAccess(1, 1)
+    assert await store.oauth.live_families("alice") == []
+    assert await store.oauth.revoke_user_access("alice") == RevokedAccess(0, 0)
+    assert len(await store.oauth.live_families("bob")) == 1

@@ -243,6 +243,15 @@ class FixedApi:
     async def revoke_user_grant(self, username: str, tenant: str) -> JsonObject:
         raise NotImplementedError
 
+    async def oauth_clients(self) -> JsonObject:
+        return {"clients": []}
+
+    async def user_tokens(self, username: str) -> JsonObject:
+        return {"username": username, "tokens": []}
+
+    async def revoke_user_tokens(self, username: str, tenant: str | None = None) -> JsonObject:
+        raise NotImplementedError
+
     async def sessions(self, tenant: str | None = None) -> JsonObject:
         return {"sessions": self.session_rows}
 

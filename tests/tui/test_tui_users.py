@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from textual.widgets import Input, Select
+import io
+
+from rich.console import Console
+from textual.widgets import Input, Select, Static
 
 from smcp_box.auth.passwords import verify_password
-from smcp_box.tui.modals import ConfirmModal, FormModal
+from smcp_box.auth.scopes import ALL_SCOPES
+from smcp_box.store.oauth import RefreshRecord
+from smcp_box.tui.modals import ConfirmModal, DetailsModal, FormModal
 from tests.admin.support import RunningBox
 from tests.tui.support import SIZE, cell_texts, make_app, table, until
 from tests.tui.test_tui_actions import modal_text
@@ -81,3 +86,75 @@ async def test_mismatched_passwords_add_nobody(rb: RunningBox) -> None:
         await until(pilot, lambda: not isinstance(app.screen, FormModal))
         await until(pilot, lambda: any("differ" in str(n.message) for n in app._notifications))
     assert await rb.box.store.get_user("bob") is None
+
+
+def details_text(app: object) -> str:
+    """The open details dialog's labels and values, as plain text."""
+    out = io.StringIO()
+    shown = app.screen.query_one("#details", Static).content  # type: ignore[attr-defined]
+    Console(width=200, color_system=None, file=out).print(shown)
+    return out.getvalue()
+
+
+async def test_users_screen_shows_and_revokes_tokens_and_lists_clients(rb: RunningBox) -> None:
+    await rb.client.add_user("alice", "a long password")
+    await rb.client.grant_user("alice", "notes")
+    editor = await rb.client.add_oauth_client("Editor", ["http://127.0.0.1/callback"])
+    await rb.box.store.oauth.save_refresh(
+        "rt-secret",
+        RefreshRecord(
+            "f1",
+            editor["client_id"],
+            "alice",
+            "notes",
+            "http://box/t/notes/mcp",
+            "mcp:tools",
+            rb.box.clock() + 3600,
+        ),
+    )
+    app = make_app(rb)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await until(pilot, lambda: table(app, "users").row_count == 2)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailsModal))
+        shown = details_text(app)
+        assert "refresh tokens" in shown
+        assert "Editor on notes (mcp:tools)" in shown
+        assert "rt-secret" not in shown
+        await pilot.press("escape")
+
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, DetailsModal))
+        shown = details_text(app)
+        assert "Editor" in shown
+        assert f"preregistered · {editor['client_id']}" in shown
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, DetailsModal))
+
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "Revoke alice's refresh tokens?" in modal_text(app, "#confirm-title")
+        assert app.focused is not None
+        assert app.focused.id == "cancel"
+        await pilot.press("enter")  # Cancel: nothing happens
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmModal))
+        assert len(await rb.box.store.oauth.live_families("alice")) == 1
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("tab", "enter")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmModal))
+    assert await rb.box.store.oauth.live_families("alice") == []
+    assert await rb.box.store.user_grants("alice") == {"notes": frozenset(ALL_SCOPES)}
+
+
+async def test_read_only_refuses_revoking_tokens(rb: RunningBox) -> None:
+    await rb.client.add_user("alice", "a long password")
+    app = make_app(rb, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await until(pilot, lambda: table(app, "users").row_count == 1)
+        await pilot.press("t")
+        await pilot.press("c")
+        # t did nothing (no dialog in the way), and listing the clients, a read, still works.
+        await until(pilot, lambda: isinstance(app.screen, DetailsModal))

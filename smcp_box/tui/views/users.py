@@ -1,5 +1,7 @@
 """Users: the people who log in to OAuth tenants, one row per account followed by one row per
-tenant it is granted. Add a user, grant a tenant, revoke a grant or remove a user."""
+tenant it is granted. Add a user, grant a tenant, revoke a grant or remove a user; see a user's
+live refresh tokens (in its details) and revoke them; list the OAuth clients. Adding and
+removing clients stays in the CLI (``smcp-box oauth client``)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ _SEPARATOR = "\x00"
 
 class UsersView(View):
     TITLE = "Users"
-    MUTATING = frozenset({"new", "grant", "delete"})
+    MUTATING = frozenset({"new", "grant", "delete", "revoke_tokens"})
     COLUMNS = (
         ("user", "User", 16),
         ("tenant", "Tenant", 14),
@@ -30,6 +32,8 @@ class UsersView(View):
         Binding("n", "new", "Add user"),
         Binding("g", "grant", "Grant tenant"),
         Binding("d", "delete", "Revoke/remove"),
+        Binding("t", "revoke_tokens", "Revoke tokens"),
+        Binding("c", "clients", "Clients"),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -64,7 +68,45 @@ class UsersView(View):
         user["grants"] = "; ".join(
             f"{tenant}: {' '.join(scopes)}" for tenant, scopes in user["grants"].items()
         )
+        tokens = (await self.api.user_tokens(selection[0]))["tokens"]
+        user["refresh tokens"] = "; ".join(_token_line(t) for t in tokens) or "none"
         await self.ask(DetailsModal(f"User {user['username']}", user))
+
+    def action_clients(self) -> None:
+        self.run_verb(self._clients)
+
+    async def _clients(self) -> None:
+        clients = (await self.api.oauth_clients())["clients"]
+        details = {
+            c["client_name"]: f"{c['kind']} · {c['client_id']} · created "
+            f"{fmt_time(c['created_at'])} · {' '.join(c['redirect_uris'])}"
+            for c in clients
+        }
+        if not details:
+            details = {"none": "add one with: smcp-box oauth client add NAME --redirect-uri URI"}
+        await self.ask(DetailsModal("OAuth clients", details))
+
+    def action_revoke_tokens(self) -> None:
+        self.run_verb(self._revoke_tokens)
+
+    async def _revoke_tokens(self) -> None:
+        selection = self._selection()
+        if selection is None:
+            return
+        name, tenant = selection
+        where = f" on {tenant}" if tenant else ""
+        confirmed = await self.ask(
+            ConfirmModal(
+                f"Revoke {name}'s refresh tokens{where}?",
+                f"{name}'s clients{where} must sign in again when their access tokens run "
+                "out; the grants stay.",
+                "Revoke",
+            )
+        )
+        if confirmed:
+            answer = await self.api.revoke_user_tokens(name, tenant)
+            self.notify(f"Revoked {answer['revoked']} refresh token(s) of {name}{where}.")
+        await self.tui.refresh_now()
 
     def action_new(self) -> None:
         self.run_verb(self._add)
@@ -131,21 +173,24 @@ class UsersView(View):
             confirmed = await self.ask(
                 ConfirmModal(
                     f"Revoke {name}'s grant on {tenant}?",
-                    f"{name} can no longer log in to {tenant}'s clients or consent for them; "
-                    "grant it again to undo.",
+                    f"{name} can no longer log in to {tenant}'s clients or consent for them, "
+                    "and its refresh tokens and consents there are revoked.",
                     "Revoke",
                 )
             )
             if confirmed:
-                await self.api.revoke_user_grant(name, tenant)
-                self.notify(f"Revoked {name}'s grant on {tenant}.")
+                answer = await self.api.revoke_user_grant(name, tenant)
+                self.notify(
+                    f"Revoked {name}'s grant on {tenant} and "
+                    f"{answer['refresh_families_revoked']} refresh-token famil(ies)."
+                )
         else:
             grants = ", ".join(self._users[name]["grants"]) or "none"
             confirmed = await self.ask(
                 ConfirmModal(
                     f"Remove user {name}?",
-                    f"The account and its grants ({grants}) are deleted; {name} can no longer "
-                    "log in. This cannot be undone.",
+                    f"The account and its grants ({grants}) are deleted and its refresh tokens "
+                    f"revoked; {name} can no longer log in. This cannot be undone.",
                     "Remove",
                 )
             )
@@ -153,3 +198,11 @@ class UsersView(View):
                 await self.api.remove_user(name)
                 self.notify(f"Removed user {name}.")
         await self.tui.refresh_now()
+
+
+def _token_line(token: dict[str, Any]) -> str:
+    client = token["client_name"] or token["client_id"]
+    return (
+        f"{client} on {token['tenant']} ({' '.join(token['scopes'])}), since "
+        f"{fmt_time(token['created_at'])}, expires {fmt_time(token['expires_at'])}"
+    )
