@@ -52,6 +52,11 @@ class BoxProcess:
             SMCP_BOX_CACHE_DIR=str(self.workdir / "cache"),
             SMCP_BOX_RUNTIME_DIR=str(self.workdir / "run"),
             SMCP_BOX_TENANTS_DIR=str(self.tenants_dir),
+            # Load and durability tests drive the box as fast as it goes; the default request
+            # quota (200/s) would answer them 429 on a fast machine. Quotas have their own
+            # tests (tests/web/test_quotas.py, tests/tenancy/test_quotas.py); extra_env may
+            # set them back.
+            SMCP_BOX_QUOTAS_REQUESTS_PER_S="0",
             PYTHONUNBUFFERED="1",
         )
         env.update(self.extra_env)
