@@ -21,7 +21,7 @@ import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import aiosqlite
 
@@ -33,6 +33,13 @@ Row = tuple[Any, ...]
 Params = Sequence[Any]
 
 DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
+#: How hard a commit waits for the disk. FULL: under WAL, every commit fsyncs the WAL before it
+#: returns, so whatever the box acknowledged (a kv write, an admin change's audit row, a
+#: persisted SSE event) survives kill -9 *and* power loss. NORMAL would survive kill -9 (the
+#: WAL is in the page cache, which outlives the process) but not power loss: the commits since
+#: the last checkpoint could vanish. bench/durability_bench.py measures what FULL costs.
+Synchronous = Literal["FULL", "NORMAL"]
+DEFAULT_SYNCHRONOUS: Final[Synchronous] = "FULL"
 
 
 def translate(exc: sqlite3.Error) -> StoreError:
@@ -80,6 +87,7 @@ class Database:
         *,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         max_db_bytes: int | None = None,
+        synchronous: Synchronous = DEFAULT_SYNCHRONOUS,
     ) -> Database:
         await asyncio.to_thread(_prepare_file, path, busy_timeout_ms)
         try:
@@ -88,15 +96,17 @@ class Database:
             raise translate(exc) from exc
         db = cls(conn, path)
         try:
-            await db._configure(busy_timeout_ms, max_db_bytes)
+            await db._configure(busy_timeout_ms, max_db_bytes, synchronous)
         except BaseException:
             await conn.close()
             raise
         return db
 
-    async def _configure(self, busy_timeout_ms: int, max_db_bytes: int | None) -> None:
+    async def _configure(
+        self, busy_timeout_ms: int, max_db_bytes: int | None, synchronous: Synchronous
+    ) -> None:
         try:
-            for pragma in _connection_pragmas(busy_timeout_ms):
+            for pragma in _connection_pragmas(busy_timeout_ms, synchronous):
                 await self._tx.run(pragma)
             if max_db_bytes is not None:
                 row = await self._tx.one("PRAGMA page_size")
@@ -162,13 +172,14 @@ class Database:
             await self._tx.run("ROLLBACK")
 
 
-def _connection_pragmas(busy_timeout_ms: int) -> list[str]:
+def _connection_pragmas(busy_timeout_ms: int, synchronous: Synchronous) -> list[str]:
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
     return [
         f"PRAGMA busy_timeout = {int(busy_timeout_ms)}",
         "PRAGMA foreign_keys = ON",
-        # NORMAL is durable against application crashes under WAL; a power loss may lose the
-        # last transactions but never corrupts the database.
-        "PRAGMA synchronous = NORMAL",
+        # See DEFAULT_SYNCHRONOUS: an acknowledged commit must survive a power loss.
+        f"PRAGMA synchronous = {synchronous}",
         "PRAGMA trusted_schema = OFF",
     ]
 

@@ -21,7 +21,7 @@ from .apikeys import DEFAULT_LAST_USED_RESOLUTION, ApiKeyRecord, ApiKeys
 from .audit import Audit, AuditEntry, AuditRecord
 from .chain import AuditVerification, ChainFinding
 from .crypto import Crypto
-from .db import DEFAULT_BUSY_TIMEOUT_MS, Database, backup_to
+from .db import DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_SYNCHRONOUS, Database, Synchronous, backup_to
 from .kv import Kv, KvLimits
 from .oauth import OAuthRecords
 from .secrets import Secrets
@@ -95,11 +95,13 @@ class Store:
         max_db_bytes: int | None = None,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         api_key_last_used_resolution: float = DEFAULT_LAST_USED_RESOLUTION,
+        synchronous: Synchronous = DEFAULT_SYNCHRONOUS,
     ) -> Store:
         """Open (creating and migrating if needed) the database at ``path``.
 
-        ``encrypt=False`` stores values unencrypted and exists only for the benchmark; never use
-        it in production. ``max_db_bytes`` caps the database file (SQLite ``max_page_count``);
+        ``encrypt=False`` stores values unencrypted and ``synchronous="NORMAL"`` gives up
+        durability against power loss; both exist only for the benchmarks, never use them in
+        production. ``max_db_bytes`` caps the database file (SQLite ``max_page_count``);
         writes past it raise :class:`~smcp_box.errors.StorageFull`.
 
         Raises :class:`~smcp_box.errors.DecryptionFailed` if ``data_key`` is not the key the
@@ -107,7 +109,12 @@ class Store:
         from a newer release.
         """
         crypto = Crypto(data_key, encrypt=encrypt)  # validates the key before touching files
-        db = await Database.open(path, busy_timeout_ms=busy_timeout_ms, max_db_bytes=max_db_bytes)
+        db = await Database.open(
+            path,
+            busy_timeout_ms=busy_timeout_ms,
+            max_db_bytes=max_db_bytes,
+            synchronous=synchronous,
+        )
         store = cls(
             db,
             crypto,

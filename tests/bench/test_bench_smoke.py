@@ -151,3 +151,15 @@ def test_quick_run_of_every_part(tmp_path: Path) -> None:
     assert any(row["peer"] == "box" for row in suites["http"]["rows"])
     assert suites["streams"]["held"] > 0
     assert results["targets"]
+
+
+async def test_durability_bench_measures_both_modes(tmp_path: Path) -> None:
+    from bench import durability_bench
+
+    rounds = await durability_bench.measure(tmp_path, sets=20, rounds=2, block=5)
+    assert [sorted(r) for r in rounds] == [["FULL", "NORMAL"]] * 2
+    assert all(rate > 0 for r in rounds for rate in r.values())
+    lines = durability_bench.report(rounds, 20, 5)
+    assert lines[1].startswith("synchronous=NORMAL:")
+    assert lines[2].startswith("synchronous=FULL  :")
+    assert lines[3].startswith("ratio FULL/NORMAL")

@@ -52,7 +52,7 @@ async def test_new_database_is_migrated_and_in_wal_mode(store: Store, raw_db: Ra
 async def test_connection_settings(store: Store) -> None:
     async with store._db.read() as tx:
         assert await tx.one("PRAGMA foreign_keys") == (1,)
-        assert await tx.one("PRAGMA synchronous") == (1,)  # NORMAL
+        assert await tx.one("PRAGMA synchronous") == (2,)  # FULL: commits survive power loss
         assert await tx.one("PRAGMA busy_timeout") == (5000,)
         assert await tx.one("PRAGMA journal_mode") == ("wal",)
 
