@@ -16,10 +16,8 @@ real counterpart by a contract test (``test_fakes_contract.py``):
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import secrets
-import socket
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -29,8 +27,6 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 
 from smcp_box.auth.tokens import TokenService
 from smcp_box.config import OAuthSettings, QuotaSettings, Settings
@@ -42,6 +38,7 @@ from smcp_box.tenancy.quotas import Admission
 from smcp_box.web.app import create_app
 from smcp_box.web.mcp import McpTransport, TransportSettings
 from smcp_box.web.services import AppServices, McpServices
+from tests.support.serving import serve_on_loopback
 from tests.web.fakes import Directory, EchoRuntime, RecordingObserver, TokenAuthenticator
 from tests.web.waiting import Changes
 
@@ -206,42 +203,28 @@ async def run_box(
         transport: McpTransport = app.extensions["smcp_box.mcp"]
         assert transport.settings == settings
 
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        sock.setblocking(False)
-        port = sock.getsockname()[1]
-        config = Config()
-        # Hypercorn adopts (and closes) the listening socket: no port race between bind and
-        # serve, and the port accepts connections before serve() runs.
-        config.bind = [f"fd://{sock.detach()}"]
-        config.graceful_timeout = 2.0
-        config.accesslog = None
-        config.errorlog = "-"
-        shutdown = asyncio.Event()
-        server = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))
-        box = BoxUnderTest(
-            base_url=f"http://127.0.0.1:{port}",
-            alpha=alpha,
-            beta=beta,
-            sessions=sessions,
-            auditor=auditor,
-            observer=observer,
-            settings=settings,
-            session_ids=issued,
-            now=now,
-            transport=transport,
-        )
         try:
-            async with httpx.AsyncClient(timeout=10) as probe:
-                ready = await probe.get(f"{box.base_url}/readyz")
-                assert ready.status_code == 200, ready.text
-            yield box
+            async with serve_on_loopback(app) as base_url:
+                box = BoxUnderTest(
+                    base_url=base_url,
+                    alpha=alpha,
+                    beta=beta,
+                    sessions=sessions,
+                    auditor=auditor,
+                    observer=observer,
+                    settings=settings,
+                    session_ids=issued,
+                    now=now,
+                    transport=transport,
+                )
+                try:
+                    async with httpx.AsyncClient(timeout=10) as probe:
+                        ready = await probe.get(f"{box.base_url}/readyz")
+                        assert ready.status_code == 200, ready.text
+                    yield box
+                finally:
+                    await transport.aclose()
         finally:
-            await transport.aclose()
-            shutdown.set()
-            await asyncio.wait_for(server, 10)
             await auditor.close()
             await store.close()
 

@@ -9,13 +9,11 @@ beta.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import html
 import re
 import secrets
-import socket
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -25,8 +23,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 
 from smcp_box.auth.passwords import hash_password
 from smcp_box.auth.server import BoxAuthorizationServer, ClientMetadataSource
@@ -40,6 +36,7 @@ from smcp_box.store.oauth import ClientRecord
 from smcp_box.tenancy.quotas import Admission
 from smcp_box.web.app import create_app
 from smcp_box.web.services import AppServices, McpServices, OAuthServices
+from tests.support.serving import serve_on_loopback
 from tests.web.fakes import Directory, EchoRuntime, RecordingObserver, TokenAuthenticator
 
 REDIRECT = "http://127.0.0.1:33333/callback"
@@ -140,35 +137,12 @@ async def run_oauth_box(
                 oauth=OAuthServices(server=server, throttle=throttle),
             ),
         )
-        async with serving(app) as base_url:
+        async with serve_on_loopback(app) as base_url:
             try:
                 yield OAuthBox(base_url, store, tokens, auditor, server, now)
             finally:
                 await auditor.close()
                 await store.close()
-
-
-@asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """Serve ``app`` on a free loopback port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    sock.setblocking(False)
-    port = sock.getsockname()[1]
-    config = Config()
-    config.bind = [f"fd://{sock.detach()}"]
-    config.graceful_timeout = 2.0
-    config.accesslog = None
-    config.errorlog = "-"
-    shutdown = asyncio.Event()
-    task = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        shutdown.set()
-        await task
 
 
 # --- the browser stand-in -----------------------------------------------------------------------

@@ -1,0 +1,37 @@
+"""Serve an ASGI app with a real Hypercorn on a free loopback port, for in-process tests."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+
+@asynccontextmanager
+async def serve_on_loopback(app: Any) -> AsyncIterator[str]:
+    """Serve ``app`` until the block ends; yields its base URL (``http://127.0.0.1:PORT``)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    port = sock.getsockname()[1]
+    config = Config()
+    # Hypercorn adopts (and closes) the listening socket: no port race between bind and serve,
+    # and the port accepts connections before serve() runs.
+    config.bind = [f"fd://{sock.detach()}"]
+    config.graceful_timeout = 2.0
+    config.accesslog = None
+    config.errorlog = "-"
+    shutdown = asyncio.Event()
+    server = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        shutdown.set()
+        await asyncio.wait_for(server, 10)
