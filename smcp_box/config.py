@@ -227,15 +227,9 @@ def check_limit(name: str, value: object) -> int:
     Every layer (box defaults, tenant.toml, admin changes, the sandbox's ``Limits``) calls this,
     and adds at most a prefix saying where the value came from.
     """
-    bound = LIMITS.get(name)
-    if bound is None:
-        raise ConfigError(f"unknown limit {name!r} (known: {', '.join(LIMITS)})")
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(f"{name} = {value!r} is not an integer ({bound.unit})")
-    problem = bound.problem(name, value)
-    if problem is not None:
-        raise ConfigError(problem)
-    return value
+    checked = _check_bounded(LIMITS, "limit", name, value, fractional=False)
+    assert isinstance(checked, int)
+    return checked
 
 
 def check_limits(values: Mapping[str, object]) -> dict[str, int]:
@@ -246,12 +240,20 @@ def check_limits(values: Mapping[str, object]) -> dict[str, int]:
 def check_quota(name: str, value: object) -> int | float:
     """``value`` as the quota ``name`` (``requests_per_s`` may be fractional), or ConfigError
     with the shared out-of-range message."""
-    bound = QUOTAS.get(name)
+    return _check_bounded(QUOTAS, "quota", name, value, fractional=name == "requests_per_s")
+
+
+def _check_bounded(
+    table: Mapping[str, Bound], what: str, name: str, value: object, *, fractional: bool
+) -> int | float:
+    """The one check behind :func:`check_limit` and :func:`check_quota`: a known name, a
+    number of the right kind (never a bool), within its bound."""
+    bound = table.get(name)
     if bound is None:
-        raise ConfigError(f"unknown quota {name!r} (known: {', '.join(QUOTAS)})")
-    numeric = int | float if name == "requests_per_s" else int
+        raise ConfigError(f"unknown {what} {name!r} (known: {', '.join(table)})")
+    numeric = int | float if fractional else int
     if not isinstance(value, numeric) or isinstance(value, bool):
-        kind = "a number" if name == "requests_per_s" else "an integer"
+        kind = "a number" if fractional else "an integer"
         raise ConfigError(f"{name} = {value!r} is not {kind} ({bound.unit})")
     problem = bound.problem(name, value)
     if problem is not None:
