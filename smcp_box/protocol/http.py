@@ -204,17 +204,16 @@ def metric_method_label(method: str | None) -> str:
     return method if method in _METRIC_METHODS else "other"
 
 
-_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: An IPv4 or IPv6 network (trusted proxies here, allowed_networks in tenancy).
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @functools.lru_cache(maxsize=8)
-def _networks(
-    entries: tuple[str, ...],
-) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+def _networks(entries: tuple[str, ...]) -> tuple[IpNetwork, ...]:
     return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
-def _in_networks(address: str, networks: tuple[_Network, ...]) -> bool:
+def _in_networks(address: str, networks: tuple[IpNetwork, ...]) -> bool:
     try:
         parsed = ipaddress.ip_address(address.strip().split("%", 1)[0])
     except ValueError:

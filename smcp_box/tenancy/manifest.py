@@ -23,9 +23,10 @@ from smcp_box.config import (
     check_quota,
 )
 from smcp_box.errors import ConfigError
+from smcp_box.protocol.http import IpNetwork
 from smcp_box.sandbox import Limits
 from smcp_box.seams import AUTH_MODES, TENANT_KINDS, AuthMode, TenantKind
-from smcp_box.tenancy.quotas import IpNetwork, parse_networks
+from smcp_box.tenancy.quotas import parse_networks
 
 MANIFEST_NAME = "tenant.toml"
 TENANT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")

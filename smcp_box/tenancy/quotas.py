@@ -30,8 +30,8 @@ from smcp_box.errors import (
     SessionQuotaExceeded,
     StreamQuotaExceeded,
 )
+from smcp_box.protocol.http import IpNetwork
 
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: Addresses remembered for failed authentications; past this, expired entries are dropped
 #: first, then the oldest (a flood of spoofed-looking addresses cannot grow memory unbounded).
 _MAX_TRACKED_ADDRESSES: Final = 100_000
