@@ -15,7 +15,7 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
-_MODAL_CSS = """
+MODAL_CSS = """
 {name} {{ align: center middle; }}
 {name} > Vertical {{
     width: 76; max-width: 100%; height: auto; max-height: 100%;
@@ -31,7 +31,7 @@ class ConfirmModal(ModalScreen[bool]):
     """Asks before a destructive action. Focus starts on Cancel, so a reflexive Enter is safe."""
 
     DEFAULT_CSS = (
-        _MODAL_CSS.format(name="ConfirmModal")
+        MODAL_CSS.format(name="ConfirmModal")
         + """
     ConfirmModal #confirm-body { height: auto; max-height: 15; }
     """
@@ -82,15 +82,17 @@ class FormModal(ModalScreen[dict[str, str] | None]):
     Sized for 80x24 whatever the number of fields: the fields scroll in a body of at most 16
     lines (the focused one is scrolled into view) while the title and the buttons stay on screen.
     ``two_column`` puts each label left of a one-line input, for forms of many short values (the
-    limits).
+    limits). ``error`` is what the box said about the values last submitted, when the form is
+    shown again with them to be corrected.
     """
 
     DEFAULT_CSS = (
-        _MODAL_CSS.format(name="FormModal")
+        MODAL_CSS.format(name="FormModal")
         + """
     FormModal #form-body { height: auto; max-height: 16; }
     FormModal #form-body Input, FormModal #form-body Select { margin-bottom: 1; }
     FormModal .help { color: $text-muted; margin-bottom: 1; }
+    FormModal .error { color: $error; text-style: bold; margin-bottom: 1; }
     FormModal .buttons { margin-top: 0; }
     FormModal #form-grid {
         grid-size: 2; grid-columns: 1fr 22; grid-rows: auto; grid-gutter: 0 1; height: auto;
@@ -109,6 +111,7 @@ class FormModal(ModalScreen[dict[str, str] | None]):
         help: str = "",
         *,
         two_column: bool = False,
+        error: str = "",
     ):
         super().__init__()
         self._title = title
@@ -116,6 +119,7 @@ class FormModal(ModalScreen[dict[str, str] | None]):
         self._submit_label = submit_label
         self._help = help
         self._two_column = two_column
+        self._error = error
 
     def _field_widget(self, spec: Field) -> Input | Select[str]:
         compact = self._two_column
@@ -138,6 +142,8 @@ class FormModal(ModalScreen[dict[str, str] | None]):
             yield Label(self._title, classes="title")
             # Not focusable itself: tab goes from field to field, each scrolled into view.
             with VerticalScroll(id="form-body", can_focus=False):
+                if self._error:
+                    yield Static(Text(self._error), classes="error", id="form-error")
                 if self._help:
                     yield Static(self._help, classes="help")
                 if self._two_column:
@@ -188,7 +194,7 @@ class NewKeyModal(ModalScreen[None]):
     """
 
     DEFAULT_CSS = (
-        _MODAL_CSS.format(name="NewKeyModal")
+        MODAL_CSS.format(name="NewKeyModal")
         + """
     NewKeyModal > Vertical { overflow-y: auto; }
     NewKeyModal .title { margin-bottom: 0; }
@@ -258,7 +264,7 @@ class DetailsModal(ModalScreen[None]):
     scroll) in their own column only."""
 
     DEFAULT_CSS = (
-        _MODAL_CSS.format(name="DetailsModal")
+        MODAL_CSS.format(name="DetailsModal")
         + """
     DetailsModal VerticalScroll { height: auto; max-height: 16; }
     DetailsModal .buttons { margin-top: 0; }
@@ -316,13 +322,14 @@ def render_details(details: dict[str, Any]) -> Table:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold", ratio=1)
     for label, value in _detail_rows(details):
-        grid.add_row(label, value)
+        # As Text, never markup: values come from modules and clients ("[rule] excerpt").
+        grid.add_row(Text(label), Text(value))
     return grid
 
 
 class HelpModal(ModalScreen[None]):
     DEFAULT_CSS = (
-        _MODAL_CSS.format(name="HelpModal")
+        MODAL_CSS.format(name="HelpModal")
         + """
     HelpModal VerticalScroll { height: auto; max-height: 19; }
     """

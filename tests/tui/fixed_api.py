@@ -2,6 +2,8 @@
 
 Everything else in tests/tui drives the TUI against a real box; snapshots need pixels that do
 not change between runs (ids, timestamps and rates of a real box do), hence this stand-in.
+test_fixed_api_contract.py checks it against the real admin API: the same methods, answers of
+the same shape, and the same refusals for the changes it makes.
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from smcp_box.admin.errors import AdminUnavailable
+from smcp_box.admin.errors import AdminRequestFailed, AdminUnavailable
+from smcp_box.auth.clients import redirect_uri_problem
 from smcp_box.config import LIMITS, SandboxSettings
+from smcp_box.tenancy.manifest import SECRET_NAME_PATTERN
 
 NOW = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 JsonObject = dict[str, Any]
+PUBLISHER = "ed25519:Qm9keUJ5VGhlRml4ZWRBcGlPZlRlc3RzVHVpMDEyMzQ1Ng=="
 
 
 def _limits(fuel: int = 2_000_000_000) -> JsonObject:
@@ -28,14 +33,60 @@ def _tenant(name: str, description: str, *, enabled: bool, auth: str, calls: int
         "enabled": enabled,
         "auth": auth,
         "url": f"http://box.lan:8765/t/{name}/mcp",
+        "hosts": [],
+        "host_urls": [],
         "folder": f"/var/lib/smcp-box/tenants/{name}",
+        "origin": "folder",
         "module": {"file": f"{name}.wasm", "sha256": "ab" * 32},
         "limits": _limits(),
         "admin_limit_overrides": {},
         "config_keys": [],
+        "secrets": ["API_TOKEN", "WEBHOOK_KEY"] if name == "echo" else [],
+        "missing_secrets": ["WEBHOOK_KEY"] if name == "echo" else [],
+        "publisher": PUBLISHER if name == "echo" else None,
         "calls": calls,
         "errors": calls // 50,
         "fuel_used": calls * 1234,
+    }
+
+
+def _catalog_entry(tenant: JsonObject) -> JsonObject:
+    echo = tenant["name"] == "echo"
+    findings = [
+        {
+            "tool": "echo",
+            "field": "description",
+            "rule": "hidden-instructions",
+            "severity": "warning",
+            "excerpt": "always answer in uppercase",
+        }
+    ]
+    tools = [
+        {
+            "name": "echo",
+            "title": "Echo",
+            "description": "Returns its input.",
+            "annotations": {"readOnlyHint": True, "openWorldHint": False},
+        },
+        {"name": "shout", "description": "Returns its input in capitals."},
+    ]
+    return {
+        "name": tenant["name"],
+        "description": tenant["description"],
+        "kind": "tools",
+        "url": tenant["url"],
+        "auth": ["api_key"] if echo else ["none"],
+        "publisher": tenant["publisher"],
+        "module_sha256": tenant["module"]["sha256"],
+        "vetting": {
+            "status": "pinned" if echo else "unpinned",
+            "signature": "trusted" if echo else "unchecked",
+            "tools_sha256": "cd" * 32 if echo else None,
+            "findings": findings if echo else [],
+        },
+        "tools": tools if echo else None,
+        "enabled": tenant["enabled"],
+        "missing_secrets": tenant["missing_secrets"],
     }
 
 
@@ -135,6 +186,25 @@ class FixedApi:
             },
             {"username": "bob", "created_at": NOW - 3600, "disabled": True, "grants": {}},
         ]
+        self.client_rows: list[JsonObject] = [
+            {
+                "client_id": "pre_Vx2c8qLr0aTf9eKpY1hZ3w",
+                "kind": "preregistered",
+                "client_name": "VS Code",
+                "redirect_uris": ["http://127.0.0.1/callback"],
+                "created_at": NOW - 2 * 86400,
+            },
+            {
+                "client_id": "dyn_Q7mW2sLp9xKc4vRt8bNa0e",
+                "kind": "dynamic",
+                "client_name": "Claude Code",
+                "redirect_uris": ["http://localhost:33418/callback"],
+                "created_at": NOW - 7200,
+            },
+        ]
+        self.secret_rows: list[JsonObject] = [
+            {"tenant": "echo", "name": "API_TOKEN", "updated_at": NOW - 86400},
+        ]
         events = ["box.start", "admin.key.create", "auth.failure", "admin.tenant.disable"]
         self.audit_rows = [
             {
@@ -171,7 +241,7 @@ class FixedApi:
         return {"now": NOW, "window_s": window_s, "total": total, "tenants": rows}
 
     async def tenants(self) -> JsonObject:
-        return {"tenants": self.tenant_rows, "failed": self.failed}
+        return {"tenants": self.tenant_rows, "failed": self.failed, "removed": []}
 
     async def tenant(self, name: str) -> JsonObject:
         row = next(t for t in self.tenant_rows if t["name"] == name)
@@ -244,13 +314,78 @@ class FixedApi:
         raise NotImplementedError
 
     async def oauth_clients(self) -> JsonObject:
-        return {"clients": []}
+        return {"clients": self.client_rows}
+
+    async def add_oauth_client(self, name: str, redirect_uris: list[str]) -> JsonObject:
+        # The admin API's checks, in its order and words (the contract test compares them).
+        if not name.strip() or len(name) > 200:
+            raise _bad_request("'client_name' must be a name of 1 to 200 characters")
+        if not redirect_uris:
+            raise _bad_request("'redirect_uris' must be a list of one or more redirect URIs")
+        for uri in redirect_uris:
+            if (problem := redirect_uri_problem(uri)) is not None:
+                raise _bad_request(problem)
+        client = {
+            "client_id": f"pre_fixed{len(self.client_rows):017d}",
+            "kind": "preregistered",
+            "client_name": name.strip(),
+            "redirect_uris": list(redirect_uris),
+            "created_at": NOW,
+        }
+        self.client_rows.append(client)
+        return client
+
+    async def remove_oauth_client(self, client_id: str) -> JsonObject:
+        kept = [c for c in self.client_rows if c["client_id"] != client_id]
+        if len(kept) == len(self.client_rows):
+            raise AdminRequestFailed(
+                404,
+                "not_found",
+                f"no OAuth client {client_id!r} (list them: smcp-box oauth client list)",
+            )
+        self.client_rows = kept
+        return {"removed": client_id}
 
     async def user_tokens(self, username: str) -> JsonObject:
         return {"username": username, "tokens": []}
 
     async def revoke_user_tokens(self, username: str, tenant: str | None = None) -> JsonObject:
         raise NotImplementedError
+
+    async def secrets(self, tenant: str | None = None) -> JsonObject:
+        rows = [r for r in self.secret_rows if tenant is None or r["tenant"] == tenant]
+        stored = {(r["tenant"], r["name"]) for r in self.secret_rows}
+        missing = {
+            t["name"]: names
+            for t in self.tenant_rows
+            if (tenant is None or t["name"] == tenant)
+            and (names := [n for n in t["secrets"] if (t["name"], n) not in stored])
+        }
+        return {"secrets": rows, "missing": missing}
+
+    async def set_secret(self, tenant: str, name: str, value: str) -> JsonObject:
+        _check_secret_name(name)
+        if not value:
+            raise _bad_request("send {'value': <the secret, a non-empty string>}")
+        self.secret_rows = [
+            r for r in self.secret_rows if (r["tenant"], r["name"]) != (tenant, name)
+        ] + [{"tenant": tenant, "name": name, "updated_at": NOW}]
+        return {"tenant": tenant, "name": name, "set": True}
+
+    async def delete_secret(self, tenant: str, name: str) -> JsonObject:
+        _check_secret_name(name)
+        kept = [r for r in self.secret_rows if (r["tenant"], r["name"]) != (tenant, name)]
+        if len(kept) == len(self.secret_rows):
+            raise AdminRequestFailed(
+                404,
+                "not_found",
+                f"tenant {tenant!r} has no secret {name!r} (list them: smcp-box secret list)",
+            )
+        self.secret_rows = kept
+        return {"tenant": tenant, "name": name, "deleted": True}
+
+    async def catalog(self) -> JsonObject:
+        return {"tenants": [_catalog_entry(t) for t in self.tenant_rows]}
 
     async def sessions(self, tenant: str | None = None) -> JsonObject:
         return {"sessions": self.session_rows}
@@ -272,3 +407,15 @@ class FixedApi:
         if after_id is not None:
             return {"entries": [r for r in self.audit_rows if r["id"] > after_id]}
         return {"entries": list(reversed(self.audit_rows))}
+
+
+def _bad_request(message: str) -> AdminRequestFailed:
+    return AdminRequestFailed(400, "bad_request", message)
+
+
+def _check_secret_name(name: str) -> None:
+    if not SECRET_NAME_PATTERN.fullmatch(name):
+        raise _bad_request(
+            f"{name!r} is not a secret name: 1-128 characters of letters, digits, '_', "
+            "'.' and '-', starting with a letter or '_'"
+        )

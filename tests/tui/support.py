@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from typing import Any
 
+from rich.console import Console
 from textual.app import App
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
@@ -86,6 +88,14 @@ def status_text(app: AdminTui) -> str:
 def screen_text(app: AdminTui) -> str:
     """Everything the active screen shows, as plain text (for "is this on screen" checks)."""
     return "\n".join(str(widget.render()) for widget in app.screen.query(Static))
+
+
+def details_text(app: object) -> str:
+    """The open details dialog's labels and values, as plain text."""
+    out = io.StringIO()
+    shown = app.screen.query_one("#details", Static).content  # type: ignore[attr-defined]
+    Console(width=200, color_system=None, file=out).print(shown)
+    return out.getvalue()
 
 
 def on_screen(app: App[Any], widget: Widget) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from smcp_box.tui.app import AdminTui
 from smcp_box.tui.modals import FormModal, NewKeyModal
@@ -79,6 +80,12 @@ DIALOGS = [
     ("grant-form", ["6", "g"]),
     ("revoke-grant-confirmation", ["6", "down", "d"]),
     ("command-palette", ["ctrl+p"]),
+    ("tenant-secrets", ["s"]),
+    ("set-secret-form", ["s", "n"]),
+    ("delete-secret-confirmation", ["s", "d"]),
+    ("oauth-clients", ["6", "c"]),
+    ("add-client-form", ["6", "c", "n"]),
+    ("remove-client-confirmation", ["6", "c", "d"]),
 ]
 
 
@@ -89,6 +96,30 @@ def test_dialog(snap_compare: SnapCompare, keys: list[str]) -> None:
         for key in keys:
             await pilot.press(key)
             await settle(pilot)
+
+    assert snap_compare(fixed_app(), run_before=run_before)
+
+
+def test_refused_client_form(snap_compare: SnapCompare) -> None:
+    """The box's refusal in the form, above the values as typed (here: http to a LAN host)."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("6", "c")
+        await settle(pilot)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(pilot.app.screen, FormModal))
+        form = pilot.app.screen
+        form.query_one("#field-name", Input).value = "Web app"
+        uris = form.query_one("#field-redirect_uris", Input)
+        uris.value = "http://web.lan/callback"
+        uris.focus()
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: isinstance(pilot.app.screen, FormModal) and pilot.app.screen is not form,
+        )
+        await settle(pilot)
 
     assert snap_compare(fixed_app(), run_before=run_before)
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import io
-
-from rich.console import Console
-from textual.widgets import Input, Select, Static
+from textual.widgets import Input, Select
 
 from smcp_box.auth.passwords import verify_password
 from smcp_box.auth.scopes import ALL_SCOPES
 from smcp_box.store.oauth import RefreshRecord
 from smcp_box.tui.modals import ConfirmModal, DetailsModal, FormModal
+from smcp_box.tui.views.clients import ClientsModal
 from tests.admin.support import RunningBox
-from tests.tui.support import SIZE, cell_texts, make_app, table, until
+from tests.tui.support import SIZE, cell_texts, details_text, make_app, table, until
 from tests.tui.test_tui_actions import modal_text
+from tests.tui.test_tui_clients import client_rows
 
 
 async def test_users_screen_add_grant_revoke_remove(rb: RunningBox) -> None:
@@ -88,14 +87,6 @@ async def test_mismatched_passwords_add_nobody(rb: RunningBox) -> None:
     assert await rb.box.store.get_user("bob") is None
 
 
-def details_text(app: object) -> str:
-    """The open details dialog's labels and values, as plain text."""
-    out = io.StringIO()
-    shown = app.screen.query_one("#details", Static).content  # type: ignore[attr-defined]
-    Console(width=200, color_system=None, file=out).print(shown)
-    return out.getvalue()
-
-
 async def test_users_screen_shows_and_revokes_tokens_and_lists_clients(rb: RunningBox) -> None:
     await rb.client.add_user("alice", "a long password")
     await rb.client.grant_user("alice", "notes")
@@ -125,12 +116,11 @@ async def test_users_screen_shows_and_revokes_tokens_and_lists_clients(rb: Runni
         await pilot.press("escape")
 
         await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, DetailsModal))
-        shown = details_text(app)
-        assert "Editor" in shown
-        assert f"preregistered · {editor['client_id']}" in shown
+        await until(pilot, lambda: isinstance(app.screen, ClientsModal))
+        await until(pilot, lambda: client_rows(app) != [])
+        assert client_rows(app)[0][:3] == ["Editor", "pre", editor["client_id"]]
         await pilot.press("escape")
-        await until(pilot, lambda: not isinstance(app.screen, DetailsModal))
+        await until(pilot, lambda: not isinstance(app.screen, ClientsModal))
 
         await pilot.press("t")
         await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
@@ -157,4 +147,4 @@ async def test_read_only_refuses_revoking_tokens(rb: RunningBox) -> None:
         await pilot.press("t")
         await pilot.press("c")
         # t did nothing (no dialog in the way), and listing the clients, a read, still works.
-        await until(pilot, lambda: isinstance(app.screen, DetailsModal))
+        await until(pilot, lambda: isinstance(app.screen, ClientsModal))

@@ -1,4 +1,5 @@
-"""Tenants: list, details, add, enable/disable, limits, reload, remove."""
+"""Tenants: list, details (with the catalog entry), add, enable/disable, limits, reload,
+remove, and the secrets dialog."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from smcp_box.config import LIMITS
 from smcp_box.tui.format import fmt_count, shorten
 from smcp_box.tui.modals import ConfirmModal, DetailsModal, Field, FormModal
 from smcp_box.tui.views.base import View
+from smcp_box.tui.views.catalog import tenant_details
+from smcp_box.tui.views.secrets import SecretsModal
 from smcp_box.tui.widgets import Row
 
 #: The Auth column (7 wide) for tenants that ask for a credential; public ones stand out apart.
@@ -44,6 +47,7 @@ class TenantsView(View):
         Binding("e", "enable_disable", "On/Off"),
         Binding("l", "limits", "Limits"),
         Binding("m", "reload", "Reload"),
+        Binding("s", "secrets", "Secrets"),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -114,7 +118,7 @@ class TenantsView(View):
             failed = self._failed[key]
             await self.ask(DetailsModal(f"Tenant {failed['name']} failed to load", failed))
             return
-        details = await self.api.tenant(key)
+        details = await tenant_details(self.api, key)
         await self.ask(DetailsModal(f"Tenant {key}", details))
 
     def action_new(self) -> None:
@@ -229,3 +233,12 @@ class TenantsView(View):
         reloaded = await self.api.reload_tenant(name)
         self.notify(f"Reloaded {name} (module sha256 {reloaded['module']['sha256'][:12]}…).")
         await self.tui.refresh_now()
+
+    def action_secrets(self) -> None:
+        self.run_verb(self._secrets)
+
+    async def _secrets(self) -> None:
+        key = self._selected_tenant()
+        if key is None or key.startswith(FAILED_PREFIX):
+            return
+        await self.ask(SecretsModal(self.api, key))

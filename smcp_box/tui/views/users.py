@@ -1,7 +1,7 @@
 """Users: the people who log in to OAuth tenants, one row per account followed by one row per
 tenant it is granted. Add a user, grant a tenant, revoke a grant or remove a user; see a user's
-live refresh tokens (in its details) and revoke them; list the OAuth clients. Adding and
-removing clients stays in the CLI (``smcp-box oauth client``)."""
+live refresh tokens (in its details) and revoke them; list, pre-register and remove the OAuth
+clients (``c``, a dialog of its own: views/clients.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from smcp_box.auth.scopes import ALL_SCOPES
 from smcp_box.tui.format import fmt_time
 from smcp_box.tui.modals import ConfirmModal, DetailsModal, Field, FormModal
 from smcp_box.tui.views.base import View
+from smcp_box.tui.views.clients import ClientsModal
 from smcp_box.tui.widgets import Row
 
 #: Row keys are "<user>" for an account and "<user><separator><tenant>" for a grant.
@@ -76,15 +77,7 @@ class UsersView(View):
         self.run_verb(self._clients)
 
     async def _clients(self) -> None:
-        clients = (await self.api.oauth_clients())["clients"]
-        details = {
-            c["client_name"]: f"{c['kind']} · {c['client_id']} · created "
-            f"{fmt_time(c['created_at'])} · {' '.join(c['redirect_uris'])}"
-            for c in clients
-        }
-        if not details:
-            details = {"none": "add one with: smcp-box oauth client add NAME --redirect-uri URI"}
-        await self.ask(DetailsModal("OAuth clients", details))
+        await self.ask(ClientsModal(self.api))
 
     def action_revoke_tokens(self) -> None:
         self.run_verb(self._revoke_tokens)
