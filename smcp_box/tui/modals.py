@@ -166,7 +166,9 @@ class FormModal(ModalScreen[dict[str, str] | None]):
             if isinstance(widget, Select):
                 values[spec.name] = "" if widget.is_blank() else str(widget.value)
             elif isinstance(widget, Input):
-                values[spec.name] = widget.value.strip()
+                # A masked value (password, secret) is kept exactly as typed: spaces in it are
+                # part of it, and nobody can see them to notice they were dropped.
+                values[spec.name] = widget.value if spec.password else widget.value.strip()
         return values
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -202,6 +202,8 @@ class FixedApi:
                 "created_at": NOW - 7200,
             },
         ]
+        #: What set_secret was given (the box seals it; a test may look here).
+        self.values: dict[tuple[str, str], str] = {}
         self.secret_rows: list[JsonObject] = [
             {"tenant": "echo", "name": "API_TOKEN", "updated_at": NOW - 86400},
         ]
@@ -370,6 +372,7 @@ class FixedApi:
         self.secret_rows = [
             r for r in self.secret_rows if (r["tenant"], r["name"]) != (tenant, name)
         ] + [{"tenant": tenant, "name": name, "updated_at": NOW}]
+        self.values[(tenant, name)] = value
         return {"tenant": tenant, "name": name, "set": True}
 
     async def delete_secret(self, tenant: str, name: str) -> JsonObject:

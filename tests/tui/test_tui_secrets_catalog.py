@@ -157,7 +157,8 @@ async def test_a_missing_secret_is_listed_and_n_on_it_fills_in_its_name() -> Non
         await pilot.press("enter")  # no value: refused by the TUI, before the box
         await until(pilot, lambda: isinstance(app.screen, FormModal) and app.screen is not form)
         assert "empty secret is not set" in modal_text(app, "#form-error")
-        app.screen.query_one("#field-value", Input).value = "hook-secret"
+        # Kept exactly as typed, spaces included (a masked value is never trimmed).
+        app.screen.query_one("#field-value", Input).value = " hook secret "
         app.screen.query_one("#field-value", Input).focus()
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, SecretsModal))
@@ -166,3 +167,16 @@ async def test_a_missing_secret_is_listed_and_n_on_it_fills_in_its_name() -> Non
         ("echo", "API_TOKEN"),
         ("echo", "WEBHOOK_KEY"),
     }
+    assert api.values[("echo", "WEBHOOK_KEY")] == " hook secret "
+
+
+async def test_secrets_of_a_failed_tenant_point_to_the_cli() -> None:
+    app = AdminTui(FixedApi(), poll_interval_s=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app, "tenants").row_count == 3)
+        await pilot.press("down", "down", "s")
+        await until(
+            pilot,
+            lambda: any("smcp-box secret set broken" in str(n.message) for n in app._notifications),
+        )
+        assert not isinstance(app.screen, SecretsModal)

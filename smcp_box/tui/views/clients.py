@@ -6,7 +6,7 @@ values (redirect URIs by OAuth 2.1 rules); a refusal shows the form again with i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from textual.widgets import DataTable
 
@@ -45,7 +45,6 @@ class ClientsModal(ListModal):
     ENTER_LABEL = "details"
     NEW_LABEL = "pre-register"
     DELETE_LABEL = "remove"
-    MUTATING: ClassVar[frozenset[str]] = frozenset({"new", "delete"})
 
     def __init__(self, api: AdminApi) -> None:
         super().__init__(

@@ -9,7 +9,7 @@ gives it back, so no screen, toast or log of the TUI ever holds it afterwards.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from rich.text import Text
 
@@ -28,7 +28,6 @@ class SecretsModal(ListModal):
     )
     NEW_LABEL = "set"
     DELETE_LABEL = "delete"
-    MUTATING: ClassVar[frozenset[str]] = frozenset({"new", "delete"})
 
     def __init__(self, api: AdminApi, tenant: str) -> None:
         super().__init__(

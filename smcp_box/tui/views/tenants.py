@@ -239,6 +239,13 @@ class TenantsView(View):
 
     async def _secrets(self) -> None:
         key = self._selected_tenant()
-        if key is None or key.startswith(FAILED_PREFIX):
+        if key is None:
+            return
+        if key.startswith(FAILED_PREFIX):
+            name = self._failed[key]["name"]
+            self.notify(
+                f"{name} failed to load; set its secrets with: smcp-box secret set {name} NAME",
+                severity="warning",
+            )
             return
         await self.ask(SecretsModal(self.api, key))
