@@ -79,7 +79,7 @@ class ListModal(ModalScreen[None]):
     )
     MUTATING: ClassVar[frozenset[str]] = frozenset({"new", "delete"})
     COLUMNS: ClassVar[Sequence[tuple[str, str, int | None]]] = ()
-    #: What ``n`` and ``d`` do here, for the line of keys under the table.
+    #: What ``enter`` (none when empty), ``n`` and ``d`` do here, for the line of keys.
     ENTER_LABEL: ClassVar[str] = ""
     NEW_LABEL: ClassVar[str] = "add"
     DELETE_LABEL: ClassVar[str] = "remove"
