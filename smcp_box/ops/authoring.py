@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from smcp_box.tenancy.pinning import module_path, pin, pin_tools, sha256_file, t
 
 #: Languages ``new`` has templates for.
 LANGUAGES = ("c", "python")
+#: The port ``smcp-box dev`` listens on unless told otherwise (not ``serve``'s, so both can run).
+DEV_PORT = 8766
 #: How long componentize-py may take (it is ~10 s for a small app on one core).
 BUILD_TIMEOUT_S = 600
 
@@ -52,13 +55,31 @@ def register(commands: Any) -> None:
         "build", help="build a tenant folder's module and pin its sha256 and tools_sha256"
     )
     build.add_argument("tenant_dir", type=Path, metavar="TENANT_DIR")
+    dev = commands.add_parser(
+        "dev",
+        help="serve one tenant folder on loopback with a fresh key; reload it when rebuilt",
+    )
+    dev.add_argument("tenant_dir", type=Path, metavar="TENANT_DIR")
+    dev.add_argument(
+        "--port",
+        dest="dev_port",
+        type=int,
+        default=DEV_PORT,
+        help=f"default {DEV_PORT}; 0 picks a free one",
+    )
 
 
-def dispatch(args: argparse.Namespace, cache_dir: Path) -> int | None:
+def dispatch(args: argparse.Namespace, cache_dir: Path, log_level: str = "warning") -> int | None:
     if args.command == "new":
         folder = new_tenant(args.name, args.lang, args.dir)
-        print(f"made {folder}; next: smcp-box build {folder}")
+        print(f"made {folder}; next: smcp-box build {folder} && smcp-box dev {folder}")
         return 0
+    if args.command == "dev":
+        # Imported here: the box and the web app are heavy for new and build.
+        from smcp_box.ops.dev import DevOptions, run_dev
+
+        options = DevOptions(args.tenant_dir, port=args.dev_port, cache_dir=cache_dir)
+        return run_dev(replace(options, log_level=log_level))
     if args.command == "build":
         report = build_tenant(args.tenant_dir, cache_dir=cache_dir)
         print(report)
