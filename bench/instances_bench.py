@@ -9,8 +9,9 @@ The kinds: core is ``tenants/notes/notes.wasm`` (the C example), component is
 Measured per kind:
 - load: compiled code from the on-disk cache into the engine (digest check + deserialize);
 - instantiate: core and component, the mean over filling a warm pool of ``--instances``
-  (``[limits].warm_instances`` at load, as the box does); stdio, a bare instance (Store, limits,
-  instantiation, Go runtime not started), median: a stdio call makes its own guest;
+  (``Sandbox.warm_up``, what ``[limits].warm_instances`` runs at load); stdio, a bare instance
+  (Store, limits, instantiation, Go runtime not started), median: a stdio call makes its own
+  guest;
 - RSS per warm instance: the process's resident memory after warming the pool and running one
   call on each instance at once, minus before, divided by the instances made (pages they
   touched); stdio keeps no warm guests;
@@ -117,27 +118,20 @@ def measure(cache: Path, name: str, wasm: bytes, kind: str, instances: int) -> d
         warm_cache.load(name, wasm, limits, kind=kind)
     with Sandbox(cache) as sandbox:
         started = time.perf_counter()
-        sandbox.load(name, wasm, limits, kind=kind)
+        module = sandbox.load(name, wasm, limits, kind=kind)
         load_s = time.perf_counter() - started
         host = RecordingHost()
         before = rss_bytes()
         if kind == "stdio":
-            module = sandbox.load(name, wasm, limits, kind=kind)
             instantiate_ms = median_ms(
                 lambda: bare_stdio_instance(sandbox, name, wasm, limits), rounds=50
             )
             rss_per_instance = 0.0
         else:
-            # The box's own warm-up: a load with [limits].warm_instances.
-            warm = Limits(
-                max_instances=instances,
-                max_concurrent_calls=instances,
-                memory_mib=64,
-                warm_instances=instances,
-            )
+            # The pool's warm-up, which [limits].warm_instances runs at load.
             created = sandbox.stats(name).instances_created
             started = time.perf_counter()
-            module = sandbox.load(name, wasm, warm, kind=kind)
+            asyncio.run(sandbox.warm_up(module, instances))
             warm_s = time.perf_counter() - started
             new = sandbox.stats(name).instances_created - created
             instantiate_ms = warm_s / max(new, 1) * 1000

@@ -132,7 +132,9 @@ def build_tenant(tenant_dir: Path, *, cache_dir: Path | None = None) -> str:
     elif (tenant_dir / "go.mod").is_file():
         build_go(tenant_dir, out)
     elif (tenant_dir / "build.sh").is_file():
-        _run(["sh", str(tenant_dir / "build.sh"), str(out)], tenant_dir, "build.sh")
+        # PYTHON: the interpreter with smcp-box (and ziglang) for scripts that use cc.sh.
+        env = {**os.environ, "PYTHON": sys.executable}
+        _run(["sh", str(tenant_dir / "build.sh"), str(out)], tenant_dir, "build.sh", env=env)
     elif kind == "core" and c_sources:
         build_c(tenant_dir, out, c_sources)
     else:

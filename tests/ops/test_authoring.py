@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -56,6 +57,16 @@ def test_a_c_build_error_quotes_the_compiler(tmp_path: Path) -> None:
     (folder / "extra.c").write_text("int broken(void) { return undeclared_name; }\n")
     with pytest.raises(ConfigError, match=r"(?s)the C build \(cc\.sh\) failed.*undeclared_name"):
         build_tenant(folder, cache_dir=tmp_path / "cache")
+
+
+def test_a_copy_of_a_c_example_builds_outside_the_repository(tmp_path: Path) -> None:
+    """The examples' build.sh fall back to the C SDK of the installed package when the
+    repository's sdk/c is not beside them: a copy builds to the committed bytes."""
+    repo = Path(__file__).resolve().parents[2]
+    copy = tmp_path / "notes"
+    shutil.copytree(repo / "tenants" / "notes", copy, ignore=shutil.ignore_patterns("*.wasm"))
+    build_tenant(copy, cache_dir=tmp_path / "cache")
+    assert (copy / "notes.wasm").read_bytes() == (repo / "tenants/notes/notes.wasm").read_bytes()
 
 
 @pytest.mark.parametrize(
