@@ -114,7 +114,7 @@ def build_tenant(tenant_dir: Path, *, cache_dir: Path | None = None) -> str:
 
     The folder's sources say how, first match wins: ``kind = "component"`` with an ``app.py``
     is a Python component, a ``go.mod`` a Go stdio server, a ``build.sh`` anything else (run
-    with the module's path as its argument).
+    with the module's path as its argument), and ``.c`` files a C core module.
     """
     toml = tenant_dir / MANIFEST_NAME
     try:
@@ -125,6 +125,28 @@ def build_tenant(tenant_dir: Path, *, cache_dir: Path | None = None) -> str:
         raise ConfigError(f"{toml}: not valid TOML: {exc}") from None
     kind = raw.get("kind", "core")
     out = module_path(tenant_dir)
+    # Built beside it and moved into place with its pins: a failed build leaves the last good
+    # module, and a watcher (``smcp-box dev``) sees the new module and its pins at once.
+    staging = out.with_name(f".{out.name}.building")
+    try:
+        built_s = _build_into(tenant_dir, kind, staging)
+        if not staging.is_file():
+            raise ConfigError(f"{tenant_dir}: the build wrote no module to {staging}")
+        digest = sha256_file(staging)
+        tools = tools_fingerprint(tenant_dir, staging, cache_dir)
+        os.replace(staging, out)
+    finally:
+        staging.unlink(missing_ok=True)
+    pin(tenant_dir, digest)
+    pin_tools(tenant_dir, tools)
+    return (
+        f"{tenant_dir}: built {out.name} ({out.stat().st_size} bytes in {built_s:.1f} s); "
+        f"pinned sha256 {digest} and tools_sha256 {tools}"
+    )
+
+
+def _build_into(tenant_dir: Path, kind: object, out: Path) -> float:
+    """Run the folder's toolchain, writing the module to ``out``; the seconds it took."""
     started = time.monotonic()
     c_sources = sorted(tenant_dir.glob("*.c"))
     if kind == "component" and (tenant_dir / "app.py").is_file():
@@ -143,15 +165,7 @@ def build_tenant(tenant_dir: Path, *, cache_dir: Path | None = None) -> str:
             "tenant a go.mod (Go), a core tenant .c files (C, with the C SDK) or a build.sh "
             "that writes the module to the path it is given"
         )
-    built_s = time.monotonic() - started
-    digest = sha256_file(out)
-    pin(tenant_dir, digest)
-    tools = tools_fingerprint(tenant_dir, out, cache_dir)
-    pin_tools(tenant_dir, tools)
-    return (
-        f"{tenant_dir}: built {out.name} ({out.stat().st_size} bytes in {built_s:.1f} s); "
-        f"pinned sha256 {digest} and tools_sha256 {tools}"
-    )
+    return time.monotonic() - started
 
 
 def c_sdk_dir() -> Path:

@@ -5,11 +5,12 @@ is deleted when ``dev`` stops, its settings are the built-in defaults (only the 
 cache and the log level come from the usual layers, so compiled modules are reused across runs),
 and its tenants folder holds one link, to ``DIR``. It prints the endpoint, a fresh API key and a
 client configuration that works when pasted, then watches the folder's ``tenant.toml`` and module
-file: when either changes and has stayed unchanged for one more poll (so a build that writes the
-module and then pins it in tenant.toml is reloaded once, finished), the tenant is reloaded from
-its files with a fresh module. A rebuild that does not load (a compile error left a stale pin, a
-module the vetting refuses) is reported with the box's message, and the last good version keeps
-serving until a later rebuild loads.
+file: when either changes and has stayed unchanged for one more poll, and the module is the one
+tenant.toml pins (``smcp-box build`` moves the module into place and pins it at once; a module
+that does not match its pin is noted and waited for), the tenant is reloaded from its files with
+a fresh module. A rebuild that does not load (a module the vetting refuses, a tenant.toml that
+does not parse) is reported with the box's message, and the last good version keeps serving
+until a later rebuild loads.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from smcp_box.config import Settings, load_settings
 from smcp_box.errors import BoxError, ConfigError
 from smcp_box.ops.authoring import DEV_PORT
 from smcp_box.tenancy.manifest import MANIFEST_NAME, load_manifest
+from smcp_box.tenancy.pinning import sha256_file
 
 logger = logging.getLogger("smcp_box.dev")
 
@@ -201,7 +203,26 @@ class DevServer:
             if pending is None:
                 continue
             pending = None
+            unpinned = self._unpinned()
+            if unpinned is not None:
+                self._say(unpinned)
+                continue
             await self.reload(box)
+
+    def _unpinned(self) -> str | None:
+        """Why a changed module is not worth loading yet: its bytes are not what tenant.toml
+        pins (a build in progress, or a module built without ``smcp-box build``)."""
+        try:
+            manifest = load_manifest(self.folder / MANIFEST_NAME)
+            actual = sha256_file(manifest.module_path)
+        except (BoxError, OSError):
+            return None  # the reload names the problem
+        if actual == manifest.sha256:
+            return None
+        return (
+            f"{manifest.module_path.name} changed, but tenant.toml pins another sha256; "
+            f"waiting for the pin (smcp-box build {self.folder} builds and pins)"
+        )
 
     async def reload(self, box: Box) -> bool:
         """Reload the tenant from its files; on failure say why and keep the last good one."""

@@ -52,11 +52,19 @@ def test_new_makes_a_c_tenant_folder_that_builds_and_passes_vetting(tmp_path: Pa
     assert manifest["tools_sha256"] in report
 
 
-def test_a_c_build_error_quotes_the_compiler(tmp_path: Path) -> None:
+def test_a_c_build_error_quotes_the_compiler_and_keeps_the_last_good_module(
+    tmp_path: Path,
+) -> None:
     folder = new_tenant("broken", "c", tmp_path)
+    build_tenant(folder, cache_dir=tmp_path / "cache")
+    good = (folder / "broken.wasm").read_bytes()
+    pins = (folder / "tenant.toml").read_text()
     (folder / "extra.c").write_text("int broken(void) { return undeclared_name; }\n")
     with pytest.raises(ConfigError, match=r"(?s)the C build \(cc\.sh\) failed.*undeclared_name"):
         build_tenant(folder, cache_dir=tmp_path / "cache")
+    assert (folder / "broken.wasm").read_bytes() == good
+    assert (folder / "tenant.toml").read_text() == pins
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == [".gitignore"]
 
 
 def test_a_copy_of_a_c_example_builds_outside_the_repository(tmp_path: Path) -> None:
