@@ -89,7 +89,13 @@ class DevServer:
         self.folder = options.folder.resolve()
         self.out = out
         self.err = err
-        manifest = load_manifest(self.folder / MANIFEST_NAME)
+        try:
+            manifest = load_manifest(self.folder / MANIFEST_NAME)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{exc.message}; a new tenant folder is served once it is built and pinned: "
+                f"smcp-box build {options.folder}"
+            ) from None
         self.name = manifest.name
         self.auth = manifest.auth
         self.stop = asyncio.Event()

@@ -19,7 +19,9 @@ from typing import IO
 import pytest
 import wasmtime
 
+from smcp_box.errors import ConfigError
 from smcp_box.ops.authoring import build_tenant, new_tenant
+from smcp_box.ops.dev import DevOptions, run_dev
 from smcp_box.tenancy.pinning import pin
 from tests.e2e.clients import connect
 from tests.support.waiting import wait_until, wait_until_sync
@@ -173,3 +175,9 @@ def test_dev_refuses_a_folder_without_a_tenant(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "has no tenant.toml" in done.stderr
     assert "smcp-box new" in done.stderr
+
+
+def test_dev_asks_for_a_build_of_an_unbuilt_folder(tmp_path: Path) -> None:
+    folder = new_tenant("fresh", "c", tmp_path)  # its sha256 is still the placeholder
+    with pytest.raises(ConfigError, match=r"sha256 must be.*smcp-box build"):
+        run_dev(DevOptions(folder, port=0))
