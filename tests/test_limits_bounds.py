@@ -40,6 +40,7 @@ ABOVE_MAXIMUM = {
         "max_message_bytes = 67108865 is out of range: allowed 64..67108864 (bytes)",
     ),
     "max_instances": (257, "max_instances = 257 is out of range: allowed 1..256 (instances)"),
+    "warm_instances": (257, "warm_instances = 257 is out of range: allowed 0..256 (instances)"),
     "max_concurrent_calls": (
         1025,
         "max_concurrent_calls = 1025 is out of range: allowed 1..1024 (calls)",

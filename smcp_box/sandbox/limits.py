@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from smcp_box.config import SandboxSettings, check_limit
+from smcp_box.errors import ConfigError
 from smcp_box.seams import MIB
 
 WASM_PAGE = 65536
@@ -41,6 +42,8 @@ class Limits:
     max_message_bytes: int = _DEFAULTS.max_message_bytes
     #: Warm instances kept per tenant between calls.
     max_instances: int = _DEFAULTS.max_instances
+    #: Instances made when the module loads, ready for the first calls (at most max_instances).
+    warm_instances: int = _DEFAULTS.warm_instances
     #: Calls one tenant may run at once; more wait ``queue_timeout_ms``, then get TenantBusy.
     max_concurrent_calls: int = _DEFAULTS.max_concurrent_calls
     #: How long a call waits for one of the tenant's ``max_concurrent_calls`` slots, in ms.
@@ -51,6 +54,12 @@ class Limits:
     def __post_init__(self) -> None:
         for item in fields(self):
             check_limit(item.name, getattr(self, item.name))
+        if self.warm_instances > self.max_instances:
+            raise ConfigError(
+                f"warm_instances = {self.warm_instances} is more than max_instances = "
+                f"{self.max_instances}: the pool keeps at most max_instances; lower "
+                "[limits].warm_instances or raise [limits].max_instances"
+            )
 
     @classmethod
     def from_settings(cls, settings: SandboxSettings) -> Limits:

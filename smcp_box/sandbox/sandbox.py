@@ -181,6 +181,8 @@ class Sandbox:
             # Components are linked when instantiated (no InstancePre for them in wasmtime-py):
             # one instance now turns a link or limit problem into a load error, not a call's.
             pool.prime()
+        # Warmed before it serves: the old pool (if any) answers until the swap below.
+        pool.warm_up(limits.warm_instances)
         with self._lock:
             self._check_open()
             old = self._pools.get(tenant)

@@ -1,7 +1,14 @@
 #!/bin/sh
-# Builds utils.wasm from its C sources with the smcp C SDK (sdk/c/cc.sh), from any directory.
+# Builds utils.wasm from its C sources with the smcp C SDK (sdk/c/cc.sh), from any directory
+# (and from a copy of this folder anywhere, with smcp-box installed).
 #   usage: tenants/utils/build.sh [OUTPUT.wasm]    (default: utils.wasm next to this script)
 # tenants/build.py runs this and then pins the module's sha256 in tenant.toml.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
-exec sh "$HERE/../../sdk/c/cc.sh" "${1:-$HERE/utils.wasm}" "$HERE/utils.c" "$HERE/hash.c" "$HERE/units.c" "$HERE/jsonpath.c"
+# The repository's SDK, or (for a copy of this folder outside the repository) the one that
+# ships in the smcp-box wheel.
+CC_SH="$HERE/../../sdk/c/cc.sh"
+if [ ! -f "$CC_SH" ]; then
+    CC_SH=$("${PYTHON:-python3}" -c 'import pathlib, smcp_box_sdk; print(pathlib.Path(smcp_box_sdk.__file__).parent / "c" / "cc.sh")')
+fi
+exec sh "$CC_SH" "${1:-$HERE/utils.wasm}" "$HERE/utils.c" "$HERE/hash.c" "$HERE/units.c" "$HERE/jsonpath.c"

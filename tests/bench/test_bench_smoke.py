@@ -163,3 +163,22 @@ async def test_durability_bench_measures_both_modes(tmp_path: Path) -> None:
     assert lines[1].startswith("synchronous=NORMAL:")
     assert lines[2].startswith("synchronous=FULL  :")
     assert lines[3].startswith("ratio FULL/NORMAL")
+
+
+def test_instances_bench_prints_a_row_per_measure_for_each_kind(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bench import instances_bench
+
+    # The committed Go example stands in for a build (the Python one needs componentize-py).
+    stdio = REPO / "tenants" / "tasks" / "tasks.wasm"
+    args = ["--kinds", "core,stdio", "--stdio", str(stdio), "--instances", "2"]
+    assert instances_bench.main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "| measure | core (notes, C) | stdio (tasks, Go) |" in lines
+    rows = [line for line in lines if line.startswith("| ") and "measure" not in line]
+    assert len(rows) == 6
+    rss = next(line for line in rows if line.startswith("| RSS per warm instance"))
+    assert rss.endswith("| n/a |")  # stdio keeps no warm guests
+    with pytest.raises(SystemExit):
+        instances_bench.main(["--kinds", "wasi-http"])

@@ -3,7 +3,9 @@ pinned so that ``smcp-box vet`` passes it."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -29,6 +31,50 @@ def test_new_makes_a_python_tenant_folder(tmp_path: Path) -> None:
     assert manifest["module"] == "hello-py.wasm"
     assert 'App("hello-py"' in (folder / "app.py").read_text()
     assert "{{name}}" not in (folder / "README.md").read_text()
+
+
+def test_new_makes_a_c_tenant_folder_that_builds_and_passes_vetting(tmp_path: Path) -> None:
+    folder = new_tenant("hello-c", "c", tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".gitignore",
+        "README.md",
+        "main.c",
+        "tenant.toml",
+    ]
+    assert '.name = "hello-c"' in (folder / "main.c").read_text()
+
+    report = build_tenant(folder, cache_dir=tmp_path / "cache")
+
+    manifest = tomllib.loads((folder / "tenant.toml").read_text())
+    assert manifest.get("kind", "core") == "core"
+    assert manifest["sha256"] == hashlib.sha256((folder / "hello-c.wasm").read_bytes()).hexdigest()
+    assert manifest["sha256"] in report
+    assert manifest["tools_sha256"] in report
+
+
+def test_a_c_build_error_quotes_the_compiler_and_keeps_the_last_good_module(
+    tmp_path: Path,
+) -> None:
+    folder = new_tenant("broken", "c", tmp_path)
+    build_tenant(folder, cache_dir=tmp_path / "cache")
+    good = (folder / "broken.wasm").read_bytes()
+    pins = (folder / "tenant.toml").read_text()
+    (folder / "extra.c").write_text("int broken(void) { return undeclared_name; }\n")
+    with pytest.raises(ConfigError, match=r"(?s)the C build \(cc\.sh\) failed.*undeclared_name"):
+        build_tenant(folder, cache_dir=tmp_path / "cache")
+    assert (folder / "broken.wasm").read_bytes() == good
+    assert (folder / "tenant.toml").read_text() == pins
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".")) == [".gitignore"]
+
+
+def test_a_copy_of_a_c_example_builds_outside_the_repository(tmp_path: Path) -> None:
+    """The examples' build.sh fall back to the C SDK of the installed package when the
+    repository's sdk/c is not beside them: a copy builds to the committed bytes."""
+    repo = Path(__file__).resolve().parents[2]
+    copy = tmp_path / "notes"
+    shutil.copytree(repo / "tenants" / "notes", copy, ignore=shutil.ignore_patterns("*.wasm"))
+    build_tenant(copy, cache_dir=tmp_path / "cache")
+    assert (copy / "notes.wasm").read_bytes() == (repo / "tenants/notes/notes.wasm").read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -87,3 +133,48 @@ def test_new_build_and_vet_from_the_command_line(tmp_path: Path) -> None:
     vetted = cli("vet", "greeter", "--json")
     assert vetted.returncode == 0, vetted.stdout + vetted.stderr
     assert '"pin_status": "match"' in vetted.stdout
+
+
+@pytest.mark.slow
+def test_c_authoring_works_from_an_installed_wheel_outside_the_checkout(tmp_path: Path) -> None:
+    """The wheel carries the C SDK, the templates and the build helpers: a venv with only the
+    wheel (and the already installed dependencies) makes, builds and vets a C tenant in a
+    folder that is not the repository."""
+    repo = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMCP_BOX_")}
+    env.pop("PYTHONPATH", None)
+    env.update(SMCP_BOX_CACHE_DIR=str(tmp_path / "cache"), SMCP_BOX_STATE_DIR=str(tmp_path / "s"))
+
+    def run(*args: str | Path, cwd: Path = tmp_path) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(a) for a in args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp_path / "wheel", repo)
+    (wheel,) = (tmp_path / "wheel").glob("smcp_box-*.whl")
+    run(sys.executable, "-m", "venv", "--system-site-packages", tmp_path / "venv")
+    venv_python = tmp_path / "venv" / "bin" / "python"
+    run(venv_python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel)
+    where = run(venv_python, "-c", "import smcp_box_sdk; print(smcp_box_sdk.__file__)")
+    assert where.stdout.startswith(str(tmp_path / "venv")), where.stdout
+
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    smcp_box = tmp_path / "venv" / "bin" / "smcp-box"
+    run(smcp_box, "new", "--lang", "c", "hello", cwd=work)
+    built = run(smcp_box, "build", "hello", cwd=work)
+    manifest = tomllib.loads((work / "hello" / "tenant.toml").read_text())
+    assert manifest["tools_sha256"] in built.stdout
+    vetted = run(smcp_box, "vet", "hello", "--json", cwd=work)
+    assert '"pin_status": "match"' in vetted.stdout
+    # The Python template and its WIT world came with the wheel too.
+    run(smcp_box, "new", "--lang", "python", "hello-py", cwd=work)
+    assert (work / "hello-py" / "app.py").is_file()

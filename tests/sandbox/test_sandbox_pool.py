@@ -7,14 +7,19 @@ import threading
 from pathlib import Path
 
 import pytest
+import wasmtime
 
-from smcp_box.errors import CallTimeout, ModuleRejected, TenantBusy
+from smcp_box.errors import CallTimeout, ConfigError, ModuleRejected, TenantBusy
 from smcp_box.sandbox import Limits, Sandbox
 from tests.support.waiting import wait_until
 
-from .support import HeldHost, RecordingHost, wasm
+from .support import FIXTURES, HeldHost, RecordingHost, wasm
 
 MESSAGE = '{"jsonrpc":"2.0","id":1,"method":"ping"}'
+
+
+def component_echo() -> bytes:
+    return bytes(wasmtime.wat2wasm((FIXTURES / "component_echo.wat").read_text()))
 
 
 async def test_instances_are_reused(sandbox: Sandbox, host: RecordingHost) -> None:
@@ -32,6 +37,24 @@ async def test_warm_up_and_memory_stats(sandbox: Sandbox) -> None:
     stats = sandbox.stats("echo")
     assert (stats.warm_instances, stats.live_instances, stats.instances_created) == (3, 3, 3)
     assert stats.memory_bytes == 3 * 65536
+
+
+@pytest.mark.parametrize("kind", ["core", "component"])
+async def test_warm_instances_are_made_at_load(
+    sandbox: Sandbox, host: RecordingHost, kind: str
+) -> None:
+    module_bytes = wasm("echo") if kind == "core" else component_echo()
+    limits = Limits(max_instances=3, warm_instances=2)
+    module = sandbox.load("warm", module_bytes, limits, kind=kind)
+    stats = sandbox.stats("warm")
+    assert (stats.warm_instances, stats.instances_created) == (2, 2)
+    await asyncio.gather(*(sandbox.call(module, MESSAGE, host) for _ in range(2)))
+    assert sandbox.stats("warm").instances_created == 2  # the calls found them warm
+
+
+def test_warm_instances_never_exceed_max_instances() -> None:
+    with pytest.raises(ConfigError, match=r"warm_instances = 5 is more than max_instances = 4"):
+        Limits(max_instances=4, warm_instances=5)
 
 
 def queued_calls(sandbox: Sandbox, tenant: str) -> int:

@@ -74,3 +74,17 @@ async def test_example_tenants_list_their_tools_too(sandbox: Sandbox) -> None:
     described = await tenant.describe()
     assert described.tools is not None
     assert {tool["name"] for tool in described.tools} >= {"note_create", "note_get"}
+
+
+def test_tenant_toml_warm_instances_are_made_at_load(sandbox: Sandbox, tmp_path: Path) -> None:
+    folder = tmp_path / "tenants" / "notes"
+    folder.mkdir(parents=True)
+    (folder / "notes.wasm").write_bytes((REPO / "tenants/notes/notes.wasm").read_bytes())
+    manifest = (REPO / "tenants/notes/tenant.toml").read_text()
+    (folder / "tenant.toml").write_text(
+        manifest.replace("[limits]\n", "[limits]\nwarm_instances = 3\nmax_instances = 3\n")
+    )
+    tenant = registry(sandbox, tmp_path / "tenants").require("notes")
+    assert tenant.module.limits.warm_instances == 3
+    stats = sandbox.stats("notes")
+    assert (stats.warm_instances, stats.instances_created) == (3, 3)

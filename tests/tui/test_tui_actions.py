@@ -59,7 +59,7 @@ async def test_limits_form_every_field_and_the_buttons_are_reachable(rb: Running
         await until(pilot, lambda: isinstance(app.screen, FormModal))
         form = app.screen
         expected = [f"field-{name}" for name, _ in LIMIT_FIELDS] + ["cancel", "submit"]
-        assert len(LIMIT_FIELDS) == 9
+        assert len(LIMIT_FIELDS) == 10
         visited: list[str | None] = []
         for _ in expected:
             focused = form.focused
