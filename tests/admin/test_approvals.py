@@ -91,6 +91,10 @@ async def test_changed_descriptions_serve_the_approved_ones_until_approved(
 
         listed = await smcp(rb, "tenant", "list")
         assert "DEFINITIONS CHANGED drift" in listed.out
+        (entry,) = [e for e in (await rb.client.catalog())["tenants"] if e["name"] == "drift"]
+        assert entry["vetting"]["status"] == "changed"
+        assert entry["vetting"]["tools_sha256"] == shipped.definitions_sha256
+        assert [t["name"] for t in entry["tools"]] == ["work"]
         shown = await smcp(rb, "tenant", "show", "drift")
         assert "TOOL DEFINITIONS CHANGED" in shown.out
         diff = await smcp(rb, "tenant", "diff", "drift")
