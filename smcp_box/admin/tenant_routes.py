@@ -251,10 +251,16 @@ async def _purge_data(ctx: AdminContext, name: str) -> dict[str, Any]:
     # A tenant added again later under the same name must not inherit the old one's secrets.
     secrets_deleted = await store.delete_tenant_secrets(name)
     ctx.box.tenants.secrets.drop_tenant(name)
+    # Nor its approved tool definitions or behaviour baselines (the audit log keeps the history).
+    approvals_deleted = await store.delete_tenant_approvals(name)
+    await store.delete_baselines(name)
+    ctx.box.tenants.baselines.drop_tenant(name)
+    ctx.box.tenants.approvals.drop_tenant(name)
     return {
         "kv_keys_deleted": kv_deleted,
         "keys_revoked": revoked,
         "sessions_ended": ended,
         "grants_removed": grants,
         "secrets_deleted": secrets_deleted,
+        "approvals_deleted": approvals_deleted,
     }

@@ -239,6 +239,15 @@ class DefinitionApprovals:
         with self._lock:
             self._pending.pop(tenant, None)
 
+    def drop_tenant(self, tenant: str) -> None:
+        """Forget everything about ``tenant`` (removed with its data)."""
+        with self._lock:
+            self._latest.pop(tenant, None)
+            self._known.pop(tenant, None)
+            self._pending.pop(tenant, None)
+            self._unrecorded.pop(tenant, None)
+            self._alerted = {key for key in self._alerted if key[0] != tenant}
+
     def take_unrecorded(self) -> list[tuple[str, str, list[JsonObject]]]:
         """Pins seen to match whose definitions the database does not hold yet."""
         with self._lock:

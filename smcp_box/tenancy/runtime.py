@@ -93,6 +93,8 @@ class WasmTenant:
         #: a far-off call blocks its tool (tenant.toml / box ``[vetting] baseline = "block"``).
         self.baselines: TenantBaselines | None = None
         self.baseline_block = False
+        #: The description whose tool names were last computed, and those names.
+        self._listed_names: tuple[ModuleDescription, frozenset[str]] | None = None
 
     def hold_to_definitions(
         self, served: tuple[JsonObject, ...] | None, pending: PendingChange | None
@@ -196,6 +198,15 @@ class WasmTenant:
                 _attach_receipt(reply, ctx.receipt)
         return reply
 
+    def _module_tool_names(self) -> frozenset[str]:
+        """Names of the tools the module lists (empty until its description is known)."""
+        described = self._description
+        if described is None:
+            return frozenset()
+        if self._listed_names is None or self._listed_names[0] is not described:
+            self._listed_names = (described, tool_name_set(described.tools or ()))
+        return self._listed_names[1]
+
     def _held_reply(self, message: JsonObject) -> JsonObject | None:
         """The box's own answer when approvals or baselines decide instead of the module:
         ``tools/list`` of approved definitions; None lets the module answer. Raises for a
@@ -228,11 +239,8 @@ class WasmTenant:
         self, message: JsonObject, ctx: CallContext, outcome: CallOutcome, host: StoreHostCalls
     ) -> None:
         tool = _tool_name(message)
-        listed = self._description.tools if self._description is not None else None
         # Only tools the module lists get a profile: a client cannot grow the table at will.
-        if self.baselines is None or tool is None or listed is None:
-            return
-        if tool not in tool_name_set(listed):
+        if self.baselines is None or tool is None or tool not in self._module_tool_names():
             return
         figures = {
             "fuel": float(outcome.fuel_used),
