@@ -35,12 +35,14 @@ async def approve(
             name, pending.current_sha256, list(pending.current), actor=actor, reason=reason
         )
         box.tenants.approvals.add(record)
-        tenant = box.tenants.get(name)
-        if tenant is not None and tenant.definitions_pending is not None:
-            # The module's own definitions are now the approved ones: no reload needed.
-            tenant.hold_to_definitions(None, None)
-        elif pending.manifest_path is not None:
+        if pending.manifest_path is not None:
+            # Served (or refused) anew against the approval: the same module keeps its warm
+            # instances, and its vetting report now compares with the approved fingerprint.
             await asyncio.to_thread(box.tenants.load_tenant, pending.manifest_path)
+        else:
+            tenant = box.tenants.get(name)
+            if tenant is not None:
+                tenant.hold_to_definitions(None, None)
         return record, pending
 
 

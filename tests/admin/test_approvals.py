@@ -133,6 +133,9 @@ async def test_changed_descriptions_serve_the_approved_ones_until_approved(
         assert row.detail["previous_sha256"] == shipped.definitions_sha256
 
         assert await pending_gauge(base) == 0
+        (entry,) = [e for e in (await rb.client.catalog())["tenants"] if e["name"] == "drift"]
+        assert entry["vetting"]["status"] == "pinned"
+        assert entry["vetting"]["tools_sha256"] == latest.definitions_sha256
         assert "no change awaiting approval" in (await smcp(rb, "tenant", "diff", "drift")).out
         async with sdk_client(base, key) as client:
             tools = (await client.list_tools()).tools
