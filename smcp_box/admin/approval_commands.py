@@ -63,6 +63,18 @@ def diff_text(body: JsonObject) -> str:
             f"approved {approved['definitions_sha256']} by {approved['actor']}: "
             f"{approved['reason']}"
         )
+    unapproved = body.get("unapproved")
+    if pending is None and unapproved is not None:
+        lines.append(
+            f"tenant {body['tenant']}: tool definitions NOT PINNED and never approved "
+            f"({unapproved['current_sha256']}); approving them holds later changes for review"
+        )
+        lines.append(unapproved["diff"].rstrip("\n"))
+        lines.append(
+            f"approve: smcp-box tenant approve {body['tenant']} --sha256 "
+            f"{unapproved['current_sha256']} --reason TEXT"
+        )
+        return "\n".join(lines)
     if pending is None:
         lines.append(f"tenant {body['tenant']}: no change awaiting approval")
         return "\n".join(lines)

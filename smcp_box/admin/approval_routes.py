@@ -16,6 +16,7 @@ from smcp_box.config import BASELINE_MODES
 from smcp_box.seams import JsonObject
 from smcp_box.store.approvals import ApprovalRecord
 from smcp_box.tenancy.approvals import strictest
+from smcp_box.vetting.definitions import definitions_diff, definitions_sha256
 
 #: Longest approval reason kept: a sentence or a ticket reference, not a document.
 MAX_REASON_CHARS = 2000
@@ -35,6 +36,21 @@ def definitions_json(ctx: AdminContext, name: str) -> JsonObject | None:
     """The tenant's pending change (None: nothing pending), for ``tenant show`` and the TUI."""
     pending = ctx.box.tenants.approvals.pending(name)
     return pending.to_json() if pending is not None else None
+
+
+def unapproved_json(ctx: AdminContext, name: str) -> JsonObject | None:
+    """A served tenant that is unpinned and never approved: its definitions, which ``approve``
+    would record (as a diff from nothing). None for any other tenant."""
+    tenant = ctx.box.tenants.get(name)
+    report = tenant.vet_report if tenant is not None else None
+    described = tenant.known_description if tenant is not None else None
+    if report is None or report.pinned is not None or described is None:
+        return None
+    tools = described.tools or ()
+    return {
+        "current_sha256": definitions_sha256(tools),
+        "diff": definitions_diff(None, tools, current_label=f"module {report.fingerprint[:12]}"),
+    }
 
 
 def baselines_json(ctx: AdminContext, name: str) -> JsonObject:
@@ -67,6 +83,7 @@ def approval_routes(ctx: AdminContext) -> Blueprint:
                 "pending": definitions_json(ctx, name),
                 "approved": approval_json(history[-1]) if history else None,
                 "history": [approval_json(record) for record in history],
+                "unapproved": unapproved_json(ctx, name),
             }
         )
 
@@ -85,13 +102,14 @@ def approval_routes(ctx: AdminContext) -> Blueprint:
         if expected is not None and not isinstance(expected, str):
             raise BadRequest("'definitions_sha256' is the fingerprint you reviewed: a string")
         ctx.begin("admin.tenant.approve", name, reason=reason.strip())
-        record, pending = await approvals.approve(
+        approval = await approvals.approve(
             box, name, actor=ctx.actor(), reason=reason.strip(), expected_sha256=expected
         )
+        record = approval.record
         await ctx.audit(
             definitions_sha256=record.definitions_sha256,
-            previous_sha256=pending.approved_sha256,
-            changes=pending.changes(),
+            previous_sha256=approval.previous_sha256,
+            changes=approval.changes,
         )
         return json_response({"tenant": name, "approved": approval_json(record)})
 

@@ -150,12 +150,17 @@ class WasmTenant:
     async def _warm_up(self) -> ModuleDescription:
         # The same calls and rules as vetting (which usually supplied the description already);
         # a failure is not cached, so the next describe() asks again.
-        return await describe_module(ask_runtime(self), tenant=self.name)
+        # The module's own description: the approved definitions held to are applied on top.
+        return await describe_module(ask_runtime(_ModuleOnly(self)), tenant=self.name)
 
     async def call(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
         held = self._held_reply(message)
         if held is not None:
             return held
+        return await self._call_module(message, ctx)
+
+    async def _call_module(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
+        """The module's own answer (no approved definitions in its place)."""
         host = StoreHostCalls(
             loop=asyncio.get_running_loop(),
             kv=self._kv,
@@ -374,6 +379,22 @@ class WasmTenant:
         except Exception:
             # The limit error is what the caller must see; an audit failure is only logged.
             logger.exception("tenant %s: could not audit a limit hit", self.name)
+
+
+class _ModuleOnly:
+    """A tenant seen as its module alone, for the box's own describe calls."""
+
+    def __init__(self, tenant: WasmTenant) -> None:
+        self._tenant = tenant
+        self.name = tenant.name
+        self.auth_mode = tenant.auth_mode
+        self.enabled = tenant.enabled
+
+    async def describe(self) -> ModuleDescription:
+        return await self._tenant.describe()
+
+    async def call(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
+        return await self._tenant._call_module(message, ctx)
 
 
 def _tool_name(message: JsonObject) -> str | None:

@@ -179,6 +179,32 @@ async def test_refuse_mode_serves_nothing_until_approved(
         assert served.served_tools is None
 
 
+async def test_approving_an_unpinned_tenant_holds_its_later_changes(
+    tmp_path: Path, module_cache: Path, drift_modules: DriftModules
+) -> None:
+    def add_drift(tenants: Path) -> None:
+        write_tenant(tenants, drift_modules.v1, pinned=False)
+
+    async with running_box(tmp_path, module_cache, add_drift) as rb:
+        assert await rb.box.store.approvals("drift") == []
+        shown = await smcp(rb, "tenant", "diff", "drift")
+        assert "NOT PINNED and never approved" in shown.out
+        assert '+    "description": "Counts to n.",' in shown.out
+        approved = await smcp(rb, "tenant", "approve", "drift", "--reason", "first review")
+        assert approved.code == 0, approved.err
+        (record,) = await rb.box.store.approvals("drift")
+        assert record.reason == "first review"
+        assert rb.box.tenants.require("drift").vet_report.pin_status == "match"  # type: ignore[union-attr]
+
+        update_module(rb.tenants_dir / "drift", drift_modules.v2)
+        await rb.client.reload_tenant("drift")
+        tenant = rb.box.tenants.require("drift")
+        assert tenant.definitions_pending is not None
+        assert [t["name"] for t in tenant.served_tools or ()] == ["work"]
+        # The box's own describe calls see the module; clients see the approved definitions.
+        assert [t["name"] for t in (await tenant.describe()).tools or ()] == ["work"]
+
+
 async def _count(rb: RunningBox, event: str, expected: int) -> bool:
     return len(await audit_rows(rb, event)) == expected
 
