@@ -32,7 +32,8 @@ from smcp_box.store import Store, load_data_key
 from smcp_box.store.audit_writer import AuditWriter
 from smcp_box.store.statelock import StateLock, hold_exclusive
 from smcp_box.store.tenant_state import TenantAdminState
-from smcp_box.tenancy import added
+from smcp_box.tenancy import added, vetting_sync
+from smcp_box.tenancy.baselines import FLUSH_INTERVAL_S
 from smcp_box.tenancy.legacy_overrides import import_legacy_overrides
 from smcp_box.tenancy.quotas import Admission
 from smcp_box.tenancy.registry import LoadReport, TenantRegistry
@@ -60,6 +61,8 @@ def lock_state(settings: Settings) -> StateLock:
 #: How often old audit rows are pruned; the first run comes ``AUDIT_PRUNE_FIRST_S`` after start.
 AUDIT_PRUNE_INTERVAL_S = 3600.0
 AUDIT_PRUNE_FIRST_S = 30.0
+#: How often the box records what loads noted about tool definitions (alerts, matching pins).
+VETTING_UPKEEP_S = 2.0
 
 
 class AuditingAuthenticator:
@@ -200,6 +203,8 @@ class Box:
             await import_legacy_overrides(settings.tenants_path(), store)
             # Before the first load, so that modules see their secrets from the first call.
             registry.secrets.replace_all(await store.all_secrets())
+            # And are held to their approved definitions and baselines from the first call.
+            await vetting_sync.load_vetting_state(store, registry)
             report = await box.reload_tenants(actor="system")
             await auditor.record(
                 "box.start",
@@ -213,6 +218,7 @@ class Box:
         box._background.append(asyncio.create_task(box._expire_sessions_forever()))
         box._background.append(asyncio.create_task(box._prune_audit_forever()))
         box._background.append(asyncio.create_task(box._rotate_signing_keys_forever()))
+        box._background.append(asyncio.create_task(box._vetting_upkeep_forever()))
         return box
 
     def added_tenants_path(self) -> Path:
@@ -284,6 +290,9 @@ class Box:
                 "rows_dropped": writer.rows_dropped,
                 "pending": self.auditor.pending,
             },
+            definitions_pending=tuple(sorted(self.tenants.approvals.pending_all())),
+            baseline_flags=self.tenants.baselines.flag_counts(),
+            baseline_blocked=tuple(self.tenants.baselines.blocked()),
         )
         return box_figures, figures
 
@@ -330,6 +339,32 @@ class Box:
             await self.auditor.record(
                 event, tenant=tenant, actor=actor, source_ip=None, outcome=outcome, detail=detail
             )
+        await self.settle_vetting()
+
+    async def settle_vetting(self) -> None:
+        """Record matching pins' definitions and alert changed definitions once
+        (:func:`smcp_box.tenancy.vetting_sync.settle`); failures are logged, not raised."""
+        try:
+            await vetting_sync.settle(self.store, self.tenants, self.auditor)
+        except BoxError as exc:
+            logger.error("recording tool-definition approvals failed: %s", exc.message)
+
+    async def _vetting_upkeep_forever(self) -> None:
+        """Settle what admin loads noted (every few seconds) and write changed baselines (at
+        most every FLUSH_INTERVAL_S)."""
+        last_flush = self.clock()
+        while True:
+            await asyncio.sleep(VETTING_UPKEEP_S)
+            await self.settle_vetting()
+            if self.clock() - last_flush >= FLUSH_INTERVAL_S:
+                last_flush = self.clock()
+                await self.flush_baselines()
+
+    async def flush_baselines(self) -> None:
+        try:
+            await vetting_sync.flush_baselines(self.store, self.tenants)
+        except Exception:
+            logger.exception("writing behaviour baselines failed; will retry")
 
     async def _restore_added_files(self, states: Mapping[str, TenantAdminState]) -> None:
         """Rewrite an added tenant's files from the database when they are missing or differ;
@@ -417,6 +452,8 @@ class Box:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._background.clear()
+        await self.settle_vetting()
+        await self.flush_baselines()
         try:
             await self.auditor.record(
                 "box.stop", tenant=None, actor="system", source_ip=None, outcome="ok", detail={}

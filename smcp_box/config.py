@@ -397,6 +397,22 @@ class VettingSettings:
     #: Refuse every module without a signature (``smcp-box sign``) from a trusted publisher.
     #: false serves unsigned modules with a warning in the log and ``smcp-box vet``.
     require_signature: bool = False
+    #: What the box does with a module whose tool definitions differ from the approved ones
+    #: (tenant.toml ``tools_sha256`` or the latest ``smcp-box tenant approve``):
+    #: "serve_approved" keeps serving the approved definitions and raises an alert until an
+    #: admin approves the change; "refuse" stops serving the tenant until then.
+    on_changed_definitions: str = "serve_approved"
+    #: What a call far outside its tool's behaviour baseline does: "flag" (audit and metrics)
+    #: or "block" (also refuse that tool's later calls until ``tenant baseline-reset``).
+    baseline: str = "flag"
+    #: Calls of a tool learned before its baseline judges any.
+    baseline_warmup_calls: int = 20
+
+
+#: ``[vetting] on_changed_definitions`` values, most lenient first (a tenant may only move right).
+CHANGED_DEFINITIONS_MODES = ("serve_approved", "refuse")
+#: ``[vetting] baseline`` values, most lenient first (a tenant may only move right).
+BASELINE_MODES = ("flag", "block")
 
 
 #: How a publisher key is written in settings and tenant.toml: 32 raw bytes, base64 (44 chars).
@@ -724,6 +740,15 @@ def _validate(settings: Settings) -> None:
                 f"vetting.trusted_publishers entry {key!r} is not a publisher key: give it as "
                 "`smcp-box publisher keygen` prints it, ed25519:<base64 of 32 bytes>"
             )
+    if settings.vetting.on_changed_definitions not in CHANGED_DEFINITIONS_MODES:
+        problems.append(
+            "vetting.on_changed_definitions must be "
+            + " or ".join(repr(mode) for mode in CHANGED_DEFINITIONS_MODES)
+        )
+    if settings.vetting.baseline not in BASELINE_MODES:
+        problems.append("vetting.baseline must be 'flag' or 'block'")
+    if settings.vetting.baseline_warmup_calls < 1:
+        problems.append("vetting.baseline_warmup_calls must be at least 1")
     if settings.tenants_scan_s < 0:
         problems.append("tenants_scan_s must be 0 (never) or a number of seconds")
     if problems:

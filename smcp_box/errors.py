@@ -293,6 +293,25 @@ class ModuleRejected(SandboxError):
     kind = "rejected"
 
 
+class ToolNotApproved(BoxError):
+    """A tools/call of a tool outside the approved definitions a tenant is held to while its
+    module's changed definitions await approval (``smcp-box tenant approve``). MCP answers an
+    unknown tool with invalid params, and to the client this tool does not exist."""
+
+    http_status = 400
+    jsonrpc_code = INVALID_PARAMS
+    kind = "not_approved"
+
+
+class ToolBlocked(BoxError):
+    """A tools/call of a tool blocked by its behaviour baseline (``baseline = "block"``) until an
+    admin runs ``smcp-box tenant baseline-reset``."""
+
+    http_status = 503
+    jsonrpc_code = MODULE_UNAVAILABLE
+    kind = "baseline_blocked"
+
+
 class TenantBusy(SandboxError):
     http_status = 503
     jsonrpc_code = TENANT_BUSY

@@ -263,6 +263,12 @@ class BoxFigures:
     ticker_alive: bool
     cache: dict[str, int]
     audit: dict[str, int]
+    #: Tenants whose module's tool definitions changed and await approval (served or refused).
+    definitions_pending: tuple[str, ...] = ()
+    #: (tenant, tool) -> calls flagged far outside the tool's baseline since the box started.
+    baseline_flags: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: (tenant, tool) blocked by ``baseline = "block"`` until ``tenant baseline-reset``.
+    baseline_blocked: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

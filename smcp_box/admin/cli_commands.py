@@ -131,6 +131,10 @@ def register(commands: Any) -> None:
     )
     remove.add_argument("name")
     remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    # Imported here: that module builds on this one's command helpers.
+    from smcp_box.admin.approval_commands import register_tenant_actions
+
+    register_tenant_actions(actions)
 
     key = commands.add_parser("key", help="manage API keys")
     actions = key.add_subparsers(dest="key_command", required=True, metavar="ACTION")

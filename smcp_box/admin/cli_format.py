@@ -73,6 +73,8 @@ def tenants_text(body: JsonObject) -> str:
                 f"\nMISSING SECRETS {t['name']}: {', '.join(t['missing_secrets'])} "
                 f"(smcp-box secret set {t['name']} NAME)"
             )
+    for name in body.get("definitions_pending", []):
+        text += f"\nDEFINITIONS CHANGED {name}: awaiting approval (smcp-box tenant diff {name})"
     for name in body.get("removed", []):
         text += f"\nREMOVED {name} (its folder is kept; smcp-box tenant reload {name} serves it)"
     return text
@@ -112,6 +114,16 @@ def tenant_text(t: JsonObject) -> str:
         lines.append(
             f"  secrets:  {', '.join(t['secrets'])}"
             + (f"  MISSING: {', '.join(missing)}" if missing else " (all set)")
+        )
+    if t.get("definitions_pending"):
+        lines.append(
+            f"  TOOL DEFINITIONS CHANGED: the approved ones are served (smcp-box tenant diff "
+            f"{t['name']}; smcp-box tenant approve {t['name']} --reason TEXT)"
+        )
+    if t.get("blocked_tools"):
+        lines.append(
+            f"  BLOCKED by their baseline: {', '.join(t['blocked_tools'])} (smcp-box tenant "
+            f"baseline-reset {t['name']} TOOL)"
         )
     if "open_sessions" in t:
         lines.append(

@@ -148,6 +148,26 @@ class AdminClient:
             body["source"] = source
         return await self.request("POST", "/tenants", json=body, timeout_s=120.0)
 
+    async def tenant_definitions(self, name: str) -> JsonObject:
+        """The pending change of the tenant's tool definitions (with its diff) and approvals."""
+        return await self.request("GET", f"/tenants/{_seg(name)}/definitions")
+
+    async def approve_tenant(
+        self, name: str, reason: str, definitions_sha256: str | None = None
+    ) -> JsonObject:
+        body: JsonObject = {"reason": reason}
+        if definitions_sha256 is not None:
+            body["definitions_sha256"] = definitions_sha256
+        return await self.request(
+            "POST", f"/tenants/{_seg(name)}/approve", json=body, timeout_s=120.0
+        )
+
+    async def tenant_baselines(self, name: str) -> JsonObject:
+        return await self.request("GET", f"/tenants/{_seg(name)}/baselines")
+
+    async def reset_baseline(self, name: str, tool: str) -> JsonObject:
+        return await self.request("POST", f"/tenants/{_seg(name)}/baselines/{_seg(tool)}/reset")
+
     async def rescan_tenants(self) -> JsonObject:
         """Serve the tenants folder's new folders (and retry failed ones)."""
         return await self.request("POST", "/tenants/rescan", timeout_s=300.0)

@@ -10,6 +10,7 @@ from typing import Any
 from quart import Blueprint, Response
 
 from smcp_box.admin import tenant_admin
+from smcp_box.admin.approval_routes import baselines_json, definitions_json
 from smcp_box.admin.context import AdminContext, body_object, json_response
 from smcp_box.admin.errors import BadRequest
 from smcp_box.admin.urls import host_urls, mcp_url
@@ -57,6 +58,9 @@ def tenant_json(ctx: AdminContext, tenant: WasmTenant) -> JsonObject:
         "calls": tenant.stats.calls,
         "errors": tenant.stats.errors,
         "fuel_used": tenant.stats.fuel_used,
+        # Its module's tool definitions changed: the approved ones are served until approval.
+        "definitions_pending": tenant.definitions_pending is not None,
+        "blocked_tools": [t for n, t in ctx.box.tenants.baselines.blocked() if n == tenant.name],
     }
 
 
@@ -78,7 +82,16 @@ def tenant_routes(ctx: AdminContext) -> Blueprint:
         tenants = [tenant_json(ctx, tenant) for tenant in registry.all()]
         # Folder tenants an admin removed: their files are still there; reload serves them.
         removed = registry.removed_names()
-        return json_response({"tenants": tenants, "failed": failed, "removed": removed})
+        # Every tenant with changed definitions awaiting approval, served or refused for them.
+        pending = sorted(registry.approvals.pending_all())
+        return json_response(
+            {
+                "tenants": tenants,
+                "failed": failed,
+                "removed": removed,
+                "definitions_pending": pending,
+            }
+        )
 
     @bp.get("/<name>")
     async def show_tenant(name: str) -> Response:
@@ -92,6 +105,8 @@ def tenant_routes(ctx: AdminContext) -> Blueprint:
             kv_keys=kv_keys,
             kv_bytes=kv_bytes,
             pool=_pool_json(ctx, name),
+            definitions=definitions_json(ctx, name),
+            baselines=baselines_json(ctx, name)["tools"],
         )
         return json_response(body)
 
@@ -236,10 +251,16 @@ async def _purge_data(ctx: AdminContext, name: str) -> dict[str, Any]:
     # A tenant added again later under the same name must not inherit the old one's secrets.
     secrets_deleted = await store.delete_tenant_secrets(name)
     ctx.box.tenants.secrets.drop_tenant(name)
+    # Nor its approved tool definitions or behaviour baselines (the audit log keeps the history).
+    approvals_deleted = await store.delete_tenant_approvals(name)
+    await store.delete_baselines(name)
+    ctx.box.tenants.baselines.drop_tenant(name)
+    ctx.box.tenants.approvals.drop_tenant(name)
     return {
         "kv_keys_deleted": kv_deleted,
         "keys_revoked": revoked,
         "sessions_ended": ended,
         "grants_removed": grants,
         "secrets_deleted": secrets_deleted,
+        "approvals_deleted": approvals_deleted,
     }

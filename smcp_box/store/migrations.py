@@ -262,8 +262,32 @@ CREATE TABLE tenant_secrets (
 ) STRICT, WITHOUT ROWID;
 """
 
+# Approvals of changed tool definitions and per-tool behaviour baselines (``store/approvals.py``,
+# ``store/baselines.py``). Appended after whatever precedes it when branches merge.
+_APPROVALS: Final = """
+CREATE TABLE definition_approvals (
+    id INTEGER PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    definitions_sha256 TEXT NOT NULL,   -- the tools fingerprint (tools_sha256) approved
+    definitions_enc BLOB NOT NULL,      -- sealed canonical JSON of the approved definitions
+    actor TEXT NOT NULL,
+    reason_enc BLOB NOT NULL,           -- sealed: the admin's free text
+    approved_at REAL NOT NULL
+) STRICT;
+CREATE INDEX definition_approvals_by_tenant ON definition_approvals (tenant, id);
+
+CREATE TABLE tool_baselines (
+    tenant TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    profile TEXT NOT NULL,              -- JSON of counts, means and variances: figures only
+    blocked INTEGER NOT NULL DEFAULT 0 CHECK (blocked IN (0, 1)),
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (tenant, tool)
+) STRICT, WITHOUT ROWID;
+"""
+
 #: Schema scripts; the database's ``user_version`` is how many of them it has run.
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _OAUTH, _V6)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _OAUTH, _V6, _APPROVALS)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

@@ -18,7 +18,9 @@ from smcp_box.errors import DecryptionFailed, StoreError
 from smcp_box.seams import JsonObject, SessionRecord
 
 from .apikeys import DEFAULT_LAST_USED_RESOLUTION, ApiKeyRecord, ApiKeys
+from .approvals import ApprovalRecord, Approvals
 from .audit import Audit, AuditEntry, AuditRecord
+from .baselines import BaselineRow, Baselines
 from .chain import AuditVerification, ChainFinding
 from .crypto import Crypto
 from .db import DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_SYNCHRONOUS, Database, Synchronous, backup_to
@@ -77,6 +79,8 @@ class Store:
         self.oauth = OAuthRecords(db, crypto, clock)
         self._users = Users(db, crypto, clock)
         self._secrets = Secrets(db, crypto, clock)
+        self._approvals = Approvals(db, crypto, clock)
+        self._baselines = Baselines(db, clock)
 
     @classmethod
     async def open(
@@ -348,6 +352,38 @@ class Store:
     async def all_secrets(self) -> dict[str, dict[str, str]]:
         """tenant -> name -> value, opened: what the box hands its modules."""
         return await self._secrets.all()
+
+    # --- approvals of changed tool definitions and behaviour baselines -----------------------
+
+    async def record_approval(
+        self,
+        tenant: str,
+        definitions_sha256: str,
+        definitions: list[dict[str, Any]],
+        *,
+        actor: str,
+        reason: str,
+    ) -> ApprovalRecord:
+        """Add an approval row: from now on these definitions are the tenant's approved set."""
+        return await self._approvals.record(
+            tenant, definitions_sha256, definitions, actor=actor, reason=reason
+        )
+
+    async def approvals(self, tenant: str | None = None) -> list[ApprovalRecord]:
+        """Every approval (of one tenant, or all), oldest first: the last is the one in force."""
+        return await self._approvals.history(tenant)
+
+    async def delete_tenant_approvals(self, tenant: str) -> int:
+        return await self._approvals.delete_tenant(tenant)
+
+    async def save_baselines(self, rows: Sequence[BaselineRow]) -> None:
+        await self._baselines.save_many(rows)
+
+    async def baselines(self) -> list[BaselineRow]:
+        return await self._baselines.all()
+
+    async def delete_baselines(self, tenant: str, tool: str | None = None) -> int:
+        return await self._baselines.delete(tenant, tool)
 
     # --- audit ------------------------------------------------------------------------------
 

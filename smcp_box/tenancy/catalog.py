@@ -32,6 +32,7 @@ async def catalog_entry(tenant: WasmTenant, url: str) -> JsonObject:
     manifest = tenant.manifest
     report = tenant.vet_report
     signature = tenant.signature
+    pending = tenant.definitions_pending
     try:
         tools: list[JsonObject] | None = [
             {key: tool[key] for key in _TOOL_FIELDS if key in tool}
@@ -51,11 +52,18 @@ async def catalog_entry(tenant: WasmTenant, url: str) -> JsonObject:
         "module_sha256": manifest.sha256,
         "vetting": {
             # Served tenants passed vetting; "pinned" means an admin also fixed their tools.
-            "status": "pinned"
+            # "changed": the module's definitions await approval; the approved ones are listed.
+            "status": "changed"
+            if pending is not None
+            else "pinned"
             if report is not None and report.pin_status == "match"
             else ("unpinned"),
             "signature": signature.status if signature is not None else "unchecked",
-            "tools_sha256": report.fingerprint if report is not None else None,
+            "tools_sha256": pending.approved_sha256
+            if pending is not None
+            else report.fingerprint
+            if report is not None
+            else None,
             "findings": [
                 {
                     "tool": f.tool,

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Final, Protocol, TypeVar
 
 from smcp_box.errors import BadModuleReply, StoreError
@@ -46,6 +47,18 @@ class KeyValueStore(Protocol):
     async def kv_list(self, tenant: str, prefix: str = "") -> list[str]: ...
 
 
+@dataclass
+class HostCallCounts:
+    """Host calls of one call by kind, for the tool's behaviour baseline."""
+
+    kv_reads: int = 0
+    kv_writes: int = 0
+    notifications: int = 0
+
+    def clear(self) -> None:
+        self.kv_reads = self.kv_writes = self.notifications = 0
+
+
 class StoreHostCalls:
     """Implements the sandbox's HostCalls protocol for one call."""
 
@@ -69,6 +82,7 @@ class StoreHostCalls:
         self._logger = logger
         #: Notifications held back during an inline call (None: send each one as it comes).
         self._held: list[JsonObject] | None = None
+        self.counts = HostCallCounts()
 
     def hold_notifications(self) -> None:
         """For an inline call on the event loop: keep notifications instead of waiting on the
@@ -104,28 +118,35 @@ class StoreHostCalls:
         return self._config.get(key)
 
     def kv_get(self, key: str) -> str | None:
+        self.counts.kv_reads += 1
         return self._wait(self._kv.kv_get(self._tenant, key))
 
     def kv_set(self, key: str, value: str) -> None:
+        self.counts.kv_writes += 1
         self._wait(self._kv.kv_set(self._tenant, key, value))
 
     def kv_cas(self, key: str, expected: str | None, value: str) -> bool:
         """Set key to value if its value is ``expected`` (None: if absent); True if written.
         Raises KvQuotaExceeded, or StoreError when the store fails."""
+        self.counts.kv_writes += 1
         return self._wait(self._kv.kv_cas(self._tenant, key, expected, value))
 
     def kv_incr(self, key: str, delta: int) -> int:
         """Add delta to the decimal integer under key (absent: 0); the new value. Raises
         KvQuotaExceeded, StoreError, or KvNotAnInteger (nothing written)."""
+        self.counts.kv_writes += 1
         return self._wait(self._kv.kv_incr(self._tenant, key, delta))
 
     def kv_delete(self, key: str) -> None:
+        self.counts.kv_writes += 1
         self._wait(self._kv.kv_delete(self._tenant, key))
 
     def kv_list(self, prefix: str) -> list[str]:
+        self.counts.kv_reads += 1
         return self._wait(self._kv.kv_list(self._tenant, prefix))
 
     def notify(self, message: JsonObject) -> None:
+        self.counts.notifications += 1
         if self._held is not None:
             self._held.append(message)
             return

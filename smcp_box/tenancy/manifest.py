@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from smcp_box.config import (
+    BASELINE_MODES,
+    CHANGED_DEFINITIONS_MODES,
     LIMITS,
     PUBLISHER_KEY_PATTERN,
     SandboxSettings,
@@ -36,7 +38,7 @@ _TOP_LEVEL_KEYS = {
     "vetting", "secrets",
 }  # fmt: skip
 #: Keys of a tenant.toml's ``[vetting]`` table, which may only tighten the box's [vetting].
-_VETTING_KEYS = {"require_signature", "publishers"}
+_VETTING_KEYS = {"require_signature", "publishers", "on_changed_definitions", "baseline"}
 #: Secret names (``smcp-box secret set TENANT NAME``): what config_get is asked for.
 SECRET_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
 #: One DNS label: letters, digits and inner hyphens (tenant.toml ``hosts`` are lowercase).
@@ -94,6 +96,12 @@ class TenantManifest:
     #: ``secrets``: names of the secrets the module needs (``smcp-box secret set``); a tenant
     #: missing one is reported by status and vet instead of failing its calls one by one.
     secrets: tuple[str, ...] = ()
+    #: ``[vetting] on_changed_definitions``: "refuse" refuses this tenant's changed definitions
+    #: even when the box serves the approved ones (None: as the box says).
+    on_changed_definitions: str | None = None
+    #: ``[vetting] baseline``: "block" blocks this tenant's tools on a far-off call even when the
+    #: box only flags (None: as the box says).
+    baseline: str | None = None
 
     def read_module(self) -> bytes:
         """The module's bytes, after checking them against the pinned hash."""
@@ -187,6 +195,7 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
         raise ConfigError(f"[quotas] {exc.message}") from None
     networks = parse_networks(raw.get("allowed_networks", []))
     require_signature, publishers = _vetting(raw.get("vetting", {}))
+    on_changed, baseline = _vetting_modes(raw.get("vetting", {}))
     secrets = _secrets(raw.get("secrets", []))
     return TenantManifest(
         name=name,
@@ -206,6 +215,8 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
         require_signature=require_signature,
         publishers=publishers,
         secrets=secrets,
+        on_changed_definitions=on_changed,
+        baseline=baseline,
     )
 
 
@@ -215,8 +226,8 @@ def _vetting(table: object) -> tuple[bool, tuple[str, ...] | None]:
     unknown = sorted(set(table) - _VETTING_KEYS)
     if unknown:
         raise ConfigError(
-            f"[vetting] has unknown key(s) {', '.join(unknown)} (known: require_signature, "
-            "publishers)"
+            f"[vetting] has unknown key(s) {', '.join(unknown)} (known: "
+            f"{', '.join(sorted(_VETTING_KEYS))})"
         )
     required = table.get("require_signature", False)
     if not isinstance(required, bool):
@@ -232,6 +243,23 @@ def _vetting(table: object) -> tuple[bool, tuple[str, ...] | None]:
             'keygen` prints them, e.g. ["ed25519:<base64>"]'
         )
     return required, tuple(publishers)
+
+
+def _vetting_modes(table: dict[str, Any]) -> tuple[str | None, str | None]:
+    """``on_changed_definitions`` and ``baseline`` of a (checked) ``[vetting]`` table."""
+    found: list[str | None] = []
+    for key, modes in (
+        ("on_changed_definitions", CHANGED_DEFINITIONS_MODES),
+        ("baseline", BASELINE_MODES),
+    ):
+        value = table.get(key)
+        if value is not None and value not in modes:
+            raise ConfigError(
+                f"[vetting] {key} must be " + " or ".join(repr(m) for m in modes) + f", not "
+                f"{value!r}"
+            )
+        found.append(value)
+    return found[0], found[1]
 
 
 def _secrets(value: object) -> tuple[str, ...]:

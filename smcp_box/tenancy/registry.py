@@ -19,11 +19,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from smcp_box.config import QuotaSettings, SandboxSettings, VettingSettings
+from smcp_box.config import (
+    BASELINE_MODES,
+    CHANGED_DEFINITIONS_MODES,
+    QuotaSettings,
+    SandboxSettings,
+    VettingSettings,
+)
 from smcp_box.errors import BoxError, ConfigError, TenantNotFound
 from smcp_box.sandbox import Sandbox
 from smcp_box.seams import Auditor
 from smcp_box.store.tenant_state import TenantAdminState
+from smcp_box.tenancy.approvals import DefinitionApprovals, strictest
+from smcp_box.tenancy.baselines import TenantBaselines
 from smcp_box.tenancy.hostcalls import KeyValueStore
 from smcp_box.tenancy.manifest import (
     MANIFEST_NAME,
@@ -36,7 +44,8 @@ from smcp_box.tenancy.quotas import TenantPolicy, resolve_quotas
 from smcp_box.tenancy.runtime import WasmTenant
 from smcp_box.tenancy.secrets import TenantSecrets
 from smcp_box.tenancy.signing import check_manifest_signature, log_signature
-from smcp_box.tenancy.vet import vet_module_report
+from smcp_box.tenancy.vet import check_description, describe_or_reject
+from smcp_box.vetting.baseline import BaselineRule
 
 logger = logging.getLogger("smcp_box.tenants")
 
@@ -68,6 +77,10 @@ class TenantRegistry:
         self._vetting = vetting or VettingSettings()
         #: Every tenant's secrets, shared with each tenant loaded (kept current by the admin API).
         self.secrets = secrets or TenantSecrets()
+        #: Approved tool definitions and pending changes (loaded from the store by the box).
+        self.approvals = DefinitionApprovals()
+        #: Every tenant's per-tool behaviour baselines (loaded from the store by the box).
+        self.baselines = TenantBaselines(BaselineRule(warmup=self._vetting.baseline_warmup_calls))
         self._kv = kv
         self._defaults = defaults
         self._quota_defaults = quota_defaults or QuotaSettings()
@@ -110,6 +123,7 @@ class TenantRegistry:
     def set_vetting(self, vetting: VettingSettings) -> None:
         """Box-wide [vetting] settings for the next load (SIGHUP applies them with a reload)."""
         self._vetting = vetting
+        self.baselines.rule = replace(self.baselines.rule, warmup=vetting.baseline_warmup_calls)
 
     def modules(self) -> dict[str, str]:
         """Tenant name -> sha256 of the module it serves."""
@@ -337,11 +351,25 @@ class TenantRegistry:
         # already has it, and vetting learns it from the same calls the warm-up would make.
         same_module = previous is not None and module is previous.module
         description = previous.known_description if previous is not None and same_module else None
+        if description is None:
+            description = describe_or_reject(self._sandbox, module, manifest)
+        # Held to the approved definitions (tenant.toml's pin or the latest approval): a module
+        # whose definitions changed serves the approved ones, or is refused here.
+        verdict = self.approvals.judge(
+            manifest,
+            list(description.tools or ()),
+            strictest(
+                CHANGED_DEFINITIONS_MODES,
+                self._vetting.on_changed_definitions,
+                manifest.on_changed_definitions,
+            ),
+            self._clock(),
+        )
         report = previous.vet_report if previous is not None and same_module else None
-        if not same_module or (
-            previous is not None and manifest.tools_sha256 != previous.manifest.tools_sha256
-        ):
-            description, report = vet_module_report(self._sandbox, module, manifest)
+        if report is None or report.pinned != verdict.approved_sha256:
+            report = check_description(
+                manifest, description, verdict.approved_sha256, changed_ok=bool(verdict.pending)
+            )
         if not same_module:
             log_signature(manifest, signature, self._vetting)
         missing = self.secrets.missing(manifest.name, manifest.secrets)
@@ -371,6 +399,11 @@ class TenantRegistry:
         )
         tenant.vet_report = report
         tenant.signature = signature
+        tenant.hold_to_definitions(verdict.served, verdict.pending)
+        tenant.baselines = self.baselines
+        tenant.baseline_block = (
+            strictest(BASELINE_MODES, self._vetting.baseline, manifest.baseline) == "block"
+        )
         if previous is not None:
             # A reload that keeps the tenant (same module or a new one) keeps its counters: the
             # very object, so calls still running on the previous version count here too. So
@@ -433,6 +466,7 @@ class TenantRegistry:
         """Stop serving ``name`` and drop its module; its folder and data are the caller's."""
         tenant = self.require(name)
         del self._tenants[name]
+        self.approvals.forget(name)
         self._hosts = {host: owner for host, owner in self._hosts.items() if owner != name}
         self._sandbox.unload(name)
         with contextlib.suppress(ValueError):

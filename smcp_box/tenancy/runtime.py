@@ -7,20 +7,23 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from smcp_box.config import QuotaSettings
-from smcp_box.errors import FuelExhausted, SandboxError
+from smcp_box.errors import FuelExhausted, SandboxError, ToolBlocked, ToolNotApproved
 from smcp_box.logs import request_id_var
 from smcp_box.protocol.jsonrpc import check_module_reply
 from smcp_box.sandbox import CallOutcome, Sandbox, TenantModule, inline_eligible
 from smcp_box.seams import Auditor, AuthMode, CallContext, JsonObject, ModuleDescription
+from smcp_box.tenancy.approvals import PendingChange
+from smcp_box.tenancy.baselines import TenantBaselines
 from smcp_box.tenancy.describe import ask_runtime, describe_module
 from smcp_box.tenancy.hostcalls import KeyValueStore, StoreHostCalls
 from smcp_box.tenancy.manifest import TenantManifest
 from smcp_box.tenancy.quotas import FuelWindow, TenantPolicy, resolve_quotas
 from smcp_box.tenancy.secrets import TenantSecrets
+from smcp_box.vetting.definitions import tool_name_set
 from smcp_box.vetting.report import VetReport
 from smcp_box.vetting.signatures import SignatureCheck
 
@@ -81,6 +84,26 @@ class WasmTenant:
         self.vet_report: VetReport | None = None
         #: The publisher signature's verdict, set by the loader.
         self.signature: SignatureCheck | None = None
+        #: The approved tool definitions served instead of the module's changed ones (None:
+        #: the module's own are approved), with the change awaiting approval.
+        self.served_tools: tuple[JsonObject, ...] | None = None
+        self._served_names: frozenset[str] = frozenset()
+        self.definitions_pending: PendingChange | None = None
+        #: Per-tool behaviour baselines (shared by every tenant; set by the loader) and whether
+        #: a far-off call blocks its tool (tenant.toml / box ``[vetting] baseline = "block"``).
+        self.baselines: TenantBaselines | None = None
+        self.baseline_block = False
+        #: The description whose tool names were last computed, and those names.
+        self._listed_names: tuple[ModuleDescription, frozenset[str]] | None = None
+
+    def hold_to_definitions(
+        self, served: tuple[JsonObject, ...] | None, pending: PendingChange | None
+    ) -> None:
+        """Serve ``served`` (approved definitions) instead of the module's tool list, or the
+        module's own with None."""
+        self.served_tools = served
+        self._served_names = tool_name_set(served) if served is not None else frozenset()
+        self.definitions_pending = pending
 
     @property
     def name(self) -> str:
@@ -107,6 +130,14 @@ class WasmTenant:
         return self._description
 
     async def describe(self) -> ModuleDescription:
+        """The module's description, with the approved tools in place of its own while they
+        are held to (what clients are told the tools are)."""
+        described = await self._module_description()
+        if self.served_tools is not None:
+            return replace(described, tools=self.served_tools)
+        return described
+
+    async def _module_description(self) -> ModuleDescription:
         # The description depends only on the module, so one warm-up initialize per module
         # serves every session and every server/discover until the module is replaced.
         if self._description is not None:
@@ -119,9 +150,17 @@ class WasmTenant:
     async def _warm_up(self) -> ModuleDescription:
         # The same calls and rules as vetting (which usually supplied the description already);
         # a failure is not cached, so the next describe() asks again.
-        return await describe_module(ask_runtime(self), tenant=self.name)
+        # The module's own description: the approved definitions held to are applied on top.
+        return await describe_module(ask_runtime(_ModuleOnly(self)), tenant=self.name)
 
     async def call(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
+        held = self._held_reply(message)
+        if held is not None:
+            return held
+        return await self._call_module(message, ctx)
+
+    async def _call_module(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
+        """The module's own answer (no approved definitions in its place)."""
         host = StoreHostCalls(
             loop=asyncio.get_running_loop(),
             kv=self._kv,
@@ -159,9 +198,102 @@ class WasmTenant:
             raise
         if message.get("method") == "tools/call":
             await self._audit_tool_call(message, ctx, reply)
+            await self._judge_baseline(message, ctx, outcome, host)
             if self.manifest.receipts and reply is not None:
                 _attach_receipt(reply, ctx.receipt)
         return reply
+
+    def _module_tool_names(self) -> frozenset[str]:
+        """Names of the tools the module lists (empty until its description is known)."""
+        described = self._description
+        if described is None:
+            return frozenset()
+        if self._listed_names is None or self._listed_names[0] is not described:
+            self._listed_names = (described, tool_name_set(described.tools or ()))
+        return self._listed_names[1]
+
+    def _held_reply(self, message: JsonObject) -> JsonObject | None:
+        """The box's own answer when approvals or baselines decide instead of the module:
+        ``tools/list`` of approved definitions; None lets the module answer. Raises for a
+        tools/call the approved definitions or a baseline block refuse."""
+        method = message.get("method")
+        if method == "tools/list" and self.served_tools is not None and "id" in message:
+            # One page: the approved set is what was reviewed, whatever paging the module does.
+            tools = [dict(tool) for tool in self.served_tools]
+            return {"jsonrpc": "2.0", "id": message["id"], "result": {"tools": tools}}
+        if method != "tools/call":
+            return None
+        tool = _tool_name(message)
+        if self.served_tools is not None and tool not in self._served_names:
+            raise ToolNotApproved(
+                f"tenant {self.name!r} has no approved tool {tool!r}: its module's tool "
+                "definitions changed and await an admin's approval (smcp-box tenant approve "
+                f"{self.name}); until then only the approved tools can be called",
+                data={"tenant": self.name, "tool": tool},
+            )
+        if tool is not None and self.baselines and self.baselines.is_blocked(self.name, tool):
+            raise ToolBlocked(
+                f"tenant {self.name!r}: tool {tool!r} is blocked because a call behaved far "
+                "outside its baseline; an admin unblocks it with smcp-box tenant "
+                f"baseline-reset {self.name} {tool}",
+                data={"tenant": self.name, "tool": tool},
+            )
+        return None
+
+    async def _judge_baseline(
+        self, message: JsonObject, ctx: CallContext, outcome: CallOutcome, host: StoreHostCalls
+    ) -> None:
+        tool = _tool_name(message)
+        # Only tools the module lists get a profile: a client cannot grow the table at will.
+        if self.baselines is None or tool is None or tool not in self._module_tool_names():
+            return
+        figures = {
+            "fuel": float(outcome.fuel_used),
+            "wall_ms": outcome.wall_s * 1000,
+            "memory_bytes": float(outcome.memory_bytes),
+            "kv_reads": float(host.counts.kv_reads),
+            "kv_writes": float(host.counts.kv_writes),
+            "notifications": float(host.counts.notifications),
+            "reply_bytes": float(len(outcome.reply.encode("utf-8", "surrogatepass"))),
+        }
+        flag = self.baselines.observe(
+            self.name, tool, figures, self._clock(), block=self.baseline_block
+        )
+        if flag is None:
+            return
+        logger.warning(
+            "tenant %s: tool %s: a call far outside its baseline: %s%s",
+            self.name,
+            tool,
+            "; ".join(d.describe() for d in flag.deviations),
+            " (the tool is now blocked)" if flag.blocked else "",
+        )
+        if not flag.audit or self.auditor is None:
+            return
+        try:
+            await self.auditor.record(
+                "tool.baseline_flag",
+                tenant=self.name,
+                actor=_actor(ctx),
+                source_ip=ctx.source_ip,
+                outcome="blocked" if flag.blocked else "flagged",
+                detail={
+                    "tool": tool,
+                    "request_id": request_id_var.get(),
+                    "flags": flag.flags_since_last_audit,
+                    "deviations": [
+                        {
+                            "figure": d.figure,
+                            "value": d.value,
+                            "mean": d.mean,
+                            "threshold": d.threshold,
+                        }
+                        for d in flag.deviations
+                    ],
+                },
+            )
+        except Exception:
+            logger.exception("tenant %s: could not audit a baseline flag", self.name)
 
     async def _execute(self, text: str, ctx: CallContext, host: StoreHostCalls) -> CallOutcome:
         """Run the call inline on the loop when it is short and safe to, else in a worker.
@@ -176,6 +308,8 @@ class WasmTenant:
             )
             # An abandoned attempt's notifications are dropped: the rerun sends them again.
             held = host.release_held()
+            if outcome is None:
+                host.counts.clear()
             if outcome is not None:
                 for notification in held:
                     await ctx.notify(notification)
@@ -245,6 +379,22 @@ class WasmTenant:
         except Exception:
             # The limit error is what the caller must see; an audit failure is only logged.
             logger.exception("tenant %s: could not audit a limit hit", self.name)
+
+
+class _ModuleOnly:
+    """A tenant seen as its module alone, for the box's own describe calls."""
+
+    def __init__(self, tenant: WasmTenant) -> None:
+        self._tenant = tenant
+        self.name = tenant.name
+        self.auth_mode = tenant.auth_mode
+        self.enabled = tenant.enabled
+
+    async def describe(self) -> ModuleDescription:
+        return await self._tenant.describe()
+
+    async def call(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
+        return await self._tenant._call_module(message, ctx)
 
 
 def _tool_name(message: JsonObject) -> str | None:

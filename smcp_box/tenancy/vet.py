@@ -112,18 +112,38 @@ def vet_module_report(
     sandbox: Sandbox, module: TenantModule, manifest: TenantManifest
 ) -> tuple[ModuleDescription, VetReport]:
     """:func:`vet_module`, also returning the report (findings and pin) of a module it passes."""
+    description = describe_or_reject(sandbox, module, manifest)
+    return description, check_description(manifest, description, manifest.tools_sha256)
+
+
+def describe_or_reject(
+    sandbox: Sandbox, module: TenantModule, manifest: TenantManifest
+) -> ModuleDescription:
+    """The module's description for vetting; a module that cannot give one is ModuleRejected."""
     try:
-        description = describe_for_vetting(sandbox, module, manifest)
+        return describe_for_vetting(sandbox, module, manifest)
     except ModuleRejected:
         raise
     except BoxError as exc:
         raise ModuleRejected(
             f"tenant {manifest.name!r}: vetting failed while listing tools: {exc.message}"
         ) from None
-    report = vet_tools(manifest.name, list(description.tools or ()), manifest.tools_sha256)
+
+
+def check_description(
+    manifest: TenantManifest,
+    description: ModuleDescription,
+    pinned: str | None,
+    *,
+    changed_ok: bool = False,
+) -> VetReport:
+    """Pin check and scan of a module's description; raises ModuleRejected for a blocking
+    finding, and for definitions that differ from ``pinned`` unless ``changed_ok`` (the box
+    serves the approved definitions instead: :mod:`smcp_box.tenancy.approvals`)."""
+    report = vet_tools(manifest.name, list(description.tools or ()), pinned)
     # A tenant without a pin is served (its text must still pass the scan) with a warning that
     # names the pin to add; a pin that no longer matches, or a blocking finding, is refused.
-    if report.blocking or report.pin_status == "mismatch":
+    if report.blocking or (report.pin_status == "mismatch" and not changed_ok):
         raise ModuleRejected(report.summary, data={"tenant": manifest.name})
     if report.pin_status == "unpinned":
         logger.warning(
@@ -142,7 +162,7 @@ def vet_module_report(
             finding.field,
             finding.excerpt,
         )
-    return description, report
+    return report
 
 
 def vet_folder(

@@ -49,6 +49,7 @@ class _Snapshot(Collector):
         yield from self._request_families()
         yield from self._sandbox_families()
         yield from self._state_families()
+        yield from self._vetting_families()
 
     def _box_families(self) -> Iterator[Metric]:
         box = self._box
@@ -167,6 +168,33 @@ class _Snapshot(Collector):
             kv_keys.add_metric([t.name], t.kv_keys)
             kv_bytes.add_metric([t.name], t.kv_bytes)
         yield from (enabled, sessions, kv_keys, kv_bytes)
+
+    def _vetting_families(self) -> Iterator[Metric]:
+        box = self._box
+        pending = GaugeMetricFamily(
+            f"{PREFIX}tenant_definitions_pending",
+            "1 while the tenant's module's tool definitions differ from the approved ones "
+            "(smcp-box tenant diff / approve)",
+            labels=["tenant"],
+        )
+        waiting = set(box.definitions_pending)
+        for name in sorted(waiting | {t.name for t in self._tenants}):
+            pending.add_metric([name], int(name in waiting))
+        flags = CounterMetricFamily(
+            f"{PREFIX}baseline_flags",
+            "Tool calls flagged far outside their behaviour baseline",
+            labels=["tenant", "tool"],
+        )
+        for (tenant, tool), count in sorted(box.baseline_flags.items()):
+            flags.add_metric([tenant, tool], count)
+        blocked = GaugeMetricFamily(
+            f"{PREFIX}tool_blocked",
+            "1 for a tool blocked by its behaviour baseline (smcp-box tenant baseline-reset)",
+            labels=["tenant", "tool"],
+        )
+        for tenant, tool in box.baseline_blocked:
+            blocked.add_metric([tenant, tool], 1)
+        yield from (pending, flags, blocked)
 
 
 def render(box_figures: BoxFigures, tenants: list[TenantFigures], accept: str) -> Response:

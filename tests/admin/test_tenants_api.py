@@ -205,8 +205,11 @@ async def test_remove_hides_a_folder_tenant_and_deletes_its_data(rb: RunningBox)
         "sessions_ended": 1,
         "grants_removed": 1,
         "secrets_deleted": 0,
+        # notes ships pinned: the box recorded its definitions as approved at load.
+        "approvals_deleted": 1,
     }
     assert await store.user_grants("alice") == {}
+    assert await store.approvals("notes") == []
     # The tenants folder is read-only input: the tenant is hidden, its files stay.
     assert (rb.tenants_dir / "notes" / "tenant.toml").is_file()
     saved = await rb.box.store.tenant_state("notes")

@@ -47,6 +47,8 @@ def _tenant(name: str, description: str, *, enabled: bool, auth: str, calls: int
         "calls": calls,
         "errors": calls // 50,
         "fuel_used": calls * 1234,
+        "definitions_pending": False,
+        "blocked_tools": [],
     }
 
 
@@ -243,7 +245,12 @@ class FixedApi:
         return {"now": NOW, "window_s": window_s, "total": total, "tenants": rows}
 
     async def tenants(self) -> JsonObject:
-        return {"tenants": self.tenant_rows, "failed": self.failed, "removed": []}
+        return {
+            "tenants": self.tenant_rows,
+            "failed": self.failed,
+            "removed": [],
+            "definitions_pending": [],
+        }
 
     async def tenant(self, name: str) -> JsonObject:
         row = next(t for t in self.tenant_rows if t["name"] == name)
@@ -254,7 +261,17 @@ class FixedApi:
             "kv_keys": 3,
             "kv_bytes": 120,
             "pool": None,
+            "definitions": None,
+            "baselines": [],
         }
+
+    async def tenant_definitions(self, name: str) -> JsonObject:
+        return {"tenant": name, "pending": None, "approved": None, "history": []}
+
+    async def approve_tenant(
+        self, name: str, reason: str, definitions_sha256: str | None = None
+    ) -> JsonObject:
+        raise NotImplementedError
 
     async def add_tenant(self, manifest_toml: str, module: bytes) -> JsonObject:
         raise NotImplementedError

@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from smcp_box.tui.api import AdminApi
+from smcp_box.tui.format import fmt_count
 
 
 async def tenant_details(api: AdminApi, name: str) -> dict[str, Any]:
-    tenant = await api.tenant(name)
+    tenant = vetting_details(await api.tenant(name))
     entries = (await api.catalog())["tenants"]
     entry = next((e for e in entries if e["name"] == name), None)
     stored = (await api.secrets(name))["secrets"]
@@ -60,3 +61,32 @@ def _hint(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
+
+
+def vetting_details(details: dict[str, Any]) -> dict[str, Any]:
+    """The tenant's details with its pending change and baselines as short lines: the full
+    diff is for the approve dialog ("a")."""
+    shown = dict(details)
+    pending = shown.pop("definitions", None)
+    if pending is not None:
+        shown["definitions"] = {
+            "state": "CHANGED, awaiting approval (press a on the tenant to review and approve)",
+            "served": "approved definitions"
+            if pending["action"] == "serve_approved"
+            else "nothing: refused",
+            **{what: pending[what] for what in ("added", "removed", "changed") if pending[what]},
+        }
+    baselines = shown.pop("baselines", None)
+    if baselines:
+        shown["baselines"] = {tool["tool"]: baseline_line(tool) for tool in baselines}
+    return shown
+
+
+def baseline_line(tool: dict[str, Any]) -> str:
+    state = "BLOCKED" if tool["blocked"] else "warming up" if tool["warming_up"] else "ok"
+    mean = tool["mean"]
+    return (
+        f"{state}; {tool['calls']} calls, {tool['flags']} flagged; usual fuel "
+        f"{fmt_count(int(mean['fuel']))}, {mean['wall_ms']:.1f} ms, reply "
+        f"{int(mean['reply_bytes'])} B, kv {mean['kv_reads']:.1f}r/{mean['kv_writes']:.1f}w"
+    )

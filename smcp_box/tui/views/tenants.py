@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.markup import escape
 from rich.text import Text
 from textual.binding import Binding, BindingType
 
@@ -32,7 +33,7 @@ LIMIT_FIELDS = tuple(
 
 class TenantsView(View):
     TITLE = "Tenants"
-    MUTATING = frozenset({"new", "delete", "enable_disable", "limits", "reload"})
+    MUTATING = frozenset({"new", "delete", "enable_disable", "limits", "reload", "approve"})
     COLUMNS = (
         ("name", "Tenant", 16),
         ("state", "State", 8),
@@ -48,17 +49,22 @@ class TenantsView(View):
         Binding("l", "limits", "Limits"),
         Binding("m", "reload", "Reload"),
         Binding("s", "secrets", "Secrets"),
+        # Hidden (the footer is full at 80 columns): the CHANGED marker and the details name it.
+        Binding("a", "approve", "Approve changed tools", show=False),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._tenants: dict[str, dict[str, Any]] = {}
         self._failed: dict[str, dict[str, Any]] = {}
+        #: Tenants whose tool definitions changed and await approval (served or refused).
+        self._pending: set[str] = set()
 
     async def load(self) -> None:
         body = await self.api.tenants()
         self._tenants = {t["name"]: t for t in body["tenants"]}
         self._failed = {FAILED_PREFIX + f["folder"]: f for f in body["failed"]}
+        self._pending = set(body.get("definitions_pending", ()))
         rows: list[Row] = []
         for name, tenant in self._tenants.items():
             state = (
@@ -66,6 +72,9 @@ class TenantsView(View):
                 if tenant["enabled"]
                 else Text("disabled", style="yellow")
             )
+            if tenant.get("definitions_pending"):
+                # Serving the approved definitions while a change waits for an admin ("a").
+                state = Text("CHANGED", style="bold magenta")
             rows.append(
                 (
                     name,
@@ -88,7 +97,9 @@ class TenantsView(View):
                     key,
                     [
                         failed["name"],
-                        Text("FAILED", style="bold red"),
+                        Text("CHANGED", style="bold red")
+                        if failed["name"] in self._pending
+                        else Text("FAILED", style="bold red"),
                         "-",
                         "-",
                         "-",
@@ -249,3 +260,49 @@ class TenantsView(View):
             )
             return
         await self.ask(SecretsModal(self.api, key))
+
+    def action_approve(self) -> None:
+        self.run_verb(self._approve)
+
+    async def _approve(self) -> None:
+        key = self._selected_tenant()
+        if key is None:
+            return
+        name = self._failed[key]["name"] if key.startswith(FAILED_PREFIX) else key
+        body = await self.api.tenant_definitions(name)
+        pending = body.get("pending")
+        if pending is None:
+            self.notify(f"Tenant {name} has no changed tool definitions to approve.")
+            return
+        values = await self.ask(
+            FormModal(
+                f"Approve the changed tool definitions of {name}?",
+                [Field("reason", "Reason (recorded with your name)", placeholder="reviewed …")],
+                "Approve",
+                # The diff is the module's own text: shown literally, never as markup.
+                help=escape(approval_summary(pending)),
+            )
+        )
+        if not values:
+            return
+        if not values["reason"]:
+            self.notify("An approval needs a reason; nothing was approved.", severity="error")
+            return
+        await self.api.approve_tenant(name, values["reason"], pending["current_sha256"])
+        self.notify(f"Approved the new tool definitions of {name}; they are served now.")
+        await self.tui.refresh_now()
+
+
+def approval_summary(pending: dict[str, Any]) -> str:
+    """What the approve dialog shows: what happens now, which tools changed, and the diff."""
+    action = (
+        "The box serves the approved definitions until you approve."
+        if pending["action"] == "serve_approved"
+        else "The tenant is not served until you approve."
+    )
+    changed = "; ".join(
+        f"{what}: {', '.join(pending[what])}"
+        for what in ("added", "removed", "changed")
+        if pending[what]
+    )
+    return f"{action}\n{changed}\n\n{pending['diff']}"
