@@ -199,8 +199,8 @@ SETTING_BOUNDS: Mapping[str, Bound] = types.MappingProxyType(
         "server.max_input_rounds": Bound(1, 1_000, "rounds"),
         "tasks.ttl_s": Bound(60, 30 * 86_400, "seconds"),
         "tasks.poll_interval_ms": Bound(100, 600_000, "ms"),
-        "tasks.default_timeout_s": Bound(1, 86_400, "seconds"),
-        "tasks.max_timeout_s": Bound(1, 86_400, "seconds"),
+        "tasks.default_timeout_s": Bound(1, 600, "seconds"),
+        "tasks.max_timeout_s": Bound(1, 600, "seconds"),
         "tasks.purge_interval_s": Bound(1, 86_400, "seconds"),
         "sandbox.tick_ms": Bound(1, 1_000, "ms"),
         "sandbox.inline_fuel": Bound(0, 10_000_000, "fuel units"),
@@ -307,8 +307,9 @@ class TaskSettings:
     poll_interval_ms: int = 1_000
     #: Wall-clock limit of a task's module call when its tool sets no ``task_timeout_s``.
     default_timeout_s: int = 300
-    #: Largest ``task_timeout_s`` a tenant.toml ``[tools.NAME]`` table may set.
-    max_timeout_s: int = 3_600
+    #: Largest ``task_timeout_s`` a tenant.toml ``[tools.NAME]`` table may set; at most 600,
+    #: the bound of every call's wall-clock limit (:data:`LIMITS` ``timeout_ms``).
+    max_timeout_s: int = 600
     #: Seconds between purges of tasks past their TTL.
     purge_interval_s: int = 60
 
