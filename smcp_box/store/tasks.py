@@ -160,10 +160,12 @@ class Tasks:
 
     async def get(self, tenant: str, task_id: str, owner: str | None) -> TaskRecord | None:
         """The task, or None if it does not exist, belongs to another tenant or (when
-        ``owner`` is given) to another caller, or has expired."""
+        ``owner`` is given) to another caller, or is past its TTL and not running."""
         async with self._db.read() as tx:
             record = await self._one(tx, tenant, task_id, owner)
-        if record is None or (record.expires_at <= self._clock() and not record.is_open):
+        # Past its TTL a task is gone for callers even before the purge deletes it, unless its
+        # module call is still running (its end is recorded, then the purge takes it).
+        if record is None or (record.expires_at <= self._clock() and record.status != "working"):
             return None
         return record
 

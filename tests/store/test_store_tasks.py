@@ -167,8 +167,9 @@ async def test_ttl_keeps_a_task_until_expiry_then_purges_it(store: Store, clock:
     assert await store.tasks.purge_expired() == 0
     assert await store.tasks.get("notes", done.task_id, "alice") is not None
     clock.advance(0.001)
-    # Expired and finished: invisible at once, deleted by the purge.
+    # Expired and not running: invisible at once, deleted by the purge.
     assert await store.tasks.get("notes", done.task_id, "alice") is None
+    assert await store.tasks.get("notes", waiting.task_id, "alice") is None
     assert await store.tasks.purge_expired() == 2  # the finished one and the waiting one
     assert await store.tasks.get("notes", waiting.task_id, None) is None
     # A running task is kept until its call ends.
