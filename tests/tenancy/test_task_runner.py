@@ -11,12 +11,14 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from smcp_box.config import SandboxSettings, TaskSettings
 from smcp_box.errors import CALL_TIMEOUT, MODULE_TRAPPED, ConfigError, TaskQuotaExceeded
 from smcp_box.sandbox import Sandbox
+from smcp_box.seams import CallContext
 from smcp_box.store import Store
 from smcp_box.tenancy.registry import TenantRegistry
 from smcp_box.tenancy.runtime import WasmTenant
@@ -280,6 +282,51 @@ async def test_after_a_restart_running_tasks_fail_and_waiting_ones_resume(
         await runner.close()
     finally:
         await after.close()
+
+
+async def test_the_c_sdk_declares_task_support_and_escalates(tenant: WasmTenant) -> None:
+    """The module side of docs/tasks.md: execution.taskSupport in tools/list, the escalation
+    reply when the box allows it, the task id in the background call."""
+
+    async def ask(params: dict[str, object]) -> dict[str, Any]:
+        message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+        reply = await tenant.call(message, CallContext("tools", VERSION, _drop))
+        assert reply is not None
+        return reply
+
+    listing = await tenant.call(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, CallContext("tools", VERSION, _drop)
+    )
+    assert listing is not None
+    tools = {tool["name"]: tool for tool in listing["result"]["tools"]}
+    assert tools["build"]["execution"] == {"taskSupport": "optional"}
+    assert "execution" not in tools["echo"]
+    allowed = {**call("build"), "_meta": {"smcp-box/task": {"escalate": "allowed"}}}
+    assert (await ask(allowed))["result"] == {"resultType": "task"}
+    running = {**call("build"), "_meta": {"smcp-box/task": {"taskId": "t-1"}}}
+    assert (await ask(running))["result"]["content"][0]["text"] == "built t-1"
+    assert (await ask(call("build")))["result"]["content"][0]["text"] == "built now"
+    refused = await ask(call("rogue"))
+    assert refused["error"]["code"] == -32603
+    assert "smcp_task_may_escalate" in refused["error"]["message"]
+
+
+async def test_a_module_escalating_inside_its_task_fails_it(
+    runner: TaskRunner, tenant: WasmTenant
+) -> None:
+    """A task's call carries a taskId, not escalate: allowed, so the SDK refuses to escalate
+    and the task fails with that protocol error."""
+    task_id = await run(runner, tenant, "rogue")
+    await runner.settled(task_id)
+    failed = await runner.get("tools", task_id, "alice")
+    assert failed is not None
+    assert failed.status == "failed"
+    assert failed.error is not None
+    assert failed.error["code"] == -32603
+
+
+async def _drop(_message: dict[str, Any]) -> None:
+    return None
 
 
 def test_tool_tables_are_checked() -> None:
