@@ -23,14 +23,12 @@ from typing import Any, Final, Protocol
 
 from smcp_box.config import SETTING_BOUNDS, TaskSettings
 from smcp_box.errors import CALL_TIMEOUT, INTERNAL_ERROR, BoxError, CallTimeout, ConfigError
+from smcp_box.protocol.tasks import TASK_META_KEY
 from smcp_box.seams import CallContext, JsonObject, Principal
 from smcp_box.store.tasks import TaskRecord, Tasks
 
 logger = logging.getLogger("smcp_box.tasks")
 
-#: ``params._meta`` key of every module call the box makes for a task: ``{"taskId": id}``.
-#: A module seeing it runs the work itself (it must not ask to escalate again).
-TASK_META_KEY: Final = "smcp-box/task"
 #: The error of tasks left running by a previous run of the box.
 INTERRUPTED_REASON: Final = (
     "the box stopped while this task was running (restart or crash), so its result is lost; "
