@@ -523,6 +523,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "metrics": MetricsSettings,
     "oauth": OAuthSettings,
     "quotas": QuotaSettings,
+    "tasks": TaskSettings,
     "vetting": VettingSettings,
 }
 
@@ -749,6 +750,11 @@ def _validate(settings: Settings) -> None:
             )
     if settings.tenants_scan_s < 0:
         problems.append("tenants_scan_s must be 0 (never) or a number of seconds")
+    if settings.tasks.default_timeout_s > settings.tasks.max_timeout_s:
+        problems.append(
+            f"tasks.default_timeout_s ({settings.tasks.default_timeout_s}) must not exceed "
+            f"tasks.max_timeout_s ({settings.tasks.max_timeout_s})"
+        )
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
 
