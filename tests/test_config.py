@@ -146,7 +146,7 @@ def test_task_settings_are_bounded_and_consistent() -> None:
     assert load_settings(None, environ={}).quotas.max_open_tasks == 100
     with pytest.raises(ConfigError, match="out of range"):
         load_settings(None, environ={"SMCP_BOX_TASKS_MAX_TIMEOUT_S": "601"})
-    with pytest.raises(ConfigError, match="must not exceed tasks.max_timeout_s"):
+    with pytest.raises(ConfigError, match=r"must not exceed tasks\.max_timeout_s"):
         load_settings(
             None,
             environ={
