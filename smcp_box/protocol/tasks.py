@@ -145,3 +145,33 @@ def detailed_task(task: TaskView) -> JsonObject:
     elif task.status == "input_required":
         detailed["inputRequests"] = task.input_requests
     return detailed
+
+
+# --- the sync phase of a tools/call (docs/tasks.md, "Who decides") -----------------------------
+
+
+def may_escalate(params: Mapping[str, Any], tool: Mapping[str, Any] | None) -> bool:
+    """Whether this tools/call may become a task: the tool declares task support and the
+    request negotiated the extension. A ``required`` tool without negotiation is refused
+    (-32021) before the module is called; a v1 ``task`` param changes nothing."""
+    support = tool_task_support(tool)
+    if support == "forbidden":
+        return False
+    if negotiated(params):
+        return True
+    if support == "required":
+        name = tool.get("name") if tool is not None else None
+        raise missing_extension(f"tool {name!r} (taskSupport: required)")
+    return False
+
+
+def with_escalation_allowed(params: JsonObject) -> JsonObject:
+    """``params`` for the module's sync-phase call, telling it that it may escalate."""
+    meta = params.get("_meta")
+    merged = {**(meta if isinstance(meta, dict) else {}), TASK_META_KEY: {"escalate": "allowed"}}
+    return {**params, "_meta": merged}
+
+
+def is_escalation(result: object) -> bool:
+    """Whether the module's result asks for the call to become a task."""
+    return isinstance(result, dict) and result.get("resultType") == "task"

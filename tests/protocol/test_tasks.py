@@ -120,3 +120,28 @@ async def test_a_store_record_renders(tmp_path: Any) -> None:
         )  # fmt: skip
         assert create_task_result(record)["ttlMs"] == 5_000
         assert detailed_task(record)["taskId"] == record.task_id
+
+
+def test_the_sync_phase_decides_whether_a_call_may_escalate() -> None:
+    from smcp_box.protocol.tasks import is_escalation, may_escalate, with_escalation_allowed
+
+    optional = {"name": "build", "execution": {"taskSupport": "optional"}}
+    required = {"name": "job", "execution": {"taskSupport": "required"}}
+    plain = {"name": "greet"}
+    asked = {"name": "build", "_meta": {CAPS: {"extensions": {TASKS_EXTENSION: {}}}}}
+    legacy_hint = {"name": "greet", "task": {"ttl": 1000}}
+    assert may_escalate(asked, optional)
+    assert may_escalate(asked, required)
+    assert not may_escalate(asked, plain)
+    assert not may_escalate({"name": "build"}, optional)
+    assert not may_escalate(legacy_hint, plain)
+    with pytest.raises(MissingClientCapability, match="'job'") as caught:
+        may_escalate({"name": "job"}, required)
+    assert caught.value.data == {"requiredCapabilities": {"extensions": {TASKS_EXTENSION: {}}}}
+    sent = with_escalation_allowed(asked)
+    assert sent["_meta"]["smcp-box/task"] == {"escalate": "allowed"}
+    assert sent["_meta"][CAPS] == asked["_meta"][CAPS]
+    assert "smcp-box/task" not in asked["_meta"]  # the client's params are not changed
+    assert is_escalation({"resultType": "task"})
+    assert not is_escalation({"resultType": "complete", "content": []})
+    assert not is_escalation(None)
