@@ -275,7 +275,7 @@ CREATE TABLE tasks (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     ttl_ms INTEGER NOT NULL,
-    expires_at REAL NOT NULL,           -- created_at + ttl_ms: purged after it
+    expires_at REAL NOT NULL,           -- last change + ttl_ms: purged after it
     poll_interval_ms INTEGER NOT NULL,
     timeout_s REAL NOT NULL,            -- the wall-clock limit of each module call of the task
     request_enc BLOB NOT NULL,          -- the tools/call params

@@ -8,6 +8,9 @@ Everything a caller or module supplied (the call's params, the input requests an
 the module's request state, the result or error) is sealed with (``tasks``, tenant, task id,
 field) in the AAD; tool names, statuses and times stay readable for listing and purging.
 
+A task is kept ``ttl_ms`` after its last change (``expires_at``): never less than ``ttlMs``
+from its creation, as the wire promises, and a result is kept a full TTL after it arrived.
+
 Statuses are the wire's: ``working`` and ``input_required`` are open (they count against the
 tenant's ``max_open_tasks``), ``completed``, ``failed`` and ``cancelled`` are terminal and
 final: a late outcome never overwrites a terminal status (a result arriving after a cancel is
@@ -229,14 +232,17 @@ class Tasks:
         field: str,
         value: JsonObject,
     ) -> bool:
+        now = self._clock()
         rows = await self._db.write_one(
-            f"UPDATE tasks SET status = ?, {column} = ?, updated_at = ?,"  # noqa: S608 (fixed text)
+            f"UPDATE tasks SET status = ?, {column} = ?,"  # noqa: S608 (fixed text)
+            " updated_at = ?, expires_at = ? + ttl_ms / 1000.0,"
             " input_requests_enc = NULL, input_responses_enc = NULL, request_state_enc = NULL"
             f" WHERE tenant = ? AND task_id = ? AND status IN {_OPEN_SQL} RETURNING task_id",
             (
                 status,
                 self._seal(value, tenant, task_id, field),
-                self._clock(),
+                now,
+                now,
                 tenant,
                 task_id,
             ),
@@ -248,12 +254,15 @@ class Tasks:
     ) -> bool:
         """Park a working task as ``input_required`` on ``input_requests`` (the module's
         InputRequiredResult); False if the task is no longer working (cancelled meanwhile)."""
+        now = self._clock()
         rows = await self._db.write_one(
-            "UPDATE tasks SET status = 'input_required', updated_at = ?,"
+            "UPDATE tasks SET status = 'input_required',"
+            " updated_at = ?, expires_at = ? + ttl_ms / 1000.0,"
             " input_requests_enc = ?, input_responses_enc = NULL, request_state_enc = ?"
             " WHERE tenant = ? AND task_id = ? AND status = 'working' RETURNING task_id",
             (
-                self._clock(),
+                now,
+                now,
                 self._seal(input_requests, tenant, task_id, "input_requests"),
                 None
                 if request_state is None
@@ -285,12 +294,15 @@ class Tasks:
             collected = {**record.input_responses, **answered}
             pending = {k: v for k, v in record.input_requests.items() if k not in collected}
             status: TaskStatus = "input_required" if pending else "working"
+            now = self._clock()
             await tx.run(
-                "UPDATE tasks SET status = ?, updated_at = ?, input_requests_enc = ?,"
+                "UPDATE tasks SET status = ?,"
+                " updated_at = ?, expires_at = ? + ttl_ms / 1000.0, input_requests_enc = ?,"
                 " input_responses_enc = ? WHERE rowid = ?",
                 (
                     status,
-                    self._clock(),
+                    now,
+                    now,
                     self._seal(pending, tenant, task_id, "input_requests"),
                     self._seal(collected, tenant, task_id, "input_responses"),
                     record.seq,
@@ -301,11 +313,12 @@ class Tasks:
     async def resume(self, tenant: str, task_id: str) -> bool:
         """Clear the collected inputs of a task whose next round has started; False if the
         task is no longer working."""
+        now = self._clock()
         rows = await self._db.write_one(
             "UPDATE tasks SET input_requests_enc = NULL, input_responses_enc = NULL,"
-            " request_state_enc = NULL, updated_at = ?"
+            " request_state_enc = NULL, updated_at = ?, expires_at = ? + ttl_ms / 1000.0"
             " WHERE tenant = ? AND task_id = ? AND status = 'working' RETURNING task_id",
-            (self._clock(), tenant, task_id),
+            (now, now, tenant, task_id),
         )
         return bool(rows)
 
@@ -316,10 +329,12 @@ class Tasks:
             record = await self._one(tx, tenant, task_id, owner)
             if record is None or not record.is_open:
                 return record
+            now = self._clock()
             await tx.run(
-                "UPDATE tasks SET status = 'cancelled', updated_at = ?, input_requests_enc = NULL,"
+                "UPDATE tasks SET status = 'cancelled',"
+                " updated_at = ?, expires_at = ? + ttl_ms / 1000.0, input_requests_enc = NULL,"
                 " input_responses_enc = NULL, request_state_enc = NULL WHERE rowid = ?",
-                (self._clock(), record.seq),
+                (now, now, record.seq),
             )
             return await self._one(tx, tenant, task_id, owner)
 
@@ -344,10 +359,11 @@ class Tasks:
             for seq, tenant, task_id in rows:
                 error = {"code": -32603, "message": reason}
                 await tx.run(
-                    "UPDATE tasks SET status = 'failed', updated_at = ?, error_enc = ?,"
+                    "UPDATE tasks SET status = 'failed',"
+                    " updated_at = ?, expires_at = ? + ttl_ms / 1000.0, error_enc = ?,"
                     " input_requests_enc = NULL, input_responses_enc = NULL,"
                     " request_state_enc = NULL WHERE rowid = ?",
-                    (now, self._seal(error, tenant, task_id, "error"), seq),
+                    (now, now, self._seal(error, tenant, task_id, "error"), seq),
                 )
         return len(rows)
 

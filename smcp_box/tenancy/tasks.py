@@ -243,6 +243,16 @@ class TaskRunner:
     async def _round(
         self, target: TaskTarget, record: TaskRecord, params: JsonObject, ctx: CallContext
     ) -> None:
+        try:
+            await self._call_and_record(target, record, params, ctx)
+        except Exception:
+            # Recording the outcome failed (the store is full or failing): the task stays
+            # "working" until the next start fails it with INTERRUPTED_REASON; never silent.
+            logger.exception("tenant %s: could not record task %s", record.tenant, record.task_id)
+
+    async def _call_and_record(
+        self, target: TaskTarget, record: TaskRecord, params: JsonObject, ctx: CallContext
+    ) -> None:
         tenant, task_id = record.tenant, record.task_id
         meta = params.get("_meta")
         call_params: JsonObject = {

@@ -176,6 +176,19 @@ async def test_ttl_keeps_a_task_until_expiry_then_purges_it(store: Store, clock:
     assert await store.tasks.get("notes", running.task_id, "alice") is not None
 
 
+async def test_each_change_keeps_the_task_a_full_ttl_longer(store: Store, clock: FakeClock) -> None:
+    task = await _create(store, ttl_ms=10_000)
+    clock.advance(8)
+    await store.tasks.complete("notes", task.task_id, {"content": []})
+    clock.advance(8)  # 16 s after creation, 8 s after the result arrived
+    kept = await store.tasks.get("notes", task.task_id, "alice")
+    assert kept is not None
+    assert kept.expires_at == clock.now + 2
+    assert await store.tasks.purge_expired() == 0
+    clock.advance(2)
+    assert await store.tasks.purge_expired() == 1
+
+
 async def test_restart_fails_running_tasks_with_a_reason(
     open_store: OpenStore, db_path: Path, clock: FakeClock
 ) -> None:
