@@ -185,6 +185,7 @@ QUOTAS: Mapping[str, Bound] = types.MappingProxyType(
         "fuel_per_minute": Bound(
             0, 10**15, "fuel units", "fuel burned per rolling minute (0: no limit)"
         ),
+        "max_open_tasks": Bound(1, 100_000, "tasks", "tasks working or waiting for input"),
     }
 )
 
@@ -200,6 +201,11 @@ SETTING_BOUNDS: Mapping[str, Bound] = types.MappingProxyType(
         "server.body_timeout_s": Bound(0.1, 3_600.0, "seconds"),
         "server.session_touch_s": Bound(0.0, 86_400.0, "seconds"),
         "server.max_input_rounds": Bound(1, 1_000, "rounds"),
+        "tasks.ttl_s": Bound(60, 30 * 86_400, "seconds"),
+        "tasks.poll_interval_ms": Bound(100, 600_000, "ms"),
+        "tasks.default_timeout_s": Bound(1, 600, "seconds"),
+        "tasks.max_timeout_s": Bound(1, 600, "seconds"),
+        "tasks.purge_interval_s": Bound(1, 86_400, "seconds"),
         "sandbox.tick_ms": Bound(1, 1_000, "ms"),
         "sandbox.inline_fuel": Bound(0, 10_000_000, "fuel units"),
         "store.max_events_per_session": Bound(1, 10_000_000, "events"),
@@ -286,10 +292,30 @@ class QuotaSettings:
     #: Fuel a tenant's calls may burn per rolling minute (about one unit per wasm
     #: instruction); 0: no limit beyond each call's own ``fuel``.
     fuel_per_minute: int = 0
+    #: Tasks (docs/tasks.md) one tenant may have working or waiting for input at once; past
+    #: it, a tools/call that would start one gets a JSON-RPC error naming the quota.
+    max_open_tasks: int = 100
     #: Failed authentications one client address may make within auth_failure_window_s;
     #: past that, every request from it is refused (429) until the window has passed.
     auth_failures_per_ip: int = 30
     auth_failure_window_s: int = 300
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """Durable tasks (the MCP tasks extension, docs/tasks.md) for tools that opt in."""
+
+    #: How long a task and its result are kept after it was created (the wire ``ttlMs``).
+    ttl_s: int = 3_600
+    #: How often clients are asked to poll tasks/get (the wire ``pollIntervalMs``).
+    poll_interval_ms: int = 1_000
+    #: Wall-clock limit of a task's module call when its tool sets no ``task_timeout_s``.
+    default_timeout_s: int = 300
+    #: Largest ``task_timeout_s`` a tenant.toml ``[tools.NAME]`` table may set; at most 600,
+    #: the bound of every call's wall-clock limit (:data:`LIMITS` ``timeout_ms``).
+    max_timeout_s: int = 600
+    #: Seconds between purges of tasks past their TTL.
+    purge_interval_s: int = 60
 
 
 @dataclass(frozen=True)
@@ -448,6 +474,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     oauth: OAuthSettings = field(default_factory=OAuthSettings)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
+    tasks: TaskSettings = field(default_factory=TaskSettings)
     vetting: VettingSettings = field(default_factory=VettingSettings)
 
     # --- resolved paths -------------------------------------------------------------------
@@ -516,6 +543,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "metrics": MetricsSettings,
     "oauth": OAuthSettings,
     "quotas": QuotaSettings,
+    "tasks": TaskSettings,
     "vetting": VettingSettings,
 }
 
@@ -751,6 +779,11 @@ def _validate(settings: Settings) -> None:
         problems.append("vetting.baseline_warmup_calls must be at least 1")
     if settings.tenants_scan_s < 0:
         problems.append("tenants_scan_s must be 0 (never) or a number of seconds")
+    if settings.tasks.default_timeout_s > settings.tasks.max_timeout_s:
+        problems.append(
+            f"tasks.default_timeout_s ({settings.tasks.default_timeout_s}) must not exceed "
+            f"tasks.max_timeout_s ({settings.tasks.max_timeout_s})"
+        )
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
 

@@ -243,6 +243,12 @@ class FuelQuotaExceeded(QuotaExceeded):
     kind = "quota_fuel"
 
 
+class TaskQuotaExceeded(QuotaExceeded):
+    """The tenant already has ``max_open_tasks`` tasks working or waiting for input."""
+
+    kind = "quota_tasks"
+
+
 class AddressLockedOut(QuotaExceeded):
     """Too many failed authentications from one client address."""
 

@@ -22,7 +22,7 @@ snapshots it), where there is no host: call kv, config, log and notify only from
 
 from pathlib import Path
 
-from .app import App, Context, RpcError, ToolError
+from .app import App, Context, Escalate, RpcError, ToolError
 from .host import KvError, config, kv, log, notify, now_ms, random_bytes, use_backend
 
 #: The WIT world the SDK's components implement, shipped with the package.
@@ -34,6 +34,7 @@ __all__ = [
     "WORLD",
     "App",
     "Context",
+    "Escalate",
     "KvError",
     "RpcError",
     "ToolError",

@@ -47,14 +47,34 @@ class RpcError(Exception):
         self.data = data
 
 
+class Escalate(Exception):
+    """Raise from a tool declared with ``task_support`` to run this call as a durable task
+    (docs/tasks.md): the box answers the client with a task id and calls the tool again in the
+    background, where ``ctx.task_id`` is set. Only when ``ctx.may_escalate``; otherwise the
+    call fails with a JSON-RPC error."""
+
+
+#: The ``_meta`` key through which the box tells a tool call about tasks (docs/tasks.md).
+TASK_META_KEY = "smcp-box/task"
+
+
 class Context:
     """What a tool, resource or prompt function can ask about its request: progress and logs
-    for the caller. Declare a parameter annotated ``Context`` to receive it."""
+    for the caller, and whether it runs as a task. Declare a parameter annotated ``Context``
+    to receive it."""
 
     def __init__(self, meta: dict[str, Any]) -> None:
         self.meta = meta
         #: The client's progress token, when it asked for progress.
         self.progress_token = meta.get("progressToken")
+        task = meta.get(TASK_META_KEY)
+        task = task if isinstance(task, dict) else {}
+        task_id = task.get("taskId")
+        #: The task this call runs for (the box's background call), else None.
+        self.task_id: str | None = task_id if isinstance(task_id, str) else None
+        #: Whether raising :class:`Escalate` may turn this call into a task: the client
+        #: negotiated tasks and the tool declared ``task_support``.
+        self.may_escalate = task.get("escalate") == "allowed"
 
     def progress(self, progress: float, total: float | None = None, message: str = "") -> None:
         """A ``notifications/progress`` to the caller (nothing when it sent no token)."""
@@ -142,9 +162,16 @@ class App:
         title: str | None = None,
         description: str | None = None,
         annotations: dict[str, Any] | None = None,
+        task_support: str | None = None,
     ) -> Callable[[F], F]:
         """Register a function as a tool; its parameters' type hints are its input schema and
-        its docstring's first paragraph its description."""
+        its docstring's first paragraph its description. ``task_support`` ("optional" or
+        "required") declares that calls may run as durable tasks (docs/tasks.md): the
+        function then raises :class:`Escalate` when ``ctx.may_escalate`` to become one."""
+        if task_support not in (None, "optional", "required"):
+            raise ValueError(
+                f"task_support must be 'optional', 'required' or None, not {task_support!r}"
+            )
 
         def register(func: F) -> F:
             schema = input_schema(func, _is_context)
@@ -157,6 +184,8 @@ class App:
                 definition["title"] = title
             if annotations:
                 definition["annotations"] = annotations
+            if task_support:
+                definition["execution"] = {"taskSupport": task_support}
             out = output_schema(func)
             if out is not None:
                 definition["outputSchema"] = out
@@ -313,6 +342,14 @@ class App:
             kwargs[tool.context_param] = Context(_meta(params))
         try:
             value = tool.func(**kwargs)
+        except Escalate:
+            if Context(_meta(params)).may_escalate:
+                return {"resultType": "task"}
+            raise RpcError(
+                INTERNAL_ERROR,
+                f"tool {name!r} asked to run as a task, but this call cannot become one "
+                "(check ctx.may_escalate first)",
+            ) from None
         except ToolError as exc:
             return _tool_error(str(exc))
         except host.KvError as exc:

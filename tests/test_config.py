@@ -138,3 +138,19 @@ def test_the_transport_settings_are_server_settings() -> None:
         "environment (SMCP_BOX_SERVER_MAX_INPUT_ROUNDS): "
         "server.max_input_rounds = 0 is out of range: allowed 1..1000 (rounds)"
     )
+
+
+def test_task_settings_are_bounded_and_consistent() -> None:
+    tasks = load_settings(None, environ={"SMCP_BOX_TASKS_TTL_S": "120"}).tasks
+    assert tasks.ttl_s == 120
+    assert load_settings(None, environ={}).quotas.max_open_tasks == 100
+    with pytest.raises(ConfigError, match="out of range"):
+        load_settings(None, environ={"SMCP_BOX_TASKS_MAX_TIMEOUT_S": "601"})
+    with pytest.raises(ConfigError, match=r"must not exceed tasks\.max_timeout_s"):
+        load_settings(
+            None,
+            environ={
+                "SMCP_BOX_TASKS_DEFAULT_TIMEOUT_S": "120",
+                "SMCP_BOX_TASKS_MAX_TIMEOUT_S": "60",
+            },
+        )

@@ -102,6 +102,12 @@ static void do_tools_list(smcp_ctx *ctx) {
              !write_schema(ctx, t->name, "annotations", t->annotations))) {
             return;
         }
+        if (t->task_support != NULL) {
+            smcp_w_key(w, "execution");
+            smcp_w_obj(w);
+            smcp_w_kstr(w, "taskSupport", t->task_support);
+            smcp_w_obj_end(w);
+        }
         smcp_w_obj_end(w);
     }
     smcp_w_arr_end(w);

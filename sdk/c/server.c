@@ -14,6 +14,37 @@ const smcp_json *smcp_ctx_params(const smcp_ctx *ctx) { return ctx->params; }
 const smcp_json *smcp_ctx_meta(const smcp_ctx *ctx) { return ctx->meta; }
 bool smcp_ctx_failed(const smcp_ctx *ctx) { return ctx->errored || ctx->tool_is_error; }
 
+/* --- durable tasks ------------------------------------------------------------------------------ */
+
+/* The box's note on tasks in params._meta: {"escalate":"allowed"} or {"taskId":"..."}. */
+static const smcp_json *task_meta(const smcp_ctx *ctx) {
+    return smcp_json_get(ctx->meta, "smcp-box/task");
+}
+
+bool smcp_task_may_escalate(const smcp_ctx *ctx) {
+    const char *escalate = smcp_json_get_str(task_meta(ctx), "escalate");
+    return escalate != NULL && smcp_streq(escalate, "allowed");
+}
+
+const char *smcp_task_id(const smcp_ctx *ctx) {
+    return smcp_json_get_str(task_meta(ctx), "taskId");
+}
+
+void smcp_task_escalate(smcp_ctx *ctx) {
+    if (!smcp_task_may_escalate(ctx)) {
+        smcp_error(ctx, SMCP_INTERNAL_ERROR,
+                   "the tool asked to run as a task, but this call cannot become one "
+                   "(check smcp_task_may_escalate first)");
+        return;
+    }
+    smcp_buf *w = smcp_result(ctx);
+    if (w != NULL) {
+        smcp_w_obj(w);
+        smcp_w_kstr(w, "resultType", "task");
+        smcp_w_obj_end(w);
+    }
+}
+
 /* --- reply building --------------------------------------------------------------------------- */
 
 void smcp_error_data(smcp_ctx *ctx, int code, const char *message, const char *data_json) {

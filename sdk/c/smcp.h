@@ -332,6 +332,9 @@ typedef struct smcp_tool {
     const char *output_schema; /* optional JSON Schema text of structuredContent */
     const char *annotations;   /* optional JSON object text, e.g. {"readOnlyHint":true} */
     smcp_tool_fn call;
+    /* optional: "optional" or "required" lets calls run as durable tasks (docs/tasks.md),
+     * listed as execution.taskSupport; NULL (the default) never does. */
+    const char *task_support;
 } smcp_tool;
 
 /* A prompt argument. Prompt arguments are strings; the SDK rejects a prompts/get that lacks a
@@ -438,6 +441,20 @@ const smcp_json *smcp_ctx_meta(const smcp_ctx *ctx);   /* params._meta, NULL whe
 
 /* True once the reply is a JSON-RPC error or the tool result is marked isError. */
 bool smcp_ctx_failed(const smcp_ctx *ctx);
+
+/* --- durable tasks (docs/tasks.md) ---------------------------------------------------------- */
+
+/* True when this call may become a task: the client negotiated tasks and the tool declares
+ * task_support. A tool that expects to run long then calls smcp_task_escalate and returns. */
+bool smcp_task_may_escalate(const smcp_ctx *ctx);
+
+/* Answers "run me as a task": the box replies to the client with a task id and calls the tool
+ * again in the background, where smcp_task_id is set. Without smcp_task_may_escalate it
+ * answers a JSON-RPC error instead. */
+void smcp_task_escalate(smcp_ctx *ctx);
+
+/* The id of the task this call runs for (the box's background call), or NULL. */
+const char *smcp_task_id(const smcp_ctx *ctx);
 
 /* --- tool results (inside a smcp_tool_fn) --------------------------------------------------- */
 

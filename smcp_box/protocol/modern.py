@@ -54,6 +54,10 @@ NAME_BEARING_METHODS: Final[Mapping[str, str]] = {
     "tools/call": "name",
     "prompts/get": "name",
     "resources/read": "uri",
+    # The tasks extension (docs/tasks.md): the task id is the routing name (SEP-2663).
+    "tasks/get": "taskId",
+    "tasks/update": "taskId",
+    "tasks/cancel": "taskId",
 }
 
 #: Results that carry client-cache hints (``ttlMs``, ``cacheScope``), required on this wire.

@@ -188,6 +188,7 @@ class TenantPool:
         self.limits = module.limits
         self.gate = Gate(module.limits.max_concurrent_calls)
         self._spawn = spawn
+        self._tick_s = tick_s
         self._ticks = deadline_ticks(module.limits.timeout_s, tick_s)
         self._lock = threading.Lock()
         self._idle: list[PooledInstance] = []
@@ -247,11 +248,20 @@ class TenantPool:
     # --- calls -------------------------------------------------------------------------------
 
     def run(
-        self, message: bytes, host: HostCalls, cancel: CancelToken | None = None
+        self,
+        message: bytes,
+        host: HostCalls,
+        cancel: CancelToken | None = None,
+        timeout_ms: int | None = None,
     ) -> CallOutcome:
         """One call, in the calling (worker) thread. The caller holds a gate slot; raising
-        ``cancel`` from another thread stops the call within a tick (CallCancelled)."""
-        outcome = self._run(message, host, self.limits, final=True, cancel=cancel)
+        ``cancel`` from another thread stops the call within a tick (CallCancelled).
+        ``timeout_ms`` replaces the module's wall-clock limit for this call (a task's longer
+        one); fuel and memory stay the module's."""
+        limits = self.limits
+        if timeout_ms is not None:
+            limits = replace(limits, timeout_ms=timeout_ms)
+        outcome = self._run(message, host, limits, final=True, cancel=cancel)
         assert outcome is not None  # a final call raises instead of giving up
         return outcome
 
@@ -286,10 +296,15 @@ class TenantPool:
             raise
         healthy = False
         try:
+            ticks = (
+                self._ticks
+                if limits.timeout_ms == self.limits.timeout_ms
+                else deadline_ticks(limits.timeout_s, self._tick_s)
+            )
             outcome = instance.call(
                 self.tenant,
                 limits,
-                self._ticks,
+                ticks,
                 message,
                 host,
                 cancel=cancel,

@@ -287,13 +287,16 @@ class Sandbox:
             )
         return data
 
-    async def call(self, module: TenantModule, message: str, host: HostCalls) -> CallOutcome:
+    async def call(
+        self, module: TenantModule, message: str, host: HostCalls, *, timeout_ms: int | None = None
+    ) -> CallOutcome:
         """Pass one JSON-RPC message to the module and return its reply and costs.
 
         Runs in a worker thread. Waits up to ``queue_timeout_s`` for a slot among the tenant's
         ``max_concurrent_calls``, then raises TenantBusy. If the awaiting task is cancelled (the
         client cancelled the request or closed its stream), the wasm is stopped too, within an
         epoch tick, and its instance discarded; its slot is freed when it has stopped.
+        ``timeout_ms`` replaces the module's wall-clock limit for this one call (a task's).
         """
         pool = self._pool_for(module)
         data = self._encode(pool, message)
@@ -301,7 +304,9 @@ class Sandbox:
             raise pool.busy()
         cancel = CancelToken()
         try:
-            job: Future[CallOutcome] = self._executor.submit(pool.run, data, host, cancel)
+            job: Future[CallOutcome] = self._executor.submit(
+                pool.run, data, host, cancel, timeout_ms
+            )
         except RuntimeError:
             pool.gate.release()
             raise ModuleRejected("the sandbox is shut down") from None

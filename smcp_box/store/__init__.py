@@ -13,6 +13,7 @@ from .keyfile import load_data_key
 from .kv import KvLimits
 from .signing_keys import SigningKeyRecord
 from .store import Store
+from .tasks import TaskPage, TaskRecord, TaskStatus
 from .tenant_state import TenantAdminState
 from .users import UserRecord
 
@@ -25,6 +26,9 @@ __all__ = [
     "KvLimits",
     "SigningKeyRecord",
     "Store",
+    "TaskPage",
+    "TaskRecord",
+    "TaskStatus",
     "TenantAdminState",
     "UserRecord",
     "load_data_key",

@@ -286,8 +286,45 @@ CREATE TABLE tool_baselines (
 ) STRICT, WITHOUT ROWID;
 """
 
+# Durable tasks (``store/tasks.py``, docs/tasks.md): the call, its inputs and its outcome
+# sealed with (tasks, tenant, task id, field) in the AAD; rowid orders a tenant's tasks for
+# paging. Appended last: other branches append their own migrations before or after it.
+_TASKS: Final = """
+CREATE TABLE tasks (
+    task_id TEXT NOT NULL UNIQUE,       -- 128 random bits, base64url: unguessable
+    tenant TEXT NOT NULL,
+    owner TEXT NOT NULL,                -- the caller's subject; only it sees the task
+    tool TEXT NOT NULL,
+    status TEXT NOT NULL,               -- working, input_required, completed, failed, cancelled
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    ttl_ms INTEGER NOT NULL,
+    expires_at REAL NOT NULL,           -- last change + ttl_ms: purged after it
+    poll_interval_ms INTEGER NOT NULL,
+    timeout_s REAL NOT NULL,            -- the wall-clock limit of each module call of the task
+    request_enc BLOB NOT NULL,          -- the tools/call params
+    input_requests_enc BLOB,            -- pending inputRequests (input_required only)
+    input_responses_enc BLOB,           -- inputResponses collected so far
+    request_state_enc BLOB,             -- the module's requestState for its next round
+    result_enc BLOB,                    -- the CallToolResult (completed)
+    error_enc BLOB                      -- the JSON-RPC error object (failed)
+) STRICT;
+CREATE INDEX tasks_by_tenant ON tasks (tenant, owner);
+CREATE INDEX tasks_by_status ON tasks (status, tenant);
+CREATE INDEX tasks_by_expiry ON tasks (expires_at);
+"""
+
 #: Schema scripts; the database's ``user_version`` is how many of them it has run.
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _OAUTH, _V6, _APPROVALS)
+MIGRATIONS: Final[tuple[str, ...]] = (
+    _V1,
+    _V2,
+    _V3,
+    _V4,
+    _OAUTH,
+    _V6,
+    _APPROVALS,
+    _TASKS,
+)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

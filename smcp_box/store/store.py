@@ -29,6 +29,7 @@ from .oauth import OAuthRecords
 from .secrets import Secrets
 from .sessions import DEFAULT_MAX_EVENTS_PER_SESSION, Sessions
 from .signing_keys import SigningKeyRecord, SigningKeys
+from .tasks import Tasks
 from .tenant_state import TenantAdminState, TenantStates
 from .users import UserRecord, Users
 
@@ -81,6 +82,8 @@ class Store:
         self._secrets = Secrets(db, crypto, clock)
         self._approvals = Approvals(db, crypto, clock)
         self._baselines = Baselines(db, clock)
+        #: Durable tasks of the MCP tasks extension (store/tasks.py, docs/tasks.md).
+        self.tasks = Tasks(db, crypto, clock, token_source)
 
     @classmethod
     async def open(

@@ -29,13 +29,14 @@ from smcp_box.protocol.http import IpNetwork
 from smcp_box.sandbox import Limits
 from smcp_box.seams import AUTH_MODES, TENANT_KINDS, AuthMode, TenantKind
 from smcp_box.tenancy.quotas import parse_networks
+from smcp_box.tenancy.tasks import parse_tool_tables
 
 MANIFEST_NAME = "tenant.toml"
 TENANT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _TOP_LEVEL_KEYS = {
     "name", "description", "module", "sha256", "auth", "receipts", "tools_sha256", "limits",
     "config", "hosts", "kind", "quotas", "allowed_networks",
-    "vetting", "secrets",
+    "vetting", "secrets", "tools",
 }  # fmt: skip
 #: Keys of a tenant.toml's ``[vetting]`` table, which may only tighten the box's [vetting].
 _VETTING_KEYS = {"require_signature", "publishers", "on_changed_definitions", "baseline"}
@@ -102,6 +103,9 @@ class TenantManifest:
     #: ``[vetting] baseline``: "block" blocks this tenant's tools on a far-off call even when the
     #: box only flags (None: as the box says).
     baseline: str | None = None
+    #: ``[tools.NAME] task_timeout_s``: the wall-clock limit of the tool's task calls
+    #: (docs/tasks.md), by tool name; tools not named use ``[tasks] default_timeout_s``.
+    task_timeouts: dict[str, int] = field(default_factory=dict)
 
     def read_module(self) -> bytes:
         """The module's bytes, after checking them against the pinned hash."""
@@ -197,6 +201,7 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
     require_signature, publishers = _vetting(raw.get("vetting", {}))
     on_changed, baseline = _vetting_modes(raw.get("vetting", {}))
     secrets = _secrets(raw.get("secrets", []))
+    task_timeouts = parse_tool_tables(raw.get("tools", {}))
     return TenantManifest(
         name=name,
         description=description,
@@ -217,6 +222,7 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
         secrets=secrets,
         on_changed_definitions=on_changed,
         baseline=baseline,
+        task_timeouts=task_timeouts,
     )
 
 

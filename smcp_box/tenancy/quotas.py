@@ -47,6 +47,7 @@ class TenantQuotas:
     max_sessions: int
     max_sse_streams: int
     fuel_per_minute: int
+    max_open_tasks: int
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ def resolve_quotas(defaults: QuotaSettings, overrides: Mapping[str, object]) -> 
         max_sessions=int(merged["max_sessions"]),
         max_sse_streams=int(merged["max_sse_streams"]),
         fuel_per_minute=int(merged["fuel_per_minute"]),
+        max_open_tasks=int(merged["max_open_tasks"]),
     )
 
 

@@ -153,13 +153,20 @@ class WasmTenant:
         # The module's own description: the approved definitions held to are applied on top.
         return await describe_module(ask_runtime(_ModuleOnly(self)), tenant=self.name)
 
-    async def call(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
+    async def call(
+        self, message: JsonObject, ctx: CallContext, *, timeout_ms: int | None = None
+    ) -> JsonObject | None:
+        """Forward ``message`` to the module (the TenantRuntime seam), unless approvals or a
+        baseline block answer instead. ``timeout_ms`` replaces the module's wall-clock limit for
+        this call: a task's longer one (tenancy/tasks.py)."""
         held = self._held_reply(message)
         if held is not None:
             return held
-        return await self._call_module(message, ctx)
+        return await self._call_module(message, ctx, timeout_ms=timeout_ms)
 
-    async def _call_module(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
+    async def _call_module(
+        self, message: JsonObject, ctx: CallContext, *, timeout_ms: int | None = None
+    ) -> JsonObject | None:
         """The module's own answer (no approved definitions in its place)."""
         host = StoreHostCalls(
             loop=asyncio.get_running_loop(),
@@ -176,7 +183,8 @@ class WasmTenant:
         self.stats.calls += 1
         started = time.perf_counter()
         try:
-            outcome = await self._execute(json.dumps(message, separators=(",", ":")), ctx, host)
+            text = json.dumps(message, separators=(",", ":"))
+            outcome = await self._execute(text, ctx, host, timeout_ms)
             self.stats.fuel_used += outcome.fuel_used
             self.fuel_window.charge(self._clock(), outcome.fuel_used)
             ctx.receipt.update(
@@ -295,13 +303,16 @@ class WasmTenant:
         except Exception:
             logger.exception("tenant %s: could not audit a baseline flag", self.name)
 
-    async def _execute(self, text: str, ctx: CallContext, host: StoreHostCalls) -> CallOutcome:
+    async def _execute(
+        self, text: str, ctx: CallContext, host: StoreHostCalls, timeout_ms: int | None
+    ) -> CallOutcome:
         """Run the call inline on the loop when it is short and safe to, else in a worker.
 
         The inline attempt's notifications are held back and sent only once it is known to have
         finished, so an attempt that is abandoned and rerun never shows the client anything twice.
         """
-        if self._inline_fuel > 0 and inline_eligible(self.module):
+        # A call with its own wall-clock limit (a task's) is long by design: never inline.
+        if timeout_ms is None and self._inline_fuel > 0 and inline_eligible(self.module):
             host.hold_notifications()
             outcome = self._sandbox.call_inline(
                 self.module, text, host, fuel_budget=self._inline_fuel
@@ -314,7 +325,7 @@ class WasmTenant:
                 for notification in held:
                     await ctx.notify(notification)
                 return outcome
-        return await self._sandbox.call(self.module, text, host)
+        return await self._sandbox.call(self.module, text, host, timeout_ms=timeout_ms)
 
     # --- audit rows: one per tools/call (with its receipt) and one per limit hit -----------
 

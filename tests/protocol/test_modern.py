@@ -121,7 +121,15 @@ def test_a_handshake_version_in_the_envelope_is_unsupported_here() -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "key"), [("tools/call", "name"), ("prompts/get", "name"), ("resources/read", "uri")]
+    ("method", "key"),
+    [
+        ("tools/call", "name"),
+        ("prompts/get", "name"),
+        ("resources/read", "uri"),
+        ("tasks/get", "taskId"),
+        ("tasks/update", "taskId"),
+        ("tasks/cancel", "taskId"),
+    ],
 )
 def test_mcp_name(method: str, key: str) -> None:
     req = request(method, **{key: "target"})

@@ -12,7 +12,17 @@ from typing import Annotated, Any, Literal, TypedDict
 
 import pytest
 
-from smcp_box_sdk import App, Context, KvError, ToolError, kv, now_ms, random_bytes, use_backend
+from smcp_box_sdk import (
+    App,
+    Context,
+    Escalate,
+    KvError,
+    ToolError,
+    kv,
+    now_ms,
+    random_bytes,
+    use_backend,
+)
 from smcp_box_sdk.schema import input_schema, schema_for
 
 
@@ -343,3 +353,42 @@ def test_kv_helpers_map_the_world_errors(host: FakeHost) -> None:
     assert "n" not in host.kv
     assert now_ms() == 1_700_000_000_000
     assert random_bytes(4) == b"\0\0\0\0"
+
+
+def test_task_support_is_declared_and_escalation_follows_the_box(host: FakeHost) -> None:
+    app = App("tasks")
+
+    @app.tool(task_support="optional")
+    def build(target: str, ctx: Context) -> str:
+        """Build a target."""
+        if ctx.task_id is None and ctx.may_escalate:
+            raise Escalate
+        return f"built {target} in {ctx.task_id}"
+
+    listed = ask(app, "tools/list", {})["result"]["tools"]
+    assert listed[0]["execution"] == {"taskSupport": "optional"}
+    # Without the box's permission the call runs synchronously.
+    assert call(app, "build", {"target": "a"})["content"][0]["text"] == "built a in None"
+    # Allowed: the tool asks to become a task.
+    allowed = {"smcp-box/task": {"escalate": "allowed"}}
+    assert call(app, "build", {"target": "a"}, _meta=allowed) == {"resultType": "task"}
+    # The box's background call carries the task id.
+    running = {"smcp-box/task": {"taskId": "t1"}}
+    assert call(app, "build", {"target": "a"}, _meta=running)["content"][0]["text"] == (
+        "built a in t1"
+    )
+
+
+def test_escalating_without_permission_is_a_protocol_error(host: FakeHost) -> None:
+    app = App("tasks")
+
+    @app.tool(task_support="required")
+    def always() -> str:
+        """Always escalates."""
+        raise Escalate
+
+    reply = ask(app, "tools/call", {"name": "always", "arguments": {}})
+    assert reply["error"]["code"] == -32603
+    assert "ctx.may_escalate" in reply["error"]["message"]
+    with pytest.raises(ValueError, match="task_support"):
+        app.tool(task_support="sometimes")
