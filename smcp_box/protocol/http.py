@@ -1,7 +1,8 @@
 """Pure HTTP-level rules of the Streamable HTTP transport (no sockets, no framework).
 
-Media negotiation, Origin validation against DNS rebinding, the HTTP status a JSON-RPC error
-travels with in each era, the Bearer challenge, and bounded metric labels.
+Media negotiation, Origin validation against DNS rebinding, the Bearer challenge, client
+addresses and bounded metric labels. (The status a JSON-RPC error travels with is
+:mod:`smcp_box.protocol.error_replies`'.)
 """
 
 from __future__ import annotations
@@ -12,34 +13,10 @@ from collections.abc import Iterable
 from typing import Final
 from urllib.parse import urlsplit
 
-from smcp_box.errors import (
-    HEADER_MISMATCH,
-    INVALID_PARAMS,
-    INVALID_REQUEST,
-    METHOD_NOT_FOUND,
-    MISSING_CLIENT_CAPABILITY,
-    PARSE_ERROR,
-    UNSUPPORTED_PROTOCOL_VERSION,
-)
-from smcp_box.protocol.versions import Era
-
 JSON_MEDIA_TYPE: Final = "application/json"
 SSE_MEDIA_TYPE: Final = "text/event-stream"
 
 _LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
-
-#: 2026-07-28 maps these JSON-RPC codes to HTTP statuses, whoever produced the error; any other
-#: code travels with 200. The legacy era has no such table: a JSON-RPC error for a dispatched
-#: request is 200 there (a 404 means "session gone" to a legacy client).
-_MODERN_ERROR_STATUS: Final = {
-    PARSE_ERROR: 400,
-    INVALID_REQUEST: 400,
-    INVALID_PARAMS: 400,
-    HEADER_MISMATCH: 400,
-    MISSING_CLIENT_CAPABILITY: 400,
-    UNSUPPORTED_PROTOCOL_VERSION: 400,
-    METHOD_NOT_FOUND: 404,
-}
 
 #: Methods that become metric labels as themselves; anything else is "other", so a client
 #: cannot blow up label cardinality with made-up method names.
@@ -161,13 +138,6 @@ def https_origin_host(origin: str | None) -> str | None:
     if parts.scheme != "https" or not name or parts.path not in ("", "/"):
         return None
     return name.rstrip(".") or None
-
-
-def jsonrpc_error_status(era: Era, code: int) -> int:
-    """The HTTP status of a JSON response carrying a JSON-RPC error for a dispatched request."""
-    if era is Era.MODERN:
-        return _MODERN_ERROR_STATUS.get(code, 200)
-    return 200
 
 
 def _quoted(value: str) -> str:

@@ -27,7 +27,6 @@ is reported once to ``services.observer``.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from quart import Blueprint, g, request
@@ -36,7 +35,6 @@ from smcp_box.auth.scopes import ALL_SCOPES, check_scope
 from smcp_box.auth.urls import protected_resource_metadata_url, request_resource_url
 from smcp_box.errors import (
     AuthError,
-    BoxError,
     Forbidden,
     InsufficientScope,
     MethodNotAllowed,
@@ -47,6 +45,7 @@ from smcp_box.errors import (
     TenantNotFound,
     UnsupportedMediaType,
 )
+from smcp_box.protocol.error_replies import Stage, error_reply
 from smcp_box.protocol.http import (
     accepts,
     bearer_challenge,
@@ -66,8 +65,8 @@ from smcp_box.web.mcp_context import (
     HeaderView,
     Observation,
     TransportSettings,
+    json_response,
     read_body,
-    transport_error,
     transport_settings,
 )
 from smcp_box.web.services import McpServices
@@ -178,24 +177,19 @@ class McpTransport:
             if era is Era.MODERN:
                 return await mcp_modern.handle_post(exchange, message, header_version)
             return await mcp_legacy.handle_post(exchange, message, header_version)
-        except AuthError as err:
-            observation.error_kind = err.kind
-            challenge = {"WWW-Authenticate": self._challenge(err, headers, tenant, resource)}
-            return transport_error(err, None, _closing(challenge, body_pending))
-        except BoxError as err:
-            observation.error_kind = err.kind
-            extra = {"Allow": "POST"} if isinstance(err, MethodNotAllowed) else {}
-            if isinstance(err, QuotaExceeded):
-                if err.retry_after is not None:
-                    extra["Retry-After"] = str(math.ceil(err.retry_after))
+        except Exception as err:
+            # Everything not answered by an era handler ends here: the exchange stage.
+            extra: dict[str, str] = {}
+            if isinstance(err, AuthError):
+                extra["WWW-Authenticate"] = self._challenge(err, headers, tenant, resource)
+                request_id = None  # a refusal of the caller, not an answer to its request
+            elif isinstance(err, QuotaExceeded):
                 await self._audit_refusal(err, tenant_name, source_ip)
-            return transport_error(err, request_id, _closing(extra, body_pending))
-        except Exception:
-            # A bug, not a client error: keep the wire JSON-RPC and the details in the log.
-            log.exception("MCP endpoint failed on tenant %s", observation.tenant)
-            observation.error_kind = "internal"
-            internal = BoxError("Internal error: see the server log")
-            return transport_error(internal, request_id, _closing({}, body_pending))
+            reply = error_reply(err, stage=Stage.EXCHANGE, request_id=request_id)
+            observation.error_kind = reply.kind
+            return json_response(
+                reply.body, reply.status, _closing({**reply.headers, **extra}, body_pending)
+            )
         finally:
             if not observation.deferred:
                 observation.finish()

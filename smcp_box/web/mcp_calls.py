@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from smcp_box.errors import BadModuleReply, BoxError
+from smcp_box.protocol.error_replies import Stage, error_reply
 from smcp_box.protocol.inputs import INPUT_ROUND_METHODS, is_input_required
-from smcp_box.protocol.jsonrpc import Request, error_response
+from smcp_box.protocol.jsonrpc import Request
 from smcp_box.protocol.loglevels import LogFilter
 from smcp_box.protocol.modern import finalize_result
 from smcp_box.protocol.subscriptions import is_tenant_event
@@ -139,15 +140,9 @@ async def run_call(exchange: Exchange, plan: CallPlan, stream: ResponseStream) -
             reply = await _final_reply(exchange, plan, stream)
             if "error" in reply:
                 error_kind = "rpc_error"
-        except BoxError as err:
-            reply = error_response(request.id, err)
-            error_kind = err.kind
-        except Exception:
-            log.exception("tenant %s failed a call to %s", exchange.tenant_name, request.method)
-            reply = error_response(
-                request.id, BoxError("Internal error: the call failed inside the box")
-            )
-            error_kind = "internal"
+        except Exception as err:
+            failed = error_reply(err, stage=Stage.DISPATCH, era=plan.era, request_id=request.id)
+            reply, error_kind = failed.body, failed.kind
         await stream.finish(reply)
     except asyncio.CancelledError:
         error_kind = "cancelled"

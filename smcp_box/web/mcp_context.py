@@ -19,10 +19,10 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from smcp_box.config import ServerSettings, Settings
-from smcp_box.errors import BoxError, PayloadTooLarge
-from smcp_box.protocol.errors import BodyTimeout
-from smcp_box.protocol.http import jsonrpc_error_status, metric_method_label
-from smcp_box.protocol.jsonrpc import RequestId, error_response
+from smcp_box.errors import BodyTimeout, PayloadTooLarge
+from smcp_box.protocol.error_replies import Stage, error_reply, reply_status
+from smcp_box.protocol.http import metric_method_label
+from smcp_box.protocol.jsonrpc import RequestId
 from smcp_box.protocol.versions import Era
 from smcp_box.seams import Principal, RequestObserver, TenantRuntime
 from smcp_box.web.services import McpServices
@@ -151,24 +151,18 @@ def accepted(headers: Mapping[str, str] | None = None) -> Response:
     return response
 
 
-def transport_error(
-    error: BoxError,
+def error_response(
+    error: BaseException,
+    *,
+    stage: Stage,
+    era: Era | None = None,
     request_id: RequestId | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    """The exchange failed before its message was dispatched: the error's own HTTP status."""
-    return json_response(error_response(request_id, error), error.http_status, headers)
-
-
-def rpc_error(
-    era: Era,
-    request_id: RequestId,
-    error: BoxError,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    """A dispatched request failed: a JSON-RPC error with the era's status for its code."""
-    status = jsonrpc_error_status(era, error.jsonrpc_code)
-    return json_response(error_response(request_id, error), status, headers)
+    """``error`` as the endpoint answers it (:func:`~smcp_box.protocol.error_replies.error_reply`
+    decides status and body); ``headers`` are added to the reply's own."""
+    reply = error_reply(error, stage=stage, era=era, request_id=request_id)
+    return json_response(reply.body, reply.status, {**reply.headers, **(headers or {})})
 
 
 def reply_response(era: Era, reply: dict[str, Any], headers: Mapping[str, str]) -> Response:
@@ -176,7 +170,7 @@ def reply_response(era: Era, reply: dict[str, Any], headers: Mapping[str, str]) 
     status = 200
     error = reply.get("error")
     if isinstance(error, dict) and isinstance(error.get("code"), int):
-        status = jsonrpc_error_status(era, error["code"])
+        status = reply_status(era, error["code"])
     return json_response(reply, status, headers)
 
 

@@ -20,11 +20,10 @@ from smcp_box.errors import (
     BoxError,
     InvalidRequest,
     NotAcceptable,
-    ProtocolError,
-    SandboxError,
     SessionNotFound,
     SessionRequired,
 )
+from smcp_box.protocol.error_replies import Stage, error_reply
 from smcp_box.protocol.http import accepts
 from smcp_box.protocol.inputs import with_client_capabilities
 from smcp_box.protocol.jsonrpc import Message, Notification, Request, result_response
@@ -43,7 +42,13 @@ from smcp_box.protocol.methods import Route, route_request
 from smcp_box.protocol.versions import Era, supports_priming
 from smcp_box.seams import CallContext, SessionRecord
 from smcp_box.web.mcp_calls import CallPlan, answer, make_sink, run_call, start_task
-from smcp_box.web.mcp_context import Exchange, accepted, json_response, rpc_error, sse_response
+from smcp_box.web.mcp_context import (
+    Exchange,
+    accepted,
+    error_response,
+    json_response,
+    sse_response,
+)
 from smcp_box.web.mcp_inputs import InputRounds
 from smcp_box.web.mcp_state import change_state, subscription_keeper
 from smcp_box.web.sse import Frame, frame_stream
@@ -129,8 +134,14 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
         route = route_request(Era.LEGACY, message.method)
         if route is Route.BOX:
             return await _answer_box_method(exchange, session, message)
-    except (ProtocolError, SandboxError) as err:
-        return rpc_error(Era.LEGACY, message.id, err, session.headers)
+    except Exception as err:
+        return error_response(
+            err,
+            stage=Stage.DISPATCH,
+            era=Era.LEGACY,
+            request_id=message.id,
+            headers=session.headers,
+        )
     return await _forward(exchange, session, message)
 
 
@@ -142,9 +153,9 @@ async def _initialize(exchange: Exchange, request: Request) -> Any:
     try:
         params = parse_initialize(request.params)
         description = await exchange.tenant.describe()
-    except BoxError as err:
+    except Exception as err:
         # A dispatched request that failed: a JSON-RPC error for its id, not an HTTP failure.
-        return rpc_error(Era.LEGACY, request.id, err)
+        return error_response(err, stage=Stage.DISPATCH, era=Era.LEGACY, request_id=request.id)
     session_id = exchange.services.new_session_id()
     if not session_id or not set(session_id) <= _SESSION_ID_CHARS:
         # The spec allows only visible ASCII; anything else would break clients' headers.
@@ -219,12 +230,10 @@ async def _notify_module(exchange: Exchange, notification: Notification, ctx: Ca
     error_kind: str | None = None
     try:
         await exchange.tenant.call(notification.raw, ctx)
-    except BoxError as err:
-        error_kind = err.kind
-    except Exception:
-        # Nobody awaits this task: log here, or the failure is lost.
-        log.exception("tenant %s failed on %s", exchange.tenant_name, notification.method)
-        error_kind = "internal"
+    except Exception as err:
+        # Nobody awaits this task and a notification gets no reply: only its kind is kept
+        # (the mapping logs an unexpected failure).
+        error_kind = error_reply(err, stage=Stage.DISPATCH, era=Era.LEGACY).kind
     finally:
         exchange.observation.finish(error_kind)
 

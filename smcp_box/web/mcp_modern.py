@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from smcp_box.errors import InvalidRequest, MethodNotFound, SandboxError
+from smcp_box.errors import InvalidRequest, MethodNotFound
+from smcp_box.protocol.error_replies import Stage
 from smcp_box.protocol.jsonrpc import Message, Notification, Request, result_response
 from smcp_box.protocol.loglevels import LogFilter
 from smcp_box.protocol.methods import Route, route_request
@@ -34,7 +35,13 @@ from smcp_box.protocol.subscriptions import (
 from smcp_box.protocol.versions import Era
 from smcp_box.seams import ModuleDescription
 from smcp_box.web.mcp_calls import CallPlan, answer, run_call, start_task
-from smcp_box.web.mcp_context import Exchange, accepted, json_response, rpc_error, sse_response
+from smcp_box.web.mcp_context import (
+    Exchange,
+    accepted,
+    error_response,
+    json_response,
+    sse_response,
+)
 from smcp_box.web.sse import frame_stream
 from smcp_box.web.streams import STANDALONE_BACKLOG, ResponseStream
 from smcp_box.web.tenant_events import Listener
@@ -54,8 +61,8 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
     if message.method == "tools/call":
         try:
             await _check_param_headers(exchange, message)
-        except SandboxError as err:
-            return rpc_error(Era.MODERN, message.id, err)
+        except Exception as err:
+            return error_response(err, stage=Stage.DISPATCH, era=Era.MODERN, request_id=message.id)
 
     plan = CallPlan(
         era=Era.MODERN,
@@ -89,8 +96,8 @@ async def _check_param_headers(exchange: Exchange, request: Request) -> None:
 async def _answer_box_method(exchange: Exchange, request: Request) -> Any:
     try:
         description = await exchange.tenant.describe()
-    except SandboxError as err:
-        return rpc_error(Era.MODERN, request.id, err)
+    except Exception as err:
+        return error_response(err, stage=Stage.DISPATCH, era=Era.MODERN, request_id=request.id)
     if request.method == "subscriptions/listen":
         return _listen(exchange, request, description)
     result = discover_result(

@@ -24,7 +24,8 @@ from werkzeug.exceptions import MethodNotAllowed as RoutingMethodNotAllowed
 from werkzeug.routing import Map, MapAdapter
 
 from smcp_box.errors import BoxError, InvalidHost, MethodNotAllowed
-from smcp_box.web.mcp_context import transport_error
+from smcp_box.protocol.error_replies import Stage
+from smcp_box.web.mcp_context import error_response
 
 _MCP_PATH: Final = re.compile(r"/(?:t/[^/]+/)?mcp")
 _BAD_HOST_MESSAGE: Final = (
@@ -87,4 +88,4 @@ def register_routing_errors(app: Quart) -> None:
 def _refusal(exc: HTTPException, error: BoxError, headers: dict[str, str]) -> Response | Any:
     if not is_mcp_path(request.path):
         return exc
-    return transport_error(error, None, headers)
+    return error_response(error, stage=Stage.EXCHANGE, headers=headers)

@@ -27,8 +27,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from smcp_box.errors import BoxError
-from smcp_box.protocol.errors import StreamConflict
+from smcp_box.errors import BoxError, StreamConflict
 from smcp_box.seams import JsonObject
 from smcp_box.web.sse import Frame
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from smcp_box.admin.errors import AdminUnavailable
 from smcp_box.config import LIMITS, SandboxSettings
+from smcp_box.errors import AdminUnavailable
 
 NOW = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 JsonObject = dict[str, Any]
