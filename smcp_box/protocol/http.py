@@ -176,6 +176,8 @@ def metric_method_label(method: str | None) -> str:
 
 #: An IPv4 or IPv6 network (trusted proxies here, allowed_networks in tenancy).
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: An IPv4 or IPv6 address.
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @functools.lru_cache(maxsize=8)
@@ -183,37 +185,56 @@ def _networks(entries: tuple[str, ...]) -> tuple[IpNetwork, ...]:
     return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
-def _in_networks(address: str, networks: tuple[IpNetwork, ...]) -> bool:
+def parse_address(text: str | None) -> IpAddress | None:
+    """An address as the box compares, counts and records it; None when ``text`` is not one.
+
+    The one parser of client and proxy addresses (trusted proxies, ``allowed_networks``,
+    per-address lockout). An IPv6 zone (``%eth0``) is dropped, and an IPv4-mapped IPv6 address
+    (``::ffff:192.0.2.1``, how a dual-stack socket reports an IPv4 peer) *is* that IPv4
+    address: otherwise a proxy or network written as IPv4, the safe and usual way, would not
+    match the same host arriving on a dual-stack listener, and one client would have two
+    lockout counters.
+    """
+    if not text:
+        return None
     try:
-        parsed = ipaddress.ip_address(address.strip().split("%", 1)[0])
+        parsed = ipaddress.ip_address(text.strip().split("%", 1)[0])
     except ValueError:
-        return False
-    return any(parsed in network for network in networks)
+        return None
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        return parsed.ipv4_mapped
+    return parsed
+
+
+def in_networks(address: IpAddress | None, networks: Iterable[IpNetwork]) -> bool:
+    """Whether ``address`` (from :func:`parse_address`) lies in one of ``networks``; an IPv4
+    address never lies in an IPv6 network and the other way round."""
+    return address is not None and any(address in network for network in networks)
 
 
 def client_address(
     peer: str | None, forwarded_for: str | None, trusted_proxies: tuple[str, ...]
 ) -> str | None:
-    """The client's address: the TCP peer, unless the peer is a trusted proxy, in which case
-    the nearest ``X-Forwarded-For`` entry that is not itself a trusted proxy.
+    """The client's address, normalized by :func:`parse_address`: the TCP peer, unless the
+    peer is a trusted proxy, in which case the nearest ``X-Forwarded-For`` entry that is not
+    itself a trusted proxy. A peer that is not an IP address (None, a Unix socket) is returned
+    as it is.
 
     Entries are read right to left (each proxy appends the address it saw), so a client cannot
     choose its own address by sending the header: only what trusted proxies appended counts.
     A malformed entry stops the walk at the last proxy.
     """
-    if not trusted_proxies or not forwarded_for or peer is None:
+    chosen = parse_address(peer)
+    if chosen is None:
         return peer
-    networks = _networks(trusted_proxies)
-    if not _in_networks(peer, networks):
-        return peer
-    chosen = peer
-    for entry in reversed(forwarded_for.split(",")):
-        candidate = entry.strip()
-        try:
-            ipaddress.ip_address(candidate.split("%", 1)[0])
-        except ValueError:
-            break
-        chosen = candidate
-        if not _in_networks(candidate, networks):
-            break
-    return chosen
+    if trusted_proxies and forwarded_for:
+        networks = _networks(trusted_proxies)
+        if in_networks(chosen, networks):
+            for entry in reversed(forwarded_for.split(",")):
+                candidate = parse_address(entry)
+                if candidate is None:
+                    break
+                chosen = candidate
+                if not in_networks(candidate, networks):
+                    break
+    return str(chosen)

@@ -167,10 +167,20 @@ def test_quota_bounds_and_types_name_the_setting(tmp_path: Path) -> None:
         ("10.0.0.5", "6.6.6.6, 198.51.100.9, 10.0.0.4", ("10.0.0.0/8",), "198.51.100.9"),
         ("10.0.0.5", "garbage, 10.0.0.4", ("10.0.0.0/8",), "10.0.0.4"),
         ("10.0.0.5", None, ("10.0.0.0/8",), "10.0.0.5"),
+        # A dual-stack listener reports an IPv4 peer as IPv4-mapped IPv6: a proxy written as
+        # IPv4 is that peer, and the client comes out as plain IPv4 either way.
+        ("::ffff:10.0.0.5", "198.51.100.9", ("10.0.0.0/8",), "198.51.100.9"),
+        ("::ffff:10.0.0.5", "::ffff:198.51.100.9", ("10.0.0.0/8",), "198.51.100.9"),
+        ("::ffff:192.0.2.1", "198.51.100.9", ("10.0.0.0/8",), "192.0.2.1"),
+        ("::ffff:192.0.2.1", None, (), "192.0.2.1"),
+        ("fe80::1%eth0", None, (), "fe80::1"),
+        ("2001:db8::7", "198.51.100.9", ("2001:db8::/32",), "198.51.100.9"),
+        ("2001:db8::7", "198.51.100.9", ("10.0.0.0/8",), "2001:db8::7"),
+        (None, "198.51.100.9", ("10.0.0.0/8",), None),
     ],
 )
 def test_client_address_behind_trusted_proxies(
-    peer: str, forwarded: str | None, trusted: tuple[str, ...], client: str
+    peer: str | None, forwarded: str | None, trusted: tuple[str, ...], client: str
 ) -> None:
     assert client_address(peer, forwarded, trusted) == client
 
