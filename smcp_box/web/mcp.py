@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from quart import Blueprint, g, request
+from quart import Blueprint, Response, g, request
 
 from smcp_box.auth.scopes import ALL_SCOPES, check_scope
 from smcp_box.auth.urls import protected_resource_metadata_url, request_resource_url
@@ -105,7 +105,7 @@ class McpTransport:
         await self.events.aclose()
         await self.hub.aclose()
 
-    async def handle(self, tenant_name: str | None) -> Any:
+    async def handle(self, tenant_name: str | None) -> Response:
         """Serve one request for ``tenant_name``, or (None) for the tenant of the Host header."""
         observation = Observation(self.services.observer)
         headers = HeaderView(request.headers)
@@ -191,7 +191,7 @@ class McpTransport:
                 reply.body, reply.status, _closing({**reply.headers, **extra}, body_pending)
             )
         finally:
-            if not observation.deferred:
+            if not observation.handed_over:
                 observation.finish()
 
     def _lookup(self, name: str | None, headers: HeaderView) -> TenantRuntime | None:
@@ -349,11 +349,11 @@ def create_mcp_blueprint(
     blueprint = Blueprint("mcp", __name__)
 
     @blueprint.route("/t/<tenant>/mcp", methods=["POST", "GET", "DELETE"])
-    async def mcp_endpoint(tenant: str) -> Any:
+    async def mcp_endpoint(tenant: str) -> Response:
         return await transport.handle(tenant)
 
     @blueprint.route("/mcp", methods=["POST", "GET", "DELETE"])
-    async def mcp_host_endpoint() -> Any:
+    async def mcp_host_endpoint() -> Response:
         return await transport.handle(None)
 
     @blueprint.record_once

@@ -10,7 +10,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
 from quart import Request as QuartRequest
@@ -75,8 +75,9 @@ class HeaderView(Mapping[str, str]):
 class Observation:
     """One observer record per exchange: tenant, method, duration and error kind.
 
-    Finished once: by the router for exchanges the box answers itself, or by the call task for
-    requests forwarded to a module (so the duration covers the module's whole call).
+    One owner finishes it: the router, for exchanges the box answers itself; or, once
+    :meth:`hand_over` was called, the task the exchange started (``mcp_calls.start_task``), so
+    that the duration covers the module's whole call.
     """
 
     def __init__(self, observer: RequestObserver) -> None:
@@ -85,12 +86,16 @@ class Observation:
         self.tenant = UNKNOWN_TENANT_LABEL
         self.method = "none"
         self.error_kind: str | None = None
-        #: Set when a call task owns finishing this record.
-        self.deferred = False
+        #: Set when a task owns finishing this record.
+        self.handed_over = False
         self._finished = False
 
     def set_method(self, method: str | None) -> None:
         self.method = metric_method_label(method)
+
+    def hand_over(self) -> None:
+        """A task started for this exchange finishes the record, not the router."""
+        self.handed_over = True
 
     def finish(self, error_kind: str | None = None) -> None:
         if self._finished:
@@ -116,8 +121,6 @@ class Exchange:
     headers: HeaderView
     source_ip: str | None
     observation: Observation
-    #: Tasks started for this exchange that must outlive it (kept referenced by the hub).
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def tenant_name(self) -> str:

@@ -14,7 +14,8 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from functools import partial
-from typing import Any
+
+from quart import Response
 
 from smcp_box.errors import (
     BoxError,
@@ -25,7 +26,7 @@ from smcp_box.errors import (
 )
 from smcp_box.protocol.error_replies import Stage, error_reply
 from smcp_box.protocol.http import accepts
-from smcp_box.protocol.inputs import with_client_capabilities
+from smcp_box.protocol.inputs import is_input_required, with_client_capabilities
 from smcp_box.protocol.jsonrpc import Message, Notification, Request, result_response
 from smcp_box.protocol.legacy import (
     LAST_EVENT_ID_HEADER,
@@ -40,8 +41,15 @@ from smcp_box.protocol.legacy import (
 from smcp_box.protocol.loglevels import LogFilter
 from smcp_box.protocol.methods import Route, route_request
 from smcp_box.protocol.versions import Era, supports_priming
-from smcp_box.seams import CallContext, SessionRecord
-from smcp_box.web.mcp_calls import CallPlan, answer, make_sink, run_call, start_task
+from smcp_box.seams import CallContext, JsonObject, SessionRecord
+from smcp_box.web.mcp_calls import (
+    CallModule,
+    CallPlan,
+    answer,
+    make_sink,
+    run_call,
+    start_task,
+)
 from smcp_box.web.mcp_context import (
     Exchange,
     accepted,
@@ -49,7 +57,7 @@ from smcp_box.web.mcp_context import (
     json_response,
     sse_response,
 )
-from smcp_box.web.mcp_inputs import InputRounds
+from smcp_box.web.mcp_inputs import InputRounds, drive_rounds
 from smcp_box.web.mcp_state import change_state, subscription_keeper
 from smcp_box.web.sse import Frame, frame_stream
 from smcp_box.web.streams import (
@@ -117,7 +125,7 @@ async def touch(exchange: Exchange, record: SessionRecord) -> None:
         )
 
 
-async def handle_post(exchange: Exchange, message: Message, header_version: str | None) -> Any:
+async def handle_post(exchange: Exchange, message: Message, header_version: str | None) -> Response:
     if isinstance(message, Request) and message.method == "initialize":
         return await _initialize(exchange, message)
     session = await load_session(exchange, header_version)
@@ -145,7 +153,7 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
     return await _forward(exchange, session, message)
 
 
-async def _initialize(exchange: Exchange, request: Request) -> Any:
+async def _initialize(exchange: Exchange, request: Request) -> Response:
     if exchange.headers.get(SESSION_ID_HEADER):
         raise InvalidRequest(
             "Bad request: initialize opens a new session; send it without Mcp-Session-Id"
@@ -188,7 +196,7 @@ async def _save_state(
     session.state = changed
 
 
-async def _answer_box_method(exchange: Exchange, session: Session, request: Request) -> Any:
+async def _answer_box_method(exchange: Exchange, session: Session, request: Request) -> Response:
     if request.method == "logging/setLevel":
         level = parse_set_level(request.params)
         await _save_state(exchange, session, lambda state: replace(state, log_level=level))
@@ -226,16 +234,17 @@ async def _client_notification(
     exchange.hub.add_background(session.key, task)
 
 
-async def _notify_module(exchange: Exchange, notification: Notification, ctx: CallContext) -> None:
-    error_kind: str | None = None
+async def _notify_module(
+    exchange: Exchange, notification: Notification, ctx: CallContext
+) -> str | None:
+    """Hand the notification to the module; returns the observation's error kind."""
     try:
         await exchange.tenant.call(notification.raw, ctx)
     except Exception as err:
         # Nobody awaits this task and a notification gets no reply: only its kind is kept
         # (the mapping logs an unexpected failure).
-        error_kind = error_reply(err, stage=Stage.DISPATCH, era=Era.LEGACY).kind
-    finally:
-        exchange.observation.finish(error_kind)
+        return error_reply(err, stage=Stage.DISPATCH, era=Era.LEGACY).kind
+    return None
 
 
 def _standalone_stream(exchange: Exchange, session: Session) -> ResponseStream:
@@ -253,7 +262,7 @@ def _persister(exchange: Exchange, session: Session, stream_id: str) -> Persist:
     )
 
 
-async def _forward(exchange: Exchange, session: Session, request: Request) -> Any:
+async def _forward(exchange: Exchange, session: Session, request: Request) -> Response:
     # Random stream ids stay unique within a session across processes and restarts.
     stream_id = "r" + secrets.token_hex(8)
     stream = ResponseStream(
@@ -266,30 +275,43 @@ async def _forward(exchange: Exchange, session: Session, request: Request) -> An
     raw = with_client_capabilities(request.raw, capabilities)
     forwarded = Request(id=request.id, method=request.method, params=raw.get("params"), raw=raw)
     settings = exchange.settings
+    rounds = InputRounds(
+        hub=exchange.hub,
+        session=session.key,
+        capabilities=capabilities,
+        negotiated_version=session.record.protocol_version,
+        stream_id=stream_id,
+        timeout_s=settings.server_request_timeout_s,
+        max_rounds=settings.max_input_rounds,
+    )
+    keep_subscription = subscription_keeper(exchange, session.key, request)
+
+    async def complete(reply: JsonObject, again: CallModule, stream: ResponseStream) -> JsonObject:
+        # A handshake-era client cannot run InputRequiredResult rounds: the box runs them.
+        if is_input_required(reply):
+            reply = await drive_rounds(rounds, forwarded, stream, reply, again)
+        if keep_subscription is not None:
+            # In place before the client sees the answer (see mcp_state).
+            reply = await keep_subscription(reply)
+        return reply
+
     plan = CallPlan(
         era=Era.LEGACY,
         request=forwarded,
         protocol_version=session.version,
         log_filter=LogFilter.legacy(session.state.log_level),
         log_level=session.state.log_level,
+        complete=complete,
+        # A disconnect is not a cancellation: the client may resume with Last-Event-ID.
+        cancel_on_disconnect=False,
         session_id=session.id,
-        inputs=InputRounds(
-            hub=exchange.hub,
-            session=session.key,
-            capabilities=capabilities,
-            negotiated_version=session.record.protocol_version,
-            stream_id=stream_id,
-            timeout_s=settings.server_request_timeout_s,
-            max_rounds=settings.max_input_rounds,
-        ),
-        after_reply=subscription_keeper(exchange, session.key, request),
     )
     sub = stream.subscribe()
     hub, key = exchange.hub, session.key
 
-    async def call() -> None:
+    async def call() -> str | None:
         try:
-            await run_call(exchange, plan, stream)
+            return await run_call(exchange, plan, stream)
         finally:
             hub.call_done(key, request.id, stream_id, task)
 
@@ -305,7 +327,7 @@ async def _forward(exchange: Exchange, session: Session, request: Request) -> An
 # The checks that need an HTTP status (409, 400) happen before, in the handler.
 
 
-async def handle_get(exchange: Exchange, header_version: str | None) -> Any:
+async def handle_get(exchange: Exchange, header_version: str | None) -> Response:
     if not accepts(exchange.headers.get("accept"))[1]:
         raise NotAcceptable("Not acceptable: a GET stream needs Accept: text/event-stream")
     session = await load_session(exchange, header_version)
@@ -324,7 +346,7 @@ def _check_stream_quota(exchange: Exchange) -> None:
     exchange.services.admission.check_new_stream(tenant, exchange.hub.open_streams(tenant))
 
 
-async def _resume(exchange: Exchange, session: Session, last_event_id: str) -> Any:
+async def _resume(exchange: Exchange, session: Session, last_event_id: str) -> Response:
     found = await exchange.services.sessions.replay_events(
         exchange.tenant_name, session.id, last_event_id
     )
@@ -451,7 +473,7 @@ def _deduplicated(sub: Subscription, seen: set[str]) -> Callable[[float], Awaita
 # -- DELETE ---------------------------------------------------------------------------------
 
 
-async def handle_delete(exchange: Exchange, header_version: str | None) -> Any:
+async def handle_delete(exchange: Exchange, header_version: str | None) -> Response:
     session = await load_session(exchange, header_version)
     await exchange.services.sessions.end_session(exchange.tenant_name, session.id)
     await exchange.hub.end_session(session.key)

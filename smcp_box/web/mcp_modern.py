@@ -12,9 +12,10 @@ or forwards it to the module. ``Mcp-Session-Id`` and ``Last-Event-ID`` are ignor
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
-from smcp_box.errors import InvalidRequest, MethodNotFound
+from quart import Response
+
+from smcp_box.errors import BoxError, InvalidRequest, MethodNotFound
 from smcp_box.protocol.error_replies import Stage
 from smcp_box.protocol.jsonrpc import Message, Notification, Request, result_response
 from smcp_box.protocol.loglevels import LogFilter
@@ -23,6 +24,7 @@ from smcp_box.protocol.modern import (
     check_notification_version,
     check_request,
     discover_result,
+    finalize_result,
 )
 from smcp_box.protocol.params import check_param_headers
 from smcp_box.protocol.subscriptions import (
@@ -33,8 +35,8 @@ from smcp_box.protocol.subscriptions import (
     parse_filter,
 )
 from smcp_box.protocol.versions import Era
-from smcp_box.seams import ModuleDescription
-from smcp_box.web.mcp_calls import CallPlan, answer, run_call, start_task
+from smcp_box.seams import JsonObject, ModuleDescription
+from smcp_box.web.mcp_calls import CallModule, CallPlan, answer, run_call, start_task
 from smcp_box.web.mcp_context import (
     Exchange,
     accepted,
@@ -47,7 +49,7 @@ from smcp_box.web.streams import STANDALONE_BACKLOG, ResponseStream
 from smcp_box.web.tenant_events import Listener
 
 
-async def handle_post(exchange: Exchange, message: Message, header_version: str | None) -> Any:
+async def handle_post(exchange: Exchange, message: Message, header_version: str | None) -> Response:
     if isinstance(message, Notification):
         check_notification_version(header_version)
         return accepted()
@@ -64,18 +66,37 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
         except Exception as err:
             return error_response(err, stage=Stage.DISPATCH, era=Era.MODERN, request_id=message.id)
 
+    async def complete(
+        reply: JsonObject, _again: CallModule, _stream: ResponseStream
+    ) -> JsonObject:
+        # An InputRequiredResult passes through: the client runs the rounds itself.
+        if "result" in reply:
+            info = await _server_info(exchange)
+            reply["result"] = finalize_result(message.method, reply["result"], info)
+        return reply
+
     plan = CallPlan(
         era=Era.MODERN,
         request=message,
         protocol_version=envelope.protocol_version,
         log_filter=LogFilter.modern(envelope.log_level),
         log_level=envelope.log_level,
+        complete=complete,
+        cancel_on_disconnect=True,
     )
     # No persistence and no priming: 2026-07-28 streams are not resumable.
     stream = ResponseStream(persist=None)
     sub = stream.subscribe()
     task = start_task(exchange, run_call(exchange, plan, stream), "mcp-call")
     return await answer(exchange, plan, stream, sub, task, {})
+
+
+async def _server_info(exchange: Exchange) -> JsonObject | None:
+    try:
+        return (await exchange.tenant.describe()).server_info
+    except BoxError:
+        # The stamp is a SHOULD and display-only: a failing describe must not fail the call.
+        return None
 
 
 async def _check_param_headers(exchange: Exchange, request: Request) -> None:
@@ -93,7 +114,7 @@ async def _check_param_headers(exchange: Exchange, request: Request) -> None:
     )
 
 
-async def _answer_box_method(exchange: Exchange, request: Request) -> Any:
+async def _answer_box_method(exchange: Exchange, request: Request) -> Response:
     try:
         description = await exchange.tenant.describe()
     except Exception as err:
@@ -106,7 +127,7 @@ async def _answer_box_method(exchange: Exchange, request: Request) -> Any:
     return json_response(result_response(request.id, result))
 
 
-def _listen(exchange: Exchange, request: Request, description: ModuleDescription) -> Any:
+def _listen(exchange: Exchange, request: Request, description: ModuleDescription) -> Response:
     """``subscriptions/listen``: an SSE stream of the tenant notifications the client asked for
     and the tenant offers, opened by an acknowledgement; it lasts until the client closes it
     (or the box shuts down, which ends it with the listen request's result)."""

@@ -73,11 +73,11 @@ def register_routing_errors(app: Quart) -> None:
     """Answer routing errors on the MCP endpoint's paths with JSON-RPC error bodies."""
 
     @app.errorhandler(BadHost)
-    async def bad_host(exc: BadHost) -> Any:
+    async def bad_host(exc: BadHost) -> Response | HTTPException:
         return _refusal(exc, InvalidHost(_BAD_HOST_MESSAGE), {})
 
     @app.errorhandler(RoutingMethodNotAllowed)
-    async def method_not_allowed(exc: RoutingMethodNotAllowed) -> Any:
+    async def method_not_allowed(exc: RoutingMethodNotAllowed) -> Response | HTTPException:
         allowed = ", ".join(sorted(exc.valid_methods or ()))
         error = MethodNotAllowed(
             f"Method not allowed: the MCP endpoint takes {allowed} (this was {request.method})"
@@ -85,7 +85,9 @@ def register_routing_errors(app: Quart) -> None:
         return _refusal(exc, error, {"Allow": allowed})
 
 
-def _refusal(exc: HTTPException, error: BoxError, headers: dict[str, str]) -> Response | Any:
+def _refusal(
+    exc: HTTPException, error: BoxError, headers: dict[str, str]
+) -> Response | HTTPException:
     if not is_mcp_path(request.path):
         return exc
     return error_response(error, stage=Stage.EXCHANGE, headers=headers)
