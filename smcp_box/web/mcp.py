@@ -27,6 +27,7 @@ is reported once to ``services.observer``.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from quart import Blueprint, Response, g, request
@@ -61,6 +62,7 @@ from smcp_box.protocol.versions import Era, select_era
 from smcp_box.seams import Principal, TenantRuntime
 from smcp_box.web import mcp_legacy, mcp_modern
 from smcp_box.web.mcp_context import (
+    Endpoint,
     Exchange,
     HeaderView,
     Observation,
@@ -89,12 +91,23 @@ class McpTransport:
         self, services: McpServices, settings: TransportSettings, *, oauth_issuer: str = ""
     ) -> None:
         self.services = services
-        self.settings = settings
+        self._settings = settings
         #: ``[oauth] issuer``: the base of resource URLs when set (see auth/urls.py).
         self.oauth_issuer = oauth_issuer
         self.hub = SessionHub()
         self.schemas = ToolSchemas()
         self.events = TenantEvents(self.hub, self.schemas)
+        self.endpoint = Endpoint(services, settings, self.hub, self.events, self.schemas)
+
+    @property
+    def settings(self) -> TransportSettings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: TransportSettings) -> None:
+        """A reload's new ``[server]`` settings: exchanges that start from now on see them."""
+        self._settings = settings
+        self.endpoint = replace(self.endpoint, settings=settings)
 
     async def close_idle_streams(self) -> None:
         """End idle GET streams so a graceful stop waits only for calls in flight."""
@@ -137,11 +150,7 @@ class McpTransport:
             principal = await self._authenticate(tenant, headers, source_ip, resource)
             admission.admit_request(tenant.name)
             exchange = Exchange(
-                services=self.services,
-                settings=self.settings,
-                hub=self.hub,
-                events=self.events,
-                schemas=self.schemas,
+                endpoint=self.endpoint,
                 tenant=tenant,
                 principal=principal,
                 headers=headers,

@@ -81,7 +81,7 @@ def make_sink(
     async def sink(message: JsonObject) -> None:
         # Already checked once, where the module emitted it (parse_module_notification).
         if is_tenant_event(message):
-            await exchange.events.publish(exchange.tenant_name, message)
+            await exchange.endpoint.events.publish(exchange.tenant_name, message)
         elif log_filter.allows(message):
             await stream.notify(message)
 
@@ -176,7 +176,7 @@ async def answer(
     """Wait for the stream to be decided and build the HTTP response for it."""
     handed_off = False
     try:
-        if not await stream.wait_decided(exchange.settings.sse_keepalive_s):
+        if not await stream.wait_decided(exchange.endpoint.settings.sse_keepalive_s):
             await stream.commit()
         if stream.state is StreamState.JSON:
             assert stream.reply is not None
@@ -198,10 +198,12 @@ async def _stream_body(
     sub: Subscription,
     task: asyncio.Task[str | None],
 ) -> AsyncIterator[bytes]:
-    observer = exchange.services.observer
+    observer = exchange.endpoint.services.observer
     observer.stream_opened(exchange.tenant_name)
     try:
-        async for chunk in frame_stream(sub.next, keepalive_s=exchange.settings.sse_keepalive_s):
+        async for chunk in frame_stream(
+            sub.next, keepalive_s=exchange.endpoint.settings.sse_keepalive_s
+        ):
             yield chunk
     finally:
         stream.unsubscribe(sub)

@@ -105,17 +105,26 @@ class Observation:
         self._observer.observe(self.tenant, self.method, time.perf_counter() - self._started, kind)
 
 
-@dataclass
-class Exchange:
-    """One HTTP request to ``/t/<tenant>/mcp`` after the tenant and caller are known."""
+@dataclass(frozen=True)
+class Endpoint:
+    """What every exchange on the MCP endpoint shares: made once, by the transport."""
 
     services: McpServices
     settings: TransportSettings
+    #: Live legacy sessions: their calls, streams and pending client responses.
     hub: SessionHub
     #: Tenant-wide notifications (list changes, resource updates) and their subscribers.
     events: TenantEvents
     #: Tool input schemas for the Mcp-Param-* checks.
     schemas: ToolSchemas
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One HTTP request to ``/t/<tenant>/mcp`` after the tenant and caller are known: the
+    request's own state, and the endpoint it arrived at."""
+
+    endpoint: Endpoint
     tenant: TenantRuntime
     principal: Principal
     headers: HeaderView

@@ -102,7 +102,7 @@ async def load_session(exchange: Exchange, header_version: str | None) -> Sessio
         raise SessionRequired(
             "Bad request: the Mcp-Session-Id header is required; send initialize to open a session"
         )
-    record = await exchange.services.sessions.get_session(exchange.tenant_name, session_id)
+    record = await exchange.endpoint.services.sessions.get_session(exchange.tenant_name, session_id)
     gone = SessionNotFound(
         "Not found: this session does not exist or has ended; send initialize to start a new one"
     )
@@ -119,8 +119,11 @@ async def load_session(exchange: Exchange, header_version: str | None) -> Sessio
 
 async def touch(exchange: Exchange, record: SessionRecord) -> None:
     """Mark a session in use as seen, at most once per ``session_touch_s``."""
-    if exchange.services.clock() - record.last_seen >= exchange.settings.session_touch_s:
-        await exchange.services.sessions.update_session_state(
+    if (
+        exchange.endpoint.services.clock() - record.last_seen
+        >= exchange.endpoint.settings.session_touch_s
+    ):
+        await exchange.endpoint.services.sessions.update_session_state(
             record.tenant, record.session_id, record.state
         )
 
@@ -136,7 +139,7 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
         # The client's answer to a request the box sent on a module's behalf (an
         # InputRequiredResult round): the call waiting for it takes it. Anything else (unknown,
         # late, or waited for in another process) is dropped; the client gets 202 either way.
-        exchange.hub.deliver_response(session.key, message.id, message.raw)
+        exchange.endpoint.hub.deliver_response(session.key, message.id, message.raw)
         return accepted(session.headers)
     try:
         route = route_request(Era.LEGACY, message.method)
@@ -164,13 +167,13 @@ async def _initialize(exchange: Exchange, request: Request) -> Response:
     except Exception as err:
         # A dispatched request that failed: a JSON-RPC error for its id, not an HTTP failure.
         return error_response(err, stage=Stage.DISPATCH, era=Era.LEGACY, request_id=request.id)
-    session_id = exchange.services.new_session_id()
+    session_id = exchange.endpoint.services.new_session_id()
     if not session_id or not set(session_id) <= _SESSION_ID_CHARS:
         # The spec allows only visible ASCII; anything else would break clients' headers.
         raise BoxError("Internal error: the session id source produced an invalid id")
-    sessions = exchange.services.sessions
+    sessions = exchange.endpoint.services.sessions
     version = params.negotiated_version
-    exchange.services.admission.check_new_session(
+    exchange.endpoint.services.admission.check_new_session(
         exchange.tenant_name, await sessions.count_open_sessions(exchange.tenant_name)
     )
     await sessions.create_session(exchange.tenant_name, session_id, version, params.client_info)
@@ -214,11 +217,11 @@ async def _client_notification(
     if notification.method == "notifications/cancelled":
         request_id = cancelled_request_id(notification.params)
         if request_id is not None:
-            exchange.hub.cancel_call(session.key, request_id)
+            exchange.endpoint.hub.cancel_call(session.key, request_id)
         return
     # Anything else is the module's (e.g. roots/list_changed). It is handled after the 202, and
     # whatever the module emits meanwhile is unrelated to any request: the standalone stream.
-    standalone = exchange.hub.standalone(
+    standalone = exchange.endpoint.hub.standalone(
         session.key, partial(_standalone_stream, exchange, session)
     )
     ctx = CallContext(
@@ -231,7 +234,7 @@ async def _client_notification(
         caller=exchange.principal,
     )
     task = start_task(exchange, _notify_module(exchange, notification, ctx), "mcp-notify")
-    exchange.hub.add_background(session.key, task)
+    exchange.endpoint.hub.add_background(session.key, task)
 
 
 async def _notify_module(
@@ -251,14 +254,17 @@ def _standalone_stream(exchange: Exchange, session: Session) -> ResponseStream:
     return ResponseStream(
         persist=_persister(exchange, session, STANDALONE_STREAM_ID),
         prime=supports_priming(session.version),
-        retry_ms=exchange.settings.sse_retry_ms or None,
+        retry_ms=exchange.endpoint.settings.sse_retry_ms or None,
         pending=False,
     )
 
 
 def _persister(exchange: Exchange, session: Session, stream_id: str) -> Persist:
     return partial(
-        exchange.services.sessions.append_event, exchange.tenant_name, session.id, stream_id
+        exchange.endpoint.services.sessions.append_event,
+        exchange.tenant_name,
+        session.id,
+        stream_id,
     )
 
 
@@ -268,15 +274,15 @@ async def _forward(exchange: Exchange, session: Session, request: Request) -> Re
     stream = ResponseStream(
         persist=_persister(exchange, session, stream_id),
         prime=supports_priming(session.version),
-        retry_ms=exchange.settings.sse_retry_ms or None,
+        retry_ms=exchange.endpoint.settings.sse_retry_ms or None,
     )
     capabilities = session.state.client_capabilities
     # Modules read the client's capabilities from _meta in both eras.
     raw = with_client_capabilities(request.raw, capabilities)
     forwarded = Request(id=request.id, method=request.method, params=raw.get("params"), raw=raw)
-    settings = exchange.settings
+    settings = exchange.endpoint.settings
     rounds = InputRounds(
-        hub=exchange.hub,
+        hub=exchange.endpoint.hub,
         session=session.key,
         capabilities=capabilities,
         negotiated_version=session.record.protocol_version,
@@ -307,7 +313,7 @@ async def _forward(exchange: Exchange, session: Session, request: Request) -> Re
         session_id=session.id,
     )
     sub = stream.subscribe()
-    hub, key = exchange.hub, session.key
+    hub, key = exchange.endpoint.hub, session.key
 
     async def call() -> str | None:
         try:
@@ -334,7 +340,7 @@ async def handle_get(exchange: Exchange, header_version: str | None) -> Response
     last_event_id = exchange.headers.get(LAST_EVENT_ID_HEADER)
     if last_event_id:
         return await _resume(exchange, session, last_event_id)
-    exchange.hub.check_standalone_free(session.key)
+    exchange.endpoint.hub.check_standalone_free(session.key)
     _check_stream_quota(exchange)
     return sse_response(_standalone_body(exchange, session, None, [], set()), session.headers)
 
@@ -343,11 +349,13 @@ def _check_stream_quota(exchange: Exchange) -> None:
     # Counted when the body attaches; a GET racing another past this check can exceed the
     # quota by the few streams that start at the same moment, never by more.
     tenant = exchange.tenant_name
-    exchange.services.admission.check_new_stream(tenant, exchange.hub.open_streams(tenant))
+    exchange.endpoint.services.admission.check_new_stream(
+        tenant, exchange.endpoint.hub.open_streams(tenant)
+    )
 
 
 async def _resume(exchange: Exchange, session: Session, last_event_id: str) -> Response:
-    found = await exchange.services.sessions.replay_events(
+    found = await exchange.endpoint.services.sessions.replay_events(
         exchange.tenant_name, session.id, last_event_id
     )
     if found is None:
@@ -359,7 +367,7 @@ async def _resume(exchange: Exchange, session: Session, last_event_id: str) -> R
     seen = {last_event_id, *(event_id for event_id, _ in events)}
     if stream_id == STANDALONE_STREAM_ID:
         # A resumed standalone stream becomes the session's GET stream again.
-        exchange.hub.check_standalone_free(session.key)
+        exchange.endpoint.hub.check_standalone_free(session.key)
         _check_stream_quota(exchange)
         body = _standalone_body(exchange, session, last_event_id, replayed, seen)
     else:
@@ -375,7 +383,9 @@ async def _catch_up(
     cursor = resume_from
     if replayed and replayed[-1].event_id is not None:
         cursor = replayed[-1].event_id
-    again = await exchange.services.sessions.replay_events(exchange.tenant_name, session.id, cursor)
+    again = await exchange.endpoint.services.sessions.replay_events(
+        exchange.tenant_name, session.id, cursor
+    )
     fresh = [Frame(event_id=i, data=p) for i, p in (again[1] if again else []) if i not in seen]
     seen.update(frame.event_id for frame in fresh if frame.event_id is not None)
     return fresh
@@ -388,14 +398,16 @@ async def _standalone_body(
     replayed: list[Frame],
     seen: set[str],
 ) -> AsyncIterator[bytes]:
-    hub, key = exchange.hub, session.key
+    hub, key = exchange.endpoint.hub, session.key
     stream, sub = hub.attach_standalone(key, partial(_standalone_stream, exchange, session))
-    observer = exchange.services.observer
+    observer = exchange.endpoint.services.observer
     observer.stream_opened(exchange.tenant_name)
     try:
         # Read after attaching: a subscription changed since this request loaded the session is
         # in the store now, and every later change updates the attached stream's mirror.
-        record = await exchange.services.sessions.get_session(exchange.tenant_name, session.id)
+        record = await exchange.endpoint.services.sessions.get_session(
+            exchange.tenant_name, session.id
+        )
         if record is not None:
             subscribed = SessionState.from_json(record.state).subscriptions
             hub.set_subscriptions(key, frozenset(subscribed))
@@ -409,7 +421,9 @@ async def _standalone_body(
         async def session_alive() -> bool:
             # The standalone stream has no natural end: when idle, make sure the session was
             # not ended elsewhere (another process, an administrator, the idle reaper).
-            record = await exchange.services.sessions.get_session(exchange.tenant_name, session.id)
+            record = await exchange.endpoint.services.sessions.get_session(
+                exchange.tenant_name, session.id
+            )
             if record is None or record.ended:
                 return False
             try:
@@ -420,7 +434,7 @@ async def _standalone_body(
 
         async for chunk in frame_stream(
             _deduplicated(sub, seen),
-            keepalive_s=exchange.settings.sse_keepalive_s,
+            keepalive_s=exchange.endpoint.settings.sse_keepalive_s,
             still_wanted=session_alive,
         ):
             yield chunk
@@ -437,9 +451,9 @@ async def _request_stream_body(
     replayed: list[Frame],
     seen: set[str],
 ) -> AsyncIterator[bytes]:
-    live = exchange.hub.live_stream(session.key, stream_id)
+    live = exchange.endpoint.hub.live_stream(session.key, stream_id)
     sub = live.subscribe() if live is not None else None
-    observer = exchange.services.observer
+    observer = exchange.endpoint.services.observer
     observer.stream_opened(exchange.tenant_name)
     try:
         if sub is not None:
@@ -451,7 +465,7 @@ async def _request_stream_body(
             # had is all there is for now.
             return
         async for chunk in frame_stream(
-            _deduplicated(sub, seen), keepalive_s=exchange.settings.sse_keepalive_s
+            _deduplicated(sub, seen), keepalive_s=exchange.endpoint.settings.sse_keepalive_s
         ):
             yield chunk
     finally:
@@ -475,8 +489,8 @@ def _deduplicated(sub: Subscription, seen: set[str]) -> Callable[[float], Awaita
 
 async def handle_delete(exchange: Exchange, header_version: str | None) -> Response:
     session = await load_session(exchange, header_version)
-    await exchange.services.sessions.end_session(exchange.tenant_name, session.id)
-    await exchange.hub.end_session(session.key)
+    await exchange.endpoint.services.sessions.end_session(exchange.tenant_name, session.id)
+    await exchange.endpoint.hub.end_session(session.key)
     response = accepted(session.headers)
     response.status_code = 204
     return response

@@ -106,7 +106,7 @@ async def _check_param_headers(exchange: Exchange, request: Request) -> None:
     name, arguments = params.get("name"), params.get("arguments")
     if not isinstance(name, str):
         return  # the module answers -32602 for a call without a tool name
-    schema = await exchange.schemas.input_schema(exchange.tenant, name)
+    schema = await exchange.endpoint.schemas.input_schema(exchange.tenant, name)
     if schema is None:
         return  # an unknown tool: the module says so
     check_param_headers(
@@ -152,13 +152,15 @@ async def _listen_body(
     listener = Listener(
         tenant=exchange.tenant_name, listen_id=request.id, granted=granted, stream=stream
     )
-    exchange.events.add_listener(listener)
-    observer = exchange.services.observer
+    exchange.endpoint.events.add_listener(listener)
+    observer = exchange.endpoint.services.observer
     observer.stream_opened(exchange.tenant_name)
     try:
-        async for chunk in frame_stream(sub.next, keepalive_s=exchange.settings.sse_keepalive_s):
+        async for chunk in frame_stream(
+            sub.next, keepalive_s=exchange.endpoint.settings.sse_keepalive_s
+        ):
             yield chunk
     finally:
-        exchange.events.remove_listener(listener)
+        exchange.endpoint.events.remove_listener(listener)
         stream.unsubscribe(sub)
         observer.stream_closed(exchange.tenant_name)

@@ -43,7 +43,7 @@ async def change_state(
     lock = _locks.get(key)
     if lock is None:
         lock = _locks[key] = asyncio.Lock()
-    sessions = exchange.services.sessions
+    sessions = exchange.endpoint.services.sessions
     async with lock:
         record = await sessions.get_session(*key)
         if record is None or record.ended:
@@ -80,7 +80,7 @@ def subscription_keeper(
                 err, stage=Stage.DISPATCH, era=Era.LEGACY, request_id=request.id
             ).body
         if state is not None:
-            exchange.hub.set_subscriptions(key, frozenset(state.subscriptions))
+            exchange.endpoint.hub.set_subscriptions(key, frozenset(state.subscriptions))
         return reply
 
     return keep
