@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -13,7 +12,7 @@ from typing import Any, Final
 from smcp_box.config import QuotaSettings
 from smcp_box.errors import FuelExhausted, SandboxError
 from smcp_box.logs import request_id_var
-from smcp_box.protocol.jsonrpc import check_module_reply
+from smcp_box.protocol.jsonrpc import check_module_reply, encode_json
 from smcp_box.sandbox import CallOutcome, Sandbox, TenantModule, inline_eligible
 from smcp_box.seams import Auditor, AuthMode, CallContext, JsonObject, ModuleDescription
 from smcp_box.tenancy.describe import ask_runtime, describe_module
@@ -137,7 +136,7 @@ class WasmTenant:
         self.stats.calls += 1
         started = time.perf_counter()
         try:
-            outcome = await self._execute(json.dumps(message, separators=(",", ":")), ctx, host)
+            outcome = await self._execute(encode_json(message).decode("utf-8"), ctx, host)
             self.stats.fuel_used += outcome.fuel_used
             self.fuel_window.charge(self._clock(), outcome.fuel_used)
             ctx.receipt.update(

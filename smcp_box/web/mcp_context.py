@@ -7,7 +7,6 @@ protocol questions: those are :mod:`smcp_box.protocol`'s.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from smcp_box.config import ServerSettings, Settings
 from smcp_box.errors import BodyTimeout, PayloadTooLarge
 from smcp_box.protocol.error_replies import Stage, error_reply, reply_status
 from smcp_box.protocol.http import metric_method_label
-from smcp_box.protocol.jsonrpc import RequestId
+from smcp_box.protocol.jsonrpc import RequestId, encode_json
 from smcp_box.protocol.versions import Era
 from smcp_box.seams import Principal, RequestObserver, TenantRuntime
 from smcp_box.web.services import McpServices
@@ -147,8 +146,7 @@ class Exchange:
 def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    response = Response(text, status=status, content_type="application/json")
+    response = Response(encode_json(body), status=status, content_type="application/json")
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

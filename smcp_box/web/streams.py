@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from smcp_box.errors import BoxError, StreamConflict
+from smcp_box.protocol.jsonrpc import encode_json
 from smcp_box.seams import JsonObject
 from smcp_box.web.sse import Frame
 
@@ -138,7 +138,7 @@ class ResponseStream:
                 return
             if self.state is StreamState.PENDING:
                 await self._start_streaming()
-            await self._emit(json.dumps(message, separators=(",", ":"), ensure_ascii=False))
+            await self._emit(encode_json(message).decode("utf-8"))
 
     async def commit(self) -> None:
         """Commit to SSE now (the transport's keep-alive period passed with nothing to send)."""
@@ -161,7 +161,7 @@ class ResponseStream:
                 self.reply = reply
                 self._decided.set()
             else:
-                await self._emit(json.dumps(reply, separators=(",", ":"), ensure_ascii=False))
+                await self._emit(encode_json(reply).decode("utf-8"))
             self._close()
 
     async def abandon(self) -> None:
