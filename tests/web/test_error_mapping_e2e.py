@@ -64,3 +64,18 @@ async def test_errors_about_the_exchange_keep_their_status(
     expected = error_reply(MethodNotAllowed("x"), stage=Stage.EXCHANGE)
     assert_mapped(get, expected.status, -32600, None)
     assert get.headers["allow"] == expected.headers["Allow"] == "POST"
+
+
+async def test_box_made_request_ids_are_distinct_hex(
+    box: BoxUnderTest, http: httpx.AsyncClient
+) -> None:
+    ids = set()
+    for _ in range(3):
+        response = await http.get(box.base_url + "/healthz")
+        request_id = response.headers["x-request-id"]
+        assert len(request_id) == 16
+        int(request_id, 16)
+        ids.add(request_id)
+    assert len(ids) == 3
+    offered = await http.get(box.base_url + "/healthz", headers={"X-Request-Id": "mine-1"})
+    assert offered.headers["x-request-id"] == "mine-1"
