@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench import report, targets
 from bench.suites import coldstart, density, http, sandbox, store, streams
-from bench.suites.context import Context, Sizes
+from bench.suites.context import BENCH_BOX_SETTINGS, Context, Sizes
 
 PARTS = {
     # Cheap parts first, so that a run that fails late still has them.
@@ -191,9 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         list(PARTS) if not args.parts or "all" in args.parts else list(dict.fromkeys(args.parts))
     )
     workdir = Path(tempfile.mkdtemp(prefix="smcp-bench-"))
-    # The bench measures how fast the box serves one tenant: its default request quota
-    # (200/s per tenant) would turn that into a count of 429s.
-    settings = {"SMCP_BOX_QUOTAS_REQUESTS_PER_S": "0"}
+    settings = dict(BENCH_BOX_SETTINGS)
     if args.no_encrypt:
         settings["SMCP_BOX_STORE_ENCRYPT"] = "false"
     ctx = Context(workdir, sizes_from(args), args.generator, settings, verbose=not args.quiet)

@@ -2,8 +2,15 @@
 
 Every error the box raises on purpose derives from :class:`BoxError` and knows two things: the
 HTTP status it maps to when it ends a request at the transport level, and the JSON-RPC error code
-it maps to when it becomes a JSON-RPC error object. One handler in ``web`` turns them into
-responses, so messages here must say what was wrong and, where possible, what to do about it.
+it maps to when it becomes a JSON-RPC error object. One function,
+:func:`smcp_box.protocol.error_replies.error_reply`, turns any of them (and any unexpected
+exception) into the status and body the MCP endpoint sends, for an era and a dispatch stage; so
+messages here must say what was wrong and, where possible, what to do about it.
+
+Errors about the HTTP exchange itself (transport, credential, admission, a session that is gone)
+set ``about_exchange``: they keep their HTTP status even when raised after a message was
+dispatched. Every other error raised after dispatch becomes a JSON-RPC error whose status the
+era's table gives.
 
 JSON-RPC codes: the JSON-RPC 2.0 standard codes (-32700 … -32603), the MCP codes (-32000 connection
 closed, -32001 request timeout, -32020 header mismatch, -32021 missing client capability, -32022
@@ -49,6 +56,9 @@ class BoxError(Exception):
     jsonrpc_code: ClassVar[int] = INTERNAL_ERROR
     #: Short machine-readable kind, used for metrics labels and audit rows.
     kind: ClassVar[str] = "internal"
+    #: True for errors about the HTTP exchange rather than the JSON-RPC request it carries:
+    #: they keep ``http_status`` at every dispatch stage (see the module docstring).
+    about_exchange: ClassVar[bool] = False
 
     def __init__(self, message: str, *, data: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -66,9 +76,15 @@ class BoxError(Exception):
 
 
 class ConfigError(BoxError):
-    """A setting, tenant.toml or command-line flag is wrong; the message names it."""
+    """A setting, tenant.toml or command-line flag is wrong; the message names it.
 
-    kind = "config"
+    Raised at start-up it is the operator's to fix (the CLI prints it, no status involved).
+    When it reaches an HTTP response, the configuration came in the request (an admin uploads
+    a tenant.toml or changes a limit), so the caller's input was wrong: 400.
+    """
+
+    http_status = 400
+    kind = "invalid"
 
 
 # --- JSON-RPC and MCP protocol -------------------------------------------------------------
@@ -97,6 +113,13 @@ class InvalidParams(ProtocolError):
     jsonrpc_code = INVALID_PARAMS
 
 
+class MissingClientCapability(ProtocolError):
+    """The request needs a client capability or extension the client did not declare
+    (-32021 with ``data.requiredCapabilities``; the tasks extension, docs/tasks.md)."""
+
+    jsonrpc_code = MISSING_CLIENT_CAPABILITY
+
+
 class HeaderMismatch(ProtocolError):
     jsonrpc_code = HEADER_MISMATCH
 
@@ -105,22 +128,14 @@ class UnsupportedProtocolVersion(ProtocolError):
     jsonrpc_code = UNSUPPORTED_PROTOCOL_VERSION
 
 
-class MissingClientCapability(ProtocolError):
-    jsonrpc_code = MISSING_CLIENT_CAPABILITY
+class InputRoundFailed(BoxError):
+    """An InputRequiredResult round for a handshake-era client could not be completed: the
+    client lacks the capability, refused, did not answer in time, or the rounds ran out.
 
+    -32603: the handshake revisions have no error code for a missing client capability.
+    """
 
-class RequestCancelled(BoxError):
-    """The client cancelled the request or closed its stream; no reply is owed."""
-
-    http_status = 499
-    jsonrpc_code = REQUEST_TIMEOUT
-    kind = "cancelled"
-
-
-class RequestTimedOut(BoxError):
-    http_status = 504
-    jsonrpc_code = REQUEST_TIMEOUT
-    kind = "timeout"
+    kind = "input"
 
 
 # --- HTTP transport --------------------------------------------------------------------------
@@ -130,6 +145,7 @@ class TransportError(BoxError):
     http_status = 400
     jsonrpc_code = INVALID_REQUEST
     kind = "transport"
+    about_exchange = True
 
 
 class NotAcceptable(TransportError):
@@ -169,8 +185,16 @@ class SessionRequired(TransportError):
     http_status = 400
 
 
-class SessionNotFound(TransportError):
-    http_status = 404
+class StreamConflict(TransportError):
+    """A legacy session already has its standalone GET stream open."""
+
+    http_status = 409
+
+
+class BodyTimeout(TransportError):
+    """The client did not finish sending its request body in time."""
+
+    http_status = 408
 
 
 class TenantNotFound(TransportError):
@@ -191,6 +215,7 @@ class AuthError(BoxError):
     http_status = 401
     jsonrpc_code = INVALID_REQUEST
     kind = "auth"
+    about_exchange = True
 
 
 class Forbidden(AuthError):
@@ -217,6 +242,7 @@ class QuotaExceeded(BoxError):
     http_status = 429
     jsonrpc_code = QUOTA_EXCEEDED
     kind = "quota"
+    about_exchange = True
 
     def __init__(self, message: str, *, quota: str, retry_after: float | None = None) -> None:
         data: dict[str, Any] = {"quota": quota}
@@ -348,6 +374,17 @@ class StorageFull(StoreError):
     jsonrpc_code = STORAGE_FULL
 
 
+class SessionNotFound(StoreError):
+    """The session is unknown, has ended, or belongs to another tenant or principal (one answer
+    for all, on purpose: a session id is not a credential). Legacy clients read 404 as "session
+    gone, initialize again", so it keeps that status at every stage."""
+
+    http_status = 404
+    jsonrpc_code = INVALID_REQUEST
+    kind = "session_not_found"
+    about_exchange = True
+
+
 class KvQuotaExceeded(StoreError):
     http_status = 507
     jsonrpc_code = KV_QUOTA
@@ -387,3 +424,55 @@ class ClientMetadataError(BoxError):
     http_status = 400
     jsonrpc_code = INVALID_REQUEST
     kind = "client_metadata"
+
+
+# --- admin API -----------------------------------------------------------------------------
+
+
+class AdminError(BoxError):
+    """The admin request itself was wrong (a missing field, a value of the wrong type)."""
+
+    http_status = 400
+    kind = "bad_request"
+
+
+class BadRequest(AdminError):
+    pass
+
+
+class NotFound(AdminError):
+    """The named tenant, key or session does not exist."""
+
+    http_status = 404
+    kind = "not_found"
+
+
+class Conflict(AdminError):
+    """The request clashes with the current state (a tenant of that name already exists)."""
+
+    http_status = 409
+    kind = "conflict"
+
+
+class AdminUnauthorized(AdminError):
+    """A TCP admin request without the admin token (the socket needs none)."""
+
+    http_status = 401
+    kind = "auth"
+
+
+class AdminUnavailable(BoxError):
+    """Client side: nothing answers on the admin socket, so the box is not running there."""
+
+    kind = "unavailable"
+
+
+class AdminRequestFailed(BoxError):
+    """Client side: the box answered with an error; ``status`` and ``error_kind`` say which."""
+
+    kind = "admin"
+
+    def __init__(self, status: int, error_kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_kind = error_kind

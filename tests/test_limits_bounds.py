@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from smcp_box.admin.cli_commands import LIMIT_FLAGS
-from smcp_box.admin.errors import AdminRequestFailed
 from smcp_box.admin.tenant_routes import LIMIT_KEYS
 from smcp_box.config import LIMITS, SandboxSettings, load_settings
-from smcp_box.errors import ConfigError
+from smcp_box.errors import AdminRequestFailed, ConfigError
 from smcp_box.sandbox import Limits
 from smcp_box.tenancy.manifest import load_manifest, resolve_limits
 from smcp_box.tui.views.tenants import LIMIT_FIELDS

@@ -52,13 +52,18 @@ class Sizes:
         )
 
 
+#: What every bench box runs with: no per-tenant request quota, whose default (200/s per tenant)
+#: would turn a throughput measurement into a count of 429s.
+BENCH_BOX_SETTINGS: dict[str, str] = {"SMCP_BOX_QUOTAS_REQUESTS_PER_S": "0"}
+
+
 @dataclass
 class Context:
     workdir: Path
     sizes: Sizes = field(default_factory=Sizes)
     generator: str = "auto"
     #: SMCP_BOX_* settings given to every box the run starts (e.g. store encryption off).
-    box_settings: dict[str, str] = field(default_factory=dict)
+    box_settings: dict[str, str] = field(default_factory=lambda: dict(BENCH_BOX_SETTINGS))
     verbose: bool = True
     _echo: bytes | None = None
     _sdk_process: dict[str, float] | None = None

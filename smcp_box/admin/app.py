@@ -11,7 +11,6 @@ from werkzeug.exceptions import HTTPException
 
 from smcp_box.admin.approval_routes import approval_routes
 from smcp_box.admin.context import AdminContext, json_response
-from smcp_box.admin.errors import AdminUnauthorized
 from smcp_box.admin.oauth_routes import oauth_routes
 from smcp_box.admin.routes import keys_sessions_audit_routes
 from smcp_box.admin.secret_routes import catalog_routes, secret_routes
@@ -19,7 +18,7 @@ from smcp_box.admin.status import status_metrics_routes
 from smcp_box.admin.tenant_routes import tenant_routes
 from smcp_box.admin.user_routes import user_routes
 from smcp_box.box import Box
-from smcp_box.errors import BoxError, ConfigError
+from smcp_box.errors import AdminUnauthorized, BoxError
 
 logger = logging.getLogger("smcp_box.admin")
 
@@ -69,11 +68,9 @@ def create_admin_app(box: Box, *, token: str | None = None) -> Quart:
 
     @app.errorhandler(BoxError)
     async def box_error(exc: BoxError) -> Response:
-        # Bad manifests and limits are the admin's input, so they are 400s here, not 500s.
-        status = 400 if isinstance(exc, ConfigError) else exc.http_status
-        kind = "invalid" if isinstance(exc, ConfigError) else exc.kind
-        await audit_failure(kind, exc.message)
-        return json_response({"error": kind, "message": exc.message}, status)
+        # Bad manifests and limits are the admin's input: ConfigError is a 400 ("invalid").
+        await audit_failure(exc.kind, exc.message)
+        return json_response({"error": exc.kind, "message": exc.message}, exc.http_status)
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:

@@ -11,8 +11,8 @@ from quart import Blueprint, Response
 
 from smcp_box.admin import approvals
 from smcp_box.admin.context import AdminContext, body_object, json_response
-from smcp_box.admin.errors import BadRequest, NotFound
 from smcp_box.config import BASELINE_MODES
+from smcp_box.errors import BadRequest, NotFound
 from smcp_box.seams import JsonObject
 from smcp_box.store.approvals import ApprovalRecord
 from smcp_box.tenancy.approvals import strictest

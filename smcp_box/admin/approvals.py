@@ -8,8 +8,8 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from smcp_box.admin.errors import Conflict, NotFound
 from smcp_box.box import Box
+from smcp_box.errors import Conflict, NotFound
 from smcp_box.seams import JsonObject
 from smcp_box.store.approvals import ApprovalRecord
 from smcp_box.vetting.definitions import approved_view, definitions_sha256

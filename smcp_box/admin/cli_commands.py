@@ -24,11 +24,10 @@ from smcp_box.admin import cli_format as fmt
 from smcp_box.admin import oauth_commands, user_commands
 from smcp_box.admin.client import AdminClient
 from smcp_box.admin.client_config import add_client_config_parser, run_client_config
-from smcp_box.admin.errors import AdminRequestFailed, AdminUnavailable
 from smcp_box.admin.paths import admin_socket_path
 from smcp_box.admin.upload import read_tenant_upload
 from smcp_box.config import LIMITS, Settings
-from smcp_box.errors import BoxError
+from smcp_box.errors import AdminRequestFailed, AdminUnavailable, BoxError
 from smcp_box.store.apikeys import key_id_from
 
 EXIT_REFUSED = 1

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from smcp_box.admin.errors import AdminRequestFailed, AdminUnavailable
+from smcp_box.errors import AdminRequestFailed, AdminUnavailable
 from smcp_box.seams import JsonObject
 
 #: Must match smcp_box.admin.context.USER_HEADER (not imported: that module loads the box).

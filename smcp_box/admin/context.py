@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from quart import Response, g, request
 
-from smcp_box.admin.errors import BadRequest
 from smcp_box.box import Box
+from smcp_box.errors import BadRequest
 from smcp_box.seams import JsonObject
 
 #: Header in which the CLI and TUI name the local user driving them. Anyone who can open the

@@ -15,8 +15,8 @@ import secrets
 from quart import Blueprint, Response, request
 
 from smcp_box.admin.context import AdminContext, body_object, json_response
-from smcp_box.admin.errors import BadRequest, NotFound
 from smcp_box.auth.clients import redirect_uri_problem
+from smcp_box.errors import BadRequest, NotFound
 from smcp_box.seams import JsonObject
 from smcp_box.store.oauth import ClientRecord, LiveFamily
 

@@ -16,8 +16,8 @@ from smcp_box.admin.context import (
     query_int,
     query_str,
 )
-from smcp_box.admin.errors import BadRequest, Conflict, NotFound
 from smcp_box.admin.urls import host_urls, mcp_url
+from smcp_box.errors import BadRequest, Conflict, NotFound
 from smcp_box.seams import JsonObject, SessionRecord
 from smcp_box.store import ApiKeyRecord, AuditRecord
 from smcp_box.store.apikeys import key_id_from

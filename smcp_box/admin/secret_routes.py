@@ -11,8 +11,8 @@ from __future__ import annotations
 from quart import Blueprint, Response
 
 from smcp_box.admin.context import AdminContext, body_object, json_response, query_str
-from smcp_box.admin.errors import BadRequest, NotFound
 from smcp_box.admin.urls import mcp_url
+from smcp_box.errors import BadRequest, NotFound
 from smcp_box.tenancy.catalog import catalog_entry
 from smcp_box.tenancy.manifest import SECRET_NAME_PATTERN, TENANT_NAME_PATTERN
 

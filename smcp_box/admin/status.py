@@ -10,9 +10,9 @@ from quart import Blueprint, Response
 
 from smcp_box import __version__
 from smcp_box.admin.context import AdminContext, json_response, query_int, query_str
-from smcp_box.admin.errors import NotFound
 from smcp_box.admin.urls import mcp_base_url
 from smcp_box.config import settings_as_dict
+from smcp_box.errors import NotFound
 from smcp_box.seams import JsonObject
 
 #: Settings whose names contain one of these are shown as "<redacted>" when set.

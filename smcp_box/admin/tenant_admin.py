@@ -17,9 +17,8 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from smcp_box.admin.errors import Conflict, NotFound
 from smcp_box.box import Box
-from smcp_box.errors import BoxError, ConfigError
+from smcp_box.errors import BoxError, ConfigError, Conflict, NotFound
 from smcp_box.store.tenant_state import TenantAdminState, TenantOrigin
 from smcp_box.tenancy.manifest import (
     MANIFEST_NAME,

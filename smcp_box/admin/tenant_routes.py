@@ -12,10 +12,9 @@ from quart import Blueprint, Response
 from smcp_box.admin import tenant_admin
 from smcp_box.admin.approval_routes import baselines_json, definitions_json
 from smcp_box.admin.context import AdminContext, body_object, json_response
-from smcp_box.admin.errors import BadRequest
 from smcp_box.admin.urls import host_urls, mcp_url
 from smcp_box.config import LIMITS, check_limit
-from smcp_box.errors import ConfigError
+from smcp_box.errors import BadRequest, ConfigError
 from smcp_box.sandbox import Limits
 from smcp_box.seams import JsonObject
 from smcp_box.tenancy.manifest import TENANT_NAME_PATTERN, resolve_limits

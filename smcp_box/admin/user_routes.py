@@ -18,9 +18,9 @@ from typing import Any
 from quart import Blueprint, Response
 
 from smcp_box.admin.context import AdminContext, body_object, json_response
-from smcp_box.admin.errors import BadRequest, NotFound
 from smcp_box.auth.passwords import hash_password
 from smcp_box.auth.scopes import ALL_SCOPES, parse_scopes
+from smcp_box.errors import BadRequest, NotFound
 from smcp_box.seams import JsonObject
 from smcp_box.store import UserRecord
 from smcp_box.store.oauth import RevokedAccess

@@ -1,7 +1,8 @@
 """Pure HTTP-level rules of the Streamable HTTP transport (no sockets, no framework).
 
-Media negotiation, Origin validation against DNS rebinding, the HTTP status a JSON-RPC error
-travels with in each era, the Bearer challenge, and bounded metric labels.
+Media negotiation, Origin validation against DNS rebinding, the Bearer challenge, client
+addresses and bounded metric labels. (The status a JSON-RPC error travels with is
+:mod:`smcp_box.protocol.error_replies`'.)
 """
 
 from __future__ import annotations
@@ -12,34 +13,10 @@ from collections.abc import Iterable
 from typing import Final
 from urllib.parse import urlsplit
 
-from smcp_box.errors import (
-    HEADER_MISMATCH,
-    INVALID_PARAMS,
-    INVALID_REQUEST,
-    METHOD_NOT_FOUND,
-    MISSING_CLIENT_CAPABILITY,
-    PARSE_ERROR,
-    UNSUPPORTED_PROTOCOL_VERSION,
-)
-from smcp_box.protocol.versions import Era
-
 JSON_MEDIA_TYPE: Final = "application/json"
 SSE_MEDIA_TYPE: Final = "text/event-stream"
 
 _LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
-
-#: 2026-07-28 maps these JSON-RPC codes to HTTP statuses, whoever produced the error; any other
-#: code travels with 200. The legacy era has no such table: a JSON-RPC error for a dispatched
-#: request is 200 there (a 404 means "session gone" to a legacy client).
-_MODERN_ERROR_STATUS: Final = {
-    PARSE_ERROR: 400,
-    INVALID_REQUEST: 400,
-    INVALID_PARAMS: 400,
-    HEADER_MISMATCH: 400,
-    MISSING_CLIENT_CAPABILITY: 400,
-    UNSUPPORTED_PROTOCOL_VERSION: 400,
-    METHOD_NOT_FOUND: 404,
-}
 
 #: Methods that become metric labels as themselves; anything else is "other", so a client
 #: cannot blow up label cardinality with made-up method names.
@@ -163,13 +140,6 @@ def https_origin_host(origin: str | None) -> str | None:
     return name.rstrip(".") or None
 
 
-def jsonrpc_error_status(era: Era, code: int) -> int:
-    """The HTTP status of a JSON response carrying a JSON-RPC error for a dispatched request."""
-    if era is Era.MODERN:
-        return _MODERN_ERROR_STATUS.get(code, 200)
-    return 200
-
-
 def _quoted(value: str) -> str:
     # RFC 9110 quoted-string: escape backslash and quote, drop control characters.
     cleaned = "".join(ch for ch in value if ch == "\t" or 0x20 <= ord(ch) < 0x7F)
@@ -206,6 +176,8 @@ def metric_method_label(method: str | None) -> str:
 
 #: An IPv4 or IPv6 network (trusted proxies here, allowed_networks in tenancy).
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: An IPv4 or IPv6 address.
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @functools.lru_cache(maxsize=8)
@@ -213,37 +185,56 @@ def _networks(entries: tuple[str, ...]) -> tuple[IpNetwork, ...]:
     return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
-def _in_networks(address: str, networks: tuple[IpNetwork, ...]) -> bool:
+def parse_address(text: str | None) -> IpAddress | None:
+    """An address as the box compares, counts and records it; None when ``text`` is not one.
+
+    The one parser of client and proxy addresses (trusted proxies, ``allowed_networks``,
+    per-address lockout). An IPv6 zone (``%eth0``) is dropped, and an IPv4-mapped IPv6 address
+    (``::ffff:192.0.2.1``, how a dual-stack socket reports an IPv4 peer) *is* that IPv4
+    address: otherwise a proxy or network written as IPv4, the safe and usual way, would not
+    match the same host arriving on a dual-stack listener, and one client would have two
+    lockout counters.
+    """
+    if not text:
+        return None
     try:
-        parsed = ipaddress.ip_address(address.strip().split("%", 1)[0])
+        parsed = ipaddress.ip_address(text.strip().split("%", 1)[0])
     except ValueError:
-        return False
-    return any(parsed in network for network in networks)
+        return None
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        return parsed.ipv4_mapped
+    return parsed
+
+
+def in_networks(address: IpAddress | None, networks: Iterable[IpNetwork]) -> bool:
+    """Whether ``address`` (from :func:`parse_address`) lies in one of ``networks``; an IPv4
+    address never lies in an IPv6 network and the other way round."""
+    return address is not None and any(address in network for network in networks)
 
 
 def client_address(
     peer: str | None, forwarded_for: str | None, trusted_proxies: tuple[str, ...]
 ) -> str | None:
-    """The client's address: the TCP peer, unless the peer is a trusted proxy, in which case
-    the nearest ``X-Forwarded-For`` entry that is not itself a trusted proxy.
+    """The client's address, normalized by :func:`parse_address`: the TCP peer, unless the
+    peer is a trusted proxy, in which case the nearest ``X-Forwarded-For`` entry that is not
+    itself a trusted proxy. A peer that is not an IP address (None, a Unix socket) is returned
+    as it is.
 
     Entries are read right to left (each proxy appends the address it saw), so a client cannot
     choose its own address by sending the header: only what trusted proxies appended counts.
     A malformed entry stops the walk at the last proxy.
     """
-    if not trusted_proxies or not forwarded_for or peer is None:
+    chosen = parse_address(peer)
+    if chosen is None:
         return peer
-    networks = _networks(trusted_proxies)
-    if not _in_networks(peer, networks):
-        return peer
-    chosen = peer
-    for entry in reversed(forwarded_for.split(",")):
-        candidate = entry.strip()
-        try:
-            ipaddress.ip_address(candidate.split("%", 1)[0])
-        except ValueError:
-            break
-        chosen = candidate
-        if not _in_networks(candidate, networks):
-            break
-    return chosen
+    if trusted_proxies and forwarded_for:
+        networks = _networks(trusted_proxies)
+        if in_networks(chosen, networks):
+            for entry in reversed(forwarded_for.split(",")):
+                candidate = parse_address(entry)
+                if candidate is None:
+                    break
+                chosen = candidate
+                if not in_networks(candidate, networks):
+                    break
+    return str(chosen)

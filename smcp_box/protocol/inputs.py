@@ -22,8 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from smcp_box.errors import BadModuleReply
-from smcp_box.protocol.errors import InputRoundFailed
+from smcp_box.errors import BadModuleReply, InputRoundFailed
 from smcp_box.protocol.jsonrpc import JSONRPC_VERSION, RequestId
 from smcp_box.protocol.modern import CLIENT_CAPABILITIES_META_KEY
 from smcp_box.protocol.versions import is_at_least

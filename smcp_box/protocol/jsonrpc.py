@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+import orjson
+
 from smcp_box.errors import BadModuleReply, BoxError, InvalidRequest, ParseError
 from smcp_box.seams import JsonObject
 
@@ -64,15 +66,59 @@ def decode_json(body: bytes) -> Any:
     (a reply, an audit row, a log line), so they are refused here, where the client gets the
     spec's answer for a body it cannot send.
     """
+    if _fast_path_safe(body.count(b"[") + body.count(b"{")) and not _LONG_DIGITS.search(body):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass  # refused: the standard library's path below says why, in the box's words
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise ParseError("Parse error: the body is not valid UTF-8") from None
-    return decode_json_text(text)
+    return _decode_strictly(text)
 
 
 def decode_json_text(text: str) -> Any:
     """:func:`decode_json` of text already decoded from UTF-8 (a module's reply, say)."""
+    containers = text.count("[") + text.count("{")
+    if _fast_path_safe(containers) and not _LONG_DIGITS_TEXT.search(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return _decode_strictly(text)
+
+
+#: The fast path is orjson, which refuses what the strict path refuses (invalid UTF-8, NaN and
+#: Infinity, numbers beyond a double, lone surrogate escapes) but reads an integer beyond 64
+#: bits as a float and accepts any nesting depth. A text with a run of 19 digits may hold such
+#: an integer, and one with many brackets may nest too deeply for the rest of the box to
+#: re-encode: both take the standard library's path, whose integers are exact and whose
+#: recursion limit refuses deep nesting.
+_LONG_DIGITS: Final = re.compile(rb"[0-9]{19}")
+_LONG_DIGITS_TEXT: Final = re.compile(r"[0-9]{19}")
+_FAST_PATH_MAX_CONTAINERS: Final = 200
+
+
+def _fast_path_safe(containers: int) -> bool:
+    # Fewer containers than this cannot nest deeper than encode_json's fast path writes.
+    return containers < _FAST_PATH_MAX_CONTAINERS
+
+
+def encode_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON of a reply or event, always valid UTF-8 and valid JSON.
+
+    orjson first; what it declines (an integer beyond 64 bits, a non-string key, a lone
+    surrogate) the standard library writes, with non-ASCII escaped so that a lone surrogate
+    becomes a ``\\ud800`` escape rather than bytes no UTF-8 decoder accepts.
+    """
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
+
+
+def _decode_strictly(text: str) -> Any:
     try:
         value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:

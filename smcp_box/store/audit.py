@@ -26,7 +26,8 @@ import json
 import math
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import astuple, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -62,6 +63,9 @@ _INSERT_HEAD: Final = (
 )
 _ROW_PLACEHOLDERS: Final = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _INSERT_ROW: Final = f"{_INSERT_HEAD} VALUES {_ROW_PLACEHOLDERS}"
+#: A row's columns in ChainRow field order (the INSERT's order). Flat values only, so no copy
+#: is needed: ``dataclasses.astuple`` deep-copied each one, a tenth of the audit cost per row.
+_row_params: Final = attrgetter(*(f.name for f in fields(ChainRow)))
 #: Rows per INSERT statement: 12 parameters each stays far below SQLite's 32766-variable cap.
 _INSERT_CHUNK: Final = 500
 
@@ -352,12 +356,12 @@ class Audit:
 
 
 async def _insert(tx: Tx, row: ChainRow) -> None:
-    await tx.run(_INSERT_ROW, astuple(row))
+    await tx.run(_INSERT_ROW, _row_params(row))
 
 
 async def _insert_many(tx: Tx, rows: Sequence[ChainRow]) -> None:
     # One multi-row INSERT per chunk: each statement is one hop to the connection thread, which
     # is most of the cost of a row once the commit is shared by the whole batch.
     values = ", ".join([_ROW_PLACEHOLDERS] * len(rows))
-    params = [field for row in rows for field in astuple(row)]
+    params = [value for row in rows for value in _row_params(row)]
     await tx.run(f"{_INSERT_HEAD} VALUES {values}", params)

@@ -30,7 +30,7 @@ from smcp_box.errors import (
     SessionQuotaExceeded,
     StreamQuotaExceeded,
 )
-from smcp_box.protocol.http import IpNetwork
+from smcp_box.protocol.http import IpNetwork, in_networks, parse_address
 
 #: Addresses remembered for failed authentications; past this, expired entries are dropped
 #: first, then the oldest (a flood of spoofed-looking addresses cannot grow memory unbounded).
@@ -180,8 +180,7 @@ class Admission:
         policy = self._policy(tenant)
         if policy is None or not policy.networks:
             return
-        parsed = _parse_address(address)
-        if parsed is None or not any(parsed in network for network in policy.networks):
+        if not in_networks(parse_address(address), policy.networks):
             raise AddressNotAllowed(
                 f"Forbidden: tenant {tenant!r} does not accept requests from this address "
                 "(its tenant.toml allowed_networks)"
@@ -286,15 +285,3 @@ class Admission:
             return None
         self._last_audit[key] = now
         return 1 + self._suppressed.pop(key, 0)
-
-
-def _parse_address(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    if not address:
-        return None
-    try:
-        parsed = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
-        return parsed.ipv4_mapped
-    return parsed

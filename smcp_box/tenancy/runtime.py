@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -13,7 +12,7 @@ from typing import Any, Final
 from smcp_box.config import QuotaSettings
 from smcp_box.errors import FuelExhausted, SandboxError, ToolBlocked, ToolNotApproved
 from smcp_box.logs import request_id_var
-from smcp_box.protocol.jsonrpc import check_module_reply
+from smcp_box.protocol.jsonrpc import check_module_reply, encode_json
 from smcp_box.sandbox import CallOutcome, Sandbox, TenantModule, inline_eligible
 from smcp_box.seams import Auditor, AuthMode, CallContext, JsonObject, ModuleDescription
 from smcp_box.tenancy.approvals import PendingChange
@@ -183,8 +182,9 @@ class WasmTenant:
         self.stats.calls += 1
         started = time.perf_counter()
         try:
-            text = json.dumps(message, separators=(",", ":"))
-            outcome = await self._execute(text, ctx, host, timeout_ms)
+            outcome = await self._execute(
+                encode_json(message).decode("utf-8"), ctx, host, timeout_ms
+            )
             self.stats.fuel_used += outcome.fuel_used
             self.fuel_window.charge(self._clock(), outcome.fuel_used)
             ctx.receipt.update(

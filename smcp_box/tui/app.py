@@ -19,8 +19,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
-from smcp_box.admin.errors import AdminRequestFailed, AdminUnavailable
-from smcp_box.errors import BoxError
+from smcp_box.errors import AdminRequestFailed, AdminUnavailable, BoxError
 from smcp_box.tui.api import AdminApi
 from smcp_box.tui.format import fmt_clock, fmt_duration
 from smcp_box.tui.modals import HelpModal

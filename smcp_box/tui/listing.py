@@ -18,8 +18,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from smcp_box.admin.errors import AdminRequestFailed
-from smcp_box.errors import BoxError
+from smcp_box.errors import AdminRequestFailed, BoxError
 from smcp_box.tui.api import AdminApi
 from smcp_box.tui.modals import MODAL_CSS, Field, FormModal
 from smcp_box.tui.widgets import LiveTable, Row

@@ -27,16 +27,15 @@ is reported once to ``services.observer``.
 from __future__ import annotations
 
 import logging
-import math
+from dataclasses import replace
 from typing import Any
 
-from quart import Blueprint, g, request
+from quart import Blueprint, Response, g, request
 
 from smcp_box.auth.scopes import ALL_SCOPES, check_scope
 from smcp_box.auth.urls import protected_resource_metadata_url, request_resource_url
 from smcp_box.errors import (
     AuthError,
-    BoxError,
     Forbidden,
     InsufficientScope,
     MethodNotAllowed,
@@ -47,6 +46,7 @@ from smcp_box.errors import (
     TenantNotFound,
     UnsupportedMediaType,
 )
+from smcp_box.protocol.error_replies import Stage, error_reply
 from smcp_box.protocol.http import (
     accepts,
     bearer_challenge,
@@ -62,12 +62,13 @@ from smcp_box.protocol.versions import Era, select_era
 from smcp_box.seams import Principal, TenantRuntime
 from smcp_box.web import mcp_legacy, mcp_modern
 from smcp_box.web.mcp_context import (
+    Endpoint,
     Exchange,
     HeaderView,
     Observation,
     TransportSettings,
+    json_response,
     read_body,
-    transport_error,
     transport_settings,
 )
 from smcp_box.web.services import McpServices
@@ -90,12 +91,23 @@ class McpTransport:
         self, services: McpServices, settings: TransportSettings, *, oauth_issuer: str = ""
     ) -> None:
         self.services = services
-        self.settings = settings
+        self._settings = settings
         #: ``[oauth] issuer``: the base of resource URLs when set (see auth/urls.py).
         self.oauth_issuer = oauth_issuer
         self.hub = SessionHub()
         self.schemas = ToolSchemas()
         self.events = TenantEvents(self.hub, self.schemas)
+        self.endpoint = Endpoint(services, settings, self.hub, self.events, self.schemas)
+
+    @property
+    def settings(self) -> TransportSettings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: TransportSettings) -> None:
+        """A reload's new ``[server]`` settings: exchanges that start from now on see them."""
+        self._settings = settings
+        self.endpoint = replace(self.endpoint, settings=settings)
 
     async def close_idle_streams(self) -> None:
         """End idle GET streams so a graceful stop waits only for calls in flight."""
@@ -106,7 +118,7 @@ class McpTransport:
         await self.events.aclose()
         await self.hub.aclose()
 
-    async def handle(self, tenant_name: str | None) -> Any:
+    async def handle(self, tenant_name: str | None) -> Response:
         """Serve one request for ``tenant_name``, or (None) for the tenant of the Host header."""
         observation = Observation(self.services.observer)
         headers = HeaderView(request.headers)
@@ -138,11 +150,7 @@ class McpTransport:
             principal = await self._authenticate(tenant, headers, source_ip, resource)
             admission.admit_request(tenant.name)
             exchange = Exchange(
-                services=self.services,
-                settings=self.settings,
-                hub=self.hub,
-                events=self.events,
-                schemas=self.schemas,
+                endpoint=self.endpoint,
                 tenant=tenant,
                 principal=principal,
                 headers=headers,
@@ -178,26 +186,21 @@ class McpTransport:
             if era is Era.MODERN:
                 return await mcp_modern.handle_post(exchange, message, header_version)
             return await mcp_legacy.handle_post(exchange, message, header_version)
-        except AuthError as err:
-            observation.error_kind = err.kind
-            challenge = {"WWW-Authenticate": self._challenge(err, headers, tenant, resource)}
-            return transport_error(err, None, _closing(challenge, body_pending))
-        except BoxError as err:
-            observation.error_kind = err.kind
-            extra = {"Allow": "POST"} if isinstance(err, MethodNotAllowed) else {}
-            if isinstance(err, QuotaExceeded):
-                if err.retry_after is not None:
-                    extra["Retry-After"] = str(math.ceil(err.retry_after))
+        except Exception as err:
+            # Everything not answered by an era handler ends here: the exchange stage.
+            extra: dict[str, str] = {}
+            if isinstance(err, AuthError):
+                extra["WWW-Authenticate"] = self._challenge(err, headers, tenant, resource)
+                request_id = None  # a refusal of the caller, not an answer to its request
+            elif isinstance(err, QuotaExceeded):
                 await self._audit_refusal(err, tenant_name, source_ip)
-            return transport_error(err, request_id, _closing(extra, body_pending))
-        except Exception:
-            # A bug, not a client error: keep the wire JSON-RPC and the details in the log.
-            log.exception("MCP endpoint failed on tenant %s", observation.tenant)
-            observation.error_kind = "internal"
-            internal = BoxError("Internal error: see the server log")
-            return transport_error(internal, request_id, _closing({}, body_pending))
+            reply = error_reply(err, stage=Stage.EXCHANGE, request_id=request_id)
+            observation.error_kind = reply.kind
+            return json_response(
+                reply.body, reply.status, _closing({**reply.headers, **extra}, body_pending)
+            )
         finally:
-            if not observation.deferred:
+            if not observation.handed_over:
                 observation.finish()
 
     def _lookup(self, name: str | None, headers: HeaderView) -> TenantRuntime | None:
@@ -355,11 +358,11 @@ def create_mcp_blueprint(
     blueprint = Blueprint("mcp", __name__)
 
     @blueprint.route("/t/<tenant>/mcp", methods=["POST", "GET", "DELETE"])
-    async def mcp_endpoint(tenant: str) -> Any:
+    async def mcp_endpoint(tenant: str) -> Response:
         return await transport.handle(tenant)
 
     @blueprint.route("/mcp", methods=["POST", "GET", "DELETE"])
-    async def mcp_host_endpoint() -> Any:
+    async def mcp_host_endpoint() -> Response:
         return await transport.handle(None)
 
     @blueprint.record_once

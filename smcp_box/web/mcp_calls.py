@@ -1,6 +1,7 @@
 """Forwarding one request to a tenant module, and answering it as JSON or as an SSE stream.
 
-Both eras share this path. The call runs in its own task and writes into a
+Shared by both eras, and era-blind: what differs is in the :class:`CallPlan` the era's module
+builds. The call runs in its own task and writes into a
 :class:`~smcp_box.web.streams.ResponseStream`; the HTTP handler waits until the stream is decided:
 
 * the reply came first: a plain JSON response (nothing was persisted);
@@ -8,10 +9,15 @@ Both eras share this path. The call runs in its own task and writes into a
   request's notifications, then its reply, then the end of the stream (with keep-alive comments
   while the module is quiet).
 
-Cancellation differs by era. 2026-07-28: closing the response *is* the cancellation, so when the
-client goes away the call task is cancelled and nothing more is sent. Legacy: a disconnect is
-not a cancellation (the client may resume with ``Last-Event-ID``), so the call keeps running and
-persisting its events; ``notifications/cancelled`` cancels it.
+What the eras decide (:class:`CallPlan`): how the module's first reply becomes the final one
+(``complete``: the handshake era runs InputRequiredResult rounds with the client and records
+subscriptions; 2026-07-28 stamps the result), and whether a client that goes away cancels the
+call (``cancel_on_disconnect``: 2026-07-28, where closing the response *is* the cancellation;
+in the handshake era the client may resume with ``Last-Event-ID`` and cancels with
+``notifications/cancelled``).
+
+The call task owns the request's observation: :func:`start_task` finishes it when the task
+ends, however it ends.
 """
 
 from __future__ import annotations
@@ -22,39 +28,43 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mappi
 from dataclasses import dataclass
 from typing import Any
 
-from smcp_box.errors import BadModuleReply, BoxError
+from quart import Response
+
+from smcp_box.errors import BadModuleReply
+from smcp_box.protocol.error_replies import Stage, error_reply
 from smcp_box.protocol.inputs import INPUT_ROUND_METHODS, is_input_required
-from smcp_box.protocol.jsonrpc import Request, error_response
+from smcp_box.protocol.jsonrpc import Request
 from smcp_box.protocol.loglevels import LogFilter
-from smcp_box.protocol.modern import finalize_result
 from smcp_box.protocol.subscriptions import is_tenant_event
 from smcp_box.protocol.versions import Era
 from smcp_box.seams import CallContext, JsonObject
 from smcp_box.web.mcp_context import Exchange, reply_response, sse_response
-from smcp_box.web.mcp_inputs import InputRounds, drive_rounds
 from smcp_box.web.sse import frame_stream
 from smcp_box.web.streams import ResponseStream, StreamState, Subscription
+
+#: Calls the module once more with a (re-built) request message and returns its checked reply.
+CallModule = Callable[[JsonObject], Awaitable[JsonObject]]
+#: The era's last step: from the module's first reply (and a way to call it again, and the
+#: request's stream) to the reply the client gets.
+Completion = Callable[[JsonObject, CallModule, ResponseStream], Awaitable[JsonObject]]
 
 log = logging.getLogger("smcp_box.web.mcp")
 
 
 @dataclass(frozen=True)
 class CallPlan:
-    """How to run and answer one forwarded request."""
+    """How to run and answer one forwarded request; built by the era's module."""
 
+    #: Only for the error mapping: the status a JSON-RPC error of this request travels with.
     era: Era
     request: Request
     protocol_version: str
     log_filter: LogFilter
     #: The level passed on to the module in its CallContext (legacy: the session's).
     log_level: str | None
+    complete: Completion
+    cancel_on_disconnect: bool
     session_id: str | None = None
-    #: Legacy era: how to run InputRequiredResult rounds with the client (the modern client
-    #: runs them itself, so there the result passes through).
-    inputs: InputRounds | None = None
-    #: Runs on the final reply before it is sent and may replace it (legacy bookkeeping such
-    #: as resource subscriptions, which must be in place before the client sees the answer).
-    after_reply: Callable[[JsonObject], Awaitable[JsonObject]] | None = None
 
 
 def make_sink(
@@ -71,19 +81,11 @@ def make_sink(
     async def sink(message: JsonObject) -> None:
         # Already checked once, where the module emitted it (parse_module_notification).
         if is_tenant_event(message):
-            await exchange.events.publish(exchange.tenant_name, message)
+            await exchange.endpoint.events.publish(exchange.tenant_name, message)
         elif log_filter.allows(message):
             await stream.notify(message)
 
     return sink
-
-
-async def _server_info(exchange: Exchange) -> JsonObject | None:
-    try:
-        return (await exchange.tenant.describe()).server_info
-    except BoxError:
-        # The stamp is a SHOULD and display-only: a failing describe must not fail the call.
-        return None
 
 
 async def _call_module(
@@ -110,66 +112,56 @@ async def _call_module(
 async def _final_reply(exchange: Exchange, plan: CallPlan, stream: ResponseStream) -> JsonObject:
     request = plan.request
     reply = await _call_module(exchange, plan, request.raw, stream)
-    if is_input_required(reply):
-        if request.method not in INPUT_ROUND_METHODS:
-            raise BadModuleReply(
-                f"The tenant module answered {request.method} with an InputRequiredResult, "
-                f"which only {', '.join(sorted(INPUT_ROUND_METHODS))} may return"
-            )
-        if plan.inputs is not None:
+    if is_input_required(reply) and request.method not in INPUT_ROUND_METHODS:
+        raise BadModuleReply(
+            f"The tenant module answered {request.method} with an InputRequiredResult, "
+            f"which only {', '.join(sorted(INPUT_ROUND_METHODS))} may return"
+        )
 
-            async def again(message: JsonObject) -> JsonObject:
-                return await _call_module(exchange, plan, message, stream)
+    async def again(message: JsonObject) -> JsonObject:
+        return await _call_module(exchange, plan, message, stream)
 
-            reply = await drive_rounds(plan.inputs, request, stream, reply, again)
-    if "result" in reply and plan.era is Era.MODERN:
-        info = await _server_info(exchange)
-        reply["result"] = finalize_result(request.method, reply["result"], info)
-    if plan.after_reply is not None:
-        reply = await plan.after_reply(reply)
-    return reply
+    return await plan.complete(reply, again, stream)
 
 
-async def run_call(exchange: Exchange, plan: CallPlan, stream: ResponseStream) -> None:
-    """Call the module and put its reply (or the error it caused) on ``stream``."""
+async def run_call(exchange: Exchange, plan: CallPlan, stream: ResponseStream) -> str | None:
+    """Call the module and put its reply (or the error it caused) on ``stream``; returns the
+    observation's error kind."""
     request = plan.request
-    error_kind: str | None = None
     try:
         try:
             reply = await _final_reply(exchange, plan, stream)
-            if "error" in reply:
-                error_kind = "rpc_error"
-        except BoxError as err:
-            reply = error_response(request.id, err)
-            error_kind = err.kind
-        except Exception:
-            log.exception("tenant %s failed a call to %s", exchange.tenant_name, request.method)
-            reply = error_response(
-                request.id, BoxError("Internal error: the call failed inside the box")
-            )
-            error_kind = "internal"
+            error_kind = "rpc_error" if "error" in reply else None
+        except Exception as err:
+            failed = error_reply(err, stage=Stage.DISPATCH, era=plan.era, request_id=request.id)
+            reply, error_kind = failed.body, failed.kind
         await stream.finish(reply)
     except asyncio.CancelledError:
-        error_kind = "cancelled"
         await stream.abandon()
         raise
-    finally:
-        exchange.observation.finish(error_kind)
+    return error_kind
 
 
 def start_task(
-    exchange: Exchange, coro: Coroutine[Any, Any, None], name: str
-) -> asyncio.Task[None]:
-    """Run ``coro`` as the task that owns this exchange's observer record."""
-    exchange.observation.deferred = True
+    exchange: Exchange, coro: Coroutine[Any, Any, str | None], name: str
+) -> asyncio.Task[str | None]:
+    """Run ``coro`` (which returns the request's error kind, None for success) as the task
+    that owns this exchange's observer record: the record is finished when the task ends,
+    with "cancelled" when it was cancelled (even before its first step)."""
+    observation = exchange.observation
+    observation.hand_over()
     task = asyncio.create_task(coro, name=f"{name}:{exchange.tenant_name}")
 
-    def cancelled_early(done: asyncio.Task[None]) -> None:
-        # A task cancelled before its first step never runs its own ``finally``.
+    def finished(done: asyncio.Task[str | None]) -> None:
         if done.cancelled():
-            exchange.observation.finish("cancelled")
+            observation.finish("cancelled")
+        elif done.exception() is not None:
+            # Call tasks map their errors; one that escapes is a bug, logged by asyncio.
+            observation.finish("internal")
+        else:
+            observation.finish(done.result())
 
-    task.add_done_callback(cancelled_early)
+    task.add_done_callback(finished)
     return task
 
 
@@ -178,13 +170,13 @@ async def answer(
     plan: CallPlan,
     stream: ResponseStream,
     sub: Subscription,
-    task: asyncio.Task[None],
+    task: asyncio.Task[str | None],
     headers: Mapping[str, str],
-) -> Any:
+) -> Response:
     """Wait for the stream to be decided and build the HTTP response for it."""
     handed_off = False
     try:
-        if not await stream.wait_decided(exchange.settings.sse_keepalive_s):
+        if not await stream.wait_decided(exchange.endpoint.settings.sse_keepalive_s):
             await stream.commit()
         if stream.state is StreamState.JSON:
             assert stream.reply is not None
@@ -194,7 +186,7 @@ async def answer(
     finally:
         if not handed_off:
             stream.unsubscribe(sub)
-            if plan.era is Era.MODERN:
+            if plan.cancel_on_disconnect:
                 # The client went away before its answer: that is the cancellation.
                 task.cancel()
 
@@ -204,15 +196,17 @@ async def _stream_body(
     plan: CallPlan,
     stream: ResponseStream,
     sub: Subscription,
-    task: asyncio.Task[None],
+    task: asyncio.Task[str | None],
 ) -> AsyncIterator[bytes]:
-    observer = exchange.services.observer
+    observer = exchange.endpoint.services.observer
     observer.stream_opened(exchange.tenant_name)
     try:
-        async for chunk in frame_stream(sub.next, keepalive_s=exchange.settings.sse_keepalive_s):
+        async for chunk in frame_stream(
+            sub.next, keepalive_s=exchange.endpoint.settings.sse_keepalive_s
+        ):
             yield chunk
     finally:
         stream.unsubscribe(sub)
         observer.stream_closed(exchange.tenant_name)
-        if plan.era is Era.MODERN and not task.done():
+        if plan.cancel_on_disconnect and not task.done():
             task.cancel()

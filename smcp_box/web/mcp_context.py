@@ -7,10 +7,9 @@ protocol questions: those are :mod:`smcp_box.protocol`'s.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
 from quart import Request as QuartRequest
@@ -19,10 +18,10 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from smcp_box.config import ServerSettings, Settings
-from smcp_box.errors import BoxError, PayloadTooLarge
-from smcp_box.protocol.errors import BodyTimeout
-from smcp_box.protocol.http import jsonrpc_error_status, metric_method_label
-from smcp_box.protocol.jsonrpc import RequestId, error_response
+from smcp_box.errors import BodyTimeout, PayloadTooLarge
+from smcp_box.protocol.error_replies import Stage, error_reply, reply_status
+from smcp_box.protocol.http import metric_method_label
+from smcp_box.protocol.jsonrpc import RequestId, encode_json
 from smcp_box.protocol.versions import Era
 from smcp_box.seams import Principal, RequestObserver, TenantRuntime
 from smcp_box.web.services import McpServices
@@ -75,8 +74,9 @@ class HeaderView(Mapping[str, str]):
 class Observation:
     """One observer record per exchange: tenant, method, duration and error kind.
 
-    Finished once: by the router for exchanges the box answers itself, or by the call task for
-    requests forwarded to a module (so the duration covers the module's whole call).
+    One owner finishes it: the router, for exchanges the box answers itself; or, once
+    :meth:`hand_over` was called, the task the exchange started (``mcp_calls.start_task``), so
+    that the duration covers the module's whole call.
     """
 
     def __init__(self, observer: RequestObserver) -> None:
@@ -85,12 +85,16 @@ class Observation:
         self.tenant = UNKNOWN_TENANT_LABEL
         self.method = "none"
         self.error_kind: str | None = None
-        #: Set when a call task owns finishing this record.
-        self.deferred = False
+        #: Set when a task owns finishing this record.
+        self.handed_over = False
         self._finished = False
 
     def set_method(self, method: str | None) -> None:
         self.method = metric_method_label(method)
+
+    def hand_over(self) -> None:
+        """A task started for this exchange finishes the record, not the router."""
+        self.handed_over = True
 
     def finish(self, error_kind: str | None = None) -> None:
         if self._finished:
@@ -100,24 +104,31 @@ class Observation:
         self._observer.observe(self.tenant, self.method, time.perf_counter() - self._started, kind)
 
 
-@dataclass
-class Exchange:
-    """One HTTP request to ``/t/<tenant>/mcp`` after the tenant and caller are known."""
+@dataclass(frozen=True)
+class Endpoint:
+    """What every exchange on the MCP endpoint shares: made once, by the transport."""
 
     services: McpServices
     settings: TransportSettings
+    #: Live legacy sessions: their calls, streams and pending client responses.
     hub: SessionHub
     #: Tenant-wide notifications (list changes, resource updates) and their subscribers.
     events: TenantEvents
     #: Tool input schemas for the Mcp-Param-* checks.
     schemas: ToolSchemas
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One HTTP request to ``/t/<tenant>/mcp`` after the tenant and caller are known: the
+    request's own state, and the endpoint it arrived at."""
+
+    endpoint: Endpoint
     tenant: TenantRuntime
     principal: Principal
     headers: HeaderView
     source_ip: str | None
     observation: Observation
-    #: Tasks started for this exchange that must outlive it (kept referenced by the hub).
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def tenant_name(self) -> str:
@@ -135,8 +146,7 @@ class Exchange:
 def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    response = Response(text, status=status, content_type="application/json")
+    response = Response(encode_json(body), status=status, content_type="application/json")
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -151,24 +161,18 @@ def accepted(headers: Mapping[str, str] | None = None) -> Response:
     return response
 
 
-def transport_error(
-    error: BoxError,
+def error_response(
+    error: BaseException,
+    *,
+    stage: Stage,
+    era: Era | None = None,
     request_id: RequestId | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    """The exchange failed before its message was dispatched: the error's own HTTP status."""
-    return json_response(error_response(request_id, error), error.http_status, headers)
-
-
-def rpc_error(
-    era: Era,
-    request_id: RequestId,
-    error: BoxError,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    """A dispatched request failed: a JSON-RPC error with the era's status for its code."""
-    status = jsonrpc_error_status(era, error.jsonrpc_code)
-    return json_response(error_response(request_id, error), status, headers)
+    """``error`` as the endpoint answers it (:func:`~smcp_box.protocol.error_replies.error_reply`
+    decides status and body); ``headers`` are added to the reply's own."""
+    reply = error_reply(error, stage=stage, era=era, request_id=request_id)
+    return json_response(reply.body, reply.status, {**reply.headers, **(headers or {})})
 
 
 def reply_response(era: Era, reply: dict[str, Any], headers: Mapping[str, str]) -> Response:
@@ -176,7 +180,7 @@ def reply_response(era: Era, reply: dict[str, Any], headers: Mapping[str, str]) 
     status = 200
     error = reply.get("error")
     if isinstance(error, dict) and isinstance(error.get("code"), int):
-        status = jsonrpc_error_status(era, error["code"])
+        status = reply_status(era, error["code"])
     return json_response(reply, status, headers)
 
 

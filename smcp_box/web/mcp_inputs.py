@@ -24,7 +24,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from smcp_box.protocol.errors import InputRoundFailed
+from smcp_box.errors import InputRoundFailed
 from smcp_box.protocol.inputs import (
     InputRequest,
     InputRound,

@@ -14,19 +14,19 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from functools import partial
-from typing import Any
+
+from quart import Response
 
 from smcp_box.errors import (
     BoxError,
     InvalidRequest,
     NotAcceptable,
-    ProtocolError,
-    SandboxError,
     SessionNotFound,
     SessionRequired,
 )
+from smcp_box.protocol.error_replies import Stage, error_reply
 from smcp_box.protocol.http import accepts
-from smcp_box.protocol.inputs import with_client_capabilities
+from smcp_box.protocol.inputs import is_input_required, with_client_capabilities
 from smcp_box.protocol.jsonrpc import Message, Notification, Request, result_response
 from smcp_box.protocol.legacy import (
     LAST_EVENT_ID_HEADER,
@@ -41,10 +41,23 @@ from smcp_box.protocol.legacy import (
 from smcp_box.protocol.loglevels import LogFilter
 from smcp_box.protocol.methods import Route, route_request
 from smcp_box.protocol.versions import Era, supports_priming
-from smcp_box.seams import CallContext, SessionRecord
-from smcp_box.web.mcp_calls import CallPlan, answer, make_sink, run_call, start_task
-from smcp_box.web.mcp_context import Exchange, accepted, json_response, rpc_error, sse_response
-from smcp_box.web.mcp_inputs import InputRounds
+from smcp_box.seams import CallContext, JsonObject, SessionRecord
+from smcp_box.web.mcp_calls import (
+    CallModule,
+    CallPlan,
+    answer,
+    make_sink,
+    run_call,
+    start_task,
+)
+from smcp_box.web.mcp_context import (
+    Exchange,
+    accepted,
+    error_response,
+    json_response,
+    sse_response,
+)
+from smcp_box.web.mcp_inputs import InputRounds, drive_rounds
 from smcp_box.web.mcp_state import change_state, subscription_keeper
 from smcp_box.web.sse import Frame, frame_stream
 from smcp_box.web.streams import (
@@ -89,7 +102,7 @@ async def load_session(exchange: Exchange, header_version: str | None) -> Sessio
         raise SessionRequired(
             "Bad request: the Mcp-Session-Id header is required; send initialize to open a session"
         )
-    record = await exchange.services.sessions.get_session(exchange.tenant_name, session_id)
+    record = await exchange.endpoint.services.sessions.get_session(exchange.tenant_name, session_id)
     gone = SessionNotFound(
         "Not found: this session does not exist or has ended; send initialize to start a new one"
     )
@@ -106,13 +119,16 @@ async def load_session(exchange: Exchange, header_version: str | None) -> Sessio
 
 async def touch(exchange: Exchange, record: SessionRecord) -> None:
     """Mark a session in use as seen, at most once per ``session_touch_s``."""
-    if exchange.services.clock() - record.last_seen >= exchange.settings.session_touch_s:
-        await exchange.services.sessions.update_session_state(
+    if (
+        exchange.endpoint.services.clock() - record.last_seen
+        >= exchange.endpoint.settings.session_touch_s
+    ):
+        await exchange.endpoint.services.sessions.update_session_state(
             record.tenant, record.session_id, record.state
         )
 
 
-async def handle_post(exchange: Exchange, message: Message, header_version: str | None) -> Any:
+async def handle_post(exchange: Exchange, message: Message, header_version: str | None) -> Response:
     if isinstance(message, Request) and message.method == "initialize":
         return await _initialize(exchange, message)
     session = await load_session(exchange, header_version)
@@ -123,18 +139,24 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
         # The client's answer to a request the box sent on a module's behalf (an
         # InputRequiredResult round): the call waiting for it takes it. Anything else (unknown,
         # late, or waited for in another process) is dropped; the client gets 202 either way.
-        exchange.hub.deliver_response(session.key, message.id, message.raw)
+        exchange.endpoint.hub.deliver_response(session.key, message.id, message.raw)
         return accepted(session.headers)
     try:
         route = route_request(Era.LEGACY, message.method)
         if route is Route.BOX:
             return await _answer_box_method(exchange, session, message)
-    except (ProtocolError, SandboxError) as err:
-        return rpc_error(Era.LEGACY, message.id, err, session.headers)
+    except Exception as err:
+        return error_response(
+            err,
+            stage=Stage.DISPATCH,
+            era=Era.LEGACY,
+            request_id=message.id,
+            headers=session.headers,
+        )
     return await _forward(exchange, session, message)
 
 
-async def _initialize(exchange: Exchange, request: Request) -> Any:
+async def _initialize(exchange: Exchange, request: Request) -> Response:
     if exchange.headers.get(SESSION_ID_HEADER):
         raise InvalidRequest(
             "Bad request: initialize opens a new session; send it without Mcp-Session-Id"
@@ -142,16 +164,16 @@ async def _initialize(exchange: Exchange, request: Request) -> Any:
     try:
         params = parse_initialize(request.params)
         description = await exchange.tenant.describe()
-    except BoxError as err:
+    except Exception as err:
         # A dispatched request that failed: a JSON-RPC error for its id, not an HTTP failure.
-        return rpc_error(Era.LEGACY, request.id, err)
-    session_id = exchange.services.new_session_id()
+        return error_response(err, stage=Stage.DISPATCH, era=Era.LEGACY, request_id=request.id)
+    session_id = exchange.endpoint.services.new_session_id()
     if not session_id or not set(session_id) <= _SESSION_ID_CHARS:
         # The spec allows only visible ASCII; anything else would break clients' headers.
         raise BoxError("Internal error: the session id source produced an invalid id")
-    sessions = exchange.services.sessions
+    sessions = exchange.endpoint.services.sessions
     version = params.negotiated_version
-    exchange.services.admission.check_new_session(
+    exchange.endpoint.services.admission.check_new_session(
         exchange.tenant_name, await sessions.count_open_sessions(exchange.tenant_name)
     )
     await sessions.create_session(exchange.tenant_name, session_id, version, params.client_info)
@@ -177,7 +199,7 @@ async def _save_state(
     session.state = changed
 
 
-async def _answer_box_method(exchange: Exchange, session: Session, request: Request) -> Any:
+async def _answer_box_method(exchange: Exchange, session: Session, request: Request) -> Response:
     if request.method == "logging/setLevel":
         level = parse_set_level(request.params)
         await _save_state(exchange, session, lambda state: replace(state, log_level=level))
@@ -195,11 +217,11 @@ async def _client_notification(
     if notification.method == "notifications/cancelled":
         request_id = cancelled_request_id(notification.params)
         if request_id is not None:
-            exchange.hub.cancel_call(session.key, request_id)
+            exchange.endpoint.hub.cancel_call(session.key, request_id)
         return
     # Anything else is the module's (e.g. roots/list_changed). It is handled after the 202, and
     # whatever the module emits meanwhile is unrelated to any request: the standalone stream.
-    standalone = exchange.hub.standalone(
+    standalone = exchange.endpoint.hub.standalone(
         session.key, partial(_standalone_stream, exchange, session)
     )
     ctx = CallContext(
@@ -212,75 +234,90 @@ async def _client_notification(
         caller=exchange.principal,
     )
     task = start_task(exchange, _notify_module(exchange, notification, ctx), "mcp-notify")
-    exchange.hub.add_background(session.key, task)
+    exchange.endpoint.hub.add_background(session.key, task)
 
 
-async def _notify_module(exchange: Exchange, notification: Notification, ctx: CallContext) -> None:
-    error_kind: str | None = None
+async def _notify_module(
+    exchange: Exchange, notification: Notification, ctx: CallContext
+) -> str | None:
+    """Hand the notification to the module; returns the observation's error kind."""
     try:
         await exchange.tenant.call(notification.raw, ctx)
-    except BoxError as err:
-        error_kind = err.kind
-    except Exception:
-        # Nobody awaits this task: log here, or the failure is lost.
-        log.exception("tenant %s failed on %s", exchange.tenant_name, notification.method)
-        error_kind = "internal"
-    finally:
-        exchange.observation.finish(error_kind)
+    except Exception as err:
+        # Nobody awaits this task and a notification gets no reply: only its kind is kept
+        # (the mapping logs an unexpected failure).
+        return error_reply(err, stage=Stage.DISPATCH, era=Era.LEGACY).kind
+    return None
 
 
 def _standalone_stream(exchange: Exchange, session: Session) -> ResponseStream:
     return ResponseStream(
         persist=_persister(exchange, session, STANDALONE_STREAM_ID),
         prime=supports_priming(session.version),
-        retry_ms=exchange.settings.sse_retry_ms or None,
+        retry_ms=exchange.endpoint.settings.sse_retry_ms or None,
         pending=False,
     )
 
 
 def _persister(exchange: Exchange, session: Session, stream_id: str) -> Persist:
     return partial(
-        exchange.services.sessions.append_event, exchange.tenant_name, session.id, stream_id
+        exchange.endpoint.services.sessions.append_event,
+        exchange.tenant_name,
+        session.id,
+        stream_id,
     )
 
 
-async def _forward(exchange: Exchange, session: Session, request: Request) -> Any:
+async def _forward(exchange: Exchange, session: Session, request: Request) -> Response:
     # Random stream ids stay unique within a session across processes and restarts.
     stream_id = "r" + secrets.token_hex(8)
     stream = ResponseStream(
         persist=_persister(exchange, session, stream_id),
         prime=supports_priming(session.version),
-        retry_ms=exchange.settings.sse_retry_ms or None,
+        retry_ms=exchange.endpoint.settings.sse_retry_ms or None,
     )
     capabilities = session.state.client_capabilities
     # Modules read the client's capabilities from _meta in both eras.
     raw = with_client_capabilities(request.raw, capabilities)
     forwarded = Request(id=request.id, method=request.method, params=raw.get("params"), raw=raw)
-    settings = exchange.settings
+    settings = exchange.endpoint.settings
+    rounds = InputRounds(
+        hub=exchange.endpoint.hub,
+        session=session.key,
+        capabilities=capabilities,
+        negotiated_version=session.record.protocol_version,
+        stream_id=stream_id,
+        timeout_s=settings.server_request_timeout_s,
+        max_rounds=settings.max_input_rounds,
+    )
+    keep_subscription = subscription_keeper(exchange, session.key, request)
+
+    async def complete(reply: JsonObject, again: CallModule, stream: ResponseStream) -> JsonObject:
+        # A handshake-era client cannot run InputRequiredResult rounds: the box runs them.
+        if is_input_required(reply):
+            reply = await drive_rounds(rounds, forwarded, stream, reply, again)
+        if keep_subscription is not None:
+            # In place before the client sees the answer (see mcp_state).
+            reply = await keep_subscription(reply)
+        return reply
+
     plan = CallPlan(
         era=Era.LEGACY,
         request=forwarded,
         protocol_version=session.version,
         log_filter=LogFilter.legacy(session.state.log_level),
         log_level=session.state.log_level,
+        complete=complete,
+        # A disconnect is not a cancellation: the client may resume with Last-Event-ID.
+        cancel_on_disconnect=False,
         session_id=session.id,
-        inputs=InputRounds(
-            hub=exchange.hub,
-            session=session.key,
-            capabilities=capabilities,
-            negotiated_version=session.record.protocol_version,
-            stream_id=stream_id,
-            timeout_s=settings.server_request_timeout_s,
-            max_rounds=settings.max_input_rounds,
-        ),
-        after_reply=subscription_keeper(exchange, session.key, request),
     )
     sub = stream.subscribe()
-    hub, key = exchange.hub, session.key
+    hub, key = exchange.endpoint.hub, session.key
 
-    async def call() -> None:
+    async def call() -> str | None:
         try:
-            await run_call(exchange, plan, stream)
+            return await run_call(exchange, plan, stream)
         finally:
             hub.call_done(key, request.id, stream_id, task)
 
@@ -296,14 +333,14 @@ async def _forward(exchange: Exchange, session: Session, request: Request) -> An
 # The checks that need an HTTP status (409, 400) happen before, in the handler.
 
 
-async def handle_get(exchange: Exchange, header_version: str | None) -> Any:
+async def handle_get(exchange: Exchange, header_version: str | None) -> Response:
     if not accepts(exchange.headers.get("accept"))[1]:
         raise NotAcceptable("Not acceptable: a GET stream needs Accept: text/event-stream")
     session = await load_session(exchange, header_version)
     last_event_id = exchange.headers.get(LAST_EVENT_ID_HEADER)
     if last_event_id:
         return await _resume(exchange, session, last_event_id)
-    exchange.hub.check_standalone_free(session.key)
+    exchange.endpoint.hub.check_standalone_free(session.key)
     _check_stream_quota(exchange)
     return sse_response(_standalone_body(exchange, session, None, [], set()), session.headers)
 
@@ -312,11 +349,13 @@ def _check_stream_quota(exchange: Exchange) -> None:
     # Counted when the body attaches; a GET racing another past this check can exceed the
     # quota by the few streams that start at the same moment, never by more.
     tenant = exchange.tenant_name
-    exchange.services.admission.check_new_stream(tenant, exchange.hub.open_streams(tenant))
+    exchange.endpoint.services.admission.check_new_stream(
+        tenant, exchange.endpoint.hub.open_streams(tenant)
+    )
 
 
-async def _resume(exchange: Exchange, session: Session, last_event_id: str) -> Any:
-    found = await exchange.services.sessions.replay_events(
+async def _resume(exchange: Exchange, session: Session, last_event_id: str) -> Response:
+    found = await exchange.endpoint.services.sessions.replay_events(
         exchange.tenant_name, session.id, last_event_id
     )
     if found is None:
@@ -328,7 +367,7 @@ async def _resume(exchange: Exchange, session: Session, last_event_id: str) -> A
     seen = {last_event_id, *(event_id for event_id, _ in events)}
     if stream_id == STANDALONE_STREAM_ID:
         # A resumed standalone stream becomes the session's GET stream again.
-        exchange.hub.check_standalone_free(session.key)
+        exchange.endpoint.hub.check_standalone_free(session.key)
         _check_stream_quota(exchange)
         body = _standalone_body(exchange, session, last_event_id, replayed, seen)
     else:
@@ -344,7 +383,9 @@ async def _catch_up(
     cursor = resume_from
     if replayed and replayed[-1].event_id is not None:
         cursor = replayed[-1].event_id
-    again = await exchange.services.sessions.replay_events(exchange.tenant_name, session.id, cursor)
+    again = await exchange.endpoint.services.sessions.replay_events(
+        exchange.tenant_name, session.id, cursor
+    )
     fresh = [Frame(event_id=i, data=p) for i, p in (again[1] if again else []) if i not in seen]
     seen.update(frame.event_id for frame in fresh if frame.event_id is not None)
     return fresh
@@ -357,14 +398,16 @@ async def _standalone_body(
     replayed: list[Frame],
     seen: set[str],
 ) -> AsyncIterator[bytes]:
-    hub, key = exchange.hub, session.key
+    hub, key = exchange.endpoint.hub, session.key
     stream, sub = hub.attach_standalone(key, partial(_standalone_stream, exchange, session))
-    observer = exchange.services.observer
+    observer = exchange.endpoint.services.observer
     observer.stream_opened(exchange.tenant_name)
     try:
         # Read after attaching: a subscription changed since this request loaded the session is
         # in the store now, and every later change updates the attached stream's mirror.
-        record = await exchange.services.sessions.get_session(exchange.tenant_name, session.id)
+        record = await exchange.endpoint.services.sessions.get_session(
+            exchange.tenant_name, session.id
+        )
         if record is not None:
             subscribed = SessionState.from_json(record.state).subscriptions
             hub.set_subscriptions(key, frozenset(subscribed))
@@ -378,7 +421,9 @@ async def _standalone_body(
         async def session_alive() -> bool:
             # The standalone stream has no natural end: when idle, make sure the session was
             # not ended elsewhere (another process, an administrator, the idle reaper).
-            record = await exchange.services.sessions.get_session(exchange.tenant_name, session.id)
+            record = await exchange.endpoint.services.sessions.get_session(
+                exchange.tenant_name, session.id
+            )
             if record is None or record.ended:
                 return False
             try:
@@ -389,7 +434,7 @@ async def _standalone_body(
 
         async for chunk in frame_stream(
             _deduplicated(sub, seen),
-            keepalive_s=exchange.settings.sse_keepalive_s,
+            keepalive_s=exchange.endpoint.settings.sse_keepalive_s,
             still_wanted=session_alive,
         ):
             yield chunk
@@ -406,9 +451,9 @@ async def _request_stream_body(
     replayed: list[Frame],
     seen: set[str],
 ) -> AsyncIterator[bytes]:
-    live = exchange.hub.live_stream(session.key, stream_id)
+    live = exchange.endpoint.hub.live_stream(session.key, stream_id)
     sub = live.subscribe() if live is not None else None
-    observer = exchange.services.observer
+    observer = exchange.endpoint.services.observer
     observer.stream_opened(exchange.tenant_name)
     try:
         if sub is not None:
@@ -420,7 +465,7 @@ async def _request_stream_body(
             # had is all there is for now.
             return
         async for chunk in frame_stream(
-            _deduplicated(sub, seen), keepalive_s=exchange.settings.sse_keepalive_s
+            _deduplicated(sub, seen), keepalive_s=exchange.endpoint.settings.sse_keepalive_s
         ):
             yield chunk
     finally:
@@ -442,10 +487,10 @@ def _deduplicated(sub: Subscription, seen: set[str]) -> Callable[[float], Awaita
 # -- DELETE ---------------------------------------------------------------------------------
 
 
-async def handle_delete(exchange: Exchange, header_version: str | None) -> Any:
+async def handle_delete(exchange: Exchange, header_version: str | None) -> Response:
     session = await load_session(exchange, header_version)
-    await exchange.services.sessions.end_session(exchange.tenant_name, session.id)
-    await exchange.hub.end_session(session.key)
+    await exchange.endpoint.services.sessions.end_session(exchange.tenant_name, session.id)
+    await exchange.endpoint.hub.end_session(session.key)
     response = accepted(session.headers)
     response.status_code = 204
     return response

@@ -12,9 +12,11 @@ or forwards it to the module. ``Mcp-Session-Id`` and ``Last-Event-ID`` are ignor
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
-from smcp_box.errors import InvalidRequest, MethodNotFound, SandboxError
+from quart import Response
+
+from smcp_box.errors import BoxError, InvalidRequest, MethodNotFound
+from smcp_box.protocol.error_replies import Stage
 from smcp_box.protocol.jsonrpc import Message, Notification, Request, result_response
 from smcp_box.protocol.loglevels import LogFilter
 from smcp_box.protocol.methods import Route, route_request
@@ -22,6 +24,7 @@ from smcp_box.protocol.modern import (
     check_notification_version,
     check_request,
     discover_result,
+    finalize_result,
 )
 from smcp_box.protocol.params import check_param_headers
 from smcp_box.protocol.subscriptions import (
@@ -32,15 +35,21 @@ from smcp_box.protocol.subscriptions import (
     parse_filter,
 )
 from smcp_box.protocol.versions import Era
-from smcp_box.seams import ModuleDescription
-from smcp_box.web.mcp_calls import CallPlan, answer, run_call, start_task
-from smcp_box.web.mcp_context import Exchange, accepted, json_response, rpc_error, sse_response
+from smcp_box.seams import JsonObject, ModuleDescription
+from smcp_box.web.mcp_calls import CallModule, CallPlan, answer, run_call, start_task
+from smcp_box.web.mcp_context import (
+    Exchange,
+    accepted,
+    error_response,
+    json_response,
+    sse_response,
+)
 from smcp_box.web.sse import frame_stream
 from smcp_box.web.streams import STANDALONE_BACKLOG, ResponseStream
 from smcp_box.web.tenant_events import Listener
 
 
-async def handle_post(exchange: Exchange, message: Message, header_version: str | None) -> Any:
+async def handle_post(exchange: Exchange, message: Message, header_version: str | None) -> Response:
     if isinstance(message, Notification):
         check_notification_version(header_version)
         return accepted()
@@ -54,8 +63,17 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
     if message.method == "tools/call":
         try:
             await _check_param_headers(exchange, message)
-        except SandboxError as err:
-            return rpc_error(Era.MODERN, message.id, err)
+        except Exception as err:
+            return error_response(err, stage=Stage.DISPATCH, era=Era.MODERN, request_id=message.id)
+
+    async def complete(
+        reply: JsonObject, _again: CallModule, _stream: ResponseStream
+    ) -> JsonObject:
+        # An InputRequiredResult passes through: the client runs the rounds itself.
+        if "result" in reply:
+            info = await _server_info(exchange)
+            reply["result"] = finalize_result(message.method, reply["result"], info)
+        return reply
 
     plan = CallPlan(
         era=Era.MODERN,
@@ -63,12 +81,22 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
         protocol_version=envelope.protocol_version,
         log_filter=LogFilter.modern(envelope.log_level),
         log_level=envelope.log_level,
+        complete=complete,
+        cancel_on_disconnect=True,
     )
     # No persistence and no priming: 2026-07-28 streams are not resumable.
     stream = ResponseStream(persist=None)
     sub = stream.subscribe()
     task = start_task(exchange, run_call(exchange, plan, stream), "mcp-call")
     return await answer(exchange, plan, stream, sub, task, {})
+
+
+async def _server_info(exchange: Exchange) -> JsonObject | None:
+    try:
+        return (await exchange.tenant.describe()).server_info
+    except BoxError:
+        # The stamp is a SHOULD and display-only: a failing describe must not fail the call.
+        return None
 
 
 async def _check_param_headers(exchange: Exchange, request: Request) -> None:
@@ -78,7 +106,7 @@ async def _check_param_headers(exchange: Exchange, request: Request) -> None:
     name, arguments = params.get("name"), params.get("arguments")
     if not isinstance(name, str):
         return  # the module answers -32602 for a call without a tool name
-    schema = await exchange.schemas.input_schema(exchange.tenant, name)
+    schema = await exchange.endpoint.schemas.input_schema(exchange.tenant, name)
     if schema is None:
         return  # an unknown tool: the module says so
     check_param_headers(
@@ -86,11 +114,11 @@ async def _check_param_headers(exchange: Exchange, request: Request) -> None:
     )
 
 
-async def _answer_box_method(exchange: Exchange, request: Request) -> Any:
+async def _answer_box_method(exchange: Exchange, request: Request) -> Response:
     try:
         description = await exchange.tenant.describe()
-    except SandboxError as err:
-        return rpc_error(Era.MODERN, request.id, err)
+    except Exception as err:
+        return error_response(err, stage=Stage.DISPATCH, era=Era.MODERN, request_id=request.id)
     if request.method == "subscriptions/listen":
         return _listen(exchange, request, description)
     result = discover_result(
@@ -99,7 +127,7 @@ async def _answer_box_method(exchange: Exchange, request: Request) -> Any:
     return json_response(result_response(request.id, result))
 
 
-def _listen(exchange: Exchange, request: Request, description: ModuleDescription) -> Any:
+def _listen(exchange: Exchange, request: Request, description: ModuleDescription) -> Response:
     """``subscriptions/listen``: an SSE stream of the tenant notifications the client asked for
     and the tenant offers, opened by an acknowledgement; it lasts until the client closes it
     (or the box shuts down, which ends it with the listen request's result)."""
@@ -124,13 +152,15 @@ async def _listen_body(
     listener = Listener(
         tenant=exchange.tenant_name, listen_id=request.id, granted=granted, stream=stream
     )
-    exchange.events.add_listener(listener)
-    observer = exchange.services.observer
+    exchange.endpoint.events.add_listener(listener)
+    observer = exchange.endpoint.services.observer
     observer.stream_opened(exchange.tenant_name)
     try:
-        async for chunk in frame_stream(sub.next, keepalive_s=exchange.settings.sse_keepalive_s):
+        async for chunk in frame_stream(
+            sub.next, keepalive_s=exchange.endpoint.settings.sse_keepalive_s
+        ):
             yield chunk
     finally:
-        exchange.events.remove_listener(listener)
+        exchange.endpoint.events.remove_listener(listener)
         stream.unsubscribe(sub)
         observer.stream_closed(exchange.tenant_name)

@@ -18,9 +18,10 @@ import asyncio
 import weakref
 from collections.abc import Awaitable, Callable
 
-from smcp_box.errors import BoxError
-from smcp_box.protocol.jsonrpc import Request, error_response
+from smcp_box.protocol.error_replies import Stage, error_reply
+from smcp_box.protocol.jsonrpc import Request
 from smcp_box.protocol.legacy import SessionState
+from smcp_box.protocol.versions import Era
 from smcp_box.seams import JsonObject
 from smcp_box.web.mcp_context import Exchange
 from smcp_box.web.streams import SessionKey
@@ -42,7 +43,7 @@ async def change_state(
     lock = _locks.get(key)
     if lock is None:
         lock = _locks[key] = asyncio.Lock()
-    sessions = exchange.services.sessions
+    sessions = exchange.endpoint.services.sessions
     async with lock:
         record = await sessions.get_session(*key)
         if record is None or record.ended:
@@ -73,10 +74,13 @@ def subscription_keeper(
             return reply
         try:
             state = await change_state(exchange, key, change)
-        except BoxError as err:
-            return error_response(request.id, err)
+        except Exception as err:
+            # The module said yes but the session could not record it: the request failed.
+            return error_reply(
+                err, stage=Stage.DISPATCH, era=Era.LEGACY, request_id=request.id
+            ).body
         if state is not None:
-            exchange.hub.set_subscriptions(key, frozenset(state.subscriptions))
+            exchange.endpoint.hub.set_subscriptions(key, frozenset(state.subscriptions))
         return reply
 
     return keep

@@ -18,7 +18,6 @@ anywhere sends that bearer token (and a loopback client too: one rule once a tok
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +29,7 @@ from quart import Blueprint, Response, request
 
 from smcp_box import __version__
 from smcp_box.metrics import BoxFigures, TenantFigures
+from smcp_box.protocol.http import parse_address
 from smcp_box.web.services import MetricsSnapshot
 
 PREFIX = "smcp_box_"
@@ -250,12 +250,5 @@ def _refusal(token: str | None) -> Response | None:
 
 def is_loopback(address: str | None) -> bool:
     """Whether ``address`` (an IP, maybe an IPv4-mapped IPv6 one) is this machine's."""
-    if not address:
-        return False
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
+    ip = parse_address(address)
+    return ip is not None and ip.is_loopback

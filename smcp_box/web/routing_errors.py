@@ -24,7 +24,8 @@ from werkzeug.exceptions import MethodNotAllowed as RoutingMethodNotAllowed
 from werkzeug.routing import Map, MapAdapter
 
 from smcp_box.errors import BoxError, InvalidHost, MethodNotAllowed
-from smcp_box.web.mcp_context import transport_error
+from smcp_box.protocol.error_replies import Stage
+from smcp_box.web.mcp_context import error_response
 
 _MCP_PATH: Final = re.compile(r"/(?:t/[^/]+/)?mcp")
 _BAD_HOST_MESSAGE: Final = (
@@ -72,11 +73,11 @@ def register_routing_errors(app: Quart) -> None:
     """Answer routing errors on the MCP endpoint's paths with JSON-RPC error bodies."""
 
     @app.errorhandler(BadHost)
-    async def bad_host(exc: BadHost) -> Any:
+    async def bad_host(exc: BadHost) -> Response | HTTPException:
         return _refusal(exc, InvalidHost(_BAD_HOST_MESSAGE), {})
 
     @app.errorhandler(RoutingMethodNotAllowed)
-    async def method_not_allowed(exc: RoutingMethodNotAllowed) -> Any:
+    async def method_not_allowed(exc: RoutingMethodNotAllowed) -> Response | HTTPException:
         allowed = ", ".join(sorted(exc.valid_methods or ()))
         error = MethodNotAllowed(
             f"Method not allowed: the MCP endpoint takes {allowed} (this was {request.method})"
@@ -84,7 +85,9 @@ def register_routing_errors(app: Quart) -> None:
         return _refusal(exc, error, {"Allow": allowed})
 
 
-def _refusal(exc: HTTPException, error: BoxError, headers: dict[str, str]) -> Response | Any:
+def _refusal(
+    exc: HTTPException, error: BoxError, headers: dict[str, str]
+) -> Response | HTTPException:
     if not is_mcp_path(request.path):
         return exc
-    return transport_error(error, None, headers)
+    return error_response(error, stage=Stage.EXCHANGE, headers=headers)

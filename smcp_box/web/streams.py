@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from smcp_box.errors import BoxError
-from smcp_box.protocol.errors import StreamConflict
+from smcp_box.errors import BoxError, StreamConflict
+from smcp_box.protocol.jsonrpc import encode_json
 from smcp_box.seams import JsonObject
 from smcp_box.web.sse import Frame
 
@@ -139,7 +138,7 @@ class ResponseStream:
                 return
             if self.state is StreamState.PENDING:
                 await self._start_streaming()
-            await self._emit(json.dumps(message, separators=(",", ":"), ensure_ascii=False))
+            await self._emit(encode_json(message).decode("utf-8"))
 
     async def commit(self) -> None:
         """Commit to SSE now (the transport's keep-alive period passed with nothing to send)."""
@@ -162,7 +161,7 @@ class ResponseStream:
                 self.reply = reply
                 self._decided.set()
             else:
-                await self._emit(json.dumps(reply, separators=(",", ":"), ensure_ascii=False))
+                await self._emit(encode_json(reply).decode("utf-8"))
             self._close()
 
     async def abandon(self) -> None:
@@ -211,7 +210,7 @@ class SessionLive:
     """What one legacy session has in flight in this process."""
 
     #: Running calls by JSON-RPC request id, for ``notifications/cancelled``.
-    calls: dict[Any, asyncio.Task[None]] = field(default_factory=dict)
+    calls: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
     #: Requests the box sent the client (InputRequiredResult rounds) by their box-made id,
     #: awaiting the client's POSTed response. Each belongs to a running call, which removes it.
     awaiting: dict[str, asyncio.Future[JsonObject]] = field(default_factory=dict)
@@ -223,7 +222,7 @@ class SessionLive:
     standalone: ResponseStream | None = None
     standalone_attached: bool = False
     #: Forwarded client notifications still being handled by the module.
-    background: set[asyncio.Task[None]] = field(default_factory=set)
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def idle(self) -> bool:
         return not (self.calls or self.streams or self.standalone_attached or self.background)
@@ -268,14 +267,14 @@ class SessionHub:
         request_id: Any,
         stream_id: str,
         stream: ResponseStream,
-        task: asyncio.Task[None],
+        task: asyncio.Task[Any],
     ) -> None:
         live = self._live(key)
         live.calls[request_id] = task
         live.streams[stream_id] = stream
 
     def call_done(
-        self, key: SessionKey, request_id: Any, stream_id: str, task: asyncio.Task[None]
+        self, key: SessionKey, request_id: Any, stream_id: str, task: asyncio.Task[Any]
     ) -> None:
         live = self._sessions.get(key)
         if live is None:
@@ -403,11 +402,11 @@ class SessionHub:
             live.standalone = None
         self._release_if_idle(key)
 
-    def add_background(self, key: SessionKey, task: asyncio.Task[None]) -> None:
+    def add_background(self, key: SessionKey, task: asyncio.Task[Any]) -> None:
         live = self._live(key)
         live.background.add(task)
 
-        def done(finished: asyncio.Task[None]) -> None:
+        def done(finished: asyncio.Task[Any]) -> None:
             live.background.discard(finished)
             if not live.standalone_attached and not live.background and not live.calls:
                 live.standalone = None

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from smcp_box.admin.errors import AdminRequestFailed
 from smcp_box.admin.status import redact
+from smcp_box.errors import AdminRequestFailed
 from tests.admin.support import RunningBox, count_follow_polls, running_box
 from tests.support.waiting import wait_until
 

@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from smcp_box.admin.errors import AdminRequestFailed
-from smcp_box.errors import AuthError
+from smcp_box.errors import AdminRequestFailed, AuthError
 from tests.admin.support import RunningBox
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from smcp_box.admin.errors import AdminRequestFailed
+from smcp_box.errors import AdminRequestFailed
 from tests.admin.support import RunningBox, call_tool, mcp_session, serving_mcp
 from tests.support.waiting import wait_until
 

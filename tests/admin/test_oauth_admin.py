@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from smcp_box.admin.errors import AdminRequestFailed
+from smcp_box.errors import AdminRequestFailed
 from smcp_box.store.oauth import RefreshRecord
 from tests.admin.support import RunningBox, running_box, serving_mcp
 from tests.admin.test_cli import smcp

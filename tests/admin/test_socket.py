@@ -12,9 +12,8 @@ import httpx
 import pytest
 
 from smcp_box.admin.client import AdminClient
-from smcp_box.admin.errors import AdminRequestFailed, AdminUnavailable
 from smcp_box.admin.server import bind_admin_socket, start_admin
-from smcp_box.errors import ConfigError
+from smcp_box.errors import AdminRequestFailed, AdminUnavailable, ConfigError
 from tests.admin.support import RunningBox, short_runtime_dir
 from tests.e2e.boxproc import free_port
 

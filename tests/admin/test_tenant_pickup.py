@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from smcp_box.admin.cli_format import rescan_text, tenants_text
-from smcp_box.admin.errors import AdminRequestFailed
 from smcp_box.admin.upload import read_tenant_upload
 from smcp_box.config import load_settings
-from smcp_box.errors import ConfigError
+from smcp_box.errors import AdminRequestFailed, ConfigError
 from smcp_box.ops.reload import LIVE_SETTINGS, scan_tenants_once
 from tests.admin.support import RunningBox
 from tests.admin.test_cli import smcp

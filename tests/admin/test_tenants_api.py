@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from smcp_box.admin.errors import AdminRequestFailed
 from smcp_box.admin.upload import read_tenant_upload
+from smcp_box.errors import AdminRequestFailed
 from tests.admin.support import RunningBox
 
 

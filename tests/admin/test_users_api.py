@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from smcp_box.admin.errors import AdminRequestFailed
 from smcp_box.auth.passwords import verify_password
+from smcp_box.errors import AdminRequestFailed
 from tests.admin.support import RunningBox
 
 PASSWORD = "correct horse battery"

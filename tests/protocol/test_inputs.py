@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from smcp_box.errors import BadModuleReply
-from smcp_box.protocol.errors import InputRoundFailed
+from smcp_box.errors import BadModuleReply, InputRoundFailed
 from smcp_box.protocol.inputs import (
     MAX_INPUT_REQUESTS,
     InputRequest,

@@ -17,6 +17,8 @@ from smcp_box.protocol.jsonrpc import (
     Response,
     check_module_reply,
     decode_json,
+    decode_json_text,
+    encode_json,
     error_response,
     parse_message,
     parse_module_notification,
@@ -189,3 +191,63 @@ def test_numbers_at_the_edges_of_the_double_range_decode() -> None:
 
 def test_surrogate_pairs_and_escaped_backslashes_decode() -> None:
     assert decode_json(b'["\\ud83d\\ude00", "\\\\ud800"]') == ["\U0001f600", "\\ud800"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"id": 1180591620717411303424}',  # 2**70: beyond 64 bits
+        '{"id": -9223372036854775809}',  # one below i64
+        '{"a": 12345678901234567890123}',
+    ],
+)
+def test_integers_beyond_64_bits_stay_exact(text: str) -> None:
+    # The fast decoder would read them as floats; the box keeps every integer exact.
+    assert decode_json(text.encode()) == json.loads(text)
+    assert decode_json_text(text) == json.loads(text)
+    (value,) = json.loads(text).values()
+    assert type(next(iter(decode_json(text.encode()).values()))) is int
+    assert next(iter(decode_json(text.encode()).values())) == value
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"\xef\xbb\xbf{}", b"[" * 2000 + b"]" * 2000, b'{"a":"\xed\xa0\x80"}', b"{'a': 1}"],
+    ids=["bom", "deep", "encoded-surrogate", "single-quotes"],
+)
+def test_both_decoders_refuse_alike(body: bytes) -> None:
+    with pytest.raises(ParseError):
+        decode_json(body)
+
+
+def test_decoding_agrees_with_the_standard_library() -> None:
+    text = '{"a": [1, -0.5, 1e-7, 3.141592653589793, true, null, "\\u00e9\\ud83d\\ude00"], "b": {}}'
+    assert decode_json(text.encode()) == json.loads(text)
+    assert decode_json_text(text) == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"jsonrpc": "2.0", "id": 1, "result": {"text": "é \U0001f600", "n": 0.1}},
+        {"id": 2**70},  # beyond what orjson writes
+        {"text": "lone \ud800 surrogate"},  # not UTF-8 encodable as it is
+        {1: "non-string key"},
+        [[[[["deep"]]]]] * 3,
+    ],
+    ids=["plain", "big-int", "lone-surrogate", "int-key", "nested"],
+)
+def test_encode_json_is_always_valid_utf8_json(value: Any) -> None:
+    encoded = encode_json(value)
+    text = encoded.decode("utf-8")  # never raises: always valid UTF-8
+    assert json.loads(text) == json.loads(json.dumps(value))
+    assert b" " not in encoded.replace(b"lone \\ud800 surrogate", b"").replace(
+        b"non-string key", b""
+    ).replace(b"\xc3\xa9 ", b"")
+
+
+def test_encode_json_of_a_structure_deeper_than_orjson_writes() -> None:
+    deep: Any = "x"
+    for _ in range(400):
+        deep = [deep]
+    assert json.loads(encode_json(deep)) == deep

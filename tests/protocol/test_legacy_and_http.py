@@ -9,7 +9,6 @@ from smcp_box.protocol.http import (
     accepts,
     bearer_challenge,
     is_json_content_type,
-    jsonrpc_error_status,
     metric_method_label,
     origin_allowed,
 )
@@ -22,7 +21,6 @@ from smcp_box.protocol.legacy import (
     request_version,
 )
 from smcp_box.protocol.loglevels import LOG_LEVELS, LogFilter
-from smcp_box.protocol.versions import Era
 
 GOOD_INIT = {
     "protocolVersion": "2025-06-18",
@@ -185,26 +183,6 @@ def test_json_content_type(value: str | None, ok: bool) -> None:
 )
 def test_origin_allowed(origin: str | None, allowed: tuple[str, ...], ok: bool) -> None:
     assert origin_allowed(origin, allowed) is ok
-
-
-@pytest.mark.parametrize(
-    ("code", "modern", "legacy"),
-    [
-        (-32700, 400, 200),
-        (-32600, 400, 200),
-        (-32601, 404, 200),
-        (-32602, 400, 200),
-        (-32603, 200, 200),
-        (-32020, 400, 200),
-        (-32021, 400, 200),
-        (-32022, 400, 200),
-        (-32051, 200, 200),
-        (42, 200, 200),
-    ],
-)
-def test_error_statuses(code: int, modern: int, legacy: int) -> None:
-    assert jsonrpc_error_status(Era.MODERN, code) == modern
-    assert jsonrpc_error_status(Era.LEGACY, code) == legacy
 
 
 def test_bearer_challenge() -> None:

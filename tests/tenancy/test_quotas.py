@@ -167,12 +167,57 @@ def test_quota_bounds_and_types_name_the_setting(tmp_path: Path) -> None:
         ("10.0.0.5", "6.6.6.6, 198.51.100.9, 10.0.0.4", ("10.0.0.0/8",), "198.51.100.9"),
         ("10.0.0.5", "garbage, 10.0.0.4", ("10.0.0.0/8",), "10.0.0.4"),
         ("10.0.0.5", None, ("10.0.0.0/8",), "10.0.0.5"),
+        # A dual-stack listener reports an IPv4 peer as IPv4-mapped IPv6: a proxy written as
+        # IPv4 is that peer, and the client comes out as plain IPv4 either way.
+        ("::ffff:10.0.0.5", "198.51.100.9", ("10.0.0.0/8",), "198.51.100.9"),
+        ("::ffff:10.0.0.5", "::ffff:198.51.100.9", ("10.0.0.0/8",), "198.51.100.9"),
+        ("::ffff:192.0.2.1", "198.51.100.9", ("10.0.0.0/8",), "192.0.2.1"),
+        ("::ffff:192.0.2.1", None, (), "192.0.2.1"),
+        ("fe80::1%eth0", None, (), "fe80::1"),
+        ("2001:db8::7", "198.51.100.9", ("2001:db8::/32",), "198.51.100.9"),
+        ("2001:db8::7", "198.51.100.9", ("10.0.0.0/8",), "2001:db8::7"),
+        (None, "198.51.100.9", ("10.0.0.0/8",), None),
     ],
 )
 def test_client_address_behind_trusted_proxies(
-    peer: str, forwarded: str | None, trusted: tuple[str, ...], client: str
+    peer: str | None, forwarded: str | None, trusted: tuple[str, ...], client: str | None
 ) -> None:
     assert client_address(peer, forwarded, trusted) == client
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("10.1.2.3", True),
+        ("::ffff:10.1.2.3", True),  # the same host on a dual-stack listener
+        ("::ffff:192.0.2.1", False),
+        ("192.0.2.1", False),
+        ("2001:db8::1", False),
+        ("not an address", False),
+        (None, False),
+    ],
+)
+def test_allowed_networks_read_addresses_as_client_address_does(
+    address: str | None, allowed: bool
+) -> None:
+    policy = TenantPolicy(quotas(), networks=parse_networks(["10.0.0.0/8"]))
+    admission = admission_for(policy, Clock())
+    if allowed:
+        admission.check_address("alpha", address)
+    else:
+        with pytest.raises(AddressNotAllowed):
+            admission.check_address("alpha", address)
+
+
+def test_a_trusted_proxy_written_as_ipv4_matches_its_ipv4_mapped_peer() -> None:
+    # The proxy is configured as 127.0.0.1; a dual-stack listener reports it as ::ffff:127.0.0.1.
+    assert client_address("::ffff:127.0.0.1", "203.0.113.9", ("127.0.0.1",)) == "203.0.113.9"
+    # Lockouts count one client once, whichever way its address arrived.
+    clock = Clock()
+    admission = admission_for(TenantPolicy(quotas()), clock, QuotaSettings(auth_failures_per_ip=1))
+    admission.auth_failed(client_address("::ffff:198.51.100.7", None, ()))
+    with pytest.raises(AddressLockedOut):
+        admission.check_address("alpha", client_address("198.51.100.7", None, ()))
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from smcp_box.admin.errors import AdminRequestFailed, AdminUnavailable
 from smcp_box.auth.clients import redirect_uri_problem
 from smcp_box.config import LIMITS, SandboxSettings
+from smcp_box.errors import AdminRequestFailed, AdminUnavailable
 from smcp_box.tenancy.manifest import SECRET_NAME_PATTERN
 
 NOW = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from smcp_box.admin.client import AdminClient
-from smcp_box.admin.errors import AdminRequestFailed
+from smcp_box.errors import AdminRequestFailed
 from smcp_box.tui.api import AdminApi
 from tests.admin.support import RunningBox
 from tests.tui.fixed_api import FixedApi

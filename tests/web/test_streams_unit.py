@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from smcp_box.protocol.errors import StreamConflict
+from smcp_box.errors import StreamConflict
 from smcp_box.web.sse import KEEPALIVE, Frame, frame_stream
 from smcp_box.web.streams import ResponseStream, SessionHub, StreamState, Subscription
 
