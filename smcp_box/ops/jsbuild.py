@@ -1,0 +1,171 @@
+"""Building a JavaScript component tenant: componentize-js on the tenant's ``app.js`` (or
+``app.mjs``) and the JavaScript tenant SDK, against the ``smcp:box`` world.
+
+The toolchain is the npm packages pinned by ``smcp_box_sdk/js/package.json`` and its lock file
+(package data, so this works from a pip install). It needs Node.js and npm on PATH and is
+installed on the first build with ``npm ci`` into the cache folder, one folder per lock file
+(``js-toolchain/<sha256 prefix>``): later builds install nothing and reach no network. Node
+itself is never installed here: the machine's Node.js (20 or newer) runs the build.
+
+A build stages the tenant's ``.js``/``.mjs`` files (not ``node_modules``) and the SDK in a
+scratch folder, so the tenant folder is never written to except for the module; the driver
+(``smcp_box_sdk/js/build.mjs``) points the tenant's ``"smcp-box-sdk"`` imports at the staged SDK
+and runs componentize-js with the engine's HTTP support off (the box refuses ``wasi:http``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from smcp_box.errors import ConfigError
+
+#: The entry module of a JavaScript tenant, first found wins.
+ENTRY_NAMES = ("app.js", "app.mjs")
+#: The oldest Node.js major version componentize-js 0.23 was run with here.
+MIN_NODE_MAJOR = 20
+#: npm ci of the toolchain (~150 packages, ~390 MB) and componentize-js (~5-10 s per build).
+INSTALL_TIMEOUT_S = 900
+BUILD_TIMEOUT_S = 600
+_SDK_FILE = "smcp-box-sdk.js"
+_TOOLCHAIN_FILES = ("package.json", "package-lock.json", "build.mjs")
+
+Progress = Callable[[str], None]
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def js_entry(tenant_dir: Path) -> Path | None:
+    """The tenant's entry module, or None when the folder is not a JavaScript tenant."""
+    return next((tenant_dir / n for n in ENTRY_NAMES if (tenant_dir / n).is_file()), None)
+
+
+def find_node() -> tuple[Path, Path]:
+    """``node`` and ``npm`` from PATH; ConfigError saying what to install when either is
+    missing or Node is too old."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        missing = " and ".join(n for n, p in (("node", node), ("npm", npm)) if p is None)
+        raise ConfigError(
+            f"building a JavaScript tenant needs Node.js {MIN_NODE_MAJOR} or newer with npm, "
+            f"and {missing} is not on PATH: install them (e.g. apt-get install nodejs npm) "
+            "and run smcp-box build again"
+        )
+    version = _run([node, "--version"], Path.cwd(), "node --version", 30).strip()
+    match = re.match(r"v(\d+)\.", version)
+    if match is None or int(match.group(1)) < MIN_NODE_MAJOR:
+        raise ConfigError(
+            f"building a JavaScript tenant needs Node.js {MIN_NODE_MAJOR} or newer; "
+            f"{node} is {version or 'of unknown version'}: put a newer node first on PATH"
+        )
+    return Path(node), Path(npm)
+
+
+def _sdk_js_dir(sdk_root: Path) -> Path:
+    return sdk_root / "js"
+
+
+def toolchain_dir(sdk_root: Path, cache_dir: Path | None) -> Path:
+    """Where the toolchain of this SDK's lock file is (or will be) installed."""
+    lock = (_sdk_js_dir(sdk_root) / "package-lock.json").read_bytes()
+    base = cache_dir if cache_dir is not None else Path(tempfile.gettempdir()) / "smcp-box-cache"
+    return base / "js-toolchain" / hashlib.sha256(lock).hexdigest()[:16]
+
+
+def ensure_toolchain(
+    sdk_root: Path, cache_dir: Path | None, npm: Path, say: Progress = _stderr
+) -> Path:
+    """The installed toolchain's folder, running ``npm ci`` there first if it is not yet."""
+    target = toolchain_dir(sdk_root, cache_dir)
+    if (target / ".installed").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    say(f"installing the JavaScript toolchain (componentize-js, npm ci) into {target}; once")
+    # Installed beside the target and renamed into place: a build that fails or is killed
+    # half way leaves no folder that looks installed, and two builds at once both succeed.
+    staging = Path(tempfile.mkdtemp(prefix=".installing-", dir=target.parent))
+    try:
+        for name in _TOOLCHAIN_FILES:
+            shutil.copy2(_sdk_js_dir(sdk_root) / name, staging / name)
+        _run(
+            [str(npm), "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            staging,
+            "npm ci (installing componentize-js)",
+            INSTALL_TIMEOUT_S,
+        )
+        (staging / ".installed").write_text("npm ci done\n")
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / ".installed").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def build_js_component(
+    tenant_dir: Path,
+    out: Path,
+    *,
+    sdk_root: Path,
+    cache_dir: Path | None,
+    say: Progress = _stderr,
+) -> None:
+    """Build the folder's entry module and the SDK into the component ``out``."""
+    entry = js_entry(tenant_dir)
+    if entry is None:
+        raise ConfigError(f"{tenant_dir}: no {' or '.join(ENTRY_NAMES)} to build")
+    node, npm = find_node()
+    toolchain = ensure_toolchain(sdk_root, cache_dir, npm, say)
+    with tempfile.TemporaryDirectory(prefix="smcp-js-") as scratch:
+        stage = Path(scratch) / "app"
+        shutil.copytree(tenant_dir, stage, ignore=_not_javascript)
+        (stage / ".smcp-box").mkdir()
+        shutil.copy2(_sdk_js_dir(sdk_root) / _SDK_FILE, stage / ".smcp-box" / _SDK_FILE)
+        say(f"componentize-js: building {entry.name} into {out.name}")
+        _run(
+            [
+                str(node),
+                str(toolchain / "build.mjs"),
+                str(stage),
+                entry.name,
+                str(sdk_root / "wit"),
+                str(out.resolve()),
+            ],
+            stage,
+            "componentize-js",
+            BUILD_TIMEOUT_S,
+        )
+
+
+def _not_javascript(folder: str, names: list[str]) -> list[str]:
+    """Copy the sources only: .js/.mjs files and the folders that may hold them."""
+    return [
+        n
+        for n in names
+        if n in {"node_modules", ".git", ".smcp-box"}
+        or (not n.endswith((".js", ".mjs")) and not os.path.isdir(Path(folder) / n))
+    ]
+
+
+def _run(command: list[str], cwd: Path, what: str, timeout_s: int) -> str:
+    try:
+        proc = subprocess.run(  # noqa: S603 - fixed commands, no shell
+            command, cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout_s
+        )
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"{what} did not finish within {timeout_s} s") from None
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip()[-4000:]
+        raise ConfigError(f"{what} failed in {cwd}:\n{detail}")
+    return proc.stdout
