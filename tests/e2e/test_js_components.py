@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from smcp_box.errors import ConfigError
+from smcp_box.ops.authoring import build_tenant, new_tenant
 from tests.e2e.boxproc import BoxProcess, copy_tenants
 from tests.e2e.clients import MODES, connect, modern_call_tool
 from tests.e2e.components_support import BuiltComponents, copy_built
@@ -195,3 +202,52 @@ async def test_js_component_calls_are_metered_and_audited_like_core_ones(
     listed = js_box.cli("audit", "list", "--tenant", "jsfaults-fuel", "--json").stdout
     rows = json.loads(listed)["entries"]
     assert {"tool.call", "limit.hit"} <= {row["event"] for row in rows}
+
+
+def test_new_build_and_vet_a_js_tenant_from_the_command_line(
+    tmp_path: Path, built_js_components: BuiltComponents
+) -> None:
+    # The session's cache already holds the toolchain: this build installs nothing.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMCP_BOX_")}
+    env.update(
+        SMCP_BOX_CACHE_DIR=str(built_js_components.cache), SMCP_BOX_STATE_DIR=str(tmp_path / "s")
+    )
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "smcp_box.cli", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
+    made = cli("new", "--lang", "js", "greeter")
+    assert made.returncode == 0, made.stderr
+    built = cli("build", "greeter")
+    assert built.returncode == 0, built.stderr
+    assert "componentize-js: building app.js into greeter.wasm" in built.stderr
+    assert "installing" not in built.stderr
+    manifest = tomllib.loads((tmp_path / "greeter" / "tenant.toml").read_text())
+    assert len(manifest["sha256"]) == 64
+    assert manifest["tools_sha256"] in built.stdout
+    vetted = cli("vet", "greeter", "--json")
+    assert vetted.returncode == 0, vetted.stdout + vetted.stderr
+    report = json.loads(vetted.stdout)[0]
+    assert (report["pin_status"], report["tools"]) == ("match", ["greet", "countdown"])
+
+
+def test_a_js_build_error_names_the_file_line_and_problem(
+    tmp_path: Path, built_js_components: BuiltComponents
+) -> None:
+    folder = new_tenant("broken", "js", tmp_path)
+    (folder / "app.js").write_text(
+        'import { App } from "smcp-box-sdk";\nconst app = new App("broken");\nlet x = ;\n'
+    )
+    problem = r"componentize-js failed(.|\n)*app\.js:3\n(.|\n)*SyntaxError: Unexpected token"
+    with pytest.raises(ConfigError, match=problem):
+        build_tenant(folder, cache_dir=built_js_components.cache)
+    manifest = tomllib.loads((folder / "tenant.toml").read_text())
+    assert manifest["sha256"] == "<hex sha256 of the module file>"  # nothing was pinned

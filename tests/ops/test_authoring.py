@@ -13,6 +13,7 @@ import pytest
 
 from smcp_box.errors import ConfigError
 from smcp_box.ops.authoring import build_tenant, new_tenant
+from smcp_box.ops.jsbuild import find_node
 
 
 def test_new_makes_a_python_tenant_folder(tmp_path: Path) -> None:
@@ -29,6 +30,37 @@ def test_new_makes_a_python_tenant_folder(tmp_path: Path) -> None:
     assert manifest["module"] == "hello-py.wasm"
     assert 'App("hello-py"' in (folder / "app.py").read_text()
     assert "{{name}}" not in (folder / "README.md").read_text()
+
+
+def test_new_makes_a_javascript_tenant_folder(tmp_path: Path) -> None:
+    folder = new_tenant("hello-js", "js", tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".gitignore",
+        "README.md",
+        "app.js",
+        "tenant.toml",
+    ]
+    manifest = tomllib.loads((folder / "tenant.toml").read_text())
+    assert (manifest["name"], manifest["kind"]) == ("hello-js", "component")
+    assert manifest["module"] == "hello-js.wasm"
+    app = (folder / "app.js").read_text()
+    assert 'new App("hello-js"' in app
+    assert 'from "smcp-box-sdk"' in app
+    assert "export function handle(message)" in app
+    assert "node_modules/" in (folder / ".gitignore").read_text()
+
+
+def test_a_javascript_build_says_npm_and_node_are_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = new_tenant("no-node", "js", tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(ConfigError, match=r"needs npm \(with Node\.js\) on PATH.*apt-get install"):
+        build_tenant(folder, cache_dir=tmp_path / "cache")
+    # Where the toolchain brought no Node of its own, the one on PATH must do.
+    with pytest.raises(ConfigError, match=r"Node\.js 20 or newer.*no node is on PATH"):
+        find_node(tmp_path / "toolchain")
+    assert not (folder / "no-node.wasm").exists()
 
 
 @pytest.mark.parametrize(
