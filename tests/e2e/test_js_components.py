@@ -239,7 +239,7 @@ def test_new_build_and_vet_a_js_tenant_from_the_command_line(
     assert (report["pin_status"], report["tools"]) == ("match", ["greet", "countdown"])
 
 
-def test_a_js_build_error_names_the_file_line_and_problem(
+def test_a_js_or_ts_build_error_names_the_file_and_problem(
     tmp_path: Path, built_js_components: BuiltComponents
 ) -> None:
     folder = new_tenant("broken", "js", tmp_path)
@@ -251,3 +251,8 @@ def test_a_js_build_error_names_the_file_line_and_problem(
         build_tenant(folder, cache_dir=built_js_components.cache)
     manifest = tomllib.loads((folder / "tenant.toml").read_text())
     assert manifest["sha256"] == "<hex sha256 of the module file>"  # nothing was pinned
+    # TypeScript is built by erasing its types: what needs more than that is named.
+    (folder / "app.js").unlink()
+    (folder / "app.ts").write_text("enum Colour { Red }\nexport function handle(m: string) {}\n")
+    with pytest.raises(ConfigError, match=r"app\.ts: TypeScript enum is not supported"):
+        build_tenant(folder, cache_dir=built_js_components.cache)

@@ -1,9 +1,10 @@
-// A JavaScript component tenant that misbehaves on request, for the fault tests.
+// A component tenant that misbehaves on request, for the fault tests. Written in TypeScript,
+// so the session's build also covers the type stripping; its helper is in a second .ts file.
 
 import { App } from "smcp-box-sdk";
+import { NO_ARGUMENTS, type Chunk } from "./schemas.ts";
 
 const app = new App("jsfaults", { version: "1.0.0" });
-const NO_ARGUMENTS = { type: "object", properties: {} };
 
 app.tool("ok", { description: "Answer normally.", inputSchema: NO_ARGUMENTS }, () => "still serving");
 
@@ -11,7 +12,7 @@ app.tool(
   "spin",
   { description: "Loop forever: ends at the fuel or wall-clock limit.", inputSchema: NO_ARGUMENTS },
   () => {
-    let n = 0;
+    let n: number = 0;
     for (;;) n += 1;
   },
 );
@@ -20,7 +21,7 @@ app.tool(
   "hog",
   { description: "Allocate until the memory limit.", inputSchema: NO_ARGUMENTS },
   () => {
-    const chunks = [];
+    const chunks: Chunk[] = [];
     for (;;) chunks.push(new Uint8Array(1 << 20).fill(1));
   },
 );
@@ -41,9 +42,9 @@ app.tool(
 
 // "crash" is thrown past the SDK, out of the export: the component traps and the box quotes
 // the error's message from the engine's stderr.
-export function handle(message) {
-  const request = JSON.parse(message);
-  if (request.method === "tools/call" && request.params.name === "crash") {
+export function handle(message: string): string {
+  const request: { method?: string; params?: { name?: string } } = JSON.parse(message);
+  if (request.method === "tools/call" && request.params?.name === "crash") {
     throw new Error("crash from the tenant");
   }
   return app.handle(message);
