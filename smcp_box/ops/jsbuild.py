@@ -34,7 +34,7 @@ from smcp_box.errors import ConfigError
 ENTRY_NAMES = ("app.js", "app.mjs", "app.ts", "app.mts")
 #: The oldest Node.js major version componentize-js 0.23 was run with here.
 MIN_NODE_MAJOR = 20
-#: npm ci of the toolchain (~150 packages, ~390 MB) and componentize-js (~5-10 s per build).
+#: npm ci of the toolchain (~150 packages, ~570 MB with Node) and componentize-js (~5-25 s).
 INSTALL_TIMEOUT_S = 900
 BUILD_TIMEOUT_S = 600
 #: The files a build stages.
@@ -127,6 +127,11 @@ def ensure_toolchain(
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    # A toolchain of an older lock file (an upgraded smcp-box) is ~0.5 GB nothing uses now.
+    for other in target.parent.iterdir():
+        if other != target and not other.name.startswith("."):
+            say(f"removing the toolchain of an older smcp-box: {other}")
+            shutil.rmtree(other, ignore_errors=True)
     return target
 
 
