@@ -256,3 +256,22 @@ def test_a_js_or_ts_build_error_names_the_file_and_problem(
     (folder / "app.ts").write_text("enum Colour { Red }\nexport function handle(m: string) {}\n")
     with pytest.raises(ConfigError, match=r"app\.ts: TypeScript enum is not supported"):
         build_tenant(folder, cache_dir=built_js_components.cache)
+
+
+async def test_js_sdk_host_helpers(js_box: BoxProcess, js_keys: dict[str, str]) -> None:
+    async with connect(js_box.url("jsfaults"), js_keys["jsfaults"], "2026-07-28") as client:
+        result = await client.call_tool("host", {})
+        assert not result.is_error, result
+        assert result.structured_content == {
+            "cas": [True, False],  # the second cas found the key present
+            "casValue": "1",
+            "incr": 2 + 5,  # Numbers, not BigInts
+            "incrWord": "not-an-integer",  # the WIT kv-error case, as KvError.reason
+            "random": 16,
+            "config": "fallback",
+            "fallback": "default",
+            "json": {"a": [1, 2]},
+        }
+        blob = await client.read_resource("faults://blob")
+        assert blob.contents[0].blob == "AAEC/w=="  # type: ignore[union-attr]
+    assert "host helpers ran" in js_box.log()
