@@ -28,8 +28,11 @@ from .host import KvError, config, kv, log, notify, now_ms, random_bytes, use_ba
 #: The WIT world the SDK's components implement, shipped with the package.
 WIT_DIR = Path(__file__).resolve().parent / "wit"
 WORLD = "mcp-server"
+#: The JavaScript tenant SDK, its build driver and its plain-Node test hooks (testing.mjs).
+JS_DIR = Path(__file__).resolve().parent / "js"
 
 __all__ = [
+    "JS_DIR",
     "WIT_DIR",
     "WORLD",
     "App",

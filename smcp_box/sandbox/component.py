@@ -87,7 +87,8 @@ _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\
 
 def guest_cause(output: str) -> str:
     """The line of a guest's stderr that says why it failed: the exception of a traceback,
-    else the panic message of its runtime, else its last line."""
+    else the panic message of its runtime or the message above a JavaScript stack, else its
+    last line."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     for line in reversed(lines):
         if _EXCEPTION_LINE.match(line):
@@ -95,6 +96,9 @@ def guest_cause(output: str) -> str:
     for before, line in itertools.pairwise(lines):
         if " panicked at " in before:
             return line
+        if line == "Stack:":
+            # SpiderMonkey (componentize-js) prints an uncaught error's message, then its stack.
+            return before
     return lines[-1] if lines else ""
 
 

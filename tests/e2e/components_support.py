@@ -4,6 +4,10 @@ Building one takes componentize-py ~10-30 s and compiling the component with Cra
 ~25 s, so both happen once: the built folders and the compiled-code cache are shared by every
 box the component tests start (the boxes' cache folder is the build's, so they load compiled
 code in ~0.2 s instead of compiling again).
+
+The JavaScript components (jsnotes, jsfaults) are a set of their own with its own box: building
+them needs node and npm (their tests skip without), and componentize-js takes ~5-12 s each plus
+~10-30 s of Cranelift, with a first ``npm ci`` of the toolchain (~10 s) into the build's cache.
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ PYFAULTS = Path(__file__).parent / "components" / "pyfaults"
 PYFAULT_VARIANTS = {
     "pyfaults-fuel": "memory_mib = 48\nfuel = 300000000\ntimeout_ms = 20000\n",
 }
+JSNOTES = REPO / "tenants" / "js" / "jsnotes"
+JSFAULTS = Path(__file__).parent / "components" / "jsfaults"
+#: Extra tenants made from the jsfaults build with other limits, like PYFAULT_VARIANTS.
+JSFAULT_VARIANTS = {
+    "jsfaults-fuel": "memory_mib = 48\nfuel = 300000000\ntimeout_ms = 20000\n",
+}
 
 
 @dataclass(frozen=True)
@@ -33,20 +43,27 @@ class BuiltComponents:
     build_reports: dict[str, str]
 
 
-def build_components(root: Path) -> BuiltComponents:
+def build_components(
+    root: Path,
+    sources: tuple[Path, ...] = (PYTASKS, PYFAULTS),
+    variants: dict[str, str] = PYFAULT_VARIANTS,
+) -> BuiltComponents:
+    """Build ``sources``; each of ``variants`` is a copy of the last source's build (the fault
+    fixture) with its own name and [limits]."""
     tenants, cache = root / "tenants", root / "cache"
     tenants.mkdir(parents=True)
     reports: dict[str, str] = {}
-    for source in (PYTASKS, PYFAULTS):
+    for source in sources:
         folder = tenants / source.name
         shutil.copytree(source, folder, ignore=shutil.ignore_patterns("*.wasm", "__pycache__"))
         reports[source.name] = build_tenant(folder, cache_dir=cache)
-    manifest = (tenants / "pyfaults" / "tenant.toml").read_text()
+    faults = sources[-1].name
+    manifest = (tenants / faults / "tenant.toml").read_text()
     head = manifest.split("[limits]")[0]
-    for name, limits in PYFAULT_VARIANTS.items():
+    for name, limits in variants.items():
         folder = tenants / name
-        shutil.copytree(tenants / "pyfaults", folder)
-        text = head.replace('name = "pyfaults"', f'name = "{name}"') + f"[limits]\n{limits}"
+        shutil.copytree(tenants / faults, folder)
+        text = head.replace(f'name = "{faults}"', f'name = "{name}"') + f"[limits]\n{limits}"
         (folder / "tenant.toml").write_text(text)
     return BuiltComponents(tenants=tenants, cache=cache, build_reports=reports)
 

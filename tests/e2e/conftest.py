@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.boxproc import REPO, BoxProcess, copy_tenants
-from tests.e2e.components_support import BuiltComponents, build_components, copy_built
+from tests.e2e.components_support import (
+    JSFAULT_VARIANTS,
+    JSFAULTS,
+    JSNOTES,
+    BuiltComponents,
+    build_components,
+    copy_built,
+)
 
 FAULTS_SOURCE = Path(__file__).parent / "faults" / "faults.c"
 #: name -> [limits] table. "faults" stops on the wall clock, "faults-fuel" on fuel;
@@ -110,3 +117,40 @@ def component_box(
 def component_keys(component_box: BoxProcess) -> dict[str, str]:
     names = ("notes", "pytasks", "pyfaults", "pyfaults-fuel")
     return {name: component_box.create_key(name) for name in names}
+
+
+@pytest.fixture(scope="session")
+def built_js_components(tmp_path_factory: pytest.TempPathFactory) -> BuiltComponents:
+    """jsnotes and jsfaults, built from source once per session with componentize-js."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("building JavaScript tenants needs node and npm on PATH (CI has both)")
+    root = tmp_path_factory.mktemp("js-components")
+    built = build_components(root, (JSNOTES, JSFAULTS), JSFAULT_VARIANTS)
+    print("JavaScript component builds:", *built.build_reports.values(), sep="\n")
+    return built
+
+
+@pytest.fixture(scope="session")
+def js_box(
+    tmp_path_factory: pytest.TempPathFactory, built_js_components: BuiltComponents
+) -> Iterator[BoxProcess]:
+    """A box serving the built JavaScript components beside the notes core module."""
+    workdir = tmp_path_factory.mktemp("js-box")
+    tenants = copy_built(built_js_components, copy_tenants(workdir / "tenants", ["notes"]))
+    proc = BoxProcess(
+        workdir=workdir,
+        tenants_dir=tenants,
+        extra_env={"SMCP_BOX_CACHE_DIR": str(built_js_components.cache)},
+    )
+    proc.start()
+    try:
+        yield proc
+    finally:
+        code = proc.stop()
+        assert code == 0, f"smcp-box exited with {code}:\n{proc.log()}"
+
+
+@pytest.fixture(scope="session")
+def js_keys(js_box: BoxProcess) -> dict[str, str]:
+    names = ("notes", "jsnotes", "jsfaults", "jsfaults-fuel")
+    return {name: js_box.create_key(name) for name in names}

@@ -15,6 +15,10 @@ import pytest
 
 from smcp_box.errors import ConfigError
 from smcp_box.ops.authoring import build_tenant, new_tenant
+from smcp_box.ops.jsbuild import ensure_toolchain, find_node, toolchain_dir
+from smcp_box_sdk import WIT_DIR
+
+SDK_ROOT = WIT_DIR.parent
 
 
 def test_new_makes_a_python_tenant_folder(tmp_path: Path) -> None:
@@ -75,6 +79,78 @@ def test_a_copy_of_a_c_example_builds_outside_the_repository(tmp_path: Path) -> 
     shutil.copytree(repo / "tenants" / "notes", copy, ignore=shutil.ignore_patterns("*.wasm"))
     build_tenant(copy, cache_dir=tmp_path / "cache")
     assert (copy / "notes.wasm").read_bytes() == (repo / "tenants/notes/notes.wasm").read_bytes()
+
+
+def test_new_makes_a_javascript_tenant_folder(tmp_path: Path) -> None:
+    folder = new_tenant("hello-js", "js", tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".gitignore",
+        "README.md",
+        "app.js",
+        "tenant.toml",
+    ]
+    manifest = tomllib.loads((folder / "tenant.toml").read_text())
+    assert (manifest["name"], manifest["kind"]) == ("hello-js", "component")
+    assert manifest["module"] == "hello-js.wasm"
+    app = (folder / "app.js").read_text()
+    assert 'new App("hello-js"' in app
+    assert 'from "smcp-box-sdk"' in app
+    assert "export function handle(message)" in app
+    assert "node_modules/" in (folder / ".gitignore").read_text()
+
+
+def test_a_javascript_build_says_npm_and_node_are_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = new_tenant("no-node", "js", tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(ConfigError, match=r"needs npm \(with Node\.js\) on PATH.*apt-get install"):
+        build_tenant(folder, cache_dir=tmp_path / "cache")
+    # Where the toolchain brought no Node of its own, the one on PATH must do.
+    with pytest.raises(ConfigError, match=r"Node\.js 20 or newer.*no node is on PATH"):
+        find_node(tmp_path / "toolchain")
+    assert not (folder / "no-node.wasm").exists()
+
+
+def fake_npm(folder: Path) -> Path:
+    """An npm that records its calls, fails when NPM_FAIL is set and otherwise makes the
+    node_modules a real ``npm ci`` would (the real one runs in tests/e2e/test_js_components.py;
+    this one shows the install's failure and reuse paths without ~20 s of downloads)."""
+    npm = folder / "npm"
+    npm.write_text(
+        '#!/bin/sh\necho "$PWD $*" >> "$NPM_LOG"\n'
+        'if [ -n "$NPM_FAIL" ]; then echo "npm error: no network" >&2; exit 1; fi\n'
+        "mkdir node_modules\n"
+    )
+    npm.chmod(0o755)
+    return npm
+
+
+def test_the_js_toolchain_installs_once_atomically_and_replaces_an_old_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    npm, log, cache = fake_npm(tmp_path), tmp_path / "npm.log", tmp_path / "cache"
+    monkeypatch.setenv("NPM_LOG", str(log))
+    old = cache / "js-toolchain" / "0123456789abcdef"
+    (old / "node_modules").mkdir(parents=True)
+    said: list[str] = []
+    monkeypatch.setenv("NPM_FAIL", "1")
+    with pytest.raises(ConfigError, match=r"npm ci .*failed(.|\n)*no network"):
+        ensure_toolchain(SDK_ROOT, cache, npm, said.append)
+    # A failed install leaves nothing that looks installed, and the old toolchain in place.
+    assert sorted(p.name for p in (cache / "js-toolchain").iterdir()) == [old.name]
+    monkeypatch.delenv("NPM_FAIL")
+    target = ensure_toolchain(SDK_ROOT, cache, npm, said.append)
+    assert target == toolchain_dir(SDK_ROOT, cache)
+    assert (target / "node_modules").is_dir()
+    assert (target / "package-lock.json").read_bytes() == (
+        SDK_ROOT / "js" / "package-lock.json"
+    ).read_bytes()
+    assert sorted(p.name for p in (cache / "js-toolchain").iterdir()) == [target.name]
+    assert ensure_toolchain(SDK_ROOT, cache, npm, said.append) == target
+    assert [line.split()[1] for line in log.read_text().splitlines()] == ["ci", "ci"]
+    assert said[0].startswith("installing the JavaScript toolchain")
+    assert any("older smcp-box" in line for line in said)
 
 
 @pytest.mark.parametrize(

@@ -198,4 +198,9 @@ def test_the_cause_of_a_guest_failure_is_its_exception_line() -> None:
     assert guest_cause("thread 'x' panicked at a.rs:1:1:\nindex out of range\nnote: …") == (
         "index out of range"
     )
+    javascript = (
+        "crash from the tenant\nStack:\n  handle@app.js:5:35\n  export_handle@init.js:559:15\n"
+        "\nRedirecting call to abort() to mozalloc_abort\n"
+    )
+    assert guest_cause(javascript) == "crash from the tenant"
     assert guest_cause("") == ""

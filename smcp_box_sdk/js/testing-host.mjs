@@ -1,0 +1,89 @@
+// An in-memory stand-in for the smcp:box host interface, with the WIT bindings' JavaScript
+// names and types (option: undefined; s64 and u64: BigInt; list<u8>: Uint8Array; an err result:
+// a thrown Error whose payload is the kv-error case), for tenant unit tests in plain Node.
+
+/** kv, config, logs and notifications in plain objects a test can set and read. */
+export class MemoryHost {
+  constructor({ config = {}, nowMs = Date.now() } = {}) {
+    this.kv = new Map();
+    this.config = { ...config };
+    this.logs = [];
+    /** Every notification as parsed JSON (progress, messages). */
+    this.notifications = [];
+    this.nowMs = nowMs;
+    /** Keys whose writes fail with quota-exceeded, to test that path. */
+    this.fullKeys = new Set();
+  }
+  log(level, message) {
+    this.logs.push([level, message]);
+  }
+  configGet(key) {
+    return this.config[key];
+  }
+  kvGet(key) {
+    return this.kv.get(key);
+  }
+  kvSet(key, value) {
+    if (this.fullKeys.has(key)) throw kvError("quota-exceeded");
+    this.kv.set(key, value);
+  }
+  kvDelete(key) {
+    this.kv.delete(key);
+  }
+  kvList(prefix) {
+    return [...this.kv.keys()].filter((key) => key.startsWith(prefix)).sort();
+  }
+  notify(message) {
+    this.notifications.push(JSON.parse(message));
+  }
+  timeNowMs() {
+    return BigInt(this.nowMs);
+  }
+  kvCas(key, expected, value) {
+    if (this.kv.get(key) !== expected) return false;
+    this.kvSet(key, value);
+    return true;
+  }
+  kvIncr(key, delta) {
+    const current = this.kv.get(key) ?? "0";
+    if (!/^-?\d+$/.test(current)) throw kvError("not-an-integer");
+    const total = BigInt(current) + BigInt(delta);
+    this.kvSet(key, String(total));
+    return total;
+  }
+  randomBytes(length) {
+    return crypto.getRandomValues(new Uint8Array(length));
+  }
+}
+
+function kvError(reason) {
+  const error = new Error(reason);
+  error.payload = reason;
+  return error;
+}
+
+let backend = new MemoryHost();
+
+/** The host the SDK's calls go to now. */
+export function host() {
+  return backend;
+}
+
+/** Send the SDK's host calls to `next` (e.g. a fresh MemoryHost per test); returns it. */
+export function useBackend(next) {
+  backend = next;
+  return next;
+}
+
+// The world's functions, as componentize-js provides them inside a component.
+export const log = (...args) => backend.log(...args);
+export const configGet = (...args) => backend.configGet(...args);
+export const kvGet = (...args) => backend.kvGet(...args);
+export const kvSet = (...args) => backend.kvSet(...args);
+export const kvDelete = (...args) => backend.kvDelete(...args);
+export const kvList = (...args) => backend.kvList(...args);
+export const notify = (...args) => backend.notify(...args);
+export const timeNowMs = (...args) => backend.timeNowMs(...args);
+export const kvCas = (...args) => backend.kvCas(...args);
+export const kvIncr = (...args) => backend.kvIncr(...args);
+export const randomBytes = (...args) => backend.randomBytes(...args);

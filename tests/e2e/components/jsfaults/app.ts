@@ -1,0 +1,85 @@
+// A component tenant that misbehaves on request, for the fault tests. Written in TypeScript,
+// so the session's build also covers the type stripping; its helper is in a second .ts file.
+
+import { App, KvError, config, kv, log, nowMs, randomBytes } from "smcp-box-sdk";
+import { NO_ARGUMENTS, type Chunk } from "./schemas.ts";
+
+const app = new App("jsfaults", { version: "1.0.0" });
+
+app.tool("ok", { description: "Answer normally.", inputSchema: NO_ARGUMENTS }, () => "still serving");
+
+app.tool(
+  "spin",
+  { description: "Loop forever: ends at the fuel or wall-clock limit.", inputSchema: NO_ARGUMENTS },
+  () => {
+    let n: number = 0;
+    for (;;) n += 1;
+  },
+);
+
+app.tool(
+  "hog",
+  { description: "Allocate until the memory limit.", inputSchema: NO_ARGUMENTS },
+  () => {
+    const chunks: Chunk[] = [];
+    for (;;) chunks.push(new Uint8Array(1 << 20).fill(1));
+  },
+);
+
+app.tool(
+  "boom",
+  { description: "Throw an ordinary error: the SDK answers with a JSON-RPC error.", inputSchema: NO_ARGUMENTS },
+  () => {
+    throw new RangeError("boom from the tenant");
+  },
+);
+
+app.tool(
+  "crash",
+  { description: "Throw past the SDK (see handle below).", inputSchema: NO_ARGUMENTS },
+  () => "never reached",
+);
+
+// Not a fault: the SDK's host helpers, each once, for test_js_sdk_host_helpers.
+app.tool(
+  "host",
+  { description: "Exercise the SDK's host helpers.", inputSchema: NO_ARGUMENTS },
+  () => {
+    const stamp = String(nowMs());
+    const cas = [kv.cas(`cas:${stamp}`, undefined, "1"), kv.cas(`cas:${stamp}`, undefined, "2")];
+    kv.set("word", "abc");
+    let incrWord = "";
+    try {
+      kv.incr("word");
+    } catch (error) {
+      incrWord = error instanceof KvError ? error.reason : String(error);
+    }
+    log("host helpers ran");
+    return {
+      cas,
+      casValue: kv.get(`cas:${stamp}`),
+      incr: kv.incr(`n:${stamp}`, 2) + kv.incr(`n:${stamp}`, 3),
+      incrWord,
+      random: randomBytes(16).length,
+      config: config("missing", "fallback"),
+      fallback: kv.get("no such key", "default"),
+      json: (kv.setJson(`j:${stamp}`, { a: [1, 2] }), kv.getJson(`j:${stamp}`)),
+    };
+  },
+);
+
+app.resource(
+  "faults://blob",
+  { name: "blob", mimeType: "application/octet-stream" },
+  () => new Uint8Array([0, 1, 2, 255]),
+);
+
+// "crash" is thrown past the SDK, out of the export: the component traps and the box quotes
+// the error's message from the engine's stderr.
+export function handle(message: string): string {
+  const request: { method?: string; params?: { name?: string } } = JSON.parse(message);
+  if (request.method === "tools/call" && request.params?.name === "crash") {
+    throw new Error("crash from the tenant");
+  }
+  return app.handle(message);
+}
