@@ -167,10 +167,10 @@ def _build_into(tenant_dir: Path, kind: object, out: Path, cache_dir: Path | Non
         build_c(tenant_dir, out, c_sources)
     else:
         raise ConfigError(
-            f"{tenant_dir}: nothing to build: a component tenant needs app.py (Python) or app.js or "
-            "app.ts (JavaScript, TypeScript), a stdio "
-            "tenant a go.mod (Go), a core tenant .c files (C, with the C SDK) or a build.sh "
-            "that writes the module to the path it is given"
+            f"{tenant_dir}: nothing to build: a component tenant needs app.py (Python) or "
+            "app.js or app.ts (JavaScript, TypeScript), a stdio tenant a go.mod (Go), a core "
+            "tenant .c files (C, with the C SDK) or a build.sh that writes the module to the "
+            "path it is given"
         )
     return time.monotonic() - started
 
