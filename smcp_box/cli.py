@@ -217,6 +217,7 @@ async def _serve(settings: Settings, reload_settings: Callable[[], Settings]) ->
     from smcp_box.ops.sdnotify import Notifier, watchdog_loop
     from smcp_box.ops.tls import CertReloader, ReloadableTLSConfig
     from smcp_box.web.app import create_app
+    from smcp_box.web.connections import configure_hypercorn
 
     notifier = Notifier.from_environ()
     notifier.status("starting: opening the store and loading tenants")
@@ -241,6 +242,8 @@ async def _serve(settings: Settings, reload_settings: Callable[[], Settings]) ->
         else:
             hyper = HypercornConfig()
         hyper.bind = binds
+        # The header deadline, and the per-address connection cap at accept.
+        configure_hypercorn(hyper, box.connections)
         hyper.graceful_timeout = settings.server.shutdown_grace_s
         hyper.accesslog = None
         hyper.errorlog = logging.getLogger("hypercorn.error")

@@ -263,6 +263,9 @@ class BoxFigures:
     ticker_alive: bool
     cache: dict[str, int]
     audit: dict[str, int]
+    #: Per-address caps and deadlines (web/connections.py): ``dropped.<kind>`` counters and
+    #: the ``open_connections`` and ``open_streams`` gauges.
+    connections: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
