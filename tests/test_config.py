@@ -138,3 +138,11 @@ def test_the_transport_settings_are_server_settings() -> None:
         "environment (SMCP_BOX_SERVER_MAX_INPUT_ROUNDS): "
         "server.max_input_rounds = 0 is out of range: allowed 1..1000 (rounds)"
     )
+
+
+def test_session_touch_must_be_shorter_than_the_idle_lifetime() -> None:
+    with pytest.raises(ConfigError, match=r"session_touch_s \(60\) must be shorter than"):
+        load_settings(None, environ={}, overrides={"sessions.idle_timeout_s": 60.0})
+    with pytest.raises(ConfigError, match=r"sessions.max_age_s = 1 is out of range"):
+        load_settings(None, environ={}, overrides={"sessions.max_age_s": 1.0})
+    assert load_settings(None, environ={}, overrides={"sessions.idle_timeout_s": 61.0})
