@@ -265,10 +265,14 @@ async def attack(args: argparse.Namespace) -> None:
     """Open everything, say ``ready``, hold for ``--hold`` seconds, print the tallies."""
     stop = asyncio.Event()
     tallies = {kind: Tally() for kind in ("idle", "half", "body", "sse")}
+    # Kinds interleaved, so that the connections the box lets in are of every kind.
+    counts = {"idle": args.idle, "half": args.half, "body": args.body}
+    order = [
+        kind for i in range(max(counts.values(), default=0)) for kind in counts if i < counts[kind]
+    ]
     tasks = [
         asyncio.create_task(_hold(args.port, kind, args.key, tallies[kind], stop, args.reconnect))
-        for kind, count in (("idle", args.idle), ("half", args.half), ("body", args.body))
-        for _ in range(count)
+        for kind in order
     ]
     tasks += [
         asyncio.create_task(_stream(args.port, args.key, tallies["sse"], stop, args.reconnect))
@@ -321,7 +325,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         workdir = Path(scratch)
         tenants = workdir / "tenants"
         shutil.copytree(REPO / "tenants" / TENANT, tenants / TENANT)
-        box = BoxServer(workdir, tenants, name="slow-box")
+        settings = dict(item.split("=", 1) for item in args.setting)
+        box = BoxServer(workdir, tenants, settings=settings, name="slow-box")
         box.start_box()
         try:
             key = box.create_key(TENANT)
@@ -381,6 +386,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if attacker.poll() is None:
                     attacker.kill()
                     attacker.wait()
+                if attacker.stdout is not None:
+                    attacker.stdout.close()
             # The box recovers: its descriptors go back to what they were (bounded wait).
             recover_by = time.monotonic() + 30
             while open_fds(box.pid) > fds_before + 8 and time.monotonic() < recover_by:
@@ -418,7 +425,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
     parser.add_argument("--rate", type=float, default=40.0, help="normal requests per second")
@@ -435,12 +442,23 @@ def main() -> None:
     )
     parser.add_argument("--deadline", type=float, default=300.0, help="stop the run after")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="SMCP_BOX_X=V",
+        help="a setting of the box under test (repeatable); default: the box's defaults",
+    )
     # The attacker's own arguments (the run starts it with these).
     parser.add_argument("--attacker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--key", default="", help=argparse.SUPPRESS)
     parser.add_argument("--hold", type=float, default=0.0, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
     if args.attacker:
         asyncio.run(attack(args))
         return
