@@ -150,9 +150,13 @@ async def normal_client(
 
 @dataclass
 class Tally:
+    #: Connected (the kernel may accept more than the box has yet; see ``closed``).
     opened: int = 0
+    #: Answered 429 (a per-address cap).
     refused: int = 0
-    closed_by_box: int = 0
+    #: Closed or reset without an answer: a deadline, or, in a flood, the kernel dropping a
+    #: connection its listen queue had no room for.
+    closed: int = 0
     failed: int = 0
     open_now: int = 0
 
@@ -192,11 +196,11 @@ async def _hold(
                     if data.startswith(b"HTTP/1.1 429"):
                         tally.refused += 1
                     elif not data:
-                        tally.closed_by_box += 1
+                        tally.closed += 1
                     if not data or data.startswith(b"HTTP/1.1 4"):
                         break
             except OSError:
-                tally.closed_by_box += 1
+                tally.closed += 1
             finally:
                 tally.open_now -= 1
                 writer.close()
@@ -244,7 +248,7 @@ async def _stream(port: int, key: str, tally: Tally, stop: asyncio.Event, reconn
                                 reading.cancel()
                                 stopping.cancel()
                                 if not stop.is_set():
-                                    tally.closed_by_box += 1
+                                    tally.closed += 1
                             finally:
                                 tally.open_now -= 1
             except httpx.HTTPError:
