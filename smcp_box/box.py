@@ -37,6 +37,7 @@ from smcp_box.tenancy.baselines import FLUSH_INTERVAL_S
 from smcp_box.tenancy.legacy_overrides import import_legacy_overrides
 from smcp_box.tenancy.quotas import Admission
 from smcp_box.tenancy.registry import LoadReport, TenantRegistry
+from smcp_box.web.connections import ConnectionGuard
 from smcp_box.web.metrics_endpoint import LATENCY_WINDOW_S
 from smcp_box.web.services import AppServices, McpServices, OAuthServices
 
@@ -98,6 +99,16 @@ class AuditingAuthenticator:
         return principal
 
 
+def configure_sessions(store: Store, settings: Settings) -> None:
+    """Hand the store the session lifetimes and event retention of ``settings`` (at start and
+    on every reload)."""
+    store.configure_sessions(
+        idle_timeout_s=settings.sessions.idle_timeout_s,
+        max_age_s=settings.sessions.max_age_s,
+        max_events_per_session=settings.store.max_events_per_session,
+    )
+
+
 @dataclass
 class Box:
     settings: Settings
@@ -118,9 +129,13 @@ class Box:
     #: Quotas and per-address limits, kept for the life of the box (its buckets and lockouts
     #: survive reloads); built from ``settings.quotas`` and the registry's tenant policies.
     admission: Admission = field(init=False)
+    #: Per-address connection and SSE stream caps and their drop counts (web/connections.py),
+    #: kept for the life of the box like ``admission``.
+    connections: ConnectionGuard = field(init=False)
 
     def __post_init__(self) -> None:
         self.admission = Admission(self.settings.quotas, self.tenants.policy)
+        self.connections = ConnectionGuard(self.settings.server)
 
     #: The OAuth authorization server and its sign-in throttle (set by :meth:`start`).
     oauth: OAuthServices | None = None
@@ -154,6 +169,7 @@ class Box:
                 kv_max_total_bytes=settings.store.kv_max_total_bytes,
             )
             undo.push_async_callback(store.close)
+            configure_sessions(store, settings)
             sandbox = Sandbox(settings.cache_path(), tick_s=settings.sandbox.tick_ms / 1000)
             undo.callback(sandbox.close)
             auditor = AuditWriter(store, clock=clock)
@@ -253,6 +269,7 @@ class Box:
             catalog_tenants=self.tenants.all,
             # The transport's check without its audit rows: listing is not signing in.
             catalog_authenticator=TenantAuthenticator(self.authenticator, self.tokens),
+            connections=self.connections,
         )
 
     async def readiness_problems(self) -> list[str]:
@@ -293,6 +310,7 @@ class Box:
             definitions_pending=tuple(sorted(self.tenants.approvals.pending_all())),
             baseline_flags=self.tenants.baselines.flag_counts(),
             baseline_blocked=tuple(self.tenants.baselines.blocked()),
+            connections=self.connections.figures(),
         )
         return box_figures, figures
 
@@ -392,18 +410,27 @@ class Box:
 
     async def _expire_sessions_forever(self) -> None:
         while True:
-            # Read each time round: SIGHUP may change the setting.
-            idle = self.settings.sessions.idle_timeout_s
-            await asyncio.sleep(min(60.0, idle / 2))
+            # Read each time round: SIGHUP may change the settings.
+            lifetimes = self.settings.sessions
+            await asyncio.sleep(min(60.0, lifetimes.idle_timeout_s / 2, lifetimes.max_age_s / 2))
             try:
-                ended = await self.store.expire_sessions(self.clock() - idle)
+                await self.expire_sessions()
                 # Expired codes, sign-in sessions and refresh tokens go on the same schedule.
                 await self.store.oauth.prune()
             except Exception:
-                logger.exception("expiring idle sessions failed; will retry")
-                continue
-            if ended:
-                logger.info("ended %d idle session(s)", ended)
+                logger.exception("expiring sessions failed; will retry")
+
+    async def expire_sessions(self) -> int:
+        """Delete the sessions past ``[sessions] idle_timeout_s`` or ``max_age_s``, with their
+        events (lookups already treat them as gone); returns how many."""
+        lifetimes = self.settings.sessions
+        now = self.clock()
+        ended = await self.store.expire_sessions(
+            now - lifetimes.idle_timeout_s, now - lifetimes.max_age_s
+        )
+        if ended:
+            logger.info("ended %d expired session(s)", ended)
+        return ended
 
     async def _rotate_signing_keys_forever(self) -> None:
         while True:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -217,6 +218,7 @@ async def _serve(settings: Settings, reload_settings: Callable[[], Settings]) ->
     from smcp_box.ops.sdnotify import Notifier, watchdog_loop
     from smcp_box.ops.tls import CertReloader, ReloadableTLSConfig
     from smcp_box.web.app import create_app
+    from smcp_box.web.connections import configure_hypercorn
 
     notifier = Notifier.from_environ()
     notifier.status("starting: opening the store and loading tenants")
@@ -241,6 +243,8 @@ async def _serve(settings: Settings, reload_settings: Callable[[], Settings]) ->
         else:
             hyper = HypercornConfig()
         hyper.bind = binds
+        # The header deadline, and the per-address connection cap at accept.
+        configure_hypercorn(hyper, box.connections)
         hyper.graceful_timeout = settings.server.shutdown_grace_s
         hyper.accesslog = None
         hyper.errorlog = logging.getLogger("hypercorn.error")
@@ -300,6 +304,12 @@ async def _serve(settings: Settings, reload_settings: Callable[[], Settings]) ->
             )
         )
         scanner = loop.create_task(scan_tenants_forever(box))
+        # What start-up built (modules, compiled tenants, settings) lives as long as the process:
+        # out of the collector's sight, a full collection walks only what requests create.
+        # Under a connection flood those collections come every second or so, and walking the
+        # start-up heap each time stalled every request for hundreds of milliseconds.
+        gc.collect()
+        gc.freeze()
         notifier.ready(f"serving {len(box.tenants.names())} tenant(s)")
         try:
             await serve(app, hyper, shutdown_trigger=stop.wait)

@@ -69,8 +69,22 @@ class ServerSettings:
     #: ``retry`` (milliseconds) sent with SSE priming events: how long a client waits before it
     #: reconnects a dropped stream. 0 sends none and leaves it to the client (the SDK waits 1 s).
     sse_retry_ms: int = 0
-    #: Seconds a client gets to send its whole request body; then 408.
+    #: Seconds a client gets to send its whole request body, from the end of its headers;
+    #: then 408 and the connection is closed.
     body_timeout_s: float = 30.0
+    #: Seconds a connection gets to send a complete request head (request line and headers),
+    #: counted from when it opens or its previous response ends; then it is closed without an
+    #: answer. The same deadline ends idle kept-alive connections. A client that dribbles a
+    #: header a byte at a time is not given more time by doing so.
+    header_timeout_s: float = 10.0
+    #: Open TCP connections one client address may hold; the next is answered 429 and closed.
+    #: Connections from a trusted proxy (trusted_proxies) are not counted: they carry many
+    #: clients, and the proxy should cap its own.
+    max_connections_per_address: int = 128
+    #: Open GET (SSE) streams one client address may hold, over every tenant (the address as
+    #: trusted_proxies resolves it); the next is answered 429. Per-tenant stream quotas
+    #: (``[quotas] max_sse_streams``) apply as well.
+    max_sse_streams_per_address: int = 64
     #: A legacy session used after this many seconds of not being marked seen is marked seen
     #: again, so the idle reaper spares sessions in use without a store write per request.
     session_touch_s: float = 60.0
@@ -199,6 +213,9 @@ SETTING_BOUNDS: Mapping[str, Bound] = types.MappingProxyType(
         "server.shutdown_grace_s": Bound(0.0, 3_600.0, "seconds"),
         "server.sse_retry_ms": Bound(0, 3_600_000, "ms"),
         "server.body_timeout_s": Bound(0.1, 3_600.0, "seconds"),
+        "server.header_timeout_s": Bound(0.1, 3_600.0, "seconds"),
+        "server.max_connections_per_address": Bound(1, 1_000_000, "connections"),
+        "server.max_sse_streams_per_address": Bound(1, 1_000_000, "streams"),
         "server.session_touch_s": Bound(0.0, 86_400.0, "seconds"),
         "server.max_input_rounds": Bound(1, 1_000, "rounds"),
         "tasks.ttl_s": Bound(60, 30 * 86_400, "seconds"),
@@ -213,6 +230,7 @@ SETTING_BOUNDS: Mapping[str, Bound] = types.MappingProxyType(
         "store.kv_max_value_bytes": Bound(1, 1_024 * MIB, "bytes"),
         "store.kv_max_total_bytes": Bound(1, 2**50, "bytes"),
         "sessions.idle_timeout_s": Bound(1.0, 365 * 86_400.0, "seconds"),
+        "sessions.max_age_s": Bound(60.0, 365 * 86_400.0, "seconds"),
         "audit.retention_days": Bound(1, 36_500, "days"),
         "quotas.auth_failures_per_ip": Bound(1, 1_000_000, "failures"),
         "quotas.auth_failure_window_s": Bound(1, 86_400, "seconds"),
@@ -324,7 +342,9 @@ class StoreSettings:
     database: str = ""
     #: Encrypt sensitive columns. Only the benchmark turns this off; never in production.
     encrypt: bool = True
-    #: SSE events kept per session for Last-Event-ID replay (oldest are pruned first).
+    #: SSE events kept per session for Last-Event-ID replay. Past it the oldest are dropped
+    #: at each append: a client resuming from an event id older than what is kept gets the
+    #: events still kept (not an error), so it may miss some. Applies live on SIGHUP.
     max_events_per_session: int = 1_000
     #: kv quota per tenant: number of keys.
     kv_max_keys: int = 10_000
@@ -336,8 +356,18 @@ class StoreSettings:
 
 @dataclass(frozen=True)
 class SessionSettings:
-    #: Legacy-era sessions idle this long (seconds) are ended and their events deleted.
+    """Lifetimes of legacy-era (handshake) sessions. A session past either one answers 404 at
+    once (the client then sends initialize again), and the background cleaner deletes it with
+    its events within min(60 s, half the lifetime). How many events a session keeps for
+    ``Last-Event-ID`` replay is ``[store] max_events_per_session``."""
+
+    #: A session not used for this many seconds expires. It counts from the session's last
+    #: recorded use, which is written at most every ``[server] session_touch_s``, so that must
+    #: be shorter than this.
     idle_timeout_s: float = 3_600.0
+    #: A session expires this many seconds after it was created, however much it is used: a
+    #: session id is a bearer value, and this bounds how long a leaked one is worth anything.
+    max_age_s: float = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -777,6 +807,12 @@ def _validate(settings: Settings) -> None:
         problems.append("vetting.baseline must be 'flag' or 'block'")
     if settings.vetting.baseline_warmup_calls < 1:
         problems.append("vetting.baseline_warmup_calls must be at least 1")
+    if settings.server.session_touch_s >= settings.sessions.idle_timeout_s:
+        problems.append(
+            f"server.session_touch_s ({settings.server.session_touch_s:g}) must be shorter than "
+            f"sessions.idle_timeout_s ({settings.sessions.idle_timeout_s:g}), or sessions in use "
+            "would expire between the writes that record their use"
+        )
     if settings.tenants_scan_s < 0:
         problems.append("tenants_scan_s must be 0 (never) or a number of seconds")
     if settings.tasks.default_timeout_s > settings.tasks.max_timeout_s:

@@ -269,6 +269,9 @@ class BoxFigures:
     baseline_flags: dict[tuple[str, str], int] = field(default_factory=dict)
     #: (tenant, tool) blocked by ``baseline = "block"`` until ``tenant baseline-reset``.
     baseline_blocked: tuple[tuple[str, str], ...] = ()
+    #: Per-address caps and deadlines (web/connections.py): ``dropped.<kind>`` counters and
+    #: the ``open_connections`` and ``open_streams`` gauges.
+    connections: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -154,3 +154,11 @@ def test_task_settings_are_bounded_and_consistent() -> None:
                 "SMCP_BOX_TASKS_MAX_TIMEOUT_S": "60",
             },
         )
+
+
+def test_session_touch_must_be_shorter_than_the_idle_lifetime() -> None:
+    with pytest.raises(ConfigError, match=r"session_touch_s \(60\) must be shorter than"):
+        load_settings(None, environ={}, overrides={"sessions.idle_timeout_s": 60.0})
+    with pytest.raises(ConfigError, match=r"sessions.max_age_s = 1 is out of range"):
+        load_settings(None, environ={}, overrides={"sessions.max_age_s": 1.0})
+    assert load_settings(None, environ={}, overrides={"sessions.idle_timeout_s": 61.0})

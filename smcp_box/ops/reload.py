@@ -4,10 +4,12 @@ What a reload applies at once, and what it only reports:
 
 - live: ``log_level``, ``tenants_dir``, every ``[sandbox]`` limit default but ``tick_ms`` (tenants
   whose effective limits change get a fresh pool; calls running finish under the old limits),
-  ``sessions.idle_timeout_s``, ``audit.retention_days`` and the ``[server]`` settings the MCP
+  ``sessions.idle_timeout_s`` and ``max_age_s``, ``store.max_events_per_session``,
+  ``audit.retention_days`` and the ``[server]`` settings the MCP
   transport reads per request (origins, SSE keep-alive and retry, body and client-answer
-  timeouts, the challenge's realm and metadata URL, session touch, input rounds) and the access
-  log switch, for requests that arrive after the reload;
+  timeouts, the challenge's realm and metadata URL, session touch, input rounds), the access
+  log switch, and the per-address connection and stream caps, for requests and connections
+  that arrive after the reload (``header_timeout_s`` is Hypercorn's and needs a restart);
 - restart: everything else (listen address, TLS paths, ``max_body_bytes``, folders, the
   database and its quotas, ``tick_ms``, ``shutdown_grace_s``). Such changes are logged as waiting
   for a restart and the running value is kept, so the box never runs half on one configuration
@@ -34,7 +36,7 @@ from typing import Any, Final
 from quart import Quart
 
 from smcp_box.admin import tenant_admin
-from smcp_box.box import Box
+from smcp_box.box import Box, configure_sessions
 from smcp_box.config import SandboxSettings, Settings, settings_as_dict
 from smcp_box.errors import BoxError
 from smcp_box.ops.sdnotify import Notifier
@@ -52,6 +54,8 @@ _LIVE_SERVER: Final = (
     "server_request_timeout_s",
     "sse_retry_ms",
     "body_timeout_s",
+    "max_connections_per_address",
+    "max_sse_streams_per_address",
     "session_touch_s",
     "auth_realm",
     "resource_metadata_url",
@@ -64,6 +68,8 @@ LIVE_SETTINGS: Final = frozenset(
         "tenants_dir",
         "tenants_scan_s",
         "sessions.idle_timeout_s",
+        "sessions.max_age_s",
+        "store.max_events_per_session",
         "audit.retention_days",
         "vetting.trusted_publishers",
         "vetting.require_signature",
@@ -128,9 +134,12 @@ def apply_settings(box: Box, new: Settings, app: Quart | None) -> tuple[list[str
     # The next load resolves every tenant's limits from these defaults.
     box.tenants.set_defaults(effective.sandbox, effective.quotas)
     box.admission.update_settings(effective.quotas)
+    configure_sessions(box.store, effective)
+    box.connections.update_settings(effective.server)
     box.tenants.set_vetting(effective.vetting)
     if app is not None:
         app.config[ACCESS_LOG_KEY] = effective.server.access_log
+        app.config["BODY_TIMEOUT"] = effective.server.body_timeout_s
     transport = app.extensions.get(MCP_EXTENSION) if app is not None else None
     if transport is not None:
         transport.settings = transport_settings(effective)

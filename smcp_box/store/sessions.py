@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Final
 
-from smcp_box.config import StoreSettings
+from smcp_box.config import SessionSettings, StoreSettings
 from smcp_box.errors import SessionNotFound, StoreError
 from smcp_box.seams import JsonObject, SessionRecord
 
@@ -25,6 +25,7 @@ from .crypto import Crypto
 from .db import Database, Row
 
 DEFAULT_MAX_EVENTS_PER_SESSION: Final = StoreSettings().max_events_per_session
+_DEFAULT_LIFETIMES: Final = SessionSettings()
 
 # Bounded digit runs: an overlong id is garbage, not a huge integer to allocate and compare.
 _EVENT_ID: Final = re.compile(r"([0-9]{1,15})-([0-9]{1,15})")
@@ -72,6 +73,26 @@ class Sessions:
         # through its admin API), so an entry is never staler than the row.
         self._cache: OrderedDict[bytes, SessionRecord] = OrderedDict()
         self._cache_size = SESSION_CACHE_SIZE
+        self._idle_timeout_s = _DEFAULT_LIFETIMES.idle_timeout_s
+        self._max_age_s = _DEFAULT_LIFETIMES.max_age_s
+
+    def configure(
+        self, *, idle_timeout_s: float, max_age_s: float, max_events_per_session: int
+    ) -> None:
+        """Set the lifetimes :meth:`get_session` holds sessions to and the events kept per
+        session (at start, and again on SIGHUP; an append prunes to the new bound)."""
+        if max_events_per_session < 1:
+            raise ValueError("max_events_per_session must be at least 1")
+        self._idle_timeout_s = idle_timeout_s
+        self._max_age_s = max_age_s
+        self._max_events = max_events_per_session
+
+    def expired(self, record: SessionRecord, now: float) -> bool:
+        """Past its idle or absolute lifetime: treated as gone before the cleaner deletes it."""
+        return (
+            now - record.last_seen > self._idle_timeout_s
+            or now - record.created_at > self._max_age_s
+        )
 
     def _remember(self, sid_hash: bytes, record: SessionRecord) -> None:
         self._cache[sid_hash] = record
@@ -123,17 +144,23 @@ class Sessions:
         )
 
     async def get_session(self, tenant: str, session_id: str) -> SessionRecord | None:
+        """The session, or None when there is none or it has expired (past its idle or
+        absolute lifetime), whether or not the background cleaner has deleted it yet."""
         sid_hash = self._sid_hash(tenant, session_id)
-        cached = self._cache.get(sid_hash)
-        if cached is not None:
-            return cached
-        async with self._db.read() as tx:
-            row = await tx.one(_SELECT_SESSIONS + " WHERE sid_hash = ?", (sid_hash,))
-        if row is None:
+        record = self._cache.get(sid_hash)
+        if record is None:
+            async with self._db.read() as tx:
+                row = await tx.one(_SELECT_SESSIONS + " WHERE sid_hash = ?", (sid_hash,))
+            if row is None:
+                return None
+            record = self._record(row)
+            if not record.ended:
+                self._remember(sid_hash, record)
+        if self.expired(record, self._clock()):
+            # The row stays for the cleaner (one delete for many); the cache entry goes, so
+            # the next lookup reads the row and finds it expired again.
+            self._cache.pop(sid_hash, None)
             return None
-        record = self._record(row)
-        if not record.ended:
-            self._remember(sid_hash, record)
         return record
 
     async def list_sessions(self, tenant: str | None = None) -> list[SessionRecord]:
@@ -192,10 +219,12 @@ class Sessions:
             await tx.run("DELETE FROM streams WHERE session = ?", (row[0],))
         return True
 
-    async def expire_sessions(self, idle_before: float) -> int:
-        """Delete sessions (open or ended) last seen before ``idle_before``, with their events."""
+    async def expire_sessions(self, idle_before: float, created_before: float | None = None) -> int:
+        """Delete sessions (open or ended) last seen before ``idle_before``, or created before
+        ``created_before``, with their events."""
         rows = await self._db.write_one(
-            "DELETE FROM sessions WHERE last_seen < ? RETURNING id", (idle_before,)
+            "DELETE FROM sessions WHERE last_seen < ?1 OR created_at < ?2 RETURNING id",
+            (idle_before, float("-inf") if created_before is None else created_before),
         )
         if rows:
             self._cache.clear()
@@ -213,11 +242,12 @@ class Sessions:
         sid_hash = self._sid_hash(tenant, session_id)
         stream_hash = self._crypto.lookup("stream", tenant, sid_hash, stream_id)
         payload_bytes = payload.encode()
+        now = self._clock()
         async with self._db.write() as tx:
             session = await tx.one(
                 "UPDATE sessions SET last_seen = ? WHERE sid_hash = ? AND ended = 0"
                 " RETURNING id, event_count",
-                (self._clock(), sid_hash),
+                (now, sid_hash),
             )
             if session is None:
                 raise _not_found(tenant)
@@ -253,6 +283,11 @@ class Sessions:
                     " (SELECT id FROM events WHERE session = ? ORDER BY id LIMIT ?)",
                     (session_pk, excess),
                 )
+        # The row was just marked seen: the cached copy must not look idler than the row, or a
+        # session only receiving events would expire at lookup while the cleaner spares it.
+        cached = self._cache.get(sid_hash)
+        if cached is not None:
+            self._cache[sid_hash] = replace(cached, last_seen=now)
         return format_event_id(stream_seq, event_seq)
 
     async def replay_events(

@@ -198,8 +198,19 @@ class Store:
     async def list_sessions(self, tenant: str | None = None) -> list[SessionRecord]:
         return await self._sessions.list_sessions(tenant)
 
-    async def expire_sessions(self, idle_before: float) -> int:
-        return await self._sessions.expire_sessions(idle_before)
+    async def expire_sessions(self, idle_before: float, created_before: float | None = None) -> int:
+        return await self._sessions.expire_sessions(idle_before, created_before)
+
+    def configure_sessions(
+        self, *, idle_timeout_s: float, max_age_s: float, max_events_per_session: int
+    ) -> None:
+        """Session lifetimes (a lookup finds an expired session gone at once, before the
+        background cleaner deletes it) and the events kept per session for replay."""
+        self._sessions.configure(
+            idle_timeout_s=idle_timeout_s,
+            max_age_s=max_age_s,
+            max_events_per_session=max_events_per_session,
+        )
 
     async def count_open_sessions(self, tenant: str | None = None) -> int:
         return await self._sessions.count_open_sessions(tenant)

@@ -18,6 +18,8 @@ from smcp_box.errors import BoxError
 from smcp_box.logs import request_id_var
 from smcp_box.web import h2_guard
 from smcp_box.web.catalog import create_catalog_blueprint
+from smcp_box.web.connections import EXTENSION_KEY as CONNECTIONS_KEY
+from smcp_box.web.connections import ConnectionGuard, StreamCapMiddleware
 from smcp_box.web.mcp import create_mcp_blueprint, transport_settings
 from smcp_box.web.metrics_endpoint import create_metrics_blueprint
 from smcp_box.web.oauth import create_oauth_blueprint
@@ -51,6 +53,12 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
     # backstop for every other route.
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
+    # The body deadline of every route that reads a body through Quart (the MCP blueprint
+    # applies the same setting to its own read).
+    app.config["BODY_TIMEOUT"] = settings.server.body_timeout_s
+    guard = services.connections or ConnectionGuard(settings.server)
+    app.extensions[CONNECTIONS_KEY] = guard
+    app.asgi_app = StreamCapMiddleware(app.asgi_app, guard)  # type: ignore[method-assign]
     app.config[ACCESS_LOG_KEY] = settings.server.access_log
     app.register_blueprint(
         create_mcp_blueprint(

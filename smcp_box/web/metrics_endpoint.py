@@ -91,6 +91,32 @@ class _Snapshot(Collector):
         yield GaugeMetricFamily(
             f"{PREFIX}audit_rows_pending", "Audit rows queued, not yet committed", audit["pending"]
         )
+        yield from self._connection_families()
+
+    def _connection_families(self) -> Iterator[Metric]:
+        figures = self._box.connections
+        if not figures:
+            return
+        dropped = CounterMetricFamily(
+            f"{PREFIX}connections_dropped",
+            "Connections and streams refused past a per-address cap, or closed at the header "
+            "or body deadline, by kind",
+            labels=["kind"],
+        )
+        for name, count in sorted(figures.items()):
+            if name.startswith("dropped."):
+                dropped.add_metric([name.removeprefix("dropped.")], count)
+        yield dropped
+        yield GaugeMetricFamily(
+            f"{PREFIX}connections_open",
+            "TCP connections open now (not counting those from trusted proxies)",
+            figures.get("open_connections", 0),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}event_streams_open",
+            "GET (SSE) streams open now, over every tenant",
+            figures.get("open_streams", 0),
+        )
 
     def _request_families(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(

@@ -21,6 +21,7 @@ from smcp_box.seams import (
     TenantDirectory,
 )
 from smcp_box.tenancy.runtime import WasmTenant
+from smcp_box.web.connections import ConnectionGuard
 
 
 @dataclass
@@ -72,3 +73,6 @@ class AppServices:
     #: tenant tried). None: no catalog route.
     catalog_tenants: Callable[[], Sequence[WasmTenant]] | None = None
     catalog_authenticator: Authenticator | None = None
+    #: Per-address connection and stream caps (the box's, so reloads and /metrics reach it);
+    #: None: ``create_app`` makes one from the settings.
+    connections: ConnectionGuard | None = None

@@ -11,10 +11,14 @@ from typing import Any
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
+from smcp_box.web.connections import EXTENSION_KEY, configure_hypercorn
+
 
 @asynccontextmanager
 async def serve_on_loopback(app: Any) -> AsyncIterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL (``http://127.0.0.1:PORT``)."""
+    """Serve ``app`` until the block ends; yields its base URL (``http://127.0.0.1:PORT``).
+
+    An app from ``create_app`` is served with its connection guard, as the box serves it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -28,6 +32,10 @@ async def serve_on_loopback(app: Any) -> AsyncIterator[str]:
     config.graceful_timeout = 2.0
     config.accesslog = None
     config.errorlog = "-"
+    # As ``smcp-box serve`` does: the app's per-address caps and header deadline.
+    guard = getattr(app, "extensions", {}).get(EXTENSION_KEY)
+    if guard is not None:
+        configure_hypercorn(config, guard)
     shutdown = asyncio.Event()
     server = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))
     try:

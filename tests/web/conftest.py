@@ -36,6 +36,8 @@ from smcp_box.store import Store
 from smcp_box.store.audit_writer import AuditWriter
 from smcp_box.tenancy.quotas import Admission
 from smcp_box.web.app import create_app
+from smcp_box.web.connections import EXTENSION_KEY as CONNECTIONS_KEY
+from smcp_box.web.connections import ConnectionGuard
 from smcp_box.web.mcp import McpTransport, TransportSettings
 from smcp_box.web.services import AppServices, McpServices
 from tests.support.serving import serve_on_loopback
@@ -104,6 +106,8 @@ class BoxUnderTest:
     now: list[float] = field(default_factory=lambda: [0.0])
     #: The blueprint's transport (to shut it down the way ``serve`` does).
     transport: McpTransport | None = None
+    #: The app's per-address caps and their drop counts (web/connections.py).
+    connections: ConnectionGuard | None = None
 
     def url(self, tenant: str = "alpha") -> str:
         return f"{self.base_url}/t/{tenant}/mcp"
@@ -216,6 +220,7 @@ async def run_box(
                     session_ids=issued,
                     now=now,
                     transport=transport,
+                    connections=app.extensions[CONNECTIONS_KEY],
                 )
                 try:
                     async with httpx.AsyncClient(timeout=10) as probe:
