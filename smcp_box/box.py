@@ -151,7 +151,11 @@ class Box:
                 kv_max_total_bytes=settings.store.kv_max_total_bytes,
             )
             undo.push_async_callback(store.close)
-            sandbox = Sandbox(settings.cache_path(), tick_s=settings.sandbox.tick_ms / 1000)
+            sandbox = Sandbox(
+                settings.cache_path(),
+                tick_s=settings.sandbox.tick_ms / 1000,
+                cpu_slots=settings.sandbox.cpu_slots,
+            )
             undo.callback(sandbox.close)
             auditor = AuditWriter(store, clock=clock)
             auditor.start()

@@ -94,7 +94,8 @@ class ServerSettings:
 class SandboxSettings:
     """Defaults for every tenant; a tenant.toml [limits] table may lower or raise each limit.
 
-    The per-tenant limits (every field but ``tick_ms`` and ``inline_fuel``) have the names,
+    The per-tenant limits (every field but ``tick_ms``, ``inline_fuel`` and ``cpu_slots``) have
+    the names,
     units and bounds of :data:`LIMITS`, the one vocabulary of the box, tenant.toml, the sandbox's
     ``Limits`` record, the admin API, the CLI and the TUI.
     """
@@ -125,6 +126,10 @@ class SandboxSettings:
     #: times the call, and the budget keeps a call's loop time below the ~0.5 ms of Python every
     #: request costs anyway, so no tenant gains loop time by it.
     inline_fuel: int = 100_000
+    #: Wasm calls running at once, box-wide; waiting calls take turns tenant by tenant, and a
+    #: long call gives its slot up every tick while others wait (fair CPU shares). 0: one per
+    #: core but one (left to the event loop), at least one.
+    cpu_slots: int = 0
 
 
 @dataclass(frozen=True)
@@ -198,6 +203,7 @@ SETTING_BOUNDS: Mapping[str, Bound] = types.MappingProxyType(
         "server.max_input_rounds": Bound(1, 1_000, "rounds"),
         "sandbox.tick_ms": Bound(1, 1_000, "ms"),
         "sandbox.inline_fuel": Bound(0, 10_000_000, "fuel units"),
+        "sandbox.cpu_slots": Bound(0, 1_024, "calls"),
         "store.max_events_per_session": Bound(1, 10_000_000, "events"),
         "store.kv_max_keys": Bound(1, 10**9, "keys"),
         "store.kv_max_value_bytes": Bound(1, 1_024 * MIB, "bytes"),

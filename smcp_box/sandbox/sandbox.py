@@ -25,7 +25,8 @@ from .cache import CacheCounters, ModuleCache
 from .component import ComponentInstance
 from .component import make_linker as make_component_linker
 from .engine import EngineSettings, EpochTicker, build_engine, engine_fingerprint
-from .host import CHECK_TICKS, CancelToken, HostCalls, make_linker
+from .fair import FairScheduler, default_slots
+from .host import CHECK_TICKS, CancelToken, HostCalls, make_linker, preemptions
 from .instance import Instance
 from .limits import CallOutcome, Limits, PoolStats
 from .pool import Spawn, TenantModule, TenantPool
@@ -99,6 +100,7 @@ class Sandbox:
         max_workers: int | None = None,
         engine_settings: EngineSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cpu_slots: int = 0,
     ) -> None:
         self.engine_settings = engine_settings or EngineSettings()
         self.fingerprint = engine_fingerprint(self.engine_settings)
@@ -122,6 +124,8 @@ class Sandbox:
         )
         self._ticker = EpochTicker(self.engine, tick_s, clock=clock)
         self.tick_s = tick_s
+        #: Wasm calls running at once, box-wide, shared fairly between tenants (0: cores - 1).
+        self.scheduler = FairScheduler(cpu_slots or default_slots(), preempt=self._preempt)
 
     # --- modules ---------------------------------------------------------------------------
 
@@ -176,7 +180,14 @@ class Sandbox:
             kind=kind,
         )
         # The pool keeps the compiled module alive; the weak map only shares it between tenants.
-        pool = TenantPool(module, spawn, self.tick_s, keepalive=keepalive, shutdown=self._shutdown)
+        pool = TenantPool(
+            module,
+            spawn,
+            self.tick_s,
+            keepalive=keepalive,
+            shutdown=self._shutdown,
+            scheduler=self.scheduler,
+        )
         if kind == "component":
             # Components are linked when instantiated (no InstancePre for them in wasmtime-py):
             # one instance now turns a link or limit problem into a load error, not a call's.
@@ -195,6 +206,12 @@ class Sandbox:
             "from cache" if cache_hit else "compiled",
         )
         return module
+
+    def _preempt(self) -> None:
+        """End the running calls' slices now: they reach their epoch check at their next loop
+        back-edge or function entry and hand their slots to the calls waiting."""
+        preemptions[0] += 1
+        self.engine.increment_epoch()
 
     def _component_linker(self) -> wasmtime.component.Linker:
         with self._lock:

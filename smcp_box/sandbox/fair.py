@@ -1,0 +1,204 @@
+"""Fair CPU scheduling across tenants: run slots, a round-robin queue, and epoch time slices.
+
+Why: wasm runs without the GIL (every wasmtime call is a ctypes ``CDLL`` call), so each worker
+thread running a call is a thread the kernel schedules on its own. One tenant at its
+``max_concurrent_calls`` with spinning calls would otherwise put that many runnable threads
+against every other tenant's calls and the event loop: on 2 cores, 8 spinning calls took ~8/9
+of the processor and raised another tenant's p99 up to 20x.
+
+How:
+
+- **Run slots.** At most ``slots`` calls run wasm at once, box-wide (default: one per core
+  but one, which stays for the event loop and the Python side, which the GIL makes one core's
+  worth anyway; at least one). A call waits for a slot in its worker thread before it takes an
+  instance, so instantiating (a memory bomb's cost is mostly there and in the page faults)
+  counts too.
+- **A fair queue.** Waiting calls queue per tenant; a free slot goes to the next tenant in
+  round-robin order that has a waiter, so a tenant with 8 waiting calls and one with 1 take
+  turns, not 8:1.
+- **Time slices.** A running call meets its epoch callback every tick (``[sandbox] tick_ms``,
+  10 ms by default). When other calls wait, a call that has run for its slice gives its slot
+  back and queues again behind them (:meth:`Slot.yield_if_waited`), blocking in the callback,
+  which pauses its wasm where it is. When a call arrives and every slot is taken, the
+  scheduler asks the engine to end the current slices now (``preempt``, an epoch increment)
+  instead of waiting out the tick, so a short call waits for a slot about as long as the
+  running calls take to reach their next loop back-edge, not a whole tick.
+
+This gives each tenant with runnable calls an equal share of the run slots over time (a CPU
+share, not just a thread count); a call's own limits are unchanged: its wall-clock timeout still
+counts from its start, time spent waiting for a slot included, so a starved call still ends.
+Lowering a long call's thread priority was measured too and rejected: an unprivileged process
+cannot raise a thread's priority back (RLIMIT_NICE), and fuel per second would stop a long call
+rather than share the processor.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from typing import Final
+
+#: How long a queued call sleeps between looks at its cancel flags (it is woken at once when
+#: granted a slot; this only bounds how late it notices a cancellation).
+_WAIT_SLICE_S: Final = 0.05
+
+
+def default_slots() -> int:
+    """Cores minus one for the event loop, at least one."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+class Slot:
+    """One call's claim on a run slot: held while its wasm runs, given up between slices."""
+
+    __slots__ = ("_scheduler", "event", "granted", "held", "slice_start", "tenant")
+
+    def __init__(self, scheduler: FairScheduler, tenant: str) -> None:
+        self._scheduler = scheduler
+        self.tenant = tenant
+        self.event = threading.Event()
+        self.granted = False
+        self.held = False
+        self.slice_start = 0.0
+
+    def acquire(self, stop: Callable[[], bool]) -> bool:
+        """Wait for a slot; False (queued no more) once ``stop()`` says the call must end."""
+        return self._scheduler.acquire(self, stop, fresh=True)
+
+    def yield_if_waited(self, stop: Callable[[], bool]) -> bool:
+        """At a slice boundary: when others wait, give the slot to the next in turn and queue
+        again. Returns False when ``stop()`` ended the wait (the call must then fail)."""
+        scheduler = self._scheduler
+        if not self.held or not scheduler.has_waiters():
+            return True
+        if time.monotonic() - self.slice_start < scheduler.min_slice_s:
+            return True
+        scheduler.release(self, yielded=True)
+        return scheduler.acquire(self, stop, fresh=False)
+
+    def rejoin(self, stop: Callable[[], bool]) -> bool:
+        """Queue again for a slot given up (for a host import), behind the calls waiting."""
+        return self._scheduler.acquire(self, stop, fresh=False)
+
+    def release(self) -> None:
+        if self.held:
+            self._scheduler.release(self)
+
+
+class FairScheduler:
+    """Run slots shared by every tenant, granted round-robin over tenants with waiting calls.
+
+    Thread-safe; used only from worker threads (the event loop never blocks on it).
+    """
+
+    def __init__(
+        self,
+        slots: int,
+        *,
+        preempt: Callable[[], None] | None = None,
+        min_slice_s: float = 0.0,
+    ) -> None:
+        if slots < 1:
+            raise ValueError("a scheduler needs at least one run slot")
+        self.slots = slots
+        #: Ends the running calls' current slices early (an epoch increment), or None.
+        self._preempt = preempt
+        #: A slice shorter than this is never cut (it bounds how often a call is switched).
+        self.min_slice_s = min_slice_s
+        self._lock = threading.Lock()
+        self._running = 0
+        #: Waiting slots per tenant, in the round-robin order of the tenants.
+        self._queues: OrderedDict[str, deque[Slot]] = OrderedDict()
+        self._waiting = 0
+        #: Slots granted, and slices cut short for another call: for the metrics.
+        self.grants = 0
+        self.yields = 0
+        self.running_by_tenant: dict[str, int] = {}
+
+    def slot(self, tenant: str) -> Slot:
+        return Slot(self, tenant)
+
+    def has_waiters(self) -> bool:
+        # Read without the lock: a stale answer only delays or hastens one yield by a tick.
+        return self._waiting > 0
+
+    def acquire(self, slot: Slot, stop: Callable[[], bool], *, fresh: bool) -> bool:
+        """Grant ``slot`` now or queue it; ``fresh`` for a call not yet started, which may cut
+        the running slices short when its tenant has none of the slots (a requeued slice never
+        does: that would make the running calls switch on every slice)."""
+        with self._lock:
+            if self._running < self.slots and not self._waiting:
+                self._grant_locked(slot)
+                return True
+            slot.granted = False
+            slot.event.clear()
+            self._queues.setdefault(slot.tenant, deque()).append(slot)
+            self._waiting += 1
+            must_preempt = fresh and slot.tenant not in self.running_by_tenant
+        if must_preempt and self._preempt is not None:
+            self._preempt()
+        while not slot.event.wait(_WAIT_SLICE_S):
+            if stop():
+                with self._lock:
+                    if slot.granted:
+                        break  # granted meanwhile: take it, the caller stops at its next check
+                    self._remove_locked(slot)
+                return False
+        return True
+
+    def release(self, slot: Slot, *, yielded: bool = False) -> None:
+        with self._lock:
+            self.yields += yielded
+            slot.held = False
+            count = self.running_by_tenant.get(slot.tenant, 0) - 1
+            if count > 0:
+                self.running_by_tenant[slot.tenant] = count
+            else:
+                self.running_by_tenant.pop(slot.tenant, None)
+            self._running -= 1
+            if self._waiting:
+                self._grant_next_locked()
+
+    def _grant_next_locked(self) -> None:
+        # The first tenant in turn with a waiter gets the slot and goes to the back of the turn.
+        while self._queues:
+            tenant, queue = next(iter(self._queues.items()))
+            if not queue:
+                del self._queues[tenant]
+                continue
+            waiter = queue.popleft()
+            self._waiting -= 1
+            if queue:
+                self._queues.move_to_end(tenant)
+            else:
+                del self._queues[tenant]
+            self._grant_locked(waiter)
+            waiter.granted = True
+            waiter.event.set()
+            return
+
+    def _grant_locked(self, slot: Slot) -> None:
+        self._running += 1
+        self.grants += 1
+        self.running_by_tenant[slot.tenant] = self.running_by_tenant.get(slot.tenant, 0) + 1
+        slot.held = True
+        slot.slice_start = time.monotonic()
+
+    def _remove_locked(self, slot: Slot) -> None:
+        queue = self._queues.get(slot.tenant)
+        if queue is not None and slot in queue:
+            queue.remove(slot)
+            self._waiting -= 1
+            if not queue:
+                del self._queues[slot.tenant]
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting

@@ -1,0 +1,156 @@
+"""Fair CPU scheduling: run slots granted round-robin across tenants, long calls time-sliced."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from smcp_box.sandbox import Limits, Sandbox
+from smcp_box.sandbox.fair import FairScheduler, Slot
+from tests.support.waiting import wait_until, wait_until_sync
+
+from .support import HeldHost, RecordingHost, wasm
+
+NORMAL = '{"jsonrpc":"2.0","id":1,"method":"ping"}'
+
+
+@pytest.fixture
+def one_slot(cache_dir: Path) -> Iterator[Sandbox]:
+    box = Sandbox(cache_dir, cpu_slots=1)
+    yield box
+    box.close()
+
+
+# --- the scheduler alone -------------------------------------------------------------------
+
+
+class Waiter:
+    """A thread asking ``scheduler`` for a slot of ``tenant``; ``granted`` once it has one."""
+
+    def __init__(self, scheduler: FairScheduler, tenant: str, order: list[str]) -> None:
+        self.slot: Slot = scheduler.slot(tenant)
+        self.stop = threading.Event()
+        self.result: bool | None = None
+        self._order = order
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.result = self.slot.acquire(self.stop.is_set)
+        if self.result:
+            self._order.append(self.slot.tenant)
+
+
+def test_free_slots_are_granted_at_once() -> None:
+    scheduler = FairScheduler(2)
+    first, second = scheduler.slot("a"), scheduler.slot("a")
+    assert first.acquire(lambda: False)
+    assert second.acquire(lambda: False)
+    assert (scheduler.running, scheduler.running_by_tenant) == (2, {"a": 2})
+    first.release()
+    second.release()
+    assert (scheduler.running, scheduler.running_by_tenant) == (0, {})
+
+
+def test_tenants_take_turns_whatever_their_queue_lengths() -> None:
+    scheduler = FairScheduler(1)
+    holder = scheduler.slot("a")
+    assert holder.acquire(lambda: False)
+    order: list[str] = []
+    # Tenant a queues three calls before tenant b queues one: b still gets the second turn.
+    waiters = []
+    for queued, tenant in enumerate(("a", "a", "a", "b"), start=1):
+        waiters.append(Waiter(scheduler, tenant, order))
+        wait_until_sync(lambda n=queued: scheduler.waiting == n, what="the call to queue")
+    running = holder
+    for granted in range(1, 5):
+        running.release()
+        wait_until_sync(lambda n=granted: len(order) == n, what="the next grant")
+        running = next(w.slot for w in waiters if w.slot.held)
+    running.release()
+    assert order == ["a", "b", "a", "a"]
+
+
+def test_a_queued_call_leaves_the_queue_when_stopped() -> None:
+    scheduler = FairScheduler(1)
+    holder = scheduler.slot("a")
+    assert holder.acquire(lambda: False)
+    waiter = Waiter(scheduler, "b", [])
+    wait_until_sync(lambda: scheduler.waiting == 1, what="the call to queue")
+    waiter.stop.set()
+    waiter.thread.join(timeout=10)
+    assert waiter.result is False
+    assert scheduler.waiting == 0
+    holder.release()
+    assert scheduler.running == 0
+
+
+def test_a_slice_is_given_up_only_when_others_wait() -> None:
+    scheduler = FairScheduler(1)
+    holder = scheduler.slot("a")
+    assert holder.acquire(lambda: False)
+    assert holder.yield_if_waited(lambda: False)
+    assert holder.held
+    order: list[str] = []
+    other = Waiter(scheduler, "b", order)
+    wait_until_sync(lambda: scheduler.waiting == 1, what="the call to queue")
+    # Yielding blocks this thread until b's slice ends: run it in a thread of its own.
+    yielded = threading.Thread(target=holder.yield_if_waited, args=(lambda: False,))
+    yielded.start()
+    wait_until_sync(lambda: order == ["b"], what="b to get the slot")
+    assert scheduler.yields == 1
+    assert not holder.held
+    other.slot.release()
+    yielded.join(timeout=10)
+    assert holder.held  # its turn again
+    holder.release()
+
+
+def test_a_new_tenant_preempts_running_slices() -> None:
+    preempted: list[int] = []
+    scheduler = FairScheduler(1, preempt=lambda: preempted.append(1))
+    holder = scheduler.slot("a")
+    assert holder.acquire(lambda: False)
+    Waiter(scheduler, "a", [])  # the same tenant: waits its turn, preempts nothing
+    wait_until_sync(lambda: scheduler.waiting == 1, what="a's call to queue")
+    assert preempted == []
+    Waiter(scheduler, "b", [])
+    wait_until_sync(lambda: scheduler.waiting == 2, what="b's call to queue")
+    assert preempted == [1]
+
+
+# --- in the sandbox ------------------------------------------------------------------------
+
+
+async def test_spinning_tenant_at_its_cap_does_not_starve_another(one_slot: Sandbox) -> None:
+    spinner = RecordingHost()
+    limits = Limits(fuel=10**12, timeout_ms=60_000, max_concurrent_calls=4)
+    spin = one_slot.load("spin", wasm("infinite_loop"), limits)
+    healthy = one_slot.load("healthy", wasm("echo"), Limits())
+    spinning = [asyncio.create_task(one_slot.call(spin, "[]", spinner)) for _ in range(4)]
+    # One slot, four spinning calls: each gets its turn (each logs once it runs).
+    await wait_until(lambda: len(spinner.logs) == 4, what="every spinning call to have run")
+    for _ in range(3):
+        assert (await one_slot.call(healthy, NORMAL, RecordingHost())).reply == NORMAL
+    # Served while every spinning call still runs: their limit is a minute.
+    assert not any(task.done() for task in spinning)
+    assert one_slot.scheduler.yields > 0
+    for task in spinning:
+        task.cancel()
+    await asyncio.gather(*spinning, return_exceptions=True)
+    await wait_until(lambda: one_slot.scheduler.running == 0, what="the slots to come free")
+
+
+async def test_a_call_waiting_on_a_host_import_holds_no_slot(one_slot: Sandbox) -> None:
+    module = one_slot.load("held", wasm("host_imports"), Limits(max_concurrent_calls=2))
+    held = HeldHost()
+    calls = [asyncio.create_task(one_slot.call(module, held.HOLD, held)) for _ in range(2)]
+    # Both calls reach the import that holds them, though there is one slot.
+    await wait_until(lambda: len(held.logs) == 2, what="both calls to wait in the host")
+    assert one_slot.scheduler.running == 0
+    held.release.set()
+    assert {outcome.reply for outcome in await asyncio.gather(*calls)} == {"null"}
