@@ -1,4 +1,4 @@
-"""Fair CPU scheduling across tenants: run slots, a round-robin queue, and epoch time slices.
+"""Fair CPU scheduling across tenants: run slots, a fair queue, and epoch time slices.
 
 Why: wasm runs without the GIL (every wasmtime call is a ctypes ``CDLL`` call), so each worker
 thread running a call is a thread the kernel schedules on its own. One tenant at its
@@ -13,9 +13,10 @@ How:
   worth anyway; at least one). A call waits for a slot in its worker thread before it takes an
   instance, so instantiating (a memory bomb's cost is mostly there and in the page faults)
   counts too.
-- **A fair queue.** Waiting calls queue per tenant; a free slot goes to the next tenant in
-  round-robin order that has a waiter, so a tenant with 8 waiting calls and one with 1 take
-  turns, not 8:1.
+- **A fair queue.** Waiting calls queue per tenant; a free slot goes to the waiting tenant
+  served least recently, so a tenant with 8 waiting calls and one with 1 take turns, not 8:1,
+  and a tenant whose long calls keep queueing again (slice after slice) goes behind every
+  tenant that waits.
 - **Time slices.** A running call meets its epoch callback every tick (``[sandbox] tick_ms``,
   10 ms by default). When other calls wait, a call that has run for its slice gives its slot
   back and queues again behind them (:meth:`Slot.yield_if_waited`), blocking in the callback,
@@ -37,7 +38,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from typing import Final
 
@@ -47,8 +48,8 @@ _WAIT_SLICE_S: Final = 0.05
 
 
 def default_slots() -> int:
-    """Cores minus one for the event loop, at least one."""
-    return max(1, (os.cpu_count() or 1) - 1)
+    """One per core."""
+    return os.cpu_count() or 1
 
 
 class Slot:
@@ -89,7 +90,8 @@ class Slot:
 
 
 class FairScheduler:
-    """Run slots shared by every tenant, granted round-robin over tenants with waiting calls.
+    """Run slots shared by every tenant, granted to the waiting tenant served least recently;
+    no tenant holds more than ``tenant_cap`` of them.
 
     Thread-safe; used only from worker threads (the event loop never blocks on it).
     """
@@ -98,20 +100,27 @@ class FairScheduler:
         self,
         slots: int,
         *,
+        tenant_cap: int | None = None,
         preempt: Callable[[], None] | None = None,
         min_slice_s: float = 0.0,
     ) -> None:
         if slots < 1:
             raise ValueError("a scheduler needs at least one run slot")
         self.slots = slots
+        #: Slots one tenant may hold at once: all but one, so that a call of another tenant
+        #: finds a slot free instead of waiting for a running call's next epoch check (which a
+        #: long memory.grow or instantiation can delay by tens of milliseconds).
+        self.tenant_cap = tenant_cap if tenant_cap is not None else max(1, slots - 1)
         #: Ends the running calls' current slices early (an epoch increment), or None.
         self._preempt = preempt
         #: A slice shorter than this is never cut (it bounds how often a call is switched).
         self.min_slice_s = min_slice_s
         self._lock = threading.Lock()
         self._running = 0
-        #: Waiting slots per tenant, in the round-robin order of the tenants.
-        self._queues: OrderedDict[str, deque[Slot]] = OrderedDict()
+        #: Waiting slots per tenant, each queue in arrival order.
+        self._queues: dict[str, deque[Slot]] = {}
+        #: When each tenant was last granted a slot (the grant count then): the fair order.
+        self._served: dict[str, int] = {}
         self._waiting = 0
         #: Slots granted, and slices cut short for another call: for the metrics.
         self.grants = 0
@@ -130,13 +139,13 @@ class FairScheduler:
         the running slices short when its tenant has none of the slots (a requeued slice never
         does: that would make the running calls switch on every slice)."""
         with self._lock:
-            if self._running < self.slots and not self._waiting:
-                self._grant_locked(slot)
-                return True
             slot.granted = False
             slot.event.clear()
             self._queues.setdefault(slot.tenant, deque()).append(slot)
             self._waiting += 1
+            self._dispatch_locked()
+            if slot.granted:
+                return True
             must_preempt = fresh and slot.tenant not in self.running_by_tenant
         if must_preempt and self._preempt is not None:
             self._preempt()
@@ -158,31 +167,38 @@ class FairScheduler:
                 self.running_by_tenant[slot.tenant] = count
             else:
                 self.running_by_tenant.pop(slot.tenant, None)
+                if slot.tenant not in self._queues:
+                    # Idle now: forget it (a tenant returning idle goes first anyway).
+                    self._served.pop(slot.tenant, None)
             self._running -= 1
-            if self._waiting:
-                self._grant_next_locked()
+            self._dispatch_locked()
 
-    def _grant_next_locked(self) -> None:
-        # The first tenant in turn with a waiter gets the slot and goes to the back of the turn.
-        while self._queues:
-            tenant, queue = next(iter(self._queues.items()))
-            if not queue:
-                del self._queues[tenant]
-                continue
+    def _dispatch_locked(self) -> None:
+        """Hand free slots to waiters: the tenant served least recently first, so a tenant
+        whose calls keep queueing again (each slice of a long call) goes behind every tenant
+        that has waited; never past a tenant's cap."""
+        while self._running < self.slots and self._waiting:
+            eligible = [
+                name
+                for name in self._queues
+                if self.running_by_tenant.get(name, 0) < self.tenant_cap
+            ]
+            if not eligible:
+                return
+            tenant = min(eligible, key=lambda name: self._served.get(name, -1))
+            queue = self._queues[tenant]
             waiter = queue.popleft()
             self._waiting -= 1
-            if queue:
-                self._queues.move_to_end(tenant)
-            else:
+            if not queue:
                 del self._queues[tenant]
             self._grant_locked(waiter)
             waiter.granted = True
             waiter.event.set()
-            return
 
     def _grant_locked(self, slot: Slot) -> None:
         self._running += 1
         self.grants += 1
+        self._served[slot.tenant] = self.grants
         self.running_by_tenant[slot.tenant] = self.running_by_tenant.get(slot.tenant, 0) + 1
         slot.held = True
         slot.slice_start = time.monotonic()

@@ -46,7 +46,7 @@ class Waiter:
 
 
 def test_free_slots_are_granted_at_once() -> None:
-    scheduler = FairScheduler(2)
+    scheduler = FairScheduler(2, tenant_cap=2)
     first, second = scheduler.slot("a"), scheduler.slot("a")
     assert first.acquire(lambda: False)
     assert second.acquire(lambda: False)
@@ -56,12 +56,30 @@ def test_free_slots_are_granted_at_once() -> None:
     assert (scheduler.running, scheduler.running_by_tenant) == (0, {})
 
 
+def test_one_tenant_leaves_a_slot_for_the_others() -> None:
+    scheduler = FairScheduler(3)  # by default a tenant may hold all slots but one
+    assert scheduler.tenant_cap == 2
+    held = [scheduler.slot("a") for _ in range(2)]
+    assert all(slot.acquire(lambda: False) for slot in held)
+    queued = Waiter(scheduler, "a", [])
+    wait_until_sync(lambda: scheduler.waiting == 1, what="a's third call to queue")
+    assert scheduler.running == 2  # a slot is free, but not for a
+    other = scheduler.slot("b")
+    assert other.acquire(lambda: False)  # b gets it at once
+    held[0].release()
+    wait_until_sync(lambda: queued.slot.held, what="a's third call to get the freed slot")
+    for slot in (held[1], other, queued.slot):
+        slot.release()
+    assert scheduler.running == 0
+
+
 def test_tenants_take_turns_whatever_their_queue_lengths() -> None:
     scheduler = FairScheduler(1)
     holder = scheduler.slot("a")
     assert holder.acquire(lambda: False)
     order: list[str] = []
-    # Tenant a queues three calls before tenant b queues one: b still gets the second turn.
+    # Tenant a (running) queues three calls before tenant b queues one: b, served least
+    # recently, still goes first; then a's calls in their order.
     waiters = []
     for queued, tenant in enumerate(("a", "a", "a", "b"), start=1):
         waiters.append(Waiter(scheduler, tenant, order))
@@ -72,7 +90,7 @@ def test_tenants_take_turns_whatever_their_queue_lengths() -> None:
         wait_until_sync(lambda n=granted: len(order) == n, what="the next grant")
         running = next(w.slot for w in waiters if w.slot.held)
     running.release()
-    assert order == ["a", "b", "a", "a"]
+    assert order == ["b", "a", "a", "a"]
 
 
 def test_a_queued_call_leaves_the_queue_when_stopped() -> None:
