@@ -35,7 +35,9 @@ rather than share the processor.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
 import threading
 import time
 from collections import deque
@@ -55,7 +57,16 @@ def default_slots() -> int:
 class Slot:
     """One call's claim on a run slot: held while its wasm runs, given up between slices."""
 
-    __slots__ = ("_scheduler", "event", "granted", "held", "slice_start", "tenant")
+    __slots__ = (
+        "_scheduler",
+        "demoted",
+        "event",
+        "granted",
+        "held",
+        "slice_start",
+        "started",
+        "tenant",
+    )
 
     def __init__(self, scheduler: FairScheduler, tenant: str) -> None:
         self._scheduler = scheduler
@@ -64,6 +75,10 @@ class Slot:
         self.granted = False
         self.held = False
         self.slice_start = 0.0
+        #: When the call first got a slot (0 before).
+        self.started = 0.0
+        #: The native id of the thread whose priority this call lowered, if it did.
+        self.demoted: int | None = None
 
     def acquire(self, stop: Callable[[], bool]) -> bool:
         """Wait for a slot; False (queued no more) once ``stop()`` says the call must end."""
@@ -73,6 +88,12 @@ class Slot:
         """At a slice boundary: when others wait, give the slot to the next in turn and queue
         again. Returns False when ``stop()`` ended the wait (the call must then fail)."""
         scheduler = self._scheduler
+        if (
+            self.demoted is None
+            and scheduler.demote_after_s is not None
+            and time.monotonic() - self.started >= scheduler.demote_after_s
+        ):
+            self.demoted = lower_priority()
         if not self.held or not scheduler.has_waiters():
             return True
         if time.monotonic() - self.slice_start < scheduler.min_slice_s:
@@ -85,8 +106,43 @@ class Slot:
         return self._scheduler.acquire(self, stop, fresh=False)
 
     def release(self) -> None:
+        """The call is over: give the slot back, and the thread its normal priority."""
         if self.held:
             self._scheduler.release(self)
+        if self.demoted is not None:
+            restore_priority(self.demoted)
+            self.demoted = None
+
+
+#: The nice value of a thread running a long call: the kernel then gives any normal thread
+#: (the event loop, short calls) about ten times its share of a contended core.
+LONG_CALL_NICE: Final = 10
+
+
+def can_restore_priority() -> bool:
+    """Whether this process may set a thread's nice value back to 0 after raising it: root,
+    or an RLIMIT_NICE of at least 20 (systemd: ``LimitNICE=+0``). Without it a lowered
+    thread would stay lowered for every later call, so priorities are left alone."""
+    if os.geteuid() == 0:
+        return True
+    soft, _ = resource.getrlimit(resource.RLIMIT_NICE)
+    return soft == resource.RLIM_INFINITY or soft >= 20
+
+
+def lower_priority() -> int | None:
+    """Raise the calling thread's nice value to LONG_CALL_NICE; its native id, or None."""
+    thread = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, LONG_CALL_NICE)
+    except OSError:
+        return None
+    return thread
+
+
+def restore_priority(thread: int) -> None:
+    # Cannot fail where can_restore_priority() held, which is when anything is lowered.
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, thread, 0)
 
 
 class FairScheduler:
@@ -103,6 +159,7 @@ class FairScheduler:
         tenant_cap: int | None = None,
         preempt: Callable[[], None] | None = None,
         min_slice_s: float = 0.0,
+        demote_after_s: float | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError("a scheduler needs at least one run slot")
@@ -115,6 +172,9 @@ class FairScheduler:
         self._preempt = preempt
         #: A slice shorter than this is never cut (it bounds how often a call is switched).
         self.min_slice_s = min_slice_s
+        #: A call running longer than this gets its thread's priority lowered until it ends
+        #: (None: never; see :func:`can_restore_priority`).
+        self.demote_after_s = demote_after_s
         self._lock = threading.Lock()
         self._running = 0
         #: Waiting slots per tenant, each queue in arrival order.
@@ -202,6 +262,8 @@ class FairScheduler:
         self.running_by_tenant[slot.tenant] = self.running_by_tenant.get(slot.tenant, 0) + 1
         slot.held = True
         slot.slice_start = time.monotonic()
+        if not slot.started:
+            slot.started = slot.slice_start
 
     def _remove_locked(self, slot: Slot) -> None:
         queue = self._queues.get(slot.tenant)

@@ -25,7 +25,7 @@ from .cache import CacheCounters, ModuleCache
 from .component import ComponentInstance
 from .component import make_linker as make_component_linker
 from .engine import EngineSettings, EpochTicker, build_engine, engine_fingerprint
-from .fair import FairScheduler, default_slots
+from .fair import FairScheduler, can_restore_priority, default_slots
 from .host import CHECK_TICKS, CancelToken, HostCalls, make_linker, preemptions
 from .instance import Instance
 from .limits import CallOutcome, Limits, PoolStats
@@ -73,6 +73,10 @@ def _default_workers() -> int:
 #: Host imports that make a module unfit for inline calls: kv writes would happen twice if the
 #: call is rerun, and every kv import waits on the event loop, which an inline call occupies.
 INLINE_UNSAFE = frozenset({"kv_get", "kv_set", "kv_delete", "kv_list", "kv_cas", "kv_incr"})
+#: A call running longer than this is a long call: its thread's priority is lowered until it
+#: ends, so short calls and the event loop win a contended core (see :mod:`.fair`). Far above
+#: what a tool call usually takes (~0.1-10 ms), far below the default 5 s limit.
+LONG_CALL_S = 0.05
 #: Inline attempts a tenant skips after one ran out of its budget.
 INLINE_BACKOFF_CALLS = 50
 
@@ -125,7 +129,11 @@ class Sandbox:
         self._ticker = EpochTicker(self.engine, tick_s, clock=clock)
         self.tick_s = tick_s
         #: Wasm calls running at once, box-wide, shared fairly between tenants (0: cores - 1).
-        self.scheduler = FairScheduler(cpu_slots or default_slots(), preempt=self._preempt)
+        self.scheduler = FairScheduler(
+            cpu_slots or default_slots(),
+            preempt=self._preempt,
+            demote_after_s=LONG_CALL_S if can_restore_priority() else None,
+        )
 
     # --- modules ---------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from smcp_box.sandbox import Limits, Sandbox
-from smcp_box.sandbox.fair import FairScheduler, Slot
+from smcp_box.sandbox.fair import LONG_CALL_NICE, FairScheduler, Slot, can_restore_priority
 from tests.support.waiting import wait_until, wait_until_sync
 
 from .support import HeldHost, RecordingHost, wasm
@@ -139,6 +140,27 @@ def test_a_new_tenant_preempts_running_slices() -> None:
     Waiter(scheduler, "b", [])
     wait_until_sync(lambda: scheduler.waiting == 2, what="b's call to queue")
     assert preempted == [1]
+
+
+@pytest.mark.skipif(not can_restore_priority(), reason="may not set a nice value back to 0")
+def test_a_long_call_runs_at_lower_priority_until_it_ends() -> None:
+    scheduler = FairScheduler(1, demote_after_s=0.0)
+    seen: list[int] = []
+
+    def long_call() -> None:
+        slot = scheduler.slot("a")
+        assert slot.acquire(lambda: False)
+        thread = threading.get_native_id()
+        seen.append(os.getpriority(os.PRIO_PROCESS, thread))
+        slot.yield_if_waited(lambda: False)  # an epoch check past demote_after_s
+        seen.append(os.getpriority(os.PRIO_PROCESS, thread))
+        slot.release()
+        seen.append(os.getpriority(os.PRIO_PROCESS, thread))
+
+    worker = threading.Thread(target=long_call)
+    worker.start()
+    worker.join(timeout=10)
+    assert seen == [0, LONG_CALL_NICE, 0]
 
 
 # --- in the sandbox ------------------------------------------------------------------------
