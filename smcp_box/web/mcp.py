@@ -66,6 +66,7 @@ from smcp_box.web.mcp_context import (
     HeaderView,
     Observation,
     TransportSettings,
+    audit_refusal,
     read_body,
     transport_error,
     transport_settings,
@@ -188,7 +189,7 @@ class McpTransport:
             if isinstance(err, QuotaExceeded):
                 if err.retry_after is not None:
                     extra["Retry-After"] = str(math.ceil(err.retry_after))
-                await self._audit_refusal(err, tenant_name, source_ip)
+                await audit_refusal(self.services, err, tenant_name, source_ip)
             return transport_error(err, request_id, _closing(extra, body_pending))
         except Exception:
             # A bug, not a client error: keep the wire JSON-RPC and the details in the log.
@@ -268,24 +269,6 @@ class McpTransport:
                 },
             )
             raise
-
-    async def _audit_refusal(
-        self, err: QuotaExceeded, tenant_name: str | None, source_ip: str | None
-    ) -> None:
-        """One ``quota.exceeded`` row per tenant and quota a minute, counting the refusals it
-        stands for: a flood is visible in the audit log without flooding it."""
-        scope = tenant_name or "-"
-        refusals = self.services.admission.audit_due(scope, err.quota)
-        if refusals is None:
-            return
-        await self.services.auditor.record(
-            "quota.exceeded",
-            tenant=tenant_name,
-            actor="anonymous",
-            source_ip=source_ip,
-            outcome="denied",
-            detail={"quota": err.quota, "refusals": refusals, "reason": err.message},
-        )
 
     def _challenge(
         self,

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mappi
 from dataclasses import dataclass
 from typing import Any
 
-from smcp_box.errors import BadModuleReply, BoxError
+from smcp_box.errors import BadModuleReply, BoxError, QuotaExceeded
 from smcp_box.protocol.inputs import INPUT_ROUND_METHODS, is_input_required
 from smcp_box.protocol.jsonrpc import Request, error_response
 from smcp_box.protocol.loglevels import LogFilter
@@ -30,7 +30,7 @@ from smcp_box.protocol.modern import finalize_result
 from smcp_box.protocol.subscriptions import is_tenant_event
 from smcp_box.protocol.versions import Era
 from smcp_box.seams import CallContext, JsonObject
-from smcp_box.web.mcp_context import Exchange, reply_response, sse_response
+from smcp_box.web.mcp_context import Exchange, audit_refusal, reply_response, sse_response
 from smcp_box.web.mcp_inputs import InputRounds, drive_rounds
 from smcp_box.web.sse import frame_stream
 from smcp_box.web.streams import ResponseStream, StreamState, Subscription
@@ -142,6 +142,11 @@ async def run_call(exchange: Exchange, plan: CallPlan, stream: ResponseStream) -
         except BoxError as err:
             reply = error_response(request.id, err)
             error_kind = err.kind
+            if isinstance(err, QuotaExceeded):
+                # A per-call quota (fuel_per_minute …): audited like the HTTP-level refusals.
+                await audit_refusal(
+                    exchange.services, err, exchange.tenant_name, exchange.source_ip
+                )
         except Exception:
             log.exception("tenant %s failed a call to %s", exchange.tenant_name, request.method)
             reply = error_response(

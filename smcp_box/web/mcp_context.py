@@ -19,7 +19,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from smcp_box.config import ServerSettings, Settings
-from smcp_box.errors import BoxError, PayloadTooLarge
+from smcp_box.errors import BoxError, PayloadTooLarge, QuotaExceeded
 from smcp_box.protocol.errors import BodyTimeout
 from smcp_box.protocol.http import jsonrpc_error_status, metric_method_label
 from smcp_box.protocol.jsonrpc import RequestId, error_response
@@ -211,3 +211,23 @@ async def read_body(request: QuartRequest, limit: int, timeout_s: float) -> byte
         # Quart's own app-wide limit (MAX_CONTENT_LENGTH) tripped first.
         raise PayloadTooLarge("Payload too large: the body exceeds the server's limit") from None
     return bytes(received)
+
+
+async def audit_refusal(
+    services: McpServices, err: QuotaExceeded, tenant_name: str | None, source_ip: str | None
+) -> None:
+    """One ``quota.exceeded`` row per tenant and quota a minute, counting the refusals it
+    stands for: a flood is visible in the audit log without flooding it. For every quota,
+    whether it refused the HTTP request (429, 413) or one call (a JSON-RPC error)."""
+    scope = tenant_name or "-"
+    refusals = services.admission.audit_due(scope, err.quota)
+    if refusals is None:
+        return
+    await services.auditor.record(
+        "quota.exceeded",
+        tenant=tenant_name,
+        actor="anonymous",
+        source_ip=source_ip,
+        outcome="denied",
+        detail={"quota": err.quota, "refusals": refusals, "reason": err.message},
+    )

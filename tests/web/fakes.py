@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from smcp_box.errors import AuthError, Forbidden, FuelExhausted
+from smcp_box.errors import AuthError, Forbidden, FuelExhausted, FuelQuotaExceeded
 from smcp_box.protocol.jsonrpc import check_module_reply
 from smcp_box.seams import (
     AuthMode,
@@ -182,6 +182,13 @@ class EchoRuntime:
             return {"jsonrpc": "2.0", "id": request_id, "result": _text_result("released")}
         if name == "fuel":
             raise FuelExhausted("Fuel exhausted: the call ran longer than its fuel allows")
+        if name == "fuel_quota":
+            # What the real runtime raises once the tenant's fuel_per_minute is spent.
+            raise FuelQuotaExceeded(
+                "Quota exceeded: the tenant has burned its fuel_per_minute",
+                quota="fuel_per_minute",
+                retry_after=30,
+            )
         if name == "crash":
             raise RuntimeError("a bug in the runtime, with internals: /secret/path")
         if name == "wrong_id":

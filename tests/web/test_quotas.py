@@ -189,3 +189,25 @@ async def test_stream_quota_counts_open_get_streams(clock: Clock, http: httpx.As
             await wait_until(streams_are(hub, 1), what="stream counted")
             await http.delete(box.url(), headers=session_headers(two))
             await wait_until(streams_are(hub, 0), what="count released")
+
+
+async def test_per_call_quota_refusal_is_a_jsonrpc_error_counted_and_audited(
+    clock: Clock, http: httpx.AsyncClient
+) -> None:
+    async for box in boxed(clock, limited()):
+        session = await initialize(http, box)
+        box.observer.observations.clear()
+        for request_id in (2, 3):
+            reply = await http.post(
+                box.url(),
+                headers=session_headers(session),
+                json=rpc("tools/call", {"name": "fuel_quota"}, request_id),
+            )
+            body = assert_error(reply, 200, QUOTA_EXCEEDED, request_id)
+            assert body["error"]["data"]["quota"] == "fuel_per_minute"
+        # Counted for /metrics by its kind, like every refusal.
+        assert [o[3] for o in box.observer.observations] == ["quota_fuel", "quota_fuel"]
+        # Audited once for the minute, like the HTTP-level refusals.
+        rows = [r for r in await box.audit_rows() if r["event"] == "quota.exceeded"]
+        assert [(r["tenant"], r["detail"]["quota"]) for r in rows] == [("alpha", "fuel_per_minute")]
+        assert rows[0]["detail"]["refusals"] == 1
