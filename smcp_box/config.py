@@ -186,6 +186,10 @@ QUOTAS: Mapping[str, Bound] = types.MappingProxyType(
         "fuel_per_minute": Bound(
             0, 10**15, "fuel units", "fuel burned per rolling minute (0: no limit)"
         ),
+        "kv_max_keys": Bound(0, 10**9, "keys", "kv keys (0: [store] kv_max_keys)"),
+        "kv_max_total_bytes": Bound(
+            0, 2**50, "bytes", "kv keys and values together (0: [store] kv_max_total_bytes)"
+        ),
     }
 )
 
@@ -288,6 +292,11 @@ class QuotaSettings:
     #: Fuel a tenant's calls may burn per rolling minute (about one unit per wasm
     #: instruction); 0: no limit beyond each call's own ``fuel``.
     fuel_per_minute: int = 0
+    #: kv keys a tenant may keep; 0: [store] kv_max_keys. A write past it is refused (the
+    #: module's kv import returns -1), counted in /metrics and audited.
+    kv_max_keys: int = 0
+    #: kv bytes (keys and values) a tenant may keep; 0: [store] kv_max_total_bytes.
+    kv_max_total_bytes: int = 0
     #: Failed authentications one client address may make within auth_failure_window_s;
     #: past that, every request from it is refused (429) until the window has passed.
     auth_failures_per_ip: int = 30

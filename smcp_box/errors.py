@@ -243,6 +243,13 @@ class FuelQuotaExceeded(QuotaExceeded):
     kind = "quota_fuel"
 
 
+class KvWriteRefused(QuotaExceeded):
+    """A module's kv write refused by a kv quota. Not raised: the module gets the ABI's -1 and
+    its call goes on; the transport counts and audits the refusal (``CallContext.refusals``)."""
+
+    kind = "quota_kv"
+
+
 class AddressLockedOut(QuotaExceeded):
     """Too many failed authentications from one client address."""
 

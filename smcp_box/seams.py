@@ -62,6 +62,10 @@ class CallContext:
     caller: Principal | None = None
     #: Receipt filled in by the runtime: fuel, wall time, peak memory, host calls.
     receipt: dict[str, Any] = field(default_factory=dict)
+    #: Quota refusals the call met without failing (a kv write refused: the module got -1),
+    #: as ``smcp_box.errors.QuotaExceeded`` errors (seams imports nothing of the box), appended
+    #: by the runtime; the transport counts them in /metrics and audits them.
+    refusals: list[Any] = field(default_factory=list)
 
 
 class TenantRuntime(Protocol):

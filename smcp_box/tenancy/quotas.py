@@ -47,6 +47,9 @@ class TenantQuotas:
     max_sessions: int
     max_sse_streams: int
     fuel_per_minute: int
+    #: 0: the box's [store] limit.
+    kv_max_keys: int = 0
+    kv_max_total_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ def resolve_quotas(defaults: QuotaSettings, overrides: Mapping[str, object]) -> 
         max_sessions=int(merged["max_sessions"]),
         max_sse_streams=int(merged["max_sse_streams"]),
         fuel_per_minute=int(merged["fuel_per_minute"]),
+        kv_max_keys=int(merged["kv_max_keys"]),
+        kv_max_total_bytes=int(merged["kv_max_total_bytes"]),
     )
 
 

@@ -16,6 +16,7 @@ from smcp_box.logs import request_id_var
 from smcp_box.protocol.jsonrpc import check_module_reply
 from smcp_box.sandbox import CallOutcome, Sandbox, TenantModule, inline_eligible
 from smcp_box.seams import Auditor, AuthMode, CallContext, JsonObject, ModuleDescription
+from smcp_box.store import KvQuota
 from smcp_box.tenancy.describe import ask_runtime, describe_module
 from smcp_box.tenancy.hostcalls import KeyValueStore, StoreHostCalls
 from smcp_box.tenancy.manifest import TenantManifest
@@ -130,6 +131,10 @@ class WasmTenant:
             ctx=ctx,
             clock=self._clock,
             logger=logger,
+            kv_quota=KvQuota(
+                max_keys=self.policy.quotas.kv_max_keys,
+                max_total_bytes=self.policy.quotas.kv_max_total_bytes,
+            ),
         )
         budget = self.policy.quotas.fuel_per_minute
         # Checked before the call: a call already running finishes under its own fuel limit.

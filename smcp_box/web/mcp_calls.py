@@ -100,7 +100,17 @@ async def _call_module(
         source_ip=exchange.source_ip,
         caller=exchange.principal,
     )
-    reply = await exchange.tenant.call(message, ctx)
+    try:
+        reply = await exchange.tenant.call(message, ctx)
+    finally:
+        for refusal in ctx.refusals:
+            # A kv write refused by a quota: the module got -1 and went on; the refusal is
+            # counted (as this request's error kind) and audited like every other one.
+            if isinstance(refusal, QuotaExceeded):
+                exchange.observation.error_kind = refusal.kind
+                await audit_refusal(
+                    exchange.services, refusal, exchange.tenant_name, exchange.source_ip
+                )
     if reply is None:
         # The runtime checked the reply (check_module_reply): a request always has one.
         raise BadModuleReply("The tenant module returned no reply to a request")

@@ -9,7 +9,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from smcp_box.errors import AuthError, Forbidden, FuelExhausted, FuelQuotaExceeded
+from smcp_box.errors import (
+    AuthError,
+    Forbidden,
+    FuelExhausted,
+    FuelQuotaExceeded,
+    KvWriteRefused,
+)
 from smcp_box.protocol.jsonrpc import check_module_reply
 from smcp_box.seams import (
     AuthMode,
@@ -182,6 +188,13 @@ class EchoRuntime:
             return {"jsonrpc": "2.0", "id": request_id, "result": _text_result("released")}
         if name == "fuel":
             raise FuelExhausted("Fuel exhausted: the call ran longer than its fuel allows")
+        if name == "kv_refused":
+            # What the real runtime notes when a kv quota refuses a write: the module gets -1
+            # and answers anyway.
+            ctx.refusals.append(
+                KvWriteRefused("the tenant's kv_max_keys is reached", quota="kv_max_keys")
+            )
+            return {"jsonrpc": "2.0", "id": request_id, "result": _text_result("not saved")}
         if name == "fuel_quota":
             # What the real runtime raises once the tenant's fuel_per_minute is spent.
             raise FuelQuotaExceeded(

@@ -211,3 +211,24 @@ async def test_per_call_quota_refusal_is_a_jsonrpc_error_counted_and_audited(
         rows = [r for r in await box.audit_rows() if r["event"] == "quota.exceeded"]
         assert [(r["tenant"], r["detail"]["quota"]) for r in rows] == [("alpha", "fuel_per_minute")]
         assert rows[0]["detail"]["refusals"] == 1
+
+
+async def test_a_refused_kv_write_is_counted_and_audited(
+    clock: Clock, http: httpx.AsyncClient
+) -> None:
+    async for box in boxed(clock, limited()):
+        session = await initialize(http, box)
+        box.observer.observations.clear()
+        for request_id in (2, 3):
+            reply = await http.post(
+                box.url(),
+                headers=session_headers(session),
+                json=rpc("tools/call", {"name": "kv_refused"}, request_id),
+            )
+            assert reply.status_code == 200
+            assert "result" in reply.json()  # the module's answer goes through
+        assert [o[3] for o in box.observer.observations] == ["quota_kv", "quota_kv"]
+        rows = [r for r in await box.audit_rows() if r["event"] == "quota.exceeded"]
+        assert [(r["detail"]["quota"], r["detail"]["refusals"]) for r in rows] == [
+            ("kv_max_keys", 1)
+        ]
