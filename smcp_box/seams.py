@@ -80,6 +80,12 @@ class TenantRuntime(Protocol):
     @property
     def enabled(self) -> bool: ...
 
+    @property
+    def max_request_bytes(self) -> int:
+        """The largest request body the tenant takes (its ``[limits] max_message_bytes``);
+        the transport answers a larger one 413 without reading it all."""
+        ...
+
     async def describe(self) -> ModuleDescription:
         """The module's server info and capabilities (cached after the first call)."""
         ...

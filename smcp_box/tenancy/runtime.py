@@ -95,6 +95,10 @@ class WasmTenant:
     def enabled(self) -> bool:
         return self._enabled
 
+    @property
+    def max_request_bytes(self) -> int:
+        return self.module.limits.max_message_bytes
+
     def set_enabled(self, enabled: bool) -> None:
         self._enabled = enabled
 

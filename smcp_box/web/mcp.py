@@ -42,7 +42,9 @@ from smcp_box.errors import (
     MethodNotAllowed,
     NotAcceptable,
     OriginNotAllowed,
+    PayloadTooLarge,
     QuotaExceeded,
+    RequestTooLarge,
     TenantDisabled,
     TenantNotFound,
     UnsupportedMediaType,
@@ -163,9 +165,7 @@ class McpTransport:
                 return await mcp_legacy.handle_delete(exchange, header_version)
 
             self._check_post_headers(headers)
-            body = await read_body(
-                request, self.settings.max_body_bytes, self.settings.body_timeout_s
-            )
+            body = await self._read_body(tenant)
             body_pending = False
             decoded = decode_json(body)
             message = parse_message(decoded)
@@ -200,6 +200,22 @@ class McpTransport:
         finally:
             if not observation.deferred:
                 observation.finish()
+
+    async def _read_body(self, tenant: TenantRuntime) -> bytes:
+        """The request body, within the box's max_body_bytes and the tenant's own
+        max_message_bytes (a quota: 413, counted and audited)."""
+        box_limit = self.settings.max_body_bytes
+        limit = min(box_limit, tenant.max_request_bytes)
+        try:
+            return await read_body(request, limit, self.settings.body_timeout_s)
+        except PayloadTooLarge:
+            if limit == box_limit:
+                raise
+            raise RequestTooLarge(
+                f"Payload too large: tenant {tenant.name!r} takes requests of at most {limit} "
+                "bytes ([limits] max_message_bytes in its tenant.toml); send less",
+                quota="max_message_bytes",
+            ) from None
 
     def _lookup(self, name: str | None, headers: HeaderView) -> TenantRuntime | None:
         if name is not None:

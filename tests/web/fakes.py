@@ -79,6 +79,8 @@ class EchoRuntime:
         self.describe_calls = 0
         #: Noted on every call, notification, start and cancellation, for tests to wait on.
         self.changes = Changes()
+        #: The tenant's [limits] max_message_bytes, as the transport reads it.
+        self.max_request_bytes = 4 * 1024 * 1024
 
     @property
     def name(self) -> str:

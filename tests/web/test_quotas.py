@@ -4,6 +4,7 @@ behind trusted proxies, and one audit row per minute for a flood of refusals."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
@@ -232,3 +233,29 @@ async def test_a_refused_kv_write_is_counted_and_audited(
         assert [(r["detail"]["quota"], r["detail"]["refusals"]) for r in rows] == [
             ("kv_max_keys", 1)
         ]
+
+
+def _body_of(size: int, request_id: int) -> bytes:
+    """A ping request of exactly ``size`` bytes (padded in a params field)."""
+    bare = json.dumps(rpc("ping", {"pad": ""}, request_id), separators=(",", ":")).encode()
+    padded = rpc("ping", {"pad": "x" * (size - len(bare))}, request_id)
+    body = json.dumps(padded, separators=(",", ":")).encode()
+    assert len(body) == size
+    return body
+
+
+async def test_request_size_quota_at_its_boundary_answers_413(
+    clock: Clock, http: httpx.AsyncClient
+) -> None:
+    async for box in boxed(clock, limited()):
+        session = await initialize(http, box)
+        box.alpha.max_request_bytes = 300
+        headers = session_headers(session)
+        at_limit = await http.post(box.url(), headers=headers, content=_body_of(300, 2))
+        assert at_limit.status_code == 200, at_limit.text
+        over = await http.post(box.url(), headers=headers, content=_body_of(301, 3))
+        body = assert_error(over, 413, QUOTA_EXCEEDED, None)
+        assert body["error"]["data"]["quota"] == "max_message_bytes"
+        assert "max_message_bytes" in body["error"]["message"]
+        rows = [r for r in await box.audit_rows() if r["event"] == "quota.exceeded"]
+        assert [r["detail"]["quota"] for r in rows] == ["max_message_bytes"]
