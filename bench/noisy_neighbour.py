@@ -41,6 +41,8 @@ from bench.procs import REPO
 HOG_DIR = Path(__file__).resolve().parent / "tenants" / "hog"
 CC = REPO / "sdk" / "c" / "cc.sh"
 TARGET_RATIO = 2.0
+#: Tenant B's calls per second.
+QUIET_RATE = 40.0
 NOISY, QUIET = "noisy", "quiet"
 
 #: A's flood: concurrent callers per kind; spins and bombs alone fill its 8 call slots.
@@ -218,6 +220,7 @@ def run(
     kinds: tuple[str, ...] = tuple(FLOOD),
     settings: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    workdir.mkdir(parents=True, exist_ok=True)
     tenants_dir = workdir / "tenants"
     write_tenants(tenants_dir, build_hog(workdir / "hog.wasm"))
     box = BoxServer(workdir / "box", tenants_dir, settings)
@@ -257,7 +260,9 @@ def run(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
-    parser.add_argument("--rate", type=float, default=40.0, help="tenant B's calls per second")
+    parser.add_argument(
+        "--rate", type=float, default=QUIET_RATE, help="tenant B's calls per second"
+    )
     parser.add_argument(
         "--flood",
         default=",".join(FLOOD),

@@ -147,7 +147,8 @@ def test_quick_run_of_every_part(tmp_path: Path) -> None:
     assert not errors, f"{errors}\n{done.stdout}\n{done.stderr}"
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     suites = results["suites"]
-    assert set(suites) == {"sandbox", "store", "http", "coldstart", "density", "streams"}
+    assert set(suites) == {"sandbox", "store", "http", "coldstart", "density", "streams", "noisy"}
+    assert suites["noisy"]["quiet_flooded"]["failures"] == {}
     assert any(row["peer"] == "box" for row in suites["http"]["rows"])
     assert suites["streams"]["held"] > 0
     assert results["targets"]
