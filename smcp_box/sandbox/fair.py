@@ -1,4 +1,4 @@
-"""Fair CPU scheduling across tenants: run slots, a fair queue, and epoch time slices.
+"""Fair CPU scheduling across tenants: run slots, a fair queue, time slices, long-call priority.
 
 Why: wasm runs without the GIL (every wasmtime call is a ctypes ``CDLL`` call), so each worker
 thread running a call is a thread the kernel schedules on its own. One tenant at its
@@ -8,29 +8,30 @@ of the processor and raised another tenant's p99 up to 20x.
 
 How:
 
-- **Run slots.** At most ``slots`` calls run wasm at once, box-wide (default: one per core
-  but one, which stays for the event loop and the Python side, which the GIL makes one core's
-  worth anyway; at least one). A call waits for a slot in its worker thread before it takes an
-  instance, so instantiating (a memory bomb's cost is mostly there and in the page faults)
-  counts too.
+- **Run slots.** At most ``slots`` calls run wasm at once, box-wide (``[sandbox] cpu_slots``,
+  default one per core), and one tenant holds at most ``tenant_cap`` of them (default all but
+  one): another tenant's call then finds a slot free at once instead of waiting for a running
+  call's next epoch check, which a long ``memory.grow`` or an instantiation can delay by tens
+  of milliseconds. A call waits for its slot in its worker thread before it takes an instance,
+  so instantiating counts too; a call waiting in a host import (kv) gives its slot up
+  meanwhile (:func:`.host.leave_slot`).
 - **A fair queue.** Waiting calls queue per tenant; a free slot goes to the waiting tenant
   served least recently, so a tenant with 8 waiting calls and one with 1 take turns, not 8:1,
   and a tenant whose long calls keep queueing again (slice after slice) goes behind every
   tenant that waits.
 - **Time slices.** A running call meets its epoch callback every tick (``[sandbox] tick_ms``,
-  10 ms by default). When other calls wait, a call that has run for its slice gives its slot
-  back and queues again behind them (:meth:`Slot.yield_if_waited`), blocking in the callback,
-  which pauses its wasm where it is. When a call arrives and every slot is taken, the
-  scheduler asks the engine to end the current slices now (``preempt``, an epoch increment)
-  instead of waiting out the tick, so a short call waits for a slot about as long as the
-  running calls take to reach their next loop back-edge, not a whole tick.
+  10 ms by default). While other calls wait, it gives its slot to the next in turn and queues
+  again (:meth:`Slot.yield_if_waited`), blocking in the callback, which pauses its wasm where it
+  is. When a call of a tenant with no slot arrives and none is free, the scheduler ends the
+  running slices now (``preempt``: an epoch increment, not counted against any call's timeout)
+  instead of waiting out the tick.
+- **Long-call priority.** A call running longer than ``demote_after_s`` runs at nice
+  :data:`LONG_CALL_NICE` until it ends, so short calls and the event loop win a contended core;
+  only where the priority can be set back (:func:`can_restore_priority`).
 
-This gives each tenant with runnable calls an equal share of the run slots over time (a CPU
-share, not just a thread count); a call's own limits are unchanged: its wall-clock timeout still
-counts from its start, time spent waiting for a slot included, so a starved call still ends.
-Lowering a long call's thread priority was measured too and rejected: an unprivileged process
-cannot raise a thread's priority back (RLIMIT_NICE), and fuel per second would stop a long call
-rather than share the processor.
+A call's own limits are unchanged: its wall-clock timeout keeps counting while it waits for a
+slot, so a starved call still ends. Fuel per second was rejected: it would stop a long call
+rather than share the processor, and charge a call for its neighbours' load.
 """
 
 from __future__ import annotations
