@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from smcp_box.errors import CallTimeout
 from smcp_box.sandbox import Limits, Sandbox
 from smcp_box.sandbox.fair import LONG_CALL_NICE, FairScheduler, Slot, can_restore_priority
 from tests.support.waiting import wait_until, wait_until_sync
@@ -194,3 +196,22 @@ async def test_a_call_waiting_on_a_host_import_holds_no_slot(one_slot: Sandbox) 
     assert one_slot.scheduler.running == 0
     held.release.set()
     assert {outcome.reply for outcome in await asyncio.gather(*calls)} == {"null"}
+
+
+async def test_preemptions_do_not_shorten_a_calls_time_limit(one_slot: Sandbox) -> None:
+    spinner = RecordingHost()
+    spin = one_slot.load("spin", wasm("infinite_loop"), Limits(fuel=10**12, timeout_ms=1_000))
+    healthy = one_slot.load("healthy", wasm("echo"), Limits())
+    started = time.monotonic()
+    spinning = asyncio.create_task(one_slot.call(spin, "[]", spinner))
+    await wait_until(lambda: spinner.logs != [], what="the call to be spinning in wasm")
+    # Each of these arrives with no slot free and preempts the spinning call's slice: an
+    # epoch increment that must not count as one of its 101 ticks.
+    calls = 0
+    while not spinning.done() and calls < 60:
+        await one_slot.call(healthy, NORMAL, RecordingHost())
+        calls += 1
+    with pytest.raises(CallTimeout):
+        await spinning
+    assert calls >= 30, "too few preemptions to tell"
+    assert time.monotonic() - started >= 1.0  # never before its limit
