@@ -273,6 +273,7 @@ class Box:
         )
         counters = self.sandbox.cache_counters
         writer = self.auditor.stats
+        scheduler = self.sandbox.scheduler
         box_figures = BoxFigures(
             started_at=self.started_at,
             tenants_failed=len(self.tenants.last_report.failed),
@@ -287,6 +288,13 @@ class Box:
                 "rows_written": writer.rows_written,
                 "rows_dropped": writer.rows_dropped,
                 "pending": self.auditor.pending,
+            },
+            scheduler={
+                "slots": scheduler.slots,
+                "running": scheduler.running,
+                "waiting": scheduler.waiting,
+                "granted": scheduler.grants,
+                "yielded": scheduler.yields,
             },
         )
         return box_figures, figures

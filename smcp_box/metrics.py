@@ -263,6 +263,10 @@ class BoxFigures:
     ticker_alive: bool
     cache: dict[str, int]
     audit: dict[str, int]
+    #: The sandbox's run slots (see smcp_box.sandbox.fair): ``slots``, ``running`` and
+    #: ``waiting`` now; ``granted`` and ``yielded`` (slices given up to a waiting call) since
+    #: the start.
+    scheduler: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
