@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 
 from bench import report, targets
-from bench.suites import coldstart, density, http, sandbox, store, streams
+from bench.suites import coldstart, density, http, noisy, sandbox, store, streams
 from bench.suites.context import BENCH_BOX_SETTINGS, Context, Sizes
 
 PARTS = {
@@ -34,6 +34,7 @@ PARTS = {
     "coldstart": coldstart.run,
     "density": density.run,
     "streams": streams.run,
+    "noisy": noisy.run,
 }
 
 

@@ -108,6 +108,17 @@ def checks(results: Results) -> list[Check]:
                 "us",
             )
         )
+    if "noisy" in suites:
+        out.append(
+            Check(
+                "tenant B p99 while tenant A floods, over B alone",
+                _get(suites, "noisy", "p99_ratio"),
+                "<=",
+                2,
+                "x",
+                f"B's failures under flood: {_get(suites, 'noisy', 'quiet_flooded', 'failures')}",
+            )
+        )
     if "coldstart" in suites:
         out.append(
             Check(

@@ -170,7 +170,11 @@ class Box:
             )
             undo.push_async_callback(store.close)
             configure_sessions(store, settings)
-            sandbox = Sandbox(settings.cache_path(), tick_s=settings.sandbox.tick_ms / 1000)
+            sandbox = Sandbox(
+                settings.cache_path(),
+                tick_s=settings.sandbox.tick_ms / 1000,
+                cpu_slots=settings.sandbox.cpu_slots,
+            )
             undo.callback(sandbox.close)
             auditor = AuditWriter(store, clock=clock)
             auditor.start()
@@ -292,6 +296,7 @@ class Box:
         )
         counters = self.sandbox.cache_counters
         writer = self.auditor.stats
+        scheduler = self.sandbox.scheduler
         box_figures = BoxFigures(
             started_at=self.started_at,
             tenants_failed=len(self.tenants.last_report.failed),
@@ -311,6 +316,13 @@ class Box:
             baseline_flags=self.tenants.baselines.flag_counts(),
             baseline_blocked=tuple(self.tenants.baselines.blocked()),
             connections=self.connections.figures(),
+            scheduler={
+                "slots": scheduler.slots,
+                "running": scheduler.running,
+                "waiting": scheduler.waiting,
+                "granted": scheduler.grants,
+                "yielded": scheduler.yields,
+            },
         )
         return box_figures, figures
 

@@ -108,7 +108,8 @@ class ServerSettings:
 class SandboxSettings:
     """Defaults for every tenant; a tenant.toml [limits] table may lower or raise each limit.
 
-    The per-tenant limits (every field but ``tick_ms`` and ``inline_fuel``) have the names,
+    The per-tenant limits (every field but ``tick_ms``, ``inline_fuel`` and ``cpu_slots``) have
+    the names,
     units and bounds of :data:`LIMITS`, the one vocabulary of the box, tenant.toml, the sandbox's
     ``Limits`` record, the admin API, the CLI and the TUI.
     """
@@ -142,6 +143,10 @@ class SandboxSettings:
     #: times the call, and the budget keeps a call's loop time below the ~0.5 ms of Python every
     #: request costs anyway, so no tenant gains loop time by it.
     inline_fuel: int = 100_000
+    #: Wasm calls running at once, box-wide; waiting calls take turns tenant by tenant, and a
+    #: long call gives its slot up every tick while others wait (fair CPU shares). 0: one per
+    #: core but one (left to the event loop), at least one.
+    cpu_slots: int = 0
 
 
 @dataclass(frozen=True)
@@ -200,6 +205,10 @@ QUOTAS: Mapping[str, Bound] = types.MappingProxyType(
             0, 10**15, "fuel units", "fuel burned per rolling minute (0: no limit)"
         ),
         "max_open_tasks": Bound(1, 100_000, "tasks", "tasks working or waiting for input"),
+        "kv_max_keys": Bound(0, 10**9, "keys", "kv keys (0: [store] kv_max_keys)"),
+        "kv_max_total_bytes": Bound(
+            0, 2**50, "bytes", "kv keys and values together (0: [store] kv_max_total_bytes)"
+        ),
     }
 )
 
@@ -225,6 +234,7 @@ SETTING_BOUNDS: Mapping[str, Bound] = types.MappingProxyType(
         "tasks.purge_interval_s": Bound(1, 86_400, "seconds"),
         "sandbox.tick_ms": Bound(1, 1_000, "ms"),
         "sandbox.inline_fuel": Bound(0, 10_000_000, "fuel units"),
+        "sandbox.cpu_slots": Bound(0, 1_024, "calls"),
         "store.max_events_per_session": Bound(1, 10_000_000, "events"),
         "store.kv_max_keys": Bound(1, 10**9, "keys"),
         "store.kv_max_value_bytes": Bound(1, 1_024 * MIB, "bytes"),
@@ -313,6 +323,11 @@ class QuotaSettings:
     #: Tasks (docs/tasks.md) one tenant may have working or waiting for input at once; past
     #: it, a tools/call that would start one gets a JSON-RPC error naming the quota.
     max_open_tasks: int = 100
+    #: kv keys a tenant may keep; 0: [store] kv_max_keys. A write past it is refused (the
+    #: module's kv import returns -1), counted in /metrics and audited.
+    kv_max_keys: int = 0
+    #: kv bytes (keys and values) a tenant may keep; 0: [store] kv_max_total_bytes.
+    kv_max_total_bytes: int = 0
     #: Failed authentications one client address may make within auth_failure_window_s;
     #: past that, every request from it is refused (429) until the window has passed.
     auth_failures_per_ip: int = 30

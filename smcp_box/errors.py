@@ -275,6 +275,22 @@ class TaskQuotaExceeded(QuotaExceeded):
     kind = "quota_tasks"
 
 
+class RequestTooLarge(QuotaExceeded):
+    """A request body over the tenant's ``[limits] max_message_bytes``: 413, audited like
+    every quota refusal. (A body over the box's ``[server] max_body_bytes`` is a plain
+    PayloadTooLarge: no tenant's quota, the box's own limit.)"""
+
+    http_status = 413
+    kind = "quota_request_size"
+
+
+class KvWriteRefused(QuotaExceeded):
+    """A module's kv write refused by a kv quota. Not raised: the module gets the ABI's -1 and
+    its call goes on; the transport counts and audits the refusal (``CallContext.refusals``)."""
+
+    kind = "quota_kv"
+
+
 class AddressLockedOut(QuotaExceeded):
     """Too many failed authentications from one client address."""
 

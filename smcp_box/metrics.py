@@ -272,6 +272,10 @@ class BoxFigures:
     #: Per-address caps and deadlines (web/connections.py): ``dropped.<kind>`` counters and
     #: the ``open_connections`` and ``open_streams`` gauges.
     connections: dict[str, int] = field(default_factory=dict)
+    #: The sandbox's run slots (see smcp_box.sandbox.fair): ``slots``, ``running`` and
+    #: ``waiting`` now; ``granted`` and ``yielded`` (slices given up to a waiting call) since
+    #: the start.
+    scheduler: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

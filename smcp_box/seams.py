@@ -62,6 +62,10 @@ class CallContext:
     caller: Principal | None = None
     #: Receipt filled in by the runtime: fuel, wall time, peak memory, host calls.
     receipt: dict[str, Any] = field(default_factory=dict)
+    #: Quota refusals the call met without failing (a kv write refused: the module got -1),
+    #: as ``smcp_box.errors.QuotaExceeded`` errors (seams imports nothing of the box), appended
+    #: by the runtime; the transport counts them in /metrics and audits them.
+    refusals: list[Any] = field(default_factory=list)
 
 
 class TenantRuntime(Protocol):
@@ -75,6 +79,12 @@ class TenantRuntime(Protocol):
 
     @property
     def enabled(self) -> bool: ...
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The largest request body the tenant takes (its ``[limits] max_message_bytes``);
+        the transport answers a larger one 413 without reading it all."""
+        ...
 
     async def describe(self) -> ModuleDescription:
         """The module's server info and capabilities (cached after the first call)."""

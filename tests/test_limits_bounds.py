@@ -62,7 +62,7 @@ PER_LIMIT = pytest.mark.parametrize(
 def test_one_vocabulary_everywhere() -> None:
     names = list(ABOVE_MAXIMUM)
     assert list(LIMITS) == names
-    box_only = {"tick_ms", "inline_fuel"}
+    box_only = {"tick_ms", "inline_fuel", "cpu_slots"}
     assert [f.name for f in dataclasses.fields(SandboxSettings) if f.name not in box_only] == names
     assert [f.name for f in dataclasses.fields(Limits)] == names
     assert list(LIMIT_KEYS) == names

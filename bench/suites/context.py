@@ -33,6 +33,8 @@ class Sizes:
     stream_hold_s: float = 3.0
     #: Arguments for bench/store_bench.py (its defaults when empty).
     store_args: tuple[str, ...] = ()
+    #: Seconds of each noisy-neighbour phase (B alone, B under A's flood).
+    noisy_duration_s: float = 10.0
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -49,6 +51,7 @@ class Sizes:
             streams=20,
             stream_hold_s=0.3,
             store_args=("--events", "200", "--rounds", "1"),
+            noisy_duration_s=1.5,
         )
 
 

@@ -75,7 +75,12 @@ LIVE_SETTINGS: Final = frozenset(
         "vetting.require_signature",
     }
     | {f"server.{name}" for name in _LIVE_SERVER}
-    | {f"sandbox.{f.name}" for f in fields(SandboxSettings) if f.name != "tick_ms"}
+    # The ticker and the run slots are made once, with the sandbox.
+    | {
+        f"sandbox.{f.name}"
+        for f in fields(SandboxSettings)
+        if f.name not in ("tick_ms", "cpu_slots")
+    }
 )
 
 

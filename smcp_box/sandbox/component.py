@@ -50,6 +50,8 @@ from .host import (
     enter_import,
     fail,
     kv_call,
+    leave_slot,
+    rejoin_slot,
 )
 from .instance import host_deadline, parse_reply, reply_too_large
 from .limits import MAX_TABLE_ELEMENTS, CallOutcome, Limits
@@ -206,7 +208,12 @@ def _entry(name: str, impl: Any) -> Any:
         if state is None:  # pragma: no cover - every wasm entry binds a state first
             raise wasmtime.WasmtimeError(f"{name}: called with no call in progress")
         try:
-            return impl(state, enter_import(state, name), *args)
+            host = enter_import(state, name)
+            slot = leave_slot()
+            try:
+                return impl(state, host, *args)
+            finally:
+                rejoin_slot(state, slot)
         except BaseException as exc:  # only WasmtimeError may go back into wasmtime
             if state.pending is None:
                 state.pending = exc

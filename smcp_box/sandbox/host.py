@@ -36,6 +36,7 @@ from smcp_box.seams import JsonObject
 
 from . import native
 from .abi import HOST_IMPORTS, IMPORT_MODULE, U32_MASK, pack_buffer
+from .fair import Slot
 from .faults import (
     call_cancelled,
     call_timeout,
@@ -128,6 +129,7 @@ class CallState:
         "limits",
         "mem_ref",
         "pending",
+        "preemptions_seen",
         "shutdown",
         "tenant",
         "ticks_left",
@@ -156,6 +158,9 @@ class CallState:
         self.deadline = deadline
         #: Epoch ticks the call may still run (its wall-clock limit, counted by the ticker).
         self.ticks_left = ticks
+        #: :data:`preemptions` as of this call's last epoch check: an epoch the scheduler added
+        #: to cut slices short is not a tick of the call's time.
+        self.preemptions_seen = preemptions[0]
         #: Raised when the call's client cancelled it (the transport's task was cancelled).
         self.cancel = cancel
         #: Raised when the sandbox closes.
@@ -177,9 +182,36 @@ class CallState:
 
 _current = threading.local()
 
+#: Epoch increments made by the scheduler to end slices early (not by the ticker), process-wide:
+#: a one-element list so that every engine's preempt hook can count into it.
+preemptions = [0]
+
 
 def bind(state: CallState | None) -> None:
     _current.state = state
+
+
+def bind_slot(slot: Slot | None) -> None:
+    """The run slot the wasm on this thread holds (see :mod:`.fair`); its epoch checks give the
+    slot up between slices when other calls wait."""
+    _current.slot = slot
+
+
+def leave_slot() -> Slot | None:
+    """Give up this thread's run slot for a host import, which may wait (kv waits on the event
+    loop and the database): a waiting call uses no processor, and the slot is another call's
+    meanwhile. Returns the slot to :func:`rejoin_slot`, or None when none was held."""
+    slot: Slot | None = getattr(_current, "slot", None)
+    if slot is None or not slot.held:
+        return None
+    slot.release()
+    return slot
+
+
+def rejoin_slot(state: CallState, slot: Slot | None) -> None:
+    """Take a run slot again after a host import, in turn behind the calls waiting."""
+    if slot is not None and not slot.rejoin(_stopper(state)):
+        raise state.interruption() or call_timeout(state.tenant, state.limits)
 
 
 def current_state() -> CallState | None:
@@ -428,7 +460,12 @@ def _callback(name: str, impl: Impl) -> Any:
         if state is None:  # pragma: no cover - every wasm entry binds a state first
             return native.new_trap(f"{name}: called with no call in progress")
         try:
-            impl(state, enter_import(state, name), native.caller_context(caller), args)
+            host = enter_import(state, name)
+            slot = leave_slot()
+            try:
+                impl(state, host, native.caller_context(caller), args)
+            finally:
+                rejoin_slot(state, slot)
             return 0
         except BaseException as exc:  # nothing may escape into wasmtime
             if state.pending is None:
@@ -442,6 +479,10 @@ def _callback(name: str, impl: Impl) -> Any:
 _CALLBACKS: dict[str, Any] = {name: _callback(name, impl) for name, impl in _IMPLS.items()}
 
 
+def _stopper(state: CallState) -> Callable[[], bool]:
+    return lambda: state.interruption() is not None
+
+
 def _on_epoch(context: int, env: int, delta: Any, kind: Any) -> int:
     """wasmtime reached the running store's epoch deadline: stop the call, or look again in
     ``CHECK_TICKS`` ticks. Runs on the thread running the wasm; never raises into wasmtime."""
@@ -449,10 +490,18 @@ def _on_epoch(context: int, env: int, delta: Any, kind: Any) -> int:
     try:
         if state is None:  # pragma: no cover - every wasm entry binds a state first
             return native.new_error("epoch deadline reached with no call in progress")
-        state.ticks_left -= CHECK_TICKS
+        if state.preemptions_seen == preemptions[0]:
+            state.ticks_left -= CHECK_TICKS
+        else:
+            # Possibly an added epoch, not a tick: the wall-clock check below still holds.
+            state.preemptions_seen = preemptions[0]
         interruption = state.interruption()
         if interruption is None and state.ticks_left <= 0:
             interruption = call_timeout(state.tenant, state.limits)
+        slot: Slot | None = getattr(_current, "slot", None)
+        # Blocks (the wasm paused) while other calls have their turn.
+        if interruption is None and slot is not None and not slot.yield_if_waited(_stopper(state)):
+            interruption = state.interruption()
         if interruption is not None:
             if state.pending is None:
                 state.pending = interruption

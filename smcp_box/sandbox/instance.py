@@ -287,7 +287,7 @@ def reply_too_large(tenant: str, limits: Limits, length: int) -> BadModuleReply:
     return BadModuleReply(
         f"tenant {tenant!r}: the reply is {length} bytes, over [limits].max_reply_bytes "
         f"({limits.max_reply_bytes}); raise it in tenant.toml or send less",
-        data={"tenant": tenant},
+        data={"tenant": tenant, "quota": "max_reply_bytes"},
     )
 
 

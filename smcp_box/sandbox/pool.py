@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -20,7 +21,9 @@ from typing import Protocol
 
 from smcp_box.errors import FuelExhausted, SandboxError, TenantBusy
 
-from .host import CancelToken, HostCalls
+from .fair import FairScheduler, Slot
+from .faults import call_cancelled, call_timeout, sandbox_closing
+from .host import CancelToken, HostCalls, bind_slot
 from .instance import deadline_ticks
 from .limits import CallOutcome, Limits, PoolStats
 
@@ -179,8 +182,11 @@ class TenantPool:
         *,
         keepalive: object = None,
         shutdown: CancelToken | None = None,
+        scheduler: FairScheduler | None = None,
     ) -> None:
         self.module = module
+        #: Shares the processor between tenants (worker calls only; None: no run slots).
+        self.scheduler = scheduler
         self.keepalive = keepalive
         #: Raised when the sandbox closes: every running call stops within a tick.
         self.shutdown = shutdown
@@ -288,6 +294,51 @@ class TenantPool:
         final: bool,
         inline: bool = False,
         cancel: CancelToken | None = None,
+    ) -> CallOutcome | None:
+        # An inline call runs on the event loop within a small fuel budget: it takes no slot.
+        slot = None if inline or self.scheduler is None else self._wait_for_slot(limits, cancel)
+        try:
+            return self._run_in_slot(message, host, limits, final, inline, cancel)
+        finally:
+            if slot is not None:
+                bind_slot(None)
+                slot.release()
+
+    def _wait_for_slot(self, limits: Limits, cancel: CancelToken | None) -> Slot:
+        """A run slot for this call (see :mod:`.fair`), bound to this thread. Waiting ends with
+        the call's errors: cancelled, the sandbox closing, or its timeout passed waiting."""
+        assert self.scheduler is not None
+        deadline = time.monotonic() + limits.timeout_s
+
+        def stopped() -> bool:
+            return (
+                (cancel is not None and cancel.cancelled)
+                or (self.shutdown is not None and self.shutdown.cancelled)
+                or time.monotonic() > deadline
+            )
+
+        slot = self.scheduler.slot(self.tenant)
+        if not slot.acquire(stopped):
+            failure: SandboxError
+            if cancel is not None and cancel.cancelled:
+                failure = call_cancelled(self.tenant)
+            elif self.shutdown is not None and self.shutdown.cancelled:
+                failure = sandbox_closing(self.tenant, limits)
+            else:
+                failure = call_timeout(self.tenant, limits)
+            self._count_failure(failure)
+            raise failure
+        bind_slot(slot)
+        return slot
+
+    def _run_in_slot(
+        self,
+        message: bytes,
+        host: HostCalls,
+        limits: Limits,
+        final: bool,
+        inline: bool,
+        cancel: CancelToken | None,
     ) -> CallOutcome | None:
         try:
             instance = self._take()

@@ -25,7 +25,8 @@ from .cache import CacheCounters, ModuleCache
 from .component import ComponentInstance
 from .component import make_linker as make_component_linker
 from .engine import EngineSettings, EpochTicker, build_engine, engine_fingerprint
-from .host import CHECK_TICKS, CancelToken, HostCalls, make_linker
+from .fair import FairScheduler, can_restore_priority, default_slots
+from .host import CHECK_TICKS, CancelToken, HostCalls, make_linker, preemptions
 from .instance import Instance
 from .limits import CallOutcome, Limits, PoolStats
 from .pool import Spawn, TenantModule, TenantPool
@@ -72,6 +73,10 @@ def _default_workers() -> int:
 #: Host imports that make a module unfit for inline calls: kv writes would happen twice if the
 #: call is rerun, and every kv import waits on the event loop, which an inline call occupies.
 INLINE_UNSAFE = frozenset({"kv_get", "kv_set", "kv_delete", "kv_list", "kv_cas", "kv_incr"})
+#: A call running longer than this is a long call: its thread's priority is lowered until it
+#: ends, so short calls and the event loop win a contended core (see :mod:`.fair`). Far above
+#: what a tool call usually takes (~0.1-10 ms), far below the default 5 s limit.
+LONG_CALL_S = 0.05
 #: Inline attempts a tenant skips after one ran out of its budget.
 INLINE_BACKOFF_CALLS = 50
 
@@ -99,6 +104,7 @@ class Sandbox:
         max_workers: int | None = None,
         engine_settings: EngineSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cpu_slots: int = 0,
     ) -> None:
         self.engine_settings = engine_settings or EngineSettings()
         self.fingerprint = engine_fingerprint(self.engine_settings)
@@ -122,6 +128,12 @@ class Sandbox:
         )
         self._ticker = EpochTicker(self.engine, tick_s, clock=clock)
         self.tick_s = tick_s
+        #: Wasm calls running at once, box-wide, shared fairly between tenants (0: cores - 1).
+        self.scheduler = FairScheduler(
+            cpu_slots or default_slots(),
+            preempt=self._preempt,
+            demote_after_s=LONG_CALL_S if can_restore_priority() else None,
+        )
 
     # --- modules ---------------------------------------------------------------------------
 
@@ -176,7 +188,14 @@ class Sandbox:
             kind=kind,
         )
         # The pool keeps the compiled module alive; the weak map only shares it between tenants.
-        pool = TenantPool(module, spawn, self.tick_s, keepalive=keepalive, shutdown=self._shutdown)
+        pool = TenantPool(
+            module,
+            spawn,
+            self.tick_s,
+            keepalive=keepalive,
+            shutdown=self._shutdown,
+            scheduler=self.scheduler,
+        )
         if kind == "component":
             # Components are linked when instantiated (no InstancePre for them in wasmtime-py):
             # one instance now turns a link or limit problem into a load error, not a call's.
@@ -197,6 +216,12 @@ class Sandbox:
             "from cache" if cache_hit else "compiled",
         )
         return module
+
+    def _preempt(self) -> None:
+        """End the running calls' slices now: they reach their epoch check at their next loop
+        back-edge or function entry and hand their slots to the calls waiting."""
+        preemptions[0] += 1
+        self.engine.increment_epoch()
 
     def _component_linker(self) -> wasmtime.component.Linker:
         with self._lock:

@@ -37,7 +37,7 @@ import wasmtime
 from smcp_box.errors import BoxError, ModuleTrapped
 
 from . import native
-from .host import CallState, current_state
+from .host import CallState, current_state, leave_slot, rejoin_slot
 
 WASI_MODULE = "wasi_snapshot_preview1"
 
@@ -350,15 +350,20 @@ def _event(userdata: int, errno: int, kind: int, nbytes: int) -> bytes:
 
 def _sleep_until(state: WasiState, when: float) -> None:
     """A guest timer: wait for it in the host, looking at the call's deadline and cancel flags
-    (which the epoch ticker cannot do while the guest is out of wasm)."""
-    while True:
-        interruption = state.interruption()
-        if interruption is not None:
-            raise interruption
-        left = when - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, SLEEP_SLICE_S, max(state.deadline - time.monotonic(), 0.0)))
+    (which the epoch ticker cannot do while the guest is out of wasm). A sleeping guest holds
+    no run slot (see :mod:`.fair`): it uses no processor."""
+    slot = leave_slot()
+    try:
+        while True:
+            interruption = state.interruption()
+            if interruption is not None:
+                raise interruption
+            left = when - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, SLEEP_SLICE_S, max(state.deadline - time.monotonic(), 0.0)))
+    finally:
+        rejoin_slot(state, slot)
 
 
 def _random_get(state: WasiState, mem: _Memory, a: Any) -> int:

@@ -10,7 +10,7 @@ from .apikeys import ApiKeyRecord
 from .audit import AuditEntry, AuditRecord
 from .chain import AuditVerification, ChainFinding
 from .keyfile import load_data_key
-from .kv import KvLimits
+from .kv import KvLimits, KvQuota
 from .signing_keys import SigningKeyRecord
 from .store import Store
 from .tasks import TaskPage, TaskRecord, TaskStatus
@@ -24,6 +24,7 @@ __all__ = [
     "AuditVerification",
     "ChainFinding",
     "KvLimits",
+    "KvQuota",
     "SigningKeyRecord",
     "Store",
     "TaskPage",

@@ -41,6 +41,15 @@ class KvLimits:
 
 
 @dataclass(frozen=True)
+class KvQuota:
+    """One tenant's own kv quota (tenant.toml ``[quotas]``) over the box's ``[store]`` limits;
+    0 keeps the box's limit."""
+
+    max_keys: int = 0
+    max_total_bytes: int = 0
+
+
+@dataclass(frozen=True)
 class _SealedRow:
     key_hash: bytes
     key_enc: bytes
@@ -70,12 +79,19 @@ class Kv:
             return None
         return self._crypto.open_text(row[0], "kv", tenant, key_hash, "value")
 
-    async def kv_set(self, tenant: str, key: str, value: str) -> None:
+    async def kv_set(self, tenant: str, key: str, value: str, quota: KvQuota | None = None) -> None:
         row = self._sealed(tenant, key, value)
         async with self._db.write() as tx:
-            await self._put(tx, tenant, row)
+            await self._put(tx, tenant, row, quota)
 
-    async def kv_cas(self, tenant: str, key: str, expected: str | None, value: str) -> bool:
+    async def kv_cas(
+        self,
+        tenant: str,
+        key: str,
+        expected: str | None,
+        value: str,
+        quota: KvQuota | None = None,
+    ) -> bool:
         """Set key to value only if its current value equals ``expected`` (None: only if the
         key is absent), in one transaction; True if it wrote. Quotas apply as for kv_set, and
         only when the comparison succeeds (a refused compare writes nothing)."""
@@ -83,10 +99,10 @@ class Kv:
         async with self._db.write() as tx:
             if await self._current(tx, tenant, row.key_hash) != expected:
                 return False
-            await self._put(tx, tenant, row)
+            await self._put(tx, tenant, row, quota)
         return True
 
-    async def kv_incr(self, tenant: str, key: str, delta: int) -> int:
+    async def kv_incr(self, tenant: str, key: str, delta: int, quota: KvQuota | None = None) -> int:
         """Add ``delta`` to the decimal integer under key (absent counts as 0) and store the
         sum as decimal text, in one transaction; returns the sum.
 
@@ -105,14 +121,15 @@ class Kv:
                     f"kv_incr: {current} + {delta} overflows i64 under key {key!r}; nothing "
                     "was written"
                 )
-            await self._put(tx, tenant, self._sealed(tenant, key, str(total)))
+            await self._put(tx, tenant, self._sealed(tenant, key, str(total)), quota)
         return total
 
     def _check_key(self, key_bytes: bytes) -> None:
         if len(key_bytes) > self.limits.max_key_bytes:
             raise KvQuotaExceeded(
                 f"The kv key is {len(key_bytes)} bytes; keys may have at most "
-                f"{self.limits.max_key_bytes}. Use a shorter key."
+                f"{self.limits.max_key_bytes}. Use a shorter key.",
+                data={"quota": "kv_max_key_bytes"},
             )
 
     def _check_value(self, value_bytes: bytes) -> None:
@@ -120,7 +137,8 @@ class Kv:
             raise KvQuotaExceeded(
                 f"The kv value is {len(value_bytes)} bytes; the limit ([store] "
                 f"kv_max_value_bytes) is {self.limits.max_value_bytes}. Split the value or "
-                "store less."
+                "store less.",
+                data={"quota": "kv_max_value_bytes"},
             )
 
     def _sealed(self, tenant: str, key: str, value: str) -> _SealedRow:
@@ -146,9 +164,19 @@ class Kv:
             None if row is None else self._crypto.open_text(row[0], "kv", tenant, key_hash, "value")
         )
 
-    async def _put(self, tx: Tx, tenant: str, put: _SealedRow) -> None:
-        """Upsert inside the caller's write transaction, refusing growth past the quotas."""
+    async def _put(
+        self, tx: Tx, tenant: str, put: _SealedRow, quota: KvQuota | None = None
+    ) -> None:
+        """Upsert inside the caller's write transaction, refusing growth past the quotas: the
+        tenant's own (``quota``) where it sets one, else the box's."""
         limits = self.limits
+        max_keys, keys_setting = limits.max_keys, "[store] kv_max_keys"
+        max_bytes, bytes_setting = limits.max_total_bytes, "[store] kv_max_total_bytes"
+        if quota is not None and quota.max_keys:
+            max_keys, keys_setting = quota.max_keys, "tenant.toml [quotas] kv_max_keys"
+        if quota is not None and quota.max_total_bytes:
+            max_bytes = quota.max_total_bytes
+            bytes_setting = "tenant.toml [quotas] kv_max_total_bytes"
         key_hash, size = put.key_hash, put.size
         row = await tx.one(
             "SELECT (SELECT size FROM kv WHERE tenant = ?1 AND key_hash = ?2),"
@@ -158,16 +186,18 @@ class Kv:
         )
         assert row is not None
         old_size, keys, total = row[0], row[1] or 0, row[2] or 0
-        if old_size is None and keys + 1 > limits.max_keys:
+        if old_size is None and keys + 1 > max_keys:
             raise KvQuotaExceeded(
                 f"Tenant {tenant!r} already has {keys} kv keys; the limit "
-                f"([store] kv_max_keys) is {limits.max_keys}. Delete keys first."
+                f"({keys_setting}) is {max_keys}. Delete keys first.",
+                data={"quota": "kv_max_keys"},
             )
         new_total = total - (old_size or 0) + size
-        if new_total > limits.max_total_bytes and size > (old_size or 0):
+        if new_total > max_bytes and size > (old_size or 0):
             raise KvQuotaExceeded(
-                f"Tenant {tenant!r} would use {new_total} kv bytes; the limit ([store] "
-                f"kv_max_total_bytes) is {limits.max_total_bytes}. Delete data first."
+                f"Tenant {tenant!r} would use {new_total} kv bytes; the limit "
+                f"({bytes_setting}) is {max_bytes}. Delete data first.",
+                data={"quota": "kv_max_total_bytes"},
             )
         await tx.run(
             "INSERT INTO kv (tenant, key_hash, key_enc, value_enc, size, updated_at)"

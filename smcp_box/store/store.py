@@ -24,7 +24,7 @@ from .baselines import BaselineRow, Baselines
 from .chain import AuditVerification, ChainFinding
 from .crypto import Crypto
 from .db import DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_SYNCHRONOUS, Database, Synchronous, backup_to
-from .kv import Kv, KvLimits
+from .kv import Kv, KvLimits, KvQuota
 from .oauth import OAuthRecords
 from .secrets import Secrets
 from .sessions import DEFAULT_MAX_EVENTS_PER_SESSION, Sessions
@@ -220,14 +220,21 @@ class Store:
     async def kv_get(self, tenant: str, key: str) -> str | None:
         return await self._kv.kv_get(tenant, key)
 
-    async def kv_set(self, tenant: str, key: str, value: str) -> None:
-        await self._kv.kv_set(tenant, key, value)
+    async def kv_set(self, tenant: str, key: str, value: str, quota: KvQuota | None = None) -> None:
+        await self._kv.kv_set(tenant, key, value, quota)
 
-    async def kv_cas(self, tenant: str, key: str, expected: str | None, value: str) -> bool:
-        return await self._kv.kv_cas(tenant, key, expected, value)
+    async def kv_cas(
+        self,
+        tenant: str,
+        key: str,
+        expected: str | None,
+        value: str,
+        quota: KvQuota | None = None,
+    ) -> bool:
+        return await self._kv.kv_cas(tenant, key, expected, value, quota)
 
-    async def kv_incr(self, tenant: str, key: str, delta: int) -> int:
-        return await self._kv.kv_incr(tenant, key, delta)
+    async def kv_incr(self, tenant: str, key: str, delta: int, quota: KvQuota | None = None) -> int:
+        return await self._kv.kv_incr(tenant, key, delta, quota)
 
     async def kv_delete(self, tenant: str, key: str) -> bool:
         return await self._kv.kv_delete(tenant, key)

@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, Protocol, TypeVar
 
-from smcp_box.errors import BadModuleReply, StoreError
+from smcp_box.errors import BadModuleReply, KvQuotaExceeded, KvWriteRefused, StoreError
 from smcp_box.seams import CallContext, JsonObject
+from smcp_box.store import KvQuota
 
 _T = TypeVar("_T")
 #: How long a host import may wait for the store before the call fails.
@@ -36,11 +37,22 @@ _LEVELS = {
 class KeyValueStore(Protocol):
     async def kv_get(self, tenant: str, key: str) -> str | None: ...
 
-    async def kv_set(self, tenant: str, key: str, value: str) -> None: ...
+    async def kv_set(
+        self, tenant: str, key: str, value: str, quota: KvQuota | None = None
+    ) -> None: ...
 
-    async def kv_cas(self, tenant: str, key: str, expected: str | None, value: str) -> bool: ...
+    async def kv_cas(
+        self,
+        tenant: str,
+        key: str,
+        expected: str | None,
+        value: str,
+        quota: KvQuota | None = None,
+    ) -> bool: ...
 
-    async def kv_incr(self, tenant: str, key: str, delta: int) -> int: ...
+    async def kv_incr(
+        self, tenant: str, key: str, delta: int, quota: KvQuota | None = None
+    ) -> int: ...
 
     async def kv_delete(self, tenant: str, key: str) -> bool: ...
 
@@ -72,8 +84,11 @@ class StoreHostCalls:
         ctx: CallContext,
         clock: Callable[[], float],
         logger: logging.Logger,
+        kv_quota: KvQuota | None = None,
     ) -> None:
         self._loop = loop
+        #: The tenant's own kv quota (tenant.toml [quotas]) over the box's [store] limits.
+        self._kv_quota = kv_quota
         self._kv = kv
         self._tenant = tenant
         self._config = config
@@ -123,19 +138,29 @@ class StoreHostCalls:
 
     def kv_set(self, key: str, value: str) -> None:
         self.counts.kv_writes += 1
-        self._wait(self._kv.kv_set(self._tenant, key, value))
+        self._write(self._kv.kv_set(self._tenant, key, value, self._kv_quota))
 
     def kv_cas(self, key: str, expected: str | None, value: str) -> bool:
         """Set key to value if its value is ``expected`` (None: if absent); True if written.
         Raises KvQuotaExceeded, or StoreError when the store fails."""
         self.counts.kv_writes += 1
-        return self._wait(self._kv.kv_cas(self._tenant, key, expected, value))
+        return self._write(self._kv.kv_cas(self._tenant, key, expected, value, self._kv_quota))
 
     def kv_incr(self, key: str, delta: int) -> int:
         """Add delta to the decimal integer under key (absent: 0); the new value. Raises
         KvQuotaExceeded, StoreError, or KvNotAnInteger (nothing written)."""
         self.counts.kv_writes += 1
-        return self._wait(self._kv.kv_incr(self._tenant, key, delta))
+        return self._write(self._kv.kv_incr(self._tenant, key, delta, self._kv_quota))
+
+    def _write(self, write: Awaitable[_T]) -> _T:
+        """A kv write; a quota's refusal is noted on the call for the transport to count and
+        audit (the module gets the ABI's -1 and goes on), then raised as usual."""
+        try:
+            return self._wait(write)
+        except KvQuotaExceeded as exc:
+            quota = exc.data.get("quota") if exc.data else None
+            self._ctx.refusals.append(KvWriteRefused(exc.message, quota=str(quota or "kv")))
+            raise
 
     def kv_delete(self, key: str) -> None:
         self.counts.kv_writes += 1

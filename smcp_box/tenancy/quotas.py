@@ -48,6 +48,9 @@ class TenantQuotas:
     max_sse_streams: int
     fuel_per_minute: int
     max_open_tasks: int
+    #: 0: the box's [store] limit.
+    kv_max_keys: int = 0
+    kv_max_total_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ def resolve_quotas(defaults: QuotaSettings, overrides: Mapping[str, object]) -> 
         max_sse_streams=int(merged["max_sse_streams"]),
         fuel_per_minute=int(merged["fuel_per_minute"]),
         max_open_tasks=int(merged["max_open_tasks"]),
+        kv_max_keys=int(merged["kv_max_keys"]),
+        kv_max_total_bytes=int(merged["kv_max_total_bytes"]),
     )
 
 

@@ -15,6 +15,7 @@ from smcp_box.logs import request_id_var
 from smcp_box.protocol.jsonrpc import check_module_reply, encode_json
 from smcp_box.sandbox import CallOutcome, Sandbox, TenantModule, inline_eligible
 from smcp_box.seams import Auditor, AuthMode, CallContext, JsonObject, ModuleDescription
+from smcp_box.store import KvQuota
 from smcp_box.tenancy.approvals import PendingChange
 from smcp_box.tenancy.baselines import TenantBaselines
 from smcp_box.tenancy.describe import ask_runtime, describe_module
@@ -116,6 +117,10 @@ class WasmTenant:
     def enabled(self) -> bool:
         return self._enabled
 
+    @property
+    def max_request_bytes(self) -> int:
+        return self.module.limits.max_message_bytes
+
     def set_enabled(self, enabled: bool) -> None:
         self._enabled = enabled
 
@@ -175,6 +180,10 @@ class WasmTenant:
             ctx=ctx,
             clock=self._clock,
             logger=logger,
+            kv_quota=KvQuota(
+                max_keys=self.policy.quotas.kv_max_keys,
+                max_total_bytes=self.policy.quotas.kv_max_total_bytes,
+            ),
         )
         budget = self.policy.quotas.fuel_per_minute
         # Checked before the call: a call already running finishes under its own fuel limit.
@@ -400,6 +409,7 @@ class _ModuleOnly:
         self.name = tenant.name
         self.auth_mode = tenant.auth_mode
         self.enabled = tenant.enabled
+        self.max_request_bytes = tenant.max_request_bytes
 
     async def describe(self) -> ModuleDescription:
         return await self._tenant.describe()

@@ -41,7 +41,9 @@ from smcp_box.errors import (
     MethodNotAllowed,
     NotAcceptable,
     OriginNotAllowed,
+    PayloadTooLarge,
     QuotaExceeded,
+    RequestTooLarge,
     TenantDisabled,
     TenantNotFound,
     UnsupportedMediaType,
@@ -67,6 +69,7 @@ from smcp_box.web.mcp_context import (
     HeaderView,
     Observation,
     TransportSettings,
+    audit_refusal,
     json_response,
     read_body,
     transport_settings,
@@ -170,9 +173,7 @@ class McpTransport:
                 return await mcp_legacy.handle_delete(exchange, header_version)
 
             self._check_post_headers(headers)
-            body = await read_body(
-                request, self.settings.max_body_bytes, self.settings.body_timeout_s
-            )
+            body = await self._read_body(tenant)
             body_pending = False
             decoded = decode_json(body)
             message = parse_message(decoded)
@@ -193,7 +194,7 @@ class McpTransport:
                 extra["WWW-Authenticate"] = self._challenge(err, headers, tenant, resource)
                 request_id = None  # a refusal of the caller, not an answer to its request
             elif isinstance(err, QuotaExceeded):
-                await self._audit_refusal(err, tenant_name, source_ip)
+                await audit_refusal(self.services, err, tenant_name, source_ip)
             reply = error_reply(err, stage=Stage.EXCHANGE, request_id=request_id)
             observation.error_kind = reply.kind
             return json_response(
@@ -202,6 +203,22 @@ class McpTransport:
         finally:
             if not observation.handed_over:
                 observation.finish()
+
+    async def _read_body(self, tenant: TenantRuntime) -> bytes:
+        """The request body, within the box's max_body_bytes and the tenant's own
+        max_message_bytes (a quota: 413, counted and audited)."""
+        box_limit = self.settings.max_body_bytes
+        limit = min(box_limit, tenant.max_request_bytes)
+        try:
+            return await read_body(request, limit, self.settings.body_timeout_s)
+        except PayloadTooLarge:
+            if limit == box_limit:
+                raise
+            raise RequestTooLarge(
+                f"Payload too large: tenant {tenant.name!r} takes requests of at most {limit} "
+                "bytes ([limits] max_message_bytes in its tenant.toml); send less",
+                quota="max_message_bytes",
+            ) from None
 
     def _lookup(self, name: str | None, headers: HeaderView) -> TenantRuntime | None:
         if name is not None:
@@ -271,24 +288,6 @@ class McpTransport:
                 },
             )
             raise
-
-    async def _audit_refusal(
-        self, err: QuotaExceeded, tenant_name: str | None, source_ip: str | None
-    ) -> None:
-        """One ``quota.exceeded`` row per tenant and quota a minute, counting the refusals it
-        stands for: a flood is visible in the audit log without flooding it."""
-        scope = tenant_name or "-"
-        refusals = self.services.admission.audit_due(scope, err.quota)
-        if refusals is None:
-            return
-        await self.services.auditor.record(
-            "quota.exceeded",
-            tenant=tenant_name,
-            actor="anonymous",
-            source_ip=source_ip,
-            outcome="denied",
-            detail={"quota": err.quota, "refusals": refusals, "reason": err.message},
-        )
 
     def _challenge(
         self,

@@ -30,7 +30,7 @@ from typing import Any
 
 from quart import Response
 
-from smcp_box.errors import BadModuleReply
+from smcp_box.errors import BadModuleReply, QuotaExceeded
 from smcp_box.protocol.error_replies import Stage, error_reply
 from smcp_box.protocol.inputs import INPUT_ROUND_METHODS, is_input_required
 from smcp_box.protocol.jsonrpc import Request
@@ -38,7 +38,7 @@ from smcp_box.protocol.loglevels import LogFilter
 from smcp_box.protocol.subscriptions import is_tenant_event
 from smcp_box.protocol.versions import Era
 from smcp_box.seams import CallContext, JsonObject
-from smcp_box.web.mcp_context import Exchange, reply_response, sse_response
+from smcp_box.web.mcp_context import Exchange, audit_refusal, reply_response, sse_response
 from smcp_box.web.sse import frame_stream
 from smcp_box.web.streams import ResponseStream, StreamState, Subscription
 
@@ -102,7 +102,17 @@ async def _call_module(
         source_ip=exchange.source_ip,
         caller=exchange.principal,
     )
-    reply = await exchange.tenant.call(message, ctx)
+    try:
+        reply = await exchange.tenant.call(message, ctx)
+    finally:
+        for refusal in ctx.refusals:
+            # A kv write refused by a quota: the module got -1 and went on; the refusal is
+            # counted (as this request's error kind) and audited like every other one.
+            if isinstance(refusal, QuotaExceeded):
+                exchange.observation.error_kind = refusal.kind
+                await audit_refusal(
+                    exchange.endpoint.services, refusal, exchange.tenant_name, exchange.source_ip
+                )
     if reply is None:
         # The runtime checked the reply (check_module_reply): a request always has one.
         raise BadModuleReply("The tenant module returned no reply to a request")
@@ -135,6 +145,11 @@ async def run_call(exchange: Exchange, plan: CallPlan, stream: ResponseStream) -
         except Exception as err:
             failed = error_reply(err, stage=Stage.DISPATCH, era=plan.era, request_id=request.id)
             reply, error_kind = failed.body, failed.kind
+            if isinstance(err, QuotaExceeded):
+                # A per-call quota (fuel_per_minute …): audited like the HTTP-level refusals.
+                await audit_refusal(
+                    exchange.endpoint.services, err, exchange.tenant_name, exchange.source_ip
+                )
         await stream.finish(reply)
     except asyncio.CancelledError:
         await stream.abandon()

@@ -18,7 +18,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from smcp_box.config import ServerSettings, Settings
-from smcp_box.errors import BodyTimeout, PayloadTooLarge
+from smcp_box.errors import BodyTimeout, PayloadTooLarge, QuotaExceeded
 from smcp_box.protocol.error_replies import Stage, error_reply, reply_status
 from smcp_box.protocol.http import metric_method_label
 from smcp_box.protocol.jsonrpc import RequestId, encode_json
@@ -215,3 +215,23 @@ async def read_body(request: QuartRequest, limit: int, timeout_s: float) -> byte
         # Quart's own app-wide limit (MAX_CONTENT_LENGTH) tripped first.
         raise PayloadTooLarge("Payload too large: the body exceeds the server's limit") from None
     return bytes(received)
+
+
+async def audit_refusal(
+    services: McpServices, err: QuotaExceeded, tenant_name: str | None, source_ip: str | None
+) -> None:
+    """One ``quota.exceeded`` row per tenant and quota a minute, counting the refusals it
+    stands for: a flood is visible in the audit log without flooding it. For every quota,
+    whether it refused the HTTP request (429, 413) or one call (a JSON-RPC error)."""
+    scope = tenant_name or "-"
+    refusals = services.admission.audit_due(scope, err.quota)
+    if refusals is None:
+        return
+    await services.auditor.record(
+        "quota.exceeded",
+        tenant=tenant_name,
+        actor="anonymous",
+        source_ip=source_ip,
+        outcome="denied",
+        detail={"quota": err.quota, "refusals": refusals, "reason": err.message},
+    )

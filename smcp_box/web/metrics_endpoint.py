@@ -79,6 +79,23 @@ class _Snapshot(Collector):
         for event, count in sorted(box.cache.items()):
             cache.add_metric([event], count)
         yield cache
+        if box.scheduler:
+            slots = GaugeMetricFamily(
+                f"{PREFIX}sandbox_run_slots",
+                "Wasm run slots shared fairly by the tenants: total, running, calls waiting",
+                labels=["state"],
+            )
+            for state in ("slots", "running", "waiting"):
+                slots.add_metric(["total" if state == "slots" else state], box.scheduler[state])
+            yield slots
+            events = CounterMetricFamily(
+                f"{PREFIX}sandbox_slot_events",
+                "Run slots granted, and slices given up to a waiting call",
+                labels=["event"],
+            )
+            for event in ("granted", "yielded"):
+                events.add_metric([event], box.scheduler[event])
+            yield events
         audit = box.audit
         yield CounterMetricFamily(
             f"{PREFIX}audit_rows_written", "Audit rows committed", audit["rows_written"]

@@ -80,6 +80,9 @@ async def test_metrics_after_real_traffic(metrics_box: tuple[Box, str, dict[str,
     assert value(found, "smcp_box_build_info", version="0.1.0") == 1
     assert value(found, "smcp_box_tenants", state="loaded") == 3
     assert value(found, "smcp_box_sandbox_ticker_up") == 1
+    assert value(found, "smcp_box_sandbox_run_slots", state="total") == box.sandbox.scheduler.slots
+    assert value(found, "smcp_box_sandbox_run_slots", state="running") == 0
+    assert value(found, "smcp_box_sandbox_slot_events_total", event="granted") >= 6
     # Requests and errors are counters per tenant (and kind).
     assert value(found, "smcp_box_requests_total", tenant="ops") == 3
     assert value(found, "smcp_box_request_errors_total", tenant="ops", kind="timeout") == 1

@@ -46,6 +46,28 @@ async def test_message_over_limit_is_refused(sandbox: Sandbox, host: RecordingHo
         await sandbox.call(module, json.dumps({"pad": "x" * 200}), host)
 
 
+def _message_of(size: int) -> str:
+    """A JSON message of exactly ``size`` bytes, which the echo fixture sends back as is."""
+    text = json.dumps({"pad": "x" * (size - len('{"pad": ""}'))})
+    assert len(text) == size
+    return text
+
+
+async def test_message_and_reply_limits_at_their_boundaries(
+    sandbox: Sandbox, host: RecordingHost
+) -> None:
+    module = sandbox.load("echo", wasm("echo"), Limits(max_message_bytes=100))
+    assert (await sandbox.call(module, _message_of(100), host)).reply == _message_of(100)
+    with pytest.raises(PayloadTooLarge, match=r"max_message_bytes \(100\)"):
+        await sandbox.call(module, _message_of(101), host)
+    module = sandbox.load("echo", wasm("echo"), Limits(max_reply_bytes=100))
+    assert (await sandbox.call(module, _message_of(100), host)).reply == _message_of(100)
+    with pytest.raises(BadModuleReply, match=r"over \[limits\].max_reply_bytes \(100\)") as info:
+        await sandbox.call(module, _message_of(101), host)
+    # A JSON-RPC error that names the quota, in its data too.
+    assert info.value.data == {"tenant": "echo", "quota": "max_reply_bytes"}
+
+
 def test_call_sync_runs_in_the_calling_thread(sandbox: Sandbox, host: RecordingHost) -> None:
     module = sandbox.load("echo", wasm("echo"), Limits())
     assert sandbox.call_sync(module, REQUEST, host).reply == REQUEST

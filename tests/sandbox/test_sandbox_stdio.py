@@ -7,6 +7,7 @@ error within its limit, and what vetting refuses.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from smcp_box.errors import (
 )
 from smcp_box.sandbox import Limits, Sandbox, TenantModule, inline_eligible
 from tests.support.gowasm import STDIO_FAULTS_SOURCE, TASKS_SOURCE, go_module
+from tests.support.waiting import wait_until
 
 from .support import RecordingHost, wasm
 
@@ -253,3 +255,21 @@ def test_an_exit_without_a_reply_and_wasi_in_a_start_function(sandbox: Sandbox) 
         sandbox.call_sync(wat_stdio(sandbox, EXITS), tool("x"), RecordingHost())
     with pytest.raises(ModuleTrapped, match="WASI cannot be used by a start function"):
         sandbox.call_sync(wat_stdio(sandbox, WASI_IN_START), tool("x"), RecordingHost())
+
+
+async def test_a_sleeping_guest_holds_no_run_slot(stdio_sandbox: Sandbox, scratch: Path) -> None:
+    module = faults(stdio_sandbox, scratch, timeout_ms=60_000)
+    scheduler = stdio_sandbox.scheduler
+    granted = scheduler.grants
+    sleeping = asyncio.create_task(stdio_sandbox.call(module, tool("sleep"), RecordingHost()))
+    await wait_until(
+        lambda: scheduler.grants > granted and scheduler.running == 0 and not sleeping.done(),
+        what="the guest to sleep without its slot",
+    )
+    # The tenant may hold all slots but one; its sleeping call holds none, so this one runs.
+    again = await stdio_sandbox.call(module, tool("ok"), RecordingHost())
+    assert again.parsed["result"]["content"][0]["text"] == "still serving"
+    assert not sleeping.done()
+    sleeping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeping

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from smcp_box.errors import KvNotAnInteger, KvQuotaExceeded
-from smcp_box.store import Store
+from smcp_box.store import KvQuota, Store
 
 
 async def test_kv_round_trip(store: Store) -> None:
@@ -200,3 +200,33 @@ async def test_kv_incr_from_many_tasks_at_once_loses_nothing(store: Store) -> No
     results = await asyncio.gather(*(store.kv_incr("acme", "n", 1) for _ in range(100)))
     assert sorted(results) == list(range(1, 101))
     assert await store.kv_get("acme", "n") == "100"
+
+
+async def test_a_tenants_own_kv_quota_replaces_the_box_limits_at_its_boundary(
+    open_store: Any,
+) -> None:
+    store = await open_store(kv_max_keys=100, kv_max_total_bytes=10_000)
+    keys = KvQuota(max_keys=2)
+    await store.kv_set("acme", "k0", "v", keys)
+    await store.kv_set("acme", "k1", "v", keys)  # exactly at its quota: written
+    with pytest.raises(KvQuotaExceeded, match=r"tenant.toml \[quotas\] kv_max_keys") as info:
+        await store.kv_set("acme", "k2", "v", keys)  # one above: refused
+    assert info.value.data == {"quota": "kv_max_keys"}
+    await store.kv_set("acme", "k2", "v")  # without the tenant's quota the box's 100 applies
+    with pytest.raises(KvQuotaExceeded, match="kv_max_keys"):
+        await store.kv_incr("acme", "counter", 1, keys)
+    with pytest.raises(KvQuotaExceeded, match="kv_max_keys"):
+        await store.kv_cas("acme", "fresh", None, "v", keys)
+
+    size = KvQuota(max_total_bytes=20)  # keys and values together
+    await store.kv_set("globex", "a", "x" * 9, size)  # 10 bytes
+    await store.kv_set("globex", "b", "x" * 9, size)  # 20: exactly at its quota
+    with pytest.raises(KvQuotaExceeded, match=r"tenant.toml \[quotas\] kv_max_total_bytes") as info:
+        await store.kv_set("globex", "c", "", size)  # 21: one above
+    assert info.value.data == {"quota": "kv_max_total_bytes"}
+    assert await store.kv_usage("globex") == (2, 20)
+    # A tenant's quota may also be above the box's default.
+    bigger = KvQuota(max_keys=200)
+    for i in range(101):
+        await store.kv_set("initech", f"k{i}", "v", bigger)
+    assert (await store.kv_usage("initech"))[0] == 101

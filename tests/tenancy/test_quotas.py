@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from smcp_box.errors import (
     AddressNotAllowed,
     ConfigError,
     FuelQuotaExceeded,
+    KvWriteRefused,
     RateLimited,
     SessionQuotaExceeded,
     StreamQuotaExceeded,
@@ -22,6 +24,7 @@ from smcp_box.errors import (
 from smcp_box.protocol.http import client_address
 from smcp_box.sandbox import Sandbox
 from smcp_box.seams import CallContext, JsonObject
+from smcp_box.store import Store
 from smcp_box.tenancy.quotas import (
     Admission,
     FuelWindow,
@@ -276,3 +279,45 @@ async def test_tenant_toml_quotas_reach_the_tenant_and_fuel_per_minute_refuses(
     assert reloaded is not None
     with pytest.raises(FuelQuotaExceeded):
         await reloaded.call(call, CallContext("utils", "2025-11-25", notify))
+
+
+async def test_tenant_toml_kv_quota_refuses_the_write_past_it_and_notes_the_refusal(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    tenants = tmp_path / "tenants"
+    shutil.copytree(REPO / "tenants" / "notes", tenants / "notes")
+    manifest = tenants / "notes" / "tenant.toml"
+    # Each note is one key, plus the id counter: two keys for the first note, three for two.
+    manifest.write_text(manifest.read_text() + "\n[quotas]\nkv_max_keys = 2\n")
+    store = await Store.open(tmp_path / "box.db", secrets.token_bytes(32))
+    try:
+        registry = TenantRegistry(
+            sandbox=sandbox, kv=store, defaults=SandboxSettings(), clock=Clock()
+        )
+        registry.load_folder(tenants)
+        tenant = registry.get("notes")
+        assert tenant is not None
+
+        async def notify(message: JsonObject) -> None:
+            pass
+
+        def create(request_id: int) -> JsonObject:
+            arguments = {"title": f"t{request_id}", "body": "b"}
+            params = {"name": "note_create", "arguments": arguments}
+            return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
+
+        first = CallContext("notes", "2025-11-25", notify)
+        reply = await tenant.call(create(1), first)  # two keys: at the quota
+        assert reply is not None
+        assert reply["result"].get("isError") is not True, reply
+        assert first.refusals == []
+        second = CallContext("notes", "2025-11-25", notify)
+        reply = await tenant.call(create(2), second)  # a third key: refused
+        assert reply is not None
+        assert reply.get("error") or reply["result"].get("isError") is True, reply
+        assert [type(r) for r in second.refusals] == [KvWriteRefused]
+        assert second.refusals[0].quota == "kv_max_keys"
+        assert "tenant.toml [quotas] kv_max_keys" in second.refusals[0].message
+        assert (await store.kv_usage("notes"))[0] == 2
+    finally:
+        await store.close()

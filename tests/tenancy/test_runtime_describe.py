@@ -22,7 +22,7 @@ class MemoryKv:
     async def kv_get(self, tenant: str, key: str) -> str | None:
         return self.data.get((tenant, key))
 
-    async def kv_set(self, tenant: str, key: str, value: str) -> None:
+    async def kv_set(self, tenant: str, key: str, value: str, quota: object = None) -> None:
         self.data[(tenant, key)] = value
 
     async def kv_delete(self, tenant: str, key: str) -> bool:

@@ -9,7 +9,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from smcp_box.errors import AuthError, Forbidden, FuelExhausted
+from smcp_box.errors import (
+    AuthError,
+    Forbidden,
+    FuelExhausted,
+    FuelQuotaExceeded,
+    KvWriteRefused,
+)
 from smcp_box.protocol.jsonrpc import check_module_reply
 from smcp_box.seams import (
     AuthMode,
@@ -73,6 +79,8 @@ class EchoRuntime:
         self.describe_calls = 0
         #: Noted on every call, notification, start and cancellation, for tests to wait on.
         self.changes = Changes()
+        #: The tenant's [limits] max_message_bytes, as the transport reads it.
+        self.max_request_bytes = 4 * 1024 * 1024
 
     @property
     def name(self) -> str:
@@ -182,6 +190,20 @@ class EchoRuntime:
             return {"jsonrpc": "2.0", "id": request_id, "result": _text_result("released")}
         if name == "fuel":
             raise FuelExhausted("Fuel exhausted: the call ran longer than its fuel allows")
+        if name == "kv_refused":
+            # What the real runtime notes when a kv quota refuses a write: the module gets -1
+            # and answers anyway.
+            ctx.refusals.append(
+                KvWriteRefused("the tenant's kv_max_keys is reached", quota="kv_max_keys")
+            )
+            return {"jsonrpc": "2.0", "id": request_id, "result": _text_result("not saved")}
+        if name == "fuel_quota":
+            # What the real runtime raises once the tenant's fuel_per_minute is spent.
+            raise FuelQuotaExceeded(
+                "Quota exceeded: the tenant has burned its fuel_per_minute",
+                quota="fuel_per_minute",
+                retry_after=30,
+            )
         if name == "crash":
             raise RuntimeError("a bug in the runtime, with internals: /secret/path")
         if name == "wrong_id":

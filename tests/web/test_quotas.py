@@ -4,6 +4,7 @@ behind trusted proxies, and one audit row per minute for a flood of refusals."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
@@ -189,3 +190,72 @@ async def test_stream_quota_counts_open_get_streams(clock: Clock, http: httpx.As
             await wait_until(streams_are(hub, 1), what="stream counted")
             await http.delete(box.url(), headers=session_headers(two))
             await wait_until(streams_are(hub, 0), what="count released")
+
+
+async def test_per_call_quota_refusal_is_a_jsonrpc_error_counted_and_audited(
+    clock: Clock, http: httpx.AsyncClient
+) -> None:
+    async for box in boxed(clock, limited()):
+        session = await initialize(http, box)
+        box.observer.observations.clear()
+        for request_id in (2, 3):
+            reply = await http.post(
+                box.url(),
+                headers=session_headers(session),
+                json=rpc("tools/call", {"name": "fuel_quota"}, request_id),
+            )
+            body = assert_error(reply, 200, QUOTA_EXCEEDED, request_id)
+            assert body["error"]["data"]["quota"] == "fuel_per_minute"
+        # Counted for /metrics by its kind, like every refusal.
+        assert [o[3] for o in box.observer.observations] == ["quota_fuel", "quota_fuel"]
+        # Audited once for the minute, like the HTTP-level refusals.
+        rows = [r for r in await box.audit_rows() if r["event"] == "quota.exceeded"]
+        assert [(r["tenant"], r["detail"]["quota"]) for r in rows] == [("alpha", "fuel_per_minute")]
+        assert rows[0]["detail"]["refusals"] == 1
+
+
+async def test_a_refused_kv_write_is_counted_and_audited(
+    clock: Clock, http: httpx.AsyncClient
+) -> None:
+    async for box in boxed(clock, limited()):
+        session = await initialize(http, box)
+        box.observer.observations.clear()
+        for request_id in (2, 3):
+            reply = await http.post(
+                box.url(),
+                headers=session_headers(session),
+                json=rpc("tools/call", {"name": "kv_refused"}, request_id),
+            )
+            assert reply.status_code == 200
+            assert "result" in reply.json()  # the module's answer goes through
+        assert [o[3] for o in box.observer.observations] == ["quota_kv", "quota_kv"]
+        rows = [r for r in await box.audit_rows() if r["event"] == "quota.exceeded"]
+        assert [(r["detail"]["quota"], r["detail"]["refusals"]) for r in rows] == [
+            ("kv_max_keys", 1)
+        ]
+
+
+def _body_of(size: int, request_id: int) -> bytes:
+    """A ping request of exactly ``size`` bytes (padded in a params field)."""
+    bare = json.dumps(rpc("ping", {"pad": ""}, request_id), separators=(",", ":")).encode()
+    padded = rpc("ping", {"pad": "x" * (size - len(bare))}, request_id)
+    body = json.dumps(padded, separators=(",", ":")).encode()
+    assert len(body) == size
+    return body
+
+
+async def test_request_size_quota_at_its_boundary_answers_413(
+    clock: Clock, http: httpx.AsyncClient
+) -> None:
+    async for box in boxed(clock, limited()):
+        session = await initialize(http, box)
+        box.alpha.max_request_bytes = 300
+        headers = session_headers(session)
+        at_limit = await http.post(box.url(), headers=headers, content=_body_of(300, 2))
+        assert at_limit.status_code == 200, at_limit.text
+        over = await http.post(box.url(), headers=headers, content=_body_of(301, 3))
+        body = assert_error(over, 413, QUOTA_EXCEEDED, None)
+        assert body["error"]["data"]["quota"] == "max_message_bytes"
+        assert "max_message_bytes" in body["error"]["message"]
+        rows = [r for r in await box.audit_rows() if r["event"] == "quota.exceeded"]
+        assert [r["detail"]["quota"] for r in rows] == ["max_message_bytes"]
