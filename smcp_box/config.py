@@ -181,6 +181,9 @@ QUOTAS: Mapping[str, Bound] = types.MappingProxyType(
         "fuel_per_minute": Bound(
             0, 10**15, "fuel units", "fuel burned per rolling minute (0: no limit)"
         ),
+        "blob_max_bytes": Bound(1, 2**40, "bytes", "largest blob"),
+        "blob_max_total_bytes": Bound(1, 2**50, "bytes", "bytes of all blobs"),
+        "blob_max_count": Bound(1, 10**7, "blobs", "number of blobs"),
     }
 )
 
@@ -282,6 +285,11 @@ class QuotaSettings:
     #: Fuel a tenant's calls may burn per rolling minute (about one unit per wasm
     #: instruction); 0: no limit beyond each call's own ``fuel``.
     fuel_per_minute: int = 0
+    #: Blob storage per tenant (store/blobs.py): the largest blob, all blobs' bytes, and how
+    #: many blobs. A write past one is refused with an error naming it; nothing is kept.
+    blob_max_bytes: int = 64 * MIB
+    blob_max_total_bytes: int = 1_024 * MIB
+    blob_max_count: int = 10_000
     #: Failed authentications one client address may make within auth_failure_window_s;
     #: past that, every request from it is refused (429) until the window has passed.
     auth_failures_per_ip: int = 30

@@ -19,6 +19,7 @@ from smcp_box.seams import JsonObject, SessionRecord
 
 from .apikeys import DEFAULT_LAST_USED_RESOLUTION, ApiKeyRecord, ApiKeys
 from .audit import Audit, AuditEntry, AuditRecord
+from .blobs import Blobs
 from .chain import AuditVerification, ChainFinding
 from .crypto import Crypto
 from .db import DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_SYNCHRONOUS, Database, Synchronous, backup_to
@@ -77,6 +78,9 @@ class Store:
         self.oauth = OAuthRecords(db, crypto, clock)
         self._users = Users(db, crypto, clock)
         self._secrets = Secrets(db, crypto, clock)
+        #: Per-tenant blobs (store/blobs.py), streamed a chunk at a time; one object like
+        #: ``oauth``, since its writers and readers are objects of their own.
+        self.blobs = Blobs(db, crypto, clock)
 
     @classmethod
     async def open(
@@ -128,6 +132,8 @@ class Store:
         )
         try:
             await store._check_key()
+            # Chunks of a blob write a crash interrupted; no write of this store is in flight.
+            await store.blobs.cleanup_orphans()
         except BaseException:
             await db.close()
             raise

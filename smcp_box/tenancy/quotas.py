@@ -47,6 +47,9 @@ class TenantQuotas:
     max_sessions: int
     max_sse_streams: int
     fuel_per_minute: int
+    blob_max_bytes: int = QuotaSettings.blob_max_bytes
+    blob_max_total_bytes: int = QuotaSettings.blob_max_total_bytes
+    blob_max_count: int = QuotaSettings.blob_max_count
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ def resolve_quotas(defaults: QuotaSettings, overrides: Mapping[str, object]) -> 
         max_sessions=int(merged["max_sessions"]),
         max_sse_streams=int(merged["max_sse_streams"]),
         fuel_per_minute=int(merged["fuel_per_minute"]),
+        blob_max_bytes=int(merged["blob_max_bytes"]),
+        blob_max_total_bytes=int(merged["blob_max_total_bytes"]),
+        blob_max_count=int(merged["blob_max_count"]),
     )
 
 
