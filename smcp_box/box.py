@@ -151,6 +151,9 @@ class Box:
                 kv_max_total_bytes=settings.store.kv_max_total_bytes,
             )
             undo.push_async_callback(store.close)
+            # The state lock is ours, so no blob write is in flight: chunks no blob points at
+            # are what a crash mid-write left.
+            await store.blobs.cleanup_orphans()
             sandbox = Sandbox(settings.cache_path(), tick_s=settings.sandbox.tick_ms / 1000)
             undo.callback(sandbox.close)
             auditor = AuditWriter(store, clock=clock)

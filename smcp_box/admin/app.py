@@ -9,6 +9,7 @@ import logging
 from quart import Quart, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from smcp_box.admin.blob_routes import blob_routes
 from smcp_box.admin.context import AdminContext, json_response
 from smcp_box.admin.errors import AdminUnauthorized
 from smcp_box.admin.oauth_routes import oauth_routes
@@ -60,6 +61,7 @@ def create_admin_app(box: Box, *, token: str | None = None) -> Quart:
     app.register_blueprint(oauth_routes(ctx))
     app.register_blueprint(secret_routes(ctx))
     app.register_blueprint(catalog_routes(ctx))
+    app.register_blueprint(blob_routes(ctx))
 
     async def audit_failure(kind: str, message: str) -> None:
         if g.get("audit_event"):

@@ -235,6 +235,7 @@ async def _purge_data(ctx: AdminContext, name: str) -> dict[str, Any]:
     grants = await store.remove_tenant_grants(name)
     # A tenant added again later under the same name must not inherit the old one's secrets.
     secrets_deleted = await store.delete_tenant_secrets(name)
+    blobs_deleted = await store.blobs.clear(name)
     ctx.box.tenants.secrets.drop_tenant(name)
     return {
         "kv_keys_deleted": kv_deleted,
@@ -242,4 +243,5 @@ async def _purge_data(ctx: AdminContext, name: str) -> dict[str, Any]:
         "sessions_ended": ended,
         "grants_removed": grants,
         "secrets_deleted": secrets_deleted,
+        "blobs_deleted": blobs_deleted,
     }

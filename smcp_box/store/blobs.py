@@ -12,9 +12,10 @@ Atomicity. The chunks of a new version are written first, in small transactions 
 upload). They are invisible until the *commit*: one transaction that checks the quotas, points
 the blob's row at the new version and deletes the old version's chunks. A crash before it leaves
 the old version and some chunks that no row points at; a crash after it, the new version. Those
-orphan chunks are deleted by :meth:`Blobs.cleanup_orphans`, which the store runs when it opens
-(no writer of this process is in flight then) and which skips the versions this process is
-still writing.
+orphan chunks are deleted by :meth:`Blobs.cleanup_orphans`, which the box runs at start, holding
+the state lock (so no other box's write is in flight; offline commands such as ``doctor`` open
+the store beside a running box and must not run it), and which skips the versions this
+process is still writing.
 
 Streaming. Writers buffer at most one chunk; readers hold at most one chunk; the SHA-256 of
 the plaintext is computed as chunks go by and checked when a read reaches the end, so a blob

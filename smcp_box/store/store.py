@@ -132,8 +132,6 @@ class Store:
         )
         try:
             await store._check_key()
-            # Chunks of a blob write a crash interrupted; no write of this store is in flight.
-            await store.blobs.cleanup_orphans()
         except BaseException:
             await db.close()
             raise

@@ -31,6 +31,7 @@ from smcp_box.errors import (
     StreamQuotaExceeded,
 )
 from smcp_box.protocol.http import IpNetwork
+from smcp_box.store.blobs import BlobQuotas
 
 #: Addresses remembered for failed authentications; past this, expired entries are dropped
 #: first, then the oldest (a flood of spoofed-looking addresses cannot grow memory unbounded).
@@ -76,6 +77,15 @@ def resolve_quotas(defaults: QuotaSettings, overrides: Mapping[str, object]) -> 
         blob_max_bytes=int(merged["blob_max_bytes"]),
         blob_max_total_bytes=int(merged["blob_max_total_bytes"]),
         blob_max_count=int(merged["blob_max_count"]),
+    )
+
+
+def blob_quotas(quotas: TenantQuotas) -> BlobQuotas:
+    """The store's view of a tenant's blob quotas."""
+    return BlobQuotas(
+        max_bytes=quotas.blob_max_bytes,
+        max_total_bytes=quotas.blob_max_total_bytes,
+        max_count=quotas.blob_max_count,
     )
 
 
