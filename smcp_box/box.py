@@ -169,6 +169,7 @@ class Box:
                 clock=clock,
                 quota_defaults=settings.quotas,
                 vetting=settings.vetting,
+                blobs=store.blobs,
             )
             box = cls(
                 settings=settings,

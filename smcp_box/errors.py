@@ -366,6 +366,15 @@ class InvalidBlobName(BoxError):
     kind = "invalid_blob"
 
 
+class BlobHandleError(BoxError):
+    """A module used a blob handle that is not open, or for the other direction, or opened too
+    many; the module sees status -5."""
+
+    http_status = 400
+    jsonrpc_code = INVALID_PARAMS
+    kind = "blob_handle"
+
+
 class KeyFileError(StoreError):
     pass
 

@@ -71,7 +71,11 @@ def _default_workers() -> int:
 
 #: Host imports that make a module unfit for inline calls: kv writes would happen twice if the
 #: call is rerun, and every kv import waits on the event loop, which an inline call occupies.
-INLINE_UNSAFE = frozenset({"kv_get", "kv_set", "kv_delete", "kv_list", "kv_cas", "kv_incr"})
+INLINE_UNSAFE = frozenset(
+    {"kv_get", "kv_set", "kv_delete", "kv_list", "kv_cas", "kv_incr"}
+    | {"blob_open", "blob_read", "blob_write", "blob_close", "blob_stat", "blob_list"}
+    | {"blob_delete"}
+)
 #: Inline attempts a tenant skips after one ran out of its budget.
 INLINE_BACKOFF_CALLS = 50
 

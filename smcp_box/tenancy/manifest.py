@@ -33,7 +33,7 @@ TENANT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _TOP_LEVEL_KEYS = {
     "name", "description", "module", "sha256", "auth", "receipts", "tools_sha256", "limits",
     "config", "hosts", "kind", "quotas", "allowed_networks",
-    "vetting", "secrets",
+    "vetting", "secrets", "blobs",
 }  # fmt: skip
 #: Keys of a tenant.toml's ``[vetting]`` table, which may only tighten the box's [vetting].
 _VETTING_KEYS = {"require_signature", "publishers"}
@@ -94,6 +94,9 @@ class TenantManifest:
     #: ``secrets``: names of the secrets the module needs (``smcp-box secret set``); a tenant
     #: missing one is reported by status and vet instead of failing its calls one by one.
     secrets: tuple[str, ...] = ()
+    #: ``[blobs] resources``: the box lists the tenant's blobs in resources/list (``blob:``
+    #: URIs) and answers resources/read for them itself, without calling the module.
+    blob_resources: bool = False
 
     def read_module(self) -> bytes:
         """The module's bytes, after checking them against the pinned hash."""
@@ -188,6 +191,7 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
     networks = parse_networks(raw.get("allowed_networks", []))
     require_signature, publishers = _vetting(raw.get("vetting", {}))
     secrets = _secrets(raw.get("secrets", []))
+    blob_resources = _blobs(raw.get("blobs", {}))
     return TenantManifest(
         name=name,
         description=description,
@@ -206,7 +210,18 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
         require_signature=require_signature,
         publishers=publishers,
         secrets=secrets,
+        blob_resources=blob_resources,
     )
+
+
+def _blobs(table: object) -> bool:
+    """tenant.toml ``[blobs]``: ``resources = true`` serves the blobs as MCP resources."""
+    if not isinstance(table, dict) or set(table) - {"resources"}:
+        raise ConfigError("[blobs] must be a table with at most: resources = true or false")
+    resources = table.get("resources", False)
+    if not isinstance(resources, bool):
+        raise ConfigError(f"[blobs] resources must be true or false, not {resources!r}")
+    return resources
 
 
 def _vetting(table: object) -> tuple[bool, tuple[str, ...] | None]:

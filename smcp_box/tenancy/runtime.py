@@ -16,10 +16,12 @@ from smcp_box.logs import request_id_var
 from smcp_box.protocol.jsonrpc import check_module_reply
 from smcp_box.sandbox import CallOutcome, Sandbox, TenantModule, inline_eligible
 from smcp_box.seams import Auditor, AuthMode, CallContext, JsonObject, ModuleDescription
+from smcp_box.store.blobs import Blobs
+from smcp_box.tenancy.blob_handles import BlobHandles
 from smcp_box.tenancy.describe import ask_runtime, describe_module
-from smcp_box.tenancy.hostcalls import KeyValueStore, StoreHostCalls
+from smcp_box.tenancy.hostcalls import BlobAccess, KeyValueStore, StoreHostCalls
 from smcp_box.tenancy.manifest import TenantManifest
-from smcp_box.tenancy.quotas import FuelWindow, TenantPolicy, resolve_quotas
+from smcp_box.tenancy.quotas import FuelWindow, TenantPolicy, blob_quotas, resolve_quotas
 from smcp_box.tenancy.secrets import TenantSecrets
 from smcp_box.vetting.report import VetReport
 from smcp_box.vetting.signatures import SignatureCheck
@@ -55,8 +57,11 @@ class WasmTenant:
         description: ModuleDescription | None = None,
         policy: TenantPolicy | None = None,
         secrets: TenantSecrets | None = None,
+        blobs: Blobs | None = None,
     ) -> None:
         self.manifest = manifest
+        #: The box's blob store (None: blob imports fail with status -2).
+        self.blobs = blobs
         #: Where config_get finds the admin's secrets (over the manifest's [config]).
         self.secrets = secrets or TenantSecrets()
         self.module = module
@@ -130,6 +135,7 @@ class WasmTenant:
             ctx=ctx,
             clock=self._clock,
             logger=logger,
+            blobs=self._blob_access(),
         )
         budget = self.policy.quotas.fuel_per_minute
         # Checked before the call: a call already running finishes under its own fuel limit.
@@ -157,11 +163,20 @@ class WasmTenant:
         except Exception:
             self.stats.errors += 1
             raise
+        finally:
+            await host.release()
         if message.get("method") == "tools/call":
             await self._audit_tool_call(message, ctx, reply)
             if self.manifest.receipts and reply is not None:
                 _attach_receipt(reply, ctx.receipt)
         return reply
+
+    def _blob_access(self) -> BlobAccess | None:
+        blobs = self.blobs
+        if blobs is None:
+            return None
+        quotas = blob_quotas(self.policy.quotas)
+        return lambda wait: BlobHandles(blobs, self.name, quotas, wait)
 
     async def _execute(self, text: str, ctx: CallContext, host: StoreHostCalls) -> CallOutcome:
         """Run the call inline on the loop when it is short and safe to, else in a worker.
