@@ -33,6 +33,7 @@ from smcp_box.store.audit_writer import AuditWriter
 from smcp_box.store.statelock import StateLock, hold_exclusive
 from smcp_box.store.tenant_state import TenantAdminState
 from smcp_box.tenancy import added
+from smcp_box.tenancy.blob_resources import follow_blob_resources
 from smcp_box.tenancy.legacy_overrides import import_legacy_overrides
 from smcp_box.tenancy.quotas import Admission
 from smcp_box.tenancy.registry import LoadReport, TenantRegistry
@@ -235,6 +236,7 @@ class Box:
             clock=self.clock,
             new_session_id=lambda: secrets.token_urlsafe(32),
             admission=self.admission,
+            blob_changes=follow_blob_resources(self.store.blobs, self.tenants),
         )
 
     def app_services(self) -> AppServices:

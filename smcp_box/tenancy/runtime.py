@@ -18,6 +18,8 @@ from smcp_box.sandbox import CallOutcome, Sandbox, TenantModule, inline_eligible
 from smcp_box.seams import Auditor, AuthMode, CallContext, JsonObject, ModuleDescription
 from smcp_box.store.blobs import Blobs
 from smcp_box.tenancy.blob_handles import BlobHandles
+from smcp_box.tenancy.blob_resources import answer as answer_blob_resources
+from smcp_box.tenancy.blob_resources import with_blob_capability
 from smcp_box.tenancy.describe import ask_runtime, describe_module
 from smcp_box.tenancy.hostcalls import BlobAccess, KeyValueStore, StoreHostCalls
 from smcp_box.tenancy.manifest import TenantManifest
@@ -109,17 +111,23 @@ class WasmTenant:
     @property
     def known_description(self) -> ModuleDescription | None:
         """The description if it is already known, without making any call."""
-        return self._description
+        return None if self._description is None else self._advertised(self._description)
 
     async def describe(self) -> ModuleDescription:
         # The description depends only on the module, so one warm-up initialize per module
         # serves every session and every server/discover until the module is replaced.
-        if self._description is not None:
-            return self._description
-        async with self._description_lock:
-            if self._description is None:
-                self._description = await self._warm_up()
-            return self._description
+        if self._description is None:
+            async with self._description_lock:
+                if self._description is None:
+                    self._description = await self._warm_up()
+        return self._advertised(self._description)
+
+    def _advertised(self, description: ModuleDescription) -> ModuleDescription:
+        """What the box says the tenant offers: the module's description, plus the blob
+        resources the box serves itself (tenancy/blob_resources.py)."""
+        if self.manifest.blob_resources and self.blobs is not None:
+            return with_blob_capability(description)
+        return description
 
     async def _warm_up(self) -> ModuleDescription:
         # The same calls and rules as vetting (which usually supplied the description already);
@@ -127,6 +135,14 @@ class WasmTenant:
         return await describe_module(ask_runtime(self), tenant=self.name)
 
     async def call(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
+        if self.manifest.blob_resources and self.blobs is not None:
+            # Blob resources are the box's to answer; anything else reaches the module.
+            return await answer_blob_resources(
+                self.blobs, self.name, message, lambda m: self._call_module(m, ctx)
+            )
+        return await self._call_module(message, ctx)
+
+    async def _call_module(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
         host = StoreHostCalls(
             loop=asyncio.get_running_loop(),
             kv=self._kv,
