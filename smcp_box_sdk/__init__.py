@@ -23,6 +23,7 @@ snapshots it), where there is no host: call kv, config, log and notify only from
 from pathlib import Path
 
 from .app import App, Context, RpcError, ToolError
+from .blobs import BlobError, blobs
 from .host import KvError, config, kv, log, notify, now_ms, random_bytes, use_backend
 
 #: The WIT world the SDK's components implement, shipped with the package.
@@ -33,10 +34,12 @@ __all__ = [
     "WIT_DIR",
     "WORLD",
     "App",
+    "BlobError",
     "Context",
     "KvError",
     "RpcError",
     "ToolError",
+    "blobs",
     "config",
     "kv",
     "log",
