@@ -293,7 +293,7 @@ int64_t smcp_time_now_ms(void);
  * (-32054), so ask in pieces for more. Returns 0. Imports smcp.random_bytes. */
 int smcp_random_bytes(void *buf, size_t len);
 
-/* --- Blobs (docs/abi.md 2.6) ----------------------------------------------------------------
+/* --- Blobs (docs/abi.md 2.8) ----------------------------------------------------------------
  * Files the tenant keeps beside its kv store (reports/2026-12.pdf), read and written a piece at
  * a time through handles that live for one call. A blob being written is invisible until
  * smcp_blob_close commits it; a handle left open when the call ends is abandoned (the old

@@ -184,7 +184,7 @@ def _time_now_ms(state: CallState, host: HostCalls) -> int:
     return max(0, int(host.time_now_ms()))
 
 
-#: The WIT ``blob-error`` case of each status code of the core ABI (docs/abi.md 2.6).
+#: The WIT ``blob-error`` case of each status code of the core ABI (docs/abi.md 2.8).
 _BLOB_ERRORS = {
     -1: "quota-exceeded",
     -2: "storage-failure",

@@ -98,7 +98,7 @@ class HostCalls(Protocol):
 @runtime_checkable
 class BlobHost(Protocol):
     """The blob imports' side of a HostCalls (tenancy/blob_handles.py); a host without it
-    fails a module's blob imports. Errors become the status codes of docs/abi.md 2.6:
+    fails a module's blob imports. Errors become the status codes of docs/abi.md 2.8:
     BlobQuotaExceeded -1, StoreError -2, BlobNotFound -3, InvalidBlobName -4, BlobHandleError
     -5."""
 
@@ -432,7 +432,7 @@ def _time_now_ms(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
     a[0].i64 = int(host.time_now_ms())
 
 
-# --- blobs (docs/abi.md 2.6) ---------------------------------------------------------------
+# --- blobs (docs/abi.md 2.8) ---------------------------------------------------------------
 
 #: The most bytes one blob_read or blob_write moves; a module loops for more.
 MAX_BLOB_IO_BYTES = 1024 * 1024
