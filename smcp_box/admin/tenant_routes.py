@@ -86,11 +86,14 @@ def tenant_routes(ctx: AdminContext) -> Blueprint:
         body = tenant_json(ctx, tenant)
         keys = await box.store.list_api_keys(name)
         kv_keys, kv_bytes = await box.store.kv_usage(name)
+        blob_usage = await box.store.blobs.usage(name)
         body.update(
             open_sessions=await box.store.count_open_sessions(name),
             active_keys=sum(1 for key in keys if not key.revoked),
             kv_keys=kv_keys,
             kv_bytes=kv_bytes,
+            blobs=blob_usage.blobs,
+            blob_bytes=blob_usage.bytes,
             pool=_pool_json(ctx, name),
         )
         return json_response(body)

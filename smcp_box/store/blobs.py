@@ -31,6 +31,7 @@ lowered quota can still shrink or delete.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Callable
@@ -42,6 +43,8 @@ from smcp_box.errors import BlobNotFound, BlobQuotaExceeded, DecryptionFailed, I
 
 from .crypto import Crypto
 from .db import Database, Tx
+
+log = logging.getLogger("smcp_box.store")
 
 #: Plaintext bytes per chunk: large enough that a 20 MiB blob is 80 rows, small enough that a
 #: reader or writer holds little.
@@ -146,8 +149,13 @@ class Blobs:
         return lambda: self._listeners.remove(listener)
 
     def _changed(self, tenant: str, name: str) -> None:
+        # The change is committed: a failing listener must not make it look failed (a writer
+        # would then abort it).
         for listener in list(self._listeners):
-            listener(tenant, name)
+            try:
+                listener(tenant, name)
+            except Exception:
+                log.exception("a blob listener failed for %s of tenant %s", name, tenant)
 
     def _name_hash(self, tenant: str, name: str) -> bytes:
         return self._crypto.lookup(_TABLE, tenant, name)
@@ -245,7 +253,13 @@ class Blobs:
         return info
 
     async def _discard(self, version: str) -> None:
-        await self._db.write_one("DELETE FROM blob_chunks WHERE version = ?", (version,))
+        # Never the chunks of a committed version: a commit interrupted after SQLite committed
+        # (a cancellation while COMMIT ran) must not lose the blob it made.
+        await self._db.write_one(
+            "DELETE FROM blob_chunks WHERE version = ? AND version NOT IN"
+            " (SELECT version FROM blobs)",
+            (version,),
+        )
         self._writing.discard(version)
 
     # --- reading ----------------------------------------------------------------------------

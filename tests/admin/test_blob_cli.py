@@ -182,3 +182,15 @@ async def test_box_start_deletes_chunks_a_crashed_write_left(
     await (await Box.start(settings)).stop()
     with sqlite3.connect(settings.database_path()) as raw:
         assert raw.execute(orphans).fetchone() == (0,)
+
+
+async def test_usage_shows_in_tenant_details_and_the_metrics_api(
+    rb: RunningBox, tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_bytes(b"z" * 1234)
+    assert (await smcp(rb, "blob", "put", "notes", "a/f", str(tmp_path / "f"))).code == 0
+    details = await rb.client.tenant("notes")
+    assert (details["blobs"], details["blob_bytes"]) == (1, 1234)
+    metrics = await rb.client.metrics()
+    notes = next(row for row in metrics["tenants"] if row["name"] == "notes")
+    assert (notes["blobs"], notes["blob_bytes"]) == (1, 1234)

@@ -340,3 +340,21 @@ def test_kill_9_during_a_put_leaves_the_old_or_the_new_version(
         assert raw.execute(
             "SELECT count(*) FROM blob_chunks WHERE version NOT IN (SELECT version FROM blobs)"
         ).fetchone() == (0,)
+
+
+async def test_a_failing_listener_does_not_undo_a_commit(store: Store) -> None:
+    def broken(tenant: str, name: str) -> None:
+        raise RuntimeError("listener bug")
+
+    store.blobs.add_listener(broken)
+    info = await store.blobs.put("alpha", "kept", one(b"data"), quotas=QUOTAS)
+    assert await read_all(store, "alpha", "kept") == b"data"
+    assert info.size == 4
+
+
+async def test_discarding_a_committed_version_keeps_its_chunks(store: Store) -> None:
+    """As when a cancellation lands while COMMIT runs: the writer's abort must not delete the
+    version SQLite committed."""
+    info = await store.blobs.put("alpha", "doc", one(b"x" * 10), quotas=QUOTAS)
+    await store.blobs._discard(info.version)
+    assert await read_all(store, "alpha", "doc") == b"x" * 10
