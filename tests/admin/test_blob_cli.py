@@ -194,3 +194,26 @@ async def test_usage_shows_in_tenant_details_and_the_metrics_api(
     metrics = await rb.client.metrics()
     notes = next(row for row in metrics["tenants"] if row["name"] == "notes")
     assert (notes["blobs"], notes["blob_bytes"]) == (1, 1234)
+
+
+async def test_a_damaged_blob_download_fails_clearly_and_writes_no_file(
+    rb: RunningBox, tmp_path: Path
+) -> None:
+    src = tmp_path / "in.bin"
+    await asyncio.to_thread(write_pattern, src, 3 * MIB)
+    assert (await smcp(rb, "blob", "put", "notes", "one", str(src))).code == 0
+    assert (await smcp(rb, "blob", "put", "notes", "two", str(src))).code == 0
+    one = await rb.box.store.blobs.require("notes", "one")
+    two = await rb.box.store.blobs.require("notes", "two")
+    with sqlite3.connect(rb.settings.database_path()) as raw:
+        (sealed,) = raw.execute(
+            "SELECT data FROM blob_chunks WHERE version = ? AND idx = 5", (one.version,)
+        ).fetchone()
+        raw.execute(
+            "UPDATE blob_chunks SET data = ? WHERE version = ? AND idx = 5", (sealed, two.version)
+        )
+    got = await smcp(rb, "blob", "get", "notes", "two", "-o", str(tmp_path / "out.bin"))
+    assert got.code == 1
+    assert "the download of blob 'two' broke off after 1310720 bytes" in got.err
+    assert not (tmp_path / "out.bin").exists()
+    assert not (tmp_path / ".out.bin.partial").exists()
