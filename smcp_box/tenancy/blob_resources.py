@@ -4,8 +4,9 @@ the box itself, never by the module.
 URIs are ``blob:`` followed by the blob's name (``blob:reports/2026-12.pdf``); names are
 already safe paths (store/blobs.py), so nothing needs escaping. For such a tenant:
 
-* ``resources/list`` is the module's own list (an empty one if it serves no resources) with
-  the tenant's blobs appended on the first page;
+* ``resources/list`` is the module's own list (an empty one if it serves no resources)
+  followed, after its last page, by the tenant's blobs in pages of :data:`PAGE_SIZE` (the
+  box's own ``nextCursor``s start with :data:`CURSOR_PREFIX`);
 * ``resources/read`` of a ``blob:`` URI is answered from the store: ``text`` for textual
   content types that are valid UTF-8, else base64 ``blob``. The JSON-RPC reply carries the
   whole content (the protocol has no partial read), so blobs over :data:`MAX_READ_BYTES` are
@@ -23,7 +24,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from smcp_box.errors import BlobNotFound, InvalidBlobName
 from smcp_box.protocol.jsonrpc import JSONRPC_VERSION
@@ -32,6 +33,9 @@ from smcp_box.store.blobs import BlobInfo, Blobs, check_blob_name
 from smcp_box.tenancy.manifest import TenantManifest
 
 SCHEME: Final = "blob:"
+#: Blobs per resources/list page; more come behind a ``nextCursor`` of the box's own.
+PAGE_SIZE: Final = 500
+CURSOR_PREFIX: Final = "smcp-box/blobs:"
 #: Largest blob resources/read returns (before base64); larger ones are refused by name.
 MAX_READ_BYTES: Final = 8 * 1024 * 1024
 _METHOD_NOT_FOUND: Final = -32601
@@ -159,21 +163,40 @@ async def answer(
 async def _list(
     blobs: Blobs, tenant: str, message: JsonObject, params: JsonObject, call_module: CallModule
 ) -> JsonObject | None:
+    request_id = message.get("id")
+    cursor = params.get("cursor")
+    if isinstance(cursor, str) and cursor.startswith(CURSOR_PREFIX):
+        # A page of blobs: the module's own pages are all done.
+        offset = cursor[len(CURSOR_PREFIX) :]
+        if not offset.isdigit():
+            return _error(request_id, _INVALID_PARAMS, f"Invalid cursor: {cursor}", {})
+        return _result(request_id, await _blob_page(blobs, tenant, int(offset), []))
     reply = await call_module(message)
     if reply is not None and "error" in reply:
         error = reply["error"]
         if not (isinstance(error, dict) and error.get("code") == _METHOD_NOT_FOUND):
             return reply
-        reply = _result(message.get("id"), {"resources": []})
+        reply = _result(request_id, {"resources": []})
     if reply is None or not isinstance(reply.get("result"), dict):
         return reply
-    if params.get("cursor") is None:
-        result = reply["result"]
+    result = reply["result"]
+    if result.get("nextCursor") is None:
+        # The module's last page: the blobs follow it.
         own = result.get("resources")
-        listed = list(own) if isinstance(own, list) else []
-        listed += [resource_json(info) for info in await blobs.listing(tenant)]
-        result["resources"] = listed
+        page = await _blob_page(blobs, tenant, 0, list(own) if isinstance(own, list) else [])
+        result.update(page)
     return reply
+
+
+async def _blob_page(blobs: Blobs, tenant: str, offset: int, before: list[Any]) -> JsonObject:
+    """``before`` and the blobs from ``offset`` on, at most :data:`PAGE_SIZE` of them, with a
+    ``nextCursor`` when more follow."""
+    infos = await blobs.listing(tenant)
+    end = offset + PAGE_SIZE
+    page: JsonObject = {"resources": before + [resource_json(i) for i in infos[offset:end]]}
+    if end < len(infos):
+        page["nextCursor"] = f"{CURSOR_PREFIX}{end}"
+    return page
 
 
 def _text_of(data: bytes) -> str | None:

@@ -14,6 +14,7 @@ from mcp.client.subscriptions import ResourceUpdated
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from smcp_box.store.blobs import BlobQuotas
+from smcp_box.tenancy import blob_resources
 from smcp_box.tenancy.blob_resources import MAX_READ_BYTES
 from tests.blobs.conftest import BlobBox
 from tests.e2e.clients import MODES, connect
@@ -130,3 +131,25 @@ async def test_a_listen_stream_gets_resources_updated(blob_box: BlobBox, mode: s
         event = await asyncio.wait_for(anext(events), 10)
         assert isinstance(event, ResourceUpdated)
         assert event.uri == "blob:live.txt"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_many_blobs_are_listed_in_pages(
+    blob_box: BlobBox, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(blob_resources, "PAGE_SIZE", 2)
+    for index in range(5):
+        await put(blob_box, "alpha", f"page/{index}", b"x", "text/plain")
+    async with connect(blob_box.url("alpha"), blob_box.keys["alpha"], mode) as client:
+        first = await client.list_resources()
+        assert [str(r.uri) for r in first.resources] == ["blob:page/0", "blob:page/1"]
+        assert first.next_cursor is not None
+        uris: list[str] = []
+        cursor: str | None = first.next_cursor
+        while cursor is not None:
+            page = await client.list_resources(cursor=cursor)
+            uris += [str(r.uri) for r in page.resources]
+            cursor = page.next_cursor
+        assert uris == ["blob:page/2", "blob:page/3", "blob:page/4"]
+        with pytest.raises(MCPError, match="Invalid cursor"):
+            await client.list_resources(cursor="smcp-box/blobs:x")
