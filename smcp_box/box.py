@@ -34,6 +34,7 @@ from smcp_box.store.statelock import StateLock, hold_exclusive
 from smcp_box.store.tenant_state import TenantAdminState
 from smcp_box.tenancy import added, vetting_sync
 from smcp_box.tenancy.baselines import FLUSH_INTERVAL_S
+from smcp_box.tenancy.blob_resources import follow_blob_resources
 from smcp_box.tenancy.legacy_overrides import import_legacy_overrides
 from smcp_box.tenancy.quotas import Admission
 from smcp_box.tenancy.registry import LoadReport, TenantRegistry
@@ -170,6 +171,9 @@ class Box:
             )
             undo.push_async_callback(store.close)
             configure_sessions(store, settings)
+            # The state lock is ours, so no blob write is in flight: chunks no blob points at
+            # are what a crash mid-write left.
+            await store.blobs.cleanup_orphans()
             sandbox = Sandbox(
                 settings.cache_path(),
                 tick_s=settings.sandbox.tick_ms / 1000,
@@ -189,6 +193,7 @@ class Box:
                 clock=clock,
                 quota_defaults=settings.quotas,
                 vetting=settings.vetting,
+                blobs=store.blobs,
             )
             box = cls(
                 settings=settings,
@@ -257,6 +262,7 @@ class Box:
             clock=self.clock,
             new_session_id=lambda: secrets.token_urlsafe(32),
             admission=self.admission,
+            blob_changes=follow_blob_resources(self.store.blobs, self.tenants),
         )
 
     def app_services(self) -> AppServices:

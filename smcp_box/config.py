@@ -209,6 +209,9 @@ QUOTAS: Mapping[str, Bound] = types.MappingProxyType(
         "kv_max_total_bytes": Bound(
             0, 2**50, "bytes", "kv keys and values together (0: [store] kv_max_total_bytes)"
         ),
+        "blob_max_bytes": Bound(1, 2**40, "bytes", "largest blob"),
+        "blob_max_total_bytes": Bound(1, 2**50, "bytes", "bytes of all blobs"),
+        "blob_max_count": Bound(1, 10**7, "blobs", "number of blobs"),
     }
 )
 
@@ -328,6 +331,11 @@ class QuotaSettings:
     kv_max_keys: int = 0
     #: kv bytes (keys and values) a tenant may keep; 0: [store] kv_max_total_bytes.
     kv_max_total_bytes: int = 0
+    #: Blob storage per tenant (store/blobs.py): the largest blob, all blobs' bytes, and how
+    #: many blobs. A write past one is refused with an error naming it; nothing is kept.
+    blob_max_bytes: int = 64 * MIB
+    blob_max_total_bytes: int = 1_024 * MIB
+    blob_max_count: int = 10_000
     #: Failed authentications one client address may make within auth_failure_window_s;
     #: past that, every request from it is refused (429) until the window has passed.
     auth_failures_per_ip: int = 30

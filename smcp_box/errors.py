@@ -291,6 +291,15 @@ class KvWriteRefused(QuotaExceeded):
     kind = "quota_kv"
 
 
+class BlobQuotaExceeded(QuotaExceeded):
+    """A blob write would pass one of the tenant's blob quotas (``blob_max_bytes``,
+    ``blob_max_total_bytes``, ``blob_max_count``); nothing was written. HTTP 507: waiting does
+    not help, deleting blobs or raising the quota does."""
+
+    http_status = 507
+    kind = "quota_blobs"
+
+
 class AddressLockedOut(QuotaExceeded):
     """Too many failed authentications from one client address."""
 
@@ -417,6 +426,31 @@ class KvNotAnInteger(BoxError):
 
 class DecryptionFailed(StoreError):
     """A stored value failed authentication: wrong data key, or the row was tampered with."""
+
+
+class BlobNotFound(StoreError):
+    """No blob by that name for that tenant (or it was replaced while being read)."""
+
+    http_status = 404
+    jsonrpc_code = INVALID_PARAMS
+    kind = "blob_not_found"
+
+
+class InvalidBlobName(BoxError):
+    """A blob name or content type is not of the allowed form; the message says which."""
+
+    http_status = 400
+    jsonrpc_code = INVALID_PARAMS
+    kind = "invalid_blob"
+
+
+class BlobHandleError(BoxError):
+    """A module used a blob handle that is not open, or for the other direction, or opened too
+    many; the module sees status -5."""
+
+    http_status = 400
+    jsonrpc_code = INVALID_PARAMS
+    kind = "blob_handle"
 
 
 class KeyFileError(StoreError):

@@ -248,10 +248,17 @@ class _PoolSource(Protocol):
     def stats(self, tenant: str) -> PoolStats: ...
 
 
+class _BlobUsageSource(Protocol):
+    async def usage(self, tenant: str) -> tuple[int, int]: ...
+
+
 class _TenantDataSource(Protocol):
     async def count_open_sessions(self, tenant: str | None = None) -> int: ...
 
     async def kv_usage(self, tenant: str) -> tuple[int, int]: ...
+
+    @property
+    def blobs(self) -> _BlobUsageSource: ...
 
 
 @dataclass(frozen=True)
@@ -299,6 +306,9 @@ class TenantFigures:
     kv_bytes: int
     #: The tenant's instance pool now; None while the tenant is being reloaded or removed.
     pool: PoolStats | None
+    #: The tenant's blobs: how many, and their bytes.
+    blobs: int = 0
+    blob_bytes: int = 0
 
 
 async def tenant_figures(
@@ -336,15 +346,20 @@ async def tenant_figures(
             kv_keys=kv_keys,
             kv_bytes=kv_bytes,
             pool=pool,
+            blobs=blobs,
+            blob_bytes=blob_bytes,
         )
-        for (name, enabled, snap, series, pool), (sessions, kv_keys, kv_bytes) in zip(
-            rows, stored, strict=True
-        )
+        for (name, enabled, snap, series, pool), (
+            sessions,
+            (kv_keys, kv_bytes),
+            (blobs, blob_bytes),
+        ) in zip(rows, stored, strict=True)
     ]
 
 
-async def _stored_figures(store: _TenantDataSource, name: str) -> tuple[int, int, int]:
-    sessions, (kv_keys, kv_bytes) = await asyncio.gather(
-        store.count_open_sessions(name), store.kv_usage(name)
+async def _stored_figures(
+    store: _TenantDataSource, name: str
+) -> tuple[int, tuple[int, int], tuple[int, int]]:
+    return await asyncio.gather(
+        store.count_open_sessions(name), store.kv_usage(name), store.blobs.usage(name)
     )
-    return sessions, kv_keys, kv_bytes

@@ -23,6 +23,7 @@ snapshots it), where there is no host: call kv, config, log and notify only from
 from pathlib import Path
 
 from .app import App, Context, Escalate, RpcError, ToolError
+from .blobs import BlobError, blobs
 from .host import KvError, config, kv, log, notify, now_ms, random_bytes, use_backend
 
 #: The WIT world the SDK's components implement, shipped with the package.
@@ -36,11 +37,13 @@ __all__ = [
     "WIT_DIR",
     "WORLD",
     "App",
+    "BlobError",
     "Context",
     "Escalate",
     "KvError",
     "RpcError",
     "ToolError",
+    "blobs",
     "config",
     "kv",
     "log",

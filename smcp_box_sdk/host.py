@@ -55,17 +55,26 @@ def _host() -> Any:
 
 
 def _kv_write(call: Any, *args: Any) -> Any:
+    return _raising(KvError, call, *args)
+
+
+def host_call(error: type[Exception], name: str, *args: Any) -> Any:
+    """``name`` of the host interface, its WIT error case raised as ``error(case)``."""
+    return _raising(error, getattr(_host(), name), *args)
+
+
+def _raising(error: type[Exception], call: Any, *args: Any) -> Any:
     try:
         return call(*args)
-    except KvError:
+    except error:
         raise
     except Exception as exc:
-        # componentize-py raises componentize_py_types.Err carrying the WIT kv-error case.
+        # componentize-py raises componentize_py_types.Err carrying the WIT error case.
         value = getattr(exc, "value", None)
         name = getattr(value, "name", None)
         if name is None:
             raise
-        raise KvError(str(name).lower().replace("_", "-")) from None
+        raise error(str(name).lower().replace("_", "-")) from None
 
 
 class _Kv:

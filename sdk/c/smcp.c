@@ -393,6 +393,16 @@ SMCP_IMPORT("kv_cas") int32_t smcp__host_kv_cas(const char *key, size_t key_len,
 SMCP_IMPORT("kv_incr") int32_t smcp__host_kv_incr(const char *key, size_t key_len, int64_t delta,
                                                   int64_t *out);
 SMCP_IMPORT("random_bytes") int32_t smcp__host_random_bytes(void *buf, size_t len);
+SMCP_IMPORT("blob_open") int32_t smcp__host_blob_open(const char *name, size_t name_len,
+                                                      int32_t mode, const char *type,
+                                                      size_t type_len);
+SMCP_IMPORT("blob_read") int32_t smcp__host_blob_read(int32_t handle, void *buf, size_t len);
+SMCP_IMPORT("blob_write") int32_t smcp__host_blob_write(int32_t handle, const void *buf,
+                                                        size_t len);
+SMCP_IMPORT("blob_close") int32_t smcp__host_blob_close(int32_t handle);
+SMCP_IMPORT("blob_stat") int64_t smcp__host_blob_stat(const char *name, size_t name_len);
+SMCP_IMPORT("blob_list") int64_t smcp__host_blob_list(const char *prefix, size_t prefix_len);
+SMCP_IMPORT("blob_delete") int32_t smcp__host_blob_delete(const char *name, size_t name_len);
 
 /* Unpacks a host-allocated (ptr << 32 | len) result; NULL for -1 ("absent"). A host that
  * points outside memory is broken beyond recovery, so that traps. */
@@ -479,6 +489,59 @@ const char *smcp_kv_strerror(int rc) {
                "written";
     default:
         return "unknown key-value store error";
+    }
+}
+
+int smcp_blob_open(const char *name, int mode, const char *content_type) {
+    const char *type = content_type == NULL ? "" : content_type;
+    return smcp__host_blob_open(name, strlen(name), mode, type, strlen(type));
+}
+
+int smcp_blob_read(int handle, void *buf, size_t len) {
+    return smcp__host_blob_read(handle, buf, len);
+}
+
+int smcp_blob_write(int handle, const void *buf, size_t len) {
+    return smcp__host_blob_write(handle, buf, len);
+}
+
+int smcp_blob_close(int handle) { return smcp__host_blob_close(handle); }
+
+/* A JSON answer of blob_stat or blob_list; NULL for any negative status. */
+static const smcp_json *blob_json(int64_t packed, smcp_json_type type) {
+    if (packed < 0) {
+        return NULL;
+    }
+    size_t n;
+    const char *text = unpack(packed, &n);
+    const smcp_json *v = smcp_json_parse(text, n, NULL);
+    return (v != NULL && v->type == type) ? v : NULL;
+}
+
+const smcp_json *smcp_blob_stat(const char *name) {
+    return blob_json(smcp__host_blob_stat(name, strlen(name)), SMCP_JSON_OBJECT);
+}
+
+const smcp_json *smcp_blob_list(const char *prefix) {
+    return blob_json(smcp__host_blob_list(prefix, strlen(prefix)), SMCP_JSON_ARRAY);
+}
+
+int smcp_blob_delete(const char *name) { return smcp__host_blob_delete(name, strlen(name)); }
+
+const char *smcp_blob_strerror(int rc) {
+    switch (rc) {
+    case SMCP_BLOB_QUOTA:
+        return "a blob quota would be exceeded; delete blobs or ask the admin for more";
+    case SMCP_BLOB_FAILURE:
+        return "the box could not read or store the blob; try again later";
+    case SMCP_BLOB_NOT_FOUND:
+        return "no blob by that name";
+    case SMCP_BLOB_BAD_NAME:
+        return "the blob name or content type is not allowed";
+    case SMCP_BLOB_BAD_HANDLE:
+        return "not an open blob handle";
+    default:
+        return rc >= 0 ? "ok" : "unknown blob error";
     }
 }
 

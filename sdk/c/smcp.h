@@ -293,6 +293,49 @@ int64_t smcp_time_now_ms(void);
  * (-32054), so ask in pieces for more. Returns 0. Imports smcp.random_bytes. */
 int smcp_random_bytes(void *buf, size_t len);
 
+/* --- Blobs (docs/abi.md 2.8) ----------------------------------------------------------------
+ * Files the tenant keeps beside its kv store (reports/2026-12.pdf), read and written a piece at
+ * a time through handles that live for one call. A blob being written is invisible until
+ * smcp_blob_close commits it; a handle left open when the call ends is abandoned (the old
+ * blob stays). Names are paths of letters, digits, '.', '_' and '-' separated by '/'. */
+
+#define SMCP_BLOB_READ 0
+#define SMCP_BLOB_WRITE 1
+#define SMCP_BLOB_QUOTA (-1)      /* a blob quota (size, total bytes, count) would be exceeded */
+#define SMCP_BLOB_FAILURE (-2)    /* the box could not read or store it (or it is damaged) */
+#define SMCP_BLOB_NOT_FOUND (-3)  /* no blob by that name */
+#define SMCP_BLOB_BAD_NAME (-4)   /* the name or content type is not allowed */
+#define SMCP_BLOB_BAD_HANDLE (-5) /* not an open handle (or opened the other way), or too many */
+/* The most bytes one smcp_blob_read or smcp_blob_write moves; more fails the whole call. */
+#define SMCP_BLOB_IO_MAX (1024 * 1024)
+
+/* Opens name for reading (SMCP_BLOB_READ) or for writing a new version (SMCP_BLOB_WRITE, with
+ * content_type such as "text/plain", or NULL for application/octet-stream). Returns a handle
+ * (> 0) or a negative code. Imports smcp.blob_open. */
+int smcp_blob_open(const char *name, int mode, const char *content_type);
+
+/* Reads the next up to len bytes into buf: the count read, 0 at the end, or a negative code. */
+int smcp_blob_read(int handle, void *buf, size_t len);
+
+/* Appends len bytes. Returns 0 or a negative code (the write is then abandoned). */
+int smcp_blob_write(int handle, const void *buf, size_t len);
+
+/* Closes a handle; for a write, commits it (the blob changes now, all at once). Returns 0 or
+ * a negative code (SMCP_BLOB_QUOTA: nothing was kept). */
+int smcp_blob_close(int handle);
+
+/* {"name", "size", "contentType", "sha256", "updatedAt"} of a blob, or NULL when absent. */
+const smcp_json *smcp_blob_stat(const char *name);
+
+/* An array of those objects for the blobs whose name starts with prefix, by name. */
+const smcp_json *smcp_blob_list(const char *prefix);
+
+/* 1 if name was deleted, 0 if there was none, or a negative code. */
+int smcp_blob_delete(const char *name);
+
+/* A short English explanation of a negative blob result code. */
+const char *smcp_blob_strerror(int rc);
+
 /* --- SHA-256 (FIPS 180-4) ------------------------------------------------------------------- */
 
 #define SMCP_SHA256_LEN 32

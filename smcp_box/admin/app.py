@@ -10,6 +10,7 @@ from quart import Quart, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from smcp_box.admin.approval_routes import approval_routes
+from smcp_box.admin.blob_routes import blob_routes
 from smcp_box.admin.context import AdminContext, json_response
 from smcp_box.admin.oauth_routes import oauth_routes
 from smcp_box.admin.routes import keys_sessions_audit_routes
@@ -61,6 +62,7 @@ def create_admin_app(box: Box, *, token: str | None = None) -> Quart:
     app.register_blueprint(secret_routes(ctx))
     app.register_blueprint(catalog_routes(ctx))
     app.register_blueprint(approval_routes(ctx))
+    app.register_blueprint(blob_routes(ctx))
 
     async def audit_failure(kind: str, message: str) -> None:
         if g.get("audit_event"):

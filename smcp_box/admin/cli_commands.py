@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from smcp_box.admin import blob_commands, oauth_commands, user_commands
 from smcp_box.admin import cli_format as fmt
-from smcp_box.admin import oauth_commands, user_commands
 from smcp_box.admin.client import AdminClient
 from smcp_box.admin.client_config import add_client_config_parser, run_client_config
 from smcp_box.admin.paths import admin_socket_path
@@ -44,6 +44,7 @@ COMMANDS = (
     "client-config",
     "user",
     "oauth",
+    "blob",
 )
 #: ``tenant limits`` flags: one per tenant.toml ``[limits]`` key, with its unit and range.
 LIMIT_FLAGS = tuple(
@@ -158,6 +159,7 @@ def register(commands: Any) -> None:
 
     user_commands.register(commands, _leaf, _emit)
     oauth_commands.register(commands, _leaf, _emit)
+    blob_commands.register(commands, _leaf, _emit)
 
     session = commands.add_parser("session", help="manage sessions")
     actions = session.add_subparsers(dest="session_command", required=True, metavar="ACTION")

@@ -8,11 +8,15 @@ clauses: :class:`AdminUnavailable` (nothing answers: the box is not running ther
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import getpass
+import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import httpx
@@ -89,20 +93,7 @@ class AdminClient:
             raise AdminUnavailable(
                 f"the box did not answer on {self.where} in time; it may be overloaded or hung"
             ) from None
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code >= 400:
-            if isinstance(body, dict):
-                raise AdminRequestFailed(
-                    response.status_code,
-                    str(body.get("error", "error")),
-                    str(body.get("message", response.reason_phrase)),
-                )
-            raise AdminRequestFailed(
-                response.status_code, "http", f"HTTP {response.status_code} from the admin API"
-            )
+        body = _raise_for_error(response)
         if not isinstance(body, dict):
             raise AdminRequestFailed(response.status_code, "http", "the admin API sent no JSON")
         return body
@@ -263,6 +254,104 @@ class AdminClient:
     async def delete_secret(self, tenant: str, name: str) -> JsonObject:
         return await self.request("DELETE", f"/secrets/{_seg(tenant)}/{_seg(name)}")
 
+    # --- blobs ---------------------------------------------------------------------------
+
+    async def blob_usage(self) -> JsonObject:
+        return await self.request("GET", "/blobs")
+
+    async def blobs(self, tenant: str, prefix: str | None = None) -> JsonObject:
+        return await self.request("GET", f"/blobs/{_seg(tenant)}", params={"prefix": prefix})
+
+    async def blob_stat(self, tenant: str, name: str) -> JsonObject:
+        return await self.request(
+            "GET", f"/blobs/{_seg(tenant)}/{_seg(name)}", params={"stat": "1"}
+        )
+
+    async def delete_blob(self, tenant: str, name: str) -> JsonObject:
+        return await self.request("DELETE", f"/blobs/{_seg(tenant)}/{_seg(name)}")
+
+    async def put_blob(
+        self,
+        tenant: str,
+        name: str,
+        source: BinaryIO,
+        content_type: str,
+        progress: Progress | None = None,
+    ) -> JsonObject:
+        """Upload ``source`` (read a part at a time) as blob ``name``; the blob changes only
+        when every part is in. ``progress(bytes sent, None)`` follows each part."""
+        started = await self.request(
+            "POST",
+            "/blob-uploads",
+            json={"tenant": tenant, "name": name, "content_type": content_type},
+        )
+        upload, part_bytes = str(started["upload"]), int(started["part_bytes"])
+        sent = 0
+        try:
+            while part := await asyncio.to_thread(source.read, part_bytes):
+                await self._send_part(upload, part)
+                sent += len(part)
+                if progress is not None:
+                    progress(sent, None)
+            return await self.request("POST", f"/blob-uploads/{_seg(upload)}/commit")
+        except BaseException:
+            with contextlib.suppress(AdminUnavailable, AdminRequestFailed):
+                await self.request("DELETE", f"/blob-uploads/{_seg(upload)}")
+            raise
+
+    async def _send_part(self, upload: str, part: bytes) -> None:
+        try:
+            response = await self._http.put(
+                f"{API}/blob-uploads/{_seg(upload)}",
+                content=part,
+                headers={"content-type": "application/octet-stream"},
+            )
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            raise AdminUnavailable(self._unavailable_message(exc)) from None
+        _raise_for_error(response)
+
+    async def get_blob(
+        self, tenant: str, name: str, sink: BinaryIO, progress: Progress | None = None
+    ) -> JsonObject:
+        """Write blob ``name`` into ``sink`` as it streams in; checks its length and SHA-256
+        against what the box declared. ``progress(bytes received, total)`` follows chunks."""
+        url = f"{API}/blobs/{_seg(tenant)}/{_seg(name)}"
+        digest, received = hashlib.sha256(), 0
+        try:
+            async with self._http.stream("GET", url, timeout=None) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    _raise_for_error(response)
+                total = int(response.headers.get("content-length", "0"))
+                expected = response.headers.get("x-blob-sha256", "")
+                async for piece in response.aiter_bytes():
+                    digest.update(piece)
+                    received += len(piece)
+                    await asyncio.to_thread(sink.write, piece)
+                    if progress is not None:
+                        progress(received, total)
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            raise AdminRequestFailed(
+                502,
+                "transfer",
+                f"the download of blob {name!r} broke off after "
+                f"{received} bytes ({exc}); see the box's log",
+            ) from None
+        if received != total or digest.hexdigest() != expected:
+            raise AdminRequestFailed(
+                502,
+                "transfer",
+                f"blob {name!r} arrived damaged ({received} of {total} bytes, SHA-256 "
+                f"{'matching' if digest.hexdigest() == expected else 'not matching'}); try again",
+            )
+        return {
+            "tenant": tenant,
+            "name": name,
+            "size": received,
+            "sha256": expected,
+            "contentType": response.headers.get("content-type", ""),
+        }
+
     async def catalog(self) -> JsonObject:
         """Every tenant as the catalog describes it (publisher, vetting, tools, endpoint)."""
         return await self.request("GET", "/catalog")
@@ -311,6 +400,29 @@ class AdminClient:
         ``wait_s``."""
         params = {"after_id": after_id, "wait": wait_s, "tenant": tenant, "event": event}
         return await self.request("GET", "/audit/follow", params=params, timeout_s=wait_s + 10.0)
+
+
+#: Called with (bytes done, total or None when unknown) as a transfer goes.
+Progress = Callable[[int, int | None], None]
+
+
+def _raise_for_error(response: httpx.Response) -> Any:
+    """The decoded JSON body (None if there is none), or AdminRequestFailed for an error."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code >= 400:
+        if isinstance(body, dict):
+            raise AdminRequestFailed(
+                response.status_code,
+                str(body.get("error", "error")),
+                str(body.get("message", response.reason_phrase)),
+            )
+        raise AdminRequestFailed(
+            response.status_code, "http", f"HTTP {response.status_code} from the admin API"
+        )
+    return body
 
 
 def _local_user() -> str:

@@ -109,6 +109,7 @@ async def _tenant_metrics(ctx: AdminContext, name: str, window: int) -> JsonObje
     tenant = box.tenants.get(name)
     gauges = box.metrics.latest_gauges(name) or {}
     kv_keys, kv_bytes = await box.store.kv_usage(name)
+    blob_usage = await box.store.blobs.usage(name)
     row: JsonObject = {"name": name, "enabled": tenant.enabled if tenant is not None else False}
     row.update(
         _common(box.metrics.snapshot(name, window), box.metrics.series(name, window), window)
@@ -120,6 +121,8 @@ async def _tenant_metrics(ctx: AdminContext, name: str, window: int) -> JsonObje
         open_sessions=await box.store.count_open_sessions(name),
         kv_keys=kv_keys,
         kv_bytes=kv_bytes,
+        blobs=blob_usage.blobs,
+        blob_bytes=blob_usage.bytes,
     )
     return row
 

@@ -98,11 +98,14 @@ def tenant_routes(ctx: AdminContext) -> Blueprint:
         body = tenant_json(ctx, tenant)
         keys = await box.store.list_api_keys(name)
         kv_keys, kv_bytes = await box.store.kv_usage(name)
+        blob_usage = await box.store.blobs.usage(name)
         body.update(
             open_sessions=await box.store.count_open_sessions(name),
             active_keys=sum(1 for key in keys if not key.revoked),
             kv_keys=kv_keys,
             kv_bytes=kv_bytes,
+            blobs=blob_usage.blobs,
+            blob_bytes=blob_usage.bytes,
             pool=_pool_json(ctx, name),
             definitions=definitions_json(ctx, name),
             baselines=baselines_json(ctx, name)["tools"],
@@ -249,6 +252,7 @@ async def _purge_data(ctx: AdminContext, name: str) -> dict[str, Any]:
     grants = await store.remove_tenant_grants(name)
     # A tenant added again later under the same name must not inherit the old one's secrets.
     secrets_deleted = await store.delete_tenant_secrets(name)
+    blobs_deleted = await store.blobs.clear(name)
     ctx.box.tenants.secrets.drop_tenant(name)
     # Nor its approved tool definitions or behaviour baselines (the audit log keeps the history).
     approvals_deleted = await store.delete_tenant_approvals(name)
@@ -262,4 +266,5 @@ async def _purge_data(ctx: AdminContext, name: str) -> dict[str, Any]:
         "grants_removed": grants,
         "secrets_deleted": secrets_deleted,
         "approvals_deleted": approvals_deleted,
+        "blobs_deleted": blobs_deleted,
     }

@@ -33,6 +33,14 @@ HOST_IMPORTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "kv_cas": (("i32", "i32", "i32", "i32", "i32", "i32"), ("i32",)),
     "kv_incr": (("i32", "i32", "i64", "i32"), ("i32",)),
     "random_bytes": (("i32", "i32"), ("i32",)),
+    # Blobs (docs/abi.md 2.8): by handle in pieces, so no blob passes through memory whole.
+    "blob_open": (("i32", "i32", "i32", "i32", "i32"), ("i32",)),
+    "blob_read": (("i32", "i32", "i32"), ("i32",)),
+    "blob_write": (("i32", "i32", "i32"), ("i32",)),
+    "blob_close": (("i32",), ("i32",)),
+    "blob_stat": (("i32", "i32"), ("i64",)),
+    "blob_list": (("i32", "i32"), ("i64",)),
+    "blob_delete": (("i32", "i32"), ("i32",)),
 }
 
 EXPORT_MEMORY = "memory"

@@ -22,12 +22,14 @@ What differs, and why:
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import time
 from typing import Any
 
 import wasmtime
 import wasmtime.component as wc
+from wasmtime.component import Variant
 
 from smcp_box.errors import (
     BadModuleReply,
@@ -42,10 +44,13 @@ from .faults import call_timeout, fuel_exhausted, memory_exceeded, trap_summary
 from .host import (
     CHECK_TICKS,
     EPOCH_CALLBACK,
+    MAX_BLOB_IO_BYTES,
+    BlobHost,
     CallState,
     CancelToken,
     HostCalls,
     bind,
+    blob_status,
     current_state,
     enter_import,
     fail,
@@ -185,6 +190,76 @@ def _time_now_ms(state: CallState, host: HostCalls) -> int:
     return max(0, int(host.time_now_ms()))
 
 
+#: The WIT ``blob-error`` case of each status code of the core ABI (docs/abi.md 2.8).
+_BLOB_ERRORS = {
+    -1: "quota-exceeded",
+    -2: "storage-failure",
+    -3: "not-found",
+    -4: "invalid-name",
+    -5: "bad-handle",
+}
+
+
+def _blobs(state: CallState, name: str, host: HostCalls) -> BlobHost:
+    if not isinstance(host, BlobHost):
+        raise fail(state, name, "blob storage is not available to this call")
+    return host
+
+
+def _blob_open(
+    state: CallState, host: HostCalls, name: str, write: bool, content_type: str
+) -> int | str:
+    blobs = _blobs(state, "blob-open", host)
+    _check_text(state, "blob-open", name, "name")
+    status, handle = blob_status(lambda: blobs.blob_open(name, int(write), content_type))
+    return _BLOB_ERRORS[status] if status or handle is None else handle
+
+
+def _blob_read(state: CallState, host: HostCalls, handle: int, size: int) -> bytes | str:
+    blobs = _blobs(state, "blob-read", host)
+    if size > MAX_BLOB_IO_BYTES:
+        raise fail(state, "blob-read", f"at most {MAX_BLOB_IO_BYTES} bytes a call", BadModuleReply)
+    status, data = blob_status(lambda: blobs.blob_read(handle, size))
+    return _BLOB_ERRORS[status] if status else bytes(data or b"")
+
+
+def _blob_write(state: CallState, host: HostCalls, handle: int, data: bytes) -> str | None:
+    blobs = _blobs(state, "blob-write", host)
+    if len(data) > MAX_BLOB_IO_BYTES:
+        raise fail(state, "blob-write", f"at most {MAX_BLOB_IO_BYTES} bytes a call", BadModuleReply)
+    return _BLOB_ERRORS.get(blob_status(lambda: blobs.blob_write(handle, bytes(data)))[0])
+
+
+def _blob_close(state: CallState, host: HostCalls, handle: int) -> str | None:
+    blobs = _blobs(state, "blob-close", host)
+    return _BLOB_ERRORS.get(blob_status(lambda: blobs.blob_close(handle))[0])
+
+
+def _blob_stat(state: CallState, host: HostCalls, name: str) -> Variant:
+    blobs = _blobs(state, "blob-stat", host)
+    _check_text(state, "blob-stat", name, "name")
+    status, info = blob_status(lambda: blobs.blob_stat(name))
+    if status:
+        return Variant("err", _BLOB_ERRORS[status])
+    return Variant("ok", None if info is None else json.dumps(info, separators=(",", ":")))
+
+
+def _blob_list(state: CallState, host: HostCalls, prefix: str) -> Variant:
+    blobs = _blobs(state, "blob-list", host)
+    _check_text(state, "blob-list", prefix, "prefix")
+    status, infos = blob_status(lambda: blobs.blob_list(prefix))
+    if status:
+        return Variant("err", _BLOB_ERRORS[status])
+    return Variant("ok", json.dumps(infos or [], separators=(",", ":")))
+
+
+def _blob_delete(state: CallState, host: HostCalls, name: str) -> bool | str:
+    blobs = _blobs(state, "blob-delete", host)
+    _check_text(state, "blob-delete", name, "name")
+    status, deleted = blob_status(lambda: blobs.blob_delete(name))
+    return _BLOB_ERRORS[status] if status else bool(deleted)
+
+
 _IMPLS: dict[str, Any] = {
     "log": _log,
     "config-get": _config_get,
@@ -197,6 +272,13 @@ _IMPLS: dict[str, Any] = {
     "kv-cas": _kv_cas,
     "kv-incr": _kv_incr,
     "random-bytes": _random_bytes,
+    "blob-open": _blob_open,
+    "blob-read": _blob_read,
+    "blob-write": _blob_write,
+    "blob-close": _blob_close,
+    "blob-stat": _blob_stat,
+    "blob-list": _blob_list,
+    "blob-delete": _blob_delete,
 }
 assert tuple(_IMPLS) == HOST_FUNCTIONS, "every function of the world needs an implementation"
 assert {name.replace("-", "_") for name in _IMPLS} == set(HOST_IMPORTS), "the world mirrors the ABI"

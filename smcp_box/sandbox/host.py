@@ -18,13 +18,17 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import wasmtime
 
 from smcp_box.errors import (
     BadModuleReply,
+    BlobHandleError,
+    BlobNotFound,
+    BlobQuotaExceeded,
     BoxError,
+    InvalidBlobName,
     KvNotAnInteger,
     KvQuotaExceeded,
     ModuleTrapped,
@@ -90,6 +94,28 @@ class HostCalls(Protocol):
     def random_bytes(self, length: int) -> bytes:
         """Exactly ``length`` bytes from a CSPRNG; BadModuleReply for a length out of range."""
         ...
+
+
+@runtime_checkable
+class BlobHost(Protocol):
+    """The blob imports' side of a HostCalls (tenancy/blob_handles.py); a host without it
+    fails a module's blob imports. Errors become the status codes of docs/abi.md 2.8:
+    BlobQuotaExceeded -1, StoreError -2, BlobNotFound -3, InvalidBlobName -4, BlobHandleError
+    -5."""
+
+    def blob_open(self, name: str, mode: int, content_type: str) -> int: ...
+
+    def blob_read(self, handle: int, size: int) -> bytes: ...
+
+    def blob_write(self, handle: int, data: bytes) -> None: ...
+
+    def blob_close(self, handle: int) -> None: ...
+
+    def blob_stat(self, name: str) -> JsonObject | None: ...
+
+    def blob_list(self, prefix: str) -> list[JsonObject]: ...
+
+    def blob_delete(self, name: str) -> bool: ...
 
 
 class CancelToken:
@@ -438,6 +464,107 @@ def _time_now_ms(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
     a[0].i64 = int(host.time_now_ms())
 
 
+# --- blobs (docs/abi.md 2.8) ---------------------------------------------------------------
+
+#: The most bytes one blob_read or blob_write moves; a module loops for more.
+MAX_BLOB_IO_BYTES = 1024 * 1024
+
+
+def _blob_host(state: CallState, name: str, host: HostCalls) -> BlobHost:
+    if not isinstance(host, BlobHost):
+        raise fail(state, name, "blob storage is not available to this call")
+    return host
+
+
+def blob_status(call: Callable[[], _T]) -> tuple[int, _T | None]:
+    """(status, result) of a blob import's host call: 0 or a negative code of docs/abi.md."""
+    try:
+        return 0, call()
+    except BlobQuotaExceeded:
+        return -1, None
+    except BlobNotFound:
+        return -3, None
+    except InvalidBlobName:
+        return -4, None
+    except BlobHandleError:
+        return -5, None
+    except StoreError:
+        return -2, None
+
+
+def _blob_open(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    blobs = _blob_host(state, "blob_open", host)
+    name = read_string(state, ctx, "blob_open", a[0].i32, a[1].i32, "name")
+    content_type = read_string(state, ctx, "blob_open", a[3].i32, a[4].i32, "content type")
+    mode = a[2].i32
+    status, handle = blob_status(lambda: blobs.blob_open(name, mode, content_type))
+    a[0].i32 = status or int(handle or 0)
+
+
+def _io_span(state: CallState, ctx: int, name: str, ptr: int, length: int) -> tuple[int, int]:
+    ptr, length = ptr & U32_MASK, length & U32_MASK
+    if length > MAX_BLOB_IO_BYTES:
+        raise fail(
+            state, name, f"{length} bytes in one call; at most {MAX_BLOB_IO_BYTES}", BadModuleReply
+        )
+    _check_span(state, ctx, name, ptr, length, "buffer")
+    return ptr, length
+
+
+def _blob_read(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    blobs = _blob_host(state, "blob_read", host)
+    handle = a[0].i32
+    ptr, length = _io_span(state, ctx, "blob_read", a[1].i32, a[2].i32)
+    status, data = blob_status(lambda: blobs.blob_read(handle, length))
+    if data:
+        ctypes.memmove(native.memory_data(ctx, state.mem_ref) + ptr, data, len(data))
+    a[0].i32 = status or len(data or b"")
+
+
+def _blob_write(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    blobs = _blob_host(state, "blob_write", host)
+    handle = a[0].i32
+    ptr, length = _io_span(state, ctx, "blob_write", a[1].i32, a[2].i32)
+    data = ctypes.string_at(native.memory_data(ctx, state.mem_ref) + ptr, length)
+    a[0].i32 = blob_status(lambda: blobs.blob_write(handle, data))[0]
+
+
+def _blob_close(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    blobs = _blob_host(state, "blob_close", host)
+    handle = a[0].i32
+    a[0].i32 = blob_status(lambda: blobs.blob_close(handle))[0]
+
+
+def _blob_stat(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    blobs = _blob_host(state, "blob_stat", host)
+    name = read_string(state, ctx, "blob_stat", a[0].i32, a[1].i32, "name")
+    status, info = blob_status(lambda: blobs.blob_stat(name))
+    if status:
+        a[0].i64 = status
+    elif info is None:
+        a[0].i64 = -1  # absent, as for config_get and kv_get
+    else:
+        a[0].i64 = write_buffer(state, ctx, "blob_stat", _json_bytes(info))
+
+
+def _blob_list(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    blobs = _blob_host(state, "blob_list", host)
+    prefix = read_string(state, ctx, "blob_list", a[0].i32, a[1].i32, "prefix")
+    status, infos = blob_status(lambda: blobs.blob_list(prefix))
+    a[0].i64 = status or write_buffer(state, ctx, "blob_list", _json_bytes(infos or []))
+
+
+def _blob_delete(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    blobs = _blob_host(state, "blob_delete", host)
+    name = read_string(state, ctx, "blob_delete", a[0].i32, a[1].i32, "name")
+    status, deleted = blob_status(lambda: blobs.blob_delete(name))
+    a[0].i32 = status or int(bool(deleted))
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 _IMPLS: dict[str, Impl] = {
     "log": _log,
     "config_get": _config_get,
@@ -450,6 +577,13 @@ _IMPLS: dict[str, Impl] = {
     "kv_cas": _kv_cas,
     "kv_incr": _kv_incr,
     "random_bytes": _random_bytes,
+    "blob_open": _blob_open,
+    "blob_read": _blob_read,
+    "blob_write": _blob_write,
+    "blob_close": _blob_close,
+    "blob_stat": _blob_stat,
+    "blob_list": _blob_list,
+    "blob_delete": _blob_delete,
 }
 assert set(_IMPLS) == set(HOST_IMPORTS), "every ABI import needs an implementation"
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import json
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import wasmtime
@@ -45,10 +46,12 @@ from .faults import classify_trap, memory_exceeded, near_memory_limit
 from .host import (
     CHECK_TICKS,
     EPOCH_CALLBACK,
+    BlobHost,
     CallState,
     CancelToken,
     HostCalls,
     bind,
+    blob_status,
     define_import,
     fail,
     read_string,
@@ -72,6 +75,15 @@ STDIO_HOST_IMPORTS: dict[str, Signature] = {
     "kv_get_into": _I32_4,
     "kv_list_into": _I32_4,
     "config_get_into": _I32_4,
+    # Blobs (docs/abi.md 2.8): the core imports that return no buffer, and caller-buffer
+    # variants of blob_stat and blob_list (-1: absent; another negative: a status).
+    "blob_open": (("i32", "i32", "i32", "i32", "i32"), ("i32",)),
+    "blob_read": (("i32", "i32", "i32"), ("i32",)),
+    "blob_write": (("i32", "i32", "i32"), ("i32",)),
+    "blob_close": (("i32",), ("i32",)),
+    "blob_delete": (("i32", "i32"), ("i32",)),
+    "blob_stat_into": _I32_4,
+    "blob_list_into": _I32_4,
 }
 #: Lines of the guest's stderr kept for an error message: the first ones (a Go panic or fatal
 #: error says what happened there) and the last ones. All of it goes to the box's log.
@@ -186,7 +198,26 @@ def _kv_list_into(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
     a[0].i32 = _copy_out(state, ctx, "kv_list_into", encoded, a[2].i32, a[3].i32)
 
 
+def _blob_json_into(name: str, answer: Callable[[BlobHost, str], object]) -> Any:
+    def impl(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+        if not isinstance(host, BlobHost):
+            raise fail(state, name, "blob storage is not available to this call")
+        text = read_string(state, ctx, name, a[0].i32, a[1].i32, "name or prefix")
+        status, value = blob_status(lambda: answer(host, text))
+        if status:
+            a[0].i32 = status
+        elif value is None:
+            a[0].i32 = -1
+        else:
+            encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+            a[0].i32 = _copy_out(state, ctx, name, encoded, a[2].i32, a[3].i32)
+
+    return impl
+
+
 _INTO_IMPLS = {
+    "blob_stat_into": _blob_json_into("blob_stat_into", lambda host, n: host.blob_stat(n)),
+    "blob_list_into": _blob_json_into("blob_list_into", lambda host, p: host.blob_list(p)),
     "kv_get_into": _kv_get_into,
     "kv_list_into": _kv_list_into,
     "config_get_into": _config_get_into,

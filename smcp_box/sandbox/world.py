@@ -39,9 +39,16 @@ HOST_FUNCTIONS: tuple[str, ...] = (
     "kv-cas",
     "kv-incr",
     "random-bytes",
+    "blob-open",
+    "blob-read",
+    "blob-write",
+    "blob-close",
+    "blob-stat",
+    "blob-list",
+    "blob-delete",
 )
 #: Types the host interface also exports (a component's import lists them beside functions).
-HOST_TYPES: tuple[str, ...] = ("kv-error",)
+HOST_TYPES: tuple[str, ...] = ("kv-error", "blob-error")
 #: WASI preview 2 interfaces a component may import (any 0.2.x version). See the module doc for
 #: why each is inert: the instance's WASI context grants nothing.
 ALLOWED_WASI: frozenset[str] = frozenset(

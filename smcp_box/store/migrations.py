@@ -314,6 +314,48 @@ CREATE INDEX tasks_by_status ON tasks (status, tenant);
 CREATE INDEX tasks_by_expiry ON tasks (expires_at);
 """
 
+# Per-tenant blobs (store/blobs.py): a row per blob pointing at its committed version, chunks
+# sealed with (tenant, version, index) in the AAD, and usage kept exact by triggers.
+_BLOBS: Final = """
+CREATE TABLE blobs (
+    tenant TEXT NOT NULL,
+    name_hash BLOB NOT NULL,            -- lookup(blobs, tenant, name)
+    version TEXT NOT NULL UNIQUE,       -- random id of the committed content
+    meta_enc BLOB NOT NULL,             -- sealed JSON: name, content type, SHA-256
+    size INTEGER NOT NULL CHECK (size >= 0),
+    chunks INTEGER NOT NULL CHECK (chunks >= 0),
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (tenant, name_hash)
+) STRICT, WITHOUT ROWID;
+
+-- Chunks of committed versions and of versions being written; those of neither are orphans
+-- (a crash mid-write) and are deleted at startup. Large rows: a rowid table.
+CREATE TABLE blob_chunks (
+    version TEXT NOT NULL,
+    idx INTEGER NOT NULL CHECK (idx >= 0),
+    tenant TEXT NOT NULL,
+    data BLOB NOT NULL,                 -- sealed, AAD (blob_chunks, tenant, version, idx)
+    PRIMARY KEY (version, idx)
+) STRICT;
+CREATE INDEX blob_chunks_by_tenant ON blob_chunks (tenant);
+
+CREATE TABLE blob_usage (
+    tenant TEXT PRIMARY KEY,
+    blobs INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER blob_usage_insert AFTER INSERT ON blobs BEGIN
+    INSERT INTO blob_usage (tenant, blobs, bytes) VALUES (NEW.tenant, 1, NEW.size)
+    ON CONFLICT (tenant) DO UPDATE SET blobs = blobs + 1, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER blob_usage_update AFTER UPDATE ON blobs BEGIN
+    UPDATE blob_usage SET bytes = bytes - OLD.size + NEW.size WHERE tenant = NEW.tenant;
+END;
+CREATE TRIGGER blob_usage_delete AFTER DELETE ON blobs BEGIN
+    UPDATE blob_usage SET blobs = blobs - 1, bytes = bytes - OLD.size WHERE tenant = OLD.tenant;
+END;
+"""
+
 #: Schema scripts; the database's ``user_version`` is how many of them it has run.
 MIGRATIONS: Final[tuple[str, ...]] = (
     _V1,
@@ -324,6 +366,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     _V6,
     _APPROVALS,
     _TASKS,
+    _BLOBS,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

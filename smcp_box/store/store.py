@@ -21,6 +21,7 @@ from .apikeys import DEFAULT_LAST_USED_RESOLUTION, ApiKeyRecord, ApiKeys
 from .approvals import ApprovalRecord, Approvals
 from .audit import Audit, AuditEntry, AuditRecord
 from .baselines import BaselineRow, Baselines
+from .blobs import Blobs
 from .chain import AuditVerification, ChainFinding
 from .crypto import Crypto
 from .db import DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_SYNCHRONOUS, Database, Synchronous, backup_to
@@ -84,6 +85,9 @@ class Store:
         self._baselines = Baselines(db, clock)
         #: Durable tasks of the MCP tasks extension (store/tasks.py, docs/tasks.md).
         self.tasks = Tasks(db, crypto, clock, token_source)
+        #: Per-tenant blobs (store/blobs.py), streamed a chunk at a time; one object like
+        #: ``oauth``, since its writers and readers are objects of their own.
+        self.blobs = Blobs(db, crypto, clock)
 
     @classmethod
     async def open(

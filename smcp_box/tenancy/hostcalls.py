@@ -18,6 +18,10 @@ from typing import Final, Protocol, TypeVar
 from smcp_box.errors import BadModuleReply, KvQuotaExceeded, KvWriteRefused, StoreError
 from smcp_box.seams import CallContext, JsonObject
 from smcp_box.store import KvQuota
+from smcp_box.tenancy.blob_handles import BlobHandles, Wait
+
+#: Makes the blob handles of one call, given how to wait on the loop.
+BlobAccess = Callable[[Wait], BlobHandles]
 
 _T = TypeVar("_T")
 #: How long a host import may wait for the store before the call fails.
@@ -85,10 +89,13 @@ class StoreHostCalls:
         clock: Callable[[], float],
         logger: logging.Logger,
         kv_quota: KvQuota | None = None,
+        blobs: BlobAccess | None = None,
     ) -> None:
         self._loop = loop
         #: The tenant's own kv quota (tenant.toml [quotas]) over the box's [store] limits.
         self._kv_quota = kv_quota
+        #: The tenant's blobs for this call (tenancy/blob_handles.py), when the box has any.
+        self.blobs = blobs(self._wait) if blobs is not None else None
         self._kv = kv
         self._tenant = tenant
         self._config = config
@@ -179,6 +186,39 @@ class StoreHostCalls:
 
     def time_now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+    # --- blobs: the sandbox's BlobHost ----------------------------------------------------
+
+    def _blobs(self) -> BlobHandles:
+        if self.blobs is None:
+            raise StoreError("this box keeps no blobs")
+        return self.blobs
+
+    def blob_open(self, name: str, mode: int, content_type: str) -> int:
+        return self._blobs().open(name, mode, content_type)
+
+    def blob_read(self, handle: int, size: int) -> bytes:
+        return self._blobs().read(handle, size)
+
+    def blob_write(self, handle: int, data: bytes) -> None:
+        self._blobs().write(handle, data)
+
+    def blob_close(self, handle: int) -> None:
+        self._blobs().close(handle)
+
+    def blob_stat(self, name: str) -> JsonObject | None:
+        return self._blobs().stat(name)
+
+    def blob_list(self, prefix: str) -> list[JsonObject]:
+        return self._blobs().listing(prefix)
+
+    def blob_delete(self, name: str) -> bool:
+        return self._blobs().delete(name)
+
+    async def release(self) -> None:
+        """At the end of the call: abort blob writes the module never closed."""
+        if self.blobs is not None:
+            await self.blobs.release()
 
     def random_bytes(self, length: int) -> bytes:
         return random_bytes(length)

@@ -36,7 +36,7 @@ TENANT_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _TOP_LEVEL_KEYS = {
     "name", "description", "module", "sha256", "auth", "receipts", "tools_sha256", "limits",
     "config", "hosts", "kind", "quotas", "allowed_networks",
-    "vetting", "secrets", "tools",
+    "vetting", "secrets", "tools", "blobs",
 }  # fmt: skip
 #: Keys of a tenant.toml's ``[vetting]`` table, which may only tighten the box's [vetting].
 _VETTING_KEYS = {"require_signature", "publishers", "on_changed_definitions", "baseline"}
@@ -106,6 +106,9 @@ class TenantManifest:
     #: ``[tools.NAME] task_timeout_s``: the wall-clock limit of the tool's task calls
     #: (docs/tasks.md), by tool name; tools not named use ``[tasks] default_timeout_s``.
     task_timeouts: dict[str, int] = field(default_factory=dict)
+    #: ``[blobs] resources``: the box lists the tenant's blobs in resources/list (``blob:``
+    #: URIs) and answers resources/read for them itself, without calling the module.
+    blob_resources: bool = False
 
     def read_module(self) -> bytes:
         """The module's bytes, after checking them against the pinned hash."""
@@ -202,6 +205,7 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
     on_changed, baseline = _vetting_modes(raw.get("vetting", {}))
     secrets = _secrets(raw.get("secrets", []))
     task_timeouts = parse_tool_tables(raw.get("tools", {}))
+    blob_resources = _blobs(raw.get("blobs", {}))
     return TenantManifest(
         name=name,
         description=description,
@@ -223,7 +227,18 @@ def _manifest_from_mapping(raw: dict[str, Any], path: Path) -> TenantManifest:
         on_changed_definitions=on_changed,
         baseline=baseline,
         task_timeouts=task_timeouts,
+        blob_resources=blob_resources,
     )
+
+
+def _blobs(table: object) -> bool:
+    """tenant.toml ``[blobs]``: ``resources = true`` serves the blobs as MCP resources."""
+    if not isinstance(table, dict) or set(table) - {"resources"}:
+        raise ConfigError("[blobs] must be a table with at most: resources = true or false")
+    resources = table.get("resources", False)
+    if not isinstance(resources, bool):
+        raise ConfigError(f"[blobs] resources must be true or false, not {resources!r}")
+    return resources
 
 
 def _vetting(table: object) -> tuple[bool, tuple[str, ...] | None]:

@@ -31,6 +31,7 @@ from smcp_box.errors import (
     StreamQuotaExceeded,
 )
 from smcp_box.protocol.http import IpNetwork, in_networks, parse_address
+from smcp_box.store.blobs import BlobQuotas
 
 #: Addresses remembered for failed authentications; past this, expired entries are dropped
 #: first, then the oldest (a flood of spoofed-looking addresses cannot grow memory unbounded).
@@ -51,6 +52,9 @@ class TenantQuotas:
     #: 0: the box's [store] limit.
     kv_max_keys: int = 0
     kv_max_total_bytes: int = 0
+    blob_max_bytes: int = QuotaSettings.blob_max_bytes
+    blob_max_total_bytes: int = QuotaSettings.blob_max_total_bytes
+    blob_max_count: int = QuotaSettings.blob_max_count
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,18 @@ def resolve_quotas(defaults: QuotaSettings, overrides: Mapping[str, object]) -> 
         max_open_tasks=int(merged["max_open_tasks"]),
         kv_max_keys=int(merged["kv_max_keys"]),
         kv_max_total_bytes=int(merged["kv_max_total_bytes"]),
+        blob_max_bytes=int(merged["blob_max_bytes"]),
+        blob_max_total_bytes=int(merged["blob_max_total_bytes"]),
+        blob_max_count=int(merged["blob_max_count"]),
+    )
+
+
+def blob_quotas(quotas: TenantQuotas) -> BlobQuotas:
+    """The store's view of a tenant's blob quotas."""
+    return BlobQuotas(
+        max_bytes=quotas.blob_max_bytes,
+        max_total_bytes=quotas.blob_max_total_bytes,
+        max_count=quotas.blob_max_count,
     )
 
 

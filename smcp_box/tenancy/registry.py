@@ -29,6 +29,7 @@ from smcp_box.config import (
 from smcp_box.errors import BoxError, ConfigError, TenantNotFound
 from smcp_box.sandbox import Sandbox
 from smcp_box.seams import Auditor
+from smcp_box.store.blobs import Blobs
 from smcp_box.store.tenant_state import TenantAdminState
 from smcp_box.tenancy.approvals import DefinitionApprovals, strictest
 from smcp_box.tenancy.baselines import TenantBaselines
@@ -71,8 +72,11 @@ class TenantRegistry:
         quota_defaults: QuotaSettings | None = None,
         vetting: VettingSettings | None = None,
         secrets: TenantSecrets | None = None,
+        blobs: Blobs | None = None,
     ) -> None:
         self._sandbox = sandbox
+        #: The box's blob store, handed to every tenant loaded for its blob imports.
+        self.blobs = blobs
         #: The box's [vetting] settings: who may publish the modules loaded.
         self._vetting = vetting or VettingSettings()
         #: Every tenant's secrets, shared with each tenant loaded (kept current by the admin API).
@@ -396,6 +400,7 @@ class TenantRegistry:
                 manifest.allowed_networks,
             ),
             secrets=self.secrets,
+            blobs=self.blobs,
         )
         tenant.vet_report = report
         tenant.signature = signature

@@ -16,12 +16,16 @@ from smcp_box.protocol.jsonrpc import check_module_reply, encode_json
 from smcp_box.sandbox import CallOutcome, Sandbox, TenantModule, inline_eligible
 from smcp_box.seams import Auditor, AuthMode, CallContext, JsonObject, ModuleDescription
 from smcp_box.store import KvQuota
+from smcp_box.store.blobs import Blobs
 from smcp_box.tenancy.approvals import PendingChange
 from smcp_box.tenancy.baselines import TenantBaselines
+from smcp_box.tenancy.blob_handles import BlobHandles
+from smcp_box.tenancy.blob_resources import answer as answer_blob_resources
+from smcp_box.tenancy.blob_resources import with_blob_capability
 from smcp_box.tenancy.describe import ask_runtime, describe_module
-from smcp_box.tenancy.hostcalls import KeyValueStore, StoreHostCalls
+from smcp_box.tenancy.hostcalls import BlobAccess, KeyValueStore, StoreHostCalls
 from smcp_box.tenancy.manifest import TenantManifest
-from smcp_box.tenancy.quotas import FuelWindow, TenantPolicy, resolve_quotas
+from smcp_box.tenancy.quotas import FuelWindow, TenantPolicy, blob_quotas, resolve_quotas
 from smcp_box.tenancy.secrets import TenantSecrets
 from smcp_box.vetting.definitions import tool_name_set
 from smcp_box.vetting.report import VetReport
@@ -58,8 +62,11 @@ class WasmTenant:
         description: ModuleDescription | None = None,
         policy: TenantPolicy | None = None,
         secrets: TenantSecrets | None = None,
+        blobs: Blobs | None = None,
     ) -> None:
         self.manifest = manifest
+        #: The box's blob store (None: blob imports fail with status -2).
+        self.blobs = blobs
         #: Where config_get finds the admin's secrets (over the manifest's [config]).
         self.secrets = secrets or TenantSecrets()
         self.module = module
@@ -131,7 +138,7 @@ class WasmTenant:
     @property
     def known_description(self) -> ModuleDescription | None:
         """The description if it is already known, without making any call."""
-        return self._description
+        return None if self._description is None else self._advertised(self._description)
 
     async def describe(self) -> ModuleDescription:
         """The module's description, with the approved tools in place of its own while they
@@ -144,12 +151,18 @@ class WasmTenant:
     async def _module_description(self) -> ModuleDescription:
         # The description depends only on the module, so one warm-up initialize per module
         # serves every session and every server/discover until the module is replaced.
-        if self._description is not None:
-            return self._description
-        async with self._description_lock:
-            if self._description is None:
-                self._description = await self._warm_up()
-            return self._description
+        if self._description is None:
+            async with self._description_lock:
+                if self._description is None:
+                    self._description = await self._warm_up()
+        return self._advertised(self._description)
+
+    def _advertised(self, description: ModuleDescription) -> ModuleDescription:
+        """What the box says the tenant offers: the module's description, plus the blob
+        resources the box serves itself (tenancy/blob_resources.py)."""
+        if self.manifest.blob_resources and self.blobs is not None:
+            return with_blob_capability(description)
+        return description
 
     async def _warm_up(self) -> ModuleDescription:
         # The same calls and rules as vetting (which usually supplied the description already);
@@ -161,11 +174,20 @@ class WasmTenant:
         self, message: JsonObject, ctx: CallContext, *, timeout_ms: int | None = None
     ) -> JsonObject | None:
         """Forward ``message`` to the module (the TenantRuntime seam), unless approvals or a
-        baseline block answer instead. ``timeout_ms`` replaces the module's wall-clock limit for
-        this call: a task's longer one (tenancy/tasks.py)."""
+        baseline block answer instead, or it is about blob resources, which the box answers
+        itself. ``timeout_ms`` replaces the module's wall-clock limit for this call: a task's
+        longer one (tenancy/tasks.py)."""
         held = self._held_reply(message)
         if held is not None:
             return held
+        if self.manifest.blob_resources and self.blobs is not None:
+            # Blob resources are the box's to answer; anything else reaches the module.
+            return await answer_blob_resources(
+                self.blobs,
+                self.name,
+                message,
+                lambda m: self._call_module(m, ctx, timeout_ms=timeout_ms),
+            )
         return await self._call_module(message, ctx, timeout_ms=timeout_ms)
 
     async def _call_module(
@@ -184,6 +206,7 @@ class WasmTenant:
                 max_keys=self.policy.quotas.kv_max_keys,
                 max_total_bytes=self.policy.quotas.kv_max_total_bytes,
             ),
+            blobs=self._blob_access(),
         )
         budget = self.policy.quotas.fuel_per_minute
         # Checked before the call: a call already running finishes under its own fuel limit.
@@ -213,6 +236,8 @@ class WasmTenant:
         except Exception:
             self.stats.errors += 1
             raise
+        finally:
+            await host.release()
         if message.get("method") == "tools/call":
             await self._audit_tool_call(message, ctx, reply)
             await self._judge_baseline(message, ctx, outcome, host)
@@ -311,6 +336,13 @@ class WasmTenant:
             )
         except Exception:
             logger.exception("tenant %s: could not audit a baseline flag", self.name)
+
+    def _blob_access(self) -> BlobAccess | None:
+        blobs = self.blobs
+        if blobs is None:
+            return None
+        quotas = blob_quotas(self.policy.quotas)
+        return lambda wait: BlobHandles(blobs, self.name, quotas, wait)
 
     async def _execute(
         self, text: str, ctx: CallContext, host: StoreHostCalls, timeout_ms: int | None

@@ -63,6 +63,7 @@ from smcp_box.protocol.modern import PROTOCOL_VERSION_HEADER
 from smcp_box.protocol.versions import Era, select_era
 from smcp_box.seams import Principal, TenantRuntime
 from smcp_box.web import mcp_legacy, mcp_modern
+from smcp_box.web.blob_resources import follow_blob_changes
 from smcp_box.web.mcp_context import (
     Endpoint,
     Exchange,
@@ -354,6 +355,7 @@ def create_mcp_blueprint(
     """The MCP endpoint as a blueprint; its :class:`McpTransport` is put in
     ``app.extensions["smcp_box.mcp"]`` so the server can ``aclose()`` it on shutdown."""
     transport = McpTransport(services, settings, oauth_issuer=oauth_issuer)
+    stop_following_blobs = follow_blob_changes(services.blob_changes, transport.events)
     blueprint = Blueprint("mcp", __name__)
 
     @blueprint.route("/t/<tenant>/mcp", methods=["POST", "GET", "DELETE"])
@@ -370,6 +372,7 @@ def create_mcp_blueprint(
 
     @blueprint.after_app_serving
     async def shutdown() -> None:
+        stop_following_blobs()
         await transport.aclose()
 
     return blueprint

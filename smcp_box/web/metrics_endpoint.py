@@ -210,7 +210,12 @@ class _Snapshot(Collector):
             sessions.add_metric([t.name], t.open_sessions)
             kv_keys.add_metric([t.name], t.kv_keys)
             kv_bytes.add_metric([t.name], t.kv_bytes)
-        yield from (enabled, sessions, kv_keys, kv_bytes)
+        blobs = gauge("blobs", "Blobs the tenant keeps")
+        blob_bytes = gauge("blob_bytes", "Bytes of the tenant's blobs")
+        for t in self._tenants:
+            blobs.add_metric([t.name], t.blobs)
+            blob_bytes.add_metric([t.name], t.blob_bytes)
+        yield from (enabled, sessions, kv_keys, kv_bytes, blobs, blob_bytes)
 
     def _vetting_families(self) -> Iterator[Metric]:
         box = self._box

@@ -20,6 +20,7 @@ from smcp_box.seams import (
     SessionStore,
     TenantDirectory,
 )
+from smcp_box.tenancy.blob_resources import FollowBlobs
 from smcp_box.tenancy.runtime import WasmTenant
 from smcp_box.web.connections import ConnectionGuard
 
@@ -39,6 +40,8 @@ class McpServices:
     new_session_id: Callable[[], str]
     #: Quotas and per-address limits (tenancy/quotas.py).
     admission: Admission
+    #: Follows changes of blobs served as resources (web/blob_resources.py); None: none.
+    blob_changes: FollowBlobs | None = None
 
 
 #: One consistent snapshot of the box's figures, for a ``/metrics`` scrape.

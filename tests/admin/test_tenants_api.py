@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from smcp_box.admin.upload import read_tenant_upload
 from smcp_box.errors import AdminRequestFailed
+from smcp_box.store.blobs import BlobQuotas
 from tests.admin.support import RunningBox
 
 
@@ -187,6 +189,10 @@ async def test_reload_unknown_is_404(rb: RunningBox) -> None:
     assert (await refused(rb.client.reload_tenant("nope"))).status == 404
 
 
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
 async def test_remove_hides_a_folder_tenant_and_deletes_its_data(rb: RunningBox) -> None:
     store = rb.box.store
     await store.kv_set("notes", "a", "1")
@@ -194,6 +200,7 @@ async def test_remove_hides_a_folder_tenant_and_deletes_its_data(rb: RunningBox)
     await store.create_session("notes", "sid-1", "2025-11-25", {"name": "t"})
     await store.create_user("alice", "$argon2id$stub")
     await store.set_user_grant("alice", "notes", frozenset({"mcp:tools"}))
+    await store.blobs.put("notes", "kept/file", _one(b"data"), quotas=BlobQuotas())
     body = await rb.client.remove_tenant("notes")
     assert body == {
         "removed": "notes",
@@ -207,9 +214,11 @@ async def test_remove_hides_a_folder_tenant_and_deletes_its_data(rb: RunningBox)
         "secrets_deleted": 0,
         # notes ships pinned: the box recorded its definitions as approved at load.
         "approvals_deleted": 1,
+        "blobs_deleted": 1,
     }
     assert await store.user_grants("alice") == {}
     assert await store.approvals("notes") == []
+    assert await store.blobs.listing("notes") == []
     # The tenants folder is read-only input: the tenant is hidden, its files stay.
     assert (rb.tenants_dir / "notes" / "tenant.toml").is_file()
     saved = await rb.box.store.tenant_state("notes")

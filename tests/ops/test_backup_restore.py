@@ -187,3 +187,28 @@ async def test_restore_refuses_while_a_box_holds_the_state_lock(
     # A restore in progress (it holds the lock exclusively) keeps a box from starting.
     with exclusive(settings.state_path()), pytest.raises(ConfigError, match="restore is in"):
         await Box.start(settings)
+
+
+async def test_backup_and_restore_carry_blobs(
+    workdir: Path, ops_module: Path, module_cache: Path
+) -> None:
+    proc = ops_box(workdir, ops_module, module_cache)
+    first, second, out = workdir / "first.bin", workdir / "second.bin", workdir / "out.bin"
+    first.write_bytes(b"first version " * 300_000)  # ~4 MiB: many chunks
+    second.write_bytes(b"second")
+    proc.start()
+    try:
+        proc.cli("blob", "put", "ops", "data/file.bin", str(first))
+        proc.cli("backup", str(workdir / "with-blobs.db"))
+        proc.cli("blob", "put", "ops", "data/file.bin", str(second))
+        proc.cli("blob", "put", "ops", "data/later.bin", str(second))
+        assert proc.stop() == 0
+        proc.cli("restore", str(workdir / "with-blobs.db"))
+        proc.start()
+        proc.cli("blob", "get", "ops", "data/file.bin", "-o", str(out))
+        assert out.read_bytes() == first.read_bytes()
+        listed = proc.cli("blob", "list", "ops").stdout
+        assert "data/later.bin" not in listed
+        assert "1 blob(s)" in listed
+    finally:
+        proc.stop()

@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,37 @@ async def test_cli_exit_status_follows_failures(installed: Settings) -> None:
     assert {"status": "FAIL", "name": "data key"}.items() <= next(
         c for c in body["checks"] if c["name"] == "data key"
     ).items()
+
+
+async def _put_blobs(settings: Settings) -> list[str]:
+    from smcp_box.ops.offline import existing_store
+    from smcp_box.store.blobs import BlobQuotas
+
+    async def data(payload: bytes) -> AsyncIterator[bytes]:
+        yield payload
+
+    versions = []
+    async with existing_store(settings) as store:
+        for name in ("a", "b"):
+            info = await store.blobs.put(
+                "ops", name, data(name.encode() * 1000), quotas=BlobQuotas()
+            )
+            versions.append(info.version)
+    return versions
+
+
+async def test_blobs_are_read_back_whole(installed: Settings) -> None:
+    first, second = await _put_blobs(installed)
+    report = await run_doctor(installed, "test")
+    assert statuses(report)["blobs"] == "OK"
+    assert "2 blob(s)" in message(report, "blobs")
+    with sqlite3.connect(installed.database_path()) as raw:
+        (sealed,) = raw.execute(
+            "SELECT data FROM blob_chunks WHERE version = ?", (first,)
+        ).fetchone()
+        raw.execute("UPDATE blob_chunks SET data = ? WHERE version = ?", (sealed, second))
+    report = await run_doctor(installed, "test")
+    assert statuses(report)["blobs"] == "FAIL"
+    assert "1 of 2 blob(s) are damaged: Chunk 0 of blob 'b' of tenant 'ops'" in message(
+        report, "blobs"
+    )

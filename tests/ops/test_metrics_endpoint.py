@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from smcp_box.box import Box
 from smcp_box.config import load_settings, read_token
 from smcp_box.errors import ConfigError
+from smcp_box.store.blobs import BlobQuotas
 from smcp_box.web.app import create_app
 from smcp_box.web.metrics_endpoint import is_loopback
 from tests.e2e.clients import legacy_session, modern_call_tool
@@ -74,6 +75,11 @@ async def test_metrics_after_real_traffic(metrics_box: tuple[Box, str, dict[str,
         bad = await http.post(notes, json={}, headers={"Authorization": "Bearer nope"})
         assert bad.status_code == 401
 
+    async def blob(data: bytes) -> AsyncIterator[bytes]:
+        yield data
+
+    for name in ("a", "b"):
+        await box.store.blobs.put("ops", name, blob(b"x" * 1000), quotas=BlobQuotas())
     response = await scrape(base)
     assert response.headers["content-type"].startswith("text/plain; version=")
     found = samples(response.text)
@@ -105,6 +111,9 @@ async def test_metrics_after_real_traffic(metrics_box: tuple[Box, str, dict[str,
     assert value(found, "smcp_box_open_sessions", tenant="notes") == 1
     assert value(found, "smcp_box_kv_keys", tenant="notes") >= 3
     assert value(found, "smcp_box_kv_bytes", tenant="notes") > 0
+    assert value(found, "smcp_box_blobs", tenant="ops") == 2
+    assert value(found, "smcp_box_blob_bytes", tenant="ops") == 2000
+    assert value(found, "smcp_box_blobs", tenant="notes") == 0
     assert value(found, "smcp_box_open_streams", tenant="notes") == 0
     assert value(found, "smcp_box_tenant_enabled", tenant="utils") == 1
     await box.auditor.flush()

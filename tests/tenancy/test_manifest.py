@@ -161,3 +161,31 @@ def test_kind_defaults_to_core_and_unknown_kinds_are_named(tmp_path: Path) -> No
     (tmp_path / "tenant.toml").write_text(base + 'kind = "rust"\n')
     with pytest.raises(ConfigError, match=r"kind must be one of 'core', 'component', 'stdio'"):
         load_manifest(tmp_path / "tenant.toml")
+
+
+def test_blobs_table_and_blob_quotas(tmp_path: Path) -> None:
+    head = f'name = "a"\nmodule = "m.wasm"\nsha256 = "{SHA}"\n'
+    assert load_manifest(write_tenant(tmp_path, head)).blob_resources is False
+    manifest = load_manifest(
+        write_tenant(
+            tmp_path, head + "[quotas]\nblob_max_count = 5\n[blobs]\nresources = true\n", "t2"
+        )
+    )
+    assert manifest.blob_resources is True
+    assert manifest.quota_overrides == {"blob_max_count": 5}
+
+
+@pytest.mark.parametrize(
+    ("table", "fragment"),
+    [
+        ('[blobs]\nresources = "yes"\n', "[blobs] resources must be true or false"),
+        ("[blobs]\nlisted = true\n", "[blobs] must be a table with at most"),
+        ("[quotas]\nblob_max_bytes = 0\n", "blob_max_bytes = 0 is out of range"),
+        ("[quotas]\nblob_max_count = 1.5\n", "blob_max_count = 1.5 is not an integer"),
+    ],
+)
+def test_bad_blob_settings_are_named(tmp_path: Path, table: str, fragment: str) -> None:
+    path = write_tenant(tmp_path, f'name = "a"\nmodule = "m.wasm"\nsha256 = "{SHA}"\n' + table)
+    with pytest.raises(ConfigError) as info:
+        load_manifest(path)
+    assert fragment in info.value.message

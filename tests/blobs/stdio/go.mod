@@ -1,0 +1,3 @@
+module smcp-box.test/stdioblobs
+
+go 1.24
