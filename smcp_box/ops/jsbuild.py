@@ -168,7 +168,7 @@ def build_js_component(
         shutil.copytree(tenant_dir, stage, ignore=_not_javascript)
         (stage / ".smcp-box").mkdir()
         shutil.copy2(_sdk_js_dir(sdk_root) / _SDK_FILE, stage / ".smcp-box" / _SDK_FILE)
-        say(f"componentize-js: building {entry.name} into {out.name}")
+        say(f"componentize-js: building {tenant_dir.name}/{entry.name}")
         _run(
             [
                 str(node),

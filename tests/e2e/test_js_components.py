@@ -228,7 +228,7 @@ def test_new_build_and_vet_a_js_tenant_from_the_command_line(
     assert made.returncode == 0, made.stderr
     built = cli("build", "greeter")
     assert built.returncode == 0, built.stderr
-    assert "componentize-js: building app.js into greeter.wasm" in built.stderr
+    assert "componentize-js: building greeter/app.js" in built.stderr
     assert "installing" not in built.stderr
     manifest = tomllib.loads((tmp_path / "greeter" / "tenant.toml").read_text())
     assert len(manifest["sha256"]) == 64
