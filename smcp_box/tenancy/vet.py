@@ -86,7 +86,12 @@ def describe_for_vetting(
         outcome = sandbox.call_sync(module, json.dumps(message), host)
         return check_module_reply(outcome.parsed if outcome.reply else None, message["id"])
 
-    return describe_module_sync(call, tenant=module.tenant)
+    described = describe_module_sync(call, tenant=module.tenant)
+    if described.resources is None and isinstance(described.capabilities.get("resources"), dict):
+        # resources/list failed, most likely on a refused kv call, which costs the instance
+        # that made it: the pool is warmed again so that vetting leaves it as loading did.
+        sandbox.top_up_sync(module)
+    return described
 
 
 def list_tools(

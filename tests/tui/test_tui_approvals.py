@@ -33,6 +33,7 @@ class PendingApi(FixedApi):
             "action": "serve_approved",
             "approved_sha256": "ab" * 32,
             "current_sha256": CURRENT_SHA,
+            "review_sha256": CURRENT_SHA,
             "detected_at": NOW - 60,
             "added": ["extra"],
             "removed": [],
