@@ -49,8 +49,9 @@ class TenantsView(View):
         Binding("l", "limits", "Limits"),
         Binding("m", "reload", "Reload"),
         Binding("s", "secrets", "Secrets"),
-        # Hidden (the footer is full at 80 columns): the CHANGED marker and the details name it.
-        Binding("a", "approve", "Approve changed tools", show=False),
+        # Hidden from the footer (it is full at 80 columns); help and the command palette list
+        # it, and the CHANGED marker and the details name it.
+        Binding("a", "approve", "Approve changed definitions", show=False),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
