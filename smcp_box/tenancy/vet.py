@@ -25,6 +25,7 @@ from smcp_box.tenancy.describe import describe_module_sync
 from smcp_box.tenancy.hostcalls import random_bytes
 from smcp_box.tenancy.manifest import MANIFEST_NAME, TenantManifest, load_manifest, resolve_limits
 from smcp_box.tenancy.signing import check_manifest_signature
+from smcp_box.vetting.definitions import coverage
 from smcp_box.vetting.report import VetReport, vet_tools
 
 logger = logging.getLogger("smcp_box.vetting")
@@ -146,6 +147,8 @@ def check_description(
     finding, and for definitions that differ from ``pinned`` unless ``changed_ok`` (the box
     serves the approved definitions instead: :mod:`smcp_box.tenancy.approvals`)."""
     report = vet_tools(manifest.name, list(description.tools or ()), pinned)
+    covered, not_covered = coverage(description)
+    report = replace(report, others_covered=covered, not_covered=not_covered)
     # A tenant without a pin is served (its text must still pass the scan) with a warning that
     # names the pin to add; a pin that no longer matches, or a blocking finding, is refused.
     if report.blocking or (report.pin_status == "mismatch" and not changed_ok):
@@ -185,10 +188,13 @@ def vet_folder(
     signature = check_manifest_signature(manifest, vetting or VettingSettings())
     with Sandbox(cache_dir) as sandbox:
         module = sandbox.load(manifest.name, wasm, limits, kind=manifest.kind)
-        tools = list_tools(sandbox, module, manifest)
-    report = vet_tools(manifest.name, tools, manifest.tools_sha256)
+        description = describe_for_vetting(sandbox, module, manifest)
+    report = vet_tools(manifest.name, list(description.tools or ()), manifest.tools_sha256)
+    covered, not_covered = coverage(description)
     return replace(
         report,
+        others_covered=covered,
+        not_covered=not_covered,
         publisher=signature.publisher,
         signature_warning=signature.warning,
         required_secrets=manifest.secrets,

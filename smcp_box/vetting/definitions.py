@@ -20,6 +20,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from smcp_box.seams import ModuleDescription
+
 from .pins import PINNED_FIELDS, tools_fingerprint
 
 #: The definitions approved besides tools: kind -> (list method, field naming an item).
@@ -96,6 +98,18 @@ def item_names(kind: str, items: Sequence[Mapping[str, Any]]) -> dict[str, Mappi
     return {f"{_ITEM_PREFIX[kind]}:{item.get(key)}": item for item in items}
 
 
+def coverage(
+    description: ModuleDescription,
+) -> tuple[tuple[tuple[str, int], ...], tuple[str, ...]]:
+    """What approvals hold of a module besides its tools (kind, item count), and the kinds it
+    declares that they cannot hold (static resources it lists only with kv)."""
+    listed = others_view(description.prompts, description.resource_templates, description.resources)
+    covered = tuple((kind, len(items)) for kind, items in listed.items())
+    declared = isinstance(description.capabilities.get("resources"), dict)
+    missing = ("resources",) if declared and description.resources is None else ()
+    return covered, missing
+
+
 def _text(value: Any, *, indent: int | None) -> str:
     return json.dumps(value, sort_keys=True, indent=indent, ensure_ascii=False)
 
@@ -150,6 +164,7 @@ __all__ = [
     "OTHER_KINDS",
     "Others",
     "approved_view",
+    "coverage",
     "definitions_diff",
     "definitions_sha256",
     "item_names",
