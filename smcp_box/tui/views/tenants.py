@@ -290,7 +290,7 @@ class TenantsView(View):
             self.notify("An approval needs a reason; nothing was approved.", severity="error")
             return
         await self.api.approve_tenant(name, values["reason"], pending["review_sha256"])
-        self.notify(f"Approved the new tool definitions of {name}; they are served now.")
+        self.notify(f"Approved the new definitions of {name}; they are served now.")
         await self.tui.refresh_now()
 
 
