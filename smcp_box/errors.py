@@ -351,9 +351,10 @@ class ModuleRejected(SandboxError):
 
 
 class ToolNotApproved(BoxError):
-    """A tools/call of a tool outside the approved definitions a tenant is held to while its
-    module's changed definitions await approval (``smcp-box tenant approve``). MCP answers an
-    unknown tool with invalid params, and to the client this tool does not exist."""
+    """A tools/call of a tool (or a prompts/get of a prompt) outside the approved definitions a
+    tenant is held to while its module's changed definitions await approval (``smcp-box tenant
+    approve``). MCP answers an unknown tool or prompt with invalid params, and to the client it
+    does not exist."""
 
     http_status = 400
     jsonrpc_code = INVALID_PARAMS

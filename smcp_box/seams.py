@@ -43,6 +43,12 @@ class ModuleDescription:
     capabilities: JsonObject
     instructions: str | None = None
     tools: tuple[JsonObject, ...] | None = None
+    #: The module's prompts/list and resources/templates/list (None: no such capability), and
+    #: its resources/list: None also when it could not be had without kv (approvals cover
+    #: static resources only when the module lists them without state; docs/vetting.md).
+    prompts: tuple[JsonObject, ...] | None = None
+    resource_templates: tuple[JsonObject, ...] | None = None
+    resources: tuple[JsonObject, ...] | None = None
 
 
 @dataclass

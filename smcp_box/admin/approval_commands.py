@@ -66,13 +66,13 @@ def diff_text(body: JsonObject) -> str:
     unapproved = body.get("unapproved")
     if pending is None and unapproved is not None:
         lines.append(
-            f"tenant {body['tenant']}: tool definitions NOT PINNED and never approved "
+            f"tenant {body['tenant']}: definitions NOT PINNED and never approved "
             f"({unapproved['current_sha256']}); approving them holds later changes for review"
         )
         lines.append(unapproved["diff"].rstrip("\n"))
         lines.append(
             f"approve: smcp-box tenant approve {body['tenant']} --sha256 "
-            f"{unapproved['current_sha256']} --reason TEXT"
+            f"{unapproved['review_sha256']} --reason TEXT"
         )
         return "\n".join(lines)
     if pending is None:
@@ -84,7 +84,7 @@ def diff_text(body: JsonObject) -> str:
         else "NOT SERVED"
     )
     lines.append(
-        f"tenant {body['tenant']}: tool definitions CHANGED ({action}); module now "
+        f"tenant {body['tenant']}: definitions CHANGED ({action}); module tools now "
         f"{pending['current_sha256']}"
     )
     for what in ("added", "removed", "changed"):
@@ -93,7 +93,7 @@ def diff_text(body: JsonObject) -> str:
     lines.append(pending["diff"].rstrip("\n"))
     lines.append(
         f"approve: smcp-box tenant approve {body['tenant']} --sha256 "
-        f"{pending['current_sha256']} --reason TEXT"
+        f"{pending['review_sha256']} --reason TEXT"
     )
     return "\n".join(lines)
 

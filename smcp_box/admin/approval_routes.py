@@ -16,7 +16,13 @@ from smcp_box.errors import BadRequest, NotFound
 from smcp_box.seams import JsonObject
 from smcp_box.store.approvals import ApprovalRecord
 from smcp_box.tenancy.approvals import strictest
-from smcp_box.vetting.definitions import definitions_diff, definitions_sha256
+from smcp_box.vetting.definitions import (
+    definitions_diff,
+    definitions_sha256,
+    item_names,
+    others_diff,
+    review_sha256,
+)
 
 #: Longest approval reason kept: a sentence or a ticket reference, not a document.
 MAX_REASON_CHARS = 2000
@@ -29,6 +35,13 @@ def approval_json(record: ApprovalRecord) -> JsonObject:
         "reason": record.reason,
         "approved_at": record.approved_at,
         "tools": [str(tool.get("name")) for tool in record.definitions],
+        # Prompts and resources approved with the tools ("prompt:NAME", ...); None: the
+        # approval predates their coverage.
+        "others": None
+        if record.others is None
+        else sorted(
+            name for kind, items in record.others.items() for name in item_names(kind, items)
+        ),
     }
 
 
@@ -47,9 +60,13 @@ def unapproved_json(ctx: AdminContext, name: str) -> JsonObject | None:
     if report is None or report.pinned is not None or described is None:
         return None
     tools = described.tools or ()
+    others = approvals.current_others(described)
+    label = f"module {report.fingerprint[:12]}"
     return {
         "current_sha256": definitions_sha256(tools),
-        "diff": definitions_diff(None, tools, current_label=f"module {report.fingerprint[:12]}"),
+        "review_sha256": review_sha256(definitions_sha256(tools), others),
+        "diff": definitions_diff(None, tools, current_label=label)
+        + others_diff(None, others, current_label="module"),
     }
 
 

@@ -10,9 +10,15 @@ from pathlib import Path
 
 from smcp_box.box import Box
 from smcp_box.errors import Conflict, NotFound
-from smcp_box.seams import JsonObject
+from smcp_box.seams import JsonObject, ModuleDescription
 from smcp_box.store.approvals import ApprovalRecord
-from smcp_box.vetting.definitions import approved_view, definitions_sha256
+from smcp_box.vetting.definitions import (
+    approved_view,
+    definitions_sha256,
+    item_names,
+    others_view,
+    review_sha256,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,12 @@ class _Candidate:
     previous_sha256: str | None
     changes: dict[str, list[str]]
     manifest_path: Path | None
+    #: The prompts and resources approved with the tools, by kind.
+    others: dict[str, list[JsonObject]]
+
+    @property
+    def review_sha256(self) -> str:
+        return review_sha256(self.sha256, self.others)
 
 
 def _candidate(box: Box, name: str) -> _Candidate:
@@ -44,6 +56,7 @@ def _candidate(box: Box, name: str) -> _Candidate:
             pending.approved_sha256,
             pending.changes(),
             pending.manifest_path,
+            {kind: list(items) for kind, items in pending.current_others.items()},
         )
     tenant = box.tenants.get(name)
     report = tenant.vet_report if tenant is not None else None
@@ -54,14 +67,23 @@ def _candidate(box: Box, name: str) -> _Candidate:
             "module's definitions are the approved ones)"
         )
     current = approved_view(described.tools or ())
-    names = sorted(str(tool.get("name")) for tool in current)
+    others = current_others(described)
+    names = [str(tool.get("name")) for tool in current]
+    for kind, items in others.items():
+        names.extend(item_names(kind, items))
     return _Candidate(
         definitions_sha256(current),
         current,
         None,
-        {"added": names, "removed": [], "changed": []},
+        {"added": sorted(names), "removed": [], "changed": []},
         tenant.manifest.manifest_path,
+        others,
     )
+
+
+def current_others(described: ModuleDescription) -> dict[str, list[JsonObject]]:
+    """The prompts and resources of a module's description, as an approval records them."""
+    return others_view(described.prompts, described.resource_templates, described.resources)
 
 
 async def approve(
@@ -73,14 +95,19 @@ async def approve(
     Conflict, so nobody approves text they did not see."""
     async with box.admin_lock:
         candidate = _candidate(box, name)
-        if expected_sha256 is not None and expected_sha256 != candidate.sha256:
+        if expected_sha256 is not None and expected_sha256 != candidate.review_sha256:
             raise Conflict(
-                f"tenant {name!r}: its module's definitions are now {candidate.sha256}, "
+                f"tenant {name!r}: its module's definitions are now {candidate.review_sha256}, "
                 f"not the {expected_sha256} you reviewed; look at the diff again "
                 f"(smcp-box tenant diff {name})"
             )
         record = await box.store.record_approval(
-            name, candidate.sha256, candidate.definitions, actor=actor, reason=reason
+            name,
+            candidate.sha256,
+            candidate.definitions,
+            actor=actor,
+            reason=reason,
+            others=candidate.others,
         )
         box.tenants.approvals.add(record)
         if candidate.manifest_path is not None:
@@ -90,7 +117,7 @@ async def approve(
         else:
             tenant = box.tenants.get(name)
             if tenant is not None:
-                tenant.hold_to_definitions(None, None)
+                tenant.hold_to_definitions(None, None, None)
         return Approval(record, candidate.previous_sha256, candidate.changes)
 
 

@@ -387,6 +387,11 @@ class Sandbox:
         finally:
             pool.gate.release()
 
+    def top_up_sync(self, module: TenantModule) -> int:
+        """Make instances in the calling thread until the module's ``warm_instances`` are warm
+        again (vetting's calls may have cost one); never use on the loop."""
+        return self._pool_for(module).warm_up(module.limits.warm_instances)
+
     async def warm_up(self, module: TenantModule, count: int | None = None) -> int:
         """Instantiate until ``count`` (default and at most ``max_instances``) are warm.
 

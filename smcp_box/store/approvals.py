@@ -35,6 +35,9 @@ class ApprovalRecord:
     actor: str
     reason: str
     approved_at: float
+    #: The approved prompts, resource templates and static resources by kind; None in a row
+    #: written before they were covered (its approval holds the tools only).
+    others: dict[str, tuple[dict[str, Any], ...]] | None = None
 
 
 class Approvals:
@@ -45,7 +48,15 @@ class Approvals:
 
     def _from_row(self, row: Row) -> ApprovalRecord:
         row_id, tenant, sha, definitions_enc, actor, reason_enc, at = row
-        definitions = self._crypto.open_json(definitions_enc, _TABLE, tenant, sha, "definitions")
+        sealed = self._crypto.open_json(definitions_enc, _TABLE, tenant, sha, "definitions")
+        # A list: a row from before prompts and resources were approved (tools only).
+        definitions = sealed["tools"] if isinstance(sealed, dict) else sealed
+        others = None
+        if isinstance(sealed, dict):
+            others = {
+                str(kind): tuple(dict(item) for item in items)
+                for kind, items in sealed["others"].items()
+            }
         reason = self._crypto.open_text(reason_enc, _TABLE, tenant, sha, "reason")
         return ApprovalRecord(
             id=int(row_id),
@@ -55,6 +66,7 @@ class Approvals:
             actor=str(actor),
             reason=reason,
             approved_at=float(at),
+            others=others,
         )
 
     async def record(
@@ -65,9 +77,17 @@ class Approvals:
         *,
         actor: str,
         reason: str,
+        others: dict[str, list[dict[str, Any]]] | None = None,
     ) -> ApprovalRecord:
+        """``definitions``: the tools, whose fingerprint is ``definitions_sha256``; ``others``:
+        the other kinds approved with them (sealed in the same value, so no schema change)."""
+        kept_others = others or {}
         sealed = self._crypto.seal_json(
-            definitions, _TABLE, tenant, definitions_sha256, "definitions"
+            {"tools": definitions, "others": kept_others},
+            _TABLE,
+            tenant,
+            definitions_sha256,
+            "definitions",
         )
         sealed_reason = self._crypto.seal_text(reason, _TABLE, tenant, definitions_sha256, "reason")
         now = self._clock()
@@ -84,6 +104,7 @@ class Approvals:
             actor=actor,
             reason=reason,
             approved_at=now,
+            others={kind: tuple(items) for kind, items in kept_others.items()},
         )
 
     async def history(self, tenant: str | None = None) -> list[ApprovalRecord]:

@@ -388,10 +388,12 @@ class Store:
         *,
         actor: str,
         reason: str,
+        others: dict[str, list[dict[str, Any]]] | None = None,
     ) -> ApprovalRecord:
-        """Add an approval row: from now on these definitions are the tenant's approved set."""
+        """Add an approval row: from now on these definitions (tools, and ``others``: prompts
+        and resources by kind) are the tenant's approved set."""
         return await self._approvals.record(
-            tenant, definitions_sha256, definitions, actor=actor, reason=reason
+            tenant, definitions_sha256, definitions, actor=actor, reason=reason, others=others
         )
 
     async def approvals(self, tenant: str | None = None) -> list[ApprovalRecord]:

@@ -59,6 +59,8 @@ async def catalog_entry(tenant: WasmTenant, url: str) -> JsonObject:
             if report is not None and report.pin_status == "match"
             else ("unpinned"),
             "signature": signature.status if signature is not None else "unchecked",
+            # Kinds the module declares that approvals cannot hold (docs/vetting.md).
+            "not_covered": list(report.not_covered) if report is not None else [],
             "tools_sha256": pending.approved_sha256
             if pending is not None
             else report.fingerprint

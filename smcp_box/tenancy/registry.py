@@ -47,6 +47,7 @@ from smcp_box.tenancy.secrets import TenantSecrets
 from smcp_box.tenancy.signing import check_manifest_signature, log_signature
 from smcp_box.tenancy.vet import check_description, describe_or_reject
 from smcp_box.vetting.baseline import BaselineRule
+from smcp_box.vetting.definitions import others_view
 
 logger = logging.getLogger("smcp_box.tenants")
 
@@ -368,6 +369,7 @@ class TenantRegistry:
                 manifest.on_changed_definitions,
             ),
             self._clock(),
+            others_view(description.prompts, description.resource_templates, description.resources),
         )
         report = previous.vet_report if previous is not None and same_module else None
         if report is None or report.pinned != verdict.approved_sha256:
@@ -404,7 +406,7 @@ class TenantRegistry:
         )
         tenant.vet_report = report
         tenant.signature = signature
-        tenant.hold_to_definitions(verdict.served, verdict.pending)
+        tenant.hold_to_definitions(verdict.served, verdict.pending, verdict.served_others)
         tenant.baselines = self.baselines
         tenant.baseline_block = (
             strictest(BASELINE_MODES, self._vetting.baseline, manifest.baseline) == "block"

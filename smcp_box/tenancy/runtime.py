@@ -17,7 +17,7 @@ from smcp_box.sandbox import CallOutcome, Sandbox, TenantModule, inline_eligible
 from smcp_box.seams import Auditor, AuthMode, CallContext, JsonObject, ModuleDescription
 from smcp_box.store import KvQuota
 from smcp_box.store.blobs import Blobs
-from smcp_box.tenancy.approvals import PendingChange
+from smcp_box.tenancy.approvals import OthersView, PendingChange
 from smcp_box.tenancy.baselines import TenantBaselines
 from smcp_box.tenancy.blob_handles import BlobHandles
 from smcp_box.tenancy.blob_resources import answer as answer_blob_resources
@@ -32,6 +32,14 @@ from smcp_box.vetting.report import VetReport
 from smcp_box.vetting.signatures import SignatureCheck
 
 logger = logging.getLogger("smcp_box.tenant")
+
+#: The list methods answered from the approved definitions while a change is pending, and
+#: the kind (result key) each lists.
+_HELD_LISTS: Final = {
+    "prompts/list": "prompts",
+    "resources/templates/list": "resourceTemplates",
+    "resources/list": "resources",
+}
 
 #: Where a tools/call result carries its receipt when the tenant's manifest says
 #: ``receipts = true`` (an MCP ``_meta`` key under the box's own prefix).
@@ -95,6 +103,9 @@ class WasmTenant:
         #: the module's own are approved), with the change awaiting approval.
         self.served_tools: tuple[JsonObject, ...] | None = None
         self._served_names: frozenset[str] = frozenset()
+        #: Likewise the approved prompts, resource templates and static resources by kind
+        #: (a kind absent is the module's own: never approved, or not covered).
+        self.served_others: OthersView | None = None
         self.definitions_pending: PendingChange | None = None
         #: Per-tool behaviour baselines (shared by every tenant; set by the loader) and whether
         #: a far-off call blocks its tool (tenant.toml / box ``[vetting] baseline = "block"``).
@@ -104,10 +115,14 @@ class WasmTenant:
         self._listed_names: tuple[ModuleDescription, frozenset[str]] | None = None
 
     def hold_to_definitions(
-        self, served: tuple[JsonObject, ...] | None, pending: PendingChange | None
+        self,
+        served: tuple[JsonObject, ...] | None,
+        pending: PendingChange | None,
+        others: OthersView | None = None,
     ) -> None:
-        """Serve ``served`` (approved definitions) instead of the module's tool list, or the
-        module's own with None."""
+        """Serve ``served`` (approved definitions) instead of the module's tool list, and
+        ``others`` instead of its prompts and resources, or the module's own with None."""
+        self.served_others = others
         self.served_tools = served
         self._served_names = tool_name_set(served) if served is not None else frozenset()
         self.definitions_pending = pending
@@ -145,8 +160,16 @@ class WasmTenant:
         are held to (what clients are told the tools are)."""
         described = await self._module_description()
         if self.served_tools is not None:
-            return replace(described, tools=self.served_tools)
-        return described
+            described = replace(described, tools=self.served_tools)
+        others = self.served_others
+        if not others:
+            return described
+        return replace(
+            described,
+            prompts=others.get("prompts", described.prompts),
+            resource_templates=others.get("resourceTemplates", described.resource_templates),
+            resources=others.get("resources", described.resources),
+        )
 
     async def _module_description(self) -> ModuleDescription:
         # The description depends only on the module, so one warm-up initialize per module
@@ -263,6 +286,14 @@ class WasmTenant:
             # One page: the approved set is what was reviewed, whatever paging the module does.
             tools = [dict(tool) for tool in self.served_tools]
             return {"jsonrpc": "2.0", "id": message["id"], "result": {"tools": tools}}
+        if method in _HELD_LISTS and self.served_others is not None and "id" in message:
+            kind = _HELD_LISTS[method]
+            if kind in self.served_others:
+                items = [dict(item) for item in self.served_others[kind]]
+                return {"jsonrpc": "2.0", "id": message["id"], "result": {kind: items}}
+        if method == "prompts/get":
+            self._check_prompt(_tool_name(message))
+            return None
         if method != "tools/call":
             return None
         tool = _tool_name(message)
@@ -281,6 +312,17 @@ class WasmTenant:
                 data={"tenant": self.name, "tool": tool},
             )
         return None
+
+    def _check_prompt(self, prompt: str | None) -> None:
+        approved = (self.served_others or {}).get("prompts")
+        if approved is None or prompt in {item.get("name") for item in approved}:
+            return
+        raise ToolNotApproved(
+            f"tenant {self.name!r} has no approved prompt {prompt!r}: its module's prompt "
+            "definitions changed and await an admin's approval (smcp-box tenant approve "
+            f"{self.name}); until then only the approved prompts can be got",
+            data={"tenant": self.name, "prompt": prompt},
+        )
 
     async def _judge_baseline(
         self, message: JsonObject, ctx: CallContext, outcome: CallOutcome, host: StoreHostCalls

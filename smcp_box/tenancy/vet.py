@@ -25,6 +25,7 @@ from smcp_box.tenancy.describe import describe_module_sync
 from smcp_box.tenancy.hostcalls import random_bytes
 from smcp_box.tenancy.manifest import MANIFEST_NAME, TenantManifest, load_manifest, resolve_limits
 from smcp_box.tenancy.signing import check_manifest_signature
+from smcp_box.vetting.definitions import coverage
 from smcp_box.vetting.report import VetReport, vet_tools
 
 logger = logging.getLogger("smcp_box.vetting")
@@ -86,7 +87,12 @@ def describe_for_vetting(
         outcome = sandbox.call_sync(module, json.dumps(message), host)
         return check_module_reply(outcome.parsed if outcome.reply else None, message["id"])
 
-    return describe_module_sync(call, tenant=module.tenant)
+    described = describe_module_sync(call, tenant=module.tenant)
+    if described.resources is None and isinstance(described.capabilities.get("resources"), dict):
+        # resources/list failed, most likely on a refused kv call, which costs the instance
+        # that made it: the pool is warmed again so that vetting leaves it as loading did.
+        sandbox.top_up_sync(module)
+    return described
 
 
 def list_tools(
@@ -141,6 +147,8 @@ def check_description(
     finding, and for definitions that differ from ``pinned`` unless ``changed_ok`` (the box
     serves the approved definitions instead: :mod:`smcp_box.tenancy.approvals`)."""
     report = vet_tools(manifest.name, list(description.tools or ()), pinned)
+    covered, not_covered = coverage(description)
+    report = replace(report, others_covered=covered, not_covered=not_covered)
     # A tenant without a pin is served (its text must still pass the scan) with a warning that
     # names the pin to add; a pin that no longer matches, or a blocking finding, is refused.
     if report.blocking or (report.pin_status == "mismatch" and not changed_ok):
@@ -180,10 +188,13 @@ def vet_folder(
     signature = check_manifest_signature(manifest, vetting or VettingSettings())
     with Sandbox(cache_dir) as sandbox:
         module = sandbox.load(manifest.name, wasm, limits, kind=manifest.kind)
-        tools = list_tools(sandbox, module, manifest)
-    report = vet_tools(manifest.name, tools, manifest.tools_sha256)
+        description = describe_for_vetting(sandbox, module, manifest)
+    report = vet_tools(manifest.name, list(description.tools or ()), manifest.tools_sha256)
+    covered, not_covered = coverage(description)
     return replace(
         report,
+        others_covered=covered,
+        not_covered=not_covered,
         publisher=signature.publisher,
         signature_warning=signature.warning,
         required_secrets=manifest.secrets,

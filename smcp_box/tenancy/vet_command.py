@@ -142,6 +142,8 @@ def _tools_json(report: VetReport) -> JsonObject:
         "publisher": report.publisher,
         "signature_warning": report.signature_warning,
         "required_secrets": list(report.required_secrets),
+        "approvals_cover": {"tools": len(report.tool_names), **dict(report.others_covered)},
+        "not_covered": list(report.not_covered),
         "findings": [
             {
                 "tool": f.tool,

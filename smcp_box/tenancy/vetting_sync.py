@@ -31,12 +31,19 @@ async def load_vetting_state(store: Store, registry: TenantRegistry) -> None:
 async def settle(store: Store, registry: TenantRegistry, auditor: Auditor) -> None:
     """Record the definitions of pins seen to match (so that they can be served if the
     module changes), and audit each newly pending change once."""
-    for tenant, sha, definitions in registry.approvals.take_unrecorded():
-        await store.record_approval(tenant, sha, definitions, actor=PIN_ACTOR, reason=PIN_REASON)
+    for tenant, sha, definitions, others in registry.approvals.take_unrecorded():
+        await store.record_approval(
+            tenant,
+            sha,
+            definitions,
+            actor=PIN_ACTOR,
+            reason=PIN_REASON,
+            others={kind: list(items) for kind, items in others.items()},
+        )
     for pending in registry.approvals.take_unalerted():
         changes = pending.changes()
         logger.warning(
-            "tenant %s: its tool definitions changed (%s); %s until an admin approves: "
+            "tenant %s: its definitions changed (%s); %s until an admin approves: "
             "smcp-box tenant diff %s, then smcp-box tenant approve %s --reason TEXT",
             pending.tenant,
             pending.summary(),
@@ -56,6 +63,7 @@ async def settle(store: Store, registry: TenantRegistry, auditor: Auditor) -> No
                 "action": pending.action,
                 "approved_sha256": pending.approved_sha256,
                 "current_sha256": pending.current_sha256,
+                "review_sha256": pending.review_sha256,
                 **changes,
             },
         )

@@ -202,9 +202,7 @@ class AdminTui(App[None]):
                 f"Show the {cls.TITLE} screen (key {number})",
                 partial(self.action_show, view_id),
             )
-            for binding in cls.BINDINGS:
-                if not isinstance(binding, Binding) or not binding.show:
-                    continue
+            for binding in view_verbs(cls):
                 if self.read_only and binding.action in cls.MUTATING:
                     continue
                 yield SystemCommand(
@@ -236,7 +234,7 @@ class AdminTui(App[None]):
             text.append(f"  {key:<8}", style="bold")
             text.append(f"{what}\n")
         for _, cls in VIEWS:
-            bindings = [b for b in cls.BINDINGS if isinstance(b, Binding) and b.show]
+            bindings = view_verbs(cls)
             if not bindings:
                 continue
             text.append(f"\n{cls.TITLE}\n", style="bold underline")
@@ -251,3 +249,9 @@ class AdminTui(App[None]):
             style="italic",
         )
         return text
+
+
+def view_verbs(cls: type[View]) -> list[Binding]:
+    """A view's verbs for help and the command palette: every key it binds, those the footer
+    hides for want of room (``show=False``) included."""
+    return [b for b in cls.BINDINGS if isinstance(b, Binding) and b.description]

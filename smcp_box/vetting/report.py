@@ -32,6 +32,11 @@ class VetReport:
     signature_warning: str | None = None
     #: tenant.toml ``secrets``: names the box must have values for (``smcp-box secret set``).
     required_secrets: tuple[str, ...] = ()
+    #: Besides tools, what approvals hold the module to: kind -> how many items it lists.
+    others_covered: tuple[tuple[str, int], ...] = ()
+    #: Kinds the module declares but approvals cannot hold ("resources": its resources/list
+    #: needs kv or failed while vetting; docs/vetting.md).
+    not_covered: tuple[str, ...] = ()
 
     @property
     def blocking(self) -> tuple[Finding, ...]:
@@ -138,6 +143,14 @@ def format_report(report: VetReport) -> str:
         lines.append(
             f"secrets required: {', '.join(report.required_secrets)} (a box serves the tenant "
             "without them but reports them missing; smcp-box secret list shows what is set)"
+        )
+    if report.others_covered:
+        held = ", ".join(f"{kind} ({count})" for kind, count in report.others_covered)
+        lines.append(f"approvals also hold: {held}")
+    if report.not_covered:
+        lines.append(
+            f"not covered by approvals: {', '.join(report.not_covered)} (resources/list "
+            "could not be had without kv; the module's own list is always served)"
         )
     if report.findings:
         lines.append("findings:")

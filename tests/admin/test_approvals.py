@@ -144,6 +144,67 @@ async def test_changed_descriptions_serve_the_approved_ones_until_approved(
             assert extra.content[0].text == "done"  # type: ignore[union-attr]
 
 
+async def test_a_changed_prompt_serves_the_approved_one_until_approved(
+    tmp_path: Path, module_cache: Path, drift_modules: DriftModules
+) -> None:
+    def add_drift(tenants: Path) -> None:
+        write_tenant(tenants, drift_modules.v1, cache_dir=module_cache)
+
+    async with running_box(tmp_path, module_cache, add_drift) as rb, serving_mcp(rb) as base:
+        key = (await rb.client.create_key("drift"))["key"]
+        (shipped,) = await rb.box.store.approvals("drift")
+        # The pin covers the tools; the prompts were approved as first seen with it.
+        assert shipped.others is not None
+        assert [p["name"] for p in shipped.others["prompts"]] == ["hint"]
+
+        # Version 3: the same tools (the pin still matches), a reworded prompt, a new one.
+        update_module(rb.tenants_dir / "drift", drift_modules.v3)
+        await rb.client.reload_tenant("drift")
+        async with sdk_client(base, key) as client:
+            prompts = (await client.list_prompts()).prompts
+            assert [(p.name, p.description) for p in prompts] == [("hint", "How to call work.")]
+            got = await client.get_prompt("hint")
+            assert got.messages[0].content.text == "Call work with a small n."  # type: ignore[union-attr]
+            with pytest.raises(MCPError, match="no approved prompt 'leak'"):
+                await client.get_prompt("leak")
+
+        await rb.box.settle_vetting()
+        await wait_until(
+            lambda: _count(rb, "tenant.definitions_changed", 1), what="the change's audit row"
+        )
+        (alert,) = await audit_rows(rb, "tenant.definitions_changed")
+        assert alert.detail["added"] == ["prompt:leak"]
+        assert alert.detail["changed"] == ["prompt:hint"]
+        assert alert.detail["current_sha256"] == shipped.definitions_sha256
+        assert await pending_gauge(base) == 1
+        diff = await smcp(rb, "tenant", "diff", "drift")
+        assert '-    "description": "How to call work.",' in diff.out
+        assert '+    "description": "How to call work, and what else to send along.",' in diff.out
+        assert "+++ module prompts" in diff.out
+
+        body = await rb.client.tenant_definitions("drift")
+        approved = await smcp(
+            rb,
+            "tenant",
+            "approve",
+            "drift",
+            "--reason",
+            "the new prompts are fine",
+            "--sha256",
+            body["pending"]["review_sha256"],
+        )
+        assert approved.code == 0, approved.err
+        latest = (await rb.box.store.approvals("drift"))[-1]
+        assert latest.definitions_sha256 == shipped.definitions_sha256
+        assert latest.others is not None
+        assert [p["name"] for p in latest.others["prompts"]] == ["hint", "leak"]
+        assert await pending_gauge(base) == 0
+        async with sdk_client(base, key) as client:
+            prompts = (await client.list_prompts()).prompts
+            assert sorted(p.name for p in prompts) == ["hint", "leak"]
+            assert (await client.get_prompt("leak")).messages
+
+
 async def test_refuse_mode_serves_nothing_until_approved(
     tmp_path: Path, module_cache: Path, drift_modules: DriftModules
 ) -> None:
@@ -172,7 +233,7 @@ async def test_refuse_mode_serves_nothing_until_approved(
 
         body = await rb.client.tenant_definitions("drift")
         await rb.client.approve_tenant(
-            "drift", "the update is fine", body["pending"]["current_sha256"]
+            "drift", "the update is fine", body["pending"]["review_sha256"]
         )
         served = rb.box.tenants.require("drift")
         assert served.definitions_pending is None

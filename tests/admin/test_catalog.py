@@ -79,6 +79,9 @@ async def test_catalog_lists_only_what_each_credential_may_use(
         entries = {entry["name"]: entry for entry in json.loads(admin.out)["tenants"]}
         assert sorted(entries) == ["notes", "pub", "utils"]
         assert entries["notes"]["enabled"] is False
+        # notes lists its resources from kv: approvals cannot hold them, and the catalog says so.
+        assert entries["notes"]["vetting"]["not_covered"] == ["resources"]
+        assert entries["utils"]["vetting"]["not_covered"] == []
         text = await smcp(rb, "catalog")
         assert "notes (DISABLED)" in text.out
         assert "publisher: none (unsigned)" in text.out

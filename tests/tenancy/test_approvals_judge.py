@@ -36,9 +36,10 @@ def test_a_matching_pin_is_recorded_once_as_an_approval() -> None:
     verdict = approvals.judge(manifest(definitions_sha256(V1)), V1, "serve_approved", 1.0)
     assert verdict.served is None
     assert verdict.pending is None
-    ((tenant, sha, definitions),) = approvals.take_unrecorded()
+    ((tenant, sha, definitions, others),) = approvals.take_unrecorded()
     assert (tenant, sha) == ("t", definitions_sha256(V1))
     assert definitions == approved_view(V1)
+    assert others == {}
     approvals.judge(manifest(definitions_sha256(V1)), V1, "serve_approved", 2.0)
     assert approvals.take_unrecorded() == []
 
@@ -104,3 +105,59 @@ def test_strictest() -> None:
     assert strictest(modes, "serve_approved", "refuse") == "refuse"
     assert strictest(modes, "refuse", "serve_approved") == "refuse"
     assert strictest(modes) == "serve_approved"
+
+
+PROMPTS_V1 = {"prompts": [{"name": "hint", "description": "How to call work."}]}
+PROMPTS_V2 = {
+    "prompts": [
+        {"name": "hint", "description": "How to call work, and more."},
+        {"name": "leak", "description": "New.", "_meta": {"ignored": True}},
+    ]
+}
+
+
+def test_a_prompt_change_alone_is_pending_and_the_pin_keeps_meaning_tools() -> None:
+    approvals = DefinitionApprovals()
+    pin = definitions_sha256(V1)
+    # The pin covers the tools; the prompts are approved as first seen with it.
+    approvals.judge(manifest(pin), V1, "serve_approved", 1.0, PROMPTS_V1)
+    ((_, sha, _, others),) = approvals.take_unrecorded()
+    assert sha == pin
+    assert others == {"prompts": tuple(PROMPTS_V1["prompts"])}
+    verdict = approvals.judge(manifest(pin), V1, "serve_approved", 2.0, PROMPTS_V2)
+    pending = verdict.pending
+    assert pending is not None
+    assert verdict.served_others == {"prompts": tuple(PROMPTS_V1["prompts"])}
+    assert pending.current_sha256 == pin  # the tools did not change
+    assert pending.review_sha256 != pin
+    assert pending.changes() == {
+        "added": ["prompt:leak"],
+        "removed": [],
+        "changed": ["prompt:hint"],
+    }
+    assert '-    "description": "How to call work."' in pending.diff()
+    assert "approved prompts" in pending.diff()
+    # Approving exactly that clears it.
+    approvals.add(
+        ApprovalRecord(
+            8,
+            "t",
+            pin,
+            tuple(approved_view(V1)),
+            "a",
+            "ok",
+            3.0,
+            others={"prompts": tuple(PROMPTS_V2["prompts"])},
+        )
+    )
+    assert approvals.pending("t") is None
+    assert approvals.judge(manifest(pin), V1, "serve_approved", 4.0, PROMPTS_V2).pending is None
+
+
+def test_an_approval_from_before_prompts_were_covered_holds_the_tools_only() -> None:
+    approvals = DefinitionApprovals()
+    pin = definitions_sha256(V1)
+    approvals.replace_all([ApprovalRecord(1, "t", pin, tuple(approved_view(V1)), "a", "ok", 1.0)])
+    verdict = approvals.judge(manifest(pin), V1, "serve_approved", 2.0, PROMPTS_V2)
+    assert verdict.pending is None
+    assert verdict.served_others is None

@@ -50,6 +50,14 @@ def tenant_of(sandbox: Sandbox, manifest_path: Path) -> WasmTenant:
 # --- a TenantRuntime-shaped script, for the paging and reply rules on their own -------------
 
 
+#: What Scripted answers for the lists beside tools (resources/list: kv refused, say).
+LISTS: dict[str, Any] = {
+    "prompts/list": {"prompts": [{"name": "p", "_meta": {}}]},
+    "resources/templates/list": {"resourceTemplates": [{"uriTemplate": "n://{id}"}]},
+    "resources/list": {"error": {"code": -32603, "message": "kv is not available"}},
+}
+
+
 class Scripted:
     """Answers initialize and tools/list from a script; records every request it got."""
 
@@ -79,6 +87,8 @@ class Scripted:
         self.contexts.append(ctx)
         if message["method"] == "initialize":
             result = self.init
+        elif message["method"] in LISTS:
+            result = LISTS[message["method"]]
         elif self.endless:
             cursor = int(message["params"].get("cursor", "0"))
             result = {"tools": [{"name": f"t{cursor}"}], "nextCursor": str(cursor + 1)}
@@ -120,7 +130,23 @@ async def test_no_tools_capability_means_no_tools_list() -> None:
     module = Scripted(capabilities={"prompts": {}})
     described = await describe_module(ask_runtime(module), tenant="scripted")
     assert described.tools is None
-    assert [r["method"] for r in module.requests] == ["initialize"]
+    assert [r["method"] for r in module.requests] == ["initialize", "prompts/list"]
+    assert described.prompts == ({"name": "p", "_meta": {}},)
+
+
+async def test_prompts_and_templates_are_listed_and_resources_only_when_they_can_be() -> None:
+    module = Scripted(capabilities={"resources": {}})
+    described = await describe_module(ask_runtime(module), tenant="scripted")
+    assert [r["method"] for r in module.requests] == [
+        "initialize",
+        "resources/templates/list",
+        "resources/list",
+    ]
+    assert described.resource_templates == ({"uriTemplate": "n://{id}"},)
+    # resources/list failed (as one read from kv does while vetting): not covered, not fatal.
+    assert described.resources is None
+    assert described.prompts is None
+    assert len({r["id"] for r in module.requests}) == 3
 
 
 async def test_known_description_asks_only_for_the_tools() -> None:

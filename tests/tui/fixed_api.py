@@ -83,6 +83,7 @@ def _catalog_entry(tenant: JsonObject) -> JsonObject:
         "vetting": {
             "status": "pinned" if echo else "unpinned",
             "signature": "trusted" if echo else "unchecked",
+            "not_covered": [],
             "tools_sha256": "cd" * 32 if echo else None,
             "findings": findings if echo else [],
         },

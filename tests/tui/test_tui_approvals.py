@@ -9,7 +9,7 @@ from typing import Any
 from textual.widgets import Input
 
 from smcp_box.tui.app import AdminTui
-from smcp_box.tui.modals import DetailsModal, FormModal
+from smcp_box.tui.modals import DetailsModal, FormModal, HelpModal
 from smcp_box.vetting.definitions import definitions_diff
 from tests.tui.fixed_api import NOW, FixedApi, JsonObject
 from tests.tui.support import SIZE, cell_texts, details_text, screen_text, table, until
@@ -33,6 +33,7 @@ class PendingApi(FixedApi):
             "action": "serve_approved",
             "approved_sha256": "ab" * 32,
             "current_sha256": CURRENT_SHA,
+            "review_sha256": CURRENT_SHA,
             "detected_at": NOW - 60,
             "added": ["extra"],
             "removed": [],
@@ -122,3 +123,24 @@ async def test_approve_shows_the_diff_and_records_the_reason() -> None:
             pilot, lambda: api.approved == [("echo", "reviewed: extra is fine", CURRENT_SHA)]
         )
         await until(pilot, lambda: cell_texts(app, "tenants", 1)[0] == "enabled")
+
+
+async def test_the_hidden_approve_key_is_in_help_and_the_palette() -> None:
+    app = app_for(PendingApi())
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(app, "tenants").row_count == 3)
+        # The footer has no room for it; help and the palette are where it is found.
+        assert "Approve" not in screen_text(app)
+        palette = {c.title: c.help for c in app.get_system_commands(app.screen)}
+        assert palette["Tenants: Approve changed definitions"] == (
+            "On the highlighted row of Tenants (key a)"
+        )
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpModal))
+        assert "a       Approve changed definitions" in app.help_text().plain
+    read_only = AdminTui(PendingApi(), clock=lambda: NOW, poll_interval_s=0.2, read_only=True)
+    async with read_only.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: table(read_only, "tenants").row_count == 3)
+        assert "Approve changed definitions (off: read-only)" in read_only.help_text().plain
+        titles = {c.title for c in read_only.get_system_commands(read_only.screen)}
+        assert "Tenants: Approve changed definitions" not in titles

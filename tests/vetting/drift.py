@@ -21,12 +21,14 @@ SOURCE = Path(__file__).parent / "fixtures" / "drift.c"
 class DriftModules:
     v1: Path
     v2: Path
+    #: Version 1's tools; its prompt "hint" reworded and a prompt "leak" added.
+    v3: Path
 
 
 def build_drift(out_dir: Path) -> DriftModules:
     out_dir.mkdir(parents=True, exist_ok=True)
     built = []
-    for version, drift in (("v1", "0"), ("v2", "1")):
+    for version, drift in (("v1", "0"), ("v2", "1"), ("v3", "2")):
         module = out_dir / f"drift-{version}.wasm"
         subprocess.run(
             ["sh", str(REPO / "sdk/c/cc.sh"), str(module), str(SOURCE), f"-DDRIFT={drift}"],

@@ -93,3 +93,18 @@ def test_vet_command_on_a_wasm_path_prints_a_report_not_a_traceback(tmp_path: Pa
     assert f"module {NOTES_WASM}: OK" in done.stdout
     assert "no such file or folder" in done.stdout
     assert done.returncode == 1
+
+
+def test_a_tenant_folder_reports_what_approvals_hold_besides_tools(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = REPO / "tenants" / "notes"
+    code, (report,) = vet_json([folder], tmp_path / "cache", capsys)
+    assert code == 0
+    assert report["approvals_cover"] == {"tools": 6, "prompts": 2, "resourceTemplates": 1}
+    # notes lists its resources from kv, which vetting refuses: they cannot be held.
+    assert report["not_covered"] == ["resources"]
+    run_vet_command([folder], tmp_path / "cache", SandboxSettings(), as_json=False)
+    out = capsys.readouterr().out
+    assert "approvals also hold: prompts (2), resourceTemplates (1)" in out
+    assert "not covered by approvals: resources" in out

@@ -49,8 +49,9 @@ class TenantsView(View):
         Binding("l", "limits", "Limits"),
         Binding("m", "reload", "Reload"),
         Binding("s", "secrets", "Secrets"),
-        # Hidden (the footer is full at 80 columns): the CHANGED marker and the details name it.
-        Binding("a", "approve", "Approve changed tools", show=False),
+        # Hidden from the footer (it is full at 80 columns); help and the command palette list
+        # it, and the CHANGED marker and the details name it.
+        Binding("a", "approve", "Approve changed definitions", show=False),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -288,8 +289,8 @@ class TenantsView(View):
         if not values["reason"]:
             self.notify("An approval needs a reason; nothing was approved.", severity="error")
             return
-        await self.api.approve_tenant(name, values["reason"], pending["current_sha256"])
-        self.notify(f"Approved the new tool definitions of {name}; they are served now.")
+        await self.api.approve_tenant(name, values["reason"], pending["review_sha256"])
+        self.notify(f"Approved the new definitions of {name}; they are served now.")
         await self.tui.refresh_now()
 
 
