@@ -264,6 +264,8 @@ class FixedApi:
             "pool": None,
             "definitions": None,
             "baselines": [],
+            "blobs": 2,
+            "blob_bytes": 48_000,
         }
 
     async def tenant_definitions(self, name: str) -> JsonObject:
