@@ -163,18 +163,24 @@ async def test_js_component_kv_survives_a_restart_of_the_box(
     box.start()
     try:
         key = box.create_key("jsnotes")
-        async with connect(box.url("jsnotes"), key, "auto") as client:
-            added = await client.call_tool("add_note", {"text": "survive the #restart"})
-            note_id = added.structured_content["id"]  # type: ignore[index]
+        # One note written in each mode, every one read back in each mode after the restart.
+        written: dict[int, str] = {}
+        for mode in MODES:
+            async with connect(box.url("jsnotes"), key, mode) as client:
+                text = f"survive the #restart ({mode})"
+                added = await client.call_tool("add_note", {"text": text})
+                written[added.structured_content["id"]] = text  # type: ignore[index]
         assert box.stop() == 0
         box.start()
-        async with connect(box.url("jsnotes"), key, "legacy") as client:
-            listed = await client.call_tool("list_notes", {"tag": "restart"})
-            texts = {n["id"]: n["text"] for n in listed.structured_content["notes"]}  # type: ignore[index]
-            assert texts == {note_id: "survive the #restart"}
+        for mode in MODES:
+            async with connect(box.url("jsnotes"), key, mode) as client:
+                listed = await client.call_tool("list_notes", {"tag": "restart"})
+                texts = {n["id"]: n["text"] for n in listed.structured_content["notes"]}  # type: ignore[index]
+                assert texts == written, mode
+        async with connect(box.url("jsnotes"), key, "auto") as client:
             # Ids come from kv.incr: the next note continues the sequence.
             nxt = await client.call_tool("add_note", {"text": "after"})
-            assert nxt.structured_content["id"] == note_id + 1  # type: ignore[index]
+            assert nxt.structured_content["id"] == max(written) + 1  # type: ignore[index]
     finally:
         assert box.stop() == 0, box.log()
 
