@@ -281,3 +281,20 @@ async def test_js_sdk_host_helpers(js_box: BoxProcess, js_keys: dict[str, str]) 
         blob = await client.read_resource("faults://blob")
         assert blob.contents[0].blob == "AAEC/w=="  # type: ignore[union-attr]
     assert "host helpers ran" in js_box.log()
+
+
+def test_the_instances_bench_measures_the_js_component(
+    built_js_components: BuiltComponents,
+) -> None:
+    """bench/instances_bench.py's JavaScript column, on the component built from source."""
+    from bench import instances_bench
+
+    wasm = (built_js_components.tenants / "jsnotes" / "jsnotes.wasm").read_bytes()
+    kind = instances_bench.KINDS["js"]
+    assert kind == "component"
+    row = instances_bench.measure(built_js_components.cache, "jsnotes", wasm, kind, 2)
+    assert row["instantiate_ms"] > 0
+    assert row["call_ms"] > 0
+    assert row["call_fuel"] > 0
+    # Unknown for a component (docs/abi.md 1.1): the bench prints it as n/a.
+    assert row["linear_memory_mib"] == 0
