@@ -18,7 +18,9 @@ from tests.e2e.components_support import BuiltComponents, copy_built
 from tests.ops.support import busy_calls
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.slow
+# Whichever test runs first also builds the components (componentize-py and Cranelift for two
+# 18 MiB components): past the default 120 s on a loaded 2-core machine, as in the JS twin.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def text_of(result: Any) -> str:
