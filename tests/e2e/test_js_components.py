@@ -163,18 +163,24 @@ async def test_js_component_kv_survives_a_restart_of_the_box(
     box.start()
     try:
         key = box.create_key("jsnotes")
-        async with connect(box.url("jsnotes"), key, "auto") as client:
-            added = await client.call_tool("add_note", {"text": "survive the #restart"})
-            note_id = added.structured_content["id"]  # type: ignore[index]
+        # One note written in each mode, every one read back in each mode after the restart.
+        written: dict[int, str] = {}
+        for mode in MODES:
+            async with connect(box.url("jsnotes"), key, mode) as client:
+                text = f"survive the #restart ({mode})"
+                added = await client.call_tool("add_note", {"text": text})
+                written[added.structured_content["id"]] = text  # type: ignore[index]
         assert box.stop() == 0
         box.start()
-        async with connect(box.url("jsnotes"), key, "legacy") as client:
-            listed = await client.call_tool("list_notes", {"tag": "restart"})
-            texts = {n["id"]: n["text"] for n in listed.structured_content["notes"]}  # type: ignore[index]
-            assert texts == {note_id: "survive the #restart"}
+        for mode in MODES:
+            async with connect(box.url("jsnotes"), key, mode) as client:
+                listed = await client.call_tool("list_notes", {"tag": "restart"})
+                texts = {n["id"]: n["text"] for n in listed.structured_content["notes"]}  # type: ignore[index]
+                assert texts == written, mode
+        async with connect(box.url("jsnotes"), key, "auto") as client:
             # Ids come from kv.incr: the next note continues the sequence.
             nxt = await client.call_tool("add_note", {"text": "after"})
-            assert nxt.structured_content["id"] == note_id + 1  # type: ignore[index]
+            assert nxt.structured_content["id"] == max(written) + 1  # type: ignore[index]
     finally:
         assert box.stop() == 0, box.log()
 
@@ -275,3 +281,20 @@ async def test_js_sdk_host_helpers(js_box: BoxProcess, js_keys: dict[str, str]) 
         blob = await client.read_resource("faults://blob")
         assert blob.contents[0].blob == "AAEC/w=="  # type: ignore[union-attr]
     assert "host helpers ran" in js_box.log()
+
+
+def test_the_instances_bench_measures_the_js_component(
+    built_js_components: BuiltComponents,
+) -> None:
+    """bench/instances_bench.py's JavaScript column, on the component built from source."""
+    from bench import instances_bench
+
+    wasm = (built_js_components.tenants / "jsnotes" / "jsnotes.wasm").read_bytes()
+    kind = instances_bench.KINDS["js"]
+    assert kind == "component"
+    row = instances_bench.measure(built_js_components.cache, "jsnotes", wasm, kind, 2)
+    assert row["instantiate_ms"] > 0
+    assert row["call_ms"] > 0
+    assert row["call_fuel"] > 0
+    # Unknown for a component (docs/abi.md 1.1): the bench prints it as n/a.
+    assert row["linear_memory_mib"] == 0

@@ -108,15 +108,18 @@ async def test_tasks_tools_resource_prompt_and_progress(
 async def test_tasks_kv_survives_a_box_restart(
     stdio_box: BoxProcess, stdio_keys: dict[str, str]
 ) -> None:
-    title = f"remember {uuid.uuid4()}"
-    async with connect(stdio_box.url("tasks"), stdio_keys["tasks"], "auto") as client:
-        added = await client.call_tool("task_add", {"title": title})
-        assert not added.is_error
+    # One task written in each mode, every one read back in each mode after the restart.
+    titles = {mode: f"remember {uuid.uuid4()} ({mode})" for mode in MODES}
+    for mode, title in titles.items():
+        async with connect(stdio_box.url("tasks"), stdio_keys["tasks"], mode) as client:
+            added = await client.call_tool("task_add", {"title": title})
+            assert not added.is_error
     assert stdio_box.stop() == 0, stdio_box.log()
     stdio_box.start(timeout_s=120)
-    async with connect(stdio_box.url("tasks"), stdio_keys["tasks"], "auto") as client:
-        listed = text_of(await client.call_tool("task_list", {}))
-        assert title in listed
+    for mode in MODES:
+        async with connect(stdio_box.url("tasks"), stdio_keys["tasks"], mode) as client:
+            listed = text_of(await client.call_tool("task_list", {}))
+            assert all(title in listed for title in titles.values()), (mode, listed)
 
 
 async def raw_call(
