@@ -46,7 +46,7 @@ from .chain import (
     scan_chain,
 )
 from .crypto import Crypto, canonical_json
-from .db import Database, Tx, open_snapshot, translate
+from .db import Database, Tx, open_snapshot, sqlite_only, translate
 
 HEAD_NAME: Final = "audit_head"
 MAX_PAGE: Final = 1000
@@ -301,12 +301,14 @@ class Audit:
         # A separate read-only connection in a worker thread: under WAL it sees a consistent
         # snapshot and does not hold up the writer while it hashes every row.
         self._db.check_open()
-        return await asyncio.to_thread(verify_file, self._db.path, self._crypto)
+        path = sqlite_only(self._db, "Verifying the audit chain").path
+        return await asyncio.to_thread(verify_file, path, self._crypto)
 
     async def scan_audit_chain(self) -> list[ChainFinding]:
         """Every problem in the chain (see :func:`scan_chain`), read like verification."""
         self._db.check_open()
-        return await asyncio.to_thread(scan_file, self._db.path, self._crypto)
+        path = sqlite_only(self._db, "Scanning the audit chain").path
+        return await asyncio.to_thread(scan_file, path, self._crypto)
 
     async def prune_audit(self, older_than: float) -> int:
         """Drop the oldest rows with ``ts < older_than``; returns how many event rows went.

@@ -2,7 +2,8 @@
 
 :class:`Store` satisfies :class:`smcp_box.web.services.SessionStore` and adds kv, API keys, the
 audit log and maintenance. The work is done by one small class per concern (``sessions``,
-``kv``, ``apikeys``, ``audit``) sharing the :class:`~.db.Database` and :class:`~.crypto.Crypto`.
+``kv``, ``apikeys``, ``audit``) sharing the :class:`~.backend.Database` and
+:class:`~.crypto.Crypto`.
 """
 
 from __future__ import annotations
@@ -20,11 +21,19 @@ from smcp_box.seams import JsonObject, SessionRecord
 from .apikeys import DEFAULT_LAST_USED_RESOLUTION, ApiKeyRecord, ApiKeys
 from .approvals import ApprovalRecord, Approvals
 from .audit import Audit, AuditEntry, AuditRecord
+from .backend import Database, UnportedArea
 from .baselines import BaselineRow, Baselines
 from .blobs import Blobs
 from .chain import AuditVerification, ChainFinding
 from .crypto import Crypto
-from .db import DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_SYNCHRONOUS, Database, Synchronous, backup_to
+from .db import (
+    DEFAULT_BUSY_TIMEOUT_MS,
+    DEFAULT_SYNCHRONOUS,
+    SqliteDatabase,
+    Synchronous,
+    backup_to,
+    sqlite_only,
+)
 from .kv import Kv, KvLimits, KvQuota
 from .oauth import OAuthRecords
 from .secrets import Secrets
@@ -64,30 +73,43 @@ class Store:
         kv_limits: KvLimits,
         api_key_last_used_resolution: float,
     ) -> None:
-        """Use :meth:`open`; this only wires the parts together."""
+        """Use :meth:`open`; this only wires the parts together.
+
+        An area the backend does not implement gets an :class:`UnportedArea`, which refuses
+        every use naming the area, rather than SQL written for another dialect."""
         self._db = db
         self._crypto = crypto
         self._clock = clock
-        self._sessions = Sessions(db, crypto, clock, max_events_per_session=max_events_per_session)
-        self._kv = Kv(db, crypto, clock, kv_limits)
-        self._keys = ApiKeys(
-            db, crypto, clock, token_source, last_used_resolution=api_key_last_used_resolution
+
+        def on(area: str) -> Database:
+            return db if area in db.areas else UnportedArea(area, db)
+
+        self._sessions = Sessions(
+            on("sessions"), crypto, clock, max_events_per_session=max_events_per_session
         )
-        self._audit = Audit(db, crypto, clock)
-        self._tenant_states = TenantStates(db, crypto, clock)
-        self._signing_keys = SigningKeys(db, crypto)
+        self._kv = Kv(on("kv"), crypto, clock, kv_limits)
+        self._keys = ApiKeys(
+            on("apikeys"),
+            crypto,
+            clock,
+            token_source,
+            last_used_resolution=api_key_last_used_resolution,
+        )
+        self._audit = Audit(on("audit"), crypto, clock)
+        self._tenant_states = TenantStates(on("tenant_state"), crypto, clock)
+        self._signing_keys = SigningKeys(on("signing_keys"), crypto)
         #: The authorization server's clients, codes, refresh tokens, consents and logins
         #: (store/oauth.py); one object rather than a dozen pass-through methods here.
-        self.oauth = OAuthRecords(db, crypto, clock)
-        self._users = Users(db, crypto, clock)
-        self._secrets = Secrets(db, crypto, clock)
-        self._approvals = Approvals(db, crypto, clock)
-        self._baselines = Baselines(db, clock)
+        self.oauth = OAuthRecords(on("oauth"), crypto, clock)
+        self._users = Users(on("users"), crypto, clock)
+        self._secrets = Secrets(on("secrets"), crypto, clock)
+        self._approvals = Approvals(on("approvals"), crypto, clock)
+        self._baselines = Baselines(on("baselines"), clock)
         #: Durable tasks of the MCP tasks extension (store/tasks.py, docs/tasks.md).
-        self.tasks = Tasks(db, crypto, clock, token_source)
+        self.tasks = Tasks(on("tasks"), crypto, clock, token_source)
         #: Per-tenant blobs (store/blobs.py), streamed a chunk at a time; one object like
         #: ``oauth``, since its writers and readers are objects of their own.
-        self.blobs = Blobs(db, crypto, clock)
+        self.blobs = Blobs(on("blobs"), crypto, clock)
 
     @classmethod
     async def open(
@@ -120,21 +142,45 @@ class Store:
         from a newer release.
         """
         crypto = Crypto(data_key, encrypt=encrypt)  # validates the key before touching files
-        db = await Database.open(
+        db = await SqliteDatabase.open(
             path,
             busy_timeout_ms=busy_timeout_ms,
             max_db_bytes=max_db_bytes,
             synchronous=synchronous,
         )
+        return await cls.open_on(
+            db,
+            crypto,
+            clock=clock,
+            token_source=token_source,
+            max_events_per_session=max_events_per_session,
+            kv_limits=KvLimits(
+                kv_max_keys, kv_max_value_bytes, kv_max_total_bytes, kv_max_key_bytes
+            ),
+            api_key_last_used_resolution=api_key_last_used_resolution,
+        )
+
+    @classmethod
+    async def open_on(
+        cls,
+        db: Database,
+        crypto: Crypto,
+        *,
+        clock: Callable[[], float] = time.time,
+        token_source: Callable[[int], bytes] = secrets.token_bytes,
+        max_events_per_session: int = DEFAULT_MAX_EVENTS_PER_SESSION,
+        kv_limits: KvLimits = _DEFAULT_LIMITS,
+        api_key_last_used_resolution: float = DEFAULT_LAST_USED_RESOLUTION,
+    ) -> Store:
+        """A store on an opened, migrated database of any backend (the store owns it from
+        here: it is closed on failure and by :meth:`close`), after the data key check."""
         store = cls(
             db,
             crypto,
             clock,
             token_source,
             max_events_per_session=max_events_per_session,
-            kv_limits=KvLimits(
-                kv_max_keys, kv_max_value_bytes, kv_max_total_bytes, kv_max_key_bytes
-            ),
+            kv_limits=kv_limits,
             api_key_last_used_resolution=api_key_last_used_resolution,
         )
         try:
@@ -149,6 +195,8 @@ class Store:
         # refusing at open is clearer and keeps a wrong key from writing rows nobody can read.
         expected = self._crypto.key_check()
         async with self._db.write() as tx:
+            # Boxes sharing one database may start at once: one of them writes the check.
+            await tx.lock("meta", _KEY_CHECK)
             row = await tx.one("SELECT value FROM meta WHERE name = ?", (_KEY_CHECK,))
             if row is None:
                 await tx.run("INSERT INTO meta (name, value) VALUES (?, ?)", (_KEY_CHECK, expected))
@@ -156,7 +204,7 @@ class Store:
                 return
         if not hmac.compare_digest(bytes(row[0]), expected):
             raise DecryptionFailed(
-                f"The data key does not match the one {self._db.path} was created with. Start "
+                f"The data key does not match the one {self._db.location} was created with. Start "
                 "with the original key file (or credential); a new key cannot read this data."
             )
 
@@ -457,7 +505,7 @@ class Store:
 
     async def integrity_check(self) -> list[str]:
         """Problems SQLite finds in the file and its foreign keys; empty when healthy."""
-        async with self._db.read() as tx:
+        async with sqlite_only(self._db, "The integrity check").read() as tx:
             rows = await tx.all("PRAGMA integrity_check")
             fk_rows = await tx.all("PRAGMA foreign_key_check")
         problems = [str(row[0]) for row in rows if row[0] != "ok"]
@@ -470,7 +518,7 @@ class Store:
         The copy is only as secret as the data key: it needs the same key to open.
         """
         self._db.check_open()
-        await backup_to(self._db.path, dest)
+        await backup_to(sqlite_only(self._db, "An online backup").path, dest)
 
     async def healthcheck(self) -> None:
         """A cheap write and read; raises StoreError if the database is not writable."""
