@@ -21,7 +21,7 @@ from smcp_box.seams import JsonObject, SessionRecord
 from .apikeys import DEFAULT_LAST_USED_RESOLUTION, ApiKeyRecord, ApiKeys
 from .approvals import ApprovalRecord, Approvals
 from .audit import Audit, AuditEntry, AuditRecord
-from .backend import Database, UnportedArea
+from .backend import AREAS, Database, UnportedArea
 from .baselines import BaselineRow, Baselines
 from .blobs import Blobs
 from .chain import AuditVerification, ChainFinding
@@ -36,6 +36,7 @@ from .db import (
 )
 from .kv import Kv, KvLimits, KvQuota
 from .oauth import OAuthRecords
+from .pg import DEFAULT_POOL_SIZE, PORTED_AREAS, PgDatabase
 from .secrets import Secrets
 from .sessions import DEFAULT_MAX_EVENTS_PER_SESSION, Sessions
 from .signing_keys import SigningKeyRecord, SigningKeys
@@ -49,6 +50,13 @@ if TYPE_CHECKING:
 _KEY_CHECK: Final = "key_check"
 _HEALTH: Final = "healthcheck"
 _DEFAULT_LIMITS: Final = KvLimits()
+
+
+def unported_areas(backend: str) -> list[str]:
+    """The store areas ``backend`` ("sqlite" or "postgres") does not implement yet, in
+    :data:`~.backend.AREAS` order; a box refuses to start on a backend that lacks any."""
+    ported = PORTED_AREAS if backend == "postgres" else frozenset(AREAS)
+    return [area for area in AREAS if area not in ported]
 
 
 class Store:
@@ -148,6 +156,41 @@ class Store:
             max_db_bytes=max_db_bytes,
             synchronous=synchronous,
         )
+        return await cls.open_on(
+            db,
+            crypto,
+            clock=clock,
+            token_source=token_source,
+            max_events_per_session=max_events_per_session,
+            kv_limits=KvLimits(
+                kv_max_keys, kv_max_value_bytes, kv_max_total_bytes, kv_max_key_bytes
+            ),
+            api_key_last_used_resolution=api_key_last_used_resolution,
+        )
+
+    @classmethod
+    async def open_postgres(
+        cls,
+        dsn: str,
+        data_key: bytes,
+        *,
+        password: str | None = None,
+        encrypt: bool = True,
+        clock: Callable[[], float] = time.time,
+        token_source: Callable[[int], bytes] = secrets.token_bytes,
+        max_events_per_session: int = DEFAULT_MAX_EVENTS_PER_SESSION,
+        kv_max_keys: int = _DEFAULT_LIMITS.max_keys,
+        kv_max_value_bytes: int = _DEFAULT_LIMITS.max_value_bytes,
+        kv_max_total_bytes: int = _DEFAULT_LIMITS.max_total_bytes,
+        kv_max_key_bytes: int = _DEFAULT_LIMITS.max_key_bytes,
+        api_key_last_used_resolution: float = DEFAULT_LAST_USED_RESOLUTION,
+        pool_size: int = DEFAULT_POOL_SIZE,
+    ) -> Store:
+        """Open (migrating if needed) the PostgreSQL database at ``dsn``, shared by every box
+        of a fleet. Areas not ported to PostgreSQL yet (:func:`unported_areas`) refuse every
+        use; raises :class:`~smcp_box.errors.DecryptionFailed` on a data key mismatch."""
+        crypto = Crypto(data_key, encrypt=encrypt)
+        db = await PgDatabase.open(dsn, password=password, pool_size=pool_size)
         return await cls.open_on(
             db,
             crypto,
