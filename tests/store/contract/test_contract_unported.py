@@ -1,0 +1,35 @@
+"""Areas not on PostgreSQL yet refuse clearly, and the box refuses to start on such a backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from smcp_box.errors import StoreError
+from smcp_box.store import Store
+from smcp_box.store.store import unported_areas
+
+from .conftest import Backend
+
+
+def test_sqlite_has_every_area() -> None:
+    assert unported_areas("sqlite") == []
+
+
+def test_postgres_names_what_it_lacks() -> None:
+    missing = unported_areas("postgres")
+    assert "oauth" in missing
+    assert "tasks" in missing
+    assert "audit" in missing
+    assert not {"key_check", "kv", "sessions", "apikeys"} & set(missing)
+
+
+async def test_an_unported_area_refuses_by_name(backend: Backend) -> None:
+    store: Store = await backend.open()
+    if backend.name == "sqlite":
+        assert await store.list_users() == []
+        assert await store.tasks.count_open() == {}
+        return
+    with pytest.raises(StoreError, match="'users' is not available on the postgres backend"):
+        await store.list_users()
+    with pytest.raises(StoreError, match="'tasks' is not available"):
+        await store.tasks.count_open()
