@@ -31,6 +31,7 @@ from smcp_box.seams import Auditor, Authenticator, JsonObject, Principal, Tenant
 from smcp_box.store import Store, load_data_key
 from smcp_box.store.audit_writer import AuditWriter
 from smcp_box.store.statelock import StateLock, hold_exclusive
+from smcp_box.store.store import require_ported
 from smcp_box.store.tenant_state import TenantAdminState
 from smcp_box.tenancy import added, vetting_sync
 from smcp_box.tenancy.baselines import FLUSH_INTERVAL_S
@@ -151,6 +152,8 @@ class Box:
     ) -> Box:
         """``lock``: the state lock already taken with :func:`lock_state` (the box then owns
         it and releases it at stop); else the box takes it here."""
+        # Before anything is created or locked: a backend the store cannot fully serve yet.
+        require_ported(settings.store.backend)
         state = settings.state_path()
         # Before the database is opened, so that a second box or a restore keeps this one out.
         if lock is None:

@@ -59,6 +59,18 @@ def unported_areas(backend: str) -> list[str]:
     return [area for area in AREAS if area not in ported]
 
 
+def require_ported(backend: str) -> None:
+    """Refuse, naming what is missing, a backend that lacks any store area: a box must not
+    start with half its features on SQL written for another dialect."""
+    missing = unported_areas(backend)
+    if missing:
+        raise StoreError(
+            f'[store] backend = "{backend}" cannot run a box yet: these store areas are not '
+            f'ported to it: {", ".join(missing)}. Use backend = "sqlite" for now '
+            "(docs/scale-out.md, Store backends)."
+        )
+
+
 class Store:
     """Everything the box persists. Open with :meth:`open`, close with :meth:`close`.
 

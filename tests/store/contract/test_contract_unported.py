@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from smcp_box.box import Box
+from smcp_box.config import load_settings
 from smcp_box.errors import StoreError
 from smcp_box.store import Store
 from smcp_box.store.store import unported_areas
@@ -33,3 +37,20 @@ async def test_an_unported_area_refuses_by_name(backend: Backend) -> None:
         await store.list_users()
     with pytest.raises(StoreError, match="'tasks' is not available"):
         await store.tasks.count_open()
+
+
+async def test_a_box_on_postgres_refuses_to_start_naming_the_missing_areas(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(
+        None,
+        environ={
+            "SMCP_BOX_STORE_BACKEND": "postgres",
+            "SMCP_BOX_STORE_DSN": "postgresql://smcp@127.0.0.1:1/smcp",
+            "SMCP_BOX_STATE_DIR": str(tmp_path / "state"),
+        },
+    )
+    with pytest.raises(StoreError, match="not ported to it: audit, tenant_state") as caught:
+        await Box.start(settings)
+    assert "oauth" in str(caught.value)
+    assert not (tmp_path / "state").exists()
