@@ -86,6 +86,11 @@ class Database(Protocol):
 
     def write(self) -> contextlib.AbstractAsyncContextManager[Tx]: ...
 
+    def snapshot(self) -> contextlib.AbstractAsyncContextManager[Tx]:
+        """Reads that all see one consistent, committed state (a long read such as audit
+        verification: the head and every row from the same moment)."""
+        ...
+
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
         """Run one write statement as its own transaction; returns its RETURNING rows."""
         ...
@@ -131,6 +136,9 @@ class UnportedArea:
     async def write(self) -> AsyncIterator[Tx]:
         raise self._refuse()
         yield  # pragma: no cover
+
+    def snapshot(self) -> contextlib.AbstractAsyncContextManager[Tx]:
+        return self.read()
 
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
         raise self._refuse()

@@ -177,6 +177,10 @@ class SqliteDatabase:
         async with self.read() as tx:
             return await tx.all(sql, params)
 
+    def snapshot(self) -> contextlib.AbstractAsyncContextManager[SqliteTx]:
+        """Reads under the connection's lock see one state: nothing else runs meanwhile."""
+        return self.read()
+
     async def _rollback(self) -> None:
         # SQLite may already have rolled back by itself (it does on SQLITE_FULL, for one), and
         # then ROLLBACK reports "no transaction is active", which is fine.

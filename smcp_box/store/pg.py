@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import asyncpg
 
 #: Store areas whose SQL and tables exist on PostgreSQL (see backend.AREAS); the rest refuse.
-PORTED_AREAS: Final = frozenset({"key_check", "sessions", "kv", "apikeys"})
+PORTED_AREAS: Final = frozenset({"key_check", "sessions", "kv", "apikeys", "audit"})
 
 DEFAULT_POOL_SIZE: Final = 10
 CONNECT_TIMEOUT_S: Final = 10.0
@@ -227,6 +227,18 @@ class PgDatabase:
         self.check_open()
         try:
             async with self._pool.acquire() as conn, conn.transaction():
+                yield PgTx(conn)
+        except self._errors as exc:
+            raise translate(exc) from exc
+
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[PgTx]:
+        self.check_open()
+        try:
+            async with (
+                self._pool.acquire() as conn,
+                conn.transaction(isolation="repeatable_read", readonly=True),
+            ):
                 yield PgTx(conn)
         except self._errors as exc:
             raise translate(exc) from exc

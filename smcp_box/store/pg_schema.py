@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Final
 
 # The data-key check and the audit head (meta), sessions with their event log, kv with its
-# usage triggers, and API keys. Same column conventions as SQLite: ``*_hash`` are keyed
-# lookups, ``*_enc`` and other bytea value columns sealed envelopes.
+# usage triggers, API keys, and the audit log. Same column conventions as SQLite: ``*_hash``
+# are keyed lookups, ``*_enc`` and other bytea value columns sealed envelopes.
 _V1: Final = """
 CREATE TABLE meta (
     name text PRIMARY KEY,
@@ -114,6 +114,26 @@ CREATE TABLE api_keys (
     scopes text
 );
 CREATE INDEX api_keys_by_tenant ON api_keys (tenant);
+
+-- ids are assigned by the store as head + 1 (never by the database), so a gap means rows were
+-- deleted; detail is canonical JSON, hashed exactly as stored.
+CREATE TABLE audit (
+    id bigint PRIMARY KEY,
+    ts double precision NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('event', 'checkpoint')),
+    event text NOT NULL,
+    tenant text,
+    actor text NOT NULL,
+    source_ip text,
+    outcome text NOT NULL,
+    detail text NOT NULL,
+    prev_hash bytea NOT NULL,
+    hash bytea NOT NULL,
+    sig bytea
+);
+CREATE INDEX audit_by_tenant ON audit (tenant, id);
+CREATE INDEX audit_by_event ON audit (event, id);
+CREATE INDEX audit_by_ts ON audit (ts);
 """
 
 #: Schema scripts; ``smcp_schema.version`` is how many of them the database has run.

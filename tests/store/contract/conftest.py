@@ -54,9 +54,9 @@ class Backend:
         return store
 
     async def raw(self, sql: str) -> list[tuple[Any, ...]]:
-        """Rows straight from the database, as someone with access to it sees them."""
+        """Run ``sql`` straight on the database, as someone with access to it; its rows."""
         if self.name == "sqlite":
-            conn = sqlite3.connect(self.where)
+            conn = sqlite3.connect(self.where, isolation_level=None)  # autocommit
             try:
                 return [tuple(row) for row in conn.execute(sql)]
             finally:

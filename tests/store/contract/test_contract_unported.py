@@ -23,8 +23,8 @@ def test_postgres_names_what_it_lacks() -> None:
     missing = unported_areas("postgres")
     assert "oauth" in missing
     assert "tasks" in missing
-    assert "audit" in missing
-    assert not {"key_check", "kv", "sessions", "apikeys"} & set(missing)
+    assert "blobs" in missing
+    assert not {"key_check", "kv", "sessions", "apikeys", "audit"} & set(missing)
 
 
 async def test_an_unported_area_refuses_by_name(backend: Backend) -> None:
@@ -50,7 +50,7 @@ async def test_a_box_on_postgres_refuses_to_start_naming_the_missing_areas(
             "SMCP_BOX_STATE_DIR": str(tmp_path / "state"),
         },
     )
-    with pytest.raises(StoreError, match="not ported to it: audit, tenant_state") as caught:
+    with pytest.raises(StoreError, match="not ported to it: tenant_state, signing_keys") as caught:
         await Box.start(settings)
     assert "oauth" in str(caught.value)
     assert not (tmp_path / "state").exists()
