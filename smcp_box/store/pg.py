@@ -37,7 +37,21 @@ if TYPE_CHECKING:
     import asyncpg
 
 #: Store areas whose SQL and tables exist on PostgreSQL (see backend.AREAS); the rest refuse.
-PORTED_AREAS: Final = frozenset({"key_check", "sessions", "kv", "apikeys", "audit"})
+PORTED_AREAS: Final = frozenset(
+    {
+        "key_check",
+        "sessions",
+        "kv",
+        "apikeys",
+        "audit",
+        "tenant_state",
+        "signing_keys",
+        "users",
+        "secrets",
+        "approvals",
+        "baselines",
+    }
+)
 
 DEFAULT_POOL_SIZE: Final = 10
 CONNECT_TIMEOUT_S: Final = 10.0
