@@ -50,6 +50,7 @@ PORTED_AREAS: Final = frozenset(
         "secrets",
         "approvals",
         "baselines",
+        "oauth",
     }
 )
 
@@ -65,28 +66,22 @@ _PLACEHOLDER: Final = re.compile(r"'(?:[^']|'')*'|\?([0-9]+)?")
 def to_pg(sql: str) -> str:
     """``sql`` with SQLite's ``?`` and ``?N`` parameters as PostgreSQL's ``$N``.
 
-    Quoted literals are left alone. A statement mixes no styles (SQLite numbers a bare ``?``
-    after a ``?N`` in a way nobody should rely on), so a mix is refused.
+    SQLite's own numbering: ``?N`` is parameter N, and a bare ``?`` is one more than the
+    largest number assigned so far (so ``? ... ? ... ?3 ... ?1`` is 1, 2, 3, 1). Quoted
+    literals are left alone.
     """
-    counter = 0
-    styles: set[str] = set()
+    largest = 0
 
     def replace(match: re.Match[str]) -> str:
-        nonlocal counter
+        nonlocal largest
         text = match[0]
         if text.startswith("'"):
             return text
-        if match[1] is not None:
-            styles.add("numbered")
-            return f"${int(match[1])}"
-        styles.add("bare")
-        counter += 1
-        return f"${counter}"
+        number = int(match[1]) if match[1] is not None else largest + 1
+        largest = max(largest, number)
+        return f"${number}"
 
-    out = _PLACEHOLDER.sub(replace, sql)
-    if len(styles) > 1:
-        raise ValueError(f"SQL mixes ? and ?N parameters: {sql}")
-    return out
+    return _PLACEHOLDER.sub(replace, sql)
 
 
 def lock_key(*name: str) -> int:

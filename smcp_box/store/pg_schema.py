@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Final
 
 # The data-key check and the audit head (meta), sessions with their event log, kv with its
-# usage triggers, API keys, the audit log, and the admin, identity and vetting tables. Same
+# usage triggers, API keys, the audit log, the admin, identity and vetting tables, and OAuth. Same
 # column conventions as SQLite: ``*_hash`` are keyed lookups, ``*_enc`` and other bytea value
 # columns sealed envelopes.
 _V1: Final = """
@@ -214,6 +214,55 @@ CREATE TABLE tool_baselines (
     updated_at double precision NOT NULL,
     PRIMARY KEY (tenant, tool)
 );
+
+-- The authorization server (store/oauth.py): codes, refresh tokens and login session ids are
+-- stored only as lookup hashes, a code's grant and a client's metadata sealed.
+CREATE TABLE oauth_clients (
+    client_id text PRIMARY KEY,
+    kind text NOT NULL CHECK (kind IN ('preregistered', 'dynamic')),
+    metadata_enc bytea NOT NULL,
+    created_at double precision NOT NULL
+);
+CREATE TABLE oauth_codes (
+    code_hash bytea PRIMARY KEY,
+    grant_enc bytea NOT NULL,
+    created_at double precision NOT NULL,
+    expires_at double precision NOT NULL,
+    used_at double precision,
+    family text
+);
+CREATE INDEX oauth_codes_by_expiry ON oauth_codes (expires_at);
+CREATE TABLE oauth_refresh (
+    token_hash bytea PRIMARY KEY,
+    family text NOT NULL,
+    client_id text NOT NULL,
+    username text NOT NULL,
+    tenant text NOT NULL,
+    resource text NOT NULL,
+    scope text NOT NULL,
+    created_at double precision NOT NULL,
+    expires_at double precision NOT NULL,
+    rotated_at double precision,
+    revoked_at double precision
+);
+CREATE INDEX oauth_refresh_by_family ON oauth_refresh (family);
+CREATE INDEX oauth_refresh_by_user ON oauth_refresh (username, tenant);
+CREATE INDEX oauth_refresh_by_expiry ON oauth_refresh (expires_at);
+CREATE TABLE oauth_consents (
+    username text NOT NULL,
+    client_id text NOT NULL,
+    tenant text NOT NULL,
+    scope text NOT NULL,
+    granted_at double precision NOT NULL,
+    PRIMARY KEY (username, client_id, tenant)
+);
+CREATE TABLE oauth_logins (
+    sid_hash bytea PRIMARY KEY,
+    username text NOT NULL,
+    created_at double precision NOT NULL,
+    expires_at double precision NOT NULL
+);
+CREATE INDEX oauth_logins_by_expiry ON oauth_logins (expires_at);
 """
 
 #: Schema scripts; ``smcp_schema.version`` is how many of them the database has run.

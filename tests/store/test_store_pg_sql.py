@@ -22,9 +22,11 @@ def test_question_marks_in_literals_are_left_alone() -> None:
     assert to_pg("SELECT '?', 'it''s ?' WHERE a = ?") == "SELECT '?', 'it''s ?' WHERE a = $1"
 
 
-def test_mixed_styles_are_refused() -> None:
-    with pytest.raises(ValueError, match="mixes"):
-        to_pg("SELECT ?1, ?")
+def test_mixed_styles_follow_sqlite_numbering() -> None:
+    sql = "UPDATE r SET a = ? WHERE u = ? AND (?3 IS NULL OR t = ?3) AND e > ?1 AND f = ?"
+    assert to_pg(sql) == (
+        "UPDATE r SET a = $1 WHERE u = $2 AND ($3 IS NULL OR t = $3) AND e > $1 AND f = $4"
+    )
 
 
 def test_lock_keys_are_signed_64_bit_and_framed() -> None:
