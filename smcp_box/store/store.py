@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from smcp_box.config import Settings, read_store_password
 from smcp_box.errors import DecryptionFailed, StoreError
 from smcp_box.seams import JsonObject, SessionRecord
 
@@ -69,6 +70,27 @@ def require_ported(backend: str) -> None:
             f'ported to it: {", ".join(missing)}. Use backend = "sqlite" for now '
             "(docs/scale-out.md, Store backends)."
         )
+
+
+async def open_configured(
+    settings: Settings, data_key: bytes, *, clock: Callable[[], float] = time.time
+) -> Store:
+    """The store ``settings`` name: its ``[store]`` backend (SQLite file, or PostgreSQL at
+    ``dsn`` with the credentials folder's ``store-password``), limits and encryption."""
+    store_settings = settings.store
+    options: dict[str, Any] = {
+        "encrypt": store_settings.encrypt,
+        "clock": clock,
+        "max_events_per_session": store_settings.max_events_per_session,
+        "kv_max_keys": store_settings.kv_max_keys,
+        "kv_max_value_bytes": store_settings.kv_max_value_bytes,
+        "kv_max_total_bytes": store_settings.kv_max_total_bytes,
+    }
+    if store_settings.backend == "postgres":
+        return await Store.open_postgres(
+            store_settings.dsn, data_key, password=read_store_password(settings), **options
+        )
+    return await Store.open(settings.database_path(), data_key, **options)
 
 
 class Store:

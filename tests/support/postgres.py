@@ -31,10 +31,15 @@ def find_initdb() -> Path | None:
     return versions[0] if versions else None
 
 
+#: A role the server makes log in with a password (SCRAM), for tests of password handling.
+PASSWORD_ROLE: Final = "smcp_password_user"
+
+
 @contextlib.contextmanager
 def throwaway_postgres() -> Iterator[str]:
     """Yield the DSN of a fresh server's ``postgres`` database, as the superuser ``postgres``
-    (trust authentication on its private socket). Raises RuntimeError naming what failed."""
+    (trust authentication on its private socket); the role :data:`PASSWORD_ROLE`, once a test
+    creates it, must log in with its password. Raises RuntimeError naming what failed."""
     initdb = find_initdb()
     if initdb is None:
         raise RuntimeError("initdb not found: install Debian's postgresql package")
@@ -69,6 +74,9 @@ def throwaway_postgres() -> Iterator[str]:
         run(
             str(initdb), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"
         )
+        hba = data / "pg_hba.conf"
+        # The first matching line wins: the password role first, everyone else trusted.
+        hba.write_text(f"local all {PASSWORD_ROLE} scram-sha-256\n" + hba.read_text())
         options = f"{_SERVER_OPTIONS} -k {sockets}"
         run(
             str(pg_ctl),
