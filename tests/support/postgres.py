@@ -47,7 +47,13 @@ def throwaway_postgres() -> Iterator[str]:
     as_user: list[str] = []
     owner: pwd.struct_passwd | None = None
     if os.geteuid() == 0:
-        owner = pwd.getpwnam("postgres")
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            raise RuntimeError(
+                "PostgreSQL will not run as root, and there is no postgres user to run it as: "
+                "install Debian's postgresql package (it creates one)"
+            ) from None
         as_user = [
             "setpriv",
             f"--reuid={owner.pw_uid}",
