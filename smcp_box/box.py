@@ -31,6 +31,7 @@ from smcp_box.seams import Auditor, Authenticator, JsonObject, Principal, Tenant
 from smcp_box.store import Store, load_data_key
 from smcp_box.store.audit_writer import AuditWriter
 from smcp_box.store.statelock import StateLock, hold_exclusive
+from smcp_box.store.store import open_configured, require_ported
 from smcp_box.store.tenant_state import TenantAdminState
 from smcp_box.tenancy import added, vetting_sync
 from smcp_box.tenancy.baselines import FLUSH_INTERVAL_S
@@ -151,6 +152,8 @@ class Box:
     ) -> Box:
         """``lock``: the state lock already taken with :func:`lock_state` (the box then owns
         it and releases it at stop); else the box takes it here."""
+        # Before anything is created or locked: a backend the store cannot fully serve yet.
+        require_ported(settings.store.backend)
         state = settings.state_path()
         # Before the database is opened, so that a second box or a restore keeps this one out.
         if lock is None:
@@ -159,16 +162,7 @@ class Box:
             undo.callback(lock.release)
             settings.cache_path().mkdir(parents=True, exist_ok=True, mode=0o700)
             data_key = load_data_key(state, settings.credentials_path())
-            store = await Store.open(
-                settings.database_path(),
-                data_key,
-                encrypt=settings.store.encrypt,
-                clock=clock,
-                max_events_per_session=settings.store.max_events_per_session,
-                kv_max_keys=settings.store.kv_max_keys,
-                kv_max_value_bytes=settings.store.kv_max_value_bytes,
-                kv_max_total_bytes=settings.store.kv_max_total_bytes,
-            )
+            store = await open_configured(settings, data_key, clock=clock)
             undo.push_async_callback(store.close)
             configure_sessions(store, settings)
             # The state lock is ours, so no blob write is in flight: chunks no blob points at

@@ -28,10 +28,11 @@ import re
 import tomllib
 import types
 import typing
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from smcp_box.errors import ConfigError
 from smcp_box.seams import MIB
@@ -361,8 +362,15 @@ class TaskSettings:
 
 @dataclass(frozen=True)
 class StoreSettings:
-    #: SQLite database path; empty means <state_dir>/smcp-box.db.
+    #: Where the store lives: "sqlite" (one file, one box; the default) or "postgres" (one
+    #: database shared by several boxes, docs/scale-out.md).
+    backend: str = "sqlite"
+    #: SQLite database path; empty means <state_dir>/smcp-box.db. Only for backend "sqlite".
     database: str = ""
+    #: PostgreSQL connection string (postgresql://user@host:port/db?sslmode=...); only for
+    #: backend "postgres". Never put the password here: it is read from the credentials
+    #: folder's ``store-password`` file.
+    dsn: str = ""
     #: Encrypt sensitive columns. Only the benchmark turns this off; never in production.
     encrypt: bool = True
     #: SSE events kept per session for Last-Event-ID replay. Past it the oldest are dropped
@@ -795,6 +803,48 @@ def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
     raise ConfigError(f"setting {name!r} has an unsupported type")  # pragma: no cover
 
 
+STORE_BACKENDS: Final = ("sqlite", "postgres")
+
+
+def _store_problems(store: StoreSettings) -> list[str]:
+    if store.backend not in STORE_BACKENDS:
+        return [f"store.backend = {store.backend!r} must be 'sqlite' or 'postgres'"]
+    if store.backend == "sqlite":
+        return ["store.dsn is set but store.backend is 'sqlite'"] if store.dsn else []
+    if not store.dsn:
+        return ["store.backend is 'postgres': set store.dsn (SMCP_BOX_STORE_DSN) as well"]
+    if not store.dsn.startswith(("postgresql://", "postgres://")):
+        return [f"store.dsn must be a postgresql:// URL, not {store.dsn[:20]!r}…"]
+    if _dsn_has_password(store.dsn):
+        return [
+            "store.dsn must not hold a password: remove it from the URL and put it in the "
+            "credentials folder's store-password file"
+        ]
+    return []
+
+
+def _dsn_has_password(dsn: str) -> bool:
+    parsed = urllib.parse.urlsplit(dsn)
+    query = urllib.parse.parse_qs(parsed.query)
+    return parsed.password is not None or "password" in query
+
+
+def read_store_password(settings: Settings) -> str | None:
+    """The PostgreSQL password from the credentials folder's ``store-password`` file; None
+    when there is no such file (peer or certificate authentication, or a .pgpass)."""
+    credentials = settings.credentials_path()
+    if credentials is None:
+        return None
+    path = credentials / "store-password"
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the store password {path}: {exc.strerror}") from None
+    return text.rstrip("\r\n")
+
+
 def _validate(settings: Settings) -> None:
     """Checks across fields; each field's own range is checked as its layer is applied."""
     problems: list[str] = []
@@ -802,6 +852,7 @@ def _validate(settings: Settings) -> None:
         problems.append("server.tls_cert and server.tls_key must be set together")
     if settings.log_level not in {"debug", "info", "warning", "error"}:
         problems.append("log_level must be one of debug, info, warning, error")
+    problems += _store_problems(settings.store)
     issuer = settings.oauth.issuer
     if issuer and (not issuer.startswith(("https://", "http://")) or issuer.endswith("/")):
         problems.append(

@@ -129,7 +129,8 @@ class ApiKeys:
     async def list_api_keys(self, tenant: str | None = None) -> list[ApiKeyRecord]:
         async with self._db.read() as tx:
             rows = await tx.all(
-                _SELECT + " WHERE (?1 IS NULL OR tenant = ?1) ORDER BY created_at, key_id",
+                _SELECT
+                + " WHERE (CAST(?1 AS TEXT) IS NULL OR tenant = ?1) ORDER BY created_at, key_id",
                 (tenant,),
             )
         return [_record(row) for row in rows]

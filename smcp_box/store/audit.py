@@ -46,7 +46,7 @@ from .chain import (
     scan_chain,
 )
 from .crypto import Crypto, canonical_json
-from .db import Database, Tx, open_snapshot, translate
+from .db import Database, SqliteDatabase, Tx, open_snapshot, translate
 
 HEAD_NAME: Final = "audit_head"
 MAX_PAGE: Final = 1000
@@ -234,6 +234,8 @@ class Audit:
         entries, details = zip(*(storable(entry) for entry in entries), strict=True)
         now = self._clock()
         async with self._db.write() as tx:
+            # The head is read, extended and moved: one writer at a time, whichever box.
+            await tx.lock("audit")
             last_id, prev = await self._head(tx)
             rows: list[ChainRow] = []
             for offset, (entry, detail) in enumerate(zip(entries, details, strict=True), 1):
@@ -301,12 +303,25 @@ class Audit:
         # A separate read-only connection in a worker thread: under WAL it sees a consistent
         # snapshot and does not hold up the writer while it hashes every row.
         self._db.check_open()
-        return await asyncio.to_thread(verify_file, self._db.path, self._crypto)
+        if isinstance(self._db, SqliteDatabase):
+            return await asyncio.to_thread(verify_file, self._db.path, self._crypto)
+        return await self._judge(lambda rows, head: check_chain(self._crypto, rows, head))
 
     async def scan_audit_chain(self) -> list[ChainFinding]:
         """Every problem in the chain (see :func:`scan_chain`), read like verification."""
         self._db.check_open()
-        return await asyncio.to_thread(scan_file, self._db.path, self._crypto)
+        if isinstance(self._db, SqliteDatabase):
+            return await asyncio.to_thread(scan_file, self._db.path, self._crypto)
+        return await self._judge(lambda rows, head: scan_chain(self._crypto, rows, head))
+
+    async def _judge(self, judge: Callable[[Iterable[ChainRow], bytes | None], _T]) -> _T:
+        """``judge`` over the head and every row read in one snapshot of the database (other
+        backends than SQLite, whose own path reads a file snapshot off the writer's lock).
+        The rows are held in memory, and hashed in a worker thread."""
+        async with self._db.snapshot() as tx:
+            head = await tx.one("SELECT value FROM meta WHERE name = ?", (HEAD_NAME,))
+            rows = [ChainRow(*row) for row in await tx.all(_SELECT_CHAIN)]
+        return await asyncio.to_thread(judge, rows, None if head is None else bytes(head[0]))
 
     async def prune_audit(self, older_than: float) -> int:
         """Drop the oldest rows with ``ts < older_than``; returns how many event rows went.
@@ -320,6 +335,7 @@ class Audit:
                 f"({verification.message}) and pruning would discard the evidence."
             )
         async with self._db.write() as tx:
+            await tx.lock("audit")
             bounds = await tx.one(
                 "SELECT (SELECT min(id) FROM audit WHERE ts >= ?), (SELECT max(id) FROM audit),"
                 " (SELECT min(id) FROM audit)",

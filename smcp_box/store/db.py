@@ -19,18 +19,20 @@ import contextlib
 import os
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import aiosqlite
 
 from smcp_box.errors import StorageFull, StoreError
 
+from .backend import AREAS, Database, Params, Row, Tx
 from .migrations import migrate
 
-Row = tuple[Any, ...]
-Params = Sequence[Any]
+#: The area modules import the backend-neutral protocols from here, as they always have; this
+#: module's classes are the SQLite implementation of them.
+__all__ = ["Database", "Params", "Row", "SqliteDatabase", "SqliteTx", "Tx"]
 
 DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
 #: How hard a commit waits for the disk. FULL: under WAL, every commit fsyncs the WAL before it
@@ -55,7 +57,7 @@ def translate(exc: sqlite3.Error) -> StoreError:
     return StoreError(f"Database error: {exc}. The change, if any, was rolled back.")
 
 
-class Tx:
+class SqliteTx:
     """Typed statement helpers over the connection, valid only inside ``read``/``write``."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
@@ -71,11 +73,17 @@ class Tx:
     async def run(self, sql: str, params: Params = ()) -> None:
         await self._conn.execute_fetchall(sql, params)
 
+    async def lock(self, *name: str) -> None:
+        """Nothing to do: the one connection already runs transactions one at a time."""
 
-class Database:
+
+class SqliteDatabase:
+    backend = "sqlite"
+    areas = frozenset(AREAS)
+
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self._conn = conn
-        self._tx = Tx(conn)
+        self._tx = SqliteTx(conn)
         self._lock = asyncio.Lock()
         self._closed = False
         self.path = path
@@ -88,7 +96,7 @@ class Database:
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         max_db_bytes: int | None = None,
         synchronous: Synchronous = DEFAULT_SYNCHRONOUS,
-    ) -> Database:
+    ) -> SqliteDatabase:
         await asyncio.to_thread(_prepare_file, path, busy_timeout_ms)
         try:
             conn = await aiosqlite.connect(path, isolation_level=None)
@@ -126,12 +134,16 @@ class Database:
                 await self._tx.run("PRAGMA optimize")
             await self._conn.close()
 
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
     def check_open(self) -> None:
         if self._closed:
             raise StoreError("The store is closed.")
 
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[Tx]:
+    async def read(self) -> AsyncIterator[SqliteTx]:
         """Hold the connection for reads, or for one write statement (atomic on its own)."""
         async with self._lock:
             self.check_open()
@@ -141,7 +153,7 @@ class Database:
                 raise translate(exc) from exc
 
     @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[Tx]:
+    async def write(self) -> AsyncIterator[SqliteTx]:
         """Hold the connection for one multi-statement write transaction."""
         async with self._lock:
             self.check_open()
@@ -165,11 +177,26 @@ class Database:
         async with self.read() as tx:
             return await tx.all(sql, params)
 
+    def snapshot(self) -> contextlib.AbstractAsyncContextManager[SqliteTx]:
+        """Reads under the connection's lock see one state: nothing else runs meanwhile."""
+        return self.read()
+
     async def _rollback(self) -> None:
         # SQLite may already have rolled back by itself (it does on SQLITE_FULL, for one), and
         # then ROLLBACK reports "no transaction is active", which is fine.
         with contextlib.suppress(sqlite3.Error):
             await self._tx.run("ROLLBACK")
+
+
+def sqlite_only(db: Database, what: str) -> SqliteDatabase:
+    """``db`` as the SQLite database it must be for ``what`` (a file-level operation such as
+    an online backup); a clear refusal on any other backend."""
+    if isinstance(db, SqliteDatabase):
+        return db
+    raise StoreError(
+        f"{what} works on the SQLite backend only; this store is on {db.backend} "
+        f"({db.location}). See docs/scale-out.md for its equivalent there."
+    )
 
 
 def _connection_pragmas(busy_timeout_ms: int, synchronous: Synchronous) -> list[str]:

@@ -9,9 +9,11 @@ Usage is counted in UTF-8 bytes of key plus value, per tenant, in ``kv_usage`` (
 triggers). A write is refused only when it would *grow* usage past a limit, so a tenant that is
 over a lowered limit can still shrink or delete its data.
 
-Each operation is one transaction, and the store's one connection runs transactions one at a
-time, so every operation is atomic on its own. ``kv_cas`` and ``kv_incr`` read and write in the
-same transaction: they are how a tenant whose calls run in parallel does read-modify-write.
+Each operation is one transaction, atomic on its own. ``kv_cas`` and ``kv_incr`` read and write
+in the same transaction: they are how a tenant whose calls run in parallel does read-modify-write.
+Every write that reads first (the quota check included) takes the tenant's kv lock
+(``Tx.lock``), so writes of one tenant run one at a time even when several boxes share a
+PostgreSQL database; on SQLite the one connection already does that.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class Kv:
     async def kv_set(self, tenant: str, key: str, value: str, quota: KvQuota | None = None) -> None:
         row = self._sealed(tenant, key, value)
         async with self._db.write() as tx:
+            await tx.lock("kv", tenant)
             await self._put(tx, tenant, row, quota)
 
     async def kv_cas(
@@ -97,6 +100,7 @@ class Kv:
         only when the comparison succeeds (a refused compare writes nothing)."""
         row = self._sealed(tenant, key, value)
         async with self._db.write() as tx:
+            await tx.lock("kv", tenant)
             if await self._current(tx, tenant, row.key_hash) != expected:
                 return False
             await self._put(tx, tenant, row, quota)
@@ -114,6 +118,7 @@ class Kv:
         self._check_key(key.encode())
         key_hash = self._key_hash(tenant, key)
         async with self._db.write() as tx:
+            await tx.lock("kv", tenant)
             current = await self._current(tx, tenant, key_hash)
             total = (0 if current is None else _parse_i64(key, current)) + delta
             if not I64_MIN <= total <= I64_MAX:

@@ -186,6 +186,8 @@ class OAuthRecords:
         code_hash = self._crypto.lookup("oauth_code", code)
         now = self._clock()
         async with self._db.write() as tx:
+            # Single use even when two boxes redeem the same code at once.
+            await tx.lock("oauth_code", code_hash.hex())
             row = await tx.one(
                 "SELECT grant_enc, expires_at, used_at, family FROM oauth_codes"
                 " WHERE code_hash = ?",
@@ -238,6 +240,8 @@ class OAuthRecords:
         token_hash = self._crypto.lookup("oauth_refresh", token)
         now = self._clock()
         async with self._db.write() as tx:
+            # One rotation per token even when two boxes are handed it at once.
+            await tx.lock("oauth_refresh", token_hash.hex())
             row = await tx.one(
                 _SELECT_REFRESH + ", rotated_at, revoked_at FROM oauth_refresh"
                 " WHERE token_hash = ?",
@@ -278,7 +282,8 @@ class OAuthRecords:
         """Revoke ``username``'s refresh tokens (on one tenant, or all); how many were live."""
         rows = await self._db.write_one(
             "UPDATE oauth_refresh SET revoked_at = ? WHERE username = ?"
-            " AND (?3 IS NULL OR tenant = ?3) AND revoked_at IS NULL AND expires_at > ?1"
+            " AND (CAST(?3 AS TEXT) IS NULL OR tenant = ?3) AND revoked_at IS NULL"
+            " AND expires_at > ?1"
             " RETURNING 1",
             (self._clock(), username, tenant),
         )
@@ -303,7 +308,7 @@ class OAuthRecords:
         consents there, in one transaction; counts the families that were live. Called when a
         grant is revoked or the user removed, so granting again later revives nothing."""
         now = self._clock()
-        where = "username = ?1 AND (?2 IS NULL OR tenant = ?2)"
+        where = "username = ?1 AND (CAST(?2 AS TEXT) IS NULL OR tenant = ?2)"
         async with self._db.write() as tx:
             live = await tx.one(
                 f"SELECT count(DISTINCT family) FROM oauth_refresh WHERE {where}"  # noqa: S608 (fixed text)

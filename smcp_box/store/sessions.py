@@ -166,7 +166,8 @@ class Sessions:
     async def list_sessions(self, tenant: str | None = None) -> list[SessionRecord]:
         async with self._db.read() as tx:
             rows = await tx.all(
-                _SELECT_SESSIONS + " WHERE (?1 IS NULL OR tenant = ?1) ORDER BY created_at, id",
+                _SELECT_SESSIONS
+                + " WHERE (CAST(?1 AS TEXT) IS NULL OR tenant = ?1) ORDER BY created_at, id",
                 (tenant,),
             )
         return [self._record(row) for row in rows]
@@ -233,7 +234,8 @@ class Sessions:
     async def count_open_sessions(self, tenant: str | None = None) -> int:
         async with self._db.read() as tx:
             row = await tx.one(
-                "SELECT count(*) FROM sessions WHERE ended = 0 AND (?1 IS NULL OR tenant = ?1)",
+                "SELECT count(*) FROM sessions WHERE ended = 0"
+                " AND (CAST(?1 AS TEXT) IS NULL OR tenant = ?1)",
                 (tenant,),
             )
         return int(row[0]) if row else 0

@@ -67,6 +67,8 @@ class SigningKeys:
         """
         sealed = self._crypto.seal_json(private_jwk, _TABLE, kid, "jwk")
         async with self._db.write() as tx:
+            # Boxes sharing a database may rotate at once: the first wins, the others see it.
+            await tx.lock("signing_keys")
             row = await tx.one("SELECT kid FROM signing_keys WHERE retired_at IS NULL")
             active = row[0] if row is not None else None
             if active != replaces:
@@ -90,7 +92,9 @@ class SigningKeys:
         """Deny the access token ``jti`` until ``expires_at`` (idempotent)."""
         await self._db.write_one(
             "INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)"
-            " ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+            " ON CONFLICT (jti) DO UPDATE SET expires_at = CASE"
+            " WHEN excluded.expires_at > revoked_tokens.expires_at THEN excluded.expires_at"
+            " ELSE revoked_tokens.expires_at END",
             (jti, expires_at),
         )
 

@@ -2,7 +2,8 @@
 
 :class:`Store` satisfies :class:`smcp_box.web.services.SessionStore` and adds kv, API keys, the
 audit log and maintenance. The work is done by one small class per concern (``sessions``,
-``kv``, ``apikeys``, ``audit``) sharing the :class:`~.db.Database` and :class:`~.crypto.Crypto`.
+``kv``, ``apikeys``, ``audit``) sharing the :class:`~.backend.Database` and
+:class:`~.crypto.Crypto`.
 """
 
 from __future__ import annotations
@@ -14,19 +15,29 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from smcp_box.config import Settings, read_store_password
 from smcp_box.errors import DecryptionFailed, StoreError
 from smcp_box.seams import JsonObject, SessionRecord
 
 from .apikeys import DEFAULT_LAST_USED_RESOLUTION, ApiKeyRecord, ApiKeys
 from .approvals import ApprovalRecord, Approvals
 from .audit import Audit, AuditEntry, AuditRecord
+from .backend import AREAS, Database, UnportedArea
 from .baselines import BaselineRow, Baselines
 from .blobs import Blobs
 from .chain import AuditVerification, ChainFinding
 from .crypto import Crypto
-from .db import DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_SYNCHRONOUS, Database, Synchronous, backup_to
+from .db import (
+    DEFAULT_BUSY_TIMEOUT_MS,
+    DEFAULT_SYNCHRONOUS,
+    SqliteDatabase,
+    Synchronous,
+    backup_to,
+    sqlite_only,
+)
 from .kv import Kv, KvLimits, KvQuota
 from .oauth import OAuthRecords
+from .pg import DEFAULT_POOL_SIZE, PORTED_AREAS, PgDatabase
 from .secrets import Secrets
 from .sessions import DEFAULT_MAX_EVENTS_PER_SESSION, Sessions
 from .signing_keys import SigningKeyRecord, SigningKeys
@@ -40,6 +51,46 @@ if TYPE_CHECKING:
 _KEY_CHECK: Final = "key_check"
 _HEALTH: Final = "healthcheck"
 _DEFAULT_LIMITS: Final = KvLimits()
+
+
+def unported_areas(backend: str) -> list[str]:
+    """The store areas ``backend`` ("sqlite" or "postgres") does not implement yet, in
+    :data:`~.backend.AREAS` order; a box refuses to start on a backend that lacks any."""
+    ported = PORTED_AREAS if backend == "postgres" else frozenset(AREAS)
+    return [area for area in AREAS if area not in ported]
+
+
+def require_ported(backend: str) -> None:
+    """Refuse, naming what is missing, a backend that lacks any store area: a box must not
+    start with half its features on SQL written for another dialect."""
+    missing = unported_areas(backend)
+    if missing:
+        raise StoreError(
+            f'[store] backend = "{backend}" cannot run a box yet: these store areas are not '
+            f'ported to it: {", ".join(missing)}. Use backend = "sqlite" for now '
+            "(docs/scale-out.md, Store backends)."
+        )
+
+
+async def open_configured(
+    settings: Settings, data_key: bytes, *, clock: Callable[[], float] = time.time
+) -> Store:
+    """The store ``settings`` name: its ``[store]`` backend (SQLite file, or PostgreSQL at
+    ``dsn`` with the credentials folder's ``store-password``), limits and encryption."""
+    store_settings = settings.store
+    options: dict[str, Any] = {
+        "encrypt": store_settings.encrypt,
+        "clock": clock,
+        "max_events_per_session": store_settings.max_events_per_session,
+        "kv_max_keys": store_settings.kv_max_keys,
+        "kv_max_value_bytes": store_settings.kv_max_value_bytes,
+        "kv_max_total_bytes": store_settings.kv_max_total_bytes,
+    }
+    if store_settings.backend == "postgres":
+        return await Store.open_postgres(
+            store_settings.dsn, data_key, password=read_store_password(settings), **options
+        )
+    return await Store.open(settings.database_path(), data_key, **options)
 
 
 class Store:
@@ -64,30 +115,43 @@ class Store:
         kv_limits: KvLimits,
         api_key_last_used_resolution: float,
     ) -> None:
-        """Use :meth:`open`; this only wires the parts together."""
+        """Use :meth:`open`; this only wires the parts together.
+
+        An area the backend does not implement gets an :class:`UnportedArea`, which refuses
+        every use naming the area, rather than SQL written for another dialect."""
         self._db = db
         self._crypto = crypto
         self._clock = clock
-        self._sessions = Sessions(db, crypto, clock, max_events_per_session=max_events_per_session)
-        self._kv = Kv(db, crypto, clock, kv_limits)
-        self._keys = ApiKeys(
-            db, crypto, clock, token_source, last_used_resolution=api_key_last_used_resolution
+
+        def on(area: str) -> Database:
+            return db if area in db.areas else UnportedArea(area, db)
+
+        self._sessions = Sessions(
+            on("sessions"), crypto, clock, max_events_per_session=max_events_per_session
         )
-        self._audit = Audit(db, crypto, clock)
-        self._tenant_states = TenantStates(db, crypto, clock)
-        self._signing_keys = SigningKeys(db, crypto)
+        self._kv = Kv(on("kv"), crypto, clock, kv_limits)
+        self._keys = ApiKeys(
+            on("apikeys"),
+            crypto,
+            clock,
+            token_source,
+            last_used_resolution=api_key_last_used_resolution,
+        )
+        self._audit = Audit(on("audit"), crypto, clock)
+        self._tenant_states = TenantStates(on("tenant_state"), crypto, clock)
+        self._signing_keys = SigningKeys(on("signing_keys"), crypto)
         #: The authorization server's clients, codes, refresh tokens, consents and logins
         #: (store/oauth.py); one object rather than a dozen pass-through methods here.
-        self.oauth = OAuthRecords(db, crypto, clock)
-        self._users = Users(db, crypto, clock)
-        self._secrets = Secrets(db, crypto, clock)
-        self._approvals = Approvals(db, crypto, clock)
-        self._baselines = Baselines(db, clock)
+        self.oauth = OAuthRecords(on("oauth"), crypto, clock)
+        self._users = Users(on("users"), crypto, clock)
+        self._secrets = Secrets(on("secrets"), crypto, clock)
+        self._approvals = Approvals(on("approvals"), crypto, clock)
+        self._baselines = Baselines(on("baselines"), clock)
         #: Durable tasks of the MCP tasks extension (store/tasks.py, docs/tasks.md).
-        self.tasks = Tasks(db, crypto, clock, token_source)
+        self.tasks = Tasks(on("tasks"), crypto, clock, token_source)
         #: Per-tenant blobs (store/blobs.py), streamed a chunk at a time; one object like
         #: ``oauth``, since its writers and readers are objects of their own.
-        self.blobs = Blobs(db, crypto, clock)
+        self.blobs = Blobs(on("blobs"), crypto, clock)
 
     @classmethod
     async def open(
@@ -120,21 +184,80 @@ class Store:
         from a newer release.
         """
         crypto = Crypto(data_key, encrypt=encrypt)  # validates the key before touching files
-        db = await Database.open(
+        db = await SqliteDatabase.open(
             path,
             busy_timeout_ms=busy_timeout_ms,
             max_db_bytes=max_db_bytes,
             synchronous=synchronous,
         )
+        return await cls.open_on(
+            db,
+            crypto,
+            clock=clock,
+            token_source=token_source,
+            max_events_per_session=max_events_per_session,
+            kv_limits=KvLimits(
+                kv_max_keys, kv_max_value_bytes, kv_max_total_bytes, kv_max_key_bytes
+            ),
+            api_key_last_used_resolution=api_key_last_used_resolution,
+        )
+
+    @classmethod
+    async def open_postgres(
+        cls,
+        dsn: str,
+        data_key: bytes,
+        *,
+        password: str | None = None,
+        encrypt: bool = True,
+        clock: Callable[[], float] = time.time,
+        token_source: Callable[[int], bytes] = secrets.token_bytes,
+        max_events_per_session: int = DEFAULT_MAX_EVENTS_PER_SESSION,
+        kv_max_keys: int = _DEFAULT_LIMITS.max_keys,
+        kv_max_value_bytes: int = _DEFAULT_LIMITS.max_value_bytes,
+        kv_max_total_bytes: int = _DEFAULT_LIMITS.max_total_bytes,
+        kv_max_key_bytes: int = _DEFAULT_LIMITS.max_key_bytes,
+        api_key_last_used_resolution: float = DEFAULT_LAST_USED_RESOLUTION,
+        pool_size: int = DEFAULT_POOL_SIZE,
+    ) -> Store:
+        """Open (migrating if needed) the PostgreSQL database at ``dsn``, shared by every box
+        of a fleet. Areas not ported to PostgreSQL yet (:func:`unported_areas`) refuse every
+        use; raises :class:`~smcp_box.errors.DecryptionFailed` on a data key mismatch."""
+        crypto = Crypto(data_key, encrypt=encrypt)
+        db = await PgDatabase.open(dsn, password=password, pool_size=pool_size)
+        return await cls.open_on(
+            db,
+            crypto,
+            clock=clock,
+            token_source=token_source,
+            max_events_per_session=max_events_per_session,
+            kv_limits=KvLimits(
+                kv_max_keys, kv_max_value_bytes, kv_max_total_bytes, kv_max_key_bytes
+            ),
+            api_key_last_used_resolution=api_key_last_used_resolution,
+        )
+
+    @classmethod
+    async def open_on(
+        cls,
+        db: Database,
+        crypto: Crypto,
+        *,
+        clock: Callable[[], float] = time.time,
+        token_source: Callable[[int], bytes] = secrets.token_bytes,
+        max_events_per_session: int = DEFAULT_MAX_EVENTS_PER_SESSION,
+        kv_limits: KvLimits = _DEFAULT_LIMITS,
+        api_key_last_used_resolution: float = DEFAULT_LAST_USED_RESOLUTION,
+    ) -> Store:
+        """A store on an opened, migrated database of any backend (the store owns it from
+        here: it is closed on failure and by :meth:`close`), after the data key check."""
         store = cls(
             db,
             crypto,
             clock,
             token_source,
             max_events_per_session=max_events_per_session,
-            kv_limits=KvLimits(
-                kv_max_keys, kv_max_value_bytes, kv_max_total_bytes, kv_max_key_bytes
-            ),
+            kv_limits=kv_limits,
             api_key_last_used_resolution=api_key_last_used_resolution,
         )
         try:
@@ -149,6 +272,8 @@ class Store:
         # refusing at open is clearer and keeps a wrong key from writing rows nobody can read.
         expected = self._crypto.key_check()
         async with self._db.write() as tx:
+            # Boxes sharing one database may start at once: one of them writes the check.
+            await tx.lock("meta", _KEY_CHECK)
             row = await tx.one("SELECT value FROM meta WHERE name = ?", (_KEY_CHECK,))
             if row is None:
                 await tx.run("INSERT INTO meta (name, value) VALUES (?, ?)", (_KEY_CHECK, expected))
@@ -156,7 +281,7 @@ class Store:
                 return
         if not hmac.compare_digest(bytes(row[0]), expected):
             raise DecryptionFailed(
-                f"The data key does not match the one {self._db.path} was created with. Start "
+                f"The data key does not match the one {self._db.location} was created with. Start "
                 "with the original key file (or credential); a new key cannot read this data."
             )
 
@@ -459,7 +584,7 @@ class Store:
 
     async def integrity_check(self) -> list[str]:
         """Problems SQLite finds in the file and its foreign keys; empty when healthy."""
-        async with self._db.read() as tx:
+        async with sqlite_only(self._db, "The integrity check").read() as tx:
             rows = await tx.all("PRAGMA integrity_check")
             fk_rows = await tx.all("PRAGMA foreign_key_check")
         problems = [str(row[0]) for row in rows if row[0] != "ok"]
@@ -472,7 +597,7 @@ class Store:
         The copy is only as secret as the data key: it needs the same key to open.
         """
         self._db.check_open()
-        await backup_to(self._db.path, dest)
+        await backup_to(sqlite_only(self._db, "An online backup").path, dest)
 
     async def healthcheck(self) -> None:
         """A cheap write and read; raises StoreError if the database is not writable."""
