@@ -16,7 +16,10 @@ route it does too, in the same order:
   this path like it wraps Quart; the connection caps and the HTTP/2 guard sit below ASGI;
 * a client that disconnects cancels the request's handling, as Quart cancels its handler task;
   the era's code decides what that means (2026-07-28: the call is cancelled; the handshake era
-  keeps it for a resume);
+  keeps it for a resume). Quart watches for the disconnect from a second task on every request;
+  here the watcher starts only once a request has been in hand for
+  :data:`DISCONNECT_WATCH_AFTER_S` (most are answered sooner), so a client that leaves earlier
+  is noticed that much later;
 * a reply's send is bounded by Quart's ``RESPONSE_TIMEOUT`` unless the response says otherwise
   (an SSE stream lasts as long as its call);
 * an exception the transport did not answer (a bug) becomes the logged 500 with the request id
@@ -59,6 +62,10 @@ AsgiApp = Callable[[Any, Any, Any], Awaitable[None]]
 _NOT_MCP: Final = ""
 _TENANT_PREFIX: Final = "/t/"
 _MCP_SUFFIX: Final = "/mcp"
+#: How long after its body is in a request's handling starts watching for the client leaving.
+#: A task per request costs about as much as the rest of the request id, logging and reply
+#: writing together; a timer costs next to nothing and is cancelled when the reply is out.
+DISCONNECT_WATCH_AFTER_S: Final = 0.05
 
 
 class ClientDisconnected(asyncio.CancelledError):
@@ -137,8 +144,10 @@ class _Exchange:
         self.started = time.perf_counter()
         self.request_id = choose_request_id(headers.get(REQUEST_ID_HEADER))
         self._task = asyncio.current_task()
+        self._watch_timer: asyncio.TimerHandle | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._disconnected = False
+        self._done = False
 
     async def serve(self, tenant_name: str | None) -> None:
         # Set in this request's own task (the server runs each request in one), so the log
@@ -174,6 +183,9 @@ class _Exchange:
             if self._disconnected and self._task is not None:
                 self._task.uncancel()
         finally:
+            self._done = True
+            if self._watch_timer is not None:
+                self._watch_timer.cancel()
             if self._watcher is not None:
                 self._watcher.cancel()
 
@@ -196,7 +208,12 @@ class _Exchange:
                 return
 
     def _watch_for_disconnect(self) -> None:
-        if self._watcher is None and self._task is not None:
+        if self._watch_timer is None and self._task is not None:
+            loop = asyncio.get_running_loop()
+            self._watch_timer = loop.call_later(DISCONNECT_WATCH_AFTER_S, self._start_watcher)
+
+    def _start_watcher(self) -> None:
+        if not self._done and self._watcher is None:
             self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
     async def _watch(self) -> None:

@@ -7,6 +7,7 @@ request below must get the same status, headers and body from both.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,8 +19,9 @@ import pytest
 from smcp_box.web.connections import StreamCapMiddleware
 from smcp_box.web.mcp_asgi import LeanMcpPath, host_binds, mcp_tenant_of
 from tests.support.serving import serve_on_loopback
-from tests.web.conftest import BETA_TOKEN, BoxUnderTest
+from tests.web.conftest import ACCEPT_BOTH, ALPHA_TOKEN, BETA_TOKEN, BoxUnderTest
 from tests.web.rawhttp import base_headers, modern, rpc
+from tests.web.rawwire import assert_no_tracebacks
 
 #: Headers that differ between any two replies, whichever path made them.
 _VARYING = {"date"}
@@ -127,3 +129,29 @@ def test_a_host_quart_cannot_route_is_left_to_quart() -> None:
     assert host_binds("http", None)
     assert not host_binds("http", "a..b")
     assert not host_binds("http", "x" * 64 + ".example")
+
+
+async def test_a_client_leaving_mid_body_ends_its_request_quietly(
+    box: BoxUnderTest, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+    port = int(box.base_url.rsplit(":", 1)[1])
+    head = (
+        "POST /t/alpha/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {ALPHA_TOKEN}\r\nAccept: {ACCEPT_BOTH}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    ).encode()
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head + b'{"jsonrpc": ')
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    # Its observation is finished (tenant known, no method: the body never came) ...
+    await box.observer.changes.until(lambda: len(box.observer.observations) == 1)
+    assert box.observer.observations[0][:2] == ("alpha", "none")
+    # ... nothing was called, and the next request is served as usual.
+    assert box.alpha.calls == []
+    async with httpx.AsyncClient(timeout=10) as http:
+        headers, body = modern("tools/list")
+        assert (await http.post(box.url(), headers=headers, json=body)).status_code == 200
+    assert_no_tracebacks(caplog.records)
