@@ -80,6 +80,20 @@ def _http_checks(http: Results) -> Iterator[Check]:
                 "x",
                 "the CPU-bound form of >= 0.8x the floor's req/s",
             )
+        sdk32 = find(rows, "sdk", era, proto, 32)
+        p99_ratio = (
+            round(box32["p99_ms"] / sdk32["p99_ms"], 3)
+            if box32 and sdk32 and sdk32.get("p99_ms")
+            else None
+        )
+        yield Check(
+            f"box p99 at c=32 over the SDK server's ({where})",
+            p99_ratio,
+            "<=",
+            1.0,
+            "x",
+            "no worse than the SDK server",
+        )
         box1 = find(rows, "box", era, proto, 1)
         yield Check(f"box p50 at c=1 ({where})", box1["p50_ms"] if box1 else None, "<", 2.0, "ms")
 

@@ -224,6 +224,8 @@ def client_address(
     choose its own address by sending the header: only what trusted proxies appended counts.
     A malformed entry stops the walk at the last proxy.
     """
+    if not (trusted_proxies and forwarded_for):
+        return _normalized_peer(peer)
     chosen = parse_address(peer)
     if chosen is None:
         return peer
@@ -238,3 +240,12 @@ def client_address(
                 if not in_networks(candidate, networks):
                     break
     return str(chosen)
+
+
+@functools.lru_cache(maxsize=1024)
+def _normalized_peer(peer: str | None) -> str | None:
+    """The TCP peer as :func:`client_address` returns it without proxies. Cached: parsing an
+    address costs more than the rest of the per-request address checks, and a box sees the
+    same peers again and again (the cache is bounded; peers are not chosen by the request)."""
+    chosen = parse_address(peer)
+    return peer if chosen is None else str(chosen)

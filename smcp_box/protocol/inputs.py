@@ -12,7 +12,7 @@ and gets the answers when the same request comes again with ``params.inputRespon
 result per key) and ``params.requestState``. A 2026-07-28 client runs those rounds itself. A
 handshake-era client does not know the result type, so the box runs them: it sends each input
 request to the client as a JSON-RPC request, collects the answers and calls the module again.
-These are the I/O-free rules of that adapter; :mod:`smcp_box.web.mcp_inputs` drives it.
+These are the I/O-free rules of that adapter; :mod:`smcp_box.web.mcp_legacy_inputs` drives it.
 """
 
 from __future__ import annotations

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import html
-import itertools
 import logging
-import os
-import re
 import time
 from typing import Any, Final
 
@@ -20,29 +17,19 @@ from smcp_box.web import h2_guard
 from smcp_box.web.catalog import create_catalog_blueprint
 from smcp_box.web.connections import EXTENSION_KEY as CONNECTIONS_KEY
 from smcp_box.web.connections import ConnectionGuard, StreamCapMiddleware
+from smcp_box.web.mcp import EXTENSION_KEY as MCP_KEY
 from smcp_box.web.mcp import create_mcp_blueprint, transport_settings
+from smcp_box.web.mcp_asgi import LeanMcpPath
 from smcp_box.web.metrics_endpoint import create_metrics_blueprint
 from smcp_box.web.oauth import create_oauth_blueprint
 from smcp_box.web.oauth_resource import create_oauth_resource_blueprint
+from smcp_box.web.request_log import REQUEST_ID_HEADER, choose_request_id, log_access
 from smcp_box.web.routing_errors import BoxQuart, register_routing_errors
 from smcp_box.web.services import AppServices
 
 logger = logging.getLogger("smcp_box.web")
-#: The access log's logger: one line per request when ``[server] access_log`` is on.
-access_logger = logging.getLogger("smcp_box.access")
 #: ``app.config`` key of the access-log switch; SIGHUP sets it (ops/reload.py).
 ACCESS_LOG_KEY: Final = "SMCP_BOX_ACCESS_LOG"
-#: Paths are logged up to this many characters: a path is chosen by the client.
-_MAX_LOGGED_PATH = 200
-
-REQUEST_ID_HEADER = "X-Request-Id"
-#: A client's own request id is kept only if it is this tame: it goes into logs and audit rows.
-_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-#: Request ids the box makes: 16 hex digits from a counter that starts at a random point, so
-#: they are unique within the process and unlikely to repeat across restarts. They name a
-#: request in the log and in bug reports and are no secret, so a counter does: drawing random
-#: bytes from the kernel for each request cost more than the rest of the id handling.
-_request_ids = itertools.count(int.from_bytes(os.urandom(8), "big") >> 1)
 
 
 def create_app(settings: Settings, services: AppServices) -> Quart:
@@ -58,13 +45,16 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
     app.config["BODY_TIMEOUT"] = settings.server.body_timeout_s
     guard = services.connections or ConnectionGuard(settings.server)
     app.extensions[CONNECTIONS_KEY] = guard
-    app.asgi_app = StreamCapMiddleware(app.asgi_app, guard)  # type: ignore[method-assign]
     app.config[ACCESS_LOG_KEY] = settings.server.access_log
     app.register_blueprint(
         create_mcp_blueprint(
             services.mcp, transport_settings(settings), oauth_issuer=settings.oauth.issuer
         )
     )
+    # The MCP endpoint's POSTs skip Quart's per-request machinery (see mcp_asgi); the caps
+    # middleware wraps both paths alike.
+    lean = LeanMcpPath(app.asgi_app, app.extensions[MCP_KEY], app.config, ACCESS_LOG_KEY)
+    app.asgi_app = StreamCapMiddleware(lean, guard)  # type: ignore[method-assign]
     app.register_blueprint(
         create_oauth_resource_blueprint(
             services.mcp.tenants, services.tokens, oauth_issuer=settings.oauth.issuer
@@ -90,11 +80,7 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
     async def assign_request_id() -> None:
         # Set in the request's own context: the handler, the log lines and the call tasks it
         # starts (which copy the context) all carry it.
-        offered = request.headers.get(REQUEST_ID_HEADER, "")
-        if _CLIENT_REQUEST_ID.fullmatch(offered):
-            chosen = offered
-        else:
-            chosen = f"{next(_request_ids) & 0xFFFF_FFFF_FFFF_FFFF:016x}"
+        chosen = choose_request_id(request.headers.get(REQUEST_ID_HEADER))
         request_id_var.set(chosen)
         g.smcp_started = time.perf_counter()
         if logger.isEnabledFor(logging.DEBUG):
@@ -146,22 +132,16 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
 
 
 def _log_access(response: Response) -> None:
-    """The request's access-log line, in the logfmt of every other line (the formatter adds the
-    request id). Never the query string, headers or body: they carry keys, tokens and session
-    ids. For a streamed reply (SSE) the duration runs to its headers and its size is "-"."""
     started = getattr(g, "smcp_started", None)
-    duration_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
-    size = response.content_length
     tenant = g.get("smcp_tenant") or (request.view_args or {}).get("tenant")
-    access_logger.info(
-        "%s %s %d %s %.1fms client=%s tenant=%s",
-        request.method,
-        request.path[:_MAX_LOGGED_PATH],
-        response.status_code,
-        "-" if size is None else size,
-        duration_ms,
-        request.remote_addr or "-",
-        tenant if isinstance(tenant, str) else "-",
+    log_access(
+        method=request.method,
+        path=request.path,
+        status=response.status_code,
+        size=response.content_length,
+        duration_ms=(time.perf_counter() - started) * 1000 if started is not None else 0.0,
+        client=request.remote_addr,
+        tenant=tenant if isinstance(tenant, str) else None,
     )
 
 

@@ -30,7 +30,8 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from quart import Blueprint, Response, g, request
+from quart import Blueprint, Response, g
+from quart import request as quart_request
 
 from smcp_box.auth.scopes import ALL_SCOPES, check_scope
 from smcp_box.auth.urls import protected_resource_metadata_url, request_resource_url
@@ -68,6 +69,7 @@ from smcp_box.web.mcp_context import (
     Endpoint,
     Exchange,
     HeaderView,
+    HttpRequest,
     Observation,
     TransportSettings,
     audit_refusal,
@@ -122,10 +124,10 @@ class McpTransport:
         await self.events.aclose()
         await self.hub.aclose()
 
-    async def handle(self, tenant_name: str | None) -> Response:
+    async def handle(self, tenant_name: str | None, request: HttpRequest) -> Response:
         """Serve one request for ``tenant_name``, or (None) for the tenant of the Host header."""
         observation = Observation(self.services.observer)
-        headers = HeaderView(request.headers)
+        headers = request.headers
         request_id: RequestId | None = None
         source_ip: str | None = request.remote_addr
         # An HTTP/1.1 request answered before its body is read leaves unread bytes on the
@@ -133,7 +135,7 @@ class McpTransport:
         # sending its next request into that close. (HTTP/2 streams are independent.)
         body_pending = request.method == "POST" and request.http_version.startswith("1")
         tenant: TenantRuntime | None = None
-        resource = self._resource_url(tenant_name, headers)
+        resource = self._resource_url(tenant_name, request)
         try:
             found = self._lookup(tenant_name, headers)
             if not self._origin_ok(headers.get("origin"), found):
@@ -143,15 +145,13 @@ class McpTransport:
             tenant = self._tenant(found, tenant_name)
             tenant_name = tenant.name
             observation.tenant = tenant.name
-            # For the access log, which runs after the handler: a tenant served by its host
-            # name has no tenant in the path.
-            g.smcp_tenant = tenant.name
+            request.tenant = tenant.name
             source_ip = client_address(
                 request.remote_addr, headers.get("x-forwarded-for"), self.settings.trusted_proxies
             )
             admission = self.services.admission
             admission.check_address(tenant.name, source_ip)
-            principal = await self._authenticate(tenant, headers, source_ip, resource)
+            principal = await self._authenticate(tenant, request, source_ip, resource)
             admission.admit_request(tenant.name)
             exchange = Exchange(
                 endpoint=self.endpoint,
@@ -174,7 +174,7 @@ class McpTransport:
                 return await mcp_legacy.handle_delete(exchange, header_version)
 
             self._check_post_headers(headers)
-            body = await self._read_body(tenant)
+            body = await self._read_body(tenant, request)
             body_pending = False
             decoded = decode_json(body)
             message = parse_message(decoded)
@@ -205,7 +205,7 @@ class McpTransport:
             if not observation.handed_over:
                 observation.finish()
 
-    async def _read_body(self, tenant: TenantRuntime) -> bytes:
+    async def _read_body(self, tenant: TenantRuntime, request: HttpRequest) -> bytes:
         """The request body, within the box's max_body_bytes and the tenant's own
         max_message_bytes (a quota: 413, counted and audited)."""
         box_limit = self.settings.max_body_bytes
@@ -252,11 +252,11 @@ class McpTransport:
             raise TenantDisabled(f"Service unavailable: tenant {tenant.name!r} is disabled")
         return tenant
 
-    def _resource_url(self, tenant_name: str | None, headers: HeaderView) -> str | None:
+    def _resource_url(self, tenant_name: str | None, request: HttpRequest) -> str | None:
         """The URL this request was made to, as an access token's ``aud`` must name it."""
         try:
             return request_resource_url(
-                self.oauth_issuer, request.scheme, headers.get("host") or "", tenant_name
+                self.oauth_issuer, request.scheme, request.headers.get("host") or "", tenant_name
             )
         except ValueError:
             return None
@@ -264,10 +264,11 @@ class McpTransport:
     async def _authenticate(
         self,
         tenant: TenantRuntime,
-        headers: HeaderView,
+        request: HttpRequest,
         source_ip: str | None,
         resource: str | None,
     ) -> Principal:
+        headers = request.headers
         try:
             return await self.services.authenticator.authenticate(
                 tenant, headers, source_ip, resource
@@ -358,13 +359,15 @@ def create_mcp_blueprint(
     stop_following_blobs = follow_blob_changes(services.blob_changes, transport.events)
     blueprint = Blueprint("mcp", __name__)
 
+    # Most POSTs never get here: the lean ASGI path (mcp_asgi) serves them in front of Quart.
+    # These routes serve GET and DELETE, and POSTs under an ASGI root path.
     @blueprint.route("/t/<tenant>/mcp", methods=["POST", "GET", "DELETE"])
     async def mcp_endpoint(tenant: str) -> Response:
-        return await transport.handle(tenant)
+        return await _handle_quart_request(transport, tenant)
 
     @blueprint.route("/mcp", methods=["POST", "GET", "DELETE"])
     async def mcp_host_endpoint() -> Response:
-        return await transport.handle(None)
+        return await _handle_quart_request(transport, None)
 
     @blueprint.record_once
     def register(state: Any) -> None:
@@ -376,6 +379,23 @@ def create_mcp_blueprint(
         await transport.aclose()
 
     return blueprint
+
+
+async def _handle_quart_request(transport: McpTransport, tenant_name: str | None) -> Response:
+    http = HttpRequest(
+        method=quart_request.method,
+        http_version=quart_request.http_version,
+        scheme=quart_request.scheme,
+        remote_addr=quart_request.remote_addr,
+        headers=HeaderView(list(quart_request.headers.items())),
+        body=quart_request.body,
+    )
+    try:
+        return await transport.handle(tenant_name, http)
+    finally:
+        # For the access log, which runs after the handler.
+        if http.tenant is not None:
+            g.smcp_tenant = http.tenant
 
 
 def _closing(headers: dict[str, str], body_pending: bool) -> dict[str, str]:

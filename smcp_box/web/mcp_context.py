@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
-from quart import Request as QuartRequest
 from quart import Response
-from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.sansio.utils import get_content_length
 
 from smcp_box.config import ServerSettings, Settings
 from smcp_box.errors import BodyTimeout, PayloadTooLarge, QuotaExceeded
@@ -47,28 +46,68 @@ def transport_settings(settings: Settings) -> TransportSettings:
 class HeaderView(Mapping[str, str]):
     """Case-insensitive read-only view of request headers (first value of repeated ones)."""
 
-    def __init__(self, headers: Headers) -> None:
-        self._headers = headers
+    __slots__ = ("_first", "_lines")
+
+    def __init__(self, lines: list[tuple[str, str]]) -> None:
+        self._lines = lines
+        first: dict[str, str] = {}
+        for name, value in lines:
+            first.setdefault(name.lower(), value)
+        self._first = first
+
+    @classmethod
+    def from_asgi(cls, raw: Iterable[tuple[bytes, bytes]]) -> HeaderView:
+        """From an ASGI scope's header list, decoded as Latin-1 (as Quart decodes them)."""
+        return cls(
+            [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1")) for name, value in raw]
+        )
 
     def __getitem__(self, key: str) -> str:
-        value = self._headers.get(key)
-        if value is None:
-            raise KeyError(key)
-        return value
+        return self._first[key.lower()]
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        # Mapping.get goes through __getitem__ and a KeyError; this is called a dozen times a
+        # request.
+        return self._first.get(key.lower(), default)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._first
 
     def __iter__(self) -> Iterator[str]:
-        seen: set[str] = set()
-        for name, _ in self._headers.items():
-            lowered = name.lower()
-            if lowered not in seen:
-                seen.add(lowered)
-                yield lowered
+        return iter(self._first)
 
     def __len__(self) -> int:
-        return len({name.lower() for name, _ in self._headers.items()})
+        return len(self._first)
 
     def lines(self) -> list[tuple[str, str]]:
-        return list(self._headers.items())
+        return list(self._lines)
+
+
+@dataclass
+class HttpRequest:
+    """One HTTP request to the endpoint as the transport reads it, whichever path received it:
+    Quart's request object (:mod:`smcp_box.web.mcp`'s routes) or the ASGI scope itself
+    (:mod:`smcp_box.web.mcp_asgi`)."""
+
+    method: str
+    #: "1.0", "1.1" or "2", as ASGI says.
+    http_version: str
+    scheme: str
+    #: The peer's address (before ``trusted_proxies`` are applied).
+    remote_addr: str | None
+    headers: HeaderView
+    #: The body's chunks, read as they arrive (at most once).
+    body: AsyncIterable[bytes]
+    #: Set by the transport once the tenant is known: the access log names it (a tenant served
+    #: by its host name has none in the path).
+    tenant: str | None = None
+
+    @property
+    def content_length(self) -> int | None:
+        """The declared length, as werkzeug reads it (None when chunked or absent)."""
+        return get_content_length(
+            self.headers.get("content-length"), self.headers.get("transfer-encoding")
+        )
 
 
 class Observation:
@@ -191,7 +230,7 @@ def sse_response(body: AsyncIterator[bytes], headers: Mapping[str, str] | None =
     return response
 
 
-async def read_body(request: QuartRequest, limit: int, timeout_s: float) -> bytes:
+async def read_body(request: HttpRequest, limit: int, timeout_s: float) -> bytes:
     """Read the body chunk by chunk, never holding more than ``limit`` bytes (413 beyond)."""
     declared = request.content_length
     if declared is not None and declared > limit:

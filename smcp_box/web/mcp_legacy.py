@@ -5,6 +5,12 @@ identified by ``Mcp-Session-Id`` on every later request, bound to the credential
 and ended by DELETE (404 afterwards). Request streams and the session's standalone GET stream
 persist every SSE event through ``sessions.append_event``; a GET with ``Last-Event-ID`` replays
 what that one stream missed and then follows it live while its call is still running here.
+
+The era's own parts beside this module (nothing else imports them): the session's stored state
+and its resource subscriptions (:mod:`~smcp_box.web.mcp_legacy_state`), and InputRequiredResult
+rounds run with the client (:mod:`~smcp_box.web.mcp_legacy_inputs`). What both eras share is
+era-blind: :mod:`~smcp_box.web.mcp_calls`, :mod:`~smcp_box.web.mcp_context`,
+:mod:`~smcp_box.web.streams`, :mod:`~smcp_box.web.sse`, :mod:`~smcp_box.web.tenant_events`.
 """
 
 from __future__ import annotations
@@ -57,8 +63,8 @@ from smcp_box.web.mcp_context import (
     json_response,
     sse_response,
 )
-from smcp_box.web.mcp_inputs import InputRounds, drive_rounds
-from smcp_box.web.mcp_state import change_state, subscription_keeper
+from smcp_box.web.mcp_legacy_inputs import InputRounds, drive_rounds
+from smcp_box.web.mcp_legacy_state import change_state, subscription_keeper
 from smcp_box.web.sse import Frame, frame_stream
 from smcp_box.web.streams import (
     STANDALONE_STREAM_ID,
@@ -297,7 +303,7 @@ async def _forward(exchange: Exchange, session: Session, request: Request) -> Re
         if is_input_required(reply):
             reply = await drive_rounds(rounds, forwarded, stream, reply, again)
         if keep_subscription is not None:
-            # In place before the client sees the answer (see mcp_state).
+            # In place before the client sees the answer (see mcp_legacy_state).
             reply = await keep_subscription(reply)
         return reply
 

@@ -68,6 +68,13 @@ def test_targets_and_regressions_from_synthetic_results() -> None:
     assert checks["box req/s at c=32 vs SDK server (modern, HTTP/1.1)"].met is True
     assert checks["box req/s at c=32 vs bare Quart (modern, HTTP/1.1)"].met is True
     assert checks["encryption's cost in persisted events/s"].met is True
+    p99 = "box p99 at c=32 over the SDK server's (modern, HTTP/1.1)"
+    assert checks[p99].met is True
+    slow_tail = _results(900.0)
+    for row in slow_tail["suites"]["http"]["rows"]:  # type: ignore[index]
+        if row["peer"] == "box":
+            row["p99_ms"] = 2.5
+    assert {c.name: c for c in targets.checks(slow_tail)}[p99].met is False
     worse = {r.key for r in targets.regressions(bad, good)}
     assert "http.box.modern.http1.c32.rps" in worse
     assert not targets.regressions(good, good)

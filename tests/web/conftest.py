@@ -108,6 +108,8 @@ class BoxUnderTest:
     transport: McpTransport | None = None
     #: The app's per-address caps and their drop counts (web/connections.py).
     connections: ConnectionGuard | None = None
+    #: The Quart app itself (its asgi_app is the lean MCP path in front of Quart's own).
+    app: Any = None
 
     def url(self, tenant: str = "alpha") -> str:
         return f"{self.base_url}/t/{tenant}/mcp"
@@ -221,6 +223,7 @@ async def run_box(
                     now=now,
                     transport=transport,
                     connections=app.extensions[CONNECTIONS_KEY],
+                    app=app,
                 )
                 try:
                     async with httpx.AsyncClient(timeout=10) as probe:

@@ -1,4 +1,5 @@
-"""Running a module's InputRequiredResult rounds with a handshake-era client.
+"""The handshake era's part (of :mod:`smcp_box.web.mcp_legacy`): running a module's
+InputRequiredResult rounds with a handshake-era client.
 
 A 2026-07-28 client answers an InputRequiredResult itself; a handshake-era client cannot, so the
 box does it on the client's behalf (:mod:`smcp_box.protocol.inputs` has the rules):
@@ -21,7 +22,6 @@ open are withdrawn with ``notifications/cancelled``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from smcp_box.errors import InputRoundFailed
@@ -39,10 +39,8 @@ from smcp_box.protocol.inputs import (
 )
 from smcp_box.protocol.jsonrpc import Request
 from smcp_box.seams import JsonObject
+from smcp_box.web.mcp_calls import CallModule
 from smcp_box.web.streams import ResponseStream, SessionHub, SessionKey
-
-#: Calls the module with one (re-built) request message and returns its checked reply.
-CallModule = Callable[[JsonObject], Awaitable[JsonObject]]
 
 
 @dataclass(frozen=True)

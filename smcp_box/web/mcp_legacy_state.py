@@ -1,4 +1,5 @@
-"""Changes to a handshake-era session's stored state, and its resource subscriptions.
+"""The handshake era's part (of :mod:`smcp_box.web.mcp_legacy`): changes to a session's
+stored state, and its resource subscriptions.
 
 The state is one small JSON object per session in the store (:class:`SessionState`). Requests
 of one session may run concurrently (a ``resources/subscribe`` next to a ``logging/setLevel``),
