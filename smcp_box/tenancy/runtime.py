@@ -13,6 +13,7 @@ from smcp_box.config import QuotaSettings
 from smcp_box.errors import FuelExhausted, SandboxError, ToolBlocked, ToolNotApproved
 from smcp_box.logs import request_id_var
 from smcp_box.protocol.jsonrpc import check_module_reply, encode_json
+from smcp_box.protocol.tasks import advertises_tasks, with_tasks_extension
 from smcp_box.sandbox import CallOutcome, Sandbox, TenantModule, inline_eligible
 from smcp_box.seams import Auditor, AuthMode, CallContext, JsonObject, ModuleDescription
 from smcp_box.store import KvQuota
@@ -161,7 +162,12 @@ class WasmTenant:
         """What the box says the tenant offers: the module's description, plus the blob
         resources the box serves itself (tenancy/blob_resources.py)."""
         if self.manifest.blob_resources and self.blobs is not None:
-            return with_blob_capability(description)
+            description = with_blob_capability(description)
+        if advertises_tasks(list(description.tools or ())):
+            # A tool that may run as a task: the server offers the extension (docs/tasks.md).
+            description = replace(
+                description, capabilities=with_tasks_extension(description.capabilities)
+            )
         return description
 
     async def _warm_up(self) -> ModuleDescription:
