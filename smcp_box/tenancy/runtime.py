@@ -83,6 +83,8 @@ class WasmTenant:
         #: calls); else the first describe() makes them.
         self._description = description
         self._description_lock = asyncio.Lock()
+        #: The module's description and what is advertised for it (see _advertised).
+        self._advertised_cache: tuple[ModuleDescription, ModuleDescription] | None = None
         self.stats = CallStats()
         #: Quotas and allowed networks (tenant.toml over the box's ``[quotas]``).
         self.policy = policy or TenantPolicy(resolve_quotas(QuotaSettings(), {}))
@@ -160,7 +162,17 @@ class WasmTenant:
 
     def _advertised(self, description: ModuleDescription) -> ModuleDescription:
         """What the box says the tenant offers: the module's description, plus the blob
-        resources the box serves itself (tenancy/blob_resources.py)."""
+        resources the box serves itself (tenancy/blob_resources.py) and the tasks extension
+        when a tool may run as a task. Made once per module description (callers may rely on
+        getting the same object while the module is unchanged)."""
+        cached = self._advertised_cache
+        if cached is not None and cached[0] is description:
+            return cached[1]
+        advertised = self._advertise(description)
+        self._advertised_cache = (description, advertised)
+        return advertised
+
+    def _advertise(self, description: ModuleDescription) -> ModuleDescription:
         if self.manifest.blob_resources and self.blobs is not None:
             description = with_blob_capability(description)
         if advertises_tasks(list(description.tools or ())):
