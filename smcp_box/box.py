@@ -39,7 +39,9 @@ from smcp_box.tenancy.blob_resources import follow_blob_resources
 from smcp_box.tenancy.legacy_overrides import import_legacy_overrides
 from smcp_box.tenancy.quotas import Admission
 from smcp_box.tenancy.registry import LoadReport, TenantRegistry
+from smcp_box.tenancy.tasks import TaskRunner
 from smcp_box.web.connections import ConnectionGuard
+from smcp_box.web.mcp_tasks import TaskService
 from smcp_box.web.metrics_endpoint import LATENCY_WINDOW_S
 from smcp_box.web.services import AppServices, McpServices, OAuthServices
 
@@ -141,6 +143,8 @@ class Box:
 
     #: The OAuth authorization server and its sign-in throttle (set by :meth:`start`).
     oauth: OAuthServices | None = None
+    #: Runs durable tasks (tenancy/tasks.py; set by :meth:`start`).
+    task_runner: TaskRunner | None = None
 
     @classmethod
     async def start(
@@ -219,6 +223,9 @@ class Box:
                     settings.oauth.login_window_s,
                 ),
             )
+            # Before serving: tasks a crash left running are failed with a reason, not lost.
+            box.task_runner = TaskRunner(store.tasks)
+            await box.task_runner.recover()
             await import_legacy_overrides(settings.tenants_path(), store)
             # Before the first load, so that modules see their secrets from the first call.
             registry.secrets.replace_all(await store.all_secrets())
@@ -238,6 +245,7 @@ class Box:
         box._background.append(asyncio.create_task(box._prune_audit_forever()))
         box._background.append(asyncio.create_task(box._rotate_signing_keys_forever()))
         box._background.append(asyncio.create_task(box._vetting_upkeep_forever()))
+        box._background.append(asyncio.create_task(box._purge_tasks_forever()))
         return box
 
     def added_tenants_path(self) -> Path:
@@ -257,6 +265,9 @@ class Box:
             new_session_id=lambda: secrets.token_urlsafe(32),
             admission=self.admission,
             blob_changes=follow_blob_resources(self.store.blobs, self.tenants),
+            tasks=None
+            if self.task_runner is None
+            else TaskService(self.task_runner, self.settings.tasks),
         )
 
     def app_services(self) -> AppServices:
@@ -444,6 +455,25 @@ class Box:
             logger.info("ended %d expired session(s)", ended)
         return ended
 
+    async def _purge_tasks_forever(self) -> None:
+        while True:
+            # Read each time round: SIGHUP may change the settings.
+            await asyncio.sleep(self.settings.tasks.purge_interval_s)
+            await self.purge_tasks()
+
+    async def purge_tasks(self) -> int:
+        """Delete the tasks past their TTL (lookups already treat them as gone)."""
+        if self.task_runner is None:
+            return 0
+        try:
+            purged = await self.task_runner.purge_expired()
+        except Exception:
+            logger.exception("purging expired tasks failed; will retry")
+            return 0
+        if purged:
+            logger.info("purged %d expired task(s)", purged)
+        return purged
+
     async def _rotate_signing_keys_forever(self) -> None:
         while True:
             await asyncio.sleep(ROTATION_CHECK_S)
@@ -491,6 +521,9 @@ class Box:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._background.clear()
+        if self.task_runner is not None:
+            # Running task calls stop; their tasks fail with a reason a client can read.
+            await self.task_runner.close()
         await self.settle_vetting()
         await self.flush_baselines()
         try:

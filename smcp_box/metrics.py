@@ -252,8 +252,15 @@ class _BlobUsageSource(Protocol):
     async def usage(self, tenant: str) -> tuple[int, int]: ...
 
 
+class _TaskCountSource(Protocol):
+    async def open_by_status(self, tenant: str) -> dict[str, int]: ...
+
+
 class _TenantDataSource(Protocol):
     async def count_open_sessions(self, tenant: str | None = None) -> int: ...
+
+    @property
+    def tasks(self) -> _TaskCountSource: ...
 
     async def kv_usage(self, tenant: str) -> tuple[int, int]: ...
 
@@ -309,6 +316,8 @@ class TenantFigures:
     #: The tenant's blobs: how many, and their bytes.
     blobs: int = 0
     blob_bytes: int = 0
+    #: Open tasks (docs/tasks.md) by status: ``working``, ``input_required``.
+    open_tasks: dict[str, int] = field(default_factory=dict)
 
 
 async def tenant_figures(
@@ -348,18 +357,23 @@ async def tenant_figures(
             pool=pool,
             blobs=blobs,
             blob_bytes=blob_bytes,
+            open_tasks=open_tasks,
         )
         for (name, enabled, snap, series, pool), (
             sessions,
             (kv_keys, kv_bytes),
             (blobs, blob_bytes),
+            open_tasks,
         ) in zip(rows, stored, strict=True)
     ]
 
 
 async def _stored_figures(
     store: _TenantDataSource, name: str
-) -> tuple[int, tuple[int, int], tuple[int, int]]:
+) -> tuple[int, tuple[int, int], tuple[int, int], dict[str, int]]:
     return await asyncio.gather(
-        store.count_open_sessions(name), store.kv_usage(name), store.blobs.usage(name)
+        store.count_open_sessions(name),
+        store.kv_usage(name),
+        store.blobs.usage(name),
+        store.tasks.open_by_status(name),
     )

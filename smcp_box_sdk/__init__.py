@@ -24,7 +24,17 @@ from pathlib import Path
 
 from .app import App, Context, Escalate, RpcError, ToolError
 from .blobs import BlobError, blobs
-from .host import KvError, config, kv, log, notify, now_ms, random_bytes, use_backend
+from .host import (
+    KvError,
+    config,
+    kv,
+    log,
+    notify,
+    now_ms,
+    random_bytes,
+    sleep_ms,
+    use_backend,
+)
 
 #: The WIT world the SDK's components implement, shipped with the package.
 WIT_DIR = Path(__file__).resolve().parent / "wit"
@@ -50,5 +60,6 @@ __all__ = [
     "notify",
     "now_ms",
     "random_bytes",
+    "sleep_ms",
     "use_backend",
 ]

@@ -35,6 +35,7 @@ class Backend(Protocol):
     def kv_cas(self, key: str, expected: str | None, value: str) -> bool: ...
     def kv_incr(self, key: str, delta: int) -> int: ...
     def random_bytes(self, length: int) -> bytes: ...
+    def sleep_ms(self, ms: int) -> None: ...
 
 
 _backend: Any = None
@@ -137,6 +138,12 @@ def notify(method: str, params: dict[str, Any] | None = None) -> None:
 def random_bytes(length: int) -> bytes:
     """``length`` (at most 65536) bytes from the box's CSPRNG."""
     return bytes(_host().random_bytes(length))
+
+
+def sleep_ms(ms: int) -> None:
+    """Wait ``ms`` milliseconds without using a processor; the call's wall-clock limit still
+    counts (a sleep past it ends the call)."""
+    _host().sleep_ms(ms)
 
 
 def now_ms() -> int:

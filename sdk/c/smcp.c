@@ -385,6 +385,7 @@ SMCP_IMPORT("kv_delete") int32_t smcp__host_kv_delete(const char *key, size_t ke
 SMCP_IMPORT("kv_list") int64_t smcp__host_kv_list(const char *prefix, size_t prefix_len);
 SMCP_IMPORT("notify") void smcp__host_notify(const char *msg, size_t msg_len);
 SMCP_IMPORT("time_now_ms") int64_t smcp__host_time_now_ms(void);
+SMCP_IMPORT("sleep_ms") void smcp__host_sleep_ms(int64_t ms);
 /* Added after smcp-v1 first shipped. The linker imports only what a module calls, so modules
  * that use none of these still load on boxes that predate them. */
 SMCP_IMPORT("kv_cas") int32_t smcp__host_kv_cas(const char *key, size_t key_len,
@@ -548,3 +549,4 @@ const char *smcp_blob_strerror(int rc) {
 void smcp_notify(const char *json, size_t len) { smcp__host_notify(json, len); }
 
 int64_t smcp_time_now_ms(void) { return smcp__host_time_now_ms(); }
+void smcp_sleep_ms(int64_t ms) { smcp__host_sleep_ms(ms); }

@@ -285,6 +285,10 @@ void smcp_notify(const char *json, size_t len);
 /* The host's wall clock in milliseconds since the Unix epoch (UTC). */
 int64_t smcp_time_now_ms(void);
 
+/* Waits ms milliseconds without using a processor (the call gives its run slot up). The call's
+ * wall-clock limit still counts: a sleep past it ends the call with -32052. */
+void smcp_sleep_ms(int64_t ms);
+
 /* The most bytes one smcp_random_bytes call fills. */
 #define SMCP_RANDOM_MAX 65536
 

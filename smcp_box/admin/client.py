@@ -364,6 +364,10 @@ class AdminClient:
     async def end_session(self, tenant: str, session_id: str) -> JsonObject:
         return await self.request("DELETE", f"/sessions/{_seg(tenant)}/{_seg(session_id)}")
 
+    async def tasks(self, tenant: str | None = None) -> JsonObject:
+        """Tasks (docs/tasks.md), oldest first: tenant, id prefix, tool, status, age."""
+        return await self.request("GET", "/tasks", params={"tenant": tenant})
+
     # --- audit ---------------------------------------------------------------------------
 
     async def audit(

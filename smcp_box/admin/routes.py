@@ -21,6 +21,7 @@ from smcp_box.errors import BadRequest, Conflict, NotFound
 from smcp_box.seams import JsonObject, SessionRecord
 from smcp_box.store import ApiKeyRecord, AuditRecord
 from smcp_box.store.apikeys import key_id_from
+from smcp_box.store.tasks import TaskRecord
 
 #: Longest a follow request is held open; clients simply ask again.
 MAX_FOLLOW_WAIT_S = 60.0
@@ -51,6 +52,24 @@ def session_json(session: SessionRecord) -> JsonObject:
         "created_at": session.created_at,
         "last_seen": session.last_seen,
         "ended": session.ended,
+    }
+
+
+#: How many characters of a task id the admin views show: enough to tell tasks apart, not
+#: enough to use one (a task id is its owner's handle on the result).
+TASK_ID_PREFIX = 8
+
+
+def task_json(task: TaskRecord, now: float) -> JsonObject:
+    """A task as admins see it: no params, inputs, results or errors, and only an id prefix."""
+    return {
+        "tenant": task.tenant,
+        "task": task.task_id[:TASK_ID_PREFIX] + "…",
+        "tool": task.tool,
+        "status": task.status,
+        "created_at": task.created_at,
+        "updated_at": task.updated_at,
+        "age_s": max(0.0, round(now - task.created_at, 3)),
     }
 
 
@@ -156,6 +175,24 @@ def keys_sessions_audit_routes(ctx: AdminContext) -> Blueprint:
             raise NotFound(f"no open session {session_id[:8]}… of tenant {tenant!r}")
         await ctx.audit()
         return json_response({"ended": session_id, "tenant": tenant})
+
+    # --- tasks (docs/tasks.md) -------------------------------------------------------------
+
+    @bp.get("/tasks")
+    async def list_tasks() -> Response:
+        tenant = query_str("tenant")
+        if tenant is not None and box.tenants.get(tenant) is None:
+            raise NotFound(f"no tenant named {tenant!r} is loaded")
+        limit = query_int("limit", 200, low=1, high=1000) or 200
+        try:
+            page = await store.tasks.list(tenant, None, cursor=query_str("cursor"), limit=limit)
+        except ValueError:
+            raise BadRequest("cursor is not one a previous page returned") from None
+        now = box.clock()
+        body: JsonObject = {"tasks": [task_json(t, now) for t in page.tasks]}
+        if page.next_cursor is not None:
+            body["next_cursor"] = page.next_cursor
+        return json_response(body)
 
     # --- audit ---------------------------------------------------------------------------
 

@@ -259,6 +259,9 @@ async def _purge_data(ctx: AdminContext, name: str) -> dict[str, Any]:
     await store.delete_baselines(name)
     ctx.box.tenants.baselines.drop_tenant(name)
     ctx.box.tenants.approvals.drop_tenant(name)
+    # Its tasks, results included: a tenant added again must not serve the old one's.
+    runner = ctx.box.task_runner
+    tasks_deleted = 0 if runner is None else await runner.drop_tenant(name)
     return {
         "kv_keys_deleted": kv_deleted,
         "keys_revoked": revoked,
@@ -267,4 +270,5 @@ async def _purge_data(ctx: AdminContext, name: str) -> dict[str, Any]:
         "secrets_deleted": secrets_deleted,
         "approvals_deleted": approvals_deleted,
         "blobs_deleted": blobs_deleted,
+        "tasks_deleted": tasks_deleted,
     }

@@ -88,6 +88,18 @@ def advertises_tasks(tools: list[JsonObject]) -> bool:
     return any(tool_task_support(tool) != "forbidden" for tool in tools)
 
 
+def with_tasks_extension(capabilities: JsonObject) -> JsonObject:
+    """Server capabilities plus ``extensions["io.modelcontextprotocol/tasks"] = {}`` (never the
+    v1 ``capabilities.tasks`` slot, which is dropped if a module set it)."""
+    merged = {k: v for k, v in capabilities.items() if k != "tasks"}
+    extensions = merged.get("extensions")
+    merged["extensions"] = {
+        **(extensions if isinstance(extensions, dict) else {}),
+        TASKS_EXTENSION: {},
+    }
+    return merged
+
+
 def task_id_param(params: Mapping[str, Any] | None) -> str:
     """``params.taskId`` of tasks/get, tasks/update or tasks/cancel; -32602 otherwise."""
     task_id = params.get("taskId") if params is not None else None

@@ -41,6 +41,9 @@ HOST_IMPORTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "blob_stat": (("i32", "i32"), ("i64",)),
     "blob_list": (("i32", "i32"), ("i64",)),
     "blob_delete": (("i32", "i32"), ("i32",)),
+    # Waiting without a processor (a task's poll loop, a backoff): the call gives its run slot
+    # up while it sleeps, and its deadline and cancellation still end it.
+    "sleep_ms": (("i64",), ()),
 }
 
 EXPORT_MEMORY = "memory"

@@ -57,6 +57,7 @@ from .host import (
     kv_call,
     leave_slot,
     rejoin_slot,
+    sleep_for,
 )
 from .instance import host_deadline, parse_reply, reply_too_large
 from .limits import MAX_TABLE_ELEMENTS, CallOutcome, Limits
@@ -178,6 +179,10 @@ def _kv_list(state: CallState, host: HostCalls, prefix: str) -> list[str]:
     return list(host.kv_list(_check_text(state, "kv-list", prefix, "prefix")))
 
 
+def _sleep_ms(state: CallState, host: HostCalls, ms: int) -> None:
+    sleep_for(state, "sleep-ms", ms)
+
+
 def _notify(state: CallState, host: HostCalls, text: str) -> None:
     try:
         message = parse_module_notification(_check_text(state, "notify", text, "notification"))
@@ -279,6 +284,7 @@ _IMPLS: dict[str, Any] = {
     "blob-stat": _blob_stat,
     "blob-list": _blob_list,
     "blob-delete": _blob_delete,
+    "sleep-ms": _sleep_ms,
 }
 assert tuple(_IMPLS) == HOST_FUNCTIONS, "every function of the world needs an implementation"
 assert {name.replace("-", "_") for name in _IMPLS} == set(HOST_IMPORTS), "the world mirrors the ABI"

@@ -464,6 +464,31 @@ def _time_now_ms(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
     a[0].i64 = int(host.time_now_ms())
 
 
+#: Longest single sleep between two looks at a sleeping call's deadline and cancel flags.
+SLEEP_SLICE_S = 0.05
+
+
+def sleep_for(state: CallState, name: str, ms: int) -> None:
+    """``sleep_ms``: wait ``ms`` milliseconds in the host. The import's entry already gave the
+    run slot up, so a sleeping call uses no processor; it still ends at its deadline (-32052)
+    or when cancelled, which the epoch ticker cannot notice while the guest is out of wasm."""
+    if ms < 0:
+        raise fail(state, name, f"the duration must not be negative (got {ms} ms)")
+    wake_at = time.monotonic() + ms / 1000
+    while True:
+        interruption = state.interruption()
+        if interruption is not None:
+            raise interruption
+        left = wake_at - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, SLEEP_SLICE_S, max(state.deadline - time.monotonic(), 0.0)))
+
+
+def _sleep_ms(state: CallState, host: HostCalls, ctx: int, a: Any) -> None:
+    sleep_for(state, "sleep_ms", int(a[0].i64))
+
+
 # --- blobs (docs/abi.md 2.8) ---------------------------------------------------------------
 
 #: The most bytes one blob_read or blob_write moves; a module loops for more.
@@ -584,6 +609,7 @@ _IMPLS: dict[str, Impl] = {
     "blob_stat": _blob_stat,
     "blob_list": _blob_list,
     "blob_delete": _blob_delete,
+    "sleep_ms": _sleep_ms,
 }
 assert set(_IMPLS) == set(HOST_IMPORTS), "every ABI import needs an implementation"
 

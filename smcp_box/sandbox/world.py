@@ -46,6 +46,7 @@ HOST_FUNCTIONS: tuple[str, ...] = (
     "blob-stat",
     "blob-list",
     "blob-delete",
+    "sleep-ms",
 )
 #: Types the host interface also exports (a component's import lists them beside functions).
 HOST_TYPES: tuple[str, ...] = ("kv-error", "blob-error")

@@ -159,8 +159,15 @@ class SqliteDatabase:
             self.check_open()
             try:
                 await self._tx.run("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise translate(exc) from exc
+            except BaseException as exc:
+                # A cancellation can land after BEGIN already ran on the connection's thread:
+                # without this rollback the connection would stay inside that transaction, and
+                # every later BEGIN would fail ("cannot start a transaction within a
+                # transaction") until the box restarts.
+                await asyncio.shield(self._rollback())
+                if isinstance(exc, sqlite3.Error):
+                    raise translate(exc) from exc
+                raise
             try:
                 yield self._tx
                 await self._tx.run("COMMIT")

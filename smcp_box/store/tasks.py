@@ -213,6 +213,15 @@ class Tasks:
             rows = await tx.all(sql + " GROUP BY tenant", params)
         return {str(t): int(n) for t, n in rows}
 
+    async def open_by_status(self, tenant: str) -> dict[str, int]:
+        """A tenant's open tasks by status, every open status present (zero when none)."""
+        sql = f"SELECT status, COUNT(*) FROM tasks WHERE tenant = ? AND status IN {_OPEN_SQL}"  # noqa: S608 (fixed text)
+        async with self._db.read() as tx:
+            rows = await tx.all(sql + " GROUP BY status", (tenant,))
+        counts: dict[str, int] = dict.fromkeys(OPEN_STATUSES, 0)
+        counts.update({str(status): int(n) for status, n in rows})
+        return counts
+
     # --- changes -----------------------------------------------------------------------------
 
     async def complete(self, tenant: str, task_id: str, result: JsonObject) -> bool:

@@ -13,6 +13,7 @@ from smcp_box.config import QuotaSettings
 from smcp_box.errors import FuelExhausted, SandboxError, ToolBlocked, ToolNotApproved
 from smcp_box.logs import request_id_var
 from smcp_box.protocol.jsonrpc import check_module_reply, encode_json
+from smcp_box.protocol.tasks import advertises_tasks, with_tasks_extension
 from smcp_box.sandbox import CallOutcome, Sandbox, TenantModule, inline_eligible
 from smcp_box.seams import Auditor, AuthMode, CallContext, JsonObject, ModuleDescription
 from smcp_box.store import KvQuota
@@ -90,6 +91,8 @@ class WasmTenant:
         #: calls); else the first describe() makes them.
         self._description = description
         self._description_lock = asyncio.Lock()
+        #: The module's description and what is advertised for it (see _advertised).
+        self._advertised_cache: tuple[ModuleDescription, ModuleDescription] | None = None
         self.stats = CallStats()
         #: Quotas and allowed networks (tenant.toml over the box's ``[quotas]``).
         self.policy = policy or TenantPolicy(resolve_quotas(QuotaSettings(), {}))
@@ -182,9 +185,24 @@ class WasmTenant:
 
     def _advertised(self, description: ModuleDescription) -> ModuleDescription:
         """What the box says the tenant offers: the module's description, plus the blob
-        resources the box serves itself (tenancy/blob_resources.py)."""
+        resources the box serves itself (tenancy/blob_resources.py) and the tasks extension
+        when a tool may run as a task. Made once per module description (callers may rely on
+        getting the same object while the module is unchanged)."""
+        cached = self._advertised_cache
+        if cached is not None and cached[0] is description:
+            return cached[1]
+        advertised = self._advertise(description)
+        self._advertised_cache = (description, advertised)
+        return advertised
+
+    def _advertise(self, description: ModuleDescription) -> ModuleDescription:
         if self.manifest.blob_resources and self.blobs is not None:
-            return with_blob_capability(description)
+            description = with_blob_capability(description)
+        if advertises_tasks(list(description.tools or ())):
+            # A tool that may run as a task: the server offers the extension (docs/tasks.md).
+            description = replace(
+                description, capabilities=with_tasks_extension(description.capabilities)
+            )
         return description
 
     async def _warm_up(self) -> ModuleDescription:

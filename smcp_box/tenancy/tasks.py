@@ -114,6 +114,8 @@ class TaskRunner:
         self._tasks = tasks
         #: The module call of each task running in this process, by task id.
         self._running: dict[str, asyncio.Task[None]] = {}
+        #: The tenant of each running task, by task id (to stop a removed tenant's calls).
+        self._tenant_of: dict[str, str] = {}
 
     @property
     def running(self) -> int:
@@ -215,6 +217,20 @@ class TaskRunner:
         if running is not None:
             await asyncio.wait({running})
 
+    async def drop_tenant(self, tenant: str) -> int:
+        """A removed tenant: stop its running task calls and delete all its tasks (results
+        included); returns how many tasks were deleted."""
+        jobs = [
+            job
+            for task_id, job in list(self._running.items())
+            if self._tenant_of.get(task_id) == tenant
+        ]
+        for job in jobs:
+            job.cancel()
+        if jobs:
+            await asyncio.wait(jobs)
+        return await self._tasks.delete_tenant(tenant)
+
     async def close(self) -> None:
         """Stop every running module call (box shutdown); their tasks fail with a reason."""
         running = list(self._running.values())
@@ -233,10 +249,12 @@ class TaskRunner:
             self._round(target, record, params, ctx), name=f"task {record.task_id}"
         )
         self._running[record.task_id] = job
+        self._tenant_of[record.task_id] = record.tenant
 
         def forget(done: asyncio.Task[None]) -> None:
             if self._running.get(record.task_id) is done:
                 del self._running[record.task_id]
+                self._tenant_of.pop(record.task_id, None)
 
         job.add_done_callback(forget)
 

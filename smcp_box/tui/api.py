@@ -78,6 +78,8 @@ class AdminApi(Protocol):
 
     async def end_session(self, tenant: str, session_id: str) -> JsonObject: ...
 
+    async def tasks(self, tenant: str | None = None) -> JsonObject: ...
+
     async def audit(
         self,
         *,

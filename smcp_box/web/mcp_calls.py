@@ -39,6 +39,7 @@ from smcp_box.protocol.subscriptions import is_tenant_event
 from smcp_box.protocol.versions import Era
 from smcp_box.seams import CallContext, JsonObject
 from smcp_box.web.mcp_context import Exchange, audit_refusal, reply_response, sse_response
+from smcp_box.web.mcp_tasks import escalating_caller, task_caller
 from smcp_box.web.sse import frame_stream
 from smcp_box.web.streams import ResponseStream, StreamState, Subscription
 
@@ -121,16 +122,26 @@ async def _call_module(
 
 async def _final_reply(exchange: Exchange, plan: CallPlan, stream: ResponseStream) -> JsonObject:
     request = plan.request
-    reply = await _call_module(exchange, plan, request.raw, stream)
+
+    async def once(message: JsonObject) -> JsonObject:
+        return await _call_module(exchange, plan, message, stream)
+
+    services = exchange.endpoint.services
+    caller = task_caller(
+        exchange.tenant,
+        exchange.principal,
+        exchange.source_ip,
+        plan.protocol_version,
+        services.auditor,
+    )
+    # Every round of the call may escalate into a task (docs/tasks.md, "Who decides").
+    again = await escalating_caller(services.tasks, caller, request, once)
+    reply = await again(request.raw)
     if is_input_required(reply) and request.method not in INPUT_ROUND_METHODS:
         raise BadModuleReply(
             f"The tenant module answered {request.method} with an InputRequiredResult, "
             f"which only {', '.join(sorted(INPUT_ROUND_METHODS))} may return"
         )
-
-    async def again(message: JsonObject) -> JsonObject:
-        return await _call_module(exchange, plan, message, stream)
-
     return await plan.complete(reply, again, stream)
 
 

@@ -65,6 +65,7 @@ from smcp_box.web.mcp_context import (
 )
 from smcp_box.web.mcp_legacy_inputs import InputRounds, drive_rounds
 from smcp_box.web.mcp_legacy_state import change_state, subscription_keeper
+from smcp_box.web.mcp_tasks import HANDLED_METHODS, answer_task_method, task_caller
 from smcp_box.web.sse import Frame, frame_stream
 from smcp_box.web.streams import (
     STANDALONE_STREAM_ID,
@@ -148,6 +149,8 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
         exchange.endpoint.hub.deliver_response(session.key, message.id, message.raw)
         return accepted(session.headers)
     try:
+        if message.method in HANDLED_METHODS:
+            return await _answer_task_method(exchange, session, message)
         route = route_request(Era.LEGACY, message.method)
         if route is Route.BOX:
             return await _answer_box_method(exchange, session, message)
@@ -160,6 +163,18 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
             headers=session.headers,
         )
     return await _forward(exchange, session, message)
+
+
+async def _answer_task_method(exchange: Exchange, session: Session, request: Request) -> Response:
+    # The session's initialize capabilities count as this request's (docs/tasks.md).
+    raw = with_client_capabilities(request.raw, session.state.client_capabilities)
+    forwarded = Request(id=request.id, method=request.method, params=raw.get("params"), raw=raw)
+    services = exchange.endpoint.services
+    caller = task_caller(
+        exchange.tenant, exchange.principal, exchange.source_ip, session.version, services.auditor
+    )
+    reply = await answer_task_method(services.tasks, caller, forwarded)
+    return json_response(reply, headers=session.headers)
 
 
 async def _initialize(exchange: Exchange, request: Request) -> Response:

@@ -44,6 +44,7 @@ from smcp_box.web.mcp_context import (
     json_response,
     sse_response,
 )
+from smcp_box.web.mcp_tasks import HANDLED_METHODS, answer_task_method, task_caller
 from smcp_box.web.sse import frame_stream
 from smcp_box.web.streams import STANDALONE_BACKLOG, ResponseStream
 from smcp_box.web.tenant_events import Listener
@@ -58,6 +59,8 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
             "Invalid request: clients must not send JSON-RPC responses in protocol 2026-07-28"
         )
     envelope = check_request(message, exchange.headers, exchange.headers.lines())
+    if message.method in HANDLED_METHODS:
+        return await _answer_task_method(exchange, message, envelope.protocol_version)
     if route_request(Era.MODERN, message.method) is Route.BOX:
         return await _answer_box_method(exchange, message)
     if message.method == "tools/call":
@@ -89,6 +92,18 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
     sub = stream.subscribe()
     task = start_task(exchange, run_call(exchange, plan, stream), "mcp-call")
     return await answer(exchange, plan, stream, sub, task, {})
+
+
+async def _answer_task_method(exchange: Exchange, request: Request, version: str) -> Response:
+    services = exchange.endpoint.services
+    caller = task_caller(
+        exchange.tenant, exchange.principal, exchange.source_ip, version, services.auditor
+    )
+    try:
+        reply = await answer_task_method(services.tasks, caller, request)
+    except Exception as err:
+        return error_response(err, stage=Stage.DISPATCH, era=Era.MODERN, request_id=request.id)
+    return json_response(reply)
 
 
 async def _server_info(exchange: Exchange) -> JsonObject | None:

@@ -215,7 +215,15 @@ class _Snapshot(Collector):
         for t in self._tenants:
             blobs.add_metric([t.name], t.blobs)
             blob_bytes.add_metric([t.name], t.blob_bytes)
-        yield from (enabled, sessions, kv_keys, kv_bytes, blobs, blob_bytes)
+        tasks = GaugeMetricFamily(
+            f"{PREFIX}open_tasks",
+            "Tasks (docs/tasks.md) working or waiting for input, by status",
+            labels=["tenant", "status"],
+        )
+        for t in self._tenants:
+            for status, count in sorted(t.open_tasks.items()):
+                tasks.add_metric([t.name, status], count)
+        yield from (enabled, sessions, kv_keys, kv_bytes, blobs, blob_bytes, tasks)
 
     def _vetting_families(self) -> Iterator[Metric]:
         box = self._box

@@ -23,6 +23,7 @@ from smcp_box.seams import (
 from smcp_box.tenancy.blob_resources import FollowBlobs
 from smcp_box.tenancy.runtime import WasmTenant
 from smcp_box.web.connections import ConnectionGuard
+from smcp_box.web.mcp_tasks import TaskService
 
 
 @dataclass
@@ -42,6 +43,8 @@ class McpServices:
     admission: Admission
     #: Follows changes of blobs served as resources (web/blob_resources.py); None: none.
     blob_changes: FollowBlobs | None = None
+    #: Runs durable tasks (web/mcp_tasks.py); None: tools/call never becomes a task.
+    tasks: TaskService | None = None
 
 
 #: One consistent snapshot of the box's figures, for a ``/metrics`` scrape.

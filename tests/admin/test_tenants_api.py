@@ -201,6 +201,16 @@ async def test_remove_hides_a_folder_tenant_and_deletes_its_data(rb: RunningBox)
     await store.create_user("alice", "$argon2id$stub")
     await store.set_user_grant("alice", "notes", frozenset({"mcp:tools"}))
     await store.blobs.put("notes", "kept/file", _one(b"data"), quotas=BlobQuotas())
+    task = await store.tasks.create(
+        "notes",
+        "anonymous",
+        "list",
+        {"name": "list"},
+        ttl_ms=60_000,
+        poll_interval_ms=1000,
+        timeout_s=10,
+        max_open=5,
+    )
     body = await rb.client.remove_tenant("notes")
     assert body == {
         "removed": "notes",
@@ -215,7 +225,9 @@ async def test_remove_hides_a_folder_tenant_and_deletes_its_data(rb: RunningBox)
         # notes ships pinned: the box recorded its definitions as approved at load.
         "approvals_deleted": 1,
         "blobs_deleted": 1,
+        "tasks_deleted": 1,
     }
+    assert await store.tasks.get("notes", task.task_id, None) is None
     assert await store.user_grants("alice") == {}
     assert await store.approvals("notes") == []
     assert await store.blobs.listing("notes") == []

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rebuilds the conformance tenant and pins its sha256 (or, with --check, verifies both).
+"""Rebuilds the conformance tenant and pins its sha256 and tools_sha256 (--check: verifies).
 
     python tests/conformance/rebuild_tenant.py           build, write the module, re-pin
     python tests/conformance/rebuild_tenant.py --check   rebuild into a temp dir, compare
@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         builder.build(TENANT, target)
         digest = builder.sha256_file(target)
         changed = builder.pin(TENANT, digest)
+        # The tool definitions are pinned too (vetting): a changed tool list needs a new pin.
+        changed |= builder.pin_tools(TENANT, builder.tools_fingerprint(TENANT, target))
         print(
             f"conformance: {target.stat().st_size} bytes sha256 {digest}"
             + (" (re-pinned)" if changed else "")
@@ -51,9 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         builder.build(TENANT, out)
         digest = builder.sha256_file(out)
         fresh = target.is_file() and target.read_bytes() == out.read_bytes()
-        if not (fresh and builder.pinned_sha256(TENANT) == digest):
+        same_tools = builder.pinned_tools_sha256(TENANT) == builder.tools_fingerprint(TENANT, out)
+        if not (fresh and builder.pinned_sha256(TENANT) == digest and same_tools):
             print(
-                "conformance: committed module or pinned sha256 is stale; run "
+                "conformance: committed module, pinned sha256 or tools_sha256 is stale; run "
                 "python tests/conformance/rebuild_tenant.py",
                 file=sys.stderr,
             )

@@ -105,3 +105,31 @@ def test_no_failing_checks(results: list[Scenario]) -> None:
         "these checks listed in tests/conformance/known_failures.toml pass now; delete their "
         "entries:\n" + "\n".join(stale)
     )
+
+
+#: The tasks extension's scenarios in the 2026-07-28 run (docs/tasks.md checklist).
+TASKS_SCENARIOS = {
+    "tasks-lifecycle",
+    "tasks-capability-negotiation",
+    "tasks-wire-fields",
+    "tasks-request-state-removal",
+    "tasks-mrtr-input",
+    "tasks-request-headers",
+    "tasks-dispatch-and-envelope",
+    "tasks-required-task-error",
+    "tasks-mrtr-composition",
+}
+
+
+def test_the_tasks_extension_scenarios_run_and_pass(results: list[Scenario]) -> None:
+    tasks = {
+        s.name: s
+        for s in results
+        if s.run == "0.2.0-alpha.12-2026-07-28" and s.name in TASKS_SCENARIOS
+    }
+    assert set(tasks) == TASKS_SCENARIOS
+    passed = {name: sum(1 for c in s.checks if c.status == "SUCCESS") for name, s in tasks.items()}
+    failing = {name: [c.line() for c in s.failures] for name, s in tasks.items() if s.failures}
+    assert not failing, failing
+    # Every check of the extension ran and passed (30 of them besides the schema checks).
+    assert sum(passed.values()) >= 30, passed

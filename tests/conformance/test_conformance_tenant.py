@@ -36,6 +36,7 @@ ALLOWED_IMPORTS = {
     "kv_list",
     "notify",
     "time_now_ms",
+    "sleep_ms",
 }
 NOW_MS = 1_764_000_000_000
 ELICIT_CAPS: dict[str, Any] = {"io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}}
@@ -198,6 +199,7 @@ def test_progress_and_log_notifications(tenant: Tenant, host: Host) -> None:
         ("notifications/message", "info", "Tool execution completed"),
     ]
     assert host.host_calls < 5_000  # the pauses stay far below the box's per-call import cap
+    assert host.sleeps == [50, 50, 50, 50]  # waited in the host (no spinning): 50 ms apart
 
 
 def test_resources_template_and_not_found(tenant: Tenant) -> None:
@@ -448,3 +450,98 @@ def test_declares_and_announces_list_changes_and_resource_updates(
             "params": {"uri": "test://watched-resource"},
         },
     ]
+
+
+# --- the tasks extension (tasks.c; docs/tasks.md) ----------------------------------------------
+
+MAY_ESCALATE: dict[str, Any] = {"smcp-box/task": {"escalate": "allowed"}}
+IN_TASK: dict[str, Any] = {"smcp-box/task": {"taskId": "t-1"}}
+
+
+def task_call(t: Tenant, name: str, meta: dict[str, Any], **params: Any) -> dict[str, Any]:
+    return call(t, name, _meta=meta, **params)
+
+
+def test_task_fixtures_declare_their_task_support(tenant: Tenant) -> None:
+    tools = {tool["name"]: tool for tool in tenant.request("tools/list")["result"]["tools"]}
+    support = {
+        name: tools[name].get("execution", {}).get("taskSupport", "forbidden")
+        for name in (
+            "greet",
+            "slow_compute",
+            "failing_job",
+            "protocol_error_job",
+            "confirm_delete",
+            "multi_input",
+            "test_tool_with_task",
+        )
+    }
+    assert support == {
+        "greet": "forbidden",
+        "slow_compute": "optional",
+        "failing_job": "required",
+        "protocol_error_job": "optional",
+        "confirm_delete": "optional",
+        "multi_input": "optional",
+        "test_tool_with_task": "required",
+    }
+
+
+def test_task_tools_escalate_only_when_allowed(tenant: Tenant, host: Host) -> None:
+    for name in ("failing_job", "protocol_error_job", "confirm_delete", "multi_input"):
+        assert task_call(tenant, name, MAY_ESCALATE)["result"] == {"resultType": "task"}, name
+    slow = {"seconds": 3, "label": "x"}
+    assert task_call(tenant, "slow_compute", MAY_ESCALATE, arguments=slow)["result"] == {
+        "resultType": "task"
+    }
+    # seconds = 0 answers at once even when it may escalate (the immediate-result shortcut).
+    instant = task_call(tenant, "slow_compute", MAY_ESCALATE, arguments={"seconds": 0})
+    assert text_of(instant["result"]).startswith("Computed")
+    assert host.sleeps == [0]
+
+
+def test_task_phase_outcomes(tenant: Tenant, host: Host) -> None:
+    slow = task_call(tenant, "slow_compute", IN_TASK, arguments={"seconds": 2, "label": "L"})
+    assert text_of(slow["result"]) == "Computed L after 2 s"
+    assert host.sleeps == [2000]  # waited in the host, not by spinning
+    failing = task_call(tenant, "failing_job", IN_TASK)["result"]
+    assert failing["isError"] is True
+    assert host.sleeps == [2000, 1000]
+    error = task_call(tenant, "protocol_error_job", IN_TASK)["error"]
+    assert error["code"] == -32603
+    too_long = task_call(tenant, "slow_compute", IN_TASK, arguments={"seconds": 121})
+    assert too_long["error"]["code"] == -32602
+
+
+def test_task_inputs_one_then_two(tenant: Tenant) -> None:
+    asked = task_call(tenant, "confirm_delete", IN_TASK, arguments={"filename": "a.txt"})["result"]
+    assert asked["resultType"] == "input_required"
+    assert asked["inputRequests"]["confirm"]["method"] == "elicitation/create"
+    done = task_call(
+        tenant,
+        "confirm_delete",
+        IN_TASK,
+        arguments={"filename": "a.txt"},
+        inputResponses={"confirm": accept({"confirm": True})},
+    )
+    assert text_of(done["result"]) == "Deleted a.txt"
+    both = task_call(tenant, "multi_input", IN_TASK)["result"]
+    assert sorted(both["inputRequests"]) == ["confirm", "name"]
+    answered = task_call(
+        tenant,
+        "multi_input",
+        IN_TASK,
+        inputResponses={"name": accept({"name": "Ann"}), "confirm": accept({"confirm": True})},
+    )
+    assert text_of(answered["result"]) == "Got name=Ann, confirmed"
+
+
+def test_mrtr_round_then_task_carries_the_answer(tenant: Tenant) -> None:
+    first = task_call(tenant, "test_tool_with_task", MAY_ESCALATE)["result"]
+    assert first["resultType"] == "input_required"
+    assert "user_name" in first["inputRequests"]
+    answers = {"user_name": accept({"name": "Alice"})}
+    second = task_call(tenant, "test_tool_with_task", MAY_ESCALATE, inputResponses=answers)
+    assert second["result"] == {"resultType": "task"}
+    final = task_call(tenant, "test_tool_with_task", IN_TASK, inputResponses=answers)
+    assert "Alice" in text_of(final["result"])

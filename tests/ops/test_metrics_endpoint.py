@@ -80,6 +80,17 @@ async def test_metrics_after_real_traffic(metrics_box: tuple[Box, str, dict[str,
 
     for name in ("a", "b"):
         await box.store.blobs.put("ops", name, blob(b"x" * 1000), quotas=BlobQuotas())
+    for _ in range(2):
+        await box.store.tasks.create(
+            "ops",
+            "key:x",
+            "hello",
+            {"name": "hello"},
+            ttl_ms=60_000,
+            poll_interval_ms=1000,
+            timeout_s=10,
+            max_open=5,
+        )
     response = await scrape(base)
     assert response.headers["content-type"].startswith("text/plain; version=")
     found = samples(response.text)
@@ -114,6 +125,10 @@ async def test_metrics_after_real_traffic(metrics_box: tuple[Box, str, dict[str,
     assert value(found, "smcp_box_blobs", tenant="ops") == 2
     assert value(found, "smcp_box_blob_bytes", tenant="ops") == 2000
     assert value(found, "smcp_box_blobs", tenant="notes") == 0
+    # Open tasks by status (docs/tasks.md): every open status, zero included.
+    assert value(found, "smcp_box_open_tasks", tenant="ops", status="working") == 2
+    assert value(found, "smcp_box_open_tasks", tenant="ops", status="input_required") == 0
+    assert value(found, "smcp_box_open_tasks", tenant="notes", status="working") == 0
     assert value(found, "smcp_box_open_streams", tenant="notes") == 0
     assert value(found, "smcp_box_tenant_enabled", tenant="utils") == 1
     await box.auditor.flush()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from smcp_box.errors import CallTimeout
+from smcp_box.errors import CallTimeout, ModuleTrapped
 from smcp_box.sandbox import Limits, Sandbox
 from smcp_box.sandbox.fair import LONG_CALL_NICE, FairScheduler, Slot, can_restore_priority
 from tests.support.waiting import wait_until, wait_until_sync
@@ -214,3 +214,39 @@ async def test_preemptions_do_not_shorten_a_calls_time_limit(one_slot: Sandbox) 
     assert calls >= 30, "too few preemptions to tell"
     # 30 or more preemptions and the call still ran to its own limit (101 ticks): had they
     # counted as ticks, the healthy calls above would have ended it well before the 60th.
+
+
+async def test_a_sleeping_call_holds_no_slot_and_ends_at_its_deadline(one_slot: Sandbox) -> None:
+    sleeper = one_slot.load("sleepy", wasm("sleeper"), Limits(timeout_ms=1_500))
+    healthy = one_slot.load("healthy", wasm("echo"), Limits())
+    host = RecordingHost()
+    sleeping = asyncio.create_task(one_slot.call(sleeper, "x" * 60, host))
+    await wait_until(lambda: host.logs != [], what="the call to start sleeping")
+    await wait_until(lambda: one_slot.scheduler.running == 0, what="the sleeper to leave its slot")
+    # One slot, and the sleeper asked for a minute: the other tenant is served meanwhile.
+    assert (await one_slot.call(healthy, NORMAL, RecordingHost())).reply == NORMAL
+    assert not sleeping.done()
+    # It asked for a minute; its wall clock (1.5 s) ends it.
+    with pytest.raises(CallTimeout):
+        await sleeping
+
+
+async def test_a_sleeping_call_stops_when_cancelled(one_slot: Sandbox) -> None:
+    sleeper = one_slot.load("sleepy", wasm("sleeper"), Limits(timeout_ms=60_000))
+    host = RecordingHost()
+    sleeping = asyncio.create_task(one_slot.call(sleeper, "x" * 50, host))
+    await wait_until(lambda: host.logs != [], what="the call to start sleeping")
+    sleeping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeping
+    # Its 50 s sleep ends within a sleep slice (well inside wait_until's 10 s).
+    await wait_until(
+        lambda: one_slot.stats("sleepy").busy_calls == 0, what="the sleeping call to end"
+    )
+
+
+async def test_a_short_sleep_returns_and_a_negative_one_fails(one_slot: Sandbox) -> None:
+    sleeper = one_slot.load("sleepy", wasm("sleeper"), Limits(timeout_ms=5_000))
+    assert (await one_slot.call(sleeper, "[]", RecordingHost())).reply == "[]"  # 2 s
+    with pytest.raises(ModuleTrapped, match="must not be negative"):
+        await one_slot.call(sleeper, "-", RecordingHost())

@@ -21,6 +21,7 @@ from smcp_box_sdk import (
     kv,
     now_ms,
     random_bytes,
+    sleep_ms,
     use_backend,
 )
 from smcp_box_sdk.schema import input_schema, schema_for
@@ -43,6 +44,7 @@ class FakeHost:
         self.kv: dict[str, str] = {}
         self.notified: list[dict[str, Any]] = []
         self.logs: list[tuple[str, str]] = []
+        self.slept: list[int] = []
 
     def log(self, level: str, message: str) -> None:
         self.logs.append((level, message))
@@ -84,6 +86,9 @@ class FakeHost:
 
     def random_bytes(self, length: int) -> bytes:
         return bytes(length)
+
+    def sleep_ms(self, ms: int) -> None:
+        self.slept.append(ms)
 
 
 @pytest.fixture
@@ -353,6 +358,8 @@ def test_kv_helpers_map_the_world_errors(host: FakeHost) -> None:
     assert "n" not in host.kv
     assert now_ms() == 1_700_000_000_000
     assert random_bytes(4) == b"\0\0\0\0"
+    sleep_ms(250)
+    assert host.slept == [250]
 
 
 def test_task_support_is_declared_and_escalation_follows_the_box(host: FakeHost) -> None:

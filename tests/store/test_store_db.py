@@ -198,3 +198,26 @@ async def test_store_is_an_async_context_manager(db_path: Path, data_key: bytes)
 async def test_missing_directory_is_a_clear_error(tmp_path: Path, data_key: bytes) -> None:
     with pytest.raises(StoreError, match="directory exists and is writable"):
         await Store.open(tmp_path / "no" / "such" / "box.sqlite3", data_key)
+
+
+async def test_a_cancellation_landing_after_begin_leaves_no_transaction_open(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a write cancelled while ``BEGIN IMMEDIATE`` was in flight (a client closing
+    its stream mid-append) left the one connection inside that transaction, and every later
+    write failed with "cannot start a transaction within a transaction"."""
+    db = store._db
+    real_run = db._tx.run
+
+    async def begin_then_cancelled(sql: str, params: Any = ()) -> Any:
+        result = await real_run(sql, params)
+        if sql == "BEGIN IMMEDIATE":
+            raise asyncio.CancelledError  # arrives after BEGIN ran on the connection's thread
+        return result
+
+    monkeypatch.setattr(db._tx, "run", begin_then_cancelled)
+    with pytest.raises(asyncio.CancelledError):
+        await store.kv_set("t", "a", "1")
+    monkeypatch.undo()
+    await store.kv_set("t", "b", "2")  # would fail if the first BEGIN were still open
+    assert await store.kv_get("t", "b") == "2"

@@ -77,6 +77,8 @@ class Host:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     logs: list[tuple[str, str]] = field(default_factory=list)
     host_calls: int = 0
+    #: Each sleep_ms a module asked for, in ms (the harness returns at once and advances now_ms).
+    sleeps: list[int] = field(default_factory=list)
     #: Called with the key after each kv_get: stands in for another call writing meanwhile.
     after_kv_get: Callable[[str], None] | None = None
 
@@ -116,6 +118,7 @@ class Tenant:
             "kv_cas": ([I32] * 6, [I32], self._kv_cas),
             "kv_incr": ([I32, I32, I64, I32], [I32], self._kv_incr),
             "random_bytes": ([I32] * 2, [I32], self._random_bytes),
+            "sleep_ms": ([I64], [], self._sleep_ms),
         }
         for name, (params, results, func) in imports.items():
             linker.define_func(
@@ -245,6 +248,11 @@ class Tenant:
         assert message.get("jsonrpc") == "2.0", message
         assert "id" not in message, message
         self.host.notifications.append(message)
+
+    def _sleep_ms(self, caller: wasmtime.Caller, ms: int) -> None:
+        self.host.host_calls += 1
+        self.host.sleeps.append(ms)
+        self.host.now_ms += max(ms, 0)
 
     def _time_now_ms(self, caller: wasmtime.Caller) -> int:
         self.host.host_calls += 1

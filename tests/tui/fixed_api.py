@@ -177,6 +177,26 @@ class FixedApi:
                 "ended": False,
             },
         ]
+        self.task_rows = [
+            {
+                "tenant": "echo",
+                "task": "Zk3q9xQa…",
+                "tool": "build",
+                "status": "working",
+                "created_at": NOW - 90,
+                "updated_at": NOW - 90,
+                "age_s": 90.0,
+            },
+            {
+                "tenant": "weather",
+                "task": "p0Lm2Vbn…",
+                "tool": "forecast",
+                "status": "completed",
+                "created_at": NOW - 4000,
+                "updated_at": NOW - 3900,
+                "age_s": 4000.0,
+            },
+        ]
         self.user_rows = [
             {
                 "username": "alice",
@@ -261,11 +281,11 @@ class FixedApi:
             "active_keys": 1,
             "kv_keys": 3,
             "kv_bytes": 120,
+            "blobs": 2,
+            "blob_bytes": 4096,
             "pool": None,
             "definitions": None,
             "baselines": [],
-            "blobs": 2,
-            "blob_bytes": 48_000,
         }
 
     async def tenant_definitions(self, name: str) -> JsonObject:
@@ -415,6 +435,10 @@ class FixedApi:
 
     async def end_session(self, tenant: str, session_id: str) -> JsonObject:
         raise NotImplementedError
+
+    async def tasks(self, tenant: str | None = None) -> JsonObject:
+        rows = [t for t in self.task_rows if tenant is None or t["tenant"] == tenant]
+        return {"tasks": rows}
 
     async def audit(
         self,

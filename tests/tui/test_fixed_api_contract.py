@@ -76,6 +76,16 @@ async def _box_with_one_of_each(rb: RunningBox) -> AdminClient:
     client = rb.client
     await client.add_oauth_client("Editor", ["http://127.0.0.1/callback"])
     await client.set_secret("utils", "API_TOKEN", "s3cret")
+    await rb.box.store.tasks.create(
+        "utils",
+        "anonymous",
+        "echo",
+        {"name": "echo"},
+        ttl_ms=60_000,
+        poll_interval_ms=1000,
+        timeout_s=10,
+        max_open=5,
+    )
     return client
 
 
@@ -87,6 +97,7 @@ async def test_fixed_answers_have_the_shape_of_the_box(rb: RunningBox) -> None:
         ("oauth_clients", lambda api: api.oauth_clients()),
         ("secrets", lambda api: api.secrets()),
         ("catalog", lambda api: api.catalog()),
+        ("tasks", lambda api: api.tasks()),
     ]
     for name, read in reads:
         differences = list(_shape_differences(await read(fake), await read(real)))

@@ -1,15 +1,18 @@
-"""Sessions: list the open ones, see one, end one."""
+"""Sessions: list the open ones, see one, end one; below them, the tenants' tasks
+(docs/tasks.md: id prefix, tool, status, age; read-only, their owners' data is not shown)."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Static
 
-from smcp_box.tui.format import fmt_time, shorten
+from smcp_box.tui.format import fmt_duration, fmt_time, shorten
 from smcp_box.tui.modals import ConfirmModal, DetailsModal
 from smcp_box.tui.views.base import View
-from smcp_box.tui.widgets import Row
+from smcp_box.tui.widgets import LiveTable, Row
 
 _SEPARATOR = "\x00"
 
@@ -24,13 +27,51 @@ class SessionsView(View):
         ("last_seen", "Last seen", 14),
         ("client", "Client", None),
     )
+    TASK_COLUMNS = (
+        ("tenant", "Tenant", 14),
+        ("task", "Task", 12),
+        ("status", "Status", 16),
+        ("age", "Age", 10),
+        ("tool", "Tool", None),
+    )
+    DEFAULT_CSS = """
+    SessionsView #sessions-tasks-title { height: 1; border-top: solid $accent; padding: 0 1; }
+    SessionsView #sessions-tasks { height: 1fr; }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("d", "delete", "End")]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._sessions: dict[str, dict[str, Any]] = {}
 
+    def compose_extra(self) -> ComposeResult:
+        yield Static("Tasks", id="sessions-tasks-title")
+        yield LiveTable(self.TASK_COLUMNS, id="sessions-tasks")
+
     async def load(self) -> None:
+        await self._load_sessions()
+        tasks = (await self.api.tasks())["tasks"]
+        open_count = sum(1 for t in tasks if t["status"] in ("working", "input_required"))
+        self.query_one("#sessions-tasks-title", Static).update(
+            f"Tasks: {open_count} open, {len(tasks) - open_count} finished (kept for their TTL)"
+        )
+        rows: list[Row] = [
+            (
+                f"{t['tenant']}{_SEPARATOR}{t['task']}",
+                [t["tenant"], t["task"], t["status"], fmt_duration(t["age_s"]), t["tool"]],
+            )
+            for t in tasks
+        ]
+        self.query_one("#sessions-tasks", LiveTable).sync(rows)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # Enter on a task shows nothing more than its row: only sessions have details.
+        if event.data_table is self.table:
+            super().on_data_table_row_selected(event)
+        else:
+            event.stop()
+
+    async def _load_sessions(self) -> None:
         body = await self.api.sessions()
         # Session ids are unique per tenant only, so the row key carries both.
         self._sessions = {

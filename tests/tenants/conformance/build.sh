@@ -5,4 +5,5 @@
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 exec sh "$HERE/../../../sdk/c/cc.sh" "${1:-$HERE/conformance.wasm}" \
-    "$HERE/conformance.c" "$HERE/content.c" "$HERE/interactive.c" "$HERE/mrtr.c" "$HERE/crypto.c"
+    "$HERE/conformance.c" "$HERE/content.c" "$HERE/interactive.c" "$HERE/mrtr.c" "$HERE/crypto.c" \
+    "$HERE/tasks.c"

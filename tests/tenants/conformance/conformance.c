@@ -9,19 +9,13 @@
  */
 #include "content.h"
 #include "interactive.h"
+#include "tasks.h"
 #include "smcp.h"
 
-/* Spins for about ms milliseconds between notifications, as the suites' fixtures describe
+/* Waits about ms milliseconds between notifications, as the suites' fixtures describe
  * ("after ~50ms"), so that a host that buffered notifications until the reply would show.
- * Modules have no sleep; the spin re-reads the clock every ~2^16 iterations and gives up
- * after a bounded number of reads, so a frozen test clock cannot hang it. */
-static void pause_ms(int64_t ms) {
-    int64_t end = smcp_time_now_ms() + ms;
-    for (int64_t reads = 0; reads < 8 * ms + 64 && smcp_time_now_ms() < end; reads++) {
-        for (volatile uint32_t spin = 0; spin < (1u << 16); spin = spin + 1) {
-        }
-    }
-}
+ * smcp_sleep_ms gives the call's run slot up while it waits. */
+static void pause_ms(int64_t ms) { smcp_sleep_ms(ms); }
 
 /* --- tools with static results --------------------------------------------------------------- */
 
@@ -273,6 +267,29 @@ static const smcp_tool tools[] = {
     {.name = "test_input_required_result_capabilities",
      .description = "Asks only through the capabilities the client declared.",
      .input_schema = NO_ARGS, .call = tool_irr_capabilities},
+    /* The tasks extension (tasks.c): task_support is the tool's execution.taskSupport. */
+    {.name = "greet", .description = "Greets name (synchronous only).",
+     .input_schema = SMCP_JSON({"type": "object", "properties": {"name": {"type": "string"}}}),
+     .call = tool_greet},
+    {.name = "slow_compute",
+     .description = "Waits seconds (0: answers at once), as a task when the client can.",
+     .input_schema = SMCP_JSON({"type": "object",
+                                "properties": {"seconds": {"type": "integer", "minimum": 0},
+                                               "label": {"type": "string"}}}),
+     .call = tool_slow_compute, .task_support = "optional"},
+    {.name = "failing_job", .description = "A task that reports a tool error after about 1 s.",
+     .input_schema = NO_ARGS, .call = tool_failing_job, .task_support = "required"},
+    {.name = "protocol_error_job", .description = "A task that fails with a protocol error.",
+     .input_schema = NO_ARGS, .call = tool_protocol_error_job, .task_support = "optional"},
+    {.name = "confirm_delete",
+     .description = "A task that asks the user to confirm deleting filename (elicitation).",
+     .input_schema = SMCP_JSON({"type": "object", "properties": {"filename": {"type": "string"}}}),
+     .call = tool_confirm_delete, .task_support = "optional"},
+    {.name = "multi_input", .description = "A task that asks for two inputs at once.",
+     .input_schema = NO_ARGS, .call = tool_multi_input, .task_support = "optional"},
+    {.name = "test_tool_with_task",
+     .description = "Asks user_name synchronously, then greets them from a task.",
+     .input_schema = NO_ARGS, .call = tool_with_task, .task_support = "required"},
 };
 
 /* --- resources ------------------------------------------------------------------------------ */
