@@ -46,6 +46,20 @@ export class RpcError extends Error {
   }
 }
 
+/** Throw from a tool registered with taskSupport to run this call as a durable task
+ * (docs/tasks.md): the box answers the client with a task id and calls the tool again in the
+ * background, where ctx.taskId is set. Only when ctx.mayEscalate; otherwise the call fails with
+ * a JSON-RPC error. */
+export class Escalate extends Error {
+  constructor(message = "run this call as a task") {
+    super(message);
+    this.name = "Escalate";
+  }
+}
+
+/** The _meta key through which the box tells a tool call about tasks (docs/tasks.md). */
+export const TASK_META_KEY = "smcp-box/task";
+
 /** A kv write failed: reason is "quota-exceeded", "storage-failure" or "not-an-integer". */
 export class KvError extends Error {
   constructor(reason) {
@@ -125,18 +139,34 @@ export function randomBytes(length) {
   return host.randomBytes(length);
 }
 
+/** Wait ms milliseconds without using a processor (the sleep-ms import); the call's wall-clock
+ * limit still counts (a sleep past it ends the call) and a cancelled task stops it. */
+export function sleepMs(ms) {
+  const whole = typeof ms === "bigint" || Number.isInteger(ms);
+  if (!whole || ms < 0) {
+    throw new RangeError(`sleepMs needs a non-negative whole number of milliseconds, not ${ms}`);
+  }
+  host.sleepMs(BigInt(ms));
+}
+
 /** Wall-clock time in milliseconds since the Unix epoch, from the box. */
 export function nowMs() {
   return Number(host.timeNowMs());
 }
 
-/** What a handler can ask about its request: progress and logs for the caller. Every tool,
- * resource and prompt handler gets one as its second argument. */
+/** What a handler can ask about its request: progress and logs for the caller, and whether it
+ * runs as a task. Every tool, resource and prompt handler gets one as its second argument. */
 export class Context {
   constructor(meta) {
     this.meta = meta;
     /** The client's progress token, when it asked for progress. */
     this.progressToken = meta.progressToken;
+    const task = isObject(meta[TASK_META_KEY]) ? meta[TASK_META_KEY] : {};
+    /** The task this call runs for (the box's background call), else null. */
+    this.taskId = typeof task.taskId === "string" ? task.taskId : null;
+    /** Whether throwing Escalate may turn this call into a task: the client negotiated tasks
+     * and the tool declared taskSupport. */
+    this.mayEscalate = task.escalate === "allowed";
   }
 
   /** A notifications/progress to the caller (nothing when it sent no token). */
@@ -198,10 +228,19 @@ export class App {
   // --- registration -----------------------------------------------------------------------
 
   /** Register a tool. options: description, inputSchema (a JSON Schema object; none: no
-   * arguments), outputSchema, title, annotations. handler(args, ctx) returns a string, a
-   * JSON value (an object is also the structured content) or a CallToolResult. */
+   * arguments), outputSchema, title, annotations, taskSupport ("optional" or "required":
+   * calls may run as durable tasks, docs/tasks.md; the handler then throws Escalate when
+   * ctx.mayEscalate to become one). handler(args, ctx) returns a string, a JSON value (an
+   * object is also the structured content) or a CallToolResult. */
   tool(name, options, handler) {
     requireFunction(`tool ${name}`, handler);
+    const taskSupport = options.taskSupport;
+    if (![undefined, null, "optional", "required"].includes(taskSupport)) {
+      throw new TypeError(
+        `tool ${name}: taskSupport must be "optional", "required" or undefined, ` +
+          `not ${JSON.stringify(taskSupport)}`,
+      );
+    }
     const schema = options.inputSchema ?? EMPTY_SCHEMA;
     if (!isObject(schema) || schema.type !== "object") {
       throw new TypeError(`tool ${name}: inputSchema must be a JSON Schema of type "object"`);
@@ -209,6 +248,7 @@ export class App {
     const definition = { name, description: options.description ?? "", inputSchema: schema };
     if (options.title) definition.title = options.title;
     if (options.annotations) definition.annotations = options.annotations;
+    if (taskSupport) definition.execution = { taskSupport };
     if (options.outputSchema) definition.outputSchema = options.outputSchema;
     this.tools.set(name, { handler, definition, schema });
     return this;
@@ -330,10 +370,12 @@ export class App {
     const problem = checkArguments(args, tool.schema);
     if (problem !== null) return toolError(problem);
     let value;
+    const ctx = new Context(meta(params));
     try {
-      value = tool.handler(args, new Context(meta(params)));
+      value = tool.handler(args, ctx);
     } catch (error) {
       if (error instanceof ToolError || error instanceof KvError) return toolError(error.message);
+      if (error instanceof Escalate) return escalation(name, ctx);
       throw error;
     }
     return toolResult(value);
@@ -471,6 +513,16 @@ function checkArguments(args, schema) {
     if (problem !== null) return `argument ${quote(name)} ${problem}`;
   }
   return null;
+}
+
+/** The reply that turns this call into a task, when the box allowed it (docs/tasks.md). */
+function escalation(name, ctx) {
+  if (ctx.mayEscalate) return { resultType: "task" };
+  throw new RpcError(
+    INTERNAL_ERROR,
+    `tool ${quote(name)} asked to run as a task, but this call cannot become one ` +
+      "(check ctx.mayEscalate first)",
+  );
 }
 
 function toolError(text) {

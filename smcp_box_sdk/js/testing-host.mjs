@@ -13,6 +13,8 @@ export class MemoryHost {
     this.nowMs = nowMs;
     /** Keys whose writes fail with quota-exceeded, to test that path. */
     this.fullKeys = new Set();
+    /** Every sleep-ms duration (a Number); a sleep also moves nowMs on, without waiting. */
+    this.sleeps = [];
   }
   log(level, message) {
     this.logs.push([level, message]);
@@ -54,6 +56,11 @@ export class MemoryHost {
   randomBytes(length) {
     return crypto.getRandomValues(new Uint8Array(length));
   }
+  sleepMs(ms) {
+    if (typeof ms !== "bigint" || ms < 0n) throw new TypeError(`sleep-ms takes a u64, not ${ms}`);
+    this.sleeps.push(Number(ms));
+    this.nowMs += Number(ms);
+  }
 }
 
 function kvError(reason) {
@@ -87,3 +94,16 @@ export const timeNowMs = (...args) => backend.timeNowMs(...args);
 export const kvCas = (...args) => backend.kvCas(...args);
 export const kvIncr = (...args) => backend.kvIncr(...args);
 export const randomBytes = (...args) => backend.randomBytes(...args);
+export const sleepMs = (...args) => backend.sleepMs(...args);
+
+// The _meta the box adds to a tools/call of a tool with taskSupport (docs/tasks.md), to put in
+// a test's params._meta: the first call, which may escalate, and the task's background call.
+/** _meta of a call the client negotiated tasks for: the tool may throw Escalate. */
+export function escalationMeta() {
+  return { "smcp-box/task": { escalate: "allowed" } };
+}
+
+/** _meta of the box's background call that runs task taskId. */
+export function taskMeta(taskId) {
+  return { "smcp-box/task": { taskId } };
+}
