@@ -19,8 +19,16 @@ from mcp.shared.exceptions import MCPError
 
 from smcp_box.errors import ConfigError
 from smcp_box.ops.authoring import build_tenant, new_tenant
+from smcp_box.protocol.tasks import TASKS_EXTENSION
 from tests.e2e.boxproc import BoxProcess, copy_tenants
-from tests.e2e.clients import MODES, connect, modern_call_tool
+from tests.e2e.clients import (
+    MODES,
+    connect,
+    modern_call_tool,
+    modern_headers,
+    modern_request,
+    parse_single_response,
+)
 from tests.e2e.components_support import BuiltComponents, copy_built
 from tests.ops.support import busy_calls
 from tests.support.waiting import wait_until
@@ -281,6 +289,39 @@ async def test_js_sdk_host_helpers(js_box: BoxProcess, js_keys: dict[str, str]) 
         blob = await client.read_resource("faults://blob")
         assert blob.contents[0].blob == "AAEC/w=="  # type: ignore[union-attr]
     assert "host helpers ran" in js_box.log()
+
+
+async def test_js_task_runs_in_the_background(js_box: BoxProcess, js_keys: dict[str, str]) -> None:
+    """The JS SDK's task API through the built component (docs/tasks.md): unnegotiated, the
+    tool runs synchronously (and sleeps through the sleep-ms import); negotiated, it escalates,
+    and its background call answers with the task's id, read back with tasks/get."""
+    url, key = js_box.url("jsfaults"), js_keys["jsfaults"]
+    negotiated = {
+        "io.modelcontextprotocol/clientCapabilities": {"extensions": {TASKS_EXTENSION: {}}}
+    }
+
+    async with httpx.AsyncClient(timeout=60) as http:
+
+        async def post(method: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
+            """One stateless request that negotiated the tasks extension."""
+            body = modern_request(1, method, {**params, "_meta": dict(negotiated)})
+            reply = await http.post(url, json=body, headers=modern_headers(key, method, name))
+            return parse_single_response(reply)
+
+        plain = await modern_call_tool(http, url, key, "nap", {"ms": 20})
+        assert plain["result"]["content"][0]["text"] == "slept 20 ms in task null", plain
+        created = await post("tools/call", "nap", {"name": "nap", "arguments": {"ms": 300}})
+        task = created["result"]
+        assert (task["resultType"], task["status"]) == ("task", "working"), created
+        task_id = task["taskId"]
+        seen: dict[str, Any] = {}
+
+        async def completed() -> bool:
+            seen.update((await post("tasks/get", task_id, {"taskId": task_id}))["result"])
+            return seen["status"] == "completed"
+
+        await wait_until(completed, what="the JS task to complete", detail=js_box.log)
+        assert seen["result"]["content"][0]["text"] == f"slept 300 ms in task {task_id}"
 
 
 def test_the_instances_bench_measures_the_js_component(

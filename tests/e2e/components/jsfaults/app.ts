@@ -3,6 +3,7 @@
 
 import { App, KvError, config, kv, log, nowMs, randomBytes } from "smcp-box-sdk";
 import { NO_ARGUMENTS, type Chunk } from "./schemas.ts";
+import { Escalate, sleepMs } from "smcp-box-sdk";
 
 const app = new App("jsfaults", { version: "1.0.0" });
 
@@ -65,6 +66,23 @@ app.tool(
       fallback: kv.get("no such key", "default"),
       json: (kv.setJson(`j:${stamp}`, { a: [1, 2] }), kv.getJson(`j:${stamp}`)),
     };
+  },
+);
+
+// Not a fault: the SDK's task API (docs/tasks.md), for test_js_task_runs_in_the_background.
+// It escalates when the box allows it; otherwise (unnegotiated, or the task's background call)
+// it sleeps through the sleep-ms import and names the task it ran for.
+app.tool(
+  "nap",
+  {
+    description: "Sleep ms milliseconds, as a task when the client supports tasks.",
+    inputSchema: { type: "object", properties: { ms: { type: "integer" } }, required: ["ms"] },
+    taskSupport: "optional",
+  },
+  ({ ms }: { ms: number }, ctx: { mayEscalate: boolean; taskId: string | null }) => {
+    if (ctx.mayEscalate) throw new Escalate();
+    sleepMs(ms);
+    return `slept ${ms} ms in task ${ctx.taskId}`;
   },
 );
 
