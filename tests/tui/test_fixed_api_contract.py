@@ -5,6 +5,7 @@ rather than the snapshots showing data the box cannot send."""
 from __future__ import annotations
 
 import inspect
+import io
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -76,6 +77,7 @@ async def _box_with_one_of_each(rb: RunningBox) -> AdminClient:
     client = rb.client
     await client.add_oauth_client("Editor", ["http://127.0.0.1/callback"])
     await client.set_secret("utils", "API_TOKEN", "s3cret")
+    await client.put_blob("utils", "notes.md", io.BytesIO(b"# notes"), "text/markdown")
     return client
 
 
@@ -88,6 +90,8 @@ async def test_fixed_answers_have_the_shape_of_the_box(rb: RunningBox) -> None:
         ("secrets", lambda api: api.secrets()),
         ("catalog", lambda api: api.catalog()),
     ]
+    blob_differences = _shape_differences(await fake.blobs("echo"), await real.blobs("utils"))
+    assert list(blob_differences) == []
     for name, read in reads:
         differences = list(_shape_differences(await read(fake), await read(real)))
         assert differences == [], name
@@ -117,6 +121,7 @@ async def test_fixed_changes_are_accepted_and_refused_like_the_box(rb: RunningBo
         lambda api: api.set_secret("utils", "9bad name", "s3cret"),
         lambda api: api.delete_secret("utils", "API_TOKEN"),
         lambda api: api.delete_secret("utils", "API_TOKEN"),
+        lambda api: api.delete_blob("utils", "nothing.txt"),
     ]
     for call in calls:
         assert await _outcome(call(fake)) == await _outcome(call(real))
