@@ -114,6 +114,8 @@ def _metrics_row(name: str, seed: int, rps: float) -> JsonObject:
         "open_sessions": seed + 1,
         "kv_keys": 10 * seed,
         "kv_bytes": 2048 * seed,
+        "blobs": 3 * seed,
+        "blob_bytes": 1_200_000 * seed,
         "series": {
             "requests": _series(seed, rps),
             "errors": _series(seed + 7, 0.5 * seed),
@@ -248,7 +250,12 @@ class FixedApi:
 
     async def metrics(self, window_s: int = 60, tenant: str | None = None) -> JsonObject:
         rows = [_metrics_row("echo", 2, 14.5), _metrics_row("weather", 0, 0.4)]
-        total = dict(_metrics_row("all", 1, 14.9))
+        # The box's total has no name, enabled flag or fuel_total (the TUI names it).
+        total = {
+            key: value
+            for key, value in _metrics_row("all", 1, 14.9).items()
+            if key not in ("name", "enabled", "fuel_total")
+        }
         return {"now": NOW, "window_s": window_s, "total": total, "tenants": rows}
 
     async def tenants(self) -> JsonObject:
