@@ -202,8 +202,9 @@ class AdminTui(App[None]):
                 f"Show the {cls.TITLE} screen (key {number})",
                 partial(self.action_show, view_id),
             )
+            # Every verb of the screen, also those left out of its footer for room (show=False).
             for binding in cls.BINDINGS:
-                if not isinstance(binding, Binding) or not binding.show:
+                if not isinstance(binding, Binding):
                     continue
                 if self.read_only and binding.action in cls.MUTATING:
                     continue
@@ -236,7 +237,8 @@ class AdminTui(App[None]):
             text.append(f"  {key:<8}", style="bold")
             text.append(f"{what}\n")
         for _, cls in VIEWS:
-            bindings = [b for b in cls.BINDINGS if isinstance(b, Binding) and b.show]
+            # Also the verbs left out of the footer for room (show=False): this lists every key.
+            bindings = [b for b in cls.BINDINGS if isinstance(b, Binding)]
             if not bindings:
                 continue
             text.append(f"\n{cls.TITLE}\n", style="bold underline")
