@@ -213,6 +213,11 @@ QUOTAS: Mapping[str, Bound] = types.MappingProxyType(
         "blob_max_bytes": Bound(1, 2**40, "bytes", "largest blob"),
         "blob_max_total_bytes": Bound(1, 2**50, "bytes", "bytes of all blobs"),
         "blob_max_count": Bound(1, 10**7, "blobs", "number of blobs"),
+        # A resources/read reply holds the whole blob, base64 (4/3) for binary content: 64 MiB
+        # keeps one reply under ~86 MB of the box's memory.
+        "blob_resource_max_bytes": Bound(
+            1_024, 64 * MIB, "bytes", "largest blob resources/read returns"
+        ),
     }
 )
 
@@ -337,6 +342,10 @@ class QuotaSettings:
     blob_max_bytes: int = 64 * MIB
     blob_max_total_bytes: int = 1_024 * MIB
     blob_max_count: int = 10_000
+    #: Largest blob a client reads as a ``blob:`` resource (tenancy/blob_resources.py): MCP's
+    #: resources/read has no cursor and no partial read, so the reply holds the whole blob;
+    #: larger ones are refused with an error naming both sizes (tools and the CLI stream any).
+    blob_resource_max_bytes: int = 8 * MIB
     #: Failed authentications one client address may make within auth_failure_window_s;
     #: past that, every request from it is refused (429) until the window has passed.
     auth_failures_per_ip: int = 30

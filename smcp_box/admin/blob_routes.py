@@ -19,6 +19,7 @@ from typing import Final
 from quart import Blueprint, Response, request
 
 from smcp_box.admin.context import AdminContext, body_object, json_response, query_str
+from smcp_box.box import Box
 from smcp_box.errors import BadRequest, Conflict, NotFound
 from smcp_box.store.blobs import DEFAULT_CONTENT_TYPE, BlobInfo, BlobWriter, check_blob_name
 from smcp_box.tenancy.manifest import TENANT_NAME_PATTERN
@@ -42,6 +43,20 @@ def blob_info_json(tenant: str, info: BlobInfo) -> dict[str, object]:
     return {"tenant": tenant, **info.as_json()}
 
 
+def blob_quotas_json(box: Box, tenant: str) -> dict[str, int]:
+    """The tenant's blob quotas (tenant.toml over the box's defaults; the defaults for a
+    tenant not loaded now)."""
+    runtime = box.tenants.get(tenant)
+    quotas = (
+        runtime.policy.quotas if runtime is not None else resolve_quotas(box.settings.quotas, {})
+    )
+    return {
+        "blob_max_bytes": quotas.blob_max_bytes,
+        "blob_max_total_bytes": quotas.blob_max_total_bytes,
+        "blob_max_count": quotas.blob_max_count,
+    }
+
+
 def blob_routes(ctx: AdminContext) -> Blueprint:
     bp = Blueprint("admin_blobs", __name__, url_prefix="/v1")
     box = ctx.box
@@ -53,17 +68,7 @@ def blob_routes(ctx: AdminContext) -> Blueprint:
             raise BadRequest(f"{tenant!r} is not a valid tenant name (a-z, 0-9 and '-')")
 
     def quotas_of(tenant: str) -> dict[str, int]:
-        runtime = box.tenants.get(tenant)
-        quotas = (
-            runtime.policy.quotas
-            if runtime is not None
-            else resolve_quotas(box.settings.quotas, {})
-        )
-        return {
-            "blob_max_bytes": quotas.blob_max_bytes,
-            "blob_max_total_bytes": quotas.blob_max_total_bytes,
-            "blob_max_count": quotas.blob_max_count,
-        }
+        return blob_quotas_json(box, tenant)
 
     async def sweep() -> None:
         now = time.monotonic()

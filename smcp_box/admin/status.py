@@ -130,6 +130,14 @@ async def _tenant_metrics(ctx: AdminContext, name: str, window: int) -> JsonObje
 def _total(ctx: AdminContext, rows: list[JsonObject], window: int) -> JsonObject:
     metrics = ctx.box.metrics
     total = _common(metrics.snapshot(None, window), metrics.series(None, window), window)
-    for field in ("memory_bytes", "warm_instances", "open_sessions", "kv_keys", "kv_bytes"):
+    for field in (
+        "memory_bytes",
+        "warm_instances",
+        "open_sessions",
+        "kv_keys",
+        "kv_bytes",
+        "blobs",
+        "blob_bytes",
+    ):
         total[field] = sum(int(row[field]) for row in rows)
     return total

@@ -11,6 +11,7 @@ from quart import Blueprint, Response
 
 from smcp_box.admin import tenant_admin
 from smcp_box.admin.approval_routes import baselines_json, definitions_json
+from smcp_box.admin.blob_routes import blob_quotas_json
 from smcp_box.admin.context import AdminContext, body_object, json_response
 from smcp_box.admin.urls import host_urls, mcp_url
 from smcp_box.config import LIMITS, check_limit
@@ -106,6 +107,7 @@ def tenant_routes(ctx: AdminContext) -> Blueprint:
             kv_bytes=kv_bytes,
             blobs=blob_usage.blobs,
             blob_bytes=blob_usage.bytes,
+            blob_quotas=blob_quotas_json(box, name),
             pool=_pool_json(ctx, name),
             definitions=definitions_json(ctx, name),
             baselines=baselines_json(ctx, name)["tools"],

@@ -8,9 +8,12 @@ already safe paths (store/blobs.py), so nothing needs escaping. For such a tenan
   followed, after its last page, by the tenant's blobs in pages of :data:`PAGE_SIZE` (the
   box's own ``nextCursor``s start with :data:`CURSOR_PREFIX`);
 * ``resources/read`` of a ``blob:`` URI is answered from the store: ``text`` for textual
-  content types that are valid UTF-8, else base64 ``blob``. The JSON-RPC reply carries the
-  whole content (the protocol has no partial read), so blobs over :data:`MAX_READ_BYTES` are
-  refused with an error naming the size; tools and the admin CLI stream any size;
+  content types that are valid UTF-8, else base64 ``blob``. MCP pages only its list methods
+  (``resources/list``, ``resources/templates/list``, ``prompts/list``, ``tools/list``, by
+  ``cursor``/``nextCursor``); ``resources/read`` takes a ``uri`` alone and its result has no
+  cursor, so one reply carries the whole content. Blobs over the tenant's
+  ``blob_resource_max_bytes`` quota (8 MiB by default) are refused with an error naming both
+  sizes; tools and the admin CLI stream any size;
 * ``resources/subscribe`` / ``unsubscribe`` of a ``blob:`` URI are accepted by the box (the
   transport records the subscription as for any resource), and the box publishes
   ``notifications/resources/updated`` when such a blob changes (web/blob_resources.py);
@@ -26,6 +29,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol
 
+from smcp_box.config import QuotaSettings
 from smcp_box.errors import BlobNotFound, InvalidBlobName
 from smcp_box.protocol.jsonrpc import JSONRPC_VERSION
 from smcp_box.seams import JsonObject, ModuleDescription
@@ -36,8 +40,9 @@ SCHEME: Final = "blob:"
 #: Blobs per resources/list page; more come behind a ``nextCursor`` of the box's own.
 PAGE_SIZE: Final = 500
 CURSOR_PREFIX: Final = "smcp-box/blobs:"
-#: Largest blob resources/read returns (before base64); larger ones are refused by name.
-MAX_READ_BYTES: Final = 8 * 1024 * 1024
+#: Largest blob resources/read returns (before base64) unless the tenant's quota
+#: ``blob_resource_max_bytes`` says otherwise; larger ones are refused by size.
+MAX_READ_BYTES: Final = QuotaSettings.blob_resource_max_bytes
 _METHOD_NOT_FOUND: Final = -32601
 _INVALID_PARAMS: Final = -32602
 _TEXT_TYPES: Final = (
@@ -118,9 +123,15 @@ def is_textual(content_type: str) -> bool:
 
 
 async def answer(
-    blobs: Blobs, tenant: str, message: JsonObject, call_module: CallModule
+    blobs: Blobs,
+    tenant: str,
+    message: JsonObject,
+    call_module: CallModule,
+    *,
+    max_read_bytes: int = MAX_READ_BYTES,
 ) -> JsonObject | None:
-    """The reply to ``message``: the box's own for blob resources, else the module's."""
+    """The reply to ``message``: the box's own for blob resources, else the module's.
+    ``max_read_bytes``: the largest blob ``resources/read`` returns."""
     method = message.get("method")
     params = message.get("params")
     params = params if isinstance(params, dict) else {}
@@ -141,14 +152,14 @@ async def answer(
         info = await blobs.require(tenant, check_blob_name(name))
     except (BlobNotFound, InvalidBlobName):
         return _error(request_id, _INVALID_PARAMS, f"Resource not found: {uri}", {"uri": uri})
-    if info.size > MAX_READ_BYTES:
+    if info.size > max_read_bytes:
         return _error(
             request_id,
             _INVALID_PARAMS,
             f"The blob {uri} is {info.size} bytes; resources/read returns at most "
-            f"{MAX_READ_BYTES}. A tool of the tenant, or an admin (smcp-box blob get), can "
-            "read it in pieces.",
-            {"uri": uri, "size": info.size},
+            f"{max_read_bytes} (quota blob_resource_max_bytes; MCP has no partial read). A "
+            "tool of the tenant, or an admin (smcp-box blob get), can read it in pieces.",
+            {"uri": uri, "size": info.size, "max_bytes": max_read_bytes},
         )
     data = b"".join([piece async for piece in blobs.read(tenant, info)])
     content: JsonObject = {"uri": uri, "mimeType": info.content_type}

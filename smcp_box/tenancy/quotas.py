@@ -55,6 +55,7 @@ class TenantQuotas:
     blob_max_bytes: int = QuotaSettings.blob_max_bytes
     blob_max_total_bytes: int = QuotaSettings.blob_max_total_bytes
     blob_max_count: int = QuotaSettings.blob_max_count
+    blob_resource_max_bytes: int = QuotaSettings.blob_resource_max_bytes
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ def resolve_quotas(defaults: QuotaSettings, overrides: Mapping[str, object]) -> 
         blob_max_bytes=int(merged["blob_max_bytes"]),
         blob_max_total_bytes=int(merged["blob_max_total_bytes"]),
         blob_max_count=int(merged["blob_max_count"]),
+        blob_resource_max_bytes=int(merged["blob_resource_max_bytes"]),
     )
 
 

@@ -228,6 +228,7 @@ class WasmTenant:
                 self.name,
                 message,
                 lambda m: self._call_module(m, ctx, timeout_ms=timeout_ms),
+                max_read_bytes=self.policy.quotas.blob_resource_max_bytes,
             )
         return await self._call_module(message, ctx, timeout_ms=timeout_ms)
 

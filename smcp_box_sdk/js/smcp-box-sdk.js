@@ -4,7 +4,7 @@
 // (../wit/smcp-box.wit), never in the box: it imports only the world's host interface. A tenant
 // imports it as "smcp-box-sdk"; `smcp-box build` points that name at this file.
 //
-//     import { App, kv } from "smcp-box-sdk";
+//     import { App, blobs, kv } from "smcp-box-sdk";
 //     const app = new App("hello", { version: "1.0.0" });
 //     app.tool("greet", {
 //       description: "Say hello.",
@@ -16,7 +16,8 @@
 // arguments are checked against it (required, unknown, type and enum of each property) before
 // the tool runs, with the same error texts as the Python SDK (smcp_box_sdk/app.py), whose
 // dispatch this mirrors. The module's top level runs while the component is built (it is
-// snapshotted), where there is no host: call kv, config, log and notify only from handlers.
+// snapshotted), where there is no host: call kv, blobs, config, log and notify only from
+// handlers.
 
 import * as host from "smcp:box/host@1.0.0";
 
@@ -113,6 +114,134 @@ export const kv = {
   },
   setJson(key, value) {
     this.set(key, JSON.stringify(value));
+  },
+};
+
+/** A blob call failed: reason is "quota-exceeded", "storage-failure", "not-found",
+ * "invalid-name" or "bad-handle" (the WIT blob-error case; docs/abi.md 2.8). */
+export class BlobError extends Error {
+  constructor(reason) {
+    super(`blob call failed: ${reason}`);
+    this.name = "BlobError";
+    this.reason = reason;
+  }
+}
+
+function blobCall(call) {
+  try {
+    return call();
+  } catch (error) {
+    if (error instanceof BlobError) throw error;
+    if (error && typeof error.payload === "string") throw new BlobError(error.payload);
+    throw error;
+  }
+}
+
+/** The most bytes one blob read or write moves (the box refuses more); larger writes are split. */
+export const BLOB_PIECE_BYTES = 1024 * 1024;
+const DEFAULT_CONTENT_TYPE = "application/octet-stream";
+
+function blobBytes(data) {
+  if (typeof data === "string") return new TextEncoder().encode(data);
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  throw new TypeError("blob data must be a string, a Uint8Array or an ArrayBuffer");
+}
+
+/** A new version of one blob: write() pieces, close() commits them all at once. One never
+ * closed is abandoned when the call ends, and the old blob stays. */
+export class BlobWriter {
+  constructor(handle) {
+    this.handle = handle;
+    this.closed = false;
+  }
+  /** Append a string (UTF-8) or bytes, at most BLOB_PIECE_BYTES per host call. */
+  write(data) {
+    const bytes = blobBytes(data);
+    for (let start = 0; start < bytes.length; start += BLOB_PIECE_BYTES) {
+      const piece = bytes.subarray(start, start + BLOB_PIECE_BYTES);
+      blobCall(() => host.blobWrite(this.handle, piece));
+    }
+  }
+  /** Commit: the blob changes now. */
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    blobCall(() => host.blobClose(this.handle));
+  }
+}
+
+/** The version of one blob current when it was opened: read() pieces, or iterate. */
+export class BlobReader {
+  constructor(handle) {
+    this.handle = handle;
+    this.closed = false;
+  }
+  /** The next bytes, at most size (and BLOB_PIECE_BYTES); an empty Uint8Array at the end. */
+  read(size = BLOB_PIECE_BYTES) {
+    const max = Math.max(0, Math.min(size, BLOB_PIECE_BYTES));
+    return blobCall(() => host.blobRead(this.handle, max));
+  }
+  *[Symbol.iterator]() {
+    for (let piece = this.read(); piece.length > 0; piece = this.read()) yield piece;
+  }
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    blobCall(() => host.blobClose(this.handle));
+  }
+}
+
+/** The tenant's blobs: files kept by the box beside kv, read and written a piece at a time
+ * (docs/abi.md 2.8). Every failure throws BlobError. */
+export const blobs = {
+  /** Start a new version of blob name (seen by nobody until the writer's close()). */
+  openWrite(name, contentType = DEFAULT_CONTENT_TYPE) {
+    return new BlobWriter(blobCall(() => host.blobOpen(name, true, contentType)));
+  },
+  /** Open blob name for reading; BlobError("not-found") if there is none. */
+  openRead(name) {
+    return new BlobReader(blobCall(() => host.blobOpen(name, false, "")));
+  },
+  /** Replace blob name with data (a string, UTF-8, or bytes). */
+  write(name, data, contentType = DEFAULT_CONTENT_TYPE) {
+    const writer = this.openWrite(name, contentType);
+    writer.write(data);
+    writer.close();
+  },
+  /** Blob name whole, as a Uint8Array; for large ones iterate openRead(name) instead. */
+  readBytes(name) {
+    const reader = this.openRead(name);
+    try {
+      const pieces = [...reader];
+      const out = new Uint8Array(pieces.reduce((total, piece) => total + piece.length, 0));
+      let at = 0;
+      for (const piece of pieces) {
+        out.set(piece, at);
+        at += piece.length;
+      }
+      return out;
+    } finally {
+      reader.close();
+    }
+  },
+  /** Blob name whole, decoded as UTF-8. */
+  readText(name) {
+    return new TextDecoder().decode(this.readBytes(name));
+  },
+  /** { name, size, contentType, sha256, updatedAt }, or undefined if there is no such blob. */
+  stat(name) {
+    const text = blobCall(() => host.blobStat(name));
+    return text === undefined || text === null ? undefined : JSON.parse(text);
+  },
+  /** The metadata of the blobs whose names start with prefix, sorted by name. */
+  list(prefix = "") {
+    return JSON.parse(blobCall(() => host.blobList(prefix)));
+  },
+  /** Remove blob name; true if there was one. */
+  delete(name) {
+    return Boolean(blobCall(() => host.blobDelete(name)));
   },
 };
 

@@ -1,8 +1,9 @@
 // An in-memory stand-in for the smcp:box host interface, with the WIT bindings' JavaScript
 // names and types (option: undefined; s64 and u64: BigInt; list<u8>: Uint8Array; an err result:
-// a thrown Error whose payload is the kv-error case), for tenant unit tests in plain Node.
+// a thrown Error whose payload is the kv-error or blob-error case), for tenant unit tests in
+// plain Node.
 
-/** kv, config, logs and notifications in plain objects a test can set and read. */
+/** kv, config, logs, notifications and blobs in plain objects a test can set and read. */
 export class MemoryHost {
   constructor({ config = {}, nowMs = Date.now() } = {}) {
     this.kv = new Map();
@@ -15,6 +16,14 @@ export class MemoryHost {
     this.fullKeys = new Set();
     /** Every sleep-ms duration (a Number); a sleep also moves nowMs on, without waiting. */
     this.sleeps = [];
+    /** Committed blobs: name -> { data: Uint8Array, contentType, updatedAt }. */
+    this.blobs = new Map();
+    /** Blob names whose writes fail with quota-exceeded. */
+    this.fullBlobs = new Set();
+    /** Every host call that moved blob bytes: ["read" | "write", byte count]. */
+    this.blobPieces = [];
+    this.handles = new Map();
+    this.nextHandle = 1;
   }
   log(level, message) {
     this.logs.push([level, message]);
@@ -61,8 +70,75 @@ export class MemoryHost {
     this.sleeps.push(Number(ms));
     this.nowMs += Number(ms);
   }
+  // Blobs, as the box answers them (docs/abi.md 2.8), without its name rules and quotas.
+  blobOpen(name, write, contentType) {
+    const segments = name.split("/");
+    if (!segments.every((s) => /^[A-Za-z0-9._-]+$/.test(s) && s !== "." && s !== "..")) {
+      throw kvError("invalid-name");
+    }
+    if (!write && !this.blobs.has(name)) throw kvError("not-found");
+    const handle = this.nextHandle++;
+    this.handles.set(
+      handle,
+      write
+        ? { name, write, contentType: contentType || "application/octet-stream", pieces: [] }
+        : { name, write, data: this.blobs.get(name).data, at: 0 },
+    );
+    return handle;
+  }
+  blobRead(handle, max) {
+    const open = this.handles.get(handle);
+    if (open === undefined || open.write) throw kvError("bad-handle");
+    if (max > 1024 * 1024) throw new Error("a blob read of more than 1 MiB fails the call");
+    const piece = open.data.slice(open.at, open.at + max);
+    open.at += piece.length;
+    this.blobPieces.push(["read", piece.length]);
+    return piece;
+  }
+  blobWrite(handle, data) {
+    const open = this.handles.get(handle);
+    if (open === undefined || !open.write) throw kvError("bad-handle");
+    if (data.length > 1024 * 1024) throw new Error("a blob write of more than 1 MiB fails the call");
+    if (this.fullBlobs.has(open.name)) throw kvError("quota-exceeded");
+    open.pieces.push(Uint8Array.from(data));
+    this.blobPieces.push(["write", data.length]);
+  }
+  blobClose(handle) {
+    const open = this.handles.get(handle);
+    if (open === undefined) throw kvError("bad-handle");
+    this.handles.delete(handle);
+    if (!open.write) return;
+    const data = new Uint8Array(open.pieces.reduce((n, piece) => n + piece.length, 0));
+    let at = 0;
+    for (const piece of open.pieces) {
+      data.set(piece, at);
+      at += piece.length;
+    }
+    this.blobs.set(open.name, { data, contentType: open.contentType, updatedAt: this.nowMs / 1000 });
+  }
+  blobInfo(name) {
+    const blob = this.blobs.get(name);
+    return {
+      name,
+      size: blob.data.length,
+      contentType: blob.contentType,
+      sha256: "",
+      updatedAt: blob.updatedAt,
+    };
+  }
+  blobStat(name) {
+    return this.blobs.has(name) ? JSON.stringify(this.blobInfo(name)) : undefined;
+  }
+  blobList(prefix) {
+    const names = [...this.blobs.keys()].filter((name) => name.startsWith(prefix)).sort();
+    return JSON.stringify(names.map((name) => this.blobInfo(name)));
+  }
+  blobDelete(name) {
+    return this.blobs.delete(name);
+  }
 }
 
+/** A WIT error result as componentize-js throws it: an Error whose payload is the case. */
 function kvError(reason) {
   const error = new Error(reason);
   error.payload = reason;
@@ -107,3 +183,10 @@ export function escalationMeta() {
 export function taskMeta(taskId) {
   return { "smcp-box/task": { taskId } };
 }
+export const blobOpen = (...args) => backend.blobOpen(...args);
+export const blobRead = (...args) => backend.blobRead(...args);
+export const blobWrite = (...args) => backend.blobWrite(...args);
+export const blobClose = (...args) => backend.blobClose(...args);
+export const blobStat = (...args) => backend.blobStat(...args);
+export const blobList = (...args) => backend.blobList(...args);
+export const blobDelete = (...args) => backend.blobDelete(...args);

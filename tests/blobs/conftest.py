@@ -47,11 +47,12 @@ class BlobBox:
 
 
 #: The tenants served: alpha lists its blobs as resources, beta does not and has small quotas,
-#: gamma has a short wall-clock limit.
+#: gamma has a short wall-clock limit, delta lists its blobs and reads at most 2 KiB of one.
 TENANTS = {
     "alpha": LIMITS + "[blobs]\nresources = true\n",
     "beta": LIMITS + "[quotas]\nblob_max_bytes = 1000\nblob_max_count = 3\n",
     "gamma": "fuel = 100000000000\ntimeout_ms = 300\nmax_host_calls = 100000\n",
+    "delta": LIMITS + "[quotas]\nblob_resource_max_bytes = 2048\n[blobs]\nresources = true\n",
 }
 
 

@@ -91,6 +91,20 @@ async def test_a_blob_too_large_to_read_whole_is_refused_by_name(blob_box: BlobB
             await client.read_resource("blob:big.bin")
 
 
+async def test_the_largest_blob_read_is_the_tenants_quota(blob_box: BlobBox) -> None:
+    await put(blob_box, "delta", "edge.txt", b"e" * 2048, "text/plain")
+    await put(blob_box, "delta", "over.txt", b"o" * 2049, "text/plain")
+    async with connect(blob_box.url("delta"), blob_box.keys["delta"], "auto") as client:
+        read = await client.read_resource("blob:edge.txt")
+        assert [getattr(c, "text", None) for c in read.contents] == ["e" * 2048]
+        with pytest.raises(
+            MCPError,
+            match=r"is 2049 bytes; resources/read returns at most 2048 \(quota "
+            "blob_resource_max_bytes",
+        ):
+            await client.read_resource("blob:over.txt")
+
+
 async def test_a_legacy_subscriber_gets_resources_updated(blob_box: BlobBox) -> None:
     await put(blob_box, "alpha", "live.txt", b"v1", "text/plain")
     seen: list[str] = []

@@ -24,12 +24,15 @@ PYFAULTS = Path(__file__).parent / "components" / "pyfaults"
 #: Extra tenants made from the pyfaults build with other limits: name -> [limits] lines.
 PYFAULT_VARIANTS = {
     "pyfaults-fuel": "memory_mib = 48\nfuel = 300000000\ntimeout_ms = 20000\n",
+    # Room for the blob round trip of test_component_blobs.py on a loaded machine.
+    "pyfaults-blobs": "memory_mib = 48\nfuel = 100000000000\ntimeout_ms = 30000\n",
 }
 JSNOTES = REPO / "tenants" / "js" / "jsnotes"
 JSFAULTS = Path(__file__).parent / "components" / "jsfaults"
 #: Extra tenants made from the jsfaults build with other limits, like PYFAULT_VARIANTS.
 JSFAULT_VARIANTS = {
     "jsfaults-fuel": "memory_mib = 48\nfuel = 300000000\ntimeout_ms = 20000\n",
+    "jsfaults-blobs": "memory_mib = 48\nfuel = 100000000000\ntimeout_ms = 30000\n",
 }
 
 

@@ -115,7 +115,7 @@ def component_box(
 
 @pytest.fixture(scope="session")
 def component_keys(component_box: BoxProcess) -> dict[str, str]:
-    names = ("notes", "pytasks", "pyfaults", "pyfaults-fuel")
+    names = ("notes", "pytasks", "pyfaults", "pyfaults-fuel", "pyfaults-blobs")
     return {name: component_box.create_key(name) for name in names}
 
 
@@ -152,5 +152,5 @@ def js_box(
 
 @pytest.fixture(scope="session")
 def js_keys(js_box: BoxProcess) -> dict[str, str]:
-    names = ("notes", "jsnotes", "jsfaults", "jsfaults-fuel")
+    names = ("notes", "jsnotes", "jsfaults", "jsfaults-fuel", "jsfaults-blobs")
     return {name: js_box.create_key(name) for name in names}

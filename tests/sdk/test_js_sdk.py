@@ -29,4 +29,4 @@ def test_the_js_sdk_and_the_jsnotes_example_pass_their_node_tests() -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     counts = dict(re.findall(r"^# (pass|fail) (\d+)$", run.stdout, re.MULTILINE))
-    assert counts == {"pass": "12", "fail": "0"}, run.stdout
+    assert counts == {"pass": "15", "fail": "0"}, run.stdout

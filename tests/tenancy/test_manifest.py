@@ -182,6 +182,8 @@ def test_blobs_table_and_blob_quotas(tmp_path: Path) -> None:
         ("[blobs]\nlisted = true\n", "[blobs] must be a table with at most"),
         ("[quotas]\nblob_max_bytes = 0\n", "blob_max_bytes = 0 is out of range"),
         ("[quotas]\nblob_max_count = 1.5\n", "blob_max_count = 1.5 is not an integer"),
+        ("[quotas]\nblob_resource_max_bytes = 100\n", "blob_resource_max_bytes = 100 is out"),
+        ("[quotas]\nblob_resource_max_bytes = 67108865\n", "blob_resource_max_bytes = 6710"),
     ],
 )
 def test_bad_blob_settings_are_named(tmp_path: Path, table: str, fragment: str) -> None:

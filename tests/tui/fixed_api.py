@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from smcp_box.auth.clients import redirect_uri_problem
-from smcp_box.config import LIMITS, SandboxSettings
+from smcp_box.config import LIMITS, QuotaSettings, SandboxSettings
 from smcp_box.errors import AdminRequestFailed, AdminUnavailable
 from smcp_box.tenancy.manifest import SECRET_NAME_PATTERN
 
@@ -115,6 +115,8 @@ def _metrics_row(name: str, seed: int, rps: float) -> JsonObject:
         "open_sessions": seed + 1,
         "kv_keys": 10 * seed,
         "kv_bytes": 2048 * seed,
+        "blobs": 3 * seed,
+        "blob_bytes": 1_200_000 * seed,
         "series": {
             "requests": _series(seed, rps),
             "errors": _series(seed + 7, 0.5 * seed),
@@ -230,6 +232,13 @@ class FixedApi:
         self.secret_rows: list[JsonObject] = [
             {"tenant": "echo", "name": "API_TOKEN", "updated_at": NOW - 86400},
         ]
+        self.blob_rows: dict[str, list[JsonObject]] = {
+            "echo": [
+                _blob("charts/2026-01.svg", 48_213, "image/svg+xml", NOW - 3600),
+                _blob("notes.md", 1_204, "text/markdown; charset=utf-8", NOW - 600),
+                _blob("uploads/report.pdf", 3_500_000, "application/pdf", NOW - 86400),
+            ]
+        }
         events = ["box.start", "admin.key.create", "auth.failure", "admin.tenant.disable"]
         self.audit_rows = [
             {
@@ -262,7 +271,12 @@ class FixedApi:
 
     async def metrics(self, window_s: int = 60, tenant: str | None = None) -> JsonObject:
         rows = [_metrics_row("echo", 2, 14.5), _metrics_row("weather", 0, 0.4)]
-        total = dict(_metrics_row("all", 1, 14.9))
+        # The box's total has no name, enabled flag or fuel_total (the TUI names it).
+        total = {
+            key: value
+            for key, value in _metrics_row("all", 1, 14.9).items()
+            if key not in ("name", "enabled", "fuel_total")
+        }
         return {"now": NOW, "window_s": window_s, "total": total, "tenants": rows}
 
     async def tenants(self) -> JsonObject:
@@ -281,8 +295,9 @@ class FixedApi:
             "active_keys": 1,
             "kv_keys": 3,
             "kv_bytes": 120,
-            "blobs": 2,
-            "blob_bytes": 4096,
+            "blobs": len(self.blob_rows.get(name, [])),
+            "blob_bytes": sum(b["size"] for b in self.blob_rows.get(name, [])),
+            "blob_quotas": _blob_quotas(),
             "pool": None,
             "definitions": None,
             "baselines": [],
@@ -430,6 +445,27 @@ class FixedApi:
     async def catalog(self) -> JsonObject:
         return {"tenants": [_catalog_entry(t) for t in self.tenant_rows]}
 
+    async def blobs(self, tenant: str, prefix: str | None = None) -> JsonObject:
+        rows = [b for b in self.blob_rows.get(tenant, []) if b["name"].startswith(prefix or "")]
+        every = self.blob_rows.get(tenant, [])
+        return {
+            "tenant": tenant,
+            "blobs": rows,
+            "usage": {"blobs": len(every), "bytes": sum(b["size"] for b in every)},
+            "quotas": _blob_quotas(),
+        }
+
+    async def delete_blob(self, tenant: str, name: str) -> JsonObject:
+        kept = [b for b in self.blob_rows.get(tenant, []) if b["name"] != name]
+        if len(kept) == len(self.blob_rows.get(tenant, [])):
+            raise AdminRequestFailed(
+                404,
+                "not_found",
+                f"tenant {tenant!r} has no blob {name!r} (list them: smcp-box blob list {tenant})",
+            )
+        self.blob_rows[tenant] = kept
+        return {"tenant": tenant, "name": name, "deleted": True}
+
     async def sessions(self, tenant: str | None = None) -> JsonObject:
         return {"sessions": self.session_rows}
 
@@ -454,6 +490,25 @@ class FixedApi:
         if after_id is not None:
             return {"entries": [r for r in self.audit_rows if r["id"] > after_id]}
         return {"entries": list(reversed(self.audit_rows))}
+
+
+def _blob_quotas() -> JsonObject:
+    defaults = QuotaSettings()
+    return {
+        "blob_max_bytes": defaults.blob_max_bytes,
+        "blob_max_total_bytes": defaults.blob_max_total_bytes,
+        "blob_max_count": defaults.blob_max_count,
+    }
+
+
+def _blob(name: str, size: int, content_type: str, updated_at: float) -> JsonObject:
+    return {
+        "name": name,
+        "size": size,
+        "contentType": content_type,
+        "sha256": "5e" * 32,
+        "updatedAt": updated_at,
+    }
 
 
 def _bad_request(message: str) -> AdminRequestFailed:

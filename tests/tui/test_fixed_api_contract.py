@@ -5,6 +5,7 @@ rather than the snapshots showing data the box cannot send."""
 from __future__ import annotations
 
 import inspect
+import io
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -41,16 +42,26 @@ def test_every_admin_api_method_is_implemented_alike(implementation: type, metho
 
 
 #: Objects whose keys are data (tenant names, limit or annotation names), not fields.
-MAPS = frozenset({".missing", ".admin_limit_overrides", ".tenants[0].tools[0].annotations"})
+MAPS = frozenset(
+    {
+        ".missing",
+        ".admin_limit_overrides",
+        ".tenants[0].tools[0].annotations",
+    }
+)
+#: In /metrics, errors are counts by kind (data, not fields).
+METRICS_MAPS = MAPS | {".tenants[0].errors", ".total.errors"}
 
 #: Fields the box sends only when they have a value (a tool's title and annotations).
 OPTIONAL = frozenset({".tenants[0].tools[0].title", ".tenants[0].tools[0].annotations"})
 
 
-def _shape_differences(fake: Any, real: Any, path: str = "") -> Iterator[str]:
+def _shape_differences(
+    fake: Any, real: Any, path: str = "", maps: frozenset[str] = MAPS
+) -> Iterator[str]:
     """Where ``fake`` has keys ``real`` lacks or lacks keys it has (lists: their first rows;
     an empty list on either side says nothing about the rows' shape)."""
-    if path in MAPS:
+    if path in maps:
         if not isinstance(fake, dict) or not isinstance(real, dict):
             yield f"{path}: not an object on both sides"
     elif isinstance(real, dict) and isinstance(fake, dict):
@@ -61,10 +72,10 @@ def _shape_differences(fake: Any, real: Any, path: str = "") -> Iterator[str]:
                 if f"{path}.{key}" not in OPTIONAL:
                     yield f"{path}.{key}: only the fake sends it"
             else:
-                yield from _shape_differences(fake[key], real[key], f"{path}.{key}")
+                yield from _shape_differences(fake[key], real[key], f"{path}.{key}", maps)
     elif isinstance(real, list) and isinstance(fake, list):
         if real and fake:
-            yield from _shape_differences(fake[0], real[0], f"{path}[0]")
+            yield from _shape_differences(fake[0], real[0], f"{path}[0]", maps)
     elif (isinstance(real, dict | list) or isinstance(fake, dict | list)) and (
         # None is a value either side may send (a tenant without tools, an unsigned module).
         real is not None and fake is not None
@@ -86,6 +97,7 @@ async def _box_with_one_of_each(rb: RunningBox) -> AdminClient:
         timeout_s=10,
         max_open=5,
     )
+    await client.put_blob("utils", "notes.md", io.BytesIO(b"# notes"), "text/markdown")
     return client
 
 
@@ -99,6 +111,12 @@ async def test_fixed_answers_have_the_shape_of_the_box(rb: RunningBox) -> None:
         ("catalog", lambda api: api.catalog()),
         ("tasks", lambda api: api.tasks()),
     ]
+    metrics_differences = _shape_differences(
+        await fake.metrics(), await real.metrics(), maps=METRICS_MAPS
+    )
+    assert list(metrics_differences) == []
+    blob_differences = _shape_differences(await fake.blobs("echo"), await real.blobs("utils"))
+    assert list(blob_differences) == []
     for name, read in reads:
         differences = list(_shape_differences(await read(fake), await read(real)))
         assert differences == [], name
@@ -128,6 +146,7 @@ async def test_fixed_changes_are_accepted_and_refused_like_the_box(rb: RunningBo
         lambda api: api.set_secret("utils", "9bad name", "s3cret"),
         lambda api: api.delete_secret("utils", "API_TOKEN"),
         lambda api: api.delete_secret("utils", "API_TOKEN"),
+        lambda api: api.delete_blob("utils", "nothing.txt"),
     ]
     for call in calls:
         assert await _outcome(call(fake)) == await _outcome(call(real))

@@ -83,6 +83,8 @@ DIALOGS = [
     ("tenant-secrets", ["s"]),
     ("set-secret-form", ["s", "n"]),
     ("delete-secret-confirmation", ["s", "d"]),
+    ("tenant-blobs", ["b"]),
+    ("delete-blob-confirmation", ["b", "d"]),
     ("oauth-clients", ["6", "c"]),
     ("add-client-form", ["6", "c", "n"]),
     ("remove-client-confirmation", ["6", "c", "d"]),

@@ -274,6 +274,9 @@ async def test_palette_offers_every_action_and_runs_them(rb: RunningBox) -> None
             "Tenants: On/Off",
             "Tenants: Limits",
             "Tenants: Reload",
+            # Keys left out of the footer for room are in the palette too.
+            "Tenants: Approve changed tools",
+            "Tenants: Blobs",
             "Keys: Create",
             "Keys: Revoke",
             "Sessions: End",

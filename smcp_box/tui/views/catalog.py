@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from smcp_box.tui.api import AdminApi
-from smcp_box.tui.format import fmt_count
+from smcp_box.tui.format import fmt_bytes, fmt_count
 
 
 async def tenant_details(api: AdminApi, name: str) -> dict[str, Any]:
-    tenant = vetting_details(await api.tenant(name))
+    tenant = blob_details(vetting_details(await api.tenant(name)))
     entries = (await api.catalog())["tenants"]
     entry = next((e for e in entries if e["name"] == name), None)
     stored = (await api.secrets(name))["secrets"]
@@ -90,3 +90,19 @@ def baseline_line(tool: dict[str, Any]) -> str:
         f"{fmt_count(int(mean['fuel']))}, {mean['wall_ms']:.1f} ms, reply "
         f"{int(mean['reply_bytes'])} B, kv {mean['kv_reads']:.1f}r/{mean['kv_writes']:.1f}w"
     )
+
+
+def blob_details(details: dict[str, Any]) -> dict[str, Any]:
+    """The tenant's blob usage against its quotas, as one group of the details dialog."""
+    shown = dict(details)
+    count, size = shown.pop("blobs", None), shown.pop("blob_bytes", None)
+    quotas = shown.pop("blob_quotas", None)
+    if count is None or size is None or quotas is None:
+        return shown
+    shown["blobs"] = {
+        "stored": f"{count} of at most {fmt_count(quotas['blob_max_count'])}",
+        "bytes": f"{fmt_bytes(size)} of at most {fmt_bytes(quotas['blob_max_total_bytes'])}",
+        "largest allowed": fmt_bytes(quotas["blob_max_bytes"]),
+        "see them": "press b on the tenant",
+    }
+    return shown

@@ -66,7 +66,7 @@ class MetricsView(View):
 
     async def load(self) -> None:
         body = await self.api.metrics(window_s=WINDOW_S)
-        total = dict(body["total"], name="all tenants")
+        total = {"name": "all tenants", **body["total"]}
         self._data = {TOTAL_KEY: total}
         self._data.update({row["name"]: row for row in body["tenants"]})
         rows: list[Row] = []
@@ -107,7 +107,8 @@ class MetricsView(View):
             f"  p50/p95/p99 {fmt_ms(latency['p50'])}/{fmt_ms(latency['p95'])}/"
             f"{fmt_ms(latency['p99'])} ms  warm {row['warm_instances']}"
             f"  streams {row['open_streams']}  kv {fmt_bytes(row['kv_bytes'])}",
-            f"\nerrors: {errors or 'none'}",
+            f"\nblobs {fmt_count(row['blobs'])} ({fmt_bytes(row['blob_bytes'])})"
+            f"  errors: {errors or 'none'}",
         )
         self.query_one("#metrics-summary", Static).update(summary)
         for name, _, formatter in SPARKS:

@@ -1,5 +1,5 @@
 """Tenants: list, details (with the catalog entry), add, enable/disable, limits, reload,
-remove, and the secrets dialog."""
+remove, and the secrets and blobs dialogs."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from smcp_box.config import LIMITS
 from smcp_box.tui.format import fmt_count, shorten
 from smcp_box.tui.modals import ConfirmModal, DetailsModal, Field, FormModal
 from smcp_box.tui.views.base import View
+from smcp_box.tui.views.blobs import BlobsModal
 from smcp_box.tui.views.catalog import tenant_details
 from smcp_box.tui.views.secrets import SecretsModal
 from smcp_box.tui.widgets import Row
@@ -52,6 +53,7 @@ class TenantsView(View):
         # Hidden from the footer (it is full at 80 columns); help and the command palette list
         # it, and the CHANGED marker and the details name it.
         Binding("a", "approve", "Approve changed definitions", show=False),
+        Binding("b", "blobs", "Blobs", show=False),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -261,6 +263,16 @@ class TenantsView(View):
             )
             return
         await self.ask(SecretsModal(self.api, key))
+
+    def action_blobs(self) -> None:
+        self.run_verb(self._blobs)
+
+    async def _blobs(self) -> None:
+        key = self._selected_tenant()
+        if key is None:
+            return
+        name = self._failed[key]["name"] if key.startswith(FAILED_PREFIX) else key
+        await self.ask(BlobsModal(self.api, name))
 
     def action_approve(self) -> None:
         self.run_verb(self._approve)

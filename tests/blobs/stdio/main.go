@@ -1,5 +1,5 @@
 // Command stdioblobs is an MCP stdio server for the blob tests: a stdio tenant keeps blobs
-// through the box's smcp imports (docs/abi.md 2.8), a 64 KiB piece at a time.
+// through the Go helper package sdk/go/blob (the box's smcp imports, docs/abi.md 2.8).
 package main
 
 import (
@@ -7,37 +7,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"strings"
-	"unsafe"
+
+	"smcp-box.sdk/go/blob"
 )
-
-//go:wasmimport smcp blob_open
-//go:noescape
-func blobOpen(name unsafe.Pointer, nameLen int32, mode int32, ctype unsafe.Pointer, ctypeLen int32) int32
-
-//go:wasmimport smcp blob_read
-//go:noescape
-func blobRead(handle int32, buf unsafe.Pointer, bufLen int32) int32
-
-//go:wasmimport smcp blob_write
-//go:noescape
-func blobWrite(handle int32, buf unsafe.Pointer, bufLen int32) int32
-
-//go:wasmimport smcp blob_close
-func blobClose(handle int32) int32
-
-//go:wasmimport smcp blob_stat_into
-//go:noescape
-func blobStatInto(name unsafe.Pointer, nameLen int32, out unsafe.Pointer, outCap int32) int32
-
-func ptr(b []byte) unsafe.Pointer {
-	if len(b) == 0 {
-		return nil
-	}
-	return unsafe.Pointer(&b[0])
-}
 
 type message struct {
 	ID     json.RawMessage `json:"id,omitempty"`
@@ -67,62 +45,82 @@ func text(id json.RawMessage, s string, isError bool) {
 	}})
 }
 
+// put writes text repeated, through io.Copy: the Writer sends it a piece at a time.
 func put(name, text string, repeat int) (string, error) {
-	n := []byte(name)
-	ctype := []byte("text/plain")
-	h := blobOpen(ptr(n), int32(len(n)), 1, ptr(ctype), int32(len(ctype)))
-	if h < 0 {
-		return "", fmt.Errorf("open: %d", h)
-	}
-	data := []byte(strings.Repeat(text, repeat))
-	sum := sha256.Sum256(data)
-	for start := 0; start < len(data); start += 65536 {
-		end := min(start+65536, len(data))
-		if rc := blobWrite(h, ptr(data[start:end]), int32(end-start)); rc < 0 {
-			return "", fmt.Errorf("write: %d", rc)
-		}
-	}
-	if rc := blobClose(h); rc < 0 {
-		return "", fmt.Errorf("close: %d", rc)
-	}
-	return fmt.Sprintf("%d %s", len(data), hex.EncodeToString(sum[:])), nil
-}
-
-func get(name string) (string, error) {
-	n := []byte(name)
-	h := blobOpen(ptr(n), int32(len(n)), 0, nil, 0)
-	if h < 0 {
-		return "", fmt.Errorf("open: %d", h)
+	w, err := blob.Create(name, "text/plain")
+	if err != nil {
+		return "", err
 	}
 	digest := sha256.New()
-	buf := make([]byte, 65536)
-	size := 0
-	for {
-		got := blobRead(h, ptr(buf), int32(len(buf)))
-		if got < 0 {
-			return "", fmt.Errorf("read: %d", got)
-		}
-		if got == 0 {
-			break
-		}
-		digest.Write(buf[:got])
-		size += int(got)
+	size, err := io.Copy(io.MultiWriter(w, digest), strings.NewReader(strings.Repeat(text, repeat)))
+	if err != nil {
+		return "", err
 	}
-	blobClose(h)
+	if err := w.Close(); err != nil {
+		return "", err
+	}
 	return fmt.Sprintf("%d %s", size, hex.EncodeToString(digest.Sum(nil))), nil
 }
 
-func stat(name string) string {
-	n := []byte(name)
-	buf := make([]byte, 1024)
-	got := blobStatInto(ptr(n), int32(len(n)), ptr(buf), int32(len(buf)))
-	if got == -1 {
-		return "absent"
+func get(name string) (string, error) {
+	r, err := blob.Open(name)
+	if err != nil {
+		return "", err
 	}
-	if got < 0 || int(got) > len(buf) {
-		return fmt.Sprintf("error %d", got)
+	defer r.Close()
+	digest := sha256.New()
+	size, err := io.Copy(digest, r)
+	if err != nil {
+		return "", err
 	}
-	return string(buf[:got])
+	return fmt.Sprintf("%d %s", size, hex.EncodeToString(digest.Sum(nil))), nil
+}
+
+func stat(name string) (string, error) {
+	info, err := blob.Stat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "absent", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	data, err := json.Marshal(info)
+	return string(data), err
+}
+
+func list(prefix string) (string, error) {
+	infos, err := blob.List(prefix)
+	if err != nil {
+		return "", err
+	}
+	names := []string{}
+	for _, info := range infos {
+		names = append(names, fmt.Sprintf("%s %d", info.Name, info.Size))
+	}
+	return strings.Join(names, "\n"), nil
+}
+
+func remove(name string) (string, error) {
+	deleted, err := blob.Delete(name)
+	return fmt.Sprint(deleted), err
+}
+
+// small writes and reads a blob whole (WriteFile, ReadFile).
+func small(name, text string) (string, error) {
+	if err := blob.WriteFile(name, "text/markdown", []byte(text)); err != nil {
+		return "", err
+	}
+	data, err := blob.ReadFile(name)
+	return string(data), err
+}
+
+var tools = map[string]func(name, text string, repeat int) (string, error){
+	"put":    put,
+	"get":    func(name, _ string, _ int) (string, error) { return get(name) },
+	"stat":   func(name, _ string, _ int) (string, error) { return stat(name) },
+	"list":   func(name, _ string, _ int) (string, error) { return list(name) },
+	"delete": func(name, _ string, _ int) (string, error) { return remove(name) },
+	"small":  func(name, text string, _ int) (string, error) { return small(name, text) },
 }
 
 func handle(msg message) {
@@ -134,26 +132,22 @@ func handle(msg message) {
 			"serverInfo":      map[string]any{"name": "stdioblobs", "version": "1"},
 		}})
 	case "tools/list":
-		tools := []any{}
-		for _, name := range []string{"put", "get", "stat"} {
-			tools = append(tools, map[string]any{
+		listed := []any{}
+		for _, name := range []string{"put", "get", "stat", "list", "delete", "small"} {
+			listed = append(listed, map[string]any{
 				"name": name, "description": "blob " + name,
 				"inputSchema": map[string]any{"type": "object"},
 			})
 		}
-		send(map[string]any{"jsonrpc": "2.0", "id": msg.ID, "result": map[string]any{"tools": tools}})
+		send(map[string]any{"jsonrpc": "2.0", "id": msg.ID, "result": map[string]any{"tools": listed}})
 	case "tools/call":
 		args := msg.Params.Arguments
-		var answer string
-		var err error
-		switch msg.Params.Name {
-		case "put":
-			answer, err = put(args.Name, args.Text, max(args.Repeat, 1))
-		case "get":
-			answer, err = get(args.Name)
-		default:
-			answer = stat(args.Name)
+		tool, ok := tools[msg.Params.Name]
+		if !ok {
+			text(msg.ID, "no such tool", true)
+			return
 		}
+		answer, err := tool(args.Name, args.Text, max(args.Repeat, 1))
 		if err != nil {
 			text(msg.ID, err.Error(), true)
 		} else {

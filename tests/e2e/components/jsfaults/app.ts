@@ -1,7 +1,17 @@
 // A component tenant that misbehaves on request, for the fault tests. Written in TypeScript,
 // so the session's build also covers the type stripping; its helper is in a second .ts file.
 
-import { App, KvError, config, kv, log, nowMs, randomBytes } from "smcp-box-sdk";
+import {
+  App,
+  BlobError,
+  blobs,
+  config,
+  kv,
+  KvError,
+  log,
+  nowMs,
+  randomBytes,
+} from "smcp-box-sdk";
 import { NO_ARGUMENTS, type Chunk } from "./schemas.ts";
 import { Escalate, sleepMs } from "smcp-box-sdk";
 
@@ -83,6 +93,45 @@ app.tool(
     if (ctx.mayEscalate) throw new Escalate();
     sleepMs(ms);
     return `slept ${ms} ms in task ${ctx.taskId}`;
+  },
+);
+
+// Not a fault: the SDK's blobs through a real component, for test_js_sdk_blobs_*.
+app.tool(
+  "keep",
+  {
+    description: "Write a blob in pieces (piece k is the byte k+1 repeated), stat, list and read it back.",
+    inputSchema: {
+      type: "object",
+      properties: { name: { type: "string" }, size: { type: "integer" } },
+      required: ["name", "size"],
+    },
+  },
+  ({ name, size }: { name: string; size: number }) => {
+    const writer = blobs.openWrite(name, "application/octet-stream");
+    for (let start = 0, k = 1; start < size; start += 300_000, k += 1) {
+      writer.write(new Uint8Array(Math.min(300_000, size - start)).fill(k));
+    }
+    writer.close();
+    const reader = blobs.openRead(name);
+    const pieces: number[] = [];
+    for (const piece of reader) pieces.push(piece.length);
+    reader.close();
+    let missing = "found";
+    try {
+      blobs.openRead("no/such/blob");
+    } catch (error) {
+      missing = error instanceof BlobError ? error.reason : String(error);
+    }
+    blobs.write("scratch.txt", "to delete ✓", "text/plain");
+    return {
+      stat: blobs.stat(name),
+      listed: blobs.list("").map((blob: { name: string }) => blob.name),
+      pieces,
+      text: blobs.readText("scratch.txt"),
+      deleted: [blobs.delete("scratch.txt"), blobs.delete("scratch.txt")],
+      missing,
+    };
   },
 );
 

@@ -1,0 +1,3 @@
+module smcp-box.sdk/go
+
+go 1.24
