@@ -44,6 +44,8 @@ async def settle(pilot: Pilot[Any]) -> None:
     if polls:  # an empty list would mean "wait for every worker"
         await pilot.app.workers.wait_for_complete(polls)
     await pilot.pause()
+    # A tab switch slides the tab underline: a picture taken mid-slide differs by a cell.
+    await pilot.wait_for_scheduled_animations()
 
 
 @pytest.mark.parametrize("key", ["1", "2", "3", "4", "5", "6"])

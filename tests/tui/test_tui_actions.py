@@ -275,7 +275,7 @@ async def test_palette_offers_every_action_and_runs_them(rb: RunningBox) -> None
             "Tenants: Limits",
             "Tenants: Reload",
             # Keys left out of the footer for room are in the palette too.
-            "Tenants: Approve changed tools",
+            "Tenants: Approve changed definitions",
             "Tenants: Blobs",
             "Keys: Create",
             "Keys: Revoke",

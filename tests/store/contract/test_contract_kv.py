@@ -90,11 +90,13 @@ async def test_concurrent_cas_has_exactly_one_winner(backend: Backend) -> None:
 async def test_quota_holds_across_two_boxes(backend: Backend) -> None:
     boxes = [await backend.open(kv_max_keys=5) for _ in range(2)]
     results = await asyncio.gather(
-        *(boxes[i % 2].kv_set("t", f"k{i}", "v") for i in range(12)), return_exceptions=True
+        # Names of one length: whichever five win, they hold 5 x (3 + 1) bytes.
+        *(boxes[i % 2].kv_set("t", f"k{i:02d}", "v") for i in range(12)),
+        return_exceptions=True,
     )
     refused = [r for r in results if isinstance(r, KvQuotaExceeded)]
     assert len(refused) == 7
-    assert await boxes[0].kv_usage("t") == (5, 5 * 3)
+    assert await boxes[0].kv_usage("t") == (5, 5 * 4)
 
 
 async def test_values_and_names_are_stored_encrypted(backend: Backend) -> None:
