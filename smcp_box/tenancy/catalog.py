@@ -66,16 +66,7 @@ async def catalog_entry(tenant: WasmTenant, url: str) -> JsonObject:
             else report.fingerprint
             if report is not None
             else None,
-            "findings": [
-                {
-                    "tool": f.tool,
-                    "field": f.field,
-                    "rule": f.rule,
-                    "severity": f.severity,
-                    "excerpt": f.excerpt,
-                }
-                for f in (report.findings if report is not None else ())
-            ],
+            "findings": [f.to_json() for f in (report.findings if report is not None else ())],
         },
         "tools": tools,
     }

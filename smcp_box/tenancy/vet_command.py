@@ -144,16 +144,7 @@ def _tools_json(report: VetReport) -> JsonObject:
         "required_secrets": list(report.required_secrets),
         "approvals_cover": {"tools": len(report.tool_names), **dict(report.others_covered)},
         "not_covered": list(report.not_covered),
-        "findings": [
-            {
-                "tool": f.tool,
-                "field": f.field,
-                "rule": f.rule,
-                "severity": f.severity,
-                "excerpt": f.excerpt,
-            }
-            for f in report.findings
-        ],
+        "findings": [f.to_json() for f in report.findings],
     }
 
 

@@ -49,6 +49,16 @@ class Finding:
     excerpt: str
     severity: Severity
 
+    def to_json(self) -> dict[str, str]:
+        """The finding as `smcp-box vet --json` and the catalog show it."""
+        return {
+            "tool": self.tool,
+            "field": self.field,
+            "rule": self.rule,
+            "severity": self.severity,
+            "excerpt": self.excerpt,
+        }
+
 
 # --- invisible and control characters -----------------------------------------------------
 
