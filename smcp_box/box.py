@@ -23,13 +23,21 @@ from smcp_box.auth.resource import TenantAuthenticator
 from smcp_box.auth.server import BoxAuthorizationServer
 from smcp_box.auth.throttle import LoginThrottle
 from smcp_box.auth.tokens import ROTATION_CHECK_S, TokenService
-from smcp_box.config import Settings, read_token
+from smcp_box.config import Settings, box_id, read_token
 from smcp_box.errors import BoxError
 from smcp_box.metrics import BoxFigures, LiveMetrics, TenantFigures, tenant_figures
 from smcp_box.sandbox import Sandbox
-from smcp_box.seams import Auditor, Authenticator, JsonObject, Principal, TenantRuntime
+from smcp_box.seams import (
+    Auditor,
+    Authenticator,
+    ChangeFeed,
+    JsonObject,
+    Principal,
+    TenantRuntime,
+)
 from smcp_box.store import Store, load_data_key
 from smcp_box.store.audit_writer import AuditWriter
+from smcp_box.store.changes import LocalChangeFeed
 from smcp_box.store.statelock import StateLock, hold_exclusive
 from smcp_box.store.store import open_configured, require_ported
 from smcp_box.store.tenant_state import TenantAdminState
@@ -137,9 +145,17 @@ class Box:
     #: kept for the life of the box like ``admission``.
     connections: ConnectionGuard = field(init=False)
 
+    #: This box's id in a fleet (``[cluster] box_id`` or the host name).
+    box_id: str = field(init=False)
+    #: Changes announced to every box sharing the store, this one included (seams.ChangeFeed);
+    #: in-process on SQLite.
+    changes: ChangeFeed = field(init=False)
+
     def __post_init__(self) -> None:
         self.admission = Admission(self.settings.quotas, self.tenants.policy)
         self.connections = ConnectionGuard(self.settings.server)
+        self.box_id = box_id(self.settings)
+        self.changes = LocalChangeFeed(self.box_id)
 
     #: The OAuth authorization server and its sign-in throttle (set by :meth:`start`).
     oauth: OAuthServices | None = None
@@ -264,6 +280,8 @@ class Box:
             clock=self.clock,
             new_session_id=lambda: secrets.token_urlsafe(32),
             admission=self.admission,
+            box_id=self.box_id,
+            changes=self.changes,
             blob_changes=follow_blob_resources(self.store.blobs, self.tenants),
             tasks=None
             if self.task_runner is None

@@ -25,6 +25,7 @@ import difflib
 import ipaddress
 import os
 import re
+import socket
 import tomllib
 import types
 import typing
@@ -235,6 +236,8 @@ SETTING_BOUNDS: Mapping[str, Bound] = types.MappingProxyType(
         "server.max_connections_per_address": Bound(1, 1_000_000, "connections"),
         "server.max_sse_streams_per_address": Bound(1, 1_000_000, "streams"),
         "server.session_touch_s": Bound(0.0, 86_400.0, "seconds"),
+        "cluster.heartbeat_s": Bound(0.1, 3_600.0, "seconds"),
+        "cluster.dead_after_s": Bound(0.5, 86_400.0, "seconds"),
         "server.max_input_rounds": Bound(1, 1_000, "rounds"),
         "tasks.ttl_s": Bound(60, 30 * 86_400, "seconds"),
         "tasks.poll_interval_ms": Bound(100, 600_000, "ms"),
@@ -394,6 +397,28 @@ class StoreSettings:
     kv_max_total_bytes: int = 64 * MIB
 
 
+#: A box id: what a session id starts with (``<box_id>-<random>``), so no ``-`` in it; HAProxy
+#: routes a session by the text before the first ``-``.
+BOX_ID_PATTERN: Final = r"[A-Za-z0-9_]{1,32}"
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """This box's place in a fleet of boxes sharing one PostgreSQL store (docs/scale-out.md).
+    A single box on SQLite uses only ``box_id`` (session ids, the ``Smcp-Box`` header)."""
+
+    #: This box's name, unique in its fleet: 1-32 letters, digits or underscores. Empty: the
+    #: host name, with every other character made an underscore (:func:`box_id`).
+    box_id: str = ""
+    #: Name the box in an ``Smcp-Box`` header on every HTTP response.
+    box_header: bool = True
+    #: Seconds between this box's heartbeat writes.
+    heartbeat_s: float = 2.0
+    #: A box whose last heartbeat is older than this many seconds is gone: another box may
+    #: take over its sessions. Several heartbeats long, so one slow write is not a death.
+    dead_after_s: float = 10.0
+
+
 @dataclass(frozen=True)
 class SessionSettings:
     """Lifetimes of legacy-era (handshake) sessions. A session past either one answers 404 at
@@ -546,6 +571,7 @@ class Settings:
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
     tasks: TaskSettings = field(default_factory=TaskSettings)
     vetting: VettingSettings = field(default_factory=VettingSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
     # --- resolved paths -------------------------------------------------------------------
 
@@ -615,6 +641,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "quotas": QuotaSettings,
     "tasks": TaskSettings,
     "vetting": VettingSettings,
+    "cluster": ClusterSettings,
 }
 
 
@@ -896,6 +923,17 @@ def _validate(settings: Settings) -> None:
             f"sessions.idle_timeout_s ({settings.sessions.idle_timeout_s:g}), or sessions in use "
             "would expire between the writes that record their use"
         )
+    if settings.cluster.box_id and not re.fullmatch(BOX_ID_PATTERN, settings.cluster.box_id):
+        problems.append(
+            f"cluster.box_id = {settings.cluster.box_id!r} must be 1-32 letters, digits or "
+            "underscores (no '-': session ids are <box_id>-<random>)"
+        )
+    if settings.cluster.dead_after_s < 2 * settings.cluster.heartbeat_s:
+        problems.append(
+            f"cluster.dead_after_s ({settings.cluster.dead_after_s:g}) must be at least twice "
+            f"cluster.heartbeat_s ({settings.cluster.heartbeat_s:g}), or one late heartbeat "
+            "would make a live box look gone"
+        )
     if settings.tenants_scan_s < 0:
         problems.append("tenants_scan_s must be 0 (never) or a number of seconds")
     if settings.tasks.default_timeout_s > settings.tasks.max_timeout_s:
@@ -905,6 +943,17 @@ def _validate(settings: Settings) -> None:
         )
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
+
+
+def box_id(settings: Settings, hostname: str | None = None) -> str:
+    """This box's id: ``[cluster] box_id``, or else the host name made to fit
+    :data:`BOX_ID_PATTERN` (every other character an underscore, at most 32; ``box`` for
+    an empty one)."""
+    if settings.cluster.box_id:
+        return settings.cluster.box_id
+    name = socket.gethostname() if hostname is None else hostname
+    sanitized = re.sub(r"[^A-Za-z0-9_]", "_", name.split(".")[0])[:32]
+    return sanitized or "box"
 
 
 def settings_as_dict(settings: Settings) -> dict[str, Any]:

@@ -255,3 +255,42 @@ class RequestObserver(Protocol):
     def stream_opened(self, tenant: str) -> None: ...
 
     def stream_closed(self, tenant: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change one box committed that every box sharing its store must act on.
+
+    ``payload`` holds ids and names only, never a secret: on PostgreSQL it travels in a
+    ``NOTIFY``, which any session of the database may read. At most 7,000 bytes of UTF-8.
+    """
+
+    #: What kind of change (see docs/scale-out.md "Fan-out" for the topics and payloads).
+    topic: str
+    payload: str
+    #: The box that made the change (``[cluster] box_id``).
+    origin: str
+
+
+#: A listener of :class:`ChangeFeed`: called on the event loop, must not block or raise.
+ChangeListener = Callable[[Change], None]
+
+
+class ChangeFeed(Protocol):
+    """Changes announced to every box of a fleet, this one included.
+
+    Invariants: :meth:`publish` calls this box's own listeners before it returns (so a change
+    takes effect here at once, whatever the backend), and every other box's listeners once,
+    when its feed receives the change; a box never hears its own change a second time.
+    On one box (SQLite) the feed is in-process only (store/changes.py).
+    """
+
+    #: This box's id, the ``origin`` of what it publishes.
+    box_id: str
+
+    async def publish(self, topic: str, payload: str) -> None: ...
+
+    def subscribe(self, topic: str, listener: ChangeListener) -> Callable[[], None]:
+        """Call ``listener`` for each change of ``topic`` from now on; returns the function
+        that stops it."""
+        ...

@@ -162,3 +162,26 @@ def test_session_touch_must_be_shorter_than_the_idle_lifetime() -> None:
     with pytest.raises(ConfigError, match=r"sessions.max_age_s = 1 is out of range"):
         load_settings(None, environ={}, overrides={"sessions.max_age_s": 1.0})
     assert load_settings(None, environ={}, overrides={"sessions.idle_timeout_s": 61.0})
+
+
+def test_box_id_defaults_to_the_sanitized_host_name() -> None:
+    from smcp_box.config import box_id
+
+    assert box_id(Settings(), hostname="rack-3.lan") == "rack_3"
+    assert box_id(Settings(), hostname="") == "box"
+    assert box_id(Settings(), hostname="x" * 40) == "x" * 32
+    chosen = load_settings(environ={"SMCP_BOX_CLUSTER_BOX_ID": "east_1"})
+    assert box_id(chosen, hostname="ignored") == "east_1"
+
+
+@pytest.mark.parametrize("bad", ["east-1", "a" * 33, "b c"])
+def test_box_id_with_a_dash_or_out_of_pattern_is_refused(bad: str) -> None:
+    with pytest.raises(ConfigError, match=r"cluster\.box_id"):
+        load_settings(environ={"SMCP_BOX_CLUSTER_BOX_ID": bad})
+
+
+def test_dead_after_must_cover_two_heartbeats() -> None:
+    with pytest.raises(ConfigError, match="dead_after_s"):
+        load_settings(
+            environ={"SMCP_BOX_CLUSTER_HEARTBEAT_S": "5", "SMCP_BOX_CLUSTER_DEAD_AFTER_S": "6"}
+        )

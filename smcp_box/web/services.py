@@ -16,6 +16,7 @@ from smcp_box.seams import (
     Admission,
     Auditor,
     Authenticator,
+    ChangeFeed,
     RequestObserver,
     SessionStore,
     TenantDirectory,
@@ -41,6 +42,10 @@ class McpServices:
     new_session_id: Callable[[], str]
     #: Quotas and per-address limits (tenancy/quotas.py).
     admission: Admission
+    #: This box's id in a fleet (``[cluster] box_id``).
+    box_id: str = "box"
+    #: Changes announced to every box sharing the store; None: this box only, nothing to hear.
+    changes: ChangeFeed | None = None
     #: Follows changes of blobs served as resources (web/blob_resources.py); None: none.
     blob_changes: FollowBlobs | None = None
     #: Runs durable tasks (web/mcp_tasks.py); None: tools/call never becomes a task.
