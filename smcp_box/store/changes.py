@@ -20,6 +20,24 @@ log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES: Final = 7_000
 
 
+# The topics, and what their payloads hold (ids and names only; docs/scale-out.md "Fan-out").
+#: A credential was revoked or changed: ``apikey:<id>``, ``token:<jti>``, ``user:<id>``,
+#: ``client:<id>``; caches drop it.
+TOPIC_CREDENTIAL: Final = "credential"
+#: A session moved to another box or ended: ``<tenant>\t<session id hash hex>\t<owner box>``;
+#: other boxes drop their cached copy.
+TOPIC_SESSION: Final = "session"
+#: A tenant's admin state, module or settings changed: ``<tenant>``; every box reloads it.
+TOPIC_TENANT: Final = "tenant"
+#: A tenant's tools, prompts or resources list changed: ``<tenant>\t<tools|prompts|resources>``.
+TOPIC_LIST_CHANGED: Final = "list_changed"
+#: A resource a client may be subscribed to changed: ``<tenant>\t<uri>``.
+TOPIC_RESOURCE_UPDATED: Final = "resource_updated"
+#: Box-wide admin state changed: the area (``users``, ``oauth_clients``, ``secrets``,
+#: ``approvals``, ``baselines``, ``drain``); every box reloads that area.
+TOPIC_ADMIN: Final = "admin"
+
+
 def check_payload(topic: str, payload: str) -> None:
     """Refuse a payload no backend could carry (a bug in the caller, never client input)."""
     if len(payload.encode("utf-8", "surrogatepass")) > MAX_PAYLOAD_BYTES:
