@@ -265,7 +265,15 @@ CREATE TABLE oauth_logins (
 CREATE INDEX oauth_logins_by_expiry ON oauth_logins (expires_at);
 """
 
+# Sessions that move between boxes: their owner and an epoch bumped by every change of owner
+# (the SQLite history's _SESSION_OWNERS; docs/scale-out.md, "Sessions that move").
+_SESSION_OWNERS: Final = """
+ALTER TABLE sessions
+    ADD COLUMN owner_box text NOT NULL DEFAULT '',
+    ADD COLUMN epoch bigint NOT NULL DEFAULT 0;
+"""
+
 #: Schema scripts; ``smcp_schema.version`` is how many of them the database has run.
-PG_MIGRATIONS: Final[tuple[str, ...]] = (_V1,)
+PG_MIGRATIONS: Final[tuple[str, ...]] = (_V1, _SESSION_OWNERS)
 
 PG_SCHEMA_VERSION: Final = len(PG_MIGRATIONS)

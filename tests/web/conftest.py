@@ -78,8 +78,10 @@ class TappedStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
 
-    async def update_session_state(self, tenant: str, session_id: str, state: JsonObject) -> None:
-        await self.store.update_session_state(tenant, session_id, state)
+    async def update_session_state(
+        self, tenant: str, session_id: str, state: JsonObject, *, epoch: int | None = None
+    ) -> None:
+        await self.store.update_session_state(tenant, session_id, state, epoch=epoch)
         self.touches += 1
         self.changes.note()
 
