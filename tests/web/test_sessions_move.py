@@ -19,14 +19,17 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from smcp_box.seams import Change
 from smcp_box.store import Store
 from smcp_box.store.changes import TOPIC_SESSION, LocalChangeFeed
 from smcp_box.web.mcp import TransportSettings
 from tests.support.postgres import find_initdb, throwaway_postgres
-from tests.web.conftest import BoxUnderTest, FleetMember, run_box
+from tests.web.conftest import ALPHA_TOKEN, BoxUnderTest, FleetMember, run_box
 from tests.web.rawhttp import (
     initialize,
     note,
@@ -154,6 +157,46 @@ async def test_a_session_opened_on_a_is_served_by_b_without_a_new_initialize(
     assert (await a.sessions.store.get_session("alpha", session)).owner_box == "box_b"
     assert await levels_logged(http, a, session) == ["error"]
     assert (await two.row(session))[:2] == ("box_a", 2)
+
+
+class Balancer(httpx2.AsyncBaseTransport):
+    """Sends every request to the box ``target`` names now, as a load balancer would."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self._inner = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        target = httpx2.URL(self.target)
+        request.url = request.url.copy_with(host=target.host, port=target.port)
+        request.headers["Host"] = f"{target.host}:{target.port}"
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_the_sdk_client_carries_on_when_its_requests_reach_another_box(two: Fleet) -> None:
+    a, b = two.boxes["box_a"], two.boxes["box_b"]
+    balancer = Balancer(a.base_url)
+    headers = {"Authorization": f"Bearer {ALPHA_TOKEN}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=10, transport=balancer) as http:
+        transport = streamable_http_client(a.url(), http_client=http)
+        async with Client(transport, mode="legacy") as client:
+            first = await client.call_tool("echo", {"text": "on a"})
+            assert first.content[0].text == "on a"  # type: ignore[union-attr]
+            (session,) = a.session_ids
+            balancer.target = b.base_url  # A is gone: the balancer sends the session to B
+
+            second = await client.call_tool("echo", {"text": "on b"})
+
+            assert second.content[0].text == "on b"  # type: ignore[union-attr]
+            _, ctx = b.alpha.calls[-1]
+            assert ctx.session_id == session
+            assert b.alpha.describe_calls == 0  # the client did not initialize again
+            assert (await two.row(session))[:2] == ("box_b", 1)
+    # Leaving the client ends the session (its DELETE went to B too).
+    assert (await b.session(session)).ended
 
 
 async def test_a_get_stream_on_a_resumes_on_b_with_every_event_once(
