@@ -463,6 +463,12 @@ async def _standalone_body(
             )
             if record is None or record.ended:
                 return False
+            if (record.owner_box, record.epoch) != (session.record.owner_box, session.record.epoch):
+                # The session moved since this stream began (docs/scale-out.md, "Sessions that
+                # move"): what it emits may now go to another box's stream. Ending this one
+                # makes the client resume with Last-Event-ID where the balancer sends it, from
+                # the shared event log, missing nothing.
+                return False
             try:
                 await touch(exchange, record)  # an open GET stream is a session in use
             except SessionNotFound:

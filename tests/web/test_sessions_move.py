@@ -31,6 +31,7 @@ from smcp_box.web.mcp import TransportSettings
 from tests.support.postgres import find_initdb, throwaway_postgres
 from tests.web.conftest import ALPHA_TOKEN, BoxUnderTest, FleetMember, run_box
 from tests.web.rawhttp import (
+    Event,
     initialize,
     note,
     read_all_events,
@@ -199,6 +200,10 @@ async def test_the_sdk_client_carries_on_when_its_requests_reach_another_box(two
     assert (await b.session(session)).ended
 
 
+async def remaining(events: AsyncIterator[Event]) -> list[Event]:
+    return [event async for event in events]
+
+
 async def test_a_get_stream_on_a_resumes_on_b_with_every_event_once(
     two: Fleet, http: httpx.AsyncClient
 ) -> None:
@@ -234,11 +239,29 @@ async def test_a_get_stream_on_a_resumes_on_b_with_every_event_once(
         ack = await http.post(b.url(), headers=session_headers(session), json=pushed)
         assert ack.status_code == 202
         fresh = await asyncio.wait_for(anext(events), 5)
-    stream_seq, last_seq = seen_on_a[-1].split("-")
-    assert fresh.id == f"{stream_seq}-{int(last_seq) + 1}"
-    assert fresh.json()["params"]["data"] == "saw notifications/roots/list_changed"
-    assert [int(i.split("-")[1]) for i in seen_on_a] == [1, 2, 3, 4]
-    assert (await two.row(session))[:2] == ("box_b", 1)
+        stream_seq, last_seq = seen_on_a[-1].split("-")
+        assert fresh.id == f"{stream_seq}-{int(last_seq) + 1}"
+        assert fresh.json()["params"]["data"] == "saw notifications/roots/list_changed"
+        assert [int(i.split("-")[1]) for i in seen_on_a] == [1, 2, 3, 4]
+        assert (await two.row(session))[:2] == ("box_b", 1)
+
+        # A comes back and a request reaches it: A takes the session back, and what the
+        # session emits is A's from now on. B hears of it, and its stream ends (at its next
+        # idle check) so that the client resumes where the balancer sends it.
+        two.tell("box_a", "box_b")
+        ack = await http.post(a.url(), headers=session_headers(session), json=pushed)
+        assert ack.status_code == 202
+        assert (await two.row(session))[:2] == ("box_a", 2)
+        two.tell("box_b", "box_a")
+        rest = await asyncio.wait_for(remaining(events), 10)
+    assert rest == []  # A's event was not B's to send: the stream just ended
+    assert fresh.id is not None
+    headers = session_headers(session, **{"Last-Event-ID": fresh.id})
+    async with http.stream("GET", a.url(), headers=headers) as back_on_a:
+        assert back_on_a.status_code == 200
+        missed = await asyncio.wait_for(anext(sse_events(back_on_a)), 5)
+    assert missed.id == f"{stream_seq}-{int(last_seq) + 2}"
+    assert missed.json()["params"]["data"] == "saw notifications/roots/list_changed"
 
 
 async def test_boxes_racing_for_one_session_leave_one_owner(
