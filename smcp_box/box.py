@@ -156,6 +156,9 @@ class Box:
         self.connections = ConnectionGuard(self.settings.server)
         self.box_id = box_id(self.settings)
         self.changes = LocalChangeFeed(self.box_id)
+        # Sessions are owned by this box id; takeovers are announced on, and heard from, the
+        # feed (docs/scale-out.md, "Sessions that move"). The feed lives as long as the box.
+        self.store.join_fleet(self.box_id, self.changes)
 
     #: The OAuth authorization server and its sign-in throttle (set by :meth:`start`).
     oauth: OAuthServices | None = None
@@ -285,7 +288,8 @@ class Box:
             auditor=self.auditor,
             observer=self.metrics,
             clock=self.clock,
-            new_session_id=lambda: secrets.token_urlsafe(32),
+            # The box id first, so a load balancer routes a session's requests by its prefix.
+            new_session_id=lambda: f"{self.box_id}-{secrets.token_urlsafe(32)}",
             admission=self.admission,
             box_id=self.box_id,
             changes=self.changes,

@@ -411,6 +411,17 @@ class SessionNotFound(StoreError):
     about_exchange = True
 
 
+class SessionMoved(StoreError):
+    """A session state write was refused because another box took the session over since the
+    writer read it (its owner and epoch changed; docs/scale-out.md, "Sessions that move"). The
+    writer re-reads; reaching a client it means "send the request again"."""
+
+    http_status = 409
+    jsonrpc_code = INVALID_REQUEST
+    kind = "session_moved"
+    about_exchange = True
+
+
 class KvQuotaExceeded(StoreError):
     http_status = 507
     jsonrpc_code = KV_QUOTA

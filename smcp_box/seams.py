@@ -191,6 +191,10 @@ class SessionRecord:
     ended: bool
     #: Small mutable per-session state the transport keeps (e.g. ``initialized``, log level).
     state: JsonObject
+    #: The box that owns the session now (``[cluster] box_id``; "" for a row from before
+    #: owners were kept), and the epoch bumped by every change of owner.
+    owner_box: str = ""
+    epoch: int = 0
 
 
 class SessionStore(Protocol):
@@ -202,8 +206,22 @@ class SessionStore(Protocol):
 
     async def get_session(self, tenant: str, session_id: str) -> SessionRecord | None: ...
 
-    async def update_session_state(self, tenant: str, session_id: str, state: JsonObject) -> None:
-        """Replace the session's state and mark it as seen now."""
+    async def update_session_state(
+        self, tenant: str, session_id: str, state: JsonObject, *, epoch: int | None = None
+    ) -> None:
+        """Replace the session's state and mark it as seen now.
+
+        With ``epoch`` (the one in the record the writer read), only while this box still owns
+        the session at that epoch: else :class:`~smcp_box.errors.SessionMoved`.
+        """
+        ...
+
+    async def claim_session(
+        self, tenant: str, session_id: str, seen: SessionRecord
+    ) -> SessionRecord:
+        """Take the session over from the owner and epoch of ``seen`` (a compare-and-set) and
+        return it as this box now owns it; if another box won the race, the row as it is now
+        (owned by the winner). :class:`~smcp_box.errors.SessionNotFound` when it is gone."""
         ...
 
     async def end_session(self, tenant: str, session_id: str) -> bool: ...

@@ -52,6 +52,8 @@ def session_json(session: SessionRecord) -> JsonObject:
         "created_at": session.created_at,
         "last_seen": session.last_seen,
         "ended": session.ended,
+        # The box that owns it now (docs/scale-out.md, "Sessions that move").
+        "owner_box": session.owner_box,
     }
 
 

@@ -367,6 +367,15 @@ CREATE INDEX blob_chunks_by_box ON blob_chunks (box_id, version);
 """
 
 #: Schema scripts; the database's ``user_version`` is how many of them it has run.
+# Sessions that move between the boxes of a fleet (docs/scale-out.md, "Sessions that move"):
+# the box that owns a session now, and an epoch bumped by every change of owner, so a takeover
+# is a compare-and-set on (owner_box, epoch) and a stale owner's state write is refused. Rows
+# from before have no owner: the first box a request for one reaches takes it over (once).
+_SESSION_OWNERS: Final = """
+ALTER TABLE sessions ADD COLUMN owner_box TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: Final[tuple[str, ...]] = (
     _V1,
     _V2,
@@ -378,6 +387,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     _TASKS,
     _BLOBS,
     _BOX_OWNERS,
+    _SESSION_OWNERS,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -336,7 +336,16 @@ CREATE TRIGGER blob_usage_track AFTER INSERT OR UPDATE OR DELETE ON blobs
     FOR EACH ROW EXECUTE FUNCTION blob_usage_track();
 """
 
+
+# Sessions that move between boxes: their owner and an epoch bumped by every change of owner
+# (the SQLite history's _SESSION_OWNERS; docs/scale-out.md, "Sessions that move").
+_SESSION_OWNERS: Final = """
+ALTER TABLE sessions
+    ADD COLUMN owner_box text NOT NULL DEFAULT '',
+    ADD COLUMN epoch bigint NOT NULL DEFAULT 0;
+"""
+
 #: Schema scripts; ``smcp_schema.version`` is how many of them the database has run.
-PG_MIGRATIONS: Final[tuple[str, ...]] = (_V1, _TASKS_BLOBS)
+PG_MIGRATIONS: Final[tuple[str, ...]] = (_V1, _TASKS_BLOBS, _SESSION_OWNERS)
 
 PG_SCHEMA_VERSION: Final = len(PG_MIGRATIONS)

@@ -6,11 +6,23 @@ finds another tenant's session, and its events are reachable only through their 
 
 Event ids are ``"<stream seq>-<event seq>"``: the stream's number within the session (1, 2, ...)
 and the event's number within that stream. Both only ever grow, so an id is never reused, even
-after old events are pruned, and ``Last-Event-ID`` alone names the stream to resume.
+after old events are pruned, and ``Last-Event-ID`` alone names the stream to resume. Both
+numbers are allocated in the database (``streams.seq``, ``streams.next_event``) inside the
+transaction that holds the session row's lock, so boxes appending to one stream at once get
+consecutive ids with no gap and no duplicate.
+
+Sessions that move (docs/scale-out.md): every row names the box that owns it and an epoch that
+every change of owner bumps. :meth:`Sessions.claim_session` takes a session over with a
+compare-and-set on (owner, epoch), so of boxes racing for one session exactly one wins, and
+announces it (``TOPIC_SESSION``: tenant, the id's lookup hash, the new owner) so that the other
+boxes drop their cached copy. A state write names the epoch its writer read and is refused
+(:class:`~smcp_box.errors.SessionMoved`) once the session has moved on, so a stale owner never
+overwrites the new owner's state.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import OrderedDict
 from collections.abc import Callable
@@ -18,11 +30,14 @@ from dataclasses import replace
 from typing import Final
 
 from smcp_box.config import SessionSettings, StoreSettings
-from smcp_box.errors import SessionNotFound, StoreError
-from smcp_box.seams import JsonObject, SessionRecord
+from smcp_box.errors import SessionMoved, SessionNotFound, StoreError
+from smcp_box.seams import Change, ChangeFeed, JsonObject, SessionRecord
 
+from .changes import TOPIC_SESSION
 from .crypto import Crypto
 from .db import Database, Row
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_EVENTS_PER_SESSION: Final = StoreSettings().max_events_per_session
 _DEFAULT_LIFETIMES: Final = SessionSettings()
@@ -30,9 +45,10 @@ _DEFAULT_LIFETIMES: Final = SessionSettings()
 # Bounded digit runs: an overlong id is garbage, not a huge integer to allocate and compare.
 _EVENT_ID: Final = re.compile(r"([0-9]{1,15})-([0-9]{1,15})")
 
+# The columns :meth:`Sessions._record` reads, in its order (also the takeover's RETURNING).
 _SELECT_SESSIONS: Final = (
     "SELECT tenant, sid_hash, sid_enc, protocol_version, client_info, state, created_at,"
-    " last_seen, ended FROM sessions"
+    " last_seen, ended, owner_box, epoch FROM sessions"
 )
 
 
@@ -68,10 +84,16 @@ class Sessions:
         self._max_events = max_events_per_session
         # Write-through cache of open sessions by lookup hash: every handshake-era request
         # reads its session, and a read through aiosqlite's one thread costs more than the rest
-        # of the request. Invariant: every write to a session in this class updates or drops
-        # its entry, and only this process writes sessions (other processes reach the box
-        # through its admin API), so an entry is never staler than the row.
+        # of the request. Invariants: it holds only sessions this box owns; every write to a
+        # session in this class updates or drops its entry; another box writes a session only
+        # after taking it over, which it announces, and the notice drops the entry here
+        # (:meth:`join_fleet`). Until the notice arrives an entry may be stale, which the
+        # epoch-conditional state writes make harmless: the first write refused re-reads.
         self._cache: OrderedDict[bytes, SessionRecord] = OrderedDict()
+        #: This box's id, the owner of the sessions it creates or takes over ("" until
+        #: :meth:`join_fleet`: a store that is no box's, e.g. in tests and tools).
+        self._box_id = ""
+        self._feed: ChangeFeed | None = None
         self._cache_size = SESSION_CACHE_SIZE
         self._idle_timeout_s = _DEFAULT_LIFETIMES.idle_timeout_s
         self._max_age_s = _DEFAULT_LIFETIMES.max_age_s
@@ -86,6 +108,41 @@ class Sessions:
         self._idle_timeout_s = idle_timeout_s
         self._max_age_s = max_age_s
         self._max_events = max_events_per_session
+
+    def join_fleet(self, box_id: str, feed: ChangeFeed | None) -> Callable[[], None]:
+        """Own sessions as ``box_id`` from now on, announce takeovers on ``feed``, and drop
+        the cached copy of a session another box announces it took over (or ended).
+        Returns the function that stops listening."""
+        self._box_id = box_id
+        self._feed = feed
+        self._cache.clear()  # entries were owned under the previous id
+        if feed is None:
+            return lambda: None
+        return feed.subscribe(TOPIC_SESSION, self._on_session_notice)
+
+    def _on_session_notice(self, change: Change) -> None:
+        parts = change.payload.split("\t")
+        if len(parts) != 3:
+            log.warning("ignoring a malformed %r notice from box %s", TOPIC_SESSION, change.origin)
+            return
+        _tenant, sid_hash_hex, owner = parts
+        if owner == self._box_id:
+            return  # this box's own takeover: its entry is the new owner's
+        try:
+            self._cache.pop(bytes.fromhex(sid_hash_hex), None)
+        except ValueError:
+            log.warning("ignoring a malformed %r notice from box %s", TOPIC_SESSION, change.origin)
+
+    async def _announce(self, tenant: str, sid_hash: bytes) -> None:
+        if self._feed is None:
+            return
+        try:
+            # The lookup hash, never the id: a session id is a bearer secret of the client.
+            await self._feed.publish(TOPIC_SESSION, f"{tenant}\t{sid_hash.hex()}\t{self._box_id}")
+        except Exception:
+            # The takeover is committed; a box that misses the notice serves from a stale copy
+            # until its first state write is refused by the epoch check and re-reads.
+            log.exception("could not announce a session takeover to the other boxes")
 
     def expired(self, record: SessionRecord, now: float) -> bool:
         """Past its idle or absolute lifetime: treated as gone before the cleaner deletes it."""
@@ -111,7 +168,7 @@ class Sessions:
         now = self._clock()
         rows = await self._db.write_one(
             "INSERT INTO sessions (tenant, sid_hash, sid_enc, protocol_version, client_info,"
-            " state, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " state, created_at, last_seen, owner_box, epoch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
             " ON CONFLICT (sid_hash) DO NOTHING RETURNING id",
             (
                 tenant,
@@ -122,6 +179,7 @@ class Sessions:
                 seal.seal_json({}, "session", tenant, sid_hash, "state"),
                 now,
                 now,
+                self._box_id,
             ),
         )
         if not rows:
@@ -140,6 +198,8 @@ class Sessions:
                 last_seen=now,
                 ended=False,
                 state={},
+                owner_box=self._box_id,
+                epoch=0,
             ),
         )
 
@@ -154,7 +214,7 @@ class Sessions:
             if row is None:
                 return None
             record = self._record(row)
-            if not record.ended:
+            if not record.ended and record.owner_box == self._box_id:
                 self._remember(sid_hash, record)
         if self.expired(record, self._clock()):
             # The row stays for the cleaner (one delete for many); the cache entry goes, so
@@ -172,8 +232,48 @@ class Sessions:
             )
         return [self._record(row) for row in rows]
 
+    async def claim_session(
+        self, tenant: str, session_id: str, seen: SessionRecord
+    ) -> SessionRecord:
+        """The session as this box owns it: ``seen`` itself when it does already (no write);
+        else taken over from ``seen``'s owner and epoch with one compare-and-set, announced.
+
+        A lost race (another box took it over since ``seen`` was read) returns the row as it
+        is now, owned by the winner: the caller serves from the winner's state and, should it
+        need to write that state, claims again from there (see docs/scale-out.md for why).
+        :class:`~smcp_box.errors.SessionNotFound` when the session ended meanwhile.
+        """
+        if seen.owner_box == self._box_id:
+            return seen
+        sid_hash = self._sid_hash(tenant, session_id)
+        # RETURNING the whole row: the former owner may have written the state since ``seen``
+        # was read (at the same epoch), and the new owner must serve what the row holds.
+        row = await self._db.write_one(
+            "UPDATE sessions SET owner_box = ?, epoch = epoch + 1, last_seen = ?"
+            " WHERE sid_hash = ? AND owner_box = ? AND epoch = ? AND ended = 0"
+            " RETURNING tenant, sid_hash, sid_enc, protocol_version, client_info, state,"
+            " created_at, last_seen, ended, owner_box, epoch",
+            (self._box_id, self._clock(), sid_hash, seen.owner_box, seen.epoch),
+        )
+        if row:
+            record = self._record(row[0])
+            self._remember(sid_hash, record)
+            await self._announce(tenant, sid_hash)
+            return record
+        async with self._db.read() as tx:
+            now_row = await tx.one(_SELECT_SESSIONS + " WHERE sid_hash = ?", (sid_hash,))
+        if now_row is None or now_row[8]:
+            self._cache.pop(sid_hash, None)
+            raise _not_found(tenant)
+        record = self._record(now_row)
+        if record.owner_box == self._box_id:
+            # Another request of this box won it (it announced the takeover).
+            self._remember(sid_hash, record)
+        return record
+
     def _record(self, row: Row) -> SessionRecord:
-        tenant, sid_hash, sid_enc, version, client_info, state, created, seen, ended = row
+        tenant, sid_hash, sid_enc, version, client_info, state, created, seen, ended = row[:9]
+        owner_box, epoch = row[9:]
         # The tenant column is clear text, but it is part of every AAD: a row whose tenant was
         # edited fails to decrypt instead of surfacing under another tenant.
         ctx = ("session", tenant, sid_hash)
@@ -186,23 +286,50 @@ class Sessions:
             last_seen=seen,
             ended=bool(ended),
             state=self._crypto.open_json(state, *ctx, "state"),
+            owner_box=owner_box,
+            epoch=int(epoch),
         )
 
-    async def update_session_state(self, tenant: str, session_id: str, state: JsonObject) -> None:
+    async def update_session_state(
+        self, tenant: str, session_id: str, state: JsonObject, *, epoch: int | None = None
+    ) -> None:
+        """Replace the state and mark the session seen. With ``epoch`` (the writer's record's),
+        only while this box owns the session at that epoch: else the cached copy is dropped and
+        :class:`~smcp_box.errors.SessionMoved` raised, and the writer re-reads. Without, the
+        write is unconditional (a store that is no fleet box's: tools and tests)."""
         sid_hash = self._sid_hash(tenant, session_id)
         sealed = self._crypto.seal_json(state, "session", tenant, sid_hash, "state")
         now = self._clock()
-        rows = await self._db.write_one(
-            "UPDATE sessions SET state = ?, last_seen = ? WHERE sid_hash = ? AND ended = 0"
-            " RETURNING id",
-            (sealed, now, sid_hash),
-        )
+        if epoch is None:
+            rows = await self._db.write_one(
+                "UPDATE sessions SET state = ?, last_seen = ? WHERE sid_hash = ? AND ended = 0"
+                " RETURNING id",
+                (sealed, now, sid_hash),
+            )
+        else:
+            rows = await self._db.write_one(
+                "UPDATE sessions SET state = ?, last_seen = ? WHERE sid_hash = ? AND ended = 0"
+                " AND owner_box = ? AND epoch = ? RETURNING id",
+                (sealed, now, sid_hash, self._box_id, epoch),
+            )
         if not rows:
             self._cache.pop(sid_hash, None)
+            if epoch is not None and await self._is_open(sid_hash):
+                raise SessionMoved(
+                    f"This session of tenant {tenant!r} was taken over by another box since "
+                    "this request read it; send the request again."
+                )
             raise _not_found(tenant)
         cached = self._cache.get(sid_hash)
         if cached is not None:
             self._remember(sid_hash, replace(cached, state=dict(state), last_seen=now))
+
+    async def _is_open(self, sid_hash: bytes) -> bool:
+        async with self._db.read() as tx:
+            row = await tx.one(
+                "SELECT 1 FROM sessions WHERE sid_hash = ? AND ended = 0", (sid_hash,)
+            )
+        return row is not None
 
     async def end_session(self, tenant: str, session_id: str) -> bool:
         """Mark the session ended and drop its events; False if it was not open."""
@@ -218,6 +345,7 @@ class Sessions:
                 return False
             # An ended session can never be resumed, so its events are dead weight.
             await tx.run("DELETE FROM streams WHERE session = ?", (row[0],))
+        await self._announce(tenant, sid_hash)  # other boxes drop their copies too
         return True
 
     async def expire_sessions(self, idle_before: float, created_before: float | None = None) -> int:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 from smcp_box.config import Settings, read_store_password
 from smcp_box.config import box_id as configured_box_id
 from smcp_box.errors import DecryptionFailed, StoreError
-from smcp_box.seams import JsonObject, SessionRecord
+from smcp_box.seams import ChangeFeed, JsonObject, SessionRecord
 
 from .apikeys import DEFAULT_LAST_USED_RESOLUTION, ApiKeyRecord, ApiKeys
 from .approvals import ApprovalRecord, Approvals
@@ -294,9 +294,23 @@ class Store:
     async def get_session(self, tenant: str, session_id: str) -> SessionRecord | None:
         return await self._sessions.get_session(tenant, session_id)
 
-    async def update_session_state(self, tenant: str, session_id: str, state: JsonObject) -> None:
-        """Replace the session's state and mark it as seen now (SessionNotFound if not open)."""
-        await self._sessions.update_session_state(tenant, session_id, state)
+    async def update_session_state(
+        self, tenant: str, session_id: str, state: JsonObject, *, epoch: int | None = None
+    ) -> None:
+        """Replace the session's state and mark it as seen now (SessionNotFound if not open;
+        with ``epoch``, SessionMoved once another box took it over since)."""
+        await self._sessions.update_session_state(tenant, session_id, state, epoch=epoch)
+
+    async def claim_session(
+        self, tenant: str, session_id: str, seen: SessionRecord
+    ) -> SessionRecord:
+        """Take the session over for this box (a no-op when it owns it; store/sessions.py)."""
+        return await self._sessions.claim_session(tenant, session_id, seen)
+
+    def join_fleet(self, box_id: str, feed: ChangeFeed | None) -> Callable[[], None]:
+        """Own sessions as ``box_id``, announce takeovers on ``feed`` and heed other boxes'
+        (docs/scale-out.md, "Sessions that move"); returns the function that stops heeding."""
+        return self._sessions.join_fleet(box_id, feed)
 
     async def end_session(self, tenant: str, session_id: str) -> bool:
         return await self._sessions.end_session(tenant, session_id)

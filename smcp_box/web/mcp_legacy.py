@@ -15,6 +15,7 @@ era-blind: :mod:`~smcp_box.web.mcp_calls`, :mod:`~smcp_box.web.mcp_context`,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,6 +28,7 @@ from smcp_box.errors import (
     BoxError,
     InvalidRequest,
     NotAcceptable,
+    SessionMoved,
     SessionNotFound,
     SessionRequired,
 )
@@ -78,6 +80,9 @@ from smcp_box.web.streams import (
 log = logging.getLogger("smcp_box.web.mcp")
 
 _SESSION_ID_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))
+#: Longer than any id a box issues (``<box_id>-<random>``: at most 32 + 1 + 43 characters), with
+#: room for ids issued by other sources; a longer one is no session's, refused before hashing.
+MAX_SESSION_ID_CHARS = 256
 
 
 class Session:
@@ -109,16 +114,23 @@ async def load_session(exchange: Exchange, header_version: str | None) -> Sessio
         raise SessionRequired(
             "Bad request: the Mcp-Session-Id header is required; send initialize to open a session"
         )
-    record = await exchange.endpoint.services.sessions.get_session(exchange.tenant_name, session_id)
     gone = SessionNotFound(
         "Not found: this session does not exist or has ended; send initialize to start a new one"
     )
+    if len(session_id) > MAX_SESSION_ID_CHARS or not set(session_id) <= _SESSION_ID_CHARS:
+        raise gone  # no box issued it (ids are visible ASCII); same answer as for unknown ones
+    sessions = exchange.endpoint.services.sessions
+    record = await sessions.get_session(exchange.tenant_name, session_id)
     if record is None or record.ended or record.tenant != exchange.tenant_name:
         raise gone
-    state = SessionState.from_json(record.state)
-    if state.owner != exchange.owner:
-        # Answer exactly as for an unknown session: a session id is not a credential.
+    if SessionState.from_json(record.state).owner != exchange.owner:
+        # Answer exactly as for an unknown session: a session id is not a credential. Checked
+        # before any takeover: another principal's request must not move the session.
         raise gone
+    # Owned here: the record itself, no write. Owned by another box (gone, or the balancer
+    # sent this request elsewhere): taken over and served here, same id, no re-initialize.
+    record = await sessions.claim_session(exchange.tenant_name, session_id, record)
+    state = SessionState.from_json(record.state)
     version = request_version(header_version, record.protocol_version)
     await touch(exchange, record)
     return Session(record, state, version)
@@ -130,9 +142,12 @@ async def touch(exchange: Exchange, record: SessionRecord) -> None:
         exchange.endpoint.services.clock() - record.last_seen
         >= exchange.endpoint.settings.session_touch_s
     ):
-        await exchange.endpoint.services.sessions.update_session_state(
-            record.tenant, record.session_id, record.state
-        )
+        # SessionMoved: another box owns it now and keeps it seen; this copy must not
+        # overwrite its state.
+        with contextlib.suppress(SessionMoved):
+            await exchange.endpoint.services.sessions.update_session_state(
+                record.tenant, record.session_id, record.state, epoch=record.epoch
+            )
 
 
 async def handle_post(exchange: Exchange, message: Message, header_version: str | None) -> Response:
@@ -199,6 +214,7 @@ async def _initialize(exchange: Exchange, request: Request) -> Response:
     )
     await sessions.create_session(exchange.tenant_name, session_id, version, params.client_info)
     state = SessionState(owner=exchange.owner, client_capabilities=params.capabilities)
+    # Unconditional: the session is seconds old and no other box has its id yet.
     await sessions.update_session_state(exchange.tenant_name, session_id, state.to_json())
     result = initialize_result(
         version, description.server_info, description.capabilities, description.instructions
@@ -446,6 +462,12 @@ async def _standalone_body(
                 exchange.tenant_name, session.id
             )
             if record is None or record.ended:
+                return False
+            if (record.owner_box, record.epoch) != (session.record.owner_box, session.record.epoch):
+                # The session moved since this stream began (docs/scale-out.md, "Sessions that
+                # move"): what it emits may now go to another box's stream. Ending this one
+                # makes the client resume with Last-Event-ID where the balancer sends it, from
+                # the shared event log, missing nothing.
                 return False
             try:
                 await touch(exchange, record)  # an open GET stream is a session in use

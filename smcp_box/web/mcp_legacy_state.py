@@ -6,6 +6,12 @@ of one session may run concurrently (a ``resources/subscribe`` next to a ``loggi
 so every change is a read-modify-write under a per-session lock: the change is applied to what
 the store holds *now*, not to the copy the request loaded when it began.
 
+In a fleet the lock is this box's only, so the write is also conditional on the epoch the box
+read (docs/scale-out.md, "Sessions that move"): a box writes a session's state only while it
+owns it, taking it over first if it does not; when another box took it over meanwhile the
+write is refused, and the change is applied again to the new owner's state after taking the
+session back (a request reached this box, so it serves it), a bounded number of times.
+
 Resource subscriptions: a ``resources/subscribe`` is forwarded to the module, which says whether
 it serves the URI; only when it answers with a result does the box record ``(session, uri)``
 (before the client sees the answer, so an update right after it is delivered). Unsubscribing
@@ -19,6 +25,7 @@ import asyncio
 import weakref
 from collections.abc import Awaitable, Callable
 
+from smcp_box.errors import SessionMoved
 from smcp_box.protocol.error_replies import Stage, error_reply
 from smcp_box.protocol.jsonrpc import Request
 from smcp_box.protocol.legacy import SessionState
@@ -29,6 +36,10 @@ from smcp_box.web.streams import SessionKey
 
 #: Lives as long as some request holds it: sessions no one is changing cost nothing.
 _locks: weakref.WeakValueDictionary[SessionKey, asyncio.Lock] = weakref.WeakValueDictionary()
+
+#: Read-claim-write rounds before a change gives up (SessionMoved: the client sends it again).
+#: Each lost round means another box took the session over within one round trip.
+_WRITE_ATTEMPTS = 3
 
 SUBSCRIBE = "resources/subscribe"
 UNSUBSCRIBE = "resources/unsubscribe"
@@ -46,14 +57,25 @@ async def change_state(
         lock = _locks[key] = asyncio.Lock()
     sessions = exchange.endpoint.services.sessions
     async with lock:
-        record = await sessions.get_session(*key)
-        if record is None or record.ended:
-            return None
-        state = SessionState.from_json(record.state)
-        changed = change(state)
-        if changed != state:
-            await sessions.update_session_state(key[0], key[1], changed.to_json())
-        return changed
+        for attempt in range(_WRITE_ATTEMPTS):
+            record = await sessions.get_session(*key)
+            if record is None or record.ended:
+                return None
+            record = await sessions.claim_session(key[0], key[1], record)
+            state = SessionState.from_json(record.state)
+            changed = change(state)
+            if changed == state:
+                return changed
+            try:
+                await sessions.update_session_state(
+                    key[0], key[1], changed.to_json(), epoch=record.epoch
+                )
+            except SessionMoved:
+                if attempt + 1 == _WRITE_ATTEMPTS:
+                    raise
+                continue
+            return changed
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def subscription_keeper(

@@ -87,8 +87,8 @@ async def test_sessions_list_and_end(rb: RunningBox) -> None:
     everything = (await rb.client.sessions())["sessions"]
     assert sorted(s["session_id"] for s in everything) == ["sid-a", "sid-b"]
     notes = (await rb.client.sessions("notes"))["sessions"]
-    assert [(s["session_id"], s["client"]) for s in notes] == [
-        ("sid-a", {"name": "cli", "version": "1"})
+    assert [(s["session_id"], s["client"], s["owner_box"]) for s in notes] == [
+        ("sid-a", {"name": "cli", "version": "1"}, rb.box.box_id)
     ]
     assert await rb.client.end_session("notes", "sid-a") == {"ended": "sid-a", "tenant": "notes"}
     assert (await rb.client.sessions("notes"))["sessions"] == []

@@ -4,6 +4,7 @@ that survive a restart of the box."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import httpx
@@ -73,19 +74,27 @@ async def test_delete_ends_the_session(box: BoxProcess, keys: dict[str, str]) ->
 
 
 async def test_sessions_and_events_survive_a_restart(tmp_path: Path) -> None:
-    proc = BoxProcess(workdir=tmp_path, tenants_dir=make_tenants(tmp_path))
+    """Also under another box id: the box that comes back as ``box_b`` takes over the sessions
+    ``box_a`` opened (docs/scale-out.md, "Sessions that move")."""
+    proc = BoxProcess(
+        workdir=tmp_path,
+        tenants_dir=make_tenants(tmp_path),
+        extra_env={"SMCP_BOX_CLUSTER_BOX_ID": "box_a"},
+    )
     proc.start()
     try:
         key = proc.create_key("utils")
         url = proc.url("utils")
         async with httpx.AsyncClient(timeout=30) as http:
             session = await legacy_session(http, url, key)
+            assert session.startswith("box_a-")
             first = await http.post(url, json=primes_call(3), headers=legacy_headers(key, session))
             events = sse_events_of(first.text)
             first_progress_id = next(
                 event_id for event_id, data in events if "notifications/progress" in data
             )
         assert proc.stop() == 0
+        proc.extra_env["SMCP_BOX_CLUSTER_BOX_ID"] = "box_b"
         proc.start()
         async with httpx.AsyncClient(timeout=30) as http:
             ping = {"jsonrpc": "2.0", "id": 4, "method": "ping"}
@@ -97,5 +106,12 @@ async def test_sessions_and_events_survive_a_restart(tmp_path: Path) -> None:
             )
             replayed = [json.loads(d) for _, d in sse_events_of(replay.text)]
             assert any(m.get("id") == 3 and "result" in m for m in replayed)
+        owners = sqlite3.connect(tmp_path / "state" / "smcp-box.db")
+        try:
+            assert owners.execute("SELECT owner_box, epoch FROM sessions").fetchall() == [
+                ("box_b", 1)
+            ]
+        finally:
+            owners.close()
     finally:
         assert proc.stop() == 0, proc.log()

@@ -36,8 +36,9 @@ PREVIOUS_RELEASE = MIGRATIONS[:1]
 def previous_release(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """While active, Store.open migrates only as far as the previous release did.
 
-    Migration 2 only added tables, so with it held back the store writes exactly the rows
-    0.1.0 wrote into the version-1 tables.
+    Later migrations add tables, and columns to ``sessions`` (owner and epoch, for fleets):
+    the store writes the rows of the other version-1 tables exactly as 0.1.0 wrote them, and
+    :func:`write_as_previous_release` copies a session's version-1 columns in.
     """
     monkeypatch.setattr(
         store_db, "migrate", functools.partial(migrate, migrations=PREVIOUS_RELEASE)
@@ -70,9 +71,7 @@ async def write_as_previous_release(path: Path, key: bytes) -> dict[str, str]:
     try:
         key_id, secret = await store.create_api_key("notes", "laptop")
         await store.kv_set("notes", "note:0001", '{"title":"hello","body":"world"}')
-        await store.create_session("notes", "sid-1", "2025-06-18", {"name": "old-client"})
-        await store.update_session_state("notes", "sid-1", {"initialized": True})
-        event_id = await store.append_event("notes", "sid-1", "stream-1", '{"jsonrpc":"2.0"}')
+        event_id = await copy_in_a_session(path, key)
         await store.append_audit(
             "key.create",
             tenant="notes",
@@ -86,16 +85,60 @@ async def write_as_previous_release(path: Path, key: bytes) -> dict[str, str]:
     return {"key_id": key_id, "secret": secret, "event_id": event_id}
 
 
-async def assert_previous_rows_intact(store: Store, written: dict[str, str]) -> None:
+async def copy_in_a_session(path: Path, key: bytes) -> str:
+    """A session with an event, as 0.1.0 wrote it: made by this release's code in a scratch
+    database, its version-1 columns copied into ``path`` (sealed values are bound to the tenant
+    and the session, not to the file). Returns the event's id."""
+    scratch = path.with_name("scratch.db")
+    with pytest.MonkeyPatch.context() as current:
+        current.setattr(store_db, "migrate", migrate)
+        store = await Store.open(scratch, key)
+        try:
+            await store.create_session("notes", "sid-1", "2025-06-18", {"name": "old-client"})
+            await store.update_session_state("notes", "sid-1", {"initialized": True})
+            event_id = await store.append_event("notes", "sid-1", "stream-1", '{"jsonrpc":"2.0"}')
+        finally:
+            await store.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("ATTACH DATABASE ? AS scratch", (str(scratch),))
+        # event_count starts at 0: the events trigger counts the copied event.
+        conn.execute(
+            "INSERT INTO sessions (id, tenant, sid_hash, sid_enc, protocol_version, client_info,"
+            " state, created_at, last_seen, ended, event_count) SELECT id, tenant, sid_hash,"
+            " sid_enc, protocol_version, client_info, state, created_at, last_seen, ended, 0"
+            " FROM scratch.sessions"
+        )
+        conn.execute("INSERT INTO streams SELECT * FROM scratch.streams")
+        conn.execute("INSERT INTO events SELECT * FROM scratch.events")
+    finally:
+        conn.close()
+    scratch.unlink()
+    return event_id
+
+
+def sessions_rows(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM sessions").fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def assert_previous_rows_intact(
+    store: Store, written: dict[str, str], *, sessions_readable: bool = True
+) -> None:
     record = await store.verify_api_key(written["secret"])
     assert record is not None
     assert (record.key_id, record.tenant) == (written["key_id"], "notes")
     assert await store.kv_get("notes", "note:0001") == '{"title":"hello","body":"world"}'
     assert await store.kv_usage("notes") == (1, len("note:0001") + 32)
-    session = await store.get_session("notes", "sid-1")
-    assert session is not None
-    assert session.client_info == {"name": "old-client"}
-    assert session.state == {"initialized": True}
+    if sessions_readable:
+        session = await store.get_session("notes", "sid-1")
+        assert session is not None
+        assert session.client_info == {"name": "old-client"}
+        assert session.state == {"initialized": True}
+        assert (session.owner_box, session.epoch) == ("", 0)  # the first request takes it over
     verification = await store.verify_audit_chain()
     assert verification.ok, verification.message
     assert verification.rows_checked == 1
@@ -165,6 +208,9 @@ async def test_rollback_is_the_previous_release_and_the_backup_from_before_the_u
     assert user_version(database) == len(PREVIOUS_RELEASE)
     store = await Store.open(database, key)
     try:
-        await assert_previous_rows_intact(store, written)
+        # This release's session code needs the owner columns 0.1.0 never had: the row itself
+        # is what the restore must give back.
+        await assert_previous_rows_intact(store, written, sessions_readable=False)
     finally:
         await store.close()
+    assert sessions_rows(database) == 1

@@ -34,6 +34,7 @@ from smcp_box.metrics import BoxFigures, TenantFigures
 from smcp_box.seams import JsonObject, SessionRecord
 from smcp_box.store import Store
 from smcp_box.store.audit_writer import AuditWriter
+from smcp_box.store.changes import LocalChangeFeed
 from smcp_box.tenancy.quotas import Admission
 from smcp_box.web.app import create_app
 from smcp_box.web.connections import EXTENSION_KEY as CONNECTIONS_KEY
@@ -78,8 +79,10 @@ class TappedStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
 
-    async def update_session_state(self, tenant: str, session_id: str, state: JsonObject) -> None:
-        await self.store.update_session_state(tenant, session_id, state)
+    async def update_session_state(
+        self, tenant: str, session_id: str, state: JsonObject, *, epoch: int | None = None
+    ) -> None:
+        await self.store.update_session_state(tenant, session_id, state, epoch=epoch)
         self.touches += 1
         self.changes.note()
 
@@ -141,6 +144,17 @@ class BoxUnderTest:
         ]
 
 
+@dataclass
+class FleetMember:
+    """One box of a fleet for :func:`run_box`: its store on the shared database, its box id and
+    change feed, and the wall clock its store was opened with (the transport's too)."""
+
+    store: Store
+    box_id: str
+    changes: LocalChangeFeed
+    now: list[float]
+
+
 def app_settings(transport: TransportSettings) -> Settings:
     """The settings tree whose server section is ``transport`` (they are one record)."""
     return Settings(server=transport)
@@ -152,24 +166,31 @@ async def run_box(
     alpha: EchoRuntime | None = None,
     hosts: dict[str, str] | None = None,
     admission: Admission | None = None,
+    fleet: FleetMember | None = None,
 ) -> AsyncIterator[BoxUnderTest]:
-    """``hosts`` (host name -> tenant name) are the tenants' tenant.toml ``hosts``."""
+    """``hosts`` (host name -> tenant name) are the tenants' tenant.toml ``hosts``. ``fleet``:
+    serve as one box of a fleet, on its store (the caller's, closed here) and box id."""
     alpha, beta = alpha or EchoRuntime("alpha"), EchoRuntime("beta")
     disabled = EchoRuntime("gamma", enabled=False)
-    now = [1_700_000_000.0]
+    now = [1_700_000_000.0] if fleet is None else fleet.now
     observer = RecordingObserver()
     counter = itertools.count(1)
     issued: list[str] = []
+    prefix = "sess" if fleet is None else fleet.box_id
 
     def new_session_id() -> str:
-        session_id = f"sess-{next(counter)}-0123456789abcdef"
+        session_id = f"{prefix}-{next(counter)}-0123456789abcdef"
         issued.append(session_id)
         return session_id
 
     with tempfile.TemporaryDirectory(prefix="smcp-web-") as folder:
-        store = await Store.open(
-            Path(folder) / "box.db", secrets.token_bytes(32), clock=lambda: now[0]
-        )
+        if fleet is None:
+            store = await Store.open(
+                Path(folder) / "box.db", secrets.token_bytes(32), clock=lambda: now[0]
+            )
+        else:
+            store = fleet.store
+            store.join_fleet(fleet.box_id, fleet.changes)
         auditor = AuditWriter(store, clock=lambda: now[0])
         auditor.start()
         sessions = TappedStore(store)
@@ -199,6 +220,7 @@ async def run_box(
             clock=lambda: now[0],
             new_session_id=new_session_id,
             admission=admission or Admission(QuotaSettings(), lambda _name: None),
+            **({} if fleet is None else {"box_id": fleet.box_id, "changes": fleet.changes}),
         )
         app = create_app(
             app_settings(settings),
