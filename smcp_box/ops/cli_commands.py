@@ -95,7 +95,10 @@ def register(commands: Any) -> None:
 
     actions = _audit_actions(commands)
     export = _common(
-        actions.add_parser("export", help="write the audit log as JSON lines, oldest first"),
+        actions.add_parser(
+            "export",
+            help="write the audit log as JSON lines: every box's chain, merged oldest first",
+        ),
         "audit-export",
     )
     export.add_argument(
@@ -106,7 +109,8 @@ def register(commands: Any) -> None:
     export.add_argument("--event", default=None, help="exact event name, e.g. tool.call")
     verify = _common(
         actions.add_parser(
-            "verify", help="check the hash chain; list every edited, inserted or deleted row"
+            "verify",
+            help="check every box's hash chain; list every edited, inserted or deleted row",
         ),
         "audit-verify",
     )

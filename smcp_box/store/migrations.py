@@ -356,6 +356,19 @@ CREATE TRIGGER blob_usage_delete AFTER DELETE ON blobs BEGIN
 END;
 """
 
+# One audit hash chain per box (store/audit.py): each row names its box and its place in that
+# box's chain; ``id`` stays the database-wide row number. Rows from before are the legacy chain
+# (box ''), their place their id, as they were hashed; no hash changes.
+_AUDIT_CHAINS: Final = """
+ALTER TABLE audit ADD COLUMN box TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+UPDATE audit SET seq = id;
+CREATE UNIQUE INDEX audit_chain ON audit (box, seq);
+-- audit export merges the chains in this order.
+DROP INDEX audit_by_ts;
+CREATE INDEX audit_by_time ON audit (ts, box, seq);
+"""
+
 #: Schema scripts; the database's ``user_version`` is how many of them it has run.
 MIGRATIONS: Final[tuple[str, ...]] = (
     _V1,
@@ -367,6 +380,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     _APPROVALS,
     _TASKS,
     _BLOBS,
+    _AUDIT_CHAINS,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

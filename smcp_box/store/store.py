@@ -15,13 +15,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from smcp_box.config import Settings, read_store_password
+from smcp_box.config import Settings, box_id, read_store_password
 from smcp_box.errors import DecryptionFailed, StoreError
 from smcp_box.seams import JsonObject, SessionRecord
 
 from .apikeys import DEFAULT_LAST_USED_RESOLUTION, ApiKeyRecord, ApiKeys
 from .approvals import ApprovalRecord, Approvals
-from .audit import Audit, AuditEntry, AuditRecord
+from .audit import Audit, AuditEntry, AuditRecord, ChainVerification
 from .backend import AREAS, Database, UnportedArea
 from .baselines import BaselineRow, Baselines
 from .blobs import Blobs
@@ -49,6 +49,9 @@ if TYPE_CHECKING:
     from smcp_box.seams import SessionStore
 
 _KEY_CHECK: Final = "key_check"
+#: The box id of a store opened without one (tests and tools); a box passes its own
+#: (``config.box_id``), which names its audit chain.
+DEFAULT_BOX_ID: Final = "box"
 _HEALTH: Final = "healthcheck"
 _DEFAULT_LIMITS: Final = KvLimits()
 
@@ -85,6 +88,7 @@ async def open_configured(
         "kv_max_keys": store_settings.kv_max_keys,
         "kv_max_value_bytes": store_settings.kv_max_value_bytes,
         "kv_max_total_bytes": store_settings.kv_max_total_bytes,
+        "box_id": box_id(settings),
     }
     if store_settings.backend == "postgres":
         return await Store.open_postgres(
@@ -114,6 +118,7 @@ class Store:
         max_events_per_session: int,
         kv_limits: KvLimits,
         api_key_last_used_resolution: float,
+        box_id: str = DEFAULT_BOX_ID,
     ) -> None:
         """Use :meth:`open`; this only wires the parts together.
 
@@ -122,6 +127,8 @@ class Store:
         self._db = db
         self._crypto = crypto
         self._clock = clock
+        #: The box this store writes for: its audit rows go to this box's chain.
+        self.box_id = box_id
 
         def on(area: str) -> Database:
             return db if area in db.areas else UnportedArea(area, db)
@@ -137,7 +144,7 @@ class Store:
             token_source,
             last_used_resolution=api_key_last_used_resolution,
         )
-        self._audit = Audit(on("audit"), crypto, clock)
+        self._audit = Audit(on("audit"), crypto, clock, box_id)
         self._tenant_states = TenantStates(on("tenant_state"), crypto, clock)
         self._signing_keys = SigningKeys(on("signing_keys"), crypto)
         #: The authorization server's clients, codes, refresh tokens, consents and logins
@@ -171,6 +178,7 @@ class Store:
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         api_key_last_used_resolution: float = DEFAULT_LAST_USED_RESOLUTION,
         synchronous: Synchronous = DEFAULT_SYNCHRONOUS,
+        box_id: str = DEFAULT_BOX_ID,
     ) -> Store:
         """Open (creating and migrating if needed) the database at ``path``.
 
@@ -200,6 +208,7 @@ class Store:
                 kv_max_keys, kv_max_value_bytes, kv_max_total_bytes, kv_max_key_bytes
             ),
             api_key_last_used_resolution=api_key_last_used_resolution,
+            box_id=box_id,
         )
 
     @classmethod
@@ -219,6 +228,7 @@ class Store:
         kv_max_key_bytes: int = _DEFAULT_LIMITS.max_key_bytes,
         api_key_last_used_resolution: float = DEFAULT_LAST_USED_RESOLUTION,
         pool_size: int = DEFAULT_POOL_SIZE,
+        box_id: str = DEFAULT_BOX_ID,
     ) -> Store:
         """Open (migrating if needed) the PostgreSQL database at ``dsn``, shared by every box
         of a fleet. Areas not ported to PostgreSQL yet (:func:`unported_areas`) refuse every
@@ -235,6 +245,7 @@ class Store:
                 kv_max_keys, kv_max_value_bytes, kv_max_total_bytes, kv_max_key_bytes
             ),
             api_key_last_used_resolution=api_key_last_used_resolution,
+            box_id=box_id,
         )
 
     @classmethod
@@ -248,6 +259,7 @@ class Store:
         max_events_per_session: int = DEFAULT_MAX_EVENTS_PER_SESSION,
         kv_limits: KvLimits = _DEFAULT_LIMITS,
         api_key_last_used_resolution: float = DEFAULT_LAST_USED_RESOLUTION,
+        box_id: str = DEFAULT_BOX_ID,
     ) -> Store:
         """A store on an opened, migrated database of any backend (the store owns it from
         here: it is closed on failure and by :meth:`close`), after the data key check."""
@@ -259,6 +271,7 @@ class Store:
             max_events_per_session=max_events_per_session,
             kv_limits=kv_limits,
             api_key_last_used_resolution=api_key_last_used_resolution,
+            box_id=box_id,
         )
         try:
             await store._check_key()
@@ -277,7 +290,6 @@ class Store:
             row = await tx.one("SELECT value FROM meta WHERE name = ?", (_KEY_CHECK,))
             if row is None:
                 await tx.run("INSERT INTO meta (name, value) VALUES (?, ?)", (_KEY_CHECK, expected))
-                await self._audit.init_head(tx)
                 return
         if not hmac.compare_digest(bytes(row[0]), expected):
             raise DecryptionFailed(
@@ -570,8 +582,28 @@ class Store:
             tenant=tenant, event=event, since_id=since_id, limit=limit, before_id=before_id
         )
 
+    async def audit_by_time(
+        self,
+        *,
+        after: tuple[float, str, int] | None = None,
+        tenant: str | None = None,
+        event: str | None = None,
+        since_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        """Every chain's rows merged in time order (ties by box, place in chain), after the
+        row ``after`` = (ts, box, seq): how ``audit export`` reads a fleet's log."""
+        return await self._audit.audit_by_time(
+            after=after, tenant=tenant, event=event, since_id=since_id, limit=limit
+        )
+
     async def verify_audit_chain(self) -> AuditVerification:
+        """Every box's chain verified: one verdict, naming the first broken chain's box."""
         return await self._audit.verify_audit_chain()
+
+    async def verify_audit_chains(self) -> list[ChainVerification]:
+        """Every box's chain verified, each on its own (box order)."""
+        return await self._audit.verify_audit_chains()
 
     async def scan_audit_chain(self) -> list[ChainFinding]:
         """Every edited, inserted or deleted row, where verification stops at the first."""
