@@ -265,7 +265,8 @@ class PgDatabase:
 
 async def database_contents(dsn: str, *, password: str | None = None) -> dict[str, int]:
     """The tables of the database at ``dsn`` (its current schema) that hold rows, with their
-    row counts; empty for an empty database. Reads only: nothing is created or migrated."""
+    row counts; empty for an empty database, or one with only smcp-box's empty schema. Reads
+    only: nothing is created or migrated."""
     try:
         import asyncpg
     except ImportError:
@@ -281,7 +282,8 @@ async def database_contents(dsn: str, *, password: str | None = None) -> dict[st
         tables = await conn.fetch(
             "SELECT quote_ident(table_name), table_name FROM information_schema.tables"
             " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
-            " ORDER BY table_name"
+            # The schema version alone is no data: a copy that failed and rolled back leaves it.
+            " AND table_name <> 'smcp_schema' ORDER BY table_name"
         )
         found = {}
         for quoted, name in tables:

@@ -19,10 +19,11 @@ import pytest
 
 from smcp_box.admin.upload import read_tenant_upload
 from smcp_box.config import Settings, box_id
-from smcp_box.errors import ConfigError, DecryptionFailed
+from smcp_box.errors import ConfigError, DecryptionFailed, StoreError
 from smcp_box.ops.offline import existing_data_key
 from smcp_box.ops.store_migrate import run_store_migrate
 from smcp_box.store import AuditEntry, Store, statelock
+from smcp_box.store.pg import database_contents
 from smcp_box.store.transfer import PROGRESS_ROWS
 from tests.admin.support import running_box
 from tests.support.postgres import find_initdb, throwaway_postgres
@@ -150,7 +151,7 @@ async def test_a_populated_box_moves_to_postgresql_whole(
     assert "audit (" in again.stderr
 
 
-async def test_a_running_box_or_a_missing_database_is_refused(
+async def test_a_running_box_a_schema_mismatch_or_a_missing_database_is_refused(
     tmp_path: Path, postgres: str, module_cache: Path
 ) -> None:
     settings, _ = await populated_box(tmp_path, module_cache)
@@ -161,6 +162,18 @@ async def test_a_running_box_or_a_missing_database_is_refused(
             await run_store_migrate(settings, dsn, print)
     finally:
         lock.release()
+
+    # A column PostgreSQL lacks refuses the whole copy, naming it; nothing stays behind, so the
+    # same target takes the copy once the schemas match.
+    with sqlite3.connect(settings.database_path()) as raw:
+        raw.execute("ALTER TABLE kv ADD COLUMN colour TEXT")
+    with pytest.raises(StoreError, match="PostgreSQL's kv has no column colour"):
+        await run_store_migrate(settings, dsn, print)
+    assert await database_contents(dsn) == {}
+    with sqlite3.connect(settings.database_path()) as raw:
+        raw.execute("ALTER TABLE kv DROP COLUMN colour")
+    assert (await run_store_migrate(settings, dsn, print)).ok
+
     settings.database_path().rename(tmp_path / "elsewhere.db")
     with pytest.raises(ConfigError, match="no database at"):
         await run_store_migrate(settings, dsn, print)
