@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
+from functools import partial
 
 import pytest
 
 from smcp_box.errors import StoreError
 from smcp_box.store import Store
+from smcp_box.store import db as store_db
 from smcp_box.store.audit import AuditEntry, AuditRecord
 from smcp_box.store.audit_writer import AuditWriter
+from smcp_box.store.chain import ZERO_HASH, ChainRow, encode_head, row_hash
+from smcp_box.store.crypto import Crypto
+from smcp_box.store.migrations import MIGRATIONS, migrate
+from smcp_box.store.pg import PgDatabase
+from smcp_box.store.pg_schema import PG_MIGRATIONS
 
 from .conftest import Backend
 
@@ -187,3 +195,49 @@ async def test_pruning_prunes_every_chain_each_to_its_own_checkpoint(
         ("one", 1, 3, True),
         ("two", 2, 4, True),
     ]
+
+
+async def test_a_single_chain_from_before_boxes_verifies_after_the_upgrade_and_is_adopted(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The schema as it was before per-box chains: every migration but the last (this one).
+    monkeypatch.setattr(store_db, "migrate", partial(migrate, migrations=MIGRATIONS[:-1]))
+    original = PgDatabase._migrate
+    monkeypatch.setattr(
+        PgDatabase, "_migrate", lambda db: original(db, migrations=PG_MIGRATIONS[:-1])
+    )
+    await (await backend.open()).close()
+    # Three rows and the head as the previous release wrote them: one chain, place = id.
+    crypto = Crypto(backend.data_key)
+    prev = ZERO_HASH
+    for n in range(1, 4):
+        row = ChainRow(n, 1_700_000_000.0 + n, "event", f"old.{n}", None, "admin", None, "ok",
+                       "{}", prev, b"", None)  # fmt: skip
+        row = replace(row, hash=row_hash(crypto, prev, row))
+        await backend.raw(
+            "INSERT INTO audit (id, ts, kind, event, tenant, actor, source_ip, outcome, detail,"
+            f" prev_hash, hash, sig) VALUES ({n}, {row.ts}, 'event', '{row.event}', NULL,"
+            f" 'admin', NULL, 'ok', '{{}}', {_blob(backend, prev)}, {_blob(backend, row.hash)},"
+            " NULL)"
+        )
+        prev = row.hash
+    await backend.raw(
+        "INSERT INTO meta (name, value) VALUES"
+        f" ('audit_head', {_blob(backend, encode_head(crypto, 3, prev))})"
+    )
+    monkeypatch.undo()
+
+    store = await backend.open(box_id="homelab")
+    (legacy,) = await store.verify_audit_chains()
+    assert (legacy.box, legacy.rows, legacy.head, legacy.ok) == ("", 3, 3, True)
+    later = AuditEntry("new", None, "box", None, "ok", ts=1_800_000_000.0)
+    assert await store.append_audit_many([later]) == [4]
+    (adopted,) = await store.verify_audit_chains()
+    assert (adopted.box, adopted.rows, adopted.head, adopted.ok) == ("homelab", 4, 4, True)
+    rows = await store.audit_by_time()
+    assert [(r.id, r.box, r.seq) for r in rows] == [(n, "homelab", n) for n in range(1, 5)]
+
+
+def _blob(backend: Backend, value: bytes) -> str:
+    """``value`` as a binary literal in ``backend``'s SQL."""
+    return f"X'{value.hex()}'" if backend.name == "sqlite" else f"'\\x{value.hex()}'::bytea"
