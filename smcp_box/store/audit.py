@@ -75,6 +75,12 @@ _SELECT_CHAIN: Final = (
     "SELECT seq, ts, kind, event, tenant, actor, source_ip, outcome, detail, prev_hash, hash, sig"
     " FROM audit WHERE box = ? ORDER BY seq"
 )
+#: The one chain of a file from before chains had boxes (no box or seq column): place = id.
+#: The parameter (always the legacy chain's name) keeps the call the same as _SELECT_CHAIN's.
+_SELECT_OLD_CHAIN: Final = (
+    "SELECT id, ts, kind, event, tenant, actor, source_ip, outcome, detail, prev_hash, hash, sig"
+    " FROM audit WHERE ? = '' ORDER BY id"
+)
 #: Every chain: those with rows, and those with a head (whose rows may all have been deleted).
 _SELECT_CHAIN_NAMES: Final = (
     "SELECT box FROM audit UNION SELECT substr(name, 12) FROM meta"
@@ -260,7 +266,7 @@ def _read_chains(path: Path, judge: Judge[_T]) -> list[tuple[str, int, bytes | N
             columns = {row[1] for row in conn.execute("PRAGMA table_info(audit)")}
             heads = {name: bytes(value) for name, value in conn.execute(_SELECT_HEADS)}
             if "seq" not in columns:
-                select_rows = _SELECT_CHAIN.replace("seq", "id").replace("box = ?", "? = ''")
+                select_rows = _SELECT_OLD_CHAIN
                 any_row = conn.execute("SELECT 1 FROM audit").fetchone()
                 boxes = [LEGACY_CHAIN] if heads or any_row else []
                 count_sql = "SELECT count(*) FROM audit WHERE ? = ''"

@@ -6,6 +6,7 @@ Needs PostgreSQL's initdb (CI installs it, as for the store contract suite); ski
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -144,6 +145,16 @@ async def test_a_populated_box_moves_to_postgresql_whole(
     with pytest.raises(DecryptionFailed, match="does not match"):
         await Store.open_postgres(dsn, bytes(32))
 
+    # audit verify and export on a fleet's database: every chain, each row naming its box.
+    on_postgres = {"SMCP_BOX_STORE_BACKEND": "postgres", "SMCP_BOX_STORE_DSN": dsn}
+    verify = run_cli(settings, "audit", "verify", env=on_postgres)
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stdout.startswith("OK: every audit chain is intact (2 chain(s), ")
+    assert "  box second: 1 row(s), head 1: intact" in verify.stdout
+    export = run_cli(settings, "audit", "export", "--event", "box.start", env=on_postgres)
+    assert export.returncode == 0, export.stderr
+    assert [json.loads(line)["box"] for line in export.stdout.splitlines()][-1] == "second"
+
     # A second migrate into the now non-empty database is refused, naming what is there.
     again = run_cli(settings, "store", "migrate", "--to", dsn)
     assert again.returncode == 1
@@ -179,17 +190,20 @@ async def test_a_running_box_a_schema_mismatch_or_a_missing_database_is_refused(
         await run_store_migrate(settings, dsn, print)
 
 
-def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMCP_BOX_")}
-    env.update(
+def run_cli(
+    settings: Settings, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SMCP_BOX_")}
+    environ.update(
         SMCP_BOX_STATE_DIR=str(settings.state_path()),
         SMCP_BOX_CACHE_DIR=settings.cache_dir,
         SMCP_BOX_RUNTIME_DIR=settings.runtime_dir,
         SMCP_BOX_TENANTS_DIR=str(settings.tenants_path()),
+        **(env or {}),
     )
     return subprocess.run(
         [sys.executable, "-m", "smcp_box.cli", *args],
-        env=env,
+        env=environ,
         capture_output=True,
         text=True,
         timeout=60,
