@@ -86,6 +86,9 @@ def audit_json(row: AuditRecord) -> JsonObject:
         "outcome": row.outcome,
         "detail": row.detail,
         "kind": row.kind,
+        # The box whose audit chain holds the row, and its place there (docs/scale-out.md).
+        "box": row.box,
+        "seq": row.seq,
     }
 
 

@@ -1,4 +1,5 @@
-"""The maintenance subcommands: ``backup``, ``restore``, ``doctor``, ``audit export|verify``.
+"""The maintenance subcommands: ``backup``, ``restore``, ``doctor``, ``audit export|verify``,
+``store migrate``.
 
 ``register(commands)`` adds them to ``smcp-box``'s subparsers; ``dispatch(args, settings)`` runs
 one and returns its exit status, or None when ``args`` is not one of them. They work on the
@@ -93,9 +94,30 @@ def register(commands: Any) -> None:
     )
     doctor.add_argument("--json", action="store_true")
 
+    store = commands.add_parser("store", help="the box's database")
+    store_actions = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    migrate = _common(
+        store_actions.add_parser(
+            "migrate",
+            help="copy this box's SQLite database into an empty PostgreSQL database "
+            "(the box must be stopped)",
+            description="Copy every table (sealed values as they are, the audit chains "
+            "whole) into the empty PostgreSQL database DSN, then check the row counts, the "
+            "data key and every audit chain there. The password, if any, is the credentials "
+            "folder's store-password. The SQLite file is left unchanged.",
+        ),
+        "store-migrate",
+    )
+    migrate.add_argument(
+        "--to", required=True, metavar="DSN", help="postgresql://user@host/database"
+    )
+
     actions = _audit_actions(commands)
     export = _common(
-        actions.add_parser("export", help="write the audit log as JSON lines, oldest first"),
+        actions.add_parser(
+            "export",
+            help="write the audit log as JSON lines: every box's chain, merged oldest first",
+        ),
         "audit-export",
     )
     export.add_argument(
@@ -106,7 +128,8 @@ def register(commands: Any) -> None:
     export.add_argument("--event", default=None, help="exact event name, e.g. tool.call")
     verify = _common(
         actions.add_parser(
-            "verify", help="check the hash chain; list every edited, inserted or deleted row"
+            "verify",
+            help="check every box's hash chain; list every edited, inserted or deleted row",
         ),
         "audit-verify",
     )
@@ -129,6 +152,14 @@ async def _run(command: str, args: argparse.Namespace, settings: Settings) -> in
         return await _backup(args, settings)
     if command == "restore":
         return await _restore(args, settings)
+    if command == "store-migrate":
+        from smcp_box.ops.store_migrate import run_store_migrate
+
+        result = await run_store_migrate(
+            settings, args.to, lambda line: print(line, file=sys.stderr, flush=True)
+        )
+        print("\n".join(result.summary()))
+        return EXIT_OK if result.ok else EXIT_FAILED
     if command == "doctor":
         return await _doctor(args, settings)
     if command == "audit-export":

@@ -14,10 +14,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from smcp_box.admin.paths import admin_socket_path
-from smcp_box.config import Settings
+from smcp_box.config import Settings, box_id
 from smcp_box.errors import ConfigError
 from smcp_box.store import Store
 from smcp_box.store.keyfile import CREDENTIAL_NAME, KEY_FILE_NAME, read_key_file
+from smcp_box.store.store import open_configured
 
 
 def data_key_path(settings: Settings) -> Path | None:
@@ -52,9 +53,22 @@ def existing_database(settings: Settings) -> Path:
 
 @contextlib.asynccontextmanager
 async def existing_store(settings: Settings) -> AsyncIterator[Store]:
-    """The box's store, opened beside a running box if there is one (SQLite allows that)."""
+    """The box's store, opened beside a running box if there is one (SQLite allows that);
+    the fleet's PostgreSQL database when ``[store] backend = "postgres"``."""
+    if settings.store.backend == "postgres":
+        shared = await open_configured(settings, existing_data_key(settings))
+        try:
+            yield shared
+        finally:
+            await shared.close()
+        return
     path = existing_database(settings)
-    store = await Store.open(path, existing_data_key(settings), encrypt=settings.store.encrypt)
+    store = await Store.open(
+        path,
+        existing_data_key(settings),
+        encrypt=settings.store.encrypt,
+        box_id=box_id(settings),
+    )
     try:
         yield store
     finally:

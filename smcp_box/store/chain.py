@@ -53,15 +53,22 @@ def checkpoint_sig(crypto: Crypto, row: ChainRow) -> bytes:
     return crypto.audit_mac(frame("audit checkpoint", row.id, row.hash) + row.content())
 
 
-def encode_head(crypto: Crypto, last_id: int, last_hash: bytes) -> bytes:
+def _head_mac(crypto: Crypto, body: bytes, box: str) -> bytes:
+    # A box's head names its box, so that one chain's head cannot stand for another's; the
+    # legacy chain (box "", written before chains had boxes) keeps its original framing.
+    framed = frame("audit head", box, body) if box else frame("audit head", body)
+    return crypto.audit_mac(framed)
+
+
+def encode_head(crypto: Crypto, last_id: int, last_hash: bytes, box: str = "") -> bytes:
     body = last_id.to_bytes(8, "big") + last_hash
-    return body + crypto.audit_mac(frame("audit head", body))
+    return body + _head_mac(crypto, body, box)
 
 
-def decode_head(crypto: Crypto, blob: bytes) -> tuple[int, bytes] | None:
-    """The (id, hash) of the last row, or None if the head record was altered."""
+def decode_head(crypto: Crypto, blob: bytes, box: str = "") -> tuple[int, bytes] | None:
+    """The (id, hash) of the last row of ``box``'s chain, or None if the head was altered."""
     body, tag = blob[:40], blob[40:]
-    if len(blob) != 72 or not hmac.compare_digest(tag, crypto.audit_mac(frame("audit head", body))):
+    if len(blob) != 72 or not hmac.compare_digest(tag, _head_mac(crypto, body, box)):
         return None
     return int.from_bytes(body[:8], "big"), body[8:]
 
@@ -71,16 +78,17 @@ def _bad(checked: int, bad_id: int, problem: Problem, message: str) -> AuditVeri
 
 
 def check_chain(
-    crypto: Crypto, rows: Iterable[ChainRow], head_blob: bytes | None
+    crypto: Crypto, rows: Iterable[ChainRow], head_blob: bytes | None, box: str = ""
 ) -> AuditVerification:
-    """Verify rows (in id order) against the chain rules and the head record. No I/O."""
+    """Verify one chain's rows (in id order, ``id`` being the row's place in the chain of
+    ``box``) against the chain rules and its head record. No I/O."""
     it = iter(rows)
     current = next(it, None)
     if head_blob is None:
         if current is None:
             return AuditVerification(True, 0)
         return _bad(0, current.id, "deleted", "The audit head record is missing.")
-    head = decode_head(crypto, head_blob)
+    head = decode_head(crypto, head_blob, box)
     if head is None:
         return _bad(0, 0, "edited", "The audit head record was altered.")
     head_id, head_hash = head
@@ -147,6 +155,8 @@ class ChainFinding:
     id: int
     problem: Problem
     message: str
+    #: The box whose chain holds the row ("" for the legacy chain).
+    box: str = ""
 
 
 #: A scan stops listing after this many findings (a wholesale rewrite would list every row).
@@ -258,7 +268,7 @@ class _Scan:
 
 
 def scan_chain(
-    crypto: Crypto, rows: Iterable[ChainRow], head_blob: bytes | None
+    crypto: Crypto, rows: Iterable[ChainRow], head_blob: bytes | None, box: str = ""
 ) -> list[ChainFinding]:
     """Every problem in the chain, not only the first (which :func:`check_chain` classifies
     best). No I/O.
@@ -270,7 +280,7 @@ def scan_chain(
     the next row's link; deleted rows leave a gap in ids or a broken link; and rows renumbered
     to hide either are recognised by the id their hash was made with.
     """
-    head = None if head_blob is None else decode_head(crypto, head_blob)
+    head = None if head_blob is None else decode_head(crypto, head_blob, box)
     scan = _Scan(crypto, head)
     if head_blob is not None and head is None:
         scan.add(0, "edited", "The audit head record was altered.")
@@ -286,4 +296,4 @@ def scan_chain(
         row = next(it, None)
     if len(scan.findings) < MAX_FINDINGS:
         scan.finish(head_blob)
-    return scan.findings
+    return [replace(finding, box=box) for finding in scan.findings]

@@ -366,7 +366,19 @@ ALTER TABLE blob_chunks ADD COLUMN box_id TEXT NOT NULL DEFAULT '';
 CREATE INDEX blob_chunks_by_box ON blob_chunks (box_id, version);
 """
 
-#: Schema scripts; the database's ``user_version`` is how many of them it has run.
+# One audit hash chain per box (store/audit.py): each row names its box and its place in that
+# box's chain; ``id`` stays the database-wide row number. Rows from before are the legacy chain
+# (box ''), their place their id, as they were hashed; no hash changes.
+_AUDIT_CHAINS: Final = """
+ALTER TABLE audit ADD COLUMN box TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+UPDATE audit SET seq = id;
+CREATE UNIQUE INDEX audit_chain ON audit (box, seq);
+-- audit export merges the chains in this order.
+DROP INDEX audit_by_ts;
+CREATE INDEX audit_by_time ON audit (ts, box, seq);
+"""
+
 # Sessions that move between the boxes of a fleet (docs/scale-out.md, "Sessions that move"):
 # the box that owns a session now, and an epoch bumped by every change of owner, so a takeover
 # is a compare-and-set on (owner_box, epoch) and a stale owner's state write is refused. Rows
@@ -376,6 +388,7 @@ ALTER TABLE sessions ADD COLUMN owner_box TEXT NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
 """
 
+#: Schema scripts; the database's ``user_version`` is how many of them it has run.
 MIGRATIONS: Final[tuple[str, ...]] = (
     _V1,
     _V2,
@@ -388,6 +401,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     _BLOBS,
     _BOX_OWNERS,
     _SESSION_OWNERS,
+    _AUDIT_CHAINS,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

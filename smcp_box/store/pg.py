@@ -29,7 +29,7 @@ import functools
 import hashlib
 import re
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from smcp_box.errors import StorageFull, StoreError
@@ -165,6 +165,13 @@ class PgTx:
     async def lock(self, *name: str) -> None:
         await self._conn.execute(self._sent("SELECT pg_advisory_xact_lock($1)"), lock_key(*name))
 
+    async def copy_rows(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        """Bulk-load ``rows`` into ``table`` with COPY (``smcp-box store migrate``)."""
+        self._trips.count += 1
+        await self._conn.copy_records_to_table(table, records=rows, columns=list(columns))
+
 
 async def _keep_session(_conn: Any) -> None:
     """The pool's reset: nothing to undo (see the module doc), so no round trip."""
@@ -295,3 +302,37 @@ class PgDatabase:
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
         async with self.read() as tx:
             return await tx.all(sql, params)
+
+
+async def database_contents(dsn: str, *, password: str | None = None) -> dict[str, int]:
+    """The tables of the database at ``dsn`` (its current schema) that hold rows, with their
+    row counts; empty for an empty database, or one with only smcp-box's empty schema. Reads
+    only: nothing is created or migrated."""
+    try:
+        import asyncpg
+    except ImportError:
+        raise StoreError("PostgreSQL needs asyncpg: install smcp-box[postgres].") from None
+    try:
+        conn = await asyncpg.connect(dsn, password=password, timeout=CONNECT_TIMEOUT_S)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        raise StoreError(
+            f"Cannot connect to PostgreSQL at {redact_dsn(dsn)}: {exc}. Check the DSN, that the "
+            "server is up, and the credentials folder's store-password."
+        ) from None
+    try:
+        tables = await conn.fetch(
+            "SELECT quote_ident(table_name), table_name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+            # The schema version alone is no data: a copy that failed and rolled back leaves it.
+            " AND table_name <> 'smcp_schema' ORDER BY table_name"
+        )
+        found = {}
+        for quoted, name in tables:
+            count = await conn.fetchval(f"SELECT count(*) FROM {quoted}")  # noqa: S608 (quoted)
+            if count:
+                found[str(name)] = int(count)
+        return found
+    except asyncpg.PostgresError as exc:
+        raise translate(exc) from exc
+    finally:
+        await conn.close()

@@ -111,10 +111,10 @@ def hold_exclusive(lock_dir: Path) -> StateLock:
     path = lock_dir / LOCK_NAME
     holder = read_holder(lock_dir)
     pid = f"PID {holder[0]}" if holder is not None else "another process"
-    if holder is not None and holder[1] == "restore":
+    if holder is not None and holder[1] != "serve":
         raise ConfigError(
-            f"a restore is in progress on {lock_dir} ({pid} holds {path}); start the box when "
-            "it has finished"
+            f"a {holder[1]} is in progress on {lock_dir} ({pid} holds {path}); start the box "
+            "when it has finished"
         )
     raise ConfigError(
         f"smcp-box is already running on the state directory {lock_dir} ({pid} holds {path}); "
@@ -138,10 +138,10 @@ def box_is_running(lock_dir: Path) -> bool:
 
 
 @contextlib.contextmanager
-def exclusive(lock_dir: Path) -> Iterator[StateLock]:
-    """Hold the exclusive lock for a block (a restore); raise ConfigError at once if a box
-    runs."""
-    lock = _try_lock(lock_dir, "restore")
+def exclusive(lock_dir: Path, role: str = "restore") -> Iterator[StateLock]:
+    """Hold the exclusive lock for a block (a restore, a store migrate: ``role``, one word, is
+    what a box starting meanwhile is told); raise ConfigError at once if a box runs."""
+    lock = _try_lock(lock_dir, role)
     if lock is None:
         holder = read_holder(lock_dir)
         pid = f", PID {holder[0]}" if holder is not None else ""

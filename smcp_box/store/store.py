@@ -22,7 +22,7 @@ from smcp_box.seams import ChangeFeed, JsonObject, SessionRecord
 
 from .apikeys import DEFAULT_LAST_USED_RESOLUTION, ApiKeyRecord, ApiKeys
 from .approvals import ApprovalRecord, Approvals
-from .audit import Audit, AuditEntry, AuditRecord
+from .audit import Audit, AuditEntry, AuditRecord, ChainVerification
 from .backend import Database
 from .baselines import BaselineRow, Baselines
 from .blobs import Blobs
@@ -52,7 +52,8 @@ if TYPE_CHECKING:
 _KEY_CHECK: Final = "key_check"
 _HEALTH: Final = "healthcheck"
 _DEFAULT_LIMITS: Final = KvLimits()
-#: The box id of a store opened without one (tests and offline tools; a box passes its own).
+#: The box id of a store opened without one (tests and offline tools); a box passes its own
+#: (``config.box_id``), which names its audit chain and owns its task and blob rows.
 DEFAULT_BOX_ID: Final = "box"
 
 
@@ -105,8 +106,9 @@ class Store:
         self._db = db
         self._crypto = crypto
         self._clock = clock
-        #: The box this store serves (``[cluster] box_id``): the owner of the task and blob
-        #: rows whose crash recovery must stay with one box (see store/tasks.py, blobs.py).
+        #: The box this store serves (``[cluster] box_id``): its audit rows go to this box's
+        #: chain, and it owns the task and blob rows whose crash recovery must stay with one box
+        #: (see store/tasks.py, blobs.py).
         self.box_id = box_id
 
         self._sessions = Sessions(db, crypto, clock, max_events_per_session=max_events_per_session)
@@ -118,7 +120,7 @@ class Store:
             token_source,
             last_used_resolution=api_key_last_used_resolution,
         )
-        self._audit = Audit(db, crypto, clock)
+        self._audit = Audit(db, crypto, clock, box_id)
         self._tenant_states = TenantStates(db, crypto, clock)
         self._signing_keys = SigningKeys(db, crypto)
         #: The authorization server's clients, codes, refresh tokens, consents and logins
@@ -151,8 +153,8 @@ class Store:
         max_db_bytes: int | None = None,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         api_key_last_used_resolution: float = DEFAULT_LAST_USED_RESOLUTION,
-        box_id: str = DEFAULT_BOX_ID,
         synchronous: Synchronous = DEFAULT_SYNCHRONOUS,
+        box_id: str = DEFAULT_BOX_ID,
     ) -> Store:
         """Open (creating and migrating if needed) the database at ``path``.
 
@@ -201,8 +203,8 @@ class Store:
         kv_max_total_bytes: int = _DEFAULT_LIMITS.max_total_bytes,
         kv_max_key_bytes: int = _DEFAULT_LIMITS.max_key_bytes,
         api_key_last_used_resolution: float = DEFAULT_LAST_USED_RESOLUTION,
-        box_id: str = DEFAULT_BOX_ID,
         pool_size: int = DEFAULT_POOL_SIZE,
+        box_id: str = DEFAULT_BOX_ID,
     ) -> Store:
         """Open (migrating if needed) the PostgreSQL database at ``dsn``, shared by every box
         of a fleet; raises :class:`~smcp_box.errors.DecryptionFailed` on a data key mismatch."""
@@ -263,7 +265,6 @@ class Store:
             row = await tx.one("SELECT value FROM meta WHERE name = ?", (_KEY_CHECK,))
             if row is None:
                 await tx.run("INSERT INTO meta (name, value) VALUES (?, ?)", (_KEY_CHECK, expected))
-                await self._audit.init_head(tx)
                 return
         if not hmac.compare_digest(bytes(row[0]), expected):
             raise DecryptionFailed(
@@ -570,8 +571,28 @@ class Store:
             tenant=tenant, event=event, since_id=since_id, limit=limit, before_id=before_id
         )
 
+    async def audit_by_time(
+        self,
+        *,
+        after: tuple[float, str, int] | None = None,
+        tenant: str | None = None,
+        event: str | None = None,
+        since_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        """Every chain's rows merged in time order (ties by box, place in chain), after the
+        row ``after`` = (ts, box, seq): how ``audit export`` reads a fleet's log."""
+        return await self._audit.audit_by_time(
+            after=after, tenant=tenant, event=event, since_id=since_id, limit=limit
+        )
+
     async def verify_audit_chain(self) -> AuditVerification:
+        """Every box's chain verified: one verdict, naming the first broken chain's box."""
         return await self._audit.verify_audit_chain()
+
+    async def verify_audit_chains(self) -> list[ChainVerification]:
+        """Every box's chain verified, each on its own (box order)."""
+        return await self._audit.verify_audit_chains()
 
     async def scan_audit_chain(self) -> list[ChainFinding]:
         """Every edited, inserted or deleted row, where verification stops at the first."""

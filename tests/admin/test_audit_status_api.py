@@ -27,6 +27,10 @@ async def test_audit_pages_newest_first(rb: RunningBox) -> None:
     assert [e["event"] for e in first["entries"]] == ["test.e6", "test.e5", "test.e4"]
     second = await rb.client.audit(limit=3, before_id=first["next_before_id"])
     assert [e["event"] for e in second["entries"]] == ["test.e3", "test.e2", "test.e1"]
+    # Each row names the box whose chain holds it, and its place there.
+    newest = first["entries"][0]
+    assert newest["box"] == rb.box.box_id
+    assert newest["seq"] == second["entries"][0]["seq"] + 3
 
 
 async def test_audit_filters(rb: RunningBox) -> None:

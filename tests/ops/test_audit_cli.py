@@ -14,7 +14,9 @@ import pytest
 
 from smcp_box.store import AuditEntry, Store, load_data_key
 
-COLUMNS = "id, ts, kind, event, tenant, actor, source_ip, outcome, detail, prev_hash, hash, sig"
+COLUMNS = (
+    "box, seq, ts, kind, event, tenant, actor, source_ip, outcome, detail, prev_hash, hash, sig"
+)
 
 
 class Cli:
@@ -78,6 +80,8 @@ def test_export_as_json_lines(cli: Cli) -> None:
     first = rows[0]
     assert first == {
         "id": 1,
+        "box": "box",
+        "seq": 1,
         "time": "2025-06-15T15:06:41.000+00:00",
         "ts": 1_750_000_001.0,
         "kind": "event",
@@ -107,7 +111,10 @@ def test_export_to_a_private_file(cli: Cli) -> None:
 def test_verify_an_intact_log(cli: Cli) -> None:
     done = cli.run("audit", "verify")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "OK: the audit chain is intact (10 row(s) checked)."
+    assert done.stdout.splitlines() == [
+        "OK: every audit chain is intact (1 chain(s), 10 row(s) checked).",
+        "  box box: 10 row(s), head 10: intact",
+    ]
 
 
 def tamper(cli: Cli, *statements: str) -> None:
@@ -125,7 +132,8 @@ def test_verify_reports_every_edited_inserted_and_deleted_row(cli: Cli) -> None:
     )
     done = cli.run("audit", "verify")
     assert done.returncode == 1
-    assert done.stdout.startswith("FAIL: Audit row 2 does not match its hash (edited).")
+    assert done.stdout.startswith("FAIL: the audit chain of box box is broken.\n")
+    assert "box box: 9 row(s), head 10: BROKEN at row 2 (edited): Audit row 2" in done.stdout
     assert "edited   row 2:" in done.stdout
     assert "edited   row 5:" in done.stdout
     assert "deleted  row 7: Audit rows 7..7 are missing (deleted)." in done.stdout
@@ -142,7 +150,7 @@ def test_verify_reports_an_inserted_row(cli: Cli) -> None:
     with sqlite3.connect(cli.database) as raw:
         (last,) = raw.execute("SELECT hash FROM audit WHERE id = 10").fetchone()
         raw.execute(
-            f"INSERT INTO audit ({COLUMNS}) VALUES (11, 1.0, 'event', 'admin.key.create',"
+            f"INSERT INTO audit ({COLUMNS}) VALUES ('box', 11, 1.0, 'event', 'admin.key.create',"
             " 'acme', 'admin:mallory@socket', NULL, 'ok', '{}', ?, randomblob(32), NULL)",
             (last,),
         )
@@ -154,7 +162,9 @@ def test_verify_reports_an_inserted_row(cli: Cli) -> None:
 
 
 def test_verify_reports_rows_deleted_and_renumbered(cli: Cli) -> None:
-    tamper(cli, "DELETE FROM audit WHERE id IN (4, 5)", "UPDATE audit SET id = id - 2 WHERE id > 5")
+    tamper(
+        cli, "DELETE FROM audit WHERE id IN (4, 5)", "UPDATE audit SET seq = seq - 2 WHERE seq > 5"
+    )
     report = json.loads(cli.run("audit", "verify", "--json").stdout)
     assert report["problem"] == "deleted"
     assert [(f["id"], f["problem"]) for f in report["findings"]] == [(4, "deleted")]
@@ -168,3 +178,48 @@ def test_missing_database_is_an_error_not_a_new_database(tmp_path: Path) -> None
     assert "no database at" in done.stderr
     assert not runner.database.exists()
     assert not (runner.state / "data.key").exists()
+
+
+async def test_two_boxes_chains_are_verified_each_and_exported_merged_by_time(cli: Cli) -> None:
+    key = load_data_key(cli.state, None)
+    for box, offsets in (("b2", (0.5, 2.0, 3.5)), ("b3", (2.0, 4.0))):
+        store = await Store.open(cli.database, key, box_id=box)
+        try:
+            entries = [
+                AuditEntry("tool.call", "acme", box, None, "ok", {"n": n}, ts=1_750_000_000.0 + t)
+                for n, t in enumerate(offsets)
+            ]
+            await store.append_audit_many(entries)
+        finally:
+            await store.close()
+    rows = lines(cli.run("audit", "export", check=True).stdout)
+    assert len(rows) == 15
+    order = [(r["ts"], r["box"], r["seq"]) for r in rows]
+    assert order == sorted(order)  # merged by time, ties by box then place in its chain
+    assert order[:4] == [
+        (1_750_000_000.5, "b2", 1),
+        (1_750_000_001.0, "box", 1),
+        (1_750_000_002.0, "b2", 2),
+        (1_750_000_002.0, "b3", 1),
+    ]
+    done = cli.run("audit", "verify")
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.splitlines() == [
+        "OK: every audit chain is intact (3 chain(s), 15 row(s) checked).",
+        "  box b2: 3 row(s), head 3: intact",
+        "  box b3: 2 row(s), head 2: intact",
+        "  box box: 10 row(s), head 10: intact",
+    ]
+
+    tamper(cli, "UPDATE audit SET actor = 'mallory' WHERE box = 'b2' AND seq = 2")
+    done = cli.run("audit", "verify", "--json")
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    verdicts = {c["box"]: (c["ok"], c["first_bad_id"], c["problem"]) for c in report["chains"]}
+    assert verdicts == {
+        "b2": (False, 2, "edited"),
+        "b3": (True, None, None),
+        "box": (True, None, None),
+    }
+    assert [(f["box"], f["id"], f["problem"]) for f in report["findings"]] == [("b2", 2, "edited")]
+    assert "The audit chain of box b2" in report["message"]

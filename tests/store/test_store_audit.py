@@ -12,7 +12,9 @@ from smcp_box.errors import StoreError
 from smcp_box.store import AuditRecord, Store
 
 Raw = Callable[[], sqlite3.Connection]
-COLUMNS = "id, ts, kind, event, tenant, actor, source_ip, outcome, detail, prev_hash, hash, sig"
+COLUMNS = (
+    "box, seq, ts, kind, event, tenant, actor, source_ip, outcome, detail, prev_hash, hash, sig"
+)
 
 
 async def fill(store: Store, clock: Any, n: int = 5) -> list[int]:
@@ -46,6 +48,8 @@ async def test_append_and_page(store: Store, clock: Any) -> None:
         source_ip="192.0.2.7",
         outcome="ok",
         detail={"tool": "echo", "n": 0, "µ": [1.5, None]},
+        box=store.box_id,
+        seq=1,
     )
     assert [r.id for r in await store.audit_page(limit=2)] == [6, 5]
     assert [r.id for r in await store.audit_page(before_id=5, limit=2)] == [4, 3]
@@ -95,7 +99,7 @@ async def test_row_inserted_at_end_is_detected(store: Store, clock: Any, raw_db:
     raw = raw_db()
     (last_hash,) = raw.execute("SELECT hash FROM audit WHERE id = 5").fetchone()
     raw.execute(
-        f"INSERT INTO audit ({COLUMNS}) VALUES (6, 1.0, 'event', 'login', NULL, 'eve', NULL,"
+        f"INSERT INTO audit ({COLUMNS}) VALUES ('box', 6, 1.0, 'event', 'login', NULL, 'eve', NULL,"
         " 'ok', '{}', ?, randomblob(32), NULL)",
         (last_hash,),
     )
@@ -107,11 +111,11 @@ async def test_row_inserted_in_middle_is_detected(store: Store, clock: Any, raw_
     await fill(store, clock)
     raw = raw_db()
     # Make room at id 3 the only way SQLite allows: shift the later ids up.
-    raw.execute("UPDATE audit SET id = id + 1000 WHERE id >= 3")
-    raw.execute("UPDATE audit SET id = id - 999 WHERE id >= 1000")
+    raw.execute("UPDATE audit SET seq = seq + 1000 WHERE seq >= 3")
+    raw.execute("UPDATE audit SET seq = seq - 999 WHERE seq >= 1000")
     (prev,) = raw.execute("SELECT hash FROM audit WHERE id = 2").fetchone()
     raw.execute(
-        f"INSERT INTO audit ({COLUMNS}) VALUES (3, 1.0, 'event', 'login', NULL, 'eve', NULL,"
+        f"INSERT INTO audit ({COLUMNS}) VALUES ('box', 3, 1.0, 'event', 'login', NULL, 'eve', NULL,"
         " 'ok', '{}', ?, randomblob(32), NULL)",
         (prev,),
     )
@@ -142,7 +146,7 @@ async def test_deletion_with_renumbering_is_detected(store: Store, clock: Any, r
     await fill(store, clock)
     raw = raw_db()
     raw.execute("DELETE FROM audit WHERE id = 3")
-    raw.execute("UPDATE audit SET id = id - 1 WHERE id > 3")
+    raw.execute("UPDATE audit SET seq = seq - 1 WHERE seq > 3")
     result = await store.verify_audit_chain()
     assert (result.ok, result.first_bad_id, result.problem) == (False, 3, "deleted")
 
@@ -151,14 +155,14 @@ async def test_head_tampering_is_detected(store: Store, clock: Any, raw_db: Raw)
     await fill(store, clock)
     raw = raw_db()
     # Roll the head back one row to hide deleting the last row: its MAC no longer matches.
-    (head,) = raw.execute("SELECT value FROM meta WHERE name = 'audit_head'").fetchone()
+    (head,) = raw.execute("SELECT value FROM meta WHERE name = 'audit_head:box'").fetchone()
     (prev_hash,) = raw.execute("SELECT hash FROM audit WHERE id = 4").fetchone()
     raw.execute("DELETE FROM audit WHERE id = 5")
     forged = (4).to_bytes(8, "big") + prev_hash + head[40:]
-    raw.execute("UPDATE meta SET value = ? WHERE name = 'audit_head'", (forged,))
+    raw.execute("UPDATE meta SET value = ? WHERE name = 'audit_head:box'", (forged,))
     result = await store.verify_audit_chain()
     assert (result.ok, result.problem) == (False, "edited")
-    raw.execute("DELETE FROM meta WHERE name = 'audit_head'")
+    raw.execute("DELETE FROM meta WHERE name = 'audit_head:box'")
     result = await store.verify_audit_chain()
     assert (result.ok, result.problem) == (False, "deleted")
 
@@ -168,12 +172,8 @@ async def test_logging_continues_and_stays_detectable_after_tail_deletion(
 ) -> None:
     await fill(store, clock)
     raw_db().execute("DELETE FROM audit WHERE id = 5")
-    assert (
-        await store.append_audit(
-            "x", tenant=None, actor="a", source_ip=None, outcome="ok", detail={}
-        )
-        == 6
-    )
+    await store.append_audit("x", tenant=None, actor="a", source_ip=None, outcome="ok", detail={})
+    assert (await store.audit_page(limit=1))[0].seq == 6
     result = await store.verify_audit_chain()
     assert (result.ok, result.first_bad_id, result.problem) == (False, 5, "deleted")
 

@@ -14,7 +14,9 @@ from smcp_box.errors import StorageFull
 from smcp_box.store import AuditEntry, Store
 
 Raw = Callable[[], sqlite3.Connection]
-COLUMNS = "id, ts, kind, event, tenant, actor, source_ip, outcome, detail, prev_hash, hash, sig"
+COLUMNS = (
+    "box, seq, ts, kind, event, tenant, actor, source_ip, outcome, detail, prev_hash, hash, sig"
+)
 
 
 def entries(n: int, *, start: int = 0, ts: float | None = None) -> list[AuditEntry]:
@@ -148,7 +150,7 @@ async def test_scan_sees_through_renumbering(store: Store, raw_db: Raw) -> None:
         store,
         raw_db,
         "DELETE FROM audit WHERE id = 3",
-        "UPDATE audit SET id = id - 1 WHERE id > 3",
+        "UPDATE audit SET seq = seq - 1 WHERE seq > 3",
     )
     assert found == [(3, "deleted")]
 
@@ -156,11 +158,11 @@ async def test_scan_sees_through_renumbering(store: Store, raw_db: Raw) -> None:
 async def test_scan_finds_a_row_inserted_in_the_middle(store: Store, raw_db: Raw) -> None:
     await store.append_audit_many(entries(6))
     raw = raw_db()
-    raw.execute("UPDATE audit SET id = id + 1000 WHERE id >= 3")
-    raw.execute("UPDATE audit SET id = id - 999 WHERE id >= 1000")
+    raw.execute("UPDATE audit SET seq = seq + 1000 WHERE seq >= 3")
+    raw.execute("UPDATE audit SET seq = seq - 999 WHERE seq >= 1000")
     (prev,) = raw.execute("SELECT hash FROM audit WHERE id = 2").fetchone()
     raw.execute(
-        f"INSERT INTO audit ({COLUMNS}) VALUES (3, 1.0, 'event', 'login', NULL, 'eve', NULL,"
+        f"INSERT INTO audit ({COLUMNS}) VALUES ('box', 3, 1.0, 'event', 'login', NULL, 'eve', NULL,"
         " 'ok', '{}', ?, randomblob(32), NULL)",
         (prev,),
     )
@@ -173,7 +175,7 @@ async def test_scan_finds_rows_appended_past_the_head(store: Store, raw_db: Raw)
     raw = raw_db()
     (last,) = raw.execute("SELECT hash FROM audit WHERE id = 4").fetchone()
     raw.execute(
-        f"INSERT INTO audit ({COLUMNS}) VALUES (5, 1.0, 'event', 'login', NULL, 'eve', NULL,"
+        f"INSERT INTO audit ({COLUMNS}) VALUES ('box', 5, 1.0, 'event', 'login', NULL, 'eve', NULL,"
         " 'ok', '{}', ?, randomblob(32), NULL)",
         (last,),
     )
@@ -201,8 +203,8 @@ async def test_scan_after_pruning_starts_at_the_checkpoint(
         ["DELETE FROM audit WHERE id = 1"],
         ["DELETE FROM audit WHERE id = 8"],
         ["DELETE FROM audit"],
-        ["DELETE FROM meta WHERE name = 'audit_head'"],
-        ["UPDATE meta SET value = zeroblob(72) WHERE name = 'audit_head'"],
+        ["DELETE FROM meta WHERE name = 'audit_head:box'"],
+        ["UPDATE meta SET value = zeroblob(72) WHERE name = 'audit_head:box'"],
     ],
 )
 async def test_scan_agrees_with_verification_on_the_first_problem(

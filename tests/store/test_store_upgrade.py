@@ -12,7 +12,9 @@ and ``smcp-box restore`` of the backup taken before the upgrade gives it its dat
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import random
 import sqlite3
 from collections.abc import Iterator
@@ -23,8 +25,11 @@ import pytest
 from smcp_box.config import Settings, load_settings
 from smcp_box.errors import StoreError
 from smcp_box.ops.backup import run_restore
-from smcp_box.store import Store
+from smcp_box.seams import JsonObject
+from smcp_box.store import AuditEntry, Store
 from smcp_box.store import db as store_db
+from smcp_box.store.chain import ZERO_HASH, ChainRow, decode_head, encode_head, row_hash
+from smcp_box.store.crypto import Crypto, canonical_json
 from smcp_box.store.keyfile import create_key_file, read_key_file
 from smcp_box.store.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
 
@@ -72,16 +77,9 @@ async def write_as_previous_release(path: Path, key: bytes) -> dict[str, str]:
         key_id, secret = await store.create_api_key("notes", "laptop")
         await store.kv_set("notes", "note:0001", '{"title":"hello","body":"world"}')
         event_id = await copy_in_a_session(path, key)
-        await store.append_audit(
-            "key.create",
-            tenant="notes",
-            actor="admin",
-            source_ip=None,
-            outcome="ok",
-            detail={"key_id": key_id},
-        )
     finally:
         await store.close()
+    append_audit_as_previous_release(path, key, "key.create", {"key_id": key_id})
     return {"key_id": key_id, "secret": secret, "event_id": event_id}
 
 
@@ -125,8 +123,40 @@ def sessions_rows(path: Path) -> int:
         conn.close()
 
 
+def append_audit_as_previous_release(
+    path: Path, key: bytes, event: str, detail: JsonObject
+) -> None:
+    """One audit row as 0.1.0 wrote it: one chain for the whole database, a row's place in it
+    its id, and the head (``audit_head``) framed without a box."""
+    crypto = Crypto(key)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        head = conn.execute("SELECT value FROM meta WHERE name = 'audit_head'").fetchone()
+        last_id, prev = (0, ZERO_HASH) if head is None else decode_head(crypto, head[0]) or (0, b"")
+        row = ChainRow(
+            id=last_id + 1, ts=1_700_000_000.0 + last_id, kind="event", event=event,
+            tenant="notes", actor="admin", source_ip=None, outcome="ok",
+            detail=canonical_json(detail), prev_hash=prev, hash=b"", sig=None,
+        )  # fmt: skip
+        row = dataclasses.replace(row, hash=row_hash(crypto, prev, row))
+        conn.execute(
+            "INSERT INTO audit (id, ts, kind, event, tenant, actor, source_ip, outcome, detail,"
+            " prev_hash, hash, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            dataclasses.astuple(row),
+        )
+        conn.execute(
+            "INSERT INTO meta (name, value) VALUES ('audit_head', ?) ON CONFLICT (name)"
+            " DO UPDATE SET value = excluded.value",
+            (encode_head(crypto, row.id, row.hash),),
+        )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
 async def assert_previous_rows_intact(
-    store: Store, written: dict[str, str], *, sessions_readable: bool = True
+    store: Store, written: dict[str, str], database: Path, *, sessions_readable: bool = True
 ) -> None:
     record = await store.verify_api_key(written["secret"])
     assert record is not None
@@ -142,8 +172,11 @@ async def assert_previous_rows_intact(
     verification = await store.verify_audit_chain()
     assert verification.ok, verification.message
     assert verification.rows_checked == 1
-    (row,) = await store.audit_page(event="key.create")
-    assert row.detail == {"key_id": written["key_id"]}
+    # Read as the file holds it: the rollback's stand-in for 0.1.0 is this release's store
+    # code, which pages the audit log by columns 0.1.0 did not have.
+    with sqlite3.connect(database) as raw:
+        (detail,) = raw.execute("SELECT detail FROM audit WHERE event = 'key.create'").fetchone()
+    assert json.loads(detail) == {"key_id": written["key_id"]}
 
 
 async def test_previous_release_database_is_migrated_at_start_with_its_data(
@@ -158,13 +191,67 @@ async def test_previous_release_database_is_migrated_at_start_with_its_data(
     store = await Store.open(path, key)
     try:
         assert user_version(path) == SCHEMA_VERSION
-        await assert_previous_rows_intact(store, written)
+        await assert_previous_rows_intact(store, written, path)
         # The new release's own tables work on the migrated file.
         assert await store.tenant_states() == {}
         replay = await store.replay_events("notes", "sid-1", written["event_id"])
         assert replay is not None
     finally:
         await store.close()
+
+
+async def test_the_single_chain_becomes_the_chain_of_the_first_box_that_writes(
+    tmp_path: Path, previous_release: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "smcp-box.db"
+    key = bytes(range(32))
+    written = await write_as_previous_release(path, key)
+    append_audit_as_previous_release(path, key, "key.revoke", {"key_id": written["key_id"]})
+    monkeypatch.undo()
+
+    # Upgraded, before any box writes: one legacy chain, intact, rows in place.
+    reader = await Store.open(path, key, box_id="reader")
+    try:
+        (legacy,) = await reader.verify_audit_chains()
+        assert (legacy.box, legacy.rows, legacy.head, legacy.ok) == ("", 2, 2, True)
+    finally:
+        await reader.close()
+    with sqlite3.connect(path) as raw:
+        before = raw.execute("SELECT id, hash FROM audit ORDER BY id").fetchall()
+
+    # The first box to write adopts it and carries on where it ended; no hash is rewritten.
+    store = await Store.open(path, key, box_id="homelab")
+    try:
+        (new_id,) = await store.append_audit_many(
+            [AuditEntry("box.start", None, "box", None, "ok")]
+        )
+        assert new_id == 3
+        (chain,) = await store.verify_audit_chains()
+        assert (chain.box, chain.rows, chain.head, chain.ok) == ("homelab", 3, 3, True)
+        assert [(r.box, r.seq) for r in await store.audit_page(since_id=0)] == [
+            ("homelab", 1),
+            ("homelab", 2),
+            ("homelab", 3),
+        ]
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as raw:
+        after = raw.execute("SELECT id, hash FROM audit WHERE id < 3 ORDER BY id").fetchall()
+        names = [r[0] for r in raw.execute("SELECT name FROM meta WHERE name LIKE 'audit%'")]
+    assert after == before
+    assert names == ["audit_head:homelab"]
+
+    # Another box has a chain of its own, beside it.
+    other = await Store.open(path, key, box_id="second")
+    try:
+        await other.append_audit_many([AuditEntry("box.start", None, "box", None, "ok")])
+        chains = await other.verify_audit_chains()
+        assert [(c.box, c.rows, c.ok) for c in chains] == [
+            ("homelab", 3, True),
+            ("second", 1, True),
+        ]
+    finally:
+        await other.close()
 
 
 async def test_rollback_is_the_previous_release_and_the_backup_from_before_the_upgrade(
@@ -210,7 +297,7 @@ async def test_rollback_is_the_previous_release_and_the_backup_from_before_the_u
     try:
         # This release's session code needs the owner columns 0.1.0 never had: the row itself
         # is what the restore must give back.
-        await assert_previous_rows_intact(store, written, sessions_readable=False)
+        await assert_previous_rows_intact(store, written, database, sessions_readable=False)
     finally:
         await store.close()
     assert sessions_rows(database) == 1
