@@ -48,6 +48,7 @@ AREAS: tuple[str, ...] = (
     "baselines",
     "tasks",
     "blobs",
+    "fleet",
 )
 
 

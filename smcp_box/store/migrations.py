@@ -356,6 +356,22 @@ CREATE TRIGGER blob_usage_delete AFTER DELETE ON blobs BEGIN
 END;
 """
 
+# Fleet (docs/scale-out.md, "Box identity and drain"): one heartbeat row per box id, written by
+# the box every [cluster] heartbeat_s. ``instance`` is random per process, so a second process
+# under the same box id is told apart from the row's own writer.
+_FLEET: Final = """
+CREATE TABLE boxes (
+    box_id TEXT PRIMARY KEY,
+    instance TEXT NOT NULL,
+    address TEXT NOT NULL,              -- host:port of the MCP listener, for lb-config
+    state TEXT NOT NULL CHECK (state IN ('up', 'draining', 'stopped')),
+    started_at REAL NOT NULL,
+    last_beat REAL NOT NULL,
+    sessions INTEGER NOT NULL,
+    version TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+"""
+
 #: Schema scripts; the database's ``user_version`` is how many of them it has run.
 MIGRATIONS: Final[tuple[str, ...]] = (
     _V1,
@@ -367,6 +383,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     _APPROVALS,
     _TASKS,
     _BLOBS,
+    _FLEET,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

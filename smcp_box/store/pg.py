@@ -51,6 +51,7 @@ PORTED_AREAS: Final = frozenset(
         "approvals",
         "baselines",
         "oauth",
+        "fleet",
     }
 )
 

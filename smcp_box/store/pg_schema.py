@@ -265,7 +265,21 @@ CREATE TABLE oauth_logins (
 CREATE INDEX oauth_logins_by_expiry ON oauth_logins (expires_at);
 """
 
+# Fleet heartbeats: the same table as SQLite's _FLEET (one row per box id).
+_FLEET: Final = """
+CREATE TABLE boxes (
+    box_id text PRIMARY KEY,
+    instance text NOT NULL,
+    address text NOT NULL,
+    state text NOT NULL CHECK (state IN ('up', 'draining', 'stopped')),
+    started_at double precision NOT NULL,
+    last_beat double precision NOT NULL,
+    sessions bigint NOT NULL,
+    version text NOT NULL
+);
+"""
+
 #: Schema scripts; ``smcp_schema.version`` is how many of them the database has run.
-PG_MIGRATIONS: Final[tuple[str, ...]] = (_V1,)
+PG_MIGRATIONS: Final[tuple[str, ...]] = (_V1, _FLEET)
 
 PG_SCHEMA_VERSION: Final = len(PG_MIGRATIONS)

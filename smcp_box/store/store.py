@@ -12,6 +12,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -35,6 +36,7 @@ from .db import (
     backup_to,
     sqlite_only,
 )
+from .fleet import Fleet
 from .kv import Kv, KvLimits, KvQuota
 from .oauth import OAuthRecords
 from .pg import DEFAULT_POOL_SIZE, PORTED_AREAS, PgDatabase
@@ -51,6 +53,19 @@ if TYPE_CHECKING:
 _KEY_CHECK: Final = "key_check"
 _HEALTH: Final = "healthcheck"
 _DEFAULT_LIMITS: Final = KvLimits()
+
+
+@dataclass(frozen=True)
+class DatabaseHealth:
+    """What :meth:`Store.database_health` found."""
+
+    backend: str
+    #: A file path, or the DSN without its password.
+    location: str
+    reachable: bool
+    #: Milliseconds the trivial query took (or took to fail).
+    latency_ms: float
+    error: str | None
 
 
 def unported_areas(backend: str) -> list[str]:
@@ -152,6 +167,8 @@ class Store:
         #: Per-tenant blobs (store/blobs.py), streamed a chunk at a time; one object like
         #: ``oauth``, since its writers and readers are objects of their own.
         self.blobs = Blobs(on("blobs"), crypto, clock)
+        #: The heartbeat rows of every box sharing this store (store/fleet.py).
+        self.fleet = Fleet(on("fleet"), clock)
 
     @classmethod
     async def open(
@@ -598,6 +615,24 @@ class Store:
         """
         self._db.check_open()
         await backup_to(sqlite_only(self._db, "An online backup").path, dest)
+
+    async def database_health(self) -> DatabaseHealth:
+        """Where the database is and whether a trivial query answers, with its latency; never
+        raises for an unreachable database (that is what it reports)."""
+        started = time.perf_counter()
+        error: str | None = None
+        try:
+            async with self._db.read() as tx:
+                await tx.one("SELECT 1")
+        except StoreError as exc:
+            error = exc.message
+        return DatabaseHealth(
+            backend=self._db.backend,
+            location=self._db.location,
+            reachable=error is None,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            error=error,
+        )
 
     async def healthcheck(self) -> None:
         """A cheap write and read; raises StoreError if the database is not writable."""
