@@ -8,10 +8,11 @@ Readers (``smcp-box status``, the TUI, ``lb-config``) get every row with a deriv
 
 Invariants:
 
-* A row belongs to the process whose random ``instance`` it carries. Only that process beats
-  it or marks it stopped; a claim by another instance succeeds only when the row is stopped or
-  its last beat is at least ``dead_after_s`` old (the other box is gone), so two live boxes
-  can never share a box id.
+* A row belongs to the process whose ``instance`` (:func:`new_instance`: host, PID, random)
+  it carries. Only that process beats it or marks it stopped; a claim by another instance
+  succeeds only when the row is stopped, its last beat is at least ``dead_after_s`` old (the
+  other box is gone), or its writer was a process of this host that no longer runs (a box
+  restarted after a crash need not wait ``dead_after_s``); so two live boxes never share an id.
 * The claim is a read-modify-write under :meth:`~.backend.Tx.lock` on the box id: two
   processes claiming one id at once are serialized, on SQLite and across PostgreSQL clients.
 * Times are the writer's clock; boxes of a fleet are assumed to keep their clocks in step
@@ -20,6 +21,9 @@ Invariants:
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +62,26 @@ class BoxRecord:
     beat_age_s: float
 
 
+def new_instance() -> str:
+    """A new process's instance id: ``<host>/<pid>/<random>``."""
+    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(6)}"
+
+
+def ended_on_this_host(instance: str) -> bool:
+    """Whether ``instance`` was a process of this host, other than this one, that has ended."""
+    host, _, rest = instance.partition("/")
+    pid_text = rest.partition("/")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # a process of another user has that PID: it runs
+    return False
+
+
 def derive_status(state: str, beat_age_s: float, dead_after_s: float) -> BoxStatus:
     """``gone`` for a stopped box or one silent for ``dead_after_s``; else its state."""
     if state == "stopped" or beat_age_s >= dead_after_s:
@@ -92,7 +116,8 @@ class Fleet:
             row = await tx.one(_SELECT + " WHERE box_id = ?", (beat.box_id,))
             if row is not None:
                 held = _record(row, now, dead_after_s)
-                if held.instance != beat.instance and held.status != "gone":
+                taken = held.instance != beat.instance and held.status != "gone"
+                if taken and not ended_on_this_host(held.instance):
                     raise ConfigError(
                         f"Box id {beat.box_id!r} is in use by a running box at {held.address} "
                         f"(last heartbeat {held.beat_age_s:.1f} s ago, {held.status}). Every box "

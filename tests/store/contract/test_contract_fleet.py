@@ -6,12 +6,15 @@ Two stores opened on one database are two boxes; the test clock decides who is a
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import sys
 
 import pytest
 
 from smcp_box.errors import ConfigError
 from smcp_box.store import Store
-from smcp_box.store.fleet import Beat, derive_status
+from smcp_box.store.fleet import Beat, derive_status, ended_on_this_host, new_instance
 from tests.store.conftest import FakeClock
 
 from .conftest import Backend
@@ -132,3 +135,20 @@ def test_status_derivation() -> None:
     assert derive_status("up", 10, 10) == "gone"
     assert derive_status("draining", 1, 10) == "draining"
     assert derive_status("stopped", 0, 10) == "gone"
+
+
+async def test_a_crashed_process_of_this_host_is_taken_over_at_once(backend: Backend) -> None:
+    # A process that ran here and ended (its PID is free): its row is fresh but dead.
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await child.wait()
+    crashed = f"{socket.gethostname()}/{child.pid}/abc"
+    assert ended_on_this_host(crashed)
+    # This very process, and processes of other hosts, are never judged from here.
+    assert not ended_on_this_host(f"{socket.gethostname()}/{os.getpid()}/abc")
+    assert not ended_on_this_host(f"elsewhere_{socket.gethostname()}/1/abc")
+    old, restarted = await backend.open(), await backend.open()
+    await old.fleet.claim(beat("b", crashed), dead_after_s=DEAD_AFTER_S)
+    await restarted.fleet.claim(beat("b", new_instance()), dead_after_s=DEAD_AFTER_S)
+    [row] = await restarted.fleet.boxes(dead_after_s=DEAD_AFTER_S)
+    assert row.instance != crashed
+    assert row.instance.startswith(f"{socket.gethostname()}/{os.getpid()}/")
