@@ -9,21 +9,23 @@ from smcp_box.admin.context import AdminContext, json_response
 from smcp_box.box import Box, advertised_address
 from smcp_box.errors import BoxError
 from smcp_box.seams import JsonObject
+from smcp_box.store import Store
 
 
-async def fleet_json(box: Box) -> JsonObject:
-    """The status payload's fleet part: this box, every box from the heartbeats (an empty
-    list when the database cannot be read), and the database's health."""
-    health = await box.store.database_health()
+async def fleet_status(
+    store: Store, *, dead_after_s: float, box_id: str, instance: str
+) -> tuple[list[JsonObject], JsonObject]:
+    """Every box from ``store``'s heartbeats (``this_box`` marks the asking one: ``box_id``
+    run by ``instance``), and the database's health. An unreachable database gives no boxes
+    and says why; this never raises for it."""
+    health = await store.database_health()
+    error = health.error
     boxes: list[JsonObject] = []
     if health.reachable:
         try:
-            records = await box.store.fleet.boxes(dead_after_s=box.settings.cluster.dead_after_s)
+            records = await store.fleet.boxes(dead_after_s=dead_after_s)
         except BoxError as exc:
-            health_error: str | None = exc.message
-            records = []
-        else:
-            health_error = None
+            error, records = exc.message, []
         boxes = [
             {
                 "box_id": r.box_id,
@@ -34,12 +36,29 @@ async def fleet_json(box: Box) -> JsonObject:
                 "started_at": r.started_at,
                 "sessions": r.sessions,
                 "version": r.version,
-                "this_box": r.box_id == box.box_id and r.instance == box.instance,
+                "this_box": r.box_id == box_id and r.instance == instance,
             }
             for r in records
         ]
-    else:
-        health_error = health.error
+    database: JsonObject = {
+        "backend": health.backend,
+        "location": health.location,
+        "reachable": health.reachable and error is None,
+        "latency_ms": health.latency_ms,
+        "error": error,
+    }
+    return boxes, database
+
+
+async def fleet_json(box: Box) -> JsonObject:
+    """The status payload's fleet part: this box, every box from the heartbeats, and the
+    database's health."""
+    boxes, database = await fleet_status(
+        box.store,
+        dead_after_s=box.settings.cluster.dead_after_s,
+        box_id=box.box_id,
+        instance=box.instance,
+    )
     return {
         "box": {
             "box_id": box.box_id,
@@ -48,13 +67,7 @@ async def fleet_json(box: Box) -> JsonObject:
             "draining_since": box.drain_switch.since,
         },
         "fleet": boxes,
-        "database": {
-            "backend": health.backend,
-            "location": health.location,
-            "reachable": health.reachable,
-            "latency_ms": health.latency_ms,
-            "error": health_error,
-        },
+        "database": database,
     }
 
 

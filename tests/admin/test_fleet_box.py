@@ -208,7 +208,9 @@ async def test_status_shows_the_one_box_and_its_database(fleet_box: RunningBox) 
     assert f"database: sqlite {database['location']}, " in text.out
     assert "BOX" in text.out
     line = next(line for line in text.out.splitlines() if line.startswith(f"* {BOX_ID}"))
-    assert line.split()[2:5] == [only["address"], "up", "0"]
+    address, status, age = line.split()[2:5]
+    assert (address, status) == (only["address"], "up")
+    assert int(age) < fleet_box.settings.cluster.dead_after_s
     raw = json.loads((await smcp(fleet_box, "status", "--json")).out)
     assert raw["fleet"][0]["box_id"] == BOX_ID
 
