@@ -33,6 +33,7 @@ from tests.admin.support import (
 )
 from tests.admin.test_cli import smcp
 from tests.e2e.clients import ACCEPT_BOTH, LEGACY, modern_headers, modern_request
+from tests.support.waiting import wait_until
 
 BOX_ID = "alpha_1"
 
@@ -245,3 +246,42 @@ async def test_a_box_refuses_to_start_under_an_id_a_live_box_holds(
         statuses = {b.box_id: b.status for b in await store.fleet.boxes(dead_after_s=1e9)}
     # A clean stop marks the row gone at once, however long dead_after_s is.
     assert statuses == {BOX_ID: "up", "b2": "gone"}
+
+
+async def test_the_heartbeat_runs_and_counts_open_sessions(
+    tmp_path: Path, module_cache: Path
+) -> None:
+    overrides = {"cluster.box_id": BOX_ID, "cluster.heartbeat_s": 0.1, "cluster.dead_after_s": 1.0}
+    async with (
+        running_box(tmp_path, module_cache, add_conformance, overrides) as rb,
+        serving_mcp(rb) as base,
+        httpx.AsyncClient(timeout=10) as http,
+    ):
+        store = rb.box.store
+        [first] = await store.fleet.boxes(dead_after_s=1.0)
+        assert first.sessions == 0
+        opened = await http.post(
+            f"{base}/t/conformance/mcp", json=INITIALIZE, headers=LEGACY_HEADERS
+        )
+        assert opened.status_code == 200
+
+        async def beat_counts_the_session() -> bool:
+            [row] = await store.fleet.boxes(dead_after_s=1.0)
+            return row.last_beat > first.last_beat and row.sessions == 1
+
+        await wait_until(beat_counts_the_session, what="a heartbeat counting the new session")
+
+
+async def test_a_box_whose_id_was_taken_over_says_so(
+    fleet_box: RunningBox, caplog: pytest.LogCaptureFixture
+) -> None:
+    box = fleet_box.box
+    assert await box.heartbeat() is True
+    # Another process claims the id as if this box had been silent past dead_after_s.
+    await box.store.fleet.claim(
+        Beat(BOX_ID, "elsewhere/1/x", "10.9.9.9:8765", "0.1.0"), dead_after_s=0.0
+    )
+    assert await box.heartbeat() is False
+    assert "taken over by another process" in caplog.text
+    [row] = await box.store.fleet.boxes(dead_after_s=10.0)
+    assert row.address == "10.9.9.9:8765"  # the new holder's row is left alone
