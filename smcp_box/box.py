@@ -125,6 +125,15 @@ def advertised_address(settings: Settings) -> str:
     return f"{shown}:{settings.server.port}"
 
 
+async def _release_id(store: Store, box: str, instance: str) -> None:
+    """Mark this process's heartbeat row stopped; a failure is logged (the row then turns
+    gone after ``dead_after_s``)."""
+    try:
+        await store.fleet.stop(box, instance)
+    except BoxError as exc:
+        logger.error("could not mark this box stopped in the fleet: %s", exc.message)
+
+
 def configure_sessions(store: Store, settings: Settings) -> None:
     """Hand the store the session lifetimes and event retention of ``settings`` (at start and
     on every reload)."""
@@ -210,6 +219,8 @@ class Box:
                 Beat(box_id(settings), instance, advertised_address(settings), __version__),
                 dead_after_s=settings.cluster.dead_after_s,
             )
+            # A start that fails from here on leaves the id free, as a clean stop does.
+            undo.push_async_callback(_release_id, store, box_id(settings), instance)
             configure_sessions(store, settings)
             # The state lock is ours, so no blob write is in flight: chunks no blob points at
             # are what a crash mid-write left.
@@ -634,11 +645,8 @@ class Box:
             logger.error("could not audit the stop: %s", exc.message)
         # Every queued audit row is committed before the store closes.
         await self.auditor.close()
-        try:
-            # A clean stop: the fleet sees this box gone at once, and its id is free.
-            await self.store.fleet.stop(self.box_id, self.instance)
-        except BoxError as exc:
-            logger.error("could not mark this box stopped in the fleet: %s", exc.message)
+        # A clean stop: the fleet sees this box gone at once, and its id is free.
+        await _release_id(self.store, self.box_id, self.instance)
         self.sandbox.close()
         await self.store.close()
         if self._lock is not None:

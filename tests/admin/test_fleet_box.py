@@ -285,3 +285,26 @@ async def test_a_box_whose_id_was_taken_over_says_so(
     assert "taken over by another process" in caplog.text
     [row] = await box.store.fleet.boxes(dead_after_s=10.0)
     assert row.address == "10.9.9.9:8765"  # the new holder's row is left alone
+
+
+async def test_a_start_that_fails_after_the_claim_frees_the_id(
+    tmp_path: Path, module_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smcp_box.tenancy.tasks import TaskRunner
+
+    settings = box_settings(tmp_path, module_cache, short_runtime_dir(), {"cluster.box_id": BOX_ID})
+
+    async def broken(self: TaskRunner) -> None:
+        raise ConfigError("recovery failed (a test's doing)")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(TaskRunner, "recover", broken)
+        with pytest.raises(ConfigError, match="a test's doing"):
+            await Box.start(settings)
+    # This process may start under the same id at once: the failed start marked its row.
+    box = await Box.start(settings)
+    try:
+        [row] = await box.store.fleet.boxes(dead_after_s=10.0)
+        assert (row.instance, row.status) == (box.instance, "up")
+    finally:
+        await box.stop()
