@@ -1,8 +1,8 @@
 """The CLI subcommands that manage a running box through its admin API.
 
-``register(commands)`` adds ``status``, ``tenant``, ``key``, ``session``, ``audit`` and ``tui`` to
-``smcp-box``'s subparsers; ``dispatch(args, settings)`` runs one of them and returns its exit
-code, or None when the command is not one of these.
+``register(commands)`` adds ``status``, ``drain``, ``tenant``, ``key``, ``session``, ``audit``
+and ``tui`` to ``smcp-box``'s subparsers; ``dispatch(args, settings)`` runs one of them and
+returns its exit code, or None when the command is not one of these.
 
 Exit codes: 0 done; 1 the box refused (unknown tenant, bad input: the message says why);
 2 usage or configuration error; 3 the box is not running (nothing answers on the socket).
