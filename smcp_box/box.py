@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from smcp_box import __version__
 from smcp_box.auth.apikeys import ApiKeyAuthenticator
 from smcp_box.auth.cimd import CimdFetcher
 from smcp_box.auth.resource import TenantAuthenticator
@@ -38,6 +40,7 @@ from smcp_box.seams import (
 from smcp_box.store import Store, load_data_key
 from smcp_box.store.audit_writer import AuditWriter
 from smcp_box.store.changes import LocalChangeFeed
+from smcp_box.store.fleet import Beat, new_instance
 from smcp_box.store.statelock import StateLock, hold_exclusive
 from smcp_box.store.store import open_configured
 from smcp_box.store.tenant_state import TenantAdminState
@@ -49,6 +52,7 @@ from smcp_box.tenancy.quotas import Admission
 from smcp_box.tenancy.registry import LoadReport, TenantRegistry
 from smcp_box.tenancy.tasks import TaskRunner
 from smcp_box.web.connections import ConnectionGuard
+from smcp_box.web.drain import DrainSwitch
 from smcp_box.web.mcp_tasks import TaskService
 from smcp_box.web.metrics_endpoint import LATENCY_WINDOW_S
 from smcp_box.web.services import AppServices, McpServices, OAuthServices
@@ -111,6 +115,25 @@ class AuditingAuthenticator:
         return principal
 
 
+def advertised_address(settings: Settings) -> str:
+    """``host:port`` of this box's MCP listener as others reach it (its heartbeat row, for
+    ``lb-config``): ``[server] host``, or the host name when that is a wildcard address."""
+    host = settings.server.host
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104  (recognizing a wildcard, not binding one)
+        host = socket.gethostname()
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{settings.server.port}"
+
+
+async def _release_id(store: Store, box: str, instance: str) -> None:
+    """Mark this process's heartbeat row stopped; a failure is logged (the row then turns
+    gone after ``dead_after_s``)."""
+    try:
+        await store.fleet.stop(box, instance)
+    except BoxError as exc:
+        logger.error("could not mark this box stopped in the fleet: %s", exc.message)
+
+
 def configure_sessions(store: Store, settings: Settings) -> None:
     """Hand the store the session lifetimes and event retention of ``settings`` (at start and
     on every reload)."""
@@ -150,6 +173,11 @@ class Box:
     #: Changes announced to every box sharing the store, this one included (seams.ChangeFeed);
     #: in-process on SQLite.
     changes: ChangeFeed = field(init=False)
+    #: Random per process: tells this box's heartbeat row from another process's under the
+    #: same box id (store/fleet.py).
+    instance: str = field(default_factory=new_instance)
+    #: ``smcp-box drain``: on, the box refuses new sessions and /readyz answers 503.
+    drain_switch: DrainSwitch = field(default_factory=DrainSwitch)
 
     def __post_init__(self) -> None:
         self.admission = Admission(self.settings.quotas, self.tenants.policy)
@@ -185,6 +213,15 @@ class Box:
             data_key = load_data_key(state, settings.credentials_path())
             store = await open_configured(settings, data_key, clock=clock)
             undo.push_async_callback(store.close)
+            # Before anything else uses the database: a second live box under this id stops
+            # here, naming the other's address.
+            instance = new_instance()
+            await store.fleet.claim(
+                Beat(box_id(settings), instance, advertised_address(settings), __version__),
+                dead_after_s=settings.cluster.dead_after_s,
+            )
+            # A start that fails from here on leaves the id free, as a clean stop does.
+            undo.push_async_callback(_release_id, store, box_id(settings), instance)
             configure_sessions(store, settings)
             # Nothing of this box's is in flight yet: chunks it wrote that no blob points at
             # are what a crash mid-write left (other boxes' are theirs, see recover_for).
@@ -222,6 +259,7 @@ class Box:
                 clock=clock,
                 started_at=clock(),
                 _lock=lock,
+                instance=instance,
             )
             box.oauth = OAuthServices(
                 server=BoxAuthorizationServer(
@@ -263,6 +301,7 @@ class Box:
         box._background.append(asyncio.create_task(box._rotate_signing_keys_forever()))
         box._background.append(asyncio.create_task(box._vetting_upkeep_forever()))
         box._background.append(asyncio.create_task(box._purge_tasks_forever()))
+        box._background.append(asyncio.create_task(box._heartbeat_forever()))
         return box
 
     async def recover_for(self, box_id: str) -> tuple[int, int]:
@@ -297,6 +336,7 @@ class Box:
             tasks=None
             if self.task_runner is None
             else TaskService(self.task_runner, self.settings.tasks),
+            drain=self.drain_switch,
         )
 
     def app_services(self) -> AppServices:
@@ -326,7 +366,59 @@ class Box:
             problems.append(f"database: {exc.message}")
         if not self.sandbox.ticker_alive():
             problems.append("sandbox: the wall-clock ticker is not running")
+        draining = self.drain_switch.readiness_problem()
+        if draining is not None:
+            problems.append(draining)
         return problems
+
+    # --- fleet: heartbeats and drain (docs/scale-out.md, "Box identity and drain") ---------
+
+    async def current_beat(self) -> Beat:
+        """What this box's heartbeat row says now."""
+        # This box's own: on a shared database the other boxes' sessions are theirs to count.
+        sessions = await self.store.count_owned_sessions(self.box_id)
+        return Beat(
+            box_id=self.box_id,
+            instance=self.instance,
+            address=advertised_address(self.settings),
+            version=__version__,
+            state="draining" if self.drain_switch.draining else "up",
+            sessions=sessions,
+        )
+
+    async def heartbeat(self) -> bool:
+        """Write this box's heartbeat row now; False (logged) when another process has taken
+        this box id over after this one fell silent for ``dead_after_s``."""
+        try:
+            mine = await self.store.fleet.beat(await self.current_beat())
+        except BoxError as exc:
+            logger.error("writing the heartbeat failed: %s", exc.message)
+            return True
+        if not mine:
+            logger.error(
+                "box id %r was taken over by another process after this one missed its "
+                "heartbeats; stop this box, or give one of them another [cluster] box_id",
+                self.box_id,
+            )
+        return mine
+
+    async def _heartbeat_forever(self) -> None:
+        while True:
+            # Read each time round: SIGHUP may change the settings.
+            await asyncio.sleep(self.settings.cluster.heartbeat_s)
+            try:
+                await self.heartbeat()
+            except Exception:
+                logger.exception("writing the heartbeat failed; will retry")
+
+    async def set_draining(self, draining: bool) -> bool:
+        """Start (or with False, stop) draining; the heartbeat row says so at once. Whether
+        anything changed."""
+        switch = self.drain_switch
+        changed = switch.drain(self.clock()) if draining else switch.undo()
+        if changed:
+            await self.heartbeat()
+        return changed
 
     async def metrics_snapshot(self) -> tuple[BoxFigures, list[TenantFigures]]:
         """One scrape's figures: the box-wide ones and each tenant's."""
@@ -565,6 +657,8 @@ class Box:
             logger.error("could not audit the stop: %s", exc.message)
         # Every queued audit row is committed before the store closes.
         await self.auditor.close()
+        # A clean stop: the fleet sees this box gone at once, and its id is free.
+        await _release_id(self.store, self.box_id, self.instance)
         self.sandbox.close()
         await self.store.close()
         if self._lock is not None:

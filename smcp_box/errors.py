@@ -43,6 +43,7 @@ BAD_MODULE_REPLY = -32054
 MODULE_UNAVAILABLE = -32055
 TENANT_BUSY = -32056
 CALL_CANCELLED = -32057
+BOX_DRAINING = -32058
 STORAGE_FULL = -32060
 STORAGE_FAILURE = -32061
 KV_QUOTA = -32062
@@ -204,6 +205,19 @@ class TenantNotFound(TransportError):
 class TenantDisabled(TransportError):
     http_status = 503
     jsonrpc_code = MODULE_UNAVAILABLE
+
+
+class BoxDraining(TransportError):
+    """The box is draining (``smcp-box drain``): it finishes what it has but opens no new
+    session. HTTP 503 with ``Retry-After``, so a load balancer or client tries another box."""
+
+    http_status = 503
+    jsonrpc_code = BOX_DRAINING
+    kind = "draining"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, data={"retryAfterSeconds": retry_after})
+        self.retry_after = retry_after
 
 
 # --- authentication ----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from smcp_box.admin.approval_routes import approval_routes
 from smcp_box.admin.blob_routes import blob_routes
 from smcp_box.admin.context import AdminContext, json_response
+from smcp_box.admin.fleet_routes import fleet_routes
 from smcp_box.admin.oauth_routes import oauth_routes
 from smcp_box.admin.routes import keys_sessions_audit_routes
 from smcp_box.admin.secret_routes import catalog_routes, secret_routes
@@ -63,6 +64,7 @@ def create_admin_app(box: Box, *, token: str | None = None) -> Quart:
     app.register_blueprint(catalog_routes(ctx))
     app.register_blueprint(approval_routes(ctx))
     app.register_blueprint(blob_routes(ctx))
+    app.register_blueprint(fleet_routes(ctx))
 
     async def audit_failure(kind: str, message: str) -> None:
         if g.get("audit_event"):

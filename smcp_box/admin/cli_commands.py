@@ -1,8 +1,8 @@
 """The CLI subcommands that manage a running box through its admin API.
 
-``register(commands)`` adds ``status``, ``tenant``, ``key``, ``session``, ``audit`` and ``tui`` to
-``smcp-box``'s subparsers; ``dispatch(args, settings)`` runs one of them and returns its exit
-code, or None when the command is not one of these.
+``register(commands)`` adds ``status``, ``drain``, ``tenant``, ``key``, ``session``, ``audit``
+and ``tui`` to ``smcp-box``'s subparsers; ``dispatch(args, settings)`` runs one of them and
+returns its exit code, or None when the command is not one of these.
 
 Exit codes: 0 done; 1 the box refused (unknown tenant, bad input: the message says why);
 2 usage or configuration error; 3 the box is not running (nothing answers on the socket).
@@ -36,6 +36,7 @@ EXIT_NOT_RUNNING = 3
 EXIT_BROKEN_PIPE = 141  # what shells report for SIGPIPE
 COMMANDS = (
     "status",
+    "drain",
     "tenant",
     "key",
     "session",
@@ -79,7 +80,14 @@ def _leaf(
 
 def register(commands: Any) -> None:
     """Add the admin commands to ``smcp-box``'s ``add_subparsers()`` object."""
-    _leaf(commands, "status", _status, "show the running box's status")
+    _leaf(commands, "status", _status, "show the running box's status, its fleet and database")
+    drain = _leaf(
+        commands,
+        "drain",
+        _drain,
+        "stop taking new sessions (/readyz answers 503) and let open ones finish",
+    )
+    drain.add_argument("--undo", action="store_true", help="take new sessions again")
 
     tenant = commands.add_parser("tenant", help="manage tenants of the running box")
     actions = tenant.add_subparsers(dest="tenant_command", required=True, metavar="ACTION")
@@ -268,6 +276,11 @@ async def _unused_handler(client: AdminClient, args: argparse.Namespace) -> int:
 async def _status(client: AdminClient, args: argparse.Namespace) -> int:
     body = await client.status()
     return _emit(args, body, fmt.status_text(body))
+
+
+async def _drain(client: AdminClient, args: argparse.Namespace) -> int:
+    body = await client.drain(undo=args.undo)
+    return _emit(args, body, fmt.drain_text(body))
 
 
 async def _tenant_list(client: AdminClient, args: argparse.Namespace) -> int:

@@ -46,9 +46,46 @@ def status_text(body: JsonObject) -> str:
     if paths:
         lines.append(f"state: {paths['state']}  (database {paths['database']})")
         lines.append(f"tenants folder: {paths['tenants']}")
+    lines += fleet_lines(body)
     # The whole settings tree is for `--json` and `smcp-box config check`, not this summary.
     lines.append("settings: smcp-box status --json, or smcp-box config check")
     return "\n".join(lines)
+
+
+def fleet_lines(body: JsonObject) -> list[str]:
+    """The status's box, fleet and database part (absent from an older box's answer)."""
+    if "fleet" not in body:
+        return []
+    this, db = body["box"], body["database"]
+    lines = [
+        f"box {this['box_id']} at {this['address']}" + (" DRAINING" if this["draining"] else "")
+    ]
+    health = f"{db['latency_ms']:.1f} ms" if db["reachable"] else f"UNREACHABLE: {db['error']}"
+    lines.append(f"database: {db['backend']} {db['location']}, {health}")
+    rows = [
+        (
+            ("* " if b["this_box"] else "  ") + b["box_id"],
+            b["address"],
+            b["status"],
+            f"{b['beat_age_s']:.0f} s",
+            b["sessions"],
+        )
+        for b in body["fleet"]
+    ]
+    if rows:
+        lines.append(table(("BOX", "ADDRESS", "STATUS", "LAST BEAT", "SESSIONS"), rows))
+    return lines
+
+
+def drain_text(body: JsonObject) -> str:
+    if body["draining"]:
+        verb = "is draining" if body["changed"] else "was already draining"
+        return (
+            f"box {body['box_id']} {verb}: /readyz answers 503, new sessions are refused, "
+            f"{body['open_sessions']} open session(s) carry on (smcp-box drain --undo to serve)"
+        )
+    verb = "serves again" if body["changed"] else "was not draining"
+    return f"box {body['box_id']} {verb}: it takes new sessions and /readyz answers 200"
 
 
 def tenants_text(body: JsonObject) -> str:

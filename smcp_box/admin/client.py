@@ -117,6 +117,14 @@ class AdminClient:
     async def status(self) -> JsonObject:
         return await self.request("GET", "/status")
 
+    async def fleet(self) -> JsonObject:
+        """Every box from the heartbeats, and the database's health."""
+        return await self.request("GET", "/fleet")
+
+    async def drain(self, *, undo: bool = False) -> JsonObject:
+        """Make the box refuse new sessions and answer /readyz 503 (``undo``: serve again)."""
+        return await self.request("DELETE" if undo else "POST", "/drain")
+
     async def metrics(self, window_s: int = 60, tenant: str | None = None) -> JsonObject:
         return await self.request("GET", "/metrics", params={"window": window_s, "tenant": tenant})
 

@@ -10,6 +10,7 @@ from quart import Blueprint, Response
 
 from smcp_box import __version__
 from smcp_box.admin.context import AdminContext, json_response, query_int, query_str
+from smcp_box.admin.fleet_routes import fleet_json
 from smcp_box.admin.urls import mcp_base_url
 from smcp_box.config import settings_as_dict
 from smcp_box.errors import NotFound
@@ -66,6 +67,8 @@ def status_metrics_routes(ctx: AdminContext) -> Blueprint:
                     "tenants": str(box.settings.tenants_path().resolve()),
                 },
                 "config": redact(settings_as_dict(box.settings)),
+                # This box, every box of the fleet from the heartbeats, the database's health.
+                **await fleet_json(box),
             }
         )
 

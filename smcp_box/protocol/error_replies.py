@@ -39,6 +39,7 @@ from smcp_box.errors import (
     MISSING_CLIENT_CAPABILITY,
     PARSE_ERROR,
     UNSUPPORTED_PROTOCOL_VERSION,
+    BoxDraining,
     BoxError,
     MethodNotAllowed,
     QuotaExceeded,
@@ -137,6 +138,8 @@ def _headers(error: BoxError) -> dict[str, str]:
     if isinstance(error, MethodNotAllowed):
         # Only the MCP endpoint's 405 takes this path; it serves POST in every era.
         return {"Allow": "POST"}
+    if isinstance(error, BoxDraining):
+        return {"Retry-After": str(math.ceil(error.retry_after))}
     if isinstance(error, QuotaExceeded) and error.retry_after is not None:
         return {"Retry-After": str(math.ceil(error.retry_after))}
     return {}

@@ -388,6 +388,22 @@ ALTER TABLE sessions ADD COLUMN owner_box TEXT NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
 """
 
+# Fleet (docs/scale-out.md, "Box identity and drain"): one heartbeat row per box id, written by
+# the box every [cluster] heartbeat_s. ``instance`` is random per process, so a second process
+# under the same box id is told apart from the row's own writer.
+_FLEET: Final = """
+CREATE TABLE boxes (
+    box_id TEXT PRIMARY KEY,
+    instance TEXT NOT NULL,
+    address TEXT NOT NULL,              -- host:port of the MCP listener, for lb-config
+    state TEXT NOT NULL CHECK (state IN ('up', 'draining', 'stopped')),
+    started_at REAL NOT NULL,
+    last_beat REAL NOT NULL,
+    sessions INTEGER NOT NULL,
+    version TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+"""
+
 #: Schema scripts; the database's ``user_version`` is how many of them it has run.
 MIGRATIONS: Final[tuple[str, ...]] = (
     _V1,
@@ -402,6 +418,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     _BOX_OWNERS,
     _SESSION_OWNERS,
     _AUDIT_CHAINS,
+    _FLEET,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -360,7 +360,28 @@ DROP INDEX audit_by_ts;
 CREATE INDEX audit_by_time ON audit (ts, box, seq);
 """
 
+
+# Fleet heartbeats: the same table as SQLite's _FLEET (one row per box id).
+_FLEET: Final = """
+CREATE TABLE boxes (
+    box_id text PRIMARY KEY,
+    instance text NOT NULL,
+    address text NOT NULL,
+    state text NOT NULL CHECK (state IN ('up', 'draining', 'stopped')),
+    started_at double precision NOT NULL,
+    last_beat double precision NOT NULL,
+    sessions bigint NOT NULL,
+    version text NOT NULL
+);
+"""
+
 #: Schema scripts; ``smcp_schema.version`` is how many of them the database has run.
-PG_MIGRATIONS: Final[tuple[str, ...]] = (_V1, _TASKS_BLOBS, _SESSION_OWNERS, _AUDIT_CHAINS)
+PG_MIGRATIONS: Final[tuple[str, ...]] = (
+    _V1,
+    _TASKS_BLOBS,
+    _FLEET,
+    _SESSION_OWNERS,
+    _AUDIT_CHAINS,
+)
 
 PG_SCHEMA_VERSION: Final = len(PG_MIGRATIONS)

@@ -368,6 +368,14 @@ class Sessions:
             )
         return int(row[0]) if row else 0
 
+    async def count_owned_sessions(self, owner_box: str) -> int:
+        """Open sessions ``owner_box`` owns now (a box's figure in its heartbeat)."""
+        async with self._db.read() as tx:
+            row = await tx.one(
+                "SELECT count(*) FROM sessions WHERE ended = 0 AND owner_box = ?", (owner_box,)
+            )
+        return int(row[0]) if row else 0
+
     async def append_event(self, tenant: str, session_id: str, stream_id: str, payload: str) -> str:
         sid_hash = self._sid_hash(tenant, session_id)
         stream_hash = self._crypto.lookup("stream", tenant, sid_hash, stream_id)

@@ -12,6 +12,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -36,6 +37,7 @@ from .db import (
     backup_to,
     sqlite_only,
 )
+from .fleet import Fleet
 from .kv import Kv, KvLimits, KvQuota
 from .oauth import OAuthRecords
 from .pg import DEFAULT_POOL_SIZE, PgDatabase
@@ -55,6 +57,19 @@ _DEFAULT_LIMITS: Final = KvLimits()
 #: The box id of a store opened without one (tests and offline tools); a box passes its own
 #: (``config.box_id``), which names its audit chain and owns its task and blob rows.
 DEFAULT_BOX_ID: Final = "box"
+
+
+@dataclass(frozen=True)
+class DatabaseHealth:
+    """What :meth:`Store.database_health` found."""
+
+    backend: str
+    #: A file path, or the DSN without its password.
+    location: str
+    reachable: bool
+    #: Milliseconds the trivial query took (or took to fail).
+    latency_ms: float
+    error: str | None
 
 
 async def open_configured(
@@ -135,6 +150,8 @@ class Store:
         #: Per-tenant blobs (store/blobs.py), streamed a chunk at a time; one object like
         #: ``oauth``, since its writers and readers are objects of their own.
         self.blobs = Blobs(db, crypto, clock, box_id)
+        #: The heartbeat rows of every box sharing this store (store/fleet.py).
+        self.fleet = Fleet(db, clock)
 
     @classmethod
     async def open(
@@ -344,6 +361,10 @@ class Store:
 
     async def count_open_sessions(self, tenant: str | None = None) -> int:
         return await self._sessions.count_open_sessions(tenant)
+
+    async def count_owned_sessions(self, owner_box: str) -> int:
+        """Open sessions the box ``owner_box`` owns now (sessions move between boxes)."""
+        return await self._sessions.count_owned_sessions(owner_box)
 
     # --- kv -------------------------------------------------------------------------------
 
@@ -630,6 +651,24 @@ class Store:
         statement, a statement's first preparing on a connection, each BEGIN and COMMIT);
         None on SQLite, which has no server."""
         return self._db.round_trips()
+
+    async def database_health(self) -> DatabaseHealth:
+        """Where the database is and whether a trivial query answers, with its latency; never
+        raises for an unreachable database (that is what it reports)."""
+        started = time.perf_counter()
+        error: str | None = None
+        try:
+            async with self._db.read() as tx:
+                await tx.one("SELECT 1")
+        except StoreError as exc:
+            error = exc.message
+        return DatabaseHealth(
+            backend=self._db.backend,
+            location=self._db.location,
+            reachable=error is None,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            error=error,
+        )
 
     async def healthcheck(self) -> None:
         """A cheap write and read; raises StoreError if the database is not writable."""

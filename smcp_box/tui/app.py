@@ -1,8 +1,8 @@
 """``AdminTui``: the Textual admin app. It talks only to the admin API (never the database).
 
-Screens are tabs: 1 Tenants, 2 Keys, 3 Sessions, 4 Audit, 5 Metrics, 6 Users. Every second the
-app asks the box for its status and the visible tab's data; when the box does not answer the
-status line turns into a "STALE" banner and the last data stays on screen.
+Screens are tabs: 1 Tenants, 2 Keys, 3 Sessions, 4 Audit, 5 Metrics, 6 Users, 7 Fleet. Every
+second the app asks the box for its status and the visible tab's data; when the box does not
+answer the status line turns into a "STALE" banner and the last data stays on screen.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from smcp_box.tui.format import fmt_clock, fmt_duration
 from smcp_box.tui.modals import HelpModal
 from smcp_box.tui.views.audit import AuditView
 from smcp_box.tui.views.base import View
+from smcp_box.tui.views.fleet import FleetView
 from smcp_box.tui.views.keys import KeysView
 from smcp_box.tui.views.metrics import MetricsView
 from smcp_box.tui.views.sessions import SessionsView
@@ -39,6 +40,7 @@ VIEWS: tuple[tuple[str, type[View]], ...] = (
     ("audit", AuditView),
     ("metrics", MetricsView),
     ("users", UsersView),
+    ("fleet", FleetView),
 )
 
 
@@ -222,7 +224,7 @@ class AdminTui(App[None]):
         text = Text()
         text.append("Everywhere\n", style="bold underline")
         rows = [
-            ("1-6", "switch screen (or click a tab)"),
+            (f"1-{len(VIEWS)}", "switch screen (or click a tab)"),
             ("?", "this help"),
             ("/", "filter the rows of the screen; esc clears"),
             ("r", "refresh now (the screen also refreshes every second)"),

@@ -14,6 +14,7 @@ from smcp_box.config import Settings
 from smcp_box.errors import BoxError
 from smcp_box.logs import request_id_var
 from smcp_box.web import h2_guard
+from smcp_box.web.box_header import BoxHeaderMiddleware
 from smcp_box.web.catalog import create_catalog_blueprint
 from smcp_box.web.connections import EXTENSION_KEY as CONNECTIONS_KEY
 from smcp_box.web.connections import ConnectionGuard, StreamCapMiddleware
@@ -55,6 +56,9 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
     # middleware wraps both paths alike.
     lean = LeanMcpPath(app.asgi_app, app.extensions[MCP_KEY], app.config, ACCESS_LOG_KEY)
     app.asgi_app = StreamCapMiddleware(lean, guard)  # type: ignore[method-assign]
+    if settings.cluster.box_header:
+        # Outermost, so that every response names the box, whichever layer wrote it.
+        app.asgi_app = BoxHeaderMiddleware(app.asgi_app, services.mcp.box_id)  # type: ignore[method-assign]
     app.register_blueprint(
         create_oauth_resource_blueprint(
             services.mcp.tenants, services.tokens, oauth_issuer=settings.oauth.issuer

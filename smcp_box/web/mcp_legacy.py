@@ -197,6 +197,10 @@ async def _initialize(exchange: Exchange, request: Request) -> Response:
         raise InvalidRequest(
             "Bad request: initialize opens a new session; send it without Mcp-Session-Id"
         )
+    drain = exchange.endpoint.services.drain
+    if drain is not None:
+        # Before anything is created: the client opens its session on another box instead.
+        drain.check_new_session()
     try:
         params = parse_initialize(request.params)
         description = await exchange.tenant.describe()

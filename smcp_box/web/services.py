@@ -24,6 +24,7 @@ from smcp_box.seams import (
 from smcp_box.tenancy.blob_resources import FollowBlobs
 from smcp_box.tenancy.runtime import WasmTenant
 from smcp_box.web.connections import ConnectionGuard
+from smcp_box.web.drain import DrainSwitch
 from smcp_box.web.mcp_tasks import TaskService
 
 
@@ -50,6 +51,8 @@ class McpServices:
     blob_changes: FollowBlobs | None = None
     #: Runs durable tasks (web/mcp_tasks.py); None: tools/call never becomes a task.
     tasks: TaskService | None = None
+    #: Whether the box is draining (web/drain.py): new sessions are refused while it is.
+    drain: DrainSwitch | None = None
 
 
 #: One consistent snapshot of the box's figures, for a ``/metrics`` scrape.

@@ -40,7 +40,10 @@ def short_runtime_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="smcp-", dir="/tmp"))
 
 
-def box_settings(workdir: Path, cache_dir: Path, runtime_dir: Path) -> Settings:
+def box_settings(
+    workdir: Path, cache_dir: Path, runtime_dir: Path, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """``overrides``: more settings by dotted name (``"cluster.box_id"``)."""
     return load_settings(
         None,
         environ={},
@@ -49,6 +52,7 @@ def box_settings(workdir: Path, cache_dir: Path, runtime_dir: Path) -> Settings:
             "cache_dir": str(cache_dir),
             "runtime_dir": str(runtime_dir),
             "tenants_dir": str(copy_example_tenants(workdir / "tenants")),
+            **(overrides or {}),
         },
     )
 
@@ -70,11 +74,15 @@ class RunningBox:
 
 @contextlib.asynccontextmanager
 async def running_box(
-    workdir: Path, cache_dir: Path, before_start: Callable[[Path], None] | None = None
+    workdir: Path,
+    cache_dir: Path,
+    before_start: Callable[[Path], None] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> AsyncIterator[RunningBox]:
-    """``before_start`` may change the tenants folder before the box reads it."""
+    """``before_start`` may change the tenants folder before the box reads it; ``overrides``
+    are more settings (see :func:`box_settings`)."""
     runtime_dir = short_runtime_dir()
-    settings = box_settings(workdir, cache_dir, runtime_dir)
+    settings = box_settings(workdir, cache_dir, runtime_dir, overrides)
     if before_start is not None:
         before_start(settings.tenants_path())
     socket_path = runtime_dir / "admin.sock"

@@ -16,6 +16,7 @@ from smcp_box.errors import (
     AuthError,
     BadModuleReply,
     BodyTimeout,
+    BoxDraining,
     BoxError,
     CallTimeout,
     ConfigError,
@@ -220,6 +221,17 @@ def test_extra_headers() -> None:
     assert (
         error_reply(SessionQuotaExceeded("x", quota="sessions"), stage=Stage.EXCHANGE).headers == {}
     )
+
+
+@pytest.mark.parametrize("era", [Era.LEGACY, Era.MODERN], ids=["legacy", "modern"])
+def test_a_draining_box_answers_503_with_retry_after_at_every_stage(era: Era) -> None:
+    draining = BoxDraining("Service unavailable: draining", retry_after=2.5)
+    for stage in (Stage.EXCHANGE, Stage.DISPATCH):
+        reply = error_reply(draining, stage=stage, era=era, request_id=1)
+        assert (reply.status, reply.kind) == (503, "draining")
+        assert reply.headers == {"Retry-After": "3"}
+        assert reply.body["error"]["code"] == -32058
+        assert reply.body["error"]["data"] == {"retryAfterSeconds": 2.5}
 
 
 def _bug() -> ErrorReply:

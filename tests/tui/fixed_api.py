@@ -52,6 +52,20 @@ def _tenant(name: str, description: str, *, enabled: bool, auth: str, calls: int
     }
 
 
+def _fleet_box(box_id: str, address: str, *, sessions: int, this_box: bool = False) -> JsonObject:
+    return {
+        "box_id": box_id,
+        "address": address,
+        "status": "up",
+        "last_beat": NOW - 1,
+        "beat_age_s": 1.0,
+        "started_at": NOW - 11_045,
+        "sessions": sessions,
+        "version": "0.1.0",
+        "this_box": this_box,
+    }
+
+
 def _catalog_entry(tenant: JsonObject) -> JsonObject:
     echo = tenant["name"] == "echo"
     findings = [
@@ -133,6 +147,12 @@ class FixedApi:
     def __init__(self) -> None:
         #: When True every call fails as if the box had stopped.
         self.down = False
+        #: The fleet's boxes as the status reports them; tests age one to make it gone.
+        self.fleet_rows = [
+            _fleet_box("box_a", "10.0.0.11:8765", sessions=1, this_box=True),
+            _fleet_box("box_b", "10.0.0.12:8765", sessions=3),
+            _fleet_box("box_c", "10.0.0.13:8765", sessions=0),
+        ]
         self.tenant_rows = [
             _tenant(
                 "echo",
@@ -267,6 +287,20 @@ class FixedApi:
             "now": NOW,
             "tenants": {"loaded": 2, "enabled": 1, "failed": 1},
             "open_sessions": 1,
+            "box": {
+                "box_id": "box_a",
+                "address": "10.0.0.11:8765",
+                "draining": False,
+                "draining_since": None,
+            },
+            "fleet": [dict(row) for row in self.fleet_rows],
+            "database": {
+                "backend": "postgres",
+                "location": "postgresql://smcp@db.lan/smcp",
+                "reachable": True,
+                "latency_ms": 0.42,
+                "error": None,
+            },
         }
 
     async def metrics(self, window_s: int = 60, tenant: str | None = None) -> JsonObject:

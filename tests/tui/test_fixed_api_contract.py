@@ -122,6 +122,11 @@ async def test_fixed_answers_have_the_shape_of_the_box(rb: RunningBox) -> None:
         assert differences == [], name
     tenant_differences = _shape_differences(await fake.tenant("echo"), await real.tenant("utils"))
     assert list(tenant_differences) == []
+    # The status's parts the TUI reads (the box also sends more: paths, the settings tree).
+    real_status, fake_status = await real.status(), await fake.status()
+    for part in ("tenants", "box", "fleet", "database"):
+        assert list(_shape_differences(fake_status[part], real_status[part])) == [], part
+    assert set(fake_status) <= set(real_status)
 
 
 async def _outcome(call: Awaitable[Any]) -> Any:

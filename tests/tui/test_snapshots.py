@@ -48,7 +48,7 @@ async def settle(pilot: Pilot[Any]) -> None:
     await pilot.wait_for_scheduled_animations()
 
 
-@pytest.mark.parametrize("key", ["1", "2", "3", "4", "5", "6"])
+@pytest.mark.parametrize("key", ["1", "2", "3", "4", "5", "6", "7"])
 def test_screen(snap_compare: SnapCompare, key: str) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await settle(pilot)

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from smcp_box.web.box_header import BoxHeaderMiddleware
 from smcp_box.web.connections import StreamCapMiddleware
 from smcp_box.web.mcp_asgi import LeanMcpPath, host_binds, mcp_tenant_of
 from tests.support.serving import serve_on_loopback
@@ -31,11 +32,13 @@ class _QuartOnly:
     """The box's app with the lean path taken out: caps middleware, then Quart."""
 
     def __init__(self, app: Any) -> None:
-        caps = app.asgi_app
+        named = app.asgi_app
+        assert isinstance(named, BoxHeaderMiddleware)
+        caps = named.app
         assert isinstance(caps, StreamCapMiddleware)
         lean = caps.app
         assert isinstance(lean, LeanMcpPath)
-        self.asgi = StreamCapMiddleware(lean.app, caps.guard)
+        self.asgi = BoxHeaderMiddleware(StreamCapMiddleware(lean.app, caps.guard), named.box_id)
         self.extensions = app.extensions
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
