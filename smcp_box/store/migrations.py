@@ -416,9 +416,9 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     _TASKS,
     _BLOBS,
     _BOX_OWNERS,
+    _FLEET,
     _SESSION_OWNERS,
     _AUDIT_CHAINS,
-    _FLEET,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
