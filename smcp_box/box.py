@@ -23,21 +23,33 @@ from smcp_box.auth.resource import TenantAuthenticator
 from smcp_box.auth.server import BoxAuthorizationServer
 from smcp_box.auth.throttle import LoginThrottle
 from smcp_box.auth.tokens import ROTATION_CHECK_S, TokenService
-from smcp_box.config import Settings, box_id, read_token
+from smcp_box.config import Settings, box_id, read_store_password, read_token
 from smcp_box.errors import BoxError
 from smcp_box.metrics import BoxFigures, LiveMetrics, TenantFigures, tenant_figures
 from smcp_box.sandbox import Sandbox
 from smcp_box.seams import (
     Auditor,
     Authenticator,
+    Change,
     ChangeFeed,
+    ChangeListener,
     JsonObject,
     Principal,
     TenantRuntime,
 )
 from smcp_box.store import Store, load_data_key
 from smcp_box.store.audit_writer import AuditWriter
-from smcp_box.store.changes import LocalChangeFeed
+from smcp_box.store.changes import (
+    ADMIN_APPROVALS,
+    ADMIN_BASELINES,
+    ADMIN_SECRETS,
+    TOPIC_ADMIN,
+    TOPIC_RESYNC,
+    TOPIC_TENANT,
+    CoalescedJob,
+    LocalChangeFeed,
+)
+from smcp_box.store.pg_notify import PgChangeFeed
 from smcp_box.store.statelock import StateLock, hold_exclusive
 from smcp_box.store.store import open_configured, require_ported
 from smcp_box.store.tenant_state import TenantAdminState
@@ -76,6 +88,8 @@ AUDIT_PRUNE_INTERVAL_S = 3600.0
 AUDIT_PRUNE_FIRST_S = 30.0
 #: How often the box records what loads noted about tool definitions (alerts, matching pins).
 VETTING_UPKEEP_S = 2.0
+#: The actor of audit rows written by a reload another box's change caused.
+FLEET_ACTOR = "system:fleet"
 
 
 class AuditingAuthenticator:
@@ -109,6 +123,18 @@ class AuditingAuthenticator:
                 detail={"method": principal.method},
             )
         return principal
+
+
+async def open_change_feed(settings: Settings) -> ChangeFeed:
+    """The feed that tells every box sharing the store about changes: LISTEN/NOTIFY on a
+    connection of its own on PostgreSQL (started), in-process on SQLite."""
+    if settings.store.backend != "postgres":
+        return LocalChangeFeed(box_id(settings))
+    feed = PgChangeFeed(
+        settings.store.dsn, box_id(settings), password=read_store_password(settings)
+    )
+    await feed.start()
+    return feed
 
 
 def configure_sessions(store: Store, settings: Settings) -> None:
@@ -161,6 +187,9 @@ class Box:
     oauth: OAuthServices | None = None
     #: Runs durable tasks (tenancy/tasks.py; set by :meth:`start`).
     task_runner: TaskRunner | None = None
+    #: Reloads caused by other boxes' changes (:meth:`follow_fleet`).
+    _fleet_jobs: list[CoalescedJob] = field(default_factory=list)
+    _fleet_stops: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     async def start(
@@ -185,6 +214,9 @@ class Box:
             store = await open_configured(settings, data_key, clock=clock)
             undo.push_async_callback(store.close)
             configure_sessions(store, settings)
+            changes = await open_change_feed(settings)
+            if isinstance(changes, PgChangeFeed):
+                undo.push_async_callback(changes.close)
             # The state lock is ours, so no blob write is in flight: chunks no blob points at
             # are what a crash mid-write left.
             await store.blobs.cleanup_orphans()
@@ -197,8 +229,10 @@ class Box:
             auditor = AuditWriter(store, clock=clock)
             auditor.start()
             undo.push_async_callback(auditor.close)
-            tokens = TokenService(store, settings.oauth, clock)
+            tokens = TokenService(store, settings.oauth, clock, changes=changes)
             await tokens.start()
+            authenticator = ApiKeyAuthenticator(store)
+            authenticator.follow(changes)
             registry = TenantRegistry(
                 auditor=auditor,
                 sandbox=sandbox,
@@ -214,7 +248,7 @@ class Box:
                 store=store,
                 sandbox=sandbox,
                 tenants=registry,
-                authenticator=ApiKeyAuthenticator(store),
+                authenticator=authenticator,
                 tokens=tokens,
                 auditor=auditor,
                 metrics=LiveMetrics(clock),
@@ -222,6 +256,7 @@ class Box:
                 started_at=clock(),
                 _lock=lock,
             )
+            box.changes = changes
             box.oauth = OAuthServices(
                 server=BoxAuthorizationServer(
                     settings=settings.oauth,
@@ -257,12 +292,52 @@ class Box:
                 detail={"tenants": report.loaded, "failed": sorted(report.failed)},
             )
             undo.pop_all()
+        box.follow_fleet()
         box._background.append(asyncio.create_task(box._expire_sessions_forever()))
         box._background.append(asyncio.create_task(box._prune_audit_forever()))
         box._background.append(asyncio.create_task(box._rotate_signing_keys_forever()))
         box._background.append(asyncio.create_task(box._vetting_upkeep_forever()))
         box._background.append(asyncio.create_task(box._purge_tasks_forever()))
         return box
+
+    def follow_fleet(self) -> None:
+        """Act on the changes other boxes sharing the store commit (docs/scale-out.md
+        "Fan-out"): a tenant's admin state, approvals or baselines reload secrets, vetting
+        state and tenants from the database; secrets alone reload secrets. This box's own
+        changes took effect when it made them. A resync (the feed reconnected, so notices
+        may be lost) reloads everything."""
+        everything = CoalescedJob(self.reload_from_store, "reloading tenants")
+        secrets_only = CoalescedJob(self._reload_secrets, "reloading secrets")
+        self._fleet_jobs = [everything, secrets_only]
+
+        def admin_changed(change: Change) -> None:
+            if change.payload == ADMIN_SECRETS:
+                secrets_only.trigger()
+            elif change.payload in (ADMIN_APPROVALS, ADMIN_BASELINES):
+                everything.trigger()
+
+        def from_others(listener: ChangeListener) -> ChangeListener:
+            def heard(change: Change) -> None:
+                if change.origin != self.box_id:
+                    listener(change)
+
+            return heard
+
+        self._fleet_stops = [
+            self.changes.subscribe(TOPIC_TENANT, from_others(everything.trigger)),
+            self.changes.subscribe(TOPIC_ADMIN, from_others(admin_changed)),
+            self.changes.subscribe(TOPIC_RESYNC, everything.trigger),
+        ]
+
+    async def reload_from_store(self) -> None:
+        """Reload what the database holds for every box: secrets, approvals and baselines,
+        then the tenants under their admin state."""
+        await self._reload_secrets()
+        await vetting_sync.load_vetting_state(self.store, self.tenants)
+        await self.reload_tenants(actor=FLEET_ACTOR)
+
+    async def _reload_secrets(self) -> None:
+        self.tenants.secrets.replace_all(await self.store.all_secrets())
 
     def added_tenants_path(self) -> Path:
         """Where tenants added through the admin API keep their tenant.toml and module."""
@@ -533,6 +608,10 @@ class Box:
         return pruned
 
     async def stop(self) -> None:
+        for stop in self._fleet_stops:
+            stop()
+        for job in self._fleet_jobs:
+            await job.close()
         for task in self._background:
             task.cancel()
         for task in self._background:
@@ -552,6 +631,8 @@ class Box:
             logger.error("could not audit the stop: %s", exc.message)
         # Every queued audit row is committed before the store closes.
         await self.auditor.close()
+        if isinstance(self.changes, PgChangeFeed):
+            await self.changes.close()
         self.sandbox.close()
         await self.store.close()
         if self._lock is not None:
