@@ -4,7 +4,6 @@ the other within a second (credentials, tenants, secrets, list changes reaching 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import httpx
@@ -57,13 +56,11 @@ async def test_a_key_made_on_one_box_works_on_the_other_and_its_revocation_too(
     # Box A refuses it as soon as the revocation returns ...
     assert not await authenticates(box_a, "notes", secret)
     # ... and box B, which had it cached, within a second.
-    started = time.monotonic()
     await wait_until(
         lambda: _refused(box_b, "notes", secret),
         what="box_b to refuse the key box_a revoked",
         timeout=WITHIN_S,
     )
-    assert time.monotonic() - started < WITHIN_S
 
 
 async def _refused(rb: RunningBox, tenant: str, secret: str) -> bool:
