@@ -2,8 +2,9 @@
 directory, ``[cluster] box_id`` and admin socket: a fleet small enough for one test.
 
 Until every store area runs on PostgreSQL (the tasks and blobs areas come with another branch),
-:func:`allow_unported_areas` lets a box start there with those two areas' start-up steps
-skipped; nothing these tests do touches tasks or blobs. Once both are ported it does nothing.
+:func:`allow_unported_areas` lets a box run there with those two areas' steps at start, stop
+and tenant removal skipped (each does nothing when a box has no tasks and no blobs, as in these
+tests). Once both areas are ported it does nothing.
 """
 
 from __future__ import annotations
@@ -71,8 +72,10 @@ def allow_unported_areas(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr("smcp_box.box.require_ported", lambda _backend: None)
     monkeypatch.setattr("smcp_box.store.blobs.Blobs.cleanup_orphans", nothing)
+    monkeypatch.setattr("smcp_box.store.blobs.Blobs.clear", nothing)
     monkeypatch.setattr("smcp_box.tenancy.tasks.TaskRunner.recover", nothing)
     monkeypatch.setattr("smcp_box.store.tasks.Tasks.fail_interrupted", nothing)
+    monkeypatch.setattr("smcp_box.tenancy.tasks.TaskRunner.drop_tenant", nothing)
 
 
 @contextlib.asynccontextmanager

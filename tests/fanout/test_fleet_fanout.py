@@ -202,3 +202,43 @@ async def test_a_reconnected_feed_makes_its_box_reload(
         await admin.close()
     await wait_until(lambda: resyncs == ["box_b"], what="box_b's feed to reconnect and resync")
     assert feed.connected
+
+
+async def test_an_access_token_revoked_on_one_box_is_refused_by_the_other(
+    two_boxes: tuple[RunningBox, RunningBox],
+) -> None:
+    box_a, box_b = two_boxes
+    audience = "https://box.lan/t/notes/mcp"
+    token, _claims = box_a.box.tokens.issue_access_token(
+        issuer="https://box.lan",
+        subject="alice",
+        tenant="notes",
+        audience=audience,
+        client_id="c",
+        scopes=frozenset(),
+    )
+    # Box B verifies with the signing key box A made (both read it from the database).
+    box_b.box.tokens.verify_access_token(token, audience=audience)
+    assert await box_a.box.tokens.revoke_access_token(token)
+
+    def refused() -> bool:
+        try:
+            box_b.box.tokens.verify_access_token(token, audience=audience)
+        except AuthError:
+            return True
+        return False
+
+    await wait_until(refused, what="box_b to refuse the token box_a revoked", timeout=WITHIN_S)
+
+
+async def test_a_tenant_removed_on_one_box_is_no_longer_served_by_the_other(
+    two_boxes: tuple[RunningBox, RunningBox],
+) -> None:
+    box_a, box_b = two_boxes
+    assert box_b.box.tenants.get("utils") is not None
+    await box_a.client.request("DELETE", "/tenants/utils")
+    await wait_until(
+        lambda: box_b.box.tenants.get("utils") is None,
+        what="box_b to stop serving the tenant removed on box_a",
+        timeout=WITHIN_S,
+    )
