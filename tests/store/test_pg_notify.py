@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -186,3 +187,50 @@ def test_envelope_round_trip_and_foreign_notices_are_ignored() -> None:
     assert decode("not json") is None
     assert decode('{"topic": "tenant"}') is None
     assert decode('["tenant", "x", "box_a"]') is None
+
+
+async def test_a_connection_that_stops_answering_pings_is_replaced(
+    open_feed: OpenFeed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box_a = await open_feed("box_a", ping_interval_s=0.05, reconnect_first_s=0.01)
+    resyncs = recorder(box_a, TOPIC_RESYNC)
+    assert box_a._conn is not None
+    silent = box_a._conn
+
+    import asyncpg
+
+    fetchval = asyncpg.Connection.fetchval
+
+    async def no_answer_from_silent(conn: Any, *args: Any, **kwargs: Any) -> Any:
+        if conn is silent:
+            raise TimeoutError
+        return await fetchval(conn, *args, **kwargs)
+
+    # A drop no FIN announced: the old connection looks open but never answers.
+    monkeypatch.setattr(asyncpg.Connection, "fetchval", no_answer_from_silent)
+    await wait_until(lambda: len(resyncs) == 1, what="a resync after a failed ping")
+    assert box_a._conn is not silent
+    assert box_a.connected
+
+
+async def test_an_overflowing_outbox_sends_a_resync_then_what_it_kept(
+    open_feed: OpenFeed, postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box_b = await open_feed("box_b")
+    heard = recorder(box_b, TOPIC_TENANT, TOPIC_RESYNC)
+    monkeypatch.setattr("smcp_box.store.pg_notify.OUTBOX_LIMIT", 2)
+    # Not connected yet: everything waits in the outbox, which keeps the newest two.
+    box_a = PgChangeFeed(postgres_dsn, "box_a", channel=box_b._channel)
+    for name in ("one", "two", "three", "four"):
+        await box_a.publish(TOPIC_TENANT, name)
+    try:
+        await box_a.start()
+        await box_a._flush()
+        await wait_until(lambda: len(heard) == 3, what="the resync and the two kept")
+    finally:
+        await box_a.close()
+    assert [(c.topic, c.payload) for c in heard] == [
+        (TOPIC_RESYNC, ""),
+        (TOPIC_TENANT, "three"),
+        (TOPIC_TENANT, "four"),
+    ]
