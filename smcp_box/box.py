@@ -14,7 +14,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +25,34 @@ from smcp_box.auth.resource import TenantAuthenticator
 from smcp_box.auth.server import BoxAuthorizationServer
 from smcp_box.auth.throttle import LoginThrottle
 from smcp_box.auth.tokens import ROTATION_CHECK_S, TokenService
-from smcp_box.config import Settings, box_id, read_token
+from smcp_box.config import Settings, box_id, read_store_password, read_token
 from smcp_box.errors import BoxError
 from smcp_box.metrics import BoxFigures, LiveMetrics, TenantFigures, tenant_figures
 from smcp_box.sandbox import Sandbox
 from smcp_box.seams import (
     Auditor,
     Authenticator,
+    Change,
     ChangeFeed,
+    ChangeListener,
     JsonObject,
     Principal,
     TenantRuntime,
 )
 from smcp_box.store import Store, load_data_key
 from smcp_box.store.audit_writer import AuditWriter
-from smcp_box.store.changes import LocalChangeFeed
+from smcp_box.store.changes import (
+    ADMIN_APPROVALS,
+    ADMIN_BASELINES,
+    ADMIN_SECRETS,
+    TOPIC_ADMIN,
+    TOPIC_RESYNC,
+    TOPIC_TENANT,
+    CoalescedJob,
+    LocalChangeFeed,
+)
 from smcp_box.store.fleet import Beat, new_instance
+from smcp_box.store.pg_notify import PgChangeFeed
 from smcp_box.store.statelock import StateLock, hold_exclusive
 from smcp_box.store.store import open_configured
 from smcp_box.store.tenant_state import TenantAdminState
@@ -80,6 +92,8 @@ AUDIT_PRUNE_INTERVAL_S = 3600.0
 AUDIT_PRUNE_FIRST_S = 30.0
 #: How often the box records what loads noted about tool definitions (alerts, matching pins).
 VETTING_UPKEEP_S = 2.0
+#: The actor of audit rows written by a reload another box's change caused.
+FLEET_ACTOR = "system:fleet"
 
 
 class AuditingAuthenticator:
@@ -134,6 +148,18 @@ async def _release_id(store: Store, box: str, instance: str) -> None:
         logger.error("could not mark this box stopped in the fleet: %s", exc.message)
 
 
+async def open_change_feed(settings: Settings) -> ChangeFeed:
+    """The feed that tells every box sharing the store about changes: LISTEN/NOTIFY on a
+    connection of its own on PostgreSQL (started), in-process on SQLite."""
+    if settings.store.backend != "postgres":
+        return LocalChangeFeed(box_id(settings))
+    feed = PgChangeFeed(
+        settings.store.dsn, box_id(settings), password=read_store_password(settings)
+    )
+    await feed.start()
+    return feed
+
+
 def configure_sessions(store: Store, settings: Settings) -> None:
     """Hand the store the session lifetimes and event retention of ``settings`` (at start and
     on every reload)."""
@@ -178,12 +204,14 @@ class Box:
     instance: str = field(default_factory=new_instance)
     #: ``smcp-box drain``: on, the box refuses new sessions and /readyz answers 503.
     drain_switch: DrainSwitch = field(default_factory=DrainSwitch)
+    #: The change feed to use (:meth:`start` passes the PostgreSQL one); None: in-process.
+    feed: InitVar[ChangeFeed | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, feed: ChangeFeed | None) -> None:
         self.admission = Admission(self.settings.quotas, self.tenants.policy)
         self.connections = ConnectionGuard(self.settings.server)
         self.box_id = box_id(self.settings)
-        self.changes = LocalChangeFeed(self.box_id)
+        self.changes = feed if feed is not None else LocalChangeFeed(self.box_id)
         # Sessions are owned by this box id; takeovers are announced on, and heard from, the
         # feed (docs/scale-out.md, "Sessions that move"). The feed lives as long as the box.
         self.store.join_fleet(self.box_id, self.changes)
@@ -192,6 +220,9 @@ class Box:
     oauth: OAuthServices | None = None
     #: Runs durable tasks (tenancy/tasks.py; set by :meth:`start`).
     task_runner: TaskRunner | None = None
+    #: Reloads caused by other boxes' changes (:meth:`follow_fleet`).
+    _fleet_jobs: list[CoalescedJob] = field(default_factory=list)
+    _fleet_stops: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     async def start(
@@ -223,6 +254,9 @@ class Box:
             # A start that fails from here on leaves the id free, as a clean stop does.
             undo.push_async_callback(_release_id, store, box_id(settings), instance)
             configure_sessions(store, settings)
+            changes = await open_change_feed(settings)
+            if isinstance(changes, PgChangeFeed):
+                undo.push_async_callback(changes.close)
             # Nothing of this box's is in flight yet: chunks it wrote that no blob points at
             # are what a crash mid-write left (other boxes' are theirs, see recover_for).
             await store.blobs.recover_for(store.box_id)
@@ -235,8 +269,10 @@ class Box:
             auditor = AuditWriter(store, clock=clock)
             auditor.start()
             undo.push_async_callback(auditor.close)
-            tokens = TokenService(store, settings.oauth, clock)
+            tokens = TokenService(store, settings.oauth, clock, changes=changes)
             await tokens.start()
+            authenticator = ApiKeyAuthenticator(store)
+            authenticator.follow(changes)
             registry = TenantRegistry(
                 auditor=auditor,
                 sandbox=sandbox,
@@ -252,7 +288,7 @@ class Box:
                 store=store,
                 sandbox=sandbox,
                 tenants=registry,
-                authenticator=ApiKeyAuthenticator(store),
+                authenticator=authenticator,
                 tokens=tokens,
                 auditor=auditor,
                 metrics=LiveMetrics(clock),
@@ -260,6 +296,7 @@ class Box:
                 started_at=clock(),
                 _lock=lock,
                 instance=instance,
+                feed=changes,
             )
             box.oauth = OAuthServices(
                 server=BoxAuthorizationServer(
@@ -296,6 +333,7 @@ class Box:
                 detail={"tenants": report.loaded, "failed": sorted(report.failed)},
             )
             undo.pop_all()
+        box.follow_fleet()
         box._background.append(asyncio.create_task(box._expire_sessions_forever()))
         box._background.append(asyncio.create_task(box._prune_audit_forever()))
         box._background.append(asyncio.create_task(box._rotate_signing_keys_forever()))
@@ -312,6 +350,45 @@ class Box:
         lives: its calls and writes in flight look the same in the database."""
         tasks = 0 if self.task_runner is None else await self.task_runner.recover_for(box_id)
         return tasks, await self.store.blobs.recover_for(box_id)
+
+    def follow_fleet(self) -> None:
+        """Act on the changes other boxes sharing the store commit (docs/scale-out.md
+        "Fan-out"): a tenant's admin state, approvals or baselines reload secrets, vetting
+        state and tenants from the database; secrets alone reload secrets. This box's own
+        changes took effect when it made them. A resync (the feed reconnected, so notices
+        may be lost) reloads everything."""
+        everything = CoalescedJob(self.reload_from_store, "reloading tenants")
+        secrets_only = CoalescedJob(self._reload_secrets, "reloading secrets")
+        self._fleet_jobs = [everything, secrets_only]
+
+        def admin_changed(change: Change) -> None:
+            if change.payload == ADMIN_SECRETS:
+                secrets_only.trigger()
+            elif change.payload in (ADMIN_APPROVALS, ADMIN_BASELINES):
+                everything.trigger()
+
+        def from_others(listener: ChangeListener) -> ChangeListener:
+            def heard(change: Change) -> None:
+                if change.origin != self.box_id:
+                    listener(change)
+
+            return heard
+
+        self._fleet_stops = [
+            self.changes.subscribe(TOPIC_TENANT, from_others(everything.trigger)),
+            self.changes.subscribe(TOPIC_ADMIN, from_others(admin_changed)),
+            self.changes.subscribe(TOPIC_RESYNC, everything.trigger),
+        ]
+
+    async def reload_from_store(self) -> None:
+        """Reload what the database holds for every box: secrets, approvals and baselines,
+        then the tenants under their admin state."""
+        await self._reload_secrets()
+        await vetting_sync.load_vetting_state(self.store, self.tenants)
+        await self.reload_tenants(actor=FLEET_ACTOR)
+
+    async def _reload_secrets(self) -> None:
+        self.tenants.secrets.replace_all(await self.store.all_secrets())
 
     def added_tenants_path(self) -> Path:
         """Where tenants added through the admin API keep their tenant.toml and module."""
@@ -638,6 +715,10 @@ class Box:
         return pruned
 
     async def stop(self) -> None:
+        for stop in self._fleet_stops:
+            stop()
+        for job in self._fleet_jobs:
+            await job.close()
         for task in self._background:
             task.cancel()
         for task in self._background:
@@ -657,6 +738,8 @@ class Box:
             logger.error("could not audit the stop: %s", exc.message)
         # Every queued audit row is committed before the store closes.
         await self.auditor.close()
+        if isinstance(self.changes, PgChangeFeed):
+            await self.changes.close()
         # A clean stop: the fleet sees this box gone at once, and its id is free.
         await _release_id(self.store, self.box_id, self.instance)
         self.sandbox.close()

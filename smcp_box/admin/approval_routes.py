@@ -15,6 +15,7 @@ from smcp_box.config import BASELINE_MODES
 from smcp_box.errors import BadRequest, NotFound
 from smcp_box.seams import JsonObject
 from smcp_box.store.approvals import ApprovalRecord
+from smcp_box.store.changes import ADMIN_APPROVALS, ADMIN_BASELINES, TOPIC_ADMIN
 from smcp_box.tenancy.approvals import strictest
 from smcp_box.vetting.definitions import (
     definitions_diff,
@@ -123,6 +124,7 @@ def approval_routes(ctx: AdminContext) -> Blueprint:
             box, name, actor=ctx.actor(), reason=reason.strip(), expected_sha256=expected
         )
         record = approval.record
+        await ctx.announce(TOPIC_ADMIN, ADMIN_APPROVALS)
         await ctx.audit(
             definitions_sha256=record.definitions_sha256,
             previous_sha256=approval.previous_sha256,
@@ -140,6 +142,7 @@ def approval_routes(ctx: AdminContext) -> Blueprint:
         ctx.begin("admin.tenant.baseline_reset", name, tool=tool)
         if not await approvals.reset_baseline(box, name, tool):
             raise NotFound(f"tenant {name!r} has no baseline for a tool {tool!r}")
+        await ctx.announce(TOPIC_ADMIN, ADMIN_BASELINES)
         await ctx.audit()
         return json_response({"tenant": name, "tool": tool, "reset": True})
 

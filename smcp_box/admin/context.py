@@ -65,6 +65,11 @@ class AdminContext:
         )
         g.audit_event = None
 
+    async def announce(self, topic: str, payload: str) -> None:
+        """Tell every box sharing the store about the change this request just committed
+        (this box's listeners first): docs/scale-out.md "Fan-out"."""
+        await self.box.changes.publish(topic, payload)
+
 
 async def body_object() -> JsonObject:
     body = await request.get_json(force=True, silent=True)

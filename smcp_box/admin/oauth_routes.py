@@ -18,6 +18,13 @@ from smcp_box.admin.context import AdminContext, body_object, json_response
 from smcp_box.auth.clients import redirect_uri_problem
 from smcp_box.errors import BadRequest, NotFound
 from smcp_box.seams import JsonObject
+from smcp_box.store.changes import (
+    ADMIN_OAUTH_CLIENTS,
+    CLIENT_PREFIX,
+    TOPIC_ADMIN,
+    TOPIC_CREDENTIAL,
+    USER_PREFIX,
+)
 from smcp_box.store.oauth import ClientRecord, LiveFamily
 
 _MAX_NAME = 200
@@ -75,6 +82,7 @@ def oauth_routes(ctx: AdminContext) -> Blueprint:
             created_at=box.clock(),
         )
         await records.add_client(client)
+        await ctx.announce(TOPIC_ADMIN, ADMIN_OAUTH_CLIENTS)
         await ctx.audit(client_id=client.client_id)
         return json_response(client_json(client), 201)
 
@@ -83,6 +91,8 @@ def oauth_routes(ctx: AdminContext) -> Blueprint:
         ctx.begin("admin.oauth.client.remove", None, client_id=client_id)
         if not await records.remove_client(client_id):
             raise NotFound(f"no OAuth client {client_id!r} (list them: smcp-box oauth client list)")
+        await ctx.announce(TOPIC_CREDENTIAL, CLIENT_PREFIX + client_id)
+        await ctx.announce(TOPIC_ADMIN, ADMIN_OAUTH_CLIENTS)
         await ctx.audit()
         return json_response({"removed": client_id})
 
@@ -99,6 +109,7 @@ def oauth_routes(ctx: AdminContext) -> Blueprint:
         tenant = request.args.get("tenant") or None
         ctx.begin("admin.oauth.tokens.revoke", tenant, username=username)
         revoked = await records.revoke_user_refresh(username, tenant)
+        await ctx.announce(TOPIC_CREDENTIAL, USER_PREFIX + username)
         await ctx.audit(revoked=revoked)
         return json_response({"username": username, "tenant": tenant, "revoked": revoked})
 

@@ -17,10 +17,12 @@ from smcp_box.admin.context import (
     query_str,
 )
 from smcp_box.admin.urls import host_urls, mcp_url
+from smcp_box.auth.apikeys import apikey_change
 from smcp_box.errors import BadRequest, Conflict, NotFound
 from smcp_box.seams import JsonObject, SessionRecord
 from smcp_box.store import ApiKeyRecord, AuditRecord
 from smcp_box.store.apikeys import key_id_from
+from smcp_box.store.changes import TOPIC_CREDENTIAL
 from smcp_box.store.tasks import TaskRecord
 
 #: Longest a follow request is held open; clients simply ask again.
@@ -156,8 +158,9 @@ def keys_sessions_audit_routes(ctx: AdminContext) -> Blueprint:
         if key.revoked:
             raise Conflict(f"API key {key_id} is already revoked")
         await store.revoke_api_key(key_id)
-        # The authenticator caches verified keys briefly; a revoked key must stop working now.
-        box.authenticator.forget()
+        # Every box's authenticator caches verified keys: each drops this one when it hears
+        # this (this box before the call returns), so the key stops working everywhere now.
+        await box.changes.publish(TOPIC_CREDENTIAL, apikey_change(key_id))
         await ctx.audit(tenant=key.tenant)
         return json_response({"revoked": key_id, "tenant": key.tenant})
 

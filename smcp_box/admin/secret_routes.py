@@ -13,6 +13,7 @@ from quart import Blueprint, Response
 from smcp_box.admin.context import AdminContext, body_object, json_response, query_str
 from smcp_box.admin.urls import mcp_url
 from smcp_box.errors import BadRequest, NotFound
+from smcp_box.store.changes import ADMIN_SECRETS, TOPIC_ADMIN
 from smcp_box.tenancy.catalog import catalog_entry
 from smcp_box.tenancy.manifest import SECRET_NAME_PATTERN, TENANT_NAME_PATTERN
 
@@ -63,6 +64,7 @@ def secret_routes(ctx: AdminContext) -> Blueprint:
             raise BadRequest(f"a secret may be at most {MAX_SECRET_BYTES} bytes")
         await store.set_secret(tenant, name, value)
         registry.secrets.set(tenant, name, value)
+        await ctx.announce(TOPIC_ADMIN, ADMIN_SECRETS)
         await ctx.audit()
         response = {"tenant": tenant, "name": name, "set": True}
         if registry.get(tenant) is None:
@@ -78,6 +80,7 @@ def secret_routes(ctx: AdminContext) -> Blueprint:
                 f"tenant {tenant!r} has no secret {name!r} (list them: smcp-box secret list)"
             )
         registry.secrets.delete(tenant, name)
+        await ctx.announce(TOPIC_ADMIN, ADMIN_SECRETS)
         await ctx.audit()
         return json_response({"tenant": tenant, "name": name, "deleted": True})
 

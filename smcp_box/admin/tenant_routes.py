@@ -14,10 +14,12 @@ from smcp_box.admin.approval_routes import baselines_json, definitions_json
 from smcp_box.admin.blob_routes import blob_quotas_json
 from smcp_box.admin.context import AdminContext, body_object, json_response
 from smcp_box.admin.urls import host_urls, mcp_url
+from smcp_box.auth.apikeys import apikey_change
 from smcp_box.config import LIMITS, check_limit
 from smcp_box.errors import BadRequest, ConfigError
 from smcp_box.sandbox import Limits
 from smcp_box.seams import JsonObject
+from smcp_box.store.changes import TOPIC_CREDENTIAL, TOPIC_TENANT
 from smcp_box.tenancy.manifest import TENANT_NAME_PATTERN, resolve_limits
 from smcp_box.tenancy.runtime import WasmTenant
 
@@ -131,6 +133,7 @@ def tenant_routes(ctx: AdminContext) -> Blueprint:
         ctx.begin("admin.tenant.add", None, module_bytes=len(module))
         added = await tenant_admin.add(box, manifest_text, module, source=source)
         tenant = added.tenant
+        await ctx.announce(TOPIC_TENANT, tenant.name)
         await ctx.audit(tenant=tenant.name, sha256=tenant.manifest.sha256, origin=added.origin)
         return json_response(tenant_json(ctx, tenant), 201)
 
@@ -155,6 +158,7 @@ def tenant_routes(ctx: AdminContext) -> Blueprint:
     async def set_enabled(name: str, enabled: bool) -> Response:
         ctx.begin("admin.tenant.enable" if enabled else "admin.tenant.disable", name)
         tenant = await tenant_admin.set_enabled(box, name, enabled)
+        await ctx.announce(TOPIC_TENANT, name)
         await ctx.audit()
         return json_response(tenant_json(ctx, tenant))
 
@@ -172,6 +176,7 @@ def tenant_routes(ctx: AdminContext) -> Blueprint:
         ctx.begin("admin.tenant.limits", name, changes=changes)
         registry.require(name)
         tenant = await tenant_admin.set_limits(box, name, changes)
+        await ctx.announce(TOPIC_TENANT, name)
         await ctx.audit()
         return json_response(tenant_json(ctx, tenant))
 
@@ -181,6 +186,7 @@ def tenant_routes(ctx: AdminContext) -> Blueprint:
         check_name(name)
         reloaded = await tenant_admin.reload(box, name)
         tenant = reloaded.tenant
+        await ctx.announce(TOPIC_TENANT, name)
         if reloaded.restored:
             await ctx.audit(sha256=tenant.manifest.sha256, restored=True)
         else:
@@ -194,6 +200,7 @@ def tenant_routes(ctx: AdminContext) -> Blueprint:
         removed = await tenant_admin.remove(box, name)
         box.metrics.forget(name)
         summary = await _purge_data(ctx, name)
+        await ctx.announce(TOPIC_TENANT, name)
         where: dict[str, Any] = {
             "origin": removed.origin,
             "folder": str(removed.folder),
@@ -244,12 +251,12 @@ async def _purge_data(ctx: AdminContext, name: str) -> dict[str, Any]:
     revoked = 0
     for key in await store.list_api_keys(name):
         if not key.revoked and await store.revoke_api_key(key.key_id):
+            await ctx.box.changes.publish(TOPIC_CREDENTIAL, apikey_change(key.key_id))
             revoked += 1
     ended = 0
     for session in await store.list_sessions(name):
         if not session.ended and await store.end_session(name, session.session_id):
             ended += 1
-    ctx.box.authenticator.forget()
     # A tenant of the same name added later must not inherit the old one's users.
     grants = await store.remove_tenant_grants(name)
     # A tenant added again later under the same name must not inherit the old one's secrets.

@@ -23,6 +23,7 @@ from smcp_box.auth.scopes import ALL_SCOPES, parse_scopes
 from smcp_box.errors import BadRequest, NotFound
 from smcp_box.seams import JsonObject
 from smcp_box.store import UserRecord
+from smcp_box.store.changes import ADMIN_USERS, TOPIC_ADMIN, TOPIC_CREDENTIAL, USER_PREFIX
 from smcp_box.store.oauth import RevokedAccess
 from smcp_box.store.users import username_problem
 
@@ -73,6 +74,7 @@ def user_routes(ctx: AdminContext) -> Blueprint:
             raise BadRequest(problem)
         password_hash = await _hashed(body.get("password"))
         user = await store.create_user(username, password_hash)
+        await ctx.announce(TOPIC_ADMIN, ADMIN_USERS)
         await ctx.audit()
         return json_response(user_json(user, {}), 201)
 
@@ -82,6 +84,7 @@ def user_routes(ctx: AdminContext) -> Blueprint:
         ctx.begin("admin.user.passwd", None, username=username)
         await require_user(username)
         await store.set_password(username, await _hashed(body.get("password")))
+        await ctx.announce(TOPIC_CREDENTIAL, USER_PREFIX + username)
         await ctx.audit()
         return json_response({"username": username, "password": "changed"})
 
@@ -92,6 +95,8 @@ def user_routes(ctx: AdminContext) -> Blueprint:
         grants = await store.user_grants(username)
         await store.delete_user(username)
         revoked = await store.oauth.revoke_user_access(username)
+        await ctx.announce(TOPIC_CREDENTIAL, USER_PREFIX + username)
+        await ctx.announce(TOPIC_ADMIN, ADMIN_USERS)
         counts = _revoked_counts(revoked)
         await ctx.audit(grants_removed=sorted(grants), **counts)
         return json_response({"removed": username, "grants_removed": sorted(grants), **counts})
@@ -104,6 +109,7 @@ def user_routes(ctx: AdminContext) -> Blueprint:
         await require_user(username)
         runtime = box.tenants.require(tenant)
         await store.set_user_grant(username, tenant, scopes)
+        await ctx.announce(TOPIC_ADMIN, ADMIN_USERS)
         await ctx.audit(scopes=scopes_json(scopes))
         answer: JsonObject = {
             "username": username,
@@ -124,6 +130,8 @@ def user_routes(ctx: AdminContext) -> Blueprint:
         if not await store.remove_user_grant(username, tenant):
             raise NotFound(f"user {username!r} has no grant on tenant {tenant!r}")
         counts = _revoked_counts(await store.oauth.revoke_user_access(username, tenant))
+        await ctx.announce(TOPIC_CREDENTIAL, USER_PREFIX + username)
+        await ctx.announce(TOPIC_ADMIN, ADMIN_USERS)
         await ctx.audit(**counts)
         return json_response({"username": username, "revoked": tenant, **counts})
 

@@ -15,13 +15,18 @@ Invariants:
 - Revocation is a denylist of token ids (``jti``) kept until the token would have expired.
   Verification is synchronous and in memory; :meth:`TokenService.refresh` (run by
   :meth:`~TokenService.rotate_if_due` on the box's schedule) picks up keys and revocations
-  written by another process.
+  written by another process. Given the box's change feed, a revocation is also announced
+  (``credential`` topic, ``token:<jti>``) and every box adds it to its denylist when it hears
+  it, so a revoked token is refused fleet-wide within the notice's delay; a ``resync`` reloads
+  the denylist from the store.
 - Times come from the injected ``clock`` (seconds since the epoch), so tests control expiry
   and rotation.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -41,7 +46,10 @@ from joserfc.jwk import OKPKey
 from smcp_box.auth.scopes import ALL_SCOPES, parse_scopes
 from smcp_box.config import OAuthSettings
 from smcp_box.errors import AuthError
-from smcp_box.seams import JsonObject
+from smcp_box.seams import Change, ChangeFeed, JsonObject
+from smcp_box.store.changes import TOKEN_ID_PREFIX, TOPIC_CREDENTIAL, TOPIC_RESYNC
+
+log = logging.getLogger(__name__)
 
 #: The one signing algorithm (RFC 9864 "Ed25519" = EdDSA with the Ed25519 curve).
 ALGORITHM: Final = "Ed25519"
@@ -119,6 +127,7 @@ class TokenService:
         clock: Callable[[], float] = time.time,
         *,
         new_jti: Callable[[], str] = lambda: secrets.token_urlsafe(16),
+        changes: ChangeFeed | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
@@ -127,6 +136,29 @@ class TokenService:
         self._keys: dict[str, _Key] = {}
         self._active: _Key | None = None
         self._revoked: dict[str, float] = {}
+        self._changes = changes
+        self._refreshing: set[asyncio.Task[None]] = set()
+        if changes is not None:
+            changes.subscribe(TOPIC_CREDENTIAL, self._credential_changed)
+            changes.subscribe(TOPIC_RESYNC, self._resync)
+
+    def _credential_changed(self, change: Change) -> None:
+        if change.payload.startswith(TOKEN_ID_PREFIX):
+            # The notice carries no expiry (ids only): no token outlives a full TTL from now.
+            jti = change.payload[len(TOKEN_ID_PREFIX) :]
+            expires_at = self._clock() + self._settings.access_token_ttl_s
+            self._revoked[jti] = max(self._revoked.get(jti, 0.0), expires_at)
+
+    def _resync(self, _change: Change) -> None:
+        task = asyncio.get_running_loop().create_task(self._refresh_logged())
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshing.discard)
+
+    async def _refresh_logged(self) -> None:
+        try:
+            await self.refresh()
+        except Exception:
+            log.exception("reloading signing keys and revocations after a resync failed")
 
     async def start(self) -> None:
         """Load the keys and revocations; make the first key, or a new one when due."""
@@ -244,6 +276,8 @@ class TokenService:
             return False
         await self._store.revoke_token_id(claims.jti, claims.expires_at)
         self._revoked[claims.jti] = claims.expires_at
+        if self._changes is not None:
+            await self._changes.publish(TOPIC_CREDENTIAL, TOKEN_ID_PREFIX + claims.jti)
         return True
 
     def _verify(self, token: str, audience: str | None) -> AccessClaims:

@@ -7,8 +7,10 @@ from the others (a revoked key from the credential cache, say).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from smcp_box.seams import Change, ChangeListener
@@ -36,6 +38,21 @@ TOPIC_RESOURCE_UPDATED: Final = "resource_updated"
 #: Box-wide admin state changed: the area (``users``, ``oauth_clients``, ``secrets``,
 #: ``approvals``, ``baselines``, ``drain``); every box reloads that area.
 TOPIC_ADMIN: Final = "admin"
+#: The areas of :data:`TOPIC_ADMIN` this module's users announce (``drain`` is the boxes').
+ADMIN_USERS: Final = "users"
+ADMIN_OAUTH_CLIENTS: Final = "oauth_clients"
+ADMIN_SECRETS: Final = "secrets"
+ADMIN_APPROVALS: Final = "approvals"
+ADMIN_BASELINES: Final = "baselines"
+#: :data:`TOPIC_CREDENTIAL` payloads name their kind by prefix.
+APIKEY_PREFIX: Final = "apikey:"
+TOKEN_ID_PREFIX: Final = "token:"  # noqa: S105 - a label, not a secret
+USER_PREFIX: Final = "user:"
+CLIENT_PREFIX: Final = "client:"
+#: This box may have missed changes (its feed's connection dropped and came back, and notices
+#: sent meanwhile are lost): payload ``""``. Delivered by a fleet feed to its own box's
+#: listeners only; every cache drops everything it holds and every follower reloads.
+TOPIC_RESYNC: Final = "resync"
 
 
 def check_payload(topic: str, payload: str) -> None:
@@ -73,3 +90,40 @@ class LocalChangeFeed:
                 listener(change)
             except Exception:
                 log.exception("change listener for %r failed", change.topic)
+
+
+class CoalescedJob:
+    """Runs ``job`` soon after :meth:`trigger`; triggers that come while it runs make exactly
+    one more run, so a burst of changes costs at most two reloads and none is missed (a run
+    started after the last trigger sees its change). Failures are logged, not raised: the
+    next trigger (or a resync) tries again."""
+
+    def __init__(self, job: Callable[[], Awaitable[object]], what: str) -> None:
+        self._job = job
+        self._what = what
+        self._wanted = False
+        self._task: asyncio.Task[None] | None = None
+        #: Completed runs (for tests and status).
+        self.runs = 0
+
+    def trigger(self, _change: Change | None = None) -> None:
+        """Ask for a run (usable as a :data:`~smcp_box.seams.ChangeListener`)."""
+        self._wanted = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while self._wanted:
+            self._wanted = False
+            try:
+                await self._job()
+            except Exception:
+                log.exception("%s after another box's change failed", self._what)
+            self.runs += 1
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

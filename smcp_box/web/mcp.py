@@ -102,7 +102,7 @@ class McpTransport:
         self.oauth_issuer = oauth_issuer
         self.hub = SessionHub()
         self.schemas = ToolSchemas()
-        self.events = TenantEvents(self.hub, self.schemas)
+        self.events = TenantEvents(self.hub, self.schemas, services.changes)
         self.endpoint = Endpoint(services, settings, self.hub, self.events, self.schemas)
 
     @property
