@@ -223,6 +223,8 @@ class Box:
     #: Reloads caused by other boxes' changes (:meth:`follow_fleet`).
     _fleet_jobs: list[CoalescedJob] = field(default_factory=list)
     _fleet_stops: list[Callable[[], None]] = field(default_factory=list)
+    #: (box id, instance) of dead boxes whose leftovers this box recovered.
+    _swept: set[tuple[str, str]] = field(default_factory=set)
 
     @classmethod
     async def start(
@@ -485,8 +487,33 @@ class Box:
             await asyncio.sleep(self.settings.cluster.heartbeat_s)
             try:
                 await self.heartbeat()
+                await self.sweep_gone_boxes()
             except Exception:
                 logger.exception("writing the heartbeat failed; will retry")
+
+    async def sweep_gone_boxes(self) -> list[str]:
+        """Recover what boxes that fell silent left unfinished (:meth:`recover_for`): once
+        per dead process, by every box that notices. Recovery only ever touches rows still
+        naming the dead box, so boxes sweeping at once, or a task another box has since taken
+        on, come to no harm. Returns the box ids swept now."""
+        records = await self.store.fleet.boxes(dead_after_s=self.settings.cluster.dead_after_s)
+        swept: list[str] = []
+        for record in records:
+            process = (record.box_id, record.instance)
+            if record.status != "gone" or record.box_id == self.box_id or process in self._swept:
+                continue
+            tasks, chunks = await self.recover_for(record.box_id)
+            self._swept.add(process)
+            swept.append(record.box_id)
+            if tasks or chunks:
+                logger.warning(
+                    "box %r is gone: failed %d task(s) it was running and removed %d chunk(s) "
+                    "of its unfinished blob writes",
+                    record.box_id,
+                    tasks,
+                    chunks,
+                )
+        return swept
 
     async def set_draining(self, draining: bool) -> bool:
         """Start (or with False, stop) draining; the heartbeat row says so at once. Whether

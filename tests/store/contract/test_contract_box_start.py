@@ -15,6 +15,7 @@ from smcp_box.box import Box
 from smcp_box.config import Settings, load_settings
 from smcp_box.errors import DecryptionFailed
 from smcp_box.store.blobs import CHUNK_BYTES, BlobQuotas
+from smcp_box.store.fleet import Beat
 from smcp_box.store.keyfile import load_data_key
 from smcp_box.store.store import open_configured
 
@@ -118,6 +119,37 @@ async def test_a_box_recovers_its_own_leftovers_at_start_and_a_dead_boxs_on_dema
         assert gone is not None
         assert gone.status == "failed"
         assert await box.store.blobs.orphan_versions("dead") == []
+    finally:
+        await box.stop()
+
+
+async def test_the_heartbeat_sweep_recovers_a_gone_boxs_leftovers_once(
+    backend: Backend, tmp_path: Path
+) -> None:
+    one = _settings(backend, tmp_path / "one", "one")
+    box = await Box.start(one)
+    await box.stop()
+    dead = _settings(backend, tmp_path / "one", "dead")
+    theirs, _ = await _left_behind(dead)
+    box = await Box.start(one)
+    try:
+        beat = Beat(
+            box_id="dead", instance="elsewhere/1/x", address="h:1", version="0", state="up",
+            sessions=0,
+        )  # fmt: skip
+        await box.store.fleet.claim(beat, dead_after_s=one.cluster.dead_after_s)
+        # Alive: its running task is its own business.
+        assert await box.sweep_gone_boxes() == []
+        running = await box.store.tasks.get("notes", theirs, None)
+        assert running is not None
+        assert running.status == "working"
+        await box.store.fleet.stop("dead", "elsewhere/1/x")
+        assert await box.sweep_gone_boxes() == ["dead"]
+        failed = await box.store.tasks.get("notes", theirs, None)
+        assert failed is not None
+        assert failed.status == "failed"
+        assert await box.store.blobs.orphan_versions("dead") == []
+        assert await box.sweep_gone_boxes() == []  # once per dead process
     finally:
         await box.stop()
 
