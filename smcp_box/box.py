@@ -39,7 +39,7 @@ from smcp_box.store import Store, load_data_key
 from smcp_box.store.audit_writer import AuditWriter
 from smcp_box.store.changes import LocalChangeFeed
 from smcp_box.store.statelock import StateLock, hold_exclusive
-from smcp_box.store.store import open_configured, require_ported
+from smcp_box.store.store import open_configured
 from smcp_box.store.tenant_state import TenantAdminState
 from smcp_box.tenancy import added, vetting_sync
 from smcp_box.tenancy.baselines import FLUSH_INTERVAL_S
@@ -172,8 +172,6 @@ class Box:
     ) -> Box:
         """``lock``: the state lock already taken with :func:`lock_state` (the box then owns
         it and releases it at stop); else the box takes it here."""
-        # Before anything is created or locked: a backend the store cannot fully serve yet.
-        require_ported(settings.store.backend)
         state = settings.state_path()
         # Before the database is opened, so that a second box or a restore keeps this one out.
         if lock is None:
@@ -185,9 +183,9 @@ class Box:
             store = await open_configured(settings, data_key, clock=clock)
             undo.push_async_callback(store.close)
             configure_sessions(store, settings)
-            # The state lock is ours, so no blob write is in flight: chunks no blob points at
-            # are what a crash mid-write left.
-            await store.blobs.cleanup_orphans()
+            # Nothing of this box's is in flight yet: chunks it wrote that no blob points at
+            # are what a crash mid-write left (other boxes' are theirs, see recover_for).
+            await store.blobs.recover_for(store.box_id)
             sandbox = Sandbox(
                 settings.cache_path(),
                 tick_s=settings.sandbox.tick_ms / 1000,
@@ -263,6 +261,15 @@ class Box:
         box._background.append(asyncio.create_task(box._vetting_upkeep_forever()))
         box._background.append(asyncio.create_task(box._purge_tasks_forever()))
         return box
+
+    async def recover_for(self, box_id: str) -> tuple[int, int]:
+        """Take over what the box ``box_id`` left unfinished when it died: fail the tasks it
+        was running and delete the chunks of its uncommitted blob writes; returns (tasks
+        failed, chunks deleted). At start a box does this for its own id; for another box only
+        once it is known to be gone (the fleet's heartbeat sweep calls this), never while it
+        lives: its calls and writes in flight look the same in the database."""
+        tasks = 0 if self.task_runner is None else await self.task_runner.recover_for(box_id)
+        return tasks, await self.store.blobs.recover_for(box_id)
 
     def added_tenants_path(self) -> Path:
         """Where tenants added through the admin API keep their tenant.toml and module."""

@@ -23,32 +23,11 @@ The contract (docs/scale-out.md, "Store backends"):
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
-
-from smcp_box.errors import StoreError
 
 Row = tuple[Any, ...]
 Params = Sequence[Any]
-
-#: The store's areas, by the names errors and docs use: a backend implements some or all of
-#: them (``Database.areas``); the others are wired to :class:`UnportedArea`.
-AREAS: tuple[str, ...] = (
-    "key_check",
-    "sessions",
-    "kv",
-    "apikeys",
-    "audit",
-    "tenant_state",
-    "signing_keys",
-    "oauth",
-    "users",
-    "secrets",
-    "approvals",
-    "baselines",
-    "tasks",
-    "blobs",
-)
 
 
 class Tx(Protocol):
@@ -70,8 +49,6 @@ class Database(Protocol):
 
     #: ``"sqlite"`` or ``"postgres"``.
     backend: str
-    #: The :data:`AREAS` this backend implements.
-    areas: frozenset[str]
 
     @property
     def location(self) -> str:
@@ -94,51 +71,3 @@ class Database(Protocol):
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
         """Run one write statement as its own transaction; returns its RETURNING rows."""
         ...
-
-
-class UnportedArea:
-    """A :class:`Database` stand-in for a store area that a backend does not implement yet.
-
-    Every use refuses with an error naming the area and the backend, so an unported area can
-    never half-work on SQL written for another dialect. The box refuses to start on such a
-    backend before anything reaches here (see ``store.unported_areas``); this guards direct
-    users of :class:`~smcp_box.store.store.Store` such as tests and tools.
-    """
-
-    def __init__(self, area: str, db: Database) -> None:
-        self.area = area
-        self.backend = db.backend
-        self.areas: frozenset[str] = frozenset()
-        self._location = db.location
-
-    @property
-    def location(self) -> str:
-        return self._location
-
-    def _refuse(self) -> StoreError:
-        return StoreError(
-            f"The store area {self.area!r} is not available on the {self.backend} backend yet. "
-            'Use [store] backend = "sqlite" for now.'
-        )
-
-    def check_open(self) -> None:
-        raise self._refuse()
-
-    async def close(self) -> None:
-        return None
-
-    @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[Tx]:
-        raise self._refuse()
-        yield  # pragma: no cover  (makes this an async generator)
-
-    @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[Tx]:
-        raise self._refuse()
-        yield  # pragma: no cover
-
-    def snapshot(self) -> contextlib.AbstractAsyncContextManager[Tx]:
-        return self.read()
-
-    async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
-        raise self._refuse()

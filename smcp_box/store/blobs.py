@@ -12,10 +12,17 @@ Atomicity. The chunks of a new version are written first, in small transactions 
 upload). They are invisible until the *commit*: one transaction that checks the quotas, points
 the blob's row at the new version and deletes the old version's chunks. A crash before it leaves
 the old version and some chunks that no row points at; a crash after it, the new version. Those
-orphan chunks are deleted by :meth:`Blobs.cleanup_orphans`, which the box runs at start, holding
-the state lock (so no other box's write is in flight; offline commands such as ``doctor`` open
-the store beside a running box and must not run it), and which skips the versions this
-process is still writing.
+orphan chunks are deleted by :meth:`Blobs.recover_for`.
+
+Boxes. Several boxes may share one database, each writing chunks: a chunk row names the box
+that wrote it (``box_id``), and orphans are recovered per box. A chunk no blob points at may be
+a live box's write in flight, indistinguishable from a dead one's in the table, so
+:meth:`Blobs.recover_for` deletes only the orphans of one box: the box's own at start (before
+it writes anything; offline commands such as ``doctor`` open the store beside a running box
+and must not run it), or those of a box known to be gone (its heartbeat stopped), run by the
+box that notices. Chunks written before box ids existed carry ``''`` and count as every box's
+(only a single SQLite box wrote them). The commit takes a per-tenant lock, so two boxes
+committing for one tenant pass the quotas one after the other, never both on the same usage.
 
 Streaming. Writers buffer at most one chunk; readers hold at most one chunk; the SHA-256 of
 the plaintext is computed as chunks go by and checked when a read reaches the end, so a blob
@@ -134,11 +141,19 @@ def check_content_type(content_type: str) -> str:
     return content_type
 
 
+#: The box id of chunks written before chunks had one (see the module doc).
+UNOWNED: Final = ""
+
+
 class Blobs:
-    def __init__(self, db: Database, crypto: Crypto, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, db: Database, crypto: Crypto, clock: Callable[[], float], box_id: str
+    ) -> None:
         self._db = db
         self._crypto = crypto
         self._clock = clock
+        #: The box this object writes chunks as (the chunk rows' ``box_id``).
+        self.box_id = box_id
         #: Versions being written by this process: never orphans, whatever cleanup finds.
         self._writing: set[str] = set()
         self._listeners: list[BlobListener] = []
@@ -208,8 +223,9 @@ class Blobs:
                 usage = await _usage(tx, tenant)
                 _check_total(tenant, usage.bytes - writer.replaces + writer.size, writer.quotas)
             await tx.run(
-                "INSERT INTO blob_chunks (version, idx, tenant, data) VALUES (?, ?, ?, ?)",
-                (version, index, tenant, sealed),
+                "INSERT INTO blob_chunks (version, idx, tenant, data, box_id)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (version, index, tenant, sealed, self.box_id),
             )
 
     async def _commit(self, writer: BlobWriter) -> BlobInfo:
@@ -231,6 +247,9 @@ class Blobs:
             "meta",
         )
         async with self._db.write() as tx:
+            # The quota checks read the usage this transaction changes: one commit per tenant
+            # at a time, across boxes, so two cannot both pass on the same figures.
+            await tx.lock(_TABLE, tenant)
             old = await self._row(tx, tenant, name_hash)
             usage = await _usage(tx, tenant)
             old_size = 0 if old is None else int(old[1])
@@ -378,29 +397,31 @@ class Blobs:
         """Delete all of the tenant's blobs; returns how many there were."""
         async with self._db.write() as tx:
             rows = await tx.all("DELETE FROM blobs WHERE tenant = ? RETURNING version", (tenant,))
-            await tx.run(
-                "DELETE FROM blob_chunks WHERE tenant = ? AND version NOT IN"
-                " (SELECT version FROM blobs)",
-                (tenant,),
-            )
+            # The committed versions only: another box's write in flight for the tenant keeps
+            # its chunks until it commits or aborts (or its box's recovery takes them).
+            for (version,) in rows:
+                await tx.run("DELETE FROM blob_chunks WHERE version = ?", (version,))
         return len(rows)
 
-    async def orphan_versions(self) -> list[str]:
-        """Versions with chunks that no blob points at and this process is not writing."""
+    async def orphan_versions(self, box_id: str | None = None) -> list[str]:
+        """Versions written by the box ``box_id`` (this one by default) with chunks that no
+        blob points at, leaving out the versions this process is still writing."""
         async with self._db.read() as tx:
-            if await tx.one("SELECT 1 FROM sqlite_schema WHERE name = 'blob_chunks'") is None:
-                return []  # a schema from before blobs (the upgrade tests pin one)
             rows = await tx.all(
-                "SELECT DISTINCT version FROM blob_chunks WHERE version NOT IN"
-                " (SELECT version FROM blobs)"
+                "SELECT DISTINCT version FROM blob_chunks WHERE box_id IN (?, ?)"
+                " AND version NOT IN (SELECT version FROM blobs)",
+                (self.box_id if box_id is None else box_id, UNOWNED),
             )
         return [str(r[0]) for r in rows if r[0] not in self._writing]
 
-    async def cleanup_orphans(self) -> int:
-        """Delete the chunks of uncommitted versions (a crash mid-write leaves them); returns
-        how many chunks went."""
+    async def recover_for(self, box_id: str) -> int:
+        """Delete the chunks of the versions the box ``box_id`` left uncommitted (a crash
+        mid-write leaves them); returns how many chunks went.
+
+        Run it for this box's own id at start, and for a box known to be gone (its heartbeat
+        stopped); never for another live box's id, whose writes in flight look the same."""
         removed = 0
-        for version in await self.orphan_versions():
+        for version in await self.orphan_versions(box_id):
             rows = await self._db.write_one(
                 "DELETE FROM blob_chunks WHERE version = ? AND version NOT IN"
                 " (SELECT version FROM blobs) RETURNING 1",

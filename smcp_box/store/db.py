@@ -27,7 +27,7 @@ import aiosqlite
 
 from smcp_box.errors import StorageFull, StoreError
 
-from .backend import AREAS, Database, Params, Row, Tx
+from .backend import Database, Params, Row, Tx
 from .migrations import migrate
 
 #: The area modules import the backend-neutral protocols from here, as they always have; this
@@ -79,7 +79,6 @@ class SqliteTx:
 
 class SqliteDatabase:
     backend = "sqlite"
-    areas = frozenset(AREAS)
 
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self._conn = conn

@@ -356,6 +356,16 @@ CREATE TRIGGER blob_usage_delete AFTER DELETE ON blobs BEGIN
 END;
 """
 
+# Several boxes on one database (docs/scale-out.md, "Store areas on PostgreSQL"): the box that
+# runs a task and the box that wrote a blob chunk, so that crash recovery takes only a dead
+# box's rows. Rows from before carry '' (every box's: a single box wrote them).
+_BOX_OWNERS: Final = """
+ALTER TABLE tasks ADD COLUMN box_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX tasks_by_box ON tasks (box_id, status);
+ALTER TABLE blob_chunks ADD COLUMN box_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX blob_chunks_by_box ON blob_chunks (box_id, version);
+"""
+
 #: Schema scripts; the database's ``user_version`` is how many of them it has run.
 MIGRATIONS: Final[tuple[str, ...]] = (
     _V1,
@@ -367,6 +377,7 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     _APPROVALS,
     _TASKS,
     _BLOBS,
+    _BOX_OWNERS,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -36,24 +36,6 @@ from .pg_schema import PG_MIGRATIONS
 if TYPE_CHECKING:
     import asyncpg
 
-#: Store areas whose SQL and tables exist on PostgreSQL (see backend.AREAS); the rest refuse.
-PORTED_AREAS: Final = frozenset(
-    {
-        "key_check",
-        "sessions",
-        "kv",
-        "apikeys",
-        "audit",
-        "tenant_state",
-        "signing_keys",
-        "users",
-        "secrets",
-        "approvals",
-        "baselines",
-        "oauth",
-    }
-)
-
 DEFAULT_POOL_SIZE: Final = 10
 CONNECT_TIMEOUT_S: Final = 10.0
 #: The advisory lock every migration takes (an arbitrary constant, fixed forever).
@@ -142,7 +124,6 @@ class PgTx:
 
 class PgDatabase:
     backend = "postgres"
-    areas = PORTED_AREAS
 
     def __init__(self, pool: asyncpg.Pool[Any], dsn: str) -> None:
         self._pool = pool

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from smcp_box.config import Settings, read_store_password
+from smcp_box.config import box_id as configured_box_id
 from smcp_box.errors import DecryptionFailed, StoreError
 from smcp_box.seams import JsonObject, SessionRecord
 
 from .apikeys import DEFAULT_LAST_USED_RESOLUTION, ApiKeyRecord, ApiKeys
 from .approvals import ApprovalRecord, Approvals
 from .audit import Audit, AuditEntry, AuditRecord
-from .backend import AREAS, Database, UnportedArea
+from .backend import Database
 from .baselines import BaselineRow, Baselines
 from .blobs import Blobs
 from .chain import AuditVerification, ChainFinding
@@ -37,7 +38,7 @@ from .db import (
 )
 from .kv import Kv, KvLimits, KvQuota
 from .oauth import OAuthRecords
-from .pg import DEFAULT_POOL_SIZE, PORTED_AREAS, PgDatabase
+from .pg import DEFAULT_POOL_SIZE, PgDatabase
 from .secrets import Secrets
 from .sessions import DEFAULT_MAX_EVENTS_PER_SESSION, Sessions
 from .signing_keys import SigningKeyRecord, SigningKeys
@@ -51,25 +52,8 @@ if TYPE_CHECKING:
 _KEY_CHECK: Final = "key_check"
 _HEALTH: Final = "healthcheck"
 _DEFAULT_LIMITS: Final = KvLimits()
-
-
-def unported_areas(backend: str) -> list[str]:
-    """The store areas ``backend`` ("sqlite" or "postgres") does not implement yet, in
-    :data:`~.backend.AREAS` order; a box refuses to start on a backend that lacks any."""
-    ported = PORTED_AREAS if backend == "postgres" else frozenset(AREAS)
-    return [area for area in AREAS if area not in ported]
-
-
-def require_ported(backend: str) -> None:
-    """Refuse, naming what is missing, a backend that lacks any store area: a box must not
-    start with half its features on SQL written for another dialect."""
-    missing = unported_areas(backend)
-    if missing:
-        raise StoreError(
-            f'[store] backend = "{backend}" cannot run a box yet: these store areas are not '
-            f'ported to it: {", ".join(missing)}. Use backend = "sqlite" for now '
-            "(docs/scale-out.md, Store backends)."
-        )
+#: The box id of a store opened without one (tests and offline tools; a box passes its own).
+DEFAULT_BOX_ID: Final = "box"
 
 
 async def open_configured(
@@ -85,6 +69,7 @@ async def open_configured(
         "kv_max_keys": store_settings.kv_max_keys,
         "kv_max_value_bytes": store_settings.kv_max_value_bytes,
         "kv_max_total_bytes": store_settings.kv_max_total_bytes,
+        "box_id": configured_box_id(settings),
     }
     if store_settings.backend == "postgres":
         return await Store.open_postgres(
@@ -114,44 +99,40 @@ class Store:
         max_events_per_session: int,
         kv_limits: KvLimits,
         api_key_last_used_resolution: float,
+        box_id: str = DEFAULT_BOX_ID,
     ) -> None:
-        """Use :meth:`open`; this only wires the parts together.
-
-        An area the backend does not implement gets an :class:`UnportedArea`, which refuses
-        every use naming the area, rather than SQL written for another dialect."""
+        """Use :meth:`open`; this only wires the parts together."""
         self._db = db
         self._crypto = crypto
         self._clock = clock
+        #: The box this store serves (``[cluster] box_id``): the owner of the task and blob
+        #: rows whose crash recovery must stay with one box (see store/tasks.py, blobs.py).
+        self.box_id = box_id
 
-        def on(area: str) -> Database:
-            return db if area in db.areas else UnportedArea(area, db)
-
-        self._sessions = Sessions(
-            on("sessions"), crypto, clock, max_events_per_session=max_events_per_session
-        )
-        self._kv = Kv(on("kv"), crypto, clock, kv_limits)
+        self._sessions = Sessions(db, crypto, clock, max_events_per_session=max_events_per_session)
+        self._kv = Kv(db, crypto, clock, kv_limits)
         self._keys = ApiKeys(
-            on("apikeys"),
+            db,
             crypto,
             clock,
             token_source,
             last_used_resolution=api_key_last_used_resolution,
         )
-        self._audit = Audit(on("audit"), crypto, clock)
-        self._tenant_states = TenantStates(on("tenant_state"), crypto, clock)
-        self._signing_keys = SigningKeys(on("signing_keys"), crypto)
+        self._audit = Audit(db, crypto, clock)
+        self._tenant_states = TenantStates(db, crypto, clock)
+        self._signing_keys = SigningKeys(db, crypto)
         #: The authorization server's clients, codes, refresh tokens, consents and logins
         #: (store/oauth.py); one object rather than a dozen pass-through methods here.
-        self.oauth = OAuthRecords(on("oauth"), crypto, clock)
-        self._users = Users(on("users"), crypto, clock)
-        self._secrets = Secrets(on("secrets"), crypto, clock)
-        self._approvals = Approvals(on("approvals"), crypto, clock)
-        self._baselines = Baselines(on("baselines"), clock)
+        self.oauth = OAuthRecords(db, crypto, clock)
+        self._users = Users(db, crypto, clock)
+        self._secrets = Secrets(db, crypto, clock)
+        self._approvals = Approvals(db, crypto, clock)
+        self._baselines = Baselines(db, clock)
         #: Durable tasks of the MCP tasks extension (store/tasks.py, docs/tasks.md).
-        self.tasks = Tasks(on("tasks"), crypto, clock, token_source)
+        self.tasks = Tasks(db, crypto, clock, token_source, box_id)
         #: Per-tenant blobs (store/blobs.py), streamed a chunk at a time; one object like
         #: ``oauth``, since its writers and readers are objects of their own.
-        self.blobs = Blobs(on("blobs"), crypto, clock)
+        self.blobs = Blobs(db, crypto, clock, box_id)
 
     @classmethod
     async def open(
@@ -170,6 +151,7 @@ class Store:
         max_db_bytes: int | None = None,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         api_key_last_used_resolution: float = DEFAULT_LAST_USED_RESOLUTION,
+        box_id: str = DEFAULT_BOX_ID,
         synchronous: Synchronous = DEFAULT_SYNCHRONOUS,
     ) -> Store:
         """Open (creating and migrating if needed) the database at ``path``.
@@ -200,6 +182,7 @@ class Store:
                 kv_max_keys, kv_max_value_bytes, kv_max_total_bytes, kv_max_key_bytes
             ),
             api_key_last_used_resolution=api_key_last_used_resolution,
+            box_id=box_id,
         )
 
     @classmethod
@@ -218,11 +201,11 @@ class Store:
         kv_max_total_bytes: int = _DEFAULT_LIMITS.max_total_bytes,
         kv_max_key_bytes: int = _DEFAULT_LIMITS.max_key_bytes,
         api_key_last_used_resolution: float = DEFAULT_LAST_USED_RESOLUTION,
+        box_id: str = DEFAULT_BOX_ID,
         pool_size: int = DEFAULT_POOL_SIZE,
     ) -> Store:
         """Open (migrating if needed) the PostgreSQL database at ``dsn``, shared by every box
-        of a fleet. Areas not ported to PostgreSQL yet (:func:`unported_areas`) refuse every
-        use; raises :class:`~smcp_box.errors.DecryptionFailed` on a data key mismatch."""
+        of a fleet; raises :class:`~smcp_box.errors.DecryptionFailed` on a data key mismatch."""
         crypto = Crypto(data_key, encrypt=encrypt)
         db = await PgDatabase.open(dsn, password=password, pool_size=pool_size)
         return await cls.open_on(
@@ -235,6 +218,7 @@ class Store:
                 kv_max_keys, kv_max_value_bytes, kv_max_total_bytes, kv_max_key_bytes
             ),
             api_key_last_used_resolution=api_key_last_used_resolution,
+            box_id=box_id,
         )
 
     @classmethod
@@ -248,6 +232,7 @@ class Store:
         max_events_per_session: int = DEFAULT_MAX_EVENTS_PER_SESSION,
         kv_limits: KvLimits = _DEFAULT_LIMITS,
         api_key_last_used_resolution: float = DEFAULT_LAST_USED_RESOLUTION,
+        box_id: str = DEFAULT_BOX_ID,
     ) -> Store:
         """A store on an opened, migrated database of any backend (the store owns it from
         here: it is closed on failure and by :meth:`close`), after the data key check."""
@@ -259,6 +244,7 @@ class Store:
             max_events_per_session=max_events_per_session,
             kv_limits=kv_limits,
             api_key_last_used_resolution=api_key_last_used_resolution,
+            box_id=box_id,
         )
         try:
             await store._check_key()

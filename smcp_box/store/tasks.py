@@ -15,6 +15,15 @@ Statuses are the wire's: ``working`` and ``input_required`` are open (they count
 tenant's ``max_open_tasks``), ``completed``, ``failed`` and ``cancelled`` are terminal and
 final: a late outcome never overwrites a terminal status (a result arriving after a cancel is
 dropped).
+
+Boxes. Several boxes may share one database (docs/scale-out.md, "Store areas on PostgreSQL").
+A task's module call runs on one box, named in the row's ``box_id`` (the box that created it, or
+that started its latest round). When a box dies its ``working`` tasks can never finish: they
+are failed by :meth:`Tasks.recover_for` with that box's id, which the box itself runs at start
+for its own id, and which a box that notices another one is gone (its heartbeat stopped) runs
+for that one. Never for a live box's id: that would fail calls it is still running. Rows
+written before box ids existed carry ``''`` and count as every box's (only a single SQLite box
+ever wrote such rows, and its first start after the upgrade recovers them).
 """
 
 from __future__ import annotations
@@ -45,6 +54,8 @@ _COLUMNS: Final = (
     " request_state_enc, result_enc, error_enc"
 )
 _OPEN_SQL: Final = "('working', 'input_required')"
+#: The box id of rows written before tasks had one (see the module doc).
+UNOWNED: Final = ""
 
 
 @dataclass(frozen=True)
@@ -97,11 +108,14 @@ class Tasks:
         crypto: Crypto,
         clock: Callable[[], float],
         token_source: Callable[[int], bytes],
+        box_id: str,
     ) -> None:
         self._db = db
         self._crypto = crypto
         self._clock = clock
         self._token_source = token_source
+        #: The box whose module calls this object's tasks run on (the row's ``box_id``).
+        self.box_id = box_id
 
     # --- creation ----------------------------------------------------------------------------
 
@@ -125,6 +139,8 @@ class Tasks:
         task_id = base64.urlsafe_b64encode(self._token_source(TASK_ID_BYTES)).decode().rstrip("=")
         now = self._clock()
         async with self._db.write() as tx:
+            # Count and insert as one step against other boxes' creations for the tenant.
+            await tx.lock(_TABLE, tenant)
             row = await tx.one(
                 f"SELECT COUNT(*) FROM tasks WHERE tenant = ? AND status IN {_OPEN_SQL}",  # noqa: S608 (fixed text)
                 (tenant,),
@@ -139,8 +155,8 @@ class Tasks:
                 )
             await tx.run(
                 "INSERT INTO tasks (task_id, tenant, owner, tool, status, created_at, updated_at,"
-                " ttl_ms, expires_at, poll_interval_ms, timeout_s, request_enc)"
-                " VALUES (?, ?, ?, ?, 'working', ?, ?, ?, ?, ?, ?, ?)",
+                " ttl_ms, expires_at, poll_interval_ms, timeout_s, request_enc, box_id)"
+                " VALUES (?, ?, ?, ?, 'working', ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     task_id,
                     tenant,
@@ -153,6 +169,7 @@ class Tasks:
                     poll_interval_ms,
                     timeout_s,
                     self._seal(request, tenant, task_id, "request"),
+                    self.box_id,
                 ),
             )
             created = await self._one(tx, tenant, task_id, None)
@@ -289,11 +306,13 @@ class Tasks:
 
         Responses to keys that are not pending are ignored (the client may answer late or
         twice). When no key is left pending the task goes back to ``working`` and the record
-        returned carries every response: the caller then runs the module's next round. Returns
-        None if the task is unknown to this owner; a task that is not input_required is
-        returned unchanged.
+        returned carries every response: the caller then runs the module's next round, on this
+        box (the row's ``box_id``). Returns None if the task is unknown to this owner; a task
+        that is not input_required is returned unchanged.
         """
         async with self._db.write() as tx:
+            # Read, merge and write as one step against another box answering the same task.
+            await tx.lock(_TABLE, tenant, task_id)
             record = await self._one(tx, tenant, task_id, owner)
             if record is None or record.status != "input_required":
                 return record
@@ -307,13 +326,15 @@ class Tasks:
             await tx.run(
                 "UPDATE tasks SET status = ?,"
                 " updated_at = ?, expires_at = ? + ttl_ms / 1000.0, input_requests_enc = ?,"
-                " input_responses_enc = ? WHERE rowid = ?",
+                " input_responses_enc = ?, box_id = ? WHERE rowid = ?"
+                " AND status = 'input_required'",
                 (
                     status,
                     now,
                     now,
                     self._seal(pending, tenant, task_id, "input_requests"),
                     self._seal(collected, tenant, task_id, "input_responses"),
+                    self.box_id,
                     record.seq,
                 ),
             )
@@ -325,9 +346,9 @@ class Tasks:
         now = self._clock()
         rows = await self._db.write_one(
             "UPDATE tasks SET input_requests_enc = NULL, input_responses_enc = NULL,"
-            " request_state_enc = NULL, updated_at = ?, expires_at = ? + ttl_ms / 1000.0"
-            " WHERE tenant = ? AND task_id = ? AND status = 'working' RETURNING task_id",
-            (now, now, tenant, task_id),
+            " request_state_enc = NULL, updated_at = ?, expires_at = ? + ttl_ms / 1000.0,"
+            " box_id = ? WHERE tenant = ? AND task_id = ? AND status = 'working' RETURNING task_id",
+            (now, now, self.box_id, tenant, task_id),
         )
         return bool(rows)
 
@@ -342,7 +363,8 @@ class Tasks:
             await tx.run(
                 "UPDATE tasks SET status = 'cancelled',"
                 " updated_at = ?, expires_at = ? + ttl_ms / 1000.0, input_requests_enc = NULL,"
-                " input_responses_enc = NULL, request_state_enc = NULL WHERE rowid = ?",
+                " input_responses_enc = NULL, request_state_enc = NULL WHERE rowid = ?"
+                " AND status IN ('working', 'input_required')",  # not over a result meanwhile
                 (now, now, record.seq),
             )
             return await self._one(tx, tenant, task_id, owner)
@@ -358,23 +380,33 @@ class Tasks:
         )
         return len(rows)
 
-    async def fail_interrupted(self, reason: str) -> int:
-        """At startup: fail every task left ``working`` by a previous run (its module call
-        died with the process), with a JSON-RPC error naming ``reason``. Tasks waiting for
-        input are intact: their next round starts when the client answers."""
+    async def recover_for(self, box_id: str, reason: str) -> int:
+        """Fail every task left ``working`` by the box ``box_id`` (its module call died with
+        that box), with a JSON-RPC error naming ``reason``; returns how many.
+
+        Run it for this box's own id at start and at shutdown, and for a box known to be gone
+        (its heartbeat stopped); never for a live box's id. Tasks waiting for input are intact:
+        their next round starts, on whichever box, when the client answers."""
         now = self._clock()
+        failed = 0
         async with self._db.write() as tx:
-            rows = await tx.all("SELECT rowid, tenant, task_id FROM tasks WHERE status = 'working'")
+            rows = await tx.all(
+                "SELECT rowid, tenant, task_id FROM tasks WHERE status = 'working'"
+                " AND box_id IN (?, ?)",
+                (box_id, UNOWNED),
+            )
             for seq, tenant, task_id in rows:
                 error = {"code": -32603, "message": reason}
-                await tx.run(
+                done = await tx.all(
                     "UPDATE tasks SET status = 'failed',"
                     " updated_at = ?, expires_at = ? + ttl_ms / 1000.0, error_enc = ?,"
                     " input_requests_enc = NULL, input_responses_enc = NULL,"
-                    " request_state_enc = NULL WHERE rowid = ?",
-                    (now, now, self._seal(error, tenant, task_id, "error"), seq),
+                    " request_state_enc = NULL WHERE rowid = ? AND status = 'working'"
+                    " AND box_id IN (?, ?) RETURNING rowid",  # not if another box took it on
+                    (now, now, self._seal(error, tenant, task_id, "error"), seq, box_id, UNOWNED),
                 )
-        return len(rows)
+                failed += len(done)
+        return failed
 
     async def delete_tenant(self, tenant: str) -> int:
         rows = await self._db.write_one(

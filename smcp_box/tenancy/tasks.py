@@ -123,11 +123,16 @@ class TaskRunner:
         return len(self._running)
 
     async def recover(self) -> int:
-        """At startup, before serving: fail the tasks a previous run left running."""
-        failed = await self._tasks.fail_interrupted(INTERRUPTED_REASON)
+        """At startup, before serving: fail the tasks this box's previous run left running."""
+        failed = await self.recover_for(self._tasks.box_id)
         if failed:
             logger.warning("failed %d task(s) left running by the previous run", failed)
         return failed
+
+    async def recover_for(self, box_id: str) -> int:
+        """Fail the tasks the box ``box_id`` left running: this box's own at start, or those
+        of a box known to be gone (its heartbeat stopped), never a live box's."""
+        return await self._tasks.recover_for(box_id, INTERRUPTED_REASON)
 
     async def start(
         self,
@@ -238,7 +243,7 @@ class TaskRunner:
             job.cancel()
         if running:
             await asyncio.wait(running)
-        await self._tasks.fail_interrupted(INTERRUPTED_REASON)
+        await self.recover_for(self._tasks.box_id)
 
     # --- one round -----------------------------------------------------------------------
 

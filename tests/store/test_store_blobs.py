@@ -287,7 +287,7 @@ async def test_orphans_of_a_crashed_write_are_cleaned_up(db_path: Path, data_key
         assert raw.execute(orphans).fetchone() == (2,)
     async with await Store.open(db_path, data_key) as reopened:
         assert await read_all(reopened, "alpha", "doc") == b"old"
-        assert await reopened.blobs.cleanup_orphans() == 2  # what the box does at start
+        assert await reopened.blobs.recover_for(reopened.box_id) == 2  # what the box does at start
     with sqlite3.connect(db_path) as raw:
         assert raw.execute(orphans).fetchone() == (0,)
 
@@ -329,7 +329,7 @@ def test_kill_9_during_a_put_leaves_the_old_or_the_new_version(
 
     async def reopen() -> tuple[bytes, list[str]]:
         async with await Store.open(db_path, data_key) as store:
-            await store.blobs.cleanup_orphans()  # what the box does at start
+            await store.blobs.recover_for(store.box_id)  # what the box does at start
             return await read_all(store, "alpha", "doc"), await store.integrity_check()
 
     data, problems = asyncio.run(reopen())

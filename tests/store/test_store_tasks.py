@@ -201,7 +201,7 @@ async def test_restart_fails_running_tasks_with_a_reason(
     await store.close()
 
     again = await open_store()
-    assert await again.tasks.fail_interrupted("the box restarted while the task ran") == 1
+    assert await again.tasks.recover_for(again.box_id, "the box restarted while the task ran") == 1
     failed = await again.tasks.get("notes", running.task_id, "alice")
     assert failed is not None
     assert failed.status == "failed"
