@@ -48,7 +48,14 @@ async def test_the_sdk_client_works_through_the_balancer(fleet: Fleet, utils_key
     assert sum(1 for count in served.values() if count) >= 2, served
 
 
-async def test_kill_9_of_a_box_mid_run_fails_no_call(fleet: Fleet, utils_key: str) -> None:
+async def test_kill_9_of_a_box_mid_run_fails_no_call_it_had_not_begun_answering(
+    fleet: Fleet, utils_key: str
+) -> None:
+    """Every call the dead box had not begun to answer is retried on another box. The one
+    loss left is a reply the box had begun (HAProxy had passed its headers on) when it died:
+    the box writes a reply's headers and its body in two system calls, and no proxy can send
+    a request again once the client has the start of its reply. HAProxy logs each of those
+    (``SD``); the test holds every failure to one of them."""
     victim = "box2"
     killed: list[str] = []
 
@@ -62,8 +69,11 @@ async def test_kill_9_of_a_box_mid_run_fails_no_call(fleet: Fleet, utils_key: st
             fleet.url("utils"), utils_key, 300, concurrency=8, after_each=kill_at_a_third
         )
         assert killed, "the run ended before the kill"
-        assert failures(outcomes) == []
         assert len(outcomes) == 300
+        failed = failures(outcomes)
+        # No 502/503: a refused connection or an unanswered request was sent elsewhere.
+        assert all(o.status == 0 and "incomplete" in o.body for o in failed), fleet.logs()
+        assert len(failed) <= fleet.replies_cut_short(victim), fleet.logs()
         fleet.wait_lb_sees(victim, "DOWN")
         # Down: new calls go to the two others only.
         before = fleet.served(PATH, 200)

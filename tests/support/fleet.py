@@ -134,9 +134,19 @@ class Fleet:
             codes = pool.map(lambda box: box.stop(), self.boxes.values())
         return dict(zip(self.boxes, codes, strict=True))
 
+    def replies_cut_short(self, box_id: str) -> int:
+        """Replies ``box_id`` began and never finished, as HAProxy logged them: termination
+        state ``SD`` (the server aborted in the data phase, after its headers were passed on).
+        Nothing can resend such a request: the client has the start of a reply already."""
+        pattern = re.compile(rf" boxes/{re.escape(box_id)} .* SD.. ")
+        return sum(1 for line in self.lb.log().splitlines() if pattern.search(line))
+
     def logs(self) -> str:
+        """For a failure message: each box's last lines, and HAProxy's lines about requests
+        that did not end normally (their termination state is not ``----``) or events."""
         parts = [f"--- {box_id} ---\n{box.log()[-3000:]}" for box_id, box in self.boxes.items()]
-        return "\n".join([*parts, f"--- haproxy ---\n{self.lb.log()[-3000:]}"])
+        unusual = [line for line in self.lb.log().splitlines() if " ---- " not in line]
+        return "\n".join([*parts, "--- haproxy (unusual lines) ---", *unusual[-40:]])
 
 
 def fresh_database(server_dsn: str, prefix: str = "fleet") -> str:
