@@ -106,6 +106,8 @@ class LbOptions:
     tenant_map: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: HAProxy's runtime API (``show stat``, ``disable server``), for admins and the bench.
     stats_socket: Path | None = None
+    #: (user, group) HAProxy's workers run as once it has bound its ports; None: as started.
+    run_as: tuple[str, str] | None = None
 
 
 # --- input checks ---------------------------------------------------------------------------
@@ -245,6 +247,8 @@ def render(boxes: Sequence[BoxAddress], options: LbOptions) -> str:
 
 def _global(options: LbOptions) -> list[str]:
     lines = ["global", "    log stdout format raw local0"]
+    if options.run_as is not None:
+        lines += [f"    user {options.run_as[0]}", f"    group {options.run_as[1]}"]
     if options.stats_socket is not None:
         lines.append(f"    stats socket {options.stats_socket} mode 600 level admin")
     if options.tls_cert is not None:
@@ -435,6 +439,12 @@ def add_lb_config_parser(
         metavar="PATH",
         help="HAProxy's runtime API socket (show stat, disable server)",
     )
+    parser.add_argument(
+        "--run-as",
+        default=None,
+        metavar="USER[:GROUP]",
+        help="the user (and group) HAProxy's workers run as, e.g. haproxy:haproxy",
+    )
     return parser
 
 
@@ -452,7 +462,16 @@ def options_from_args(args: argparse.Namespace, box_ids: Sequence[str]) -> LbOpt
         rates=RateLimits(args.rate_per_key, args.rate_per_ip, args.rate_window),
         tenant_map=load_tenant_map(args.tenant_map, box_ids) if args.tenant_map else {},
         stats_socket=args.stats_socket,
+        run_as=_run_as(args.run_as) if args.run_as else None,
     )
+
+
+def _run_as(text: str) -> tuple[str, str]:
+    user, _, group = text.partition(":")
+    name = r"[a-z_][a-z0-9_-]{0,31}"
+    if not re.fullmatch(name, user) or not re.fullmatch(name, group or user):
+        raise ConfigError(f"--run-as {text!r}: give USER or USER:GROUP, e.g. haproxy:haproxy")
+    return user, group or user
 
 
 def run_lb_config(args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -4,7 +4,9 @@ it (routing, retries, rate limits) is tested in tests/fleet/."""
 
 from __future__ import annotations
 
+import pwd
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -83,9 +85,13 @@ def test_rate_limits_count_a_hash_of_the_credential_and_the_address(
         "10",
         "--stats-socket",
         str(tmp_path / "stats.sock"),
+        # Debian has both; HAProxy looks the names up when it checks the file.
+        "--run-as",
+        "nobody:nogroup",
     )
     assert code == 0
     text = accepted(tmp_path, out)
+    assert "    user nobody\n    group nogroup\n" in text
     assert "track-sc0 req.hdr(authorization),sha2(256) table rate_per_key" in text
     assert "track-sc1 src table rate_per_ip" in text
     assert re.search(r"return status 429 .* if \{ sc_http_req_rate\(0\) gt 20 \}", text)
@@ -151,6 +157,7 @@ def test_a_key_beside_the_certificate_is_accepted(
         ([], "name the boxes: --box ID=HOST:PORT"),
         (["--box", "a=h1:1", "--rate-per-key", "-1"], "--rate-per-key must be 0"),
         (["--box", "a=h1:1", "--rate-window", "0"], "--rate-window must be 1-86400"),
+        (["--box", "a=h1:1", "--run-as", "Root;x"], "--run-as 'Root;x': give USER or"),
     ],
 )
 def test_bad_boxes_and_limits_are_refused_by_name(
@@ -209,3 +216,27 @@ def test_a_bad_tenant_map_is_refused_by_name(
     code, _, err = lb_config(capsys, "--listen", ":80", "--box", "a=h:1", "--tenant-map", str(path))
     assert code == 2
     assert message in err
+
+
+@needs_haproxy
+def test_the_documented_command_prints_a_configuration_haproxy_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tls_pem: Path
+) -> None:
+    """docs/scale-out.md's `smcp-box lb-config` line, run as written but for two paths that
+    exist only on the documented machine (the certificate and the stats socket's folder)."""
+    doc = (Path(__file__).parents[2] / "docs" / "scale-out.md").read_text()
+    start = doc.index("smcp-box lb-config --listen")
+    command = doc[start : doc.index("> haproxy.cfg", start)].replace("\\\n", " ")
+    args = shlex.split(command)[1:]
+    args = [str(tls_pem) if a == "/etc/haproxy/lb.pem" else a for a in args]
+    args = [str(tmp_path / "smcp.sock") if a == "/run/haproxy/smcp.sock" else a for a in args]
+    # The documented user: Debian's haproxy package makes it.
+    try:
+        pwd.getpwnam("haproxy")
+    except KeyError:
+        pytest.skip("no haproxy user: Debian's haproxy package is not installed")
+    code = main(args)
+    out = capsys.readouterr().out
+    assert code == 0
+    text = accepted(tmp_path, out)
+    assert "server box3 10.0.0.13:8765" in text
