@@ -333,6 +333,7 @@ class Box:
         counters = self.sandbox.cache_counters
         writer = self.auditor.stats
         scheduler = self.sandbox.scheduler
+        round_trips = self.store.round_trips()
         box_figures = BoxFigures(
             started_at=self.started_at,
             tenants_failed=len(self.tenants.last_report.failed),
@@ -359,6 +360,7 @@ class Box:
                 "granted": scheduler.grants,
                 "yielded": scheduler.yields,
             },
+            store_round_trips={} if round_trips is None else {self.store.backend: round_trips},
         )
         return box_figures, figures
 

@@ -290,6 +290,9 @@ class BoxFigures:
     #: ``waiting`` now; ``granted`` and ``yielded`` (slices given up to a waiting call) since
     #: the start.
     scheduler: dict[str, int] = field(default_factory=dict)
+    #: Round trips to the database server since the start, by backend (none on SQLite, which
+    #: has no server).
+    store_round_trips: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -71,3 +71,7 @@ class Database(Protocol):
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
         """Run one write statement as its own transaction; returns its RETURNING rows."""
         ...
+
+    def round_trips(self) -> int | None:
+        """Round trips to a database server so far; None for an embedded database (SQLite)."""
+        ...

@@ -183,6 +183,10 @@ class SqliteDatabase:
         async with self.read() as tx:
             return await tx.all(sql, params)
 
+    def round_trips(self) -> None:
+        """None: SQLite runs in this process, with no server to go to and back from."""
+        return None
+
     def snapshot(self) -> contextlib.AbstractAsyncContextManager[SqliteTx]:
         """Reads under the connection's lock see one state: nothing else runs meanwhile."""
         return self.read()

@@ -12,6 +12,11 @@ Invariants:
   SQLite connection gives for free. Single statements (``UPDATE ... RETURNING``) rely on row
   locks, as they would anyway.
 * Errors leave as :class:`~smcp_box.errors.StoreError` (``StorageFull`` for a full disk).
+* Pooled connections carry no session state: locks are transaction advisory locks, nothing
+  runs SET, LISTEN (the change feed has its own connection) or leaves a cursor open. So a
+  connection goes back to the pool without asyncpg's reset query, which would cost a round
+  trip per use.
+* :meth:`PgDatabase.round_trips` counts the round trips to the server (see :class:`PgTx`).
 
 asyncpg is imported only here, and only when a postgres store is opened: the ``postgres``
 extra is optional for single-box installs.
@@ -37,6 +42,9 @@ if TYPE_CHECKING:
     import asyncpg
 
 DEFAULT_POOL_SIZE: Final = 10
+#: Prepared statements kept per connection: more than the store's distinct statements, so each
+#: is prepared once per connection (asyncpg's default of 100 would evict and prepare again).
+STATEMENT_CACHE_SIZE: Final = 1024
 CONNECT_TIMEOUT_S: Final = 10.0
 #: The advisory lock every migration takes (an arbitrary constant, fixed forever).
 _MIGRATION_LOCK: Final = 0x736D6370626F78  # "smcpbox"
@@ -102,24 +110,64 @@ def _store_errors() -> tuple[type[BaseException], ...]:
     return (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 
-class PgTx:
-    """Statements on one pooled connection, valid only inside ``read``/``write``."""
+class RoundTrips:
+    """A count of round trips to the server (one store's, all its connections')."""
 
-    def __init__(self, conn: asyncpg.Connection[Any]) -> None:
+    def __init__(self) -> None:
+        self.count = 0
+
+
+@functools.cache
+def _connection_class() -> type[Any]:
+    import asyncpg
+
+    class CountedConnection(asyncpg.Connection):  # type: ignore[misc]
+        """A pooled connection that knows which statements it has prepared (asyncpg keeps
+        them per connection), so that a first use counts its extra round trip."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.prepared_texts: set[str] = set()
+
+    return CountedConnection
+
+
+class PgTx:
+    """Statements on one pooled connection, valid only inside ``read``/``write``.
+
+    Round trips: one per statement, plus one the first time a connection prepares a statement
+    text (asyncpg prepares every statement with parameters, and every fetch, then keeps it);
+    ``run`` without parameters is a simple query and needs no preparing.
+    """
+
+    def __init__(self, conn: asyncpg.Connection[Any], trips: RoundTrips) -> None:
         self._conn = conn
+        self._trips = trips
+
+    def _sent(self, text: str, *, prepared: bool = True) -> str:
+        self._trips.count += 1
+        known: set[str] = self._conn.prepared_texts
+        if prepared and text not in known:
+            known.add(text)
+            self._trips.count += 1
+        return text
 
     async def all(self, sql: str, params: Params = ()) -> list[Row]:
-        return [tuple(row) for row in await self._conn.fetch(to_pg(sql), *params)]
+        return [tuple(row) for row in await self._conn.fetch(self._sent(to_pg(sql)), *params)]
 
     async def one(self, sql: str, params: Params = ()) -> Row | None:
-        row = await self._conn.fetchrow(to_pg(sql), *params)
+        row = await self._conn.fetchrow(self._sent(to_pg(sql)), *params)
         return None if row is None else tuple(row)
 
     async def run(self, sql: str, params: Params = ()) -> None:
-        await self._conn.execute(to_pg(sql), *params)
+        await self._conn.execute(self._sent(to_pg(sql), prepared=bool(params)), *params)
 
     async def lock(self, *name: str) -> None:
-        await self._conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(*name))
+        await self._conn.execute(self._sent("SELECT pg_advisory_xact_lock($1)"), lock_key(*name))
+
+
+async def _keep_session(_conn: Any) -> None:
+    """The pool's reset: nothing to undo (see the module doc), so no round trip."""
 
 
 class PgDatabase:
@@ -130,6 +178,7 @@ class PgDatabase:
         self._location = redact_dsn(dsn)
         self._errors = _store_errors()
         self._closed = False
+        self._trips = RoundTrips()
 
     @classmethod
     async def open(
@@ -149,6 +198,9 @@ class PgDatabase:
                 min_size=1,
                 max_size=pool_size,
                 timeout=CONNECT_TIMEOUT_S,
+                statement_cache_size=STATEMENT_CACHE_SIZE,
+                connection_class=_connection_class(),
+                reset=_keep_session,
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise StoreError(
@@ -166,6 +218,11 @@ class PgDatabase:
     @property
     def location(self) -> str:
         return self._location
+
+    def round_trips(self) -> int:
+        """Round trips to the server since the store opened: statements, their first
+        preparing on a connection, and each transaction's BEGIN and COMMIT (or ROLLBACK)."""
+        return self._trips.count
 
     async def _migrate(self, migrations: tuple[str, ...] = PG_MIGRATIONS) -> None:
         async with self.write() as tx:
@@ -208,7 +265,7 @@ class PgDatabase:
         self.check_open()
         try:
             async with self._pool.acquire() as conn:
-                yield PgTx(conn)
+                yield PgTx(conn, self._trips)
         except self._errors as exc:
             raise translate(exc) from exc
 
@@ -217,7 +274,8 @@ class PgDatabase:
         self.check_open()
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                yield PgTx(conn)
+                self._trips.count += 2  # BEGIN, and COMMIT or ROLLBACK
+                yield PgTx(conn, self._trips)
         except self._errors as exc:
             raise translate(exc) from exc
 
@@ -229,7 +287,8 @@ class PgDatabase:
                 self._pool.acquire() as conn,
                 conn.transaction(isolation="repeatable_read", readonly=True),
             ):
-                yield PgTx(conn)
+                self._trips.count += 2
+                yield PgTx(conn, self._trips)
         except self._errors as exc:
             raise translate(exc) from exc
 

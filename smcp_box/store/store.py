@@ -585,6 +585,17 @@ class Store:
         self._db.check_open()
         await backup_to(sqlite_only(self._db, "An online backup").path, dest)
 
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgres"``."""
+        return self._db.backend
+
+    def round_trips(self) -> int | None:
+        """Round trips to the database server since the store opened (PostgreSQL: each
+        statement, a statement's first preparing on a connection, each BEGIN and COMMIT);
+        None on SQLite, which has no server."""
+        return self._db.round_trips()
+
     async def healthcheck(self) -> None:
         """A cheap write and read; raises StoreError if the database is not writable."""
         stamp = repr(self._clock()).encode()

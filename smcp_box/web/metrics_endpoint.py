@@ -108,6 +108,15 @@ class _Snapshot(Collector):
         yield GaugeMetricFamily(
             f"{PREFIX}audit_rows_pending", "Audit rows queued, not yet committed", audit["pending"]
         )
+        if box.store_round_trips:
+            trips = CounterMetricFamily(
+                f"{PREFIX}store_round_trips",
+                "Round trips to the database server: statements, preparing, BEGIN and COMMIT",
+                labels=["backend"],
+            )
+            for backend, count in sorted(box.store_round_trips.items()):
+                trips.add_metric([backend], count)
+            yield trips
         yield from self._connection_families()
 
     def _connection_families(self) -> Iterator[Metric]:
