@@ -162,7 +162,13 @@ def fresh_database(server_dsn: str, prefix: str = "fleet") -> str:
         finally:
             await conn.close()
 
-    asyncio.run(create())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(create())
+    else:  # called from a coroutine (an async test): run it on a loop of its own
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, create()).result()
     parts = urllib.parse.urlsplit(server_dsn)
     return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
 
