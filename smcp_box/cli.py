@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flag(add_cert_parser(commands))
     from smcp_box.ops.lbconfig import add_lb_config_parser
 
-    add_lb_config_parser(commands)
+    _add_config_flag(add_lb_config_parser(commands))
     vet = commands.add_parser(
         "vet",
         help="vet tenant folders or bare .wasm modules: module hash, ABI, tool definitions, "
@@ -144,7 +144,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "lb-config":
         from smcp_box.ops.lbconfig import run_lb_config
 
-        return run_lb_config(args)
+        return run_lb_config(args, settings)
     if args.command in ("new", "build", "dev"):
         from smcp_box.ops.authoring import dispatch as dispatch_authoring
 

@@ -29,14 +29,16 @@ an admin):
   HTTP parser on its hot path. An idle connection the box closed under HAProxy is caught by the
   same retries.
 
-Where the boxes come from: ``--box ID=HOST:PORT`` (repeatable), handed to :func:`render` as
-(id, address) pairs by :func:`boxes_from_pairs`, the one entry point a list from the fleet's
-heartbeats goes through as well.
+Where the boxes come from: ``--box ID=HOST:PORT`` (repeatable), or else the fleet's heartbeat
+rows in the shared database (:func:`heartbeat_pairs`: every box that is up or draining, at the
+``host:port`` it advertises). Both become (id, address) pairs checked by
+:func:`boxes_from_pairs`.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import re
 import sys
@@ -47,8 +49,10 @@ from pathlib import Path
 from typing import Final, TextIO
 
 from smcp_box import __version__
-from smcp_box.config import BOX_ID_PATTERN
+from smcp_box.config import BOX_ID_PATTERN, Settings
 from smcp_box.errors import ConfigError
+from smcp_box.ops.offline import existing_data_key
+from smcp_box.store.store import open_configured
 from smcp_box.tenancy.manifest import TENANT_NAME_PATTERN
 
 #: Longest synchronous wait a request may have on a box: a durable task's tool called without
@@ -399,7 +403,8 @@ def add_lb_config_parser(
         action="append",
         default=[],
         metavar="ID=HOST:PORT",
-        help="a box: its [cluster] box_id and the address it serves on (repeat for each box)",
+        help="a box: its [cluster] box_id and the address it serves on (repeat for each box; "
+        "default: every box up in the database's heartbeats)",
     )
     parser.add_argument(
         "--tls-cert",
@@ -474,14 +479,51 @@ def _run_as(text: str) -> tuple[str, str]:
     return user, group or user
 
 
-def run_lb_config(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """Print the configuration for the ``--box`` boxes; a ConfigError says what to fix."""
-    if not args.box:
+async def heartbeat_pairs(settings: Settings, notes: TextIO) -> list[tuple[str, str]]:
+    """(box id, ``host:port``) of every box the shared database's heartbeats show up or
+    draining; each box left out (gone) is named on ``notes``."""
+    if settings.store.backend != "postgres":
         raise ConfigError(
-            "name the boxes: --box ID=HOST:PORT for each (its [cluster] box_id and the address "
-            "HAProxy reaches it on)"
+            "name the boxes: --box ID=HOST:PORT for each; without --box lb-config reads the "
+            'fleet\'s heartbeats, which needs [store] backend = "postgres" (the database the '
+            "boxes share)"
         )
-    boxes = boxes_from_pairs(parse_box_flag(flag) for flag in args.box)
+    store = await open_configured(settings, existing_data_key(settings))
+    try:
+        # The heartbeat area (store/fleet.py) comes with box identity; a store without it
+        # has no heartbeats to read.
+        fleet = getattr(store, "fleet", None)
+        if fleet is None:
+            raise ConfigError("this smcp-box keeps no heartbeats: name the boxes with --box")
+        records = await fleet.boxes(dead_after_s=settings.cluster.dead_after_s)
+    finally:
+        await store.close()
+    pairs: list[tuple[str, str]] = []
+    for record in records:
+        if record.status == "gone":
+            print(
+                f"lb-config: left out {record.box_id} at {record.address}: gone (last "
+                f"heartbeat {record.beat_age_s:.0f} s ago)",
+                file=notes,
+            )
+        else:
+            pairs.append((str(record.box_id), str(record.address)))
+    if not pairs:
+        raise ConfigError(
+            "no box is up in the database's heartbeats: start the boxes first, or name them "
+            "with --box ID=HOST:PORT"
+        )
+    return pairs
+
+
+def run_lb_config(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    """Print the configuration for the ``--box`` boxes, or else those the heartbeats show
+    alive; a ConfigError says what to fix."""
+    if args.box:
+        pairs = [parse_box_flag(flag) for flag in args.box]
+    else:
+        pairs = asyncio.run(heartbeat_pairs(settings, sys.stderr))
+    boxes = boxes_from_pairs(pairs)
     options = options_from_args(args, [box.box_id for box in boxes])
     print(render(boxes, options), end="", file=out if out is not None else sys.stdout)
     return 0

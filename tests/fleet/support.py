@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,8 @@ needs_fleet = [
     pytest.mark.skipif(find_haproxy() is None, reason="HAProxy is not installed"),
 ]
 
+#: Box heartbeats in the shared database (the store's fleet area).
+HEARTBEATS = importlib.util.find_spec("smcp_box.store.fleet") is not None
 #: Sessions that move (owner and epoch on each session, takeover by compare-and-set).
 SESSIONS_MOVE = hasattr(Sessions, "claim_session")
 #: One audit hash chain per box (each row names its box).

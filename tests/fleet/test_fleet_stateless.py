@@ -11,7 +11,7 @@ import pytest
 from mcp.types import TextContent
 
 from tests.e2e.clients import MODERN, connect
-from tests.fleet.support import echo, echo_many, failures, needs_fleet
+from tests.fleet.support import HEARTBEATS, echo, echo_many, failures, needs_fleet
 from tests.support.fleet import Fleet
 from tests.support.waiting import wait_until
 
@@ -130,3 +130,20 @@ def test_a_box_that_comes_back_rejoins_the_rotation(fleet: Fleet, utils_key: str
     outcomes = asyncio.run(echo_many(fleet.url("utils"), utils_key, 30, concurrency=3))
     assert failures(outcomes) == []
     assert fleet.served(PATH, 200)["box1"] > before
+
+
+@pytest.mark.skipif(not HEARTBEATS, reason="box heartbeats (the store's fleet area) not built")
+def test_lb_config_without_boxes_reads_them_from_the_heartbeats(fleet: Fleet) -> None:
+    done = fleet.box("box1").cli("lb-config", "--listen", "127.0.0.1:8080")
+    for box_id, box in fleet.boxes.items():
+        assert f"server {box_id} 127.0.0.1:{box.port}" in done.stdout
+    # A box that stopped is left out, and named.
+    assert fleet.box("box3").stop() == 0
+    try:
+        done = fleet.box("box1").cli("lb-config", "--listen", "127.0.0.1:8080")
+        assert "server box3" not in done.stdout
+        assert "server box2" in done.stdout
+        assert "left out box3" in done.stderr
+    finally:
+        fleet.restart("box3")
+        fleet.wait_lb_sees("box3", "UP")
