@@ -29,6 +29,9 @@ needs_fleet = [
 
 #: Box heartbeats in the shared database (the store's fleet area).
 HEARTBEATS = importlib.util.find_spec("smcp_box.store.fleet") is not None
+#: Fan-out through PostgreSQL LISTEN/NOTIFY (what tells every box's credential cache of a
+#: revocation made on another).
+FAN_OUT = importlib.util.find_spec("smcp_box.store.pg_notify") is not None
 #: Sessions that move (owner and epoch on each session, takeover by compare-and-set).
 SESSIONS_MOVE = hasattr(Sessions, "claim_session")
 #: One audit hash chain per box (each row names its box).
