@@ -29,6 +29,8 @@ needs_fleet = [
 
 #: Box heartbeats in the shared database (the store's fleet area).
 HEARTBEATS = importlib.util.find_spec("smcp_box.store.fleet") is not None
+#: ``smcp-box drain``: /readyz answers 503 while a box finishes its calls.
+DRAIN = importlib.util.find_spec("smcp_box.web.drain") is not None
 #: Fan-out through PostgreSQL LISTEN/NOTIFY (what tells every box's credential cache of a
 #: revocation made on another).
 FAN_OUT = importlib.util.find_spec("smcp_box.store.pg_notify") is not None

@@ -11,7 +11,15 @@ import pytest
 from mcp.types import TextContent
 
 from tests.e2e.clients import MODERN, connect
-from tests.fleet.support import FAN_OUT, HEARTBEATS, echo, echo_many, failures, needs_fleet
+from tests.fleet.support import (
+    DRAIN,
+    FAN_OUT,
+    HEARTBEATS,
+    echo,
+    echo_many,
+    failures,
+    needs_fleet,
+)
 from tests.support.fleet import Fleet
 from tests.support.waiting import wait_until
 
@@ -151,3 +159,22 @@ def test_lb_config_without_boxes_reads_them_from_the_heartbeats(fleet: Fleet) ->
     finally:
         fleet.restart("box3")
         fleet.wait_lb_sees("box3", "UP")
+
+
+@pytest.mark.skipif(not DRAIN, reason="smcp-box drain not built")
+async def test_a_drained_box_leaves_the_rotation_and_comes_back(
+    fleet: Fleet, utils_key: str
+) -> None:
+    fleet.box("box2").cli("drain")
+    try:
+        # /readyz answers 503: HAProxy's checks take the box out; calls carry on elsewhere.
+        fleet.wait_lb_sees("box2", "DOWN")
+        before = fleet.served(PATH, 200)
+        assert failures(await echo_many(fleet.url("utils"), utils_key, 30, concurrency=3)) == []
+        assert fleet.served(PATH, 200)["box2"] == before["box2"]
+    finally:
+        fleet.box("box2").cli("drain", "--undo")
+    fleet.wait_lb_sees("box2", "UP")
+    before = fleet.served(PATH, 200)
+    assert failures(await echo_many(fleet.url("utils"), utils_key, 30, concurrency=3)) == []
+    assert fleet.served(PATH, 200)["box2"] > before["box2"]
