@@ -178,3 +178,12 @@ async def test_a_drained_box_leaves_the_rotation_and_comes_back(
     before = fleet.served(PATH, 200)
     assert failures(await echo_many(fleet.url("utils"), utils_key, 30, concurrency=3)) == []
     assert fleet.served(PATH, 200)["box2"] > before["box2"]
+
+
+async def test_http2_clients_are_served_through_the_balancer(fleet: Fleet, utils_key: str) -> None:
+    # Without TLS, HTTP/2 with prior knowledge (h2c); HAProxy speaks HTTP/1.1 to the boxes.
+    async with httpx.AsyncClient(http1=False, http2=True, timeout=30) as http:
+        outcomes = [await echo(http, fleet.url("utils"), utils_key, f"h2 {n}", n) for n in range(6)]
+        health = await http.get(f"{fleet.base_url}/healthz")
+    assert health.http_version == "HTTP/2"
+    assert [(o.status, o.echoed) for o in outcomes] == [(200, True)] * 6
