@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     from smcp_box.ops.cli_commands import register as register_ops
 
     _add_config_flag(add_cert_parser(commands))
-    from smcp_box.ops.lbconfig import add_lb_config_parser
+    from smcp_box.ops.lb_command import add_lb_config_parser
 
     _add_config_flag(add_lb_config_parser(commands))
     vet = commands.add_parser(
@@ -142,7 +142,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_cert(args, state_dir=settings.state_path(), tenants_dir=settings.tenants_path())
     if args.command == "lb-config":
-        from smcp_box.ops.lbconfig import run_lb_config
+        from smcp_box.ops.lb_command import run_lb_config
 
         return run_lb_config(args, settings)
     if args.command in ("new", "build", "dev"):
