@@ -12,7 +12,8 @@ Everything is bounded in time: starting waits on each box's ``/healthz`` and HAP
 socket with deadlines, never sleeps, and stopping sends SIGTERM then SIGKILL after a deadline.
 ``kill(box_id)`` is ``kill -9`` of one box; the rest carry on.
 
-A fleet of one on SQLite (``backend="sqlite"``) is the same minus PostgreSQL, for comparison.
+With ``dsn=None`` each box has its own SQLite file instead and the boxes share nothing: a
+fleet of one on SQLite, for comparison, or tests of the balancer alone.
 """
 
 from __future__ import annotations
@@ -241,9 +242,9 @@ def running_fleet(
         }
         if dsn is not None:
             env |= {"SMCP_BOX_STORE_BACKEND": "postgres", "SMCP_BOX_STORE_DSN": dsn}
-        boxes[box_id] = FleetBox(workdir=workdir, tenants_dir=tenants_dir, extra_env=env)
-        boxes[box_id].box_id = box_id
-        boxes[box_id].port = free_port()
+        boxes[box_id] = FleetBox(
+            workdir=workdir, tenants_dir=tenants_dir, extra_env=env, port=free_port(), box_id=box_id
+        )
     lb_port = free_port()
     stats = root / "haproxy.sock"
     config = root / "haproxy.cfg"
