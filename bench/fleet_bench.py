@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -160,6 +161,13 @@ def _summary(runs: list[float]) -> dict[str, Any]:
 
 def run(duration_s: float, concurrency: int, kills: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="smcp-fleet-bench-"))
+    try:
+        return _run(work, duration_s, concurrency, kills)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(work: Path, duration_s: float, concurrency: int, kills: int) -> dict[str, Any]:
     tenants = copy_tenants(work / "tenants", ["utils"])
     cache = work / "cache"
     results: dict[str, Any] = {
