@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     from smcp_box.ops.cli_commands import register as register_ops
 
     _add_config_flag(add_cert_parser(commands))
+    from smcp_box.ops.lb_command import add_lb_config_parser
+
+    _add_config_flag(add_lb_config_parser(commands))
     vet = commands.add_parser(
         "vet",
         help="vet tenant folders or bare .wasm modules: module hash, ABI, tool definitions, "
@@ -138,6 +141,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from smcp_box.ops.cert_command import run_cert
 
         return run_cert(args, state_dir=settings.state_path(), tenants_dir=settings.tenants_path())
+    if args.command == "lb-config":
+        from smcp_box.ops.lb_command import run_lb_config
+
+        return run_lb_config(args, settings)
     if args.command in ("new", "build", "dev"):
         from smcp_box.ops.authoring import dispatch as dispatch_authoring
 

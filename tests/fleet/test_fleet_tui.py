@@ -1,0 +1,54 @@
+"""The TUI's Fleet screen in a real terminal (tmux), run on one box of a real fleet: three
+boxes up, then two up and one gone after ``kill -9`` of one."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shlex
+import shutil
+import sys
+
+import pytest
+
+from tests.fleet.support import needs_fleet
+from tests.support.fleet import Fleet
+from tests.tui.test_tmux_smoke import tmux, wait_for_screen
+
+pytestmark = [
+    pytest.mark.slow,
+    *needs_fleet,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("smcp_box.tui.views.fleet") is None,
+        reason="the TUI's Fleet screen not built",
+    ),
+]
+
+
+def test_the_fleet_screen_shows_three_boxes_then_two_after_a_kill(fleet: Fleet) -> None:
+    box = fleet.box("box1")
+    session = f"smcp-fleet-tui-{os.getpid()}"
+    passed = {k: v for k, v in box.env().items() if k.startswith("SMCP_BOX_")}
+    if "PYTHONPATH" in os.environ:
+        passed["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in passed.items())
+    command = (
+        f"cd {shlex.quote(str(box.workdir))} && env {env} {shlex.quote(sys.executable)} "
+        "-m smcp_box.cli tui --read-only; echo TUI-EXITED-$?"
+    )
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "30")
+    try:
+        tmux("send-keys", "-t", session, command, "Enter")
+        wait_for_screen(session, lambda s: "Tenants" in s or "TUI-EXITED" in s)
+        tmux("send-keys", "-t", session, "7")
+        screen = wait_for_screen(session, lambda s: "3 up, 0 draining, 0 gone" in s)
+        assert all(name in screen for name in fleet.boxes), screen
+        fleet.kill("box3")
+        # Gone once its last beat is [cluster] dead_after_s old (2 s in the harness).
+        screen = wait_for_screen(session, lambda s: "2 up, 0 draining, 1 gone" in s)
+        assert "gone" in screen.split("box3", 1)[1].splitlines()[0], screen
+    finally:
+        tmux("kill-session", "-t", session)
+        fleet.restart("box3")
+        fleet.wait_lb_sees("box3", "UP")
