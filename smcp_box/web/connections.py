@@ -21,6 +21,13 @@ defences sit below the MCP transport, so that no route can forget them:
   own (``BODY_TIMEOUT``, the other routes); after a 408 the connection is closed, since the
   rest of the body was never read.
 
+* **One write per reply**: :class:`GuardedTCPServer` gathers what Hypercorn writes within one
+  turn of the event loop (a response's head, its body, the end of a chunked body) and sends it
+  as one write when the turn ends. A reply then leaves in one system call, not two or three:
+  less CPU per request, and a box killed mid-reply either sent the whole reply or none of it,
+  so a load balancer can retry a request whose box died before answering (HAProxy cannot once
+  part of a reply has reached the client; docs/scale-out.md "Failure modes").
+
 Every refusal and deadline is counted by kind (:attr:`ConnectionGuard.dropped`) for ``/metrics``.
 Counters are plain dicts touched on the event loop only.
 """
@@ -37,6 +44,7 @@ import h11
 import hypercorn.asyncio.run
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.events import Closed, Event, RawData
 
 from smcp_box.config import ServerSettings
 from smcp_box.protocol.http import IpNetwork, client_address
@@ -56,6 +64,10 @@ DROP_KINDS: Final = (
     IDLE_TIMEOUT,
     BODY_TIMEOUT,
 )
+
+#: Gathered reply bytes past this are written at once rather than at the end of the loop's
+#: turn (a large body streams as before).
+COALESCE_MAX_BYTES: Final = 256 * 1024
 
 #: ``app.extensions`` key of the app's guard (what :func:`configure_hypercorn` attaches).
 EXTENSION_KEY: Final = "smcp_box.connections"
@@ -184,7 +196,55 @@ def _refusal(status: str, message: str) -> bytes:
 
 class GuardedTCPServer(TCPServer):
     """Hypercorn's connection handler, counting connections per address against the cap of
-    the guard its config carries (none: Hypercorn's own behaviour, as on the admin socket)."""
+    the guard its config carries (none: Hypercorn's own behaviour, as on the admin socket),
+    and sending what it writes in one turn of the event loop as one write (module doc).
+
+    Invariant: bytes leave in the order Hypercorn wrote them; :attr:`_unsent` is empty
+    whenever the connection is closed or another event than data is handled."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unsent = bytearray()
+        self._flush_due = False
+
+    async def protocol_send(self, event: Event) -> None:
+        if not isinstance(event, RawData):
+            self._flush_unsent()
+            await super().protocol_send(event)
+            return
+        self._unsent += event.data
+        if len(self._unsent) >= COALESCE_MAX_BYTES:
+            self._flush_unsent()
+        elif not self._flush_due:
+            self._flush_due = True
+            self.loop.call_soon(self._flush_unsent)
+        try:
+            # Back-pressure as before: waits only while the transport holds more than its
+            # high-water mark (earlier writes the client has not read).
+            await self.writer.drain()
+        except (ConnectionError, RuntimeError):
+            await self.protocol.handle(Closed())
+
+    def _flush_unsent(self) -> None:
+        self._flush_due = False
+        if not self._unsent:
+            return
+        data = bytes(self._unsent)
+        self._unsent.clear()
+        # A closed transport drops the bytes (the reader sees the close and ends the
+        # connection), as Hypercorn's own write would have.
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            self.writer.write(data)
+
+    async def _close(self) -> None:
+        self._flush_unsent()
+        await super()._close()
+
+    async def _initiate_server_close(self) -> None:
+        # Hypercorn's, with the gathered bytes sent before the writer closes.
+        await self.protocol.handle(Closed())
+        self._flush_unsent()
+        self.writer.close()
 
     async def run(self) -> None:
         guard: ConnectionGuard | None = getattr(self.config, _CONFIG_ATTRIBUTE, None)

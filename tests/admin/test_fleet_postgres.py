@@ -18,7 +18,9 @@ from smcp_box.admin.fleet_routes import fleet_status
 from smcp_box.store import Store
 from smcp_box.store.fleet import Beat
 from tests.store.conftest import FakeClock
-from tests.support.postgres import find_initdb, throwaway_postgres
+from tests.support.postgres import (
+    throwaway_postgres_or_skip,
+)
 
 DEAD_AFTER_S = 10.0
 KEY = bytes(range(32))
@@ -26,10 +28,7 @@ KEY = bytes(range(32))
 
 @pytest.fixture(scope="module")
 def postgres_dsn() -> Iterator[str]:
-    if find_initdb() is None:
-        pytest.skip("PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql)")
-    with throwaway_postgres() as dsn:
-        yield dsn
+    yield from throwaway_postgres_or_skip()
 
 
 @pytest.fixture

@@ -33,7 +33,9 @@ from smcp_box.config import load_settings
 from tests.e2e.boxproc import REPO
 from tests.e2e.clients import ACCEPT_BOTH, MODERN, parse_single_response
 from tests.ops.support import serving
-from tests.support.postgres import find_initdb, throwaway_postgres
+from tests.support.postgres import (
+    throwaway_postgres_or_skip,
+)
 
 #: Calls measured, after the warm-up (each connection prepares each statement once).
 CALLS = 200
@@ -45,10 +47,7 @@ CEILING_PER_CALL = 1.0
 
 @pytest.fixture(scope="module")
 def postgres_dsn() -> Iterator[str]:
-    if find_initdb() is None:
-        pytest.skip("PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql)")
-    with throwaway_postgres() as dsn:
-        yield dsn
+    yield from throwaway_postgres_or_skip()
 
 
 @dataclass

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import shutil
-import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,17 +18,15 @@ from smcp_box.box import Box
 from smcp_box.config import load_settings
 from smcp_box.store import keyfile
 from tests.admin.support import RunningBox, copy_example_tenants, short_runtime_dir
-from tests.support.postgres import find_initdb, throwaway_postgres
-
-_databases = itertools.count(1)
+from tests.support.postgres import (
+    create_database,
+    throwaway_postgres_or_skip,
+)
 
 
 @pytest.fixture(scope="module")
 def postgres_server() -> Iterator[str]:
-    if find_initdb() is None:
-        pytest.skip("PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql)")
-    with throwaway_postgres() as dsn:
-        yield dsn
+    yield from throwaway_postgres_or_skip()
 
 
 @pytest.fixture(scope="session")
@@ -41,16 +37,7 @@ def module_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 async def fleet_dsn(postgres_server: str) -> str:
     """A fresh database for this test on the module's server."""
-    import asyncpg
-
-    name = f"fanout_{next(_databases)}"
-    conn = await asyncpg.connect(postgres_server)
-    try:
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    parts = urllib.parse.urlsplit(postgres_server)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+    return await create_database(postgres_server, "fanout")
 
 
 @contextlib.asynccontextmanager

@@ -12,7 +12,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +26,11 @@ from smcp_box.store import AuditEntry, Store, statelock
 from smcp_box.store.pg import database_contents
 from smcp_box.store.transfer import PROGRESS_ROWS
 from tests.admin.support import running_box
-from tests.support.postgres import find_initdb, throwaway_postgres
+from tests.support.postgres import (
+    create_database,
+    find_initdb,
+    throwaway_postgres,
+)
 
 #: Tables PostgreSQL may not have yet on this branch (their areas are being ported); any other
 #: table of the SQLite file must be copied.
@@ -40,18 +43,6 @@ def postgres() -> Iterator[str]:
         pytest.skip("PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql)")
     with throwaway_postgres() as dsn:
         yield dsn
-
-
-async def empty_database(server_dsn: str, name: str) -> str:
-    import asyncpg
-
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    parts = urllib.parse.urlsplit(server_dsn)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def sqlite_counts(path: Path) -> dict[str, int]:
@@ -98,7 +89,7 @@ async def test_a_populated_box_moves_to_postgresql_whole(
     settings, written = await populated_box(tmp_path, module_cache)
     database = settings.database_path()
     before = sqlite_counts(database)
-    dsn = await empty_database(postgres, "moved")
+    dsn = await create_database(postgres, "moved")
     lines: list[str] = []
 
     result = await run_store_migrate(settings, dsn, lines.append)
@@ -166,7 +157,7 @@ async def test_a_running_box_a_schema_mismatch_or_a_missing_database_is_refused(
     tmp_path: Path, postgres: str, module_cache: Path
 ) -> None:
     settings, _ = await populated_box(tmp_path, module_cache)
-    dsn = await empty_database(postgres, "untouched")
+    dsn = await create_database(postgres, "untouched")
     lock = statelock.hold_exclusive(settings.database_path().parent)
     try:
         with pytest.raises(ConfigError, match="smcp-box is running"):

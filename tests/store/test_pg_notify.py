@@ -19,7 +19,9 @@ from smcp_box.store.changes import (
     TOPIC_TENANT,
 )
 from smcp_box.store.pg_notify import PgChangeFeed, decode, encode
-from tests.support.postgres import find_initdb, throwaway_postgres
+from tests.support.postgres import (
+    throwaway_postgres_or_skip,
+)
 from tests.support.waiting import wait_until
 
 _channels = itertools.count(1)
@@ -29,10 +31,7 @@ OpenFeed = Callable[..., Awaitable[PgChangeFeed]]
 
 @pytest.fixture(scope="module")
 def postgres_dsn() -> Iterator[str]:
-    if find_initdb() is None:
-        pytest.skip("PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql)")
-    with throwaway_postgres() as dsn:
-        yield dsn
+    yield from throwaway_postgres_or_skip()
 
 
 @pytest.fixture

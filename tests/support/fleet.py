@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import os
 import re
 import secrets
@@ -29,7 +28,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import urllib.parse
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,11 +35,11 @@ from pathlib import Path
 
 from tests.e2e.boxproc import BoxProcess, free_port
 from tests.support.haproxy import HaproxyProcess
+from tests.support.postgres import create_database
 from tests.support.waiting import wait_until_sync
 
 #: Deadline for every box of a fleet to answer /healthz, started together: a test timeout.
 BOX_START_TIMEOUT_S = 90.0
-_database_numbers = itertools.count(1)
 
 
 @dataclass
@@ -152,26 +150,13 @@ class Fleet:
 
 def fresh_database(server_dsn: str, prefix: str = "fleet") -> str:
     """A new empty database on the throwaway server; its DSN."""
-    import asyncpg
-
-    name = f"{prefix}_{os.getpid()}_{next(_database_numbers)}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(server_dsn)
-        try:
-            await conn.execute(f"CREATE DATABASE {name}")
-        finally:
-            await conn.close()
-
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        asyncio.run(create())
-    else:  # called from a coroutine (an async test): run it on a loop of its own
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pool.submit(asyncio.run, create()).result()
-    parts = urllib.parse.urlsplit(server_dsn)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+        return asyncio.run(create_database(server_dsn, prefix))
+    # Called from a coroutine (an async test): run it on a loop of its own.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, create_database(server_dsn, prefix)).result()
 
 
 def write_data_key(path: Path, key: bytes) -> None:

@@ -9,14 +9,18 @@ Debian's package creates, in a folder it owns.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import pwd
 import shutil
 import subprocess
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
+
+import pytest
 
 START_TIMEOUT_S: Final = 60
 #: Durability is not under test here; without fsync initdb and each CREATE DATABASE are fast.
@@ -104,3 +108,30 @@ def throwaway_postgres() -> Iterator[str]:
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 run(str(pg_ctl), "-D", str(data), "-m", "immediate", "-w", "-t", "30", "stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+def throwaway_postgres_or_skip() -> Iterator[str]:
+    """:func:`throwaway_postgres` for a fixture (``yield from``): the test is skipped, saying
+    why, on a machine without PostgreSQL (CI installs it, so there it always runs)."""
+    if find_initdb() is None:
+        pytest.skip("PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql)")
+    with throwaway_postgres() as dsn:
+        yield dsn
+
+
+_database_numbers = itertools.count(1)
+
+
+async def create_database(server_dsn: str, prefix: str) -> str:
+    """A new empty database on the server of ``server_dsn`` (its name ``prefix`` and a number
+    unique in this process); its DSN."""
+    import asyncpg
+
+    name = f"{prefix}_{os.getpid()}_{next(_database_numbers)}"
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    parts = urllib.parse.urlsplit(server_dsn)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))

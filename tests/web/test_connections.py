@@ -219,3 +219,49 @@ def test_trusted_proxies_are_not_capped_and_reloads_change_the_caps() -> None:
     guard.close_connection("192.0.2.1")
     guard.close_connection("192.0.2.1")
     assert guard.open_connections == 0, "proxies are not counted; the address is forgotten"
+
+
+@pytest.fixture
+async def uncapped() -> AsyncIterator[BoxUnderTest]:
+    async for box in run_box(TransportSettings()):
+        yield box
+
+
+async def test_a_reply_leaves_in_one_write(
+    uncapped: BoxUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Head and body of a reply go out in one write: fewer system calls, and a box killed
+    mid-reply sent all of it or none (so a load balancer may retry it elsewhere)."""
+    box = uncapped
+    port = int(box.base_url.rsplit(":", 1)[1])
+    server_writes: list[bytes] = []
+    original = asyncio.StreamWriter.write
+
+    def recording(writer: asyncio.StreamWriter, data: bytes | bytearray | memoryview) -> None:
+        sockname = writer.get_extra_info("sockname")
+        if isinstance(sockname, tuple) and sockname[1] == port:
+            server_writes.append(bytes(data))
+        original(writer, data)
+
+    monkeypatch.setattr(asyncio.StreamWriter, "write", recording)
+    raw = await Raw.open(box.base_url)
+    try:
+        body = (
+            b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":'
+            b'"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}'
+        )
+        raw.writer.write(
+            b"POST /t/alpha/mcp HTTP/1.1\r\nHost: box\r\n"
+            + f"Authorization: Bearer {ALPHA_TOKEN}\r\n".encode()
+            + b"Content-Type: application/json\r\nAccept: application/json, text/event-stream"
+            + f"\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        status, _, reply = await raw.response()
+    finally:
+        raw.close()
+    assert status == 200
+    assert b'"protocolVersion"' in reply
+    replies = [data for data in server_writes if data.startswith(b"HTTP/1.1 ")]
+    assert len(replies) == 1
+    assert replies[0].endswith(reply)  # the whole body rode with the head

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import secrets
-import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -28,7 +26,10 @@ from smcp_box.seams import Change
 from smcp_box.store import Store
 from smcp_box.store.changes import TOPIC_SESSION, LocalChangeFeed
 from smcp_box.web.mcp import TransportSettings
-from tests.support.postgres import find_initdb, throwaway_postgres
+from tests.support.postgres import (
+    create_database,
+    throwaway_postgres_or_skip,
+)
 from tests.web.conftest import ALPHA_TOKEN, BoxUnderTest, FleetMember, run_box
 from tests.web.rawhttp import (
     Event,
@@ -41,15 +42,11 @@ from tests.web.rawhttp import (
 )
 
 SETTINGS = TransportSettings(sse_keepalive_s=0.5, max_body_bytes=64 * 1024, session_touch_s=60)
-_databases = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
 def postgres_server() -> Iterator[str]:
-    if find_initdb() is None:
-        pytest.skip("PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql)")
-    with throwaway_postgres() as dsn:
-        yield dsn
+    yield from throwaway_postgres_or_skip()
 
 
 class Fleet:
@@ -75,7 +72,7 @@ class Fleet:
 
 @contextlib.asynccontextmanager
 async def fleet_of(server_dsn: str, *names: str) -> AsyncIterator[Fleet]:
-    dsn = await _fresh_database(server_dsn)
+    dsn = await create_database(server_dsn, "sessions_move")
     key = secrets.token_bytes(32)
     now = [1_700_000_000.0]  # one wall clock for the fleet (its boxes' clocks agree)
     async with contextlib.AsyncExitStack() as stack:
@@ -91,19 +88,6 @@ async def fleet_of(server_dsn: str, *names: str) -> AsyncIterator[Fleet]:
             )
             boxes[name] = await anext(running)
         yield Fleet(boxes, feeds)
-
-
-async def _fresh_database(server_dsn: str) -> str:
-    import asyncpg
-
-    name = f"sessions_move_{next(_databases)}"
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    parts = urllib.parse.urlsplit(server_dsn)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ Only a missing initdb skips the postgres half; any other failure to start it fai
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
-import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,19 +17,18 @@ from typing import Any
 import pytest
 
 from smcp_box.store import Store
-from tests.support.postgres import find_initdb, throwaway_postgres
+from tests.support.postgres import (
+    create_database,
+    throwaway_postgres_or_skip,
+)
 
 BACKENDS = ("sqlite", "postgres")
-_database_numbers = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """The DSN of the session's throwaway PostgreSQL server's maintenance database."""
-    if find_initdb() is None:
-        pytest.skip("PostgreSQL is not installed (no initdb on PATH or under /usr/lib/postgresql)")
-    with throwaway_postgres() as dsn:
-        yield dsn
+    yield from throwaway_postgres_or_skip()
 
 
 @dataclass
@@ -82,24 +79,11 @@ async def backend(
     if request.param == "sqlite":
         where = str(tmp_path / "box.sqlite3")
     else:
-        where = await _fresh_database(request.getfixturevalue("postgres_server"))
+        where = await create_database(request.getfixturevalue("postgres_server"), "contract")
     chosen = Backend(request.param, where, data_key, defaults)
     yield chosen
     for store in chosen.opened:
         await store.close()
-
-
-async def _fresh_database(server_dsn: str) -> str:
-    import asyncpg
-
-    name = f"contract_{next(_database_numbers)}"
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    parts = urllib.parse.urlsplit(server_dsn)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
 
 
 @pytest.fixture
