@@ -87,3 +87,6 @@ def configure_logging(level: str, *, stream: TextIO | None = None) -> None:
     # aiosqlite logs every statement with its parameters at debug level; parameters can hold
     # values that are only protected by encryption (and not at all with store.encrypt=false).
     logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
+    # httpx logs every request it makes at info level: the CLI's admin calls would print a line
+    # each on stderr around the command's own output.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

@@ -71,3 +71,12 @@ def test_sql_statements_stay_out_of_debug_logs() -> None:
     logging.getLogger("smcp_box.x").debug("visible")
     assert "secret value" not in stream.getvalue()
     assert "visible" in stream.getvalue()
+
+
+def test_httpx_request_lines_stay_out_of_the_cli_output() -> None:
+    stream = io.StringIO()
+    configure_logging("info", stream=stream)
+    logging.getLogger("httpx").info("HTTP Request: GET http://smcp-box-admin/v1/status")
+    logging.getLogger("httpx").warning("a real problem")
+    assert "HTTP Request" not in stream.getvalue()
+    assert "a real problem" in stream.getvalue()
