@@ -121,6 +121,8 @@ class ResponseStream:
 
     async def wait_decided(self, timeout_s: float) -> bool:
         """Wait until the stream is JSON, streaming or abandoned; False on timeout."""
+        if self._decided.is_set():
+            return True  # a call that finished before anyone waited (no timer needed)
         try:
             async with asyncio.timeout(timeout_s):
                 await self._decided.wait()
