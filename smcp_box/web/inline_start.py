@@ -1,6 +1,6 @@
 """Run a coroutine's first step in the calling task; give it a task of its own only if it waits.
 
-Why: a 2026-07-28 ``tools/call`` whose module answers inline (most do, see
+Why: a ``tools/call`` whose module answers inline (most do, see
 ``Sandbox.call_inline``) never waits on the event loop, yet a task per call cost a task object,
 two loop round trips and a wake-up of the handler (about a twentieth of a request's CPU). Python
 3.12's eager tasks do this; 3.11 has none, so :func:`start_inline` steps the coroutine itself.
@@ -14,8 +14,8 @@ Invariants:
   ``except``/``finally`` run), as cancelling an ordinary task would.
 - Only for coroutines that hold nothing bound to the current task across a wait: during the
   first step ``asyncio.current_task()`` is the caller's, so an ``asyncio.timeout`` entered
-  there and still open at the first wait would cancel the caller, not the new task. The
-  2026-07-28 call path holds none (the handshake era's input rounds do: it keeps a task).
+  there and still open at the first wait would cancel the caller, not the new task. The call
+  path holds none (the handshake era's input rounds wait with a deadline of their own).
 """
 
 from __future__ import annotations

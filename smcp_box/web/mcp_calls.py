@@ -18,8 +18,8 @@ in the handshake era the client may resume with ``Last-Event-ID`` and cancels wi
 
 The call owns the request's observation: :func:`start_task` finishes it when the call's task
 ends, however it ends. :func:`start_in_place` runs the call's first step in the request's own
-task and starts a task only for a call that has to wait (2026-07-28: most calls never do, so
-they pay for no task); it finishes the observation itself when the call ends in that step.
+task and starts a task only for a call that has to wait (most calls never do, so they pay for
+no task); it finishes the observation itself when the call ends in that step.
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def start_in_place(
     """:func:`start_task`, but the call's first step runs here, in the request's own task:
     None when the call finished in it (an inline module call never waits on the loop), else
     the task that continues it. Only for a call that holds no timeout across a wait (see
-    :mod:`smcp_box.web.inline_start`); the era's module chooses."""
+    :mod:`smcp_box.web.inline_start`)."""
     observation = exchange.observation
     observation.hand_over()
     try:

@@ -90,7 +90,6 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
     # No persistence and no priming: 2026-07-28 streams are not resumable.
     stream = ResponseStream(persist=None)
     sub = stream.subscribe()
-    # In this request's task while the call needs no other (it holds no timeout across a wait).
     task = start_in_place(exchange, run_call(exchange, plan, stream), "mcp-call")
     return await answer(exchange, plan, stream, sub, task, {})
 
