@@ -141,10 +141,13 @@ def check_param_headers(
     both present and equal (after base64-sentinel decoding), or both absent (null is absent)."""
     if invalid_annotation(input_schema) is not None:
         return
+    annotated = list(_annotated(input_schema))
+    if not annotated:
+        return  # most tools mirror nothing into headers: no need to index the header lines
     values: dict[str, list[str]] = {}
     for name, value in header_lines:
         values.setdefault(name.lower(), []).append(value)
-    for path, token, node in _annotated(input_schema):
+    for path, token, node in annotated:
         header_name = f"{HEADER_PREFIX}{token}"
         where = ".".join(path)
         sent = values.get(header_name.lower(), [])

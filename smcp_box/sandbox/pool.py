@@ -197,6 +197,9 @@ class TenantPool:
         self._tick_s = tick_s
         self._ticks = deadline_ticks(module.limits.timeout_s, tick_s)
         self._lock = threading.Lock()
+        #: The limits of the last inline budget, kept: building a Limits checks every field,
+        #: which cost more than the inline call it bounds (the budget rarely changes).
+        self._inline_limits: Limits | None = None
         self._idle: list[PooledInstance] = []
         self._live: set[PooledInstance] = set()
         self._closed = False
@@ -282,8 +285,14 @@ class TenantPool:
         The caller holds a gate slot.
         """
         final = fuel_budget >= self.limits.fuel
-        limits = self.limits if final else replace(self.limits, fuel=fuel_budget)
+        limits = self.limits if final else self._limits_for_budget(fuel_budget)
         return self._run(message, host, limits, final=final, inline=True)
+
+    def _limits_for_budget(self, fuel_budget: int) -> Limits:
+        limits = self._inline_limits
+        if limits is None or limits.fuel != fuel_budget:
+            limits = self._inline_limits = replace(self.limits, fuel=fuel_budget)
+        return limits
 
     def _run(
         self,

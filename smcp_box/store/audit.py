@@ -368,7 +368,7 @@ class Audit:
             rows: list[ChainRow] = []
             for offset, (entry, detail) in enumerate(zip(entries, details, strict=True), 1):
                 row = entry.chain_row(last_id + offset, now, detail, prev)
-                row = replace(row, hash=row_hash(self._crypto, prev, row))
+                row = row.with_hash(row_hash(self._crypto, prev, row))
                 rows.append(row)
                 prev = row.hash
             ids: dict[int, int] = {}

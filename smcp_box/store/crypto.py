@@ -65,11 +65,16 @@ def _derive(data_key: bytes, label: str) -> bytes:
     return hkdf.derive(data_key)
 
 
+#: What ``json.dumps`` builds for every call with these arguments, built once: encoders keep no
+#: state between calls, so the spelling is the same and each call skips the construction.
+_CANONICAL: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical_json(value: Any) -> str:
     """One spelling per value, so hashes and MACs over JSON are reproducible."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _CANONICAL.encode(value)
 
 
 class Crypto:

@@ -14,7 +14,7 @@ from smcp_box.config import Settings
 from smcp_box.errors import BoxError
 from smcp_box.logs import request_id_var
 from smcp_box.web import h2_guard
-from smcp_box.web.box_header import BoxHeaderMiddleware
+from smcp_box.web.box_header import BoxHeaderMiddleware, box_header_line
 from smcp_box.web.catalog import create_catalog_blueprint
 from smcp_box.web.connections import EXTENSION_KEY as CONNECTIONS_KEY
 from smcp_box.web.connections import ConnectionGuard, StreamCapMiddleware
@@ -52,13 +52,22 @@ def create_app(settings: Settings, services: AppServices) -> Quart:
             services.mcp, transport_settings(settings), oauth_issuer=settings.oauth.issuer
         )
     )
-    # The MCP endpoint's POSTs skip Quart's per-request machinery (see mcp_asgi); the caps
-    # middleware wraps both paths alike.
-    lean = LeanMcpPath(app.asgi_app, app.extensions[MCP_KEY], app.config, ACCESS_LOG_KEY)
-    app.asgi_app = StreamCapMiddleware(lean, guard)  # type: ignore[method-assign]
+    # The MCP endpoint's POSTs skip Quart's per-request machinery (see mcp_asgi): the 408 count
+    # and the Smcp-Box header are the lean path's own there (one ASGI layer per request, not
+    # three), and middleware around Quart for every other request.
+    quart_app: Any = StreamCapMiddleware(app.asgi_app, guard)
+    box_header = None
     if settings.cluster.box_header:
-        # Outermost, so that every response names the box, whichever layer wrote it.
-        app.asgi_app = BoxHeaderMiddleware(app.asgi_app, services.mcp.box_id)  # type: ignore[method-assign]
+        box_header = box_header_line(services.mcp.box_id)
+        quart_app = BoxHeaderMiddleware(quart_app, services.mcp.box_id)
+    app.asgi_app = LeanMcpPath(  # type: ignore[method-assign]
+        quart_app,
+        app.extensions[MCP_KEY],
+        app.config,
+        ACCESS_LOG_KEY,
+        guard=guard,
+        box_header=box_header,
+    )
     app.register_blueprint(
         create_oauth_resource_blueprint(
             services.mcp.tenants, services.tokens, oauth_issuer=settings.oauth.issuer

@@ -12,8 +12,12 @@ route it does too, in the same order:
 * the access-log line, when ``[server] access_log`` is on (read from the app's config at every
   request, so SIGHUP still switches it);
 * the body limits and the body deadline are the transport's own (:func:`read_body`); the 408 it
-  answers is counted by :class:`~smcp_box.web.connections.StreamCapMiddleware`, which wraps
-  this path like it wraps Quart; the connection caps and the HTTP/2 guard sit below ASGI;
+  answers is counted here as :class:`~smcp_box.web.connections.StreamCapMiddleware` counts
+  Quart's (the caps middleware's other job, SSE caps, is for GETs only); the connection caps
+  and the HTTP/2 guard sit below ASGI;
+* the ``Smcp-Box`` header (:mod:`smcp_box.web.box_header`), when the box sends it, is added to
+  the reply's headers here: this path sits outside the middleware that adds it to Quart's
+  replies, so a POST pays for no wrapped ``send`` (two of them cost more than the header);
 * a client that disconnects cancels the request's handling, as Quart cancels its handler task;
   the era's code decides what that means (2026-07-28: the call is cancelled; the handshake era
   keeps it for a resume). Quart watches for the disconnect from a second task on every request;
@@ -46,6 +50,7 @@ from werkzeug.sansio.utils import get_host
 
 from smcp_box.logs import request_id_var
 from smcp_box.protocol.error_replies import Stage
+from smcp_box.web.connections import BODY_TIMEOUT, ConnectionGuard
 from smcp_box.web.mcp import McpTransport
 from smcp_box.web.mcp_context import HeaderView, HttpRequest, error_response
 from smcp_box.web.request_log import REQUEST_ID_HEADER, choose_request_id, log_access
@@ -104,13 +109,24 @@ class LeanMcpPath:
     """ASGI middleware: serves the MCP endpoint's POSTs, passes everything else to ``app``."""
 
     def __init__(
-        self, app: AsgiApp, transport: McpTransport, config: Mapping[str, Any], access_log_key: str
+        self,
+        app: AsgiApp,
+        transport: McpTransport,
+        config: Mapping[str, Any],
+        access_log_key: str,
+        *,
+        guard: ConnectionGuard,
+        box_header: tuple[bytes, bytes] | None,
     ) -> None:
         self.app = app
         self.transport = transport
         #: The Quart app's config: the access-log switch and RESPONSE_TIMEOUT, read per request.
         self.config = config
         self.access_log_key = access_log_key
+        #: Counts the 408s this path answers (body deadline), as the caps middleware does.
+        self.guard = guard
+        #: The ``Smcp-Box`` header every reply carries, None when the box sends none.
+        self.box_header = box_header
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
@@ -230,6 +246,10 @@ class _Exchange:
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in response.headers.items()
         ]
+        if self.path.box_header is not None:
+            raw_headers.append(self.path.box_header)
+        if response.status_code == 408:
+            self.path.guard.count(BODY_TIMEOUT)
         start = {"type": "http.response.start", "status": response.status_code}
         start["headers"] = raw_headers
         timeout = response.timeout

@@ -16,8 +16,10 @@ call (``cancel_on_disconnect``: 2026-07-28, where closing the response *is* the 
 in the handshake era the client may resume with ``Last-Event-ID`` and cancels with
 ``notifications/cancelled``).
 
-The call task owns the request's observation: :func:`start_task` finishes it when the task
-ends, however it ends.
+The call owns the request's observation: :func:`start_task` finishes it when the call's task
+ends, however it ends. :func:`start_in_place` runs the call's first step in the request's own
+task and starts a task only for a call that has to wait (most calls never do, so they pay for
+no task); it finishes the observation itself when the call ends in that step.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from smcp_box.protocol.loglevels import LogFilter
 from smcp_box.protocol.subscriptions import is_tenant_event
 from smcp_box.protocol.versions import Era
 from smcp_box.seams import CallContext, JsonObject
+from smcp_box.web.inline_start import Finished, start_inline
 from smcp_box.web.mcp_context import Exchange, audit_refusal, reply_response, sse_response
 from smcp_box.web.mcp_tasks import escalating_caller, task_caller
 from smcp_box.web.sse import frame_stream
@@ -174,9 +177,39 @@ def start_task(
     """Run ``coro`` (which returns the request's error kind, None for success) as the task
     that owns this exchange's observer record: the record is finished when the task ends,
     with "cancelled" when it was cancelled (even before its first step)."""
+    exchange.observation.hand_over()
+    task = asyncio.create_task(coro, name=f"{name}:{exchange.tenant_name}")
+    task.add_done_callback(_finisher(exchange))
+    return task
+
+
+def start_in_place(
+    exchange: Exchange, coro: Coroutine[Any, Any, str | None], name: str
+) -> asyncio.Task[str | None] | None:
+    """:func:`start_task`, but the call's first step runs here, in the request's own task:
+    None when the call finished in it (an inline module call never waits on the loop), else
+    the task that continues it. Only for a call that holds no timeout across a wait (see
+    :mod:`smcp_box.web.inline_start`)."""
     observation = exchange.observation
     observation.hand_over()
-    task = asyncio.create_task(coro, name=f"{name}:{exchange.tenant_name}")
+    try:
+        started = start_inline(coro, name=f"{name}:{exchange.tenant_name}")
+    except asyncio.CancelledError:
+        observation.finish("cancelled")
+        raise
+    except BaseException:
+        # Call coroutines map their errors; one that escapes is a bug: the router's 500.
+        observation.finish("internal")
+        raise
+    if isinstance(started, Finished):
+        observation.finish(started.result)
+        return None
+    started.add_done_callback(_finisher(exchange))
+    return started
+
+
+def _finisher(exchange: Exchange) -> Callable[[asyncio.Task[str | None]], None]:
+    observation = exchange.observation
 
     def finished(done: asyncio.Task[str | None]) -> None:
         if done.cancelled():
@@ -187,8 +220,7 @@ def start_task(
         else:
             observation.finish(done.result())
 
-    task.add_done_callback(finished)
-    return task
+    return finished
 
 
 async def answer(
@@ -196,10 +228,11 @@ async def answer(
     plan: CallPlan,
     stream: ResponseStream,
     sub: Subscription,
-    task: asyncio.Task[str | None],
+    task: asyncio.Task[str | None] | None,
     headers: Mapping[str, str],
 ) -> Response:
-    """Wait for the stream to be decided and build the HTTP response for it."""
+    """Wait for the stream to be decided and build the HTTP response for it. ``task`` runs
+    the call; None when the call has already finished (its stream is decided)."""
     handed_off = False
     try:
         if not await stream.wait_decided(exchange.endpoint.settings.sse_keepalive_s):
@@ -212,7 +245,7 @@ async def answer(
     finally:
         if not handed_off:
             stream.unsubscribe(sub)
-            if plan.cancel_on_disconnect:
+            if plan.cancel_on_disconnect and task is not None:
                 # The client went away before its answer: that is the cancellation.
                 task.cancel()
 
@@ -222,7 +255,7 @@ async def _stream_body(
     plan: CallPlan,
     stream: ResponseStream,
     sub: Subscription,
-    task: asyncio.Task[str | None],
+    task: asyncio.Task[str | None] | None,
 ) -> AsyncIterator[bytes]:
     observer = exchange.endpoint.services.observer
     observer.stream_opened(exchange.tenant_name)
@@ -234,5 +267,5 @@ async def _stream_body(
     finally:
         stream.unsubscribe(sub)
         observer.stream_closed(exchange.tenant_name)
-        if plan.cancel_on_disconnect and not task.done():
+        if plan.cancel_on_disconnect and task is not None and not task.done():
             task.cancel()

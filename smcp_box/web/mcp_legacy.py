@@ -15,6 +15,7 @@ era-blind: :mod:`~smcp_box.web.mcp_calls`, :mod:`~smcp_box.web.mcp_context`,
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -56,6 +57,7 @@ from smcp_box.web.mcp_calls import (
     answer,
     make_sink,
     run_call,
+    start_in_place,
     start_task,
 )
 from smcp_box.web.mcp_context import (
@@ -360,10 +362,16 @@ async def _forward(exchange: Exchange, session: Session, request: Request) -> Re
         try:
             return await run_call(exchange, plan, stream)
         finally:
-            hub.call_done(key, request.id, stream_id, task)
+            # The call's own task, or the request's while the call had none (not registered,
+            # so only the stream is forgotten).
+            hub.call_done(key, request.id, stream_id, asyncio.current_task())
 
-    task = start_task(exchange, call(), "mcp-call")
-    hub.add_call(key, request.id, stream_id, stream, task)
+    # The stream first: the call may finish (and forget it) before start_in_place returns.
+    hub.add_call(key, request.id, stream_id, stream)
+    task = start_in_place(exchange, call(), "mcp-call")
+    if task is not None:
+        # Registered before the loop runs again: no cancellation can come before it.
+        hub.call_task(key, request.id, task)
     return await answer(exchange, plan, stream, sub, task, session.headers)
 
 

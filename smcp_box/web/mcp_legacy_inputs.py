@@ -102,9 +102,20 @@ async def _ask(
             futures[hub.expect_response(session, box_id)] = box_id
         for box_id, request in pending.items():
             await stream.notify(client_request(request, box_id))
-        async with asyncio.timeout(rounds.timeout_s):
-            for next_done in asyncio.as_completed(list(futures)):
-                response = await next_done
+        # A deadline, not ``asyncio.timeout``: a timeout is bound to the task that enters it,
+        # and this may run in the request's own task before the call has one of its own
+        # (``mcp_calls.start_in_place``).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + rounds.timeout_s
+        waiting = set(futures)
+        while waiting:
+            done, waiting = await asyncio.wait(
+                waiting, timeout=deadline - loop.time(), return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                raise TimeoutError
+            for future in [future for future in futures if future in done]:  # asked order
+                response = future.result()
                 box_id = str(response.get("id"))
                 request = pending.pop(box_id)
                 # A refusal ends the call at once: InputResponses cannot carry an error.

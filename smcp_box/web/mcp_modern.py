@@ -36,7 +36,7 @@ from smcp_box.protocol.subscriptions import (
 )
 from smcp_box.protocol.versions import Era
 from smcp_box.seams import JsonObject, ModuleDescription
-from smcp_box.web.mcp_calls import CallModule, CallPlan, answer, run_call, start_task
+from smcp_box.web.mcp_calls import CallModule, CallPlan, answer, run_call, start_in_place
 from smcp_box.web.mcp_context import (
     Exchange,
     accepted,
@@ -90,7 +90,7 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
     # No persistence and no priming: 2026-07-28 streams are not resumable.
     stream = ResponseStream(persist=None)
     sub = stream.subscribe()
-    task = start_task(exchange, run_call(exchange, plan, stream), "mcp-call")
+    task = start_in_place(exchange, run_call(exchange, plan, stream), "mcp-call")
     return await answer(exchange, plan, stream, sub, task, {})
 
 

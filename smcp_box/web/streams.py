@@ -121,6 +121,8 @@ class ResponseStream:
 
     async def wait_decided(self, timeout_s: float) -> bool:
         """Wait until the stream is JSON, streaming or abandoned; False on timeout."""
+        if self._decided.is_set():
+            return True  # a call that finished before anyone waited (no timer needed)
         try:
             async with asyncio.timeout(timeout_s):
                 await self._decided.wait()
@@ -267,14 +269,22 @@ class SessionHub:
         request_id: Any,
         stream_id: str,
         stream: ResponseStream,
-        task: asyncio.Task[Any],
+        task: asyncio.Task[Any] | None = None,
     ) -> None:
+        """Register a call's stream (a GET may resume it) and, once it has one, its task (a
+        ``notifications/cancelled`` cancels it): a call started in the request's own task gets
+        a task only if it has to wait (:meth:`call_task`)."""
         live = self._live(key)
-        live.calls[request_id] = task
+        if task is not None:
+            live.calls[request_id] = task
         live.streams[stream_id] = stream
 
+    def call_task(self, key: SessionKey, request_id: Any, task: asyncio.Task[Any]) -> None:
+        """The task that continues a call registered by :meth:`add_call` without one."""
+        self._live(key).calls[request_id] = task
+
     def call_done(
-        self, key: SessionKey, request_id: Any, stream_id: str, task: asyncio.Task[Any]
+        self, key: SessionKey, request_id: Any, stream_id: str, task: asyncio.Task[Any] | None
     ) -> None:
         live = self._sessions.get(key)
         if live is None:

@@ -58,3 +58,12 @@ def test_kv_importing_modules_are_not_eligible(sandbox: Sandbox) -> None:
     module = sandbox.load("kv", wasm("host_imports"), Limits())
     assert "kv_set" in module.imports
     assert not inline_eligible(module)
+
+
+def test_each_call_gets_its_own_budget(sandbox: Sandbox, host: RecordingHost) -> None:
+    # The pool keeps the limits of the last budget; a different budget must not reuse them.
+    module = sandbox.load("slow", wasm("slow_echo"), Limits(fuel=10_000_000_000))
+    assert sandbox.call_inline(module, MESSAGE, host, fuel_budget=5_000_000_000) is not None
+    assert sandbox.call_inline(module, MESSAGE, host, fuel_budget=5_000_000_000) is not None
+    assert sandbox.call_inline(module, MESSAGE, host, fuel_budget=100_000) is None
+    assert sandbox.stats("slow").inline_fallbacks == 1

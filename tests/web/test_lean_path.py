@@ -29,16 +29,15 @@ _VARYING = {"date"}
 
 
 class _QuartOnly:
-    """The box's app with the lean path taken out: caps middleware, then Quart."""
+    """The box's app with the lean path taken out: box header and caps middleware, then Quart."""
 
     def __init__(self, app: Any) -> None:
-        named = app.asgi_app
-        assert isinstance(named, BoxHeaderMiddleware)
-        caps = named.app
-        assert isinstance(caps, StreamCapMiddleware)
-        lean = caps.app
+        lean = app.asgi_app
         assert isinstance(lean, LeanMcpPath)
-        self.asgi = BoxHeaderMiddleware(StreamCapMiddleware(lean.app, caps.guard), named.box_id)
+        named = lean.app
+        assert isinstance(named, BoxHeaderMiddleware)
+        assert isinstance(named.app, StreamCapMiddleware)
+        self.asgi = named
         self.extensions = app.extensions
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

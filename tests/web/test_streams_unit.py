@@ -220,3 +220,27 @@ async def test_hub_broadcasts_on_attached_standalone_streams() -> None:
     ]
     assert (await theirs.next(1)) is not None
     assert elsewhere.queue.empty()
+
+
+async def test_hub_call_registered_before_it_has_a_task() -> None:
+    # A call starts in the request's own task (mcp_calls.start_in_place): its stream is
+    # registered first; a call that finishes there is forgotten without ever having a task.
+    hub = SessionHub()
+    key = ("alpha", "s1")
+    stream = ResponseStream(persist=None)
+    hub.add_call(key, 7, "r1", stream)
+    assert hub.live_stream(key, "r1") is stream
+    assert hub.cancel_call(key, 7) is False  # nothing to cancel yet
+    hub.call_done(key, 7, "r1", asyncio.current_task())
+    assert hub.live_stream(key, "r1") is None
+    assert key not in hub._sessions  # nothing live: the session entry is released
+
+    # One that has to wait gets its task registered, and is cancellable through it.
+    hub.add_call(key, 8, "r2", stream)
+    task = asyncio.create_task(asyncio.Event().wait())
+    hub.call_task(key, 8, task)
+    assert hub.cancel_call(key, 8) is True
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    hub.call_done(key, 8, "r2", task)
+    assert key not in hub._sessions  # nothing live: the session entry is released
