@@ -22,9 +22,11 @@ How:
 - **Time slices.** A running call meets its epoch callback every tick (``[sandbox] tick_ms``,
   10 ms by default). While other calls wait, it gives its slot to the next in turn and queues
   again (:meth:`Slot.yield_if_waited`), blocking in the callback, which pauses its wasm where it
-  is. When a call of a tenant with no slot arrives and none is free, the scheduler ends the
-  running slices now (``preempt``: an epoch increment, not counted against any call's timeout)
-  instead of waiting out the tick.
+  is. When only calls of its own tenant wait, it keeps its slice for :data:`OWN_TENANT_SLICE_S`
+  (the tenant can hold no more slots, so quicker turns between its own calls would only cost
+  the other tenants thread switches and GIL hand-offs). When a call of a tenant with no slot
+  arrives and none is free, the scheduler ends the running slices now (``preempt``: an epoch
+  increment, not counted against any call's timeout) instead of waiting out the tick.
 - **Long-call priority.** A call running longer than ``demote_after_s`` runs at nice
   :data:`LONG_CALL_NICE` until it ends, so short calls and the event loop win a contended core;
   only where the priority can be set back (:func:`can_restore_priority`).
@@ -46,8 +48,15 @@ from collections.abc import Callable
 from typing import Final
 
 #: How long a queued call sleeps between looks at its cancel flags (it is woken at once when
-#: granted a slot; this only bounds how late it notices a cancellation).
-_WAIT_SLICE_S: Final = 0.05
+#: granted a slot, and at its deadline; this only bounds how late it notices a cancellation).
+#: Each look takes the GIL: with a tenant's calls queued at its cap, looks every 50 ms were
+#: ~140 wake-ups a second competing with the event loop and other tenants' calls.
+_WAIT_SLICE_S: Final = 0.25
+
+#: A slice a call gives up when only calls of its own tenant wait: that tenant cannot hold
+#: more slots anyway, so switching between its calls every tick would only cost the other
+#: tenants (each switch wakes a thread and takes the GIL twice); its calls still take turns.
+OWN_TENANT_SLICE_S: Final = 0.1
 
 
 def default_slots() -> int:
@@ -81,13 +90,16 @@ class Slot:
         #: The native id of the thread whose priority this call lowered, if it did.
         self.demoted: int | None = None
 
-    def acquire(self, stop: Callable[[], bool]) -> bool:
-        """Wait for a slot; False (queued no more) once ``stop()`` says the call must end."""
-        return self._scheduler.acquire(self, stop, fresh=True)
+    def acquire(self, stop: Callable[[], bool], deadline: float | None = None) -> bool:
+        """Wait for a slot; False (queued no more) once ``stop()`` says the call must end.
+        ``deadline`` (``time.monotonic()``), when ``stop()`` includes one, is looked at on time
+        rather than at the next look at the flags."""
+        return self._scheduler.acquire(self, stop, fresh=True, deadline=deadline)
 
-    def yield_if_waited(self, stop: Callable[[], bool]) -> bool:
+    def yield_if_waited(self, stop: Callable[[], bool], deadline: float | None = None) -> bool:
         """At a slice boundary: when others wait, give the slot to the next in turn and queue
-        again. Returns False when ``stop()`` ended the wait (the call must then fail)."""
+        again; for calls of its own tenant only once the slice is :data:`OWN_TENANT_SLICE_S`
+        long. Returns False when ``stop()`` ended the wait (the call must then fail)."""
         scheduler = self._scheduler
         if (
             self.demoted is None
@@ -97,14 +109,17 @@ class Slot:
             self.demoted = lower_priority()
         if not self.held or not scheduler.has_waiters():
             return True
-        if time.monotonic() - self.slice_start < scheduler.min_slice_s:
+        elapsed = time.monotonic() - self.slice_start
+        if elapsed < scheduler.min_slice_s:
+            return True
+        if elapsed < scheduler.own_slice_s and not scheduler.others_wait(self.tenant):
             return True
         scheduler.release(self, yielded=True)
-        return scheduler.acquire(self, stop, fresh=False)
+        return scheduler.acquire(self, stop, fresh=False, deadline=deadline)
 
-    def rejoin(self, stop: Callable[[], bool]) -> bool:
+    def rejoin(self, stop: Callable[[], bool], deadline: float | None = None) -> bool:
         """Queue again for a slot given up (for a host import), behind the calls waiting."""
-        return self._scheduler.acquire(self, stop, fresh=False)
+        return self._scheduler.acquire(self, stop, fresh=False, deadline=deadline)
 
     def release(self) -> None:
         """The call is over: give the slot back, and the thread its normal priority."""
@@ -146,6 +161,13 @@ def restore_priority(thread: int) -> None:
         os.setpriority(os.PRIO_PROCESS, thread, 0)
 
 
+def _wait_for(deadline: float | None) -> float:
+    """How long a queued call sleeps before its next look at its flags."""
+    if deadline is None:
+        return _WAIT_SLICE_S
+    return max(0.001, min(_WAIT_SLICE_S, deadline - time.monotonic()))
+
+
 class FairScheduler:
     """Run slots shared by every tenant, granted to the waiting tenant served least recently;
     no tenant holds more than ``tenant_cap`` of them.
@@ -160,6 +182,7 @@ class FairScheduler:
         tenant_cap: int | None = None,
         preempt: Callable[[], None] | None = None,
         min_slice_s: float = 0.0,
+        own_slice_s: float = OWN_TENANT_SLICE_S,
         demote_after_s: float | None = None,
     ) -> None:
         if slots < 1:
@@ -173,6 +196,8 @@ class FairScheduler:
         self._preempt = preempt
         #: A slice shorter than this is never cut (it bounds how often a call is switched).
         self.min_slice_s = min_slice_s
+        #: A slice only calls of its own tenant wait for is never cut shorter than this.
+        self.own_slice_s = own_slice_s
         #: A call running longer than this gets its thread's priority lowered until it ends
         #: (None: never; see :func:`can_restore_priority`).
         self.demote_after_s = demote_after_s
@@ -195,10 +220,24 @@ class FairScheduler:
         # Read without the lock: a stale answer only delays or hastens one yield by a tick.
         return self._waiting > 0
 
-    def acquire(self, slot: Slot, stop: Callable[[], bool], *, fresh: bool) -> bool:
+    def others_wait(self, tenant: str) -> bool:
+        """Whether calls of a tenant other than ``tenant`` wait (read without the lock, as
+        :meth:`has_waiters`)."""
+        queue = self._queues.get(tenant)
+        return self._waiting > (len(queue) if queue is not None else 0)
+
+    def acquire(
+        self,
+        slot: Slot,
+        stop: Callable[[], bool],
+        *,
+        fresh: bool,
+        deadline: float | None = None,
+    ) -> bool:
         """Grant ``slot`` now or queue it; ``fresh`` for a call not yet started, which may cut
         the running slices short when its tenant has none of the slots (a requeued slice never
-        does: that would make the running calls switch on every slice)."""
+        does: that would make the running calls switch on every slice). A queued call looks
+        at ``stop()`` every :data:`_WAIT_SLICE_S` and at ``deadline``."""
         with self._lock:
             slot.granted = False
             slot.event.clear()
@@ -210,7 +249,7 @@ class FairScheduler:
             must_preempt = fresh and slot.tenant not in self.running_by_tenant
         if must_preempt and self._preempt is not None:
             self._preempt()
-        while not slot.event.wait(_WAIT_SLICE_S):
+        while not slot.event.wait(_wait_for(deadline)):
             if stop():
                 with self._lock:
                     if slot.granted:
