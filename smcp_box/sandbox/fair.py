@@ -29,8 +29,7 @@ How:
   increment, not counted against any call's timeout) instead of waiting out the tick.
 - **Long-call priority.** A call running longer than ``demote_after_s`` runs at nice
   :data:`LONG_CALL_NICE` until it ends, so short calls and the event loop win a contended core;
-  so does every call of a tenant whose calls held slots more than :data:`HEAVY_USE` of its last
-  second, from its start; only where the priority can be set back (:func:`can_restore_priority`).
+  only where the priority can be set back (:func:`can_restore_priority`).
 
 A call's own limits are unchanged: its wall-clock timeout keeps counting while it waits for a
 slot, so a starved call still ends. Fuel per second was rejected: it would stop a long call
@@ -40,7 +39,6 @@ rather than share the processor, and charge a call for its neighbours' load.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import resource
 import threading
@@ -59,15 +57,6 @@ _WAIT_SLICE_S: Final = 0.25
 #: more slots anyway, so switching between its calls every tick would only cost the other
 #: tenants (each switch wakes a thread and takes the GIL twice); its calls still take turns.
 OWN_TENANT_SLICE_S: Final = 0.1
-
-#: A tenant's recent use of the run slots is its slot time decayed with this time constant:
-#: about its last second.
-USE_DECAY_S: Final = 1.0
-#: A tenant whose calls held run slots more than this share of that time (slot-seconds per
-#: second) is heavy: its calls run at :data:`LONG_CALL_NICE` from their start, not only past
-#: ``demote_after_s``. A stream of calls each shorter than that (memory bombs: 128 MiB grown
-#: and touched in ~40 ms, then a fresh instance) otherwise ran at full priority all along.
-HEAVY_USE: Final = 0.5
 
 
 def default_slots() -> int:
@@ -105,11 +94,7 @@ class Slot:
         """Wait for a slot; False (queued no more) once ``stop()`` says the call must end.
         ``deadline`` (``time.monotonic()``), when ``stop()`` includes one, is looked at on time
         rather than at the next look at the flags."""
-        scheduler = self._scheduler
-        granted = scheduler.acquire(self, stop, fresh=True, deadline=deadline)
-        if granted and scheduler.demote_after_s is not None and scheduler.heavy(self.tenant):
-            self.demoted = lower_priority()
-        return granted
+        return self._scheduler.acquire(self, stop, fresh=True, deadline=deadline)
 
     def yield_if_waited(self, stop: Callable[[], bool], deadline: float | None = None) -> bool:
         """At a slice boundary: when others wait, give the slot to the next in turn and queue
@@ -119,12 +104,12 @@ class Slot:
         if (
             self.demoted is None
             and scheduler.demote_after_s is not None
-            and scheduler.clock() - self.started >= scheduler.demote_after_s
+            and time.monotonic() - self.started >= scheduler.demote_after_s
         ):
             self.demoted = lower_priority()
         if not self.held or not scheduler.has_waiters():
             return True
-        elapsed = scheduler.clock() - self.slice_start
+        elapsed = time.monotonic() - self.slice_start
         if elapsed < scheduler.min_slice_s:
             return True
         if elapsed < scheduler.own_slice_s and not scheduler.others_wait(self.tenant):
@@ -199,7 +184,6 @@ class FairScheduler:
         min_slice_s: float = 0.0,
         own_slice_s: float = OWN_TENANT_SLICE_S,
         demote_after_s: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if slots < 1:
             raise ValueError("a scheduler needs at least one run slot")
@@ -217,9 +201,6 @@ class FairScheduler:
         #: A call running longer than this gets its thread's priority lowered until it ends
         #: (None: never; see :func:`can_restore_priority`).
         self.demote_after_s = demote_after_s
-        self.clock = clock
-        #: Per tenant: its slot time decayed (see :data:`USE_DECAY_S`) as of a moment.
-        self._use: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
         self._running = 0
         #: Waiting slots per tenant, each queue in arrival order.
@@ -234,16 +215,6 @@ class FairScheduler:
 
     def slot(self, tenant: str) -> Slot:
         return Slot(self, tenant)
-
-    def heavy(self, tenant: str) -> bool:
-        """Whether ``tenant``'s calls held run slots more than :data:`HEAVY_USE` of about the
-        last second (slices that ended; a running one is counted when it ends)."""
-        with self._lock:
-            return self._use_locked(tenant, self.clock()) > HEAVY_USE * USE_DECAY_S
-
-    def _use_locked(self, tenant: str, now: float) -> float:
-        value, at = self._use.get(tenant, (0.0, now))
-        return value * math.exp(-(now - at) / USE_DECAY_S)
 
     def has_waiters(self) -> bool:
         # Read without the lock: a stale answer only delays or hastens one yield by a tick.
@@ -291,11 +262,6 @@ class FairScheduler:
         with self._lock:
             self.yields += yielded
             slot.held = False
-            now = self.clock()
-            self._use[slot.tenant] = (
-                self._use_locked(slot.tenant, now) + (now - slot.slice_start),
-                now,
-            )
             count = self.running_by_tenant.get(slot.tenant, 0) - 1
             if count > 0:
                 self.running_by_tenant[slot.tenant] = count
@@ -335,7 +301,7 @@ class FairScheduler:
         self._served[slot.tenant] = self.grants
         self.running_by_tenant[slot.tenant] = self.running_by_tenant.get(slot.tenant, 0) + 1
         slot.held = True
-        slot.slice_start = self.clock()
+        slot.slice_start = time.monotonic()
         if not slot.started:
             slot.started = slot.slice_start
 

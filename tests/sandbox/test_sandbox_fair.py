@@ -196,53 +196,6 @@ def test_a_long_call_runs_at_lower_priority_until_it_ends() -> None:
     assert seen == [0, LONG_CALL_NICE, 0]
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_a_tenant_holding_slots_most_of_its_last_second_is_heavy() -> None:
-    clock = FakeClock()
-    scheduler = FairScheduler(2, tenant_cap=2, clock=clock)
-    busy, light = scheduler.slot("a"), scheduler.slot("b")
-    assert busy.acquire(lambda: False)
-    assert light.acquire(lambda: False)
-    clock.now += 0.01
-    light.release()  # 10 ms of slot time
-    clock.now += 0.99
-    busy.release()  # a whole second of it
-    assert scheduler.heavy("a")
-    assert not scheduler.heavy("b")
-    # Its use decays: a few idle seconds later it is light again.
-    clock.now += 3.0
-    assert not scheduler.heavy("a")
-
-
-@pytest.mark.skipif(not can_restore_priority(), reason="may not set a nice value back to 0")
-def test_a_heavy_tenants_calls_run_at_lower_priority_from_their_start() -> None:
-    clock = FakeClock()
-    scheduler = FairScheduler(1, demote_after_s=3600.0, clock=clock)
-    seen: list[tuple[str, int]] = []
-
-    def call(tenant: str, runs_for: float) -> None:
-        slot = scheduler.slot(tenant)
-        assert slot.acquire(lambda: False)
-        seen.append((tenant, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
-        clock.now += runs_for
-        slot.release()
-
-    for tenant, runs_for in (("a", 2.0), ("a", 0.01), ("b", 0.01)):
-        worker = threading.Thread(target=call, args=(tenant, runs_for))
-        worker.start()
-        worker.join(timeout=10)
-    # a's first call starts at normal priority; after two seconds of slot time a is heavy and
-    # its next call is lowered from its start (far short of demote_after_s); b's is not.
-    assert seen == [("a", 0), ("a", LONG_CALL_NICE), ("b", 0)]
-
-
 # --- in the sandbox ------------------------------------------------------------------------
 
 
