@@ -22,9 +22,7 @@ How:
 - **Time slices.** A running call meets its epoch callback every tick (``[sandbox] tick_ms``,
   10 ms by default). While other calls wait, it gives its slot to the next in turn and queues
   again (:meth:`Slot.yield_if_waited`), blocking in the callback, which pauses its wasm where it
-  is. When only calls of its own tenant wait, it keeps its slice for :data:`OWN_TENANT_SLICE_S`
-  (the tenant can hold no more slots, so quicker turns between its own calls would only cost
-  the other tenants thread switches and GIL hand-offs). When a call of a tenant with no slot
+  is. When a call of a tenant with no slot
   arrives and none is free, the scheduler ends the running slices now (``preempt``: an epoch
   increment, not counted against any call's timeout) instead of waiting out the tick.
 - **Long-call priority.** A call running longer than ``demote_after_s`` runs at nice
@@ -52,11 +50,6 @@ from typing import Final
 #: Each look takes the GIL: with a tenant's calls queued at its cap, looks every 50 ms were
 #: ~140 wake-ups a second competing with the event loop and other tenants' calls.
 _WAIT_SLICE_S: Final = 0.25
-
-#: A slice a call gives up when only calls of its own tenant wait: that tenant cannot hold
-#: more slots anyway, so switching between its calls every tick would only cost the other
-#: tenants (each switch wakes a thread and takes the GIL twice); its calls still take turns.
-OWN_TENANT_SLICE_S: Final = 0.1
 
 
 def default_slots() -> int:
@@ -98,8 +91,7 @@ class Slot:
 
     def yield_if_waited(self, stop: Callable[[], bool], deadline: float | None = None) -> bool:
         """At a slice boundary: when others wait, give the slot to the next in turn and queue
-        again; for calls of its own tenant only once the slice is :data:`OWN_TENANT_SLICE_S`
-        long. Returns False when ``stop()`` ended the wait (the call must then fail)."""
+        again. Returns False when ``stop()`` ended the wait (the call must then fail)."""
         scheduler = self._scheduler
         if (
             self.demoted is None
@@ -109,10 +101,7 @@ class Slot:
             self.demoted = lower_priority()
         if not self.held or not scheduler.has_waiters():
             return True
-        elapsed = time.monotonic() - self.slice_start
-        if elapsed < scheduler.min_slice_s:
-            return True
-        if elapsed < scheduler.own_slice_s and not scheduler.others_wait(self.tenant):
+        if time.monotonic() - self.slice_start < scheduler.min_slice_s:
             return True
         scheduler.release(self, yielded=True)
         return scheduler.acquire(self, stop, fresh=False, deadline=deadline)
@@ -182,7 +171,6 @@ class FairScheduler:
         tenant_cap: int | None = None,
         preempt: Callable[[], None] | None = None,
         min_slice_s: float = 0.0,
-        own_slice_s: float = OWN_TENANT_SLICE_S,
         demote_after_s: float | None = None,
     ) -> None:
         if slots < 1:
@@ -196,8 +184,6 @@ class FairScheduler:
         self._preempt = preempt
         #: A slice shorter than this is never cut (it bounds how often a call is switched).
         self.min_slice_s = min_slice_s
-        #: A slice only calls of its own tenant wait for is never cut shorter than this.
-        self.own_slice_s = own_slice_s
         #: A call running longer than this gets its thread's priority lowered until it ends
         #: (None: never; see :func:`can_restore_priority`).
         self.demote_after_s = demote_after_s
@@ -219,12 +205,6 @@ class FairScheduler:
     def has_waiters(self) -> bool:
         # Read without the lock: a stale answer only delays or hastens one yield by a tick.
         return self._waiting > 0
-
-    def others_wait(self, tenant: str) -> bool:
-        """Whether calls of a tenant other than ``tenant`` wait (read without the lock, as
-        :meth:`has_waiters`)."""
-        queue = self._queues.get(tenant)
-        return self._waiting > (len(queue) if queue is not None else 0)
 
     def acquire(
         self,
