@@ -22,9 +22,9 @@ How:
 - **Time slices.** A running call meets its epoch callback every tick (``[sandbox] tick_ms``,
   10 ms by default). While other calls wait, it gives its slot to the next in turn and queues
   again (:meth:`Slot.yield_if_waited`), blocking in the callback, which pauses its wasm where it
-  is. When a call of a tenant with no slot arrives and none is free, the scheduler ends the
-  running slices now (``preempt``: an epoch increment, not counted against any call's timeout)
-  instead of waiting out the tick.
+  is. When a call of a tenant with no slot
+  arrives and none is free, the scheduler ends the running slices now (``preempt``: an epoch
+  increment, not counted against any call's timeout) instead of waiting out the tick.
 - **Long-call priority.** A call running longer than ``demote_after_s`` runs at nice
   :data:`LONG_CALL_NICE` until it ends, so short calls and the event loop win a contended core;
   only where the priority can be set back (:func:`can_restore_priority`).
@@ -46,8 +46,10 @@ from collections.abc import Callable
 from typing import Final
 
 #: How long a queued call sleeps between looks at its cancel flags (it is woken at once when
-#: granted a slot; this only bounds how late it notices a cancellation).
-_WAIT_SLICE_S: Final = 0.05
+#: granted a slot, and at its deadline; this only bounds how late it notices a cancellation).
+#: Each look takes the GIL: with a tenant's calls queued at its cap, looks every 50 ms were
+#: ~140 wake-ups a second competing with the event loop and other tenants' calls.
+_WAIT_SLICE_S: Final = 0.25
 
 
 def default_slots() -> int:
@@ -81,11 +83,13 @@ class Slot:
         #: The native id of the thread whose priority this call lowered, if it did.
         self.demoted: int | None = None
 
-    def acquire(self, stop: Callable[[], bool]) -> bool:
-        """Wait for a slot; False (queued no more) once ``stop()`` says the call must end."""
-        return self._scheduler.acquire(self, stop, fresh=True)
+    def acquire(self, stop: Callable[[], bool], deadline: float | None = None) -> bool:
+        """Wait for a slot; False (queued no more) once ``stop()`` says the call must end.
+        ``deadline`` (``time.monotonic()``), when ``stop()`` includes one, is looked at on time
+        rather than at the next look at the flags."""
+        return self._scheduler.acquire(self, stop, fresh=True, deadline=deadline)
 
-    def yield_if_waited(self, stop: Callable[[], bool]) -> bool:
+    def yield_if_waited(self, stop: Callable[[], bool], deadline: float | None = None) -> bool:
         """At a slice boundary: when others wait, give the slot to the next in turn and queue
         again. Returns False when ``stop()`` ended the wait (the call must then fail)."""
         scheduler = self._scheduler
@@ -100,11 +104,11 @@ class Slot:
         if time.monotonic() - self.slice_start < scheduler.min_slice_s:
             return True
         scheduler.release(self, yielded=True)
-        return scheduler.acquire(self, stop, fresh=False)
+        return scheduler.acquire(self, stop, fresh=False, deadline=deadline)
 
-    def rejoin(self, stop: Callable[[], bool]) -> bool:
+    def rejoin(self, stop: Callable[[], bool], deadline: float | None = None) -> bool:
         """Queue again for a slot given up (for a host import), behind the calls waiting."""
-        return self._scheduler.acquire(self, stop, fresh=False)
+        return self._scheduler.acquire(self, stop, fresh=False, deadline=deadline)
 
     def release(self) -> None:
         """The call is over: give the slot back, and the thread its normal priority."""
@@ -144,6 +148,13 @@ def restore_priority(thread: int) -> None:
     # Cannot fail where can_restore_priority() held, which is when anything is lowered.
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, thread, 0)
+
+
+def _wait_for(deadline: float | None) -> float:
+    """How long a queued call sleeps before its next look at its flags."""
+    if deadline is None:
+        return _WAIT_SLICE_S
+    return max(0.001, min(_WAIT_SLICE_S, deadline - time.monotonic()))
 
 
 class FairScheduler:
@@ -195,10 +206,18 @@ class FairScheduler:
         # Read without the lock: a stale answer only delays or hastens one yield by a tick.
         return self._waiting > 0
 
-    def acquire(self, slot: Slot, stop: Callable[[], bool], *, fresh: bool) -> bool:
+    def acquire(
+        self,
+        slot: Slot,
+        stop: Callable[[], bool],
+        *,
+        fresh: bool,
+        deadline: float | None = None,
+    ) -> bool:
         """Grant ``slot`` now or queue it; ``fresh`` for a call not yet started, which may cut
         the running slices short when its tenant has none of the slots (a requeued slice never
-        does: that would make the running calls switch on every slice)."""
+        does: that would make the running calls switch on every slice). A queued call looks
+        at ``stop()`` every :data:`_WAIT_SLICE_S` and at ``deadline``."""
         with self._lock:
             slot.granted = False
             slot.event.clear()
@@ -210,7 +229,7 @@ class FairScheduler:
             must_preempt = fresh and slot.tenant not in self.running_by_tenant
         if must_preempt and self._preempt is not None:
             self._preempt()
-        while not slot.event.wait(_WAIT_SLICE_S):
+        while not slot.event.wait(_wait_for(deadline)):
             if stop():
                 with self._lock:
                     if slot.granted:

@@ -236,7 +236,7 @@ def leave_slot() -> Slot | None:
 
 def rejoin_slot(state: CallState, slot: Slot | None) -> None:
     """Take a run slot again after a host import, in turn behind the calls waiting."""
-    if slot is not None and not slot.rejoin(_stopper(state)):
+    if slot is not None and not slot.rejoin(_stopper(state), state.deadline):
         raise state.interruption() or call_timeout(state.tenant, state.limits)
 
 
@@ -660,7 +660,11 @@ def _on_epoch(context: int, env: int, delta: Any, kind: Any) -> int:
             interruption = call_timeout(state.tenant, state.limits)
         slot: Slot | None = getattr(_current, "slot", None)
         # Blocks (the wasm paused) while other calls have their turn.
-        if interruption is None and slot is not None and not slot.yield_if_waited(_stopper(state)):
+        if (
+            interruption is None
+            and slot is not None
+            and not slot.yield_if_waited(_stopper(state), state.deadline)
+        ):
             interruption = state.interruption()
         if interruption is not None:
             if state.pending is None:

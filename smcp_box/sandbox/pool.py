@@ -327,7 +327,7 @@ class TenantPool:
             )
 
         slot = self.scheduler.slot(self.tenant)
-        if not slot.acquire(stopped):
+        if not slot.acquire(stopped, deadline):
             failure: SandboxError
             if cancel is not None and cancel.cancelled:
                 failure = call_cancelled(self.tenant)

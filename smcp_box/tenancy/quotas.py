@@ -39,6 +39,17 @@ _MAX_TRACKED_ADDRESSES: Final = 100_000
 #: A refusal of one quota on one tenant is audited at most this often (the rest are counted
 #: into the next row), so a flood cannot flood the audit log too.
 AUDIT_EVERY_S: Final = 60.0
+#: Rate refusals (429) of one tenant answered at once within one second; the ones past them
+#: are held first (:meth:`Admission.refusal_hold_s`).
+PROMPT_REFUSALS_PER_S: Final = 20
+#: How long such a refusal is held before it is answered: the shortest ``Retry-After`` a rate
+#: refusal gives, so a client that waits as it is told never meets a hold. One that ignores it
+#: and sends again at once gets its next answer no sooner than it was told to retry: each of
+#: its connections then costs the event loop one cheap sleeping task a second instead of a
+#: request parsed, authenticated and answered every few hundred microseconds, time the other
+#: tenants' requests waited for (a flood of refused ``tools/list`` doubled another tenant's
+#: p99). The per-address connection caps bound how many held refusals one client can have.
+REFUSAL_HOLD_S: Final = 1.0
 
 
 @dataclass(frozen=True)
@@ -181,10 +192,16 @@ class Admission:
         policy: Callable[[str], TenantPolicy | None],
         *,
         clock: Callable[[], float] = time.monotonic,
+        refusal_hold_s: float = REFUSAL_HOLD_S,
     ) -> None:
         self._settings = settings
         self._policy = policy
         self._clock = clock
+        self._refusal_hold_s = refusal_hold_s
+        #: Per tenant: the second (of the clock) its rate refusals are counted in, and how many.
+        self._refusals: dict[str, tuple[int, int]] = {}
+        #: Rate refusals held so far (for the metrics and tests).
+        self.held_refusals = 0
         self._buckets: dict[str, TokenBucket] = {}
         self._failures: dict[str, _Failures] = {}
         self._last_audit: dict[tuple[str, str], float] = {}
@@ -275,6 +292,19 @@ class Admission:
                 quota="requests_per_s",
                 retry_after=retry,
             )
+
+    def refusal_hold_s(self, tenant: str) -> float:
+        """Count one rate refusal (429) of ``tenant``; how long to hold it before answering:
+        0 for the first :data:`PROMPT_REFUSALS_PER_S` within a second, then
+        :data:`REFUSAL_HOLD_S` (a client ignoring ``Retry-After``)."""
+        second = math.floor(self._clock())
+        window, count = self._refusals.get(tenant, (second, 0))
+        count = count + 1 if window == second else 1
+        self._refusals[tenant] = (second, count)
+        if count <= PROMPT_REFUSALS_PER_S:
+            return 0.0
+        self.held_refusals += 1
+        return self._refusal_hold_s
 
     def check_new_session(self, tenant: str, open_sessions: int) -> None:
         policy = self._policy(tenant)

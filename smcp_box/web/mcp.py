@@ -26,6 +26,7 @@ is reported once to ``services.observer``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from typing import Any
@@ -44,6 +45,7 @@ from smcp_box.errors import (
     OriginNotAllowed,
     PayloadTooLarge,
     QuotaExceeded,
+    RateLimited,
     RequestTooLarge,
     TenantDisabled,
     TenantNotFound,
@@ -196,6 +198,8 @@ class McpTransport:
                 request_id = None  # a refusal of the caller, not an answer to its request
             elif isinstance(err, QuotaExceeded):
                 await audit_refusal(self.services, err, tenant_name, source_ip)
+                if isinstance(err, RateLimited) and tenant_name is not None:
+                    await self._hold_refusal(tenant_name)
             reply = error_reply(err, stage=Stage.EXCHANGE, request_id=request_id)
             observation.error_kind = reply.kind
             return json_response(
@@ -260,6 +264,15 @@ class McpTransport:
             )
         except ValueError:
             return None
+
+    async def _hold_refusal(self, tenant_name: str) -> None:
+        """Hold a rate refusal of a tenant that keeps sending past its rate (see
+        :data:`smcp_box.tenancy.quotas.REFUSAL_HOLD_S`): a sleeping task costs the loop
+        nothing, where answering at once invites the next request of the flood at once. The
+        answer itself is unchanged; a client leaving meanwhile cancels the hold."""
+        hold = self.services.admission.refusal_hold_s(tenant_name)
+        if hold > 0:
+            await asyncio.sleep(hold)
 
     async def _authenticate(
         self,

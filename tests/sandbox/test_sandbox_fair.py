@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,6 +128,18 @@ def test_a_slice_is_given_up_only_when_others_wait() -> None:
     other.slot.release()
     yielded.join(timeout=10)
     assert holder.held  # its turn again
+    holder.release()
+
+
+def test_a_queued_call_stops_at_its_deadline_without_its_flags() -> None:
+    scheduler = FairScheduler(1)
+    holder = scheduler.slot("a")
+    assert holder.acquire(lambda: False)
+    waiter = scheduler.slot("b")
+    deadline = time.monotonic() + 0.01
+    # stop() is the deadline alone; the wait ends at it, not at the next look at the flags.
+    assert not waiter.acquire(lambda: time.monotonic() > deadline, deadline)
+    assert scheduler.waiting == 0
     holder.release()
 
 

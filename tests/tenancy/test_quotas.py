@@ -26,6 +26,8 @@ from smcp_box.sandbox import Sandbox
 from smcp_box.seams import CallContext, JsonObject
 from smcp_box.store import Store
 from smcp_box.tenancy.quotas import (
+    PROMPT_REFUSALS_PER_S,
+    REFUSAL_HOLD_S,
     Admission,
     FuelWindow,
     TenantPolicy,
@@ -321,3 +323,15 @@ async def test_tenant_toml_kv_quota_refuses_the_write_past_it_and_notes_the_refu
         assert (await store.kv_usage("notes"))[0] == 2
     finally:
         await store.close()
+
+
+def test_rate_refusals_past_the_prompt_ones_in_a_second_are_held() -> None:
+    clock = Clock()
+    admission = admission_for(TenantPolicy(quotas()), clock)
+    holds = [admission.refusal_hold_s("alpha") for _ in range(PROMPT_REFUSALS_PER_S + 2)]
+    assert holds == [0.0] * PROMPT_REFUSALS_PER_S + [REFUSAL_HOLD_S] * 2
+    # Counted per tenant: another tenant's refusals are answered at once.
+    assert admission.refusal_hold_s("beta") == 0.0
+    # A new second: the prompt ones again.
+    clock.now += 1.0
+    assert admission.refusal_hold_s("alpha") == 0.0

@@ -4,6 +4,7 @@ behind trusted proxies, and one audit row per minute for a flood of refusals."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -14,6 +15,7 @@ import pytest
 from smcp_box.config import QuotaSettings
 from smcp_box.errors import QUOTA_EXCEEDED
 from smcp_box.tenancy.quotas import (
+    PROMPT_REFUSALS_PER_S,
     Admission,
     TenantPolicy,
     parse_networks,
@@ -99,6 +101,53 @@ async def test_rate_limit_answers_429_with_retry_after_and_a_jsonrpc_error(
             await http.post(box.url(), headers=base_headers(), json=rpc("ping"))
         rows = [r for r in await box.audit_rows() if r["event"] == "quota.exceeded"]
         assert [r["detail"]["refusals"] for r in rows] == [1, 2]
+
+
+async def flooding_alpha(
+    clock: Clock, http: httpx.AsyncClient, hold_s: float
+) -> AsyncIterator[tuple[BoxUnderTest, Admission]]:
+    """A box whose alpha (1 request/s, burst 1) has spent its token and has been refused
+    promptly as often as a second allows: its next refusal is held ``hold_s``."""
+    admission = Admission(
+        QuotaSettings(),
+        lambda name: limited(requests_per_s=1.0, burst=1) if name == "alpha" else None,
+        clock=clock,
+        refusal_hold_s=hold_s,
+    )
+    async for box in run_box(TransportSettings(), admission=admission):
+        await http.post(box.url(), headers=base_headers(), json=rpc("ping"))
+        for _ in range(PROMPT_REFUSALS_PER_S):
+            refused = await http.post(box.url(), headers=base_headers(), json=rpc("ping"))
+            assert refused.status_code == 429
+        yield box, admission
+
+
+def held_once(admission: Admission) -> Callable[[], bool]:
+    return lambda: admission.held_refusals == 1
+
+
+async def test_a_flooding_tenants_refusals_are_held_without_delaying_another(
+    clock: Clock, http: httpx.AsyncClient
+) -> None:
+    async for box, admission in flooding_alpha(clock, http, hold_s=3600.0):
+        held = asyncio.create_task(http.post(box.url(), headers=base_headers(), json=rpc("ping")))
+        await wait_until(held_once(admission), what="alpha's refusal to be held")
+        # Beta is admitted and answered while alpha's refusal waits out its hold.
+        other = await http.post(box.url("beta"), headers=base_headers(BETA_TOKEN), json=rpc("ping"))
+        assert other.status_code not in (429, 500), other.text
+        assert not held.done()
+        held.cancel()  # the client leaving ends the hold
+        with pytest.raises(asyncio.CancelledError):
+            await held
+
+
+async def test_a_held_refusal_is_the_same_429(clock: Clock, http: httpx.AsyncClient) -> None:
+    async for box, admission in flooding_alpha(clock, http, hold_s=0.01):
+        refused = await http.post(box.url(), headers=base_headers(), json=rpc("ping"))
+        body = assert_error(refused, 429, QUOTA_EXCEEDED)
+        assert refused.headers["retry-after"] == "1"
+        assert body["error"]["data"]["quota"] == "requests_per_s"
+        assert admission.held_refusals == 1
 
 
 async def test_key_guessing_address_is_locked_out(clock: Clock, http: httpx.AsyncClient) -> None:
