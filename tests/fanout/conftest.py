@@ -4,7 +4,6 @@ directory, ``[cluster] box_id`` and admin socket: a fleet small enough for one t
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -12,12 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from smcp_box.admin.client import AdminClient
-from smcp_box.admin.server import start_admin
-from smcp_box.box import Box
-from smcp_box.config import load_settings
 from smcp_box.store import keyfile
-from tests.admin.support import RunningBox, copy_example_tenants, short_runtime_dir
+from tests.admin.support import RunningBox, running_box
 from tests.support.postgres import (
     create_database,
     throwaway_postgres_or_skip,
@@ -46,40 +41,18 @@ async def fleet_box(
 ) -> AsyncIterator[RunningBox]:
     """A box on ``dsn`` named ``box_id``; ``data_key_from``: another box's state directory,
     whose data key this one shares (a fleet has one key)."""
-    runtime_dir = short_runtime_dir()
-    settings = load_settings(
-        None,
-        environ={},
-        overrides={
-            "state_dir": str(workdir / "state"),
-            "cache_dir": str(cache_dir),
-            "runtime_dir": str(runtime_dir),
-            "tenants_dir": str(copy_example_tenants(workdir / "tenants")),
-            "store.backend": "postgres",
-            "store.dsn": dsn,
-            "cluster.box_id": box_id,
-        },
-    )
-    if data_key_from is not None:
-        state = settings.state_path()
-        state.mkdir(parents=True, exist_ok=True, mode=0o700)
-        shutil.copy2(data_key_from / keyfile.KEY_FILE_NAME, state / keyfile.KEY_FILE_NAME)
-    box = await Box.start(settings)
-    stop = asyncio.Event()
-    try:
-        server = start_admin(box, stop.wait)
-    except BaseException:
-        await box.stop()
-        raise
-    client = AdminClient(runtime_dir / "admin.sock")
-    try:
-        yield RunningBox(box, settings, runtime_dir / "admin.sock", client, stop, server)
-    finally:
-        await client.aclose()
-        stop.set()
-        await asyncio.wait_for(server, 10)
-        await box.stop()
-        shutil.rmtree(runtime_dir, ignore_errors=True)
+
+    def share_data_key(_tenants: Path) -> None:
+        if data_key_from is not None:
+            state = workdir / "state"
+            state.mkdir(parents=True, exist_ok=True, mode=0o700)
+            shutil.copy2(data_key_from / keyfile.KEY_FILE_NAME, state / keyfile.KEY_FILE_NAME)
+
+    overrides = {"store.backend": "postgres", "store.dsn": dsn, "cluster.box_id": box_id}
+    async with running_box(
+        workdir, cache_dir, before_start=share_data_key, overrides=overrides
+    ) as running:
+        yield running
 
 
 @pytest.fixture
