@@ -28,7 +28,7 @@ from smcp_box.auth.tokens import ROTATION_CHECK_S, TokenService
 from smcp_box.config import Settings, box_id, read_store_password, read_token
 from smcp_box.errors import BoxError
 from smcp_box.metrics import BoxFigures, LiveMetrics, TenantFigures, tenant_figures
-from smcp_box.sandbox import Sandbox
+from smcp_box.sandbox import EngineSettings, Sandbox
 from smcp_box.seams import (
     Auditor,
     Authenticator,
@@ -266,6 +266,7 @@ class Box:
                 settings.cache_path(),
                 tick_s=settings.sandbox.tick_ms / 1000,
                 cpu_slots=settings.sandbox.cpu_slots,
+                engine_settings=EngineSettings.for_sandbox(settings.sandbox),
             )
             undo.callback(sandbox.close)
             auditor = AuditWriter(store, clock=clock)

@@ -15,12 +15,17 @@ from importlib.metadata import version
 
 import wasmtime
 
+from smcp_box.config import SandboxSettings
 from smcp_box.errors import ConfigError
 from smcp_box.seams import MIB
 
 logger = logging.getLogger("smcp_box.sandbox")
 
 WASMTIME_VERSION = version("wasmtime")
+
+
+#: The default reservation per linear memory: the default tenant memory limit (``memory_mib``).
+DEFAULT_MEMORY_RESERVATION = 128 * MIB
 
 
 @dataclass(frozen=True)
@@ -30,13 +35,19 @@ class EngineSettings:
     The defaults trade a little speed for address space: wasmtime's default reserves 4 GiB of
     virtual memory (plus guards) per linear memory so that it can elide bounds checks. With
     thousands of idle pooled instances that is terabytes of reservations, which breaks under
-    ``ulimit -v`` or strict overcommit. A 64 MiB reservation makes an idle instance cost ~66 MiB
-    of address space; Cranelift then emits explicit bounds checks (measured ~15-20% slower on a
-    memory-bound loop, nothing measurable on the echo call).
+    ``ulimit -v`` or strict overcommit. A reservation the size of the tenants' memory limit
+    (128 MiB by default, :meth:`for_sandbox`) makes an idle instance cost ~130 MiB of
+    address space; Cranelift then emits explicit bounds checks (measured ~15-20% slower on a
+    memory-bound loop, nothing measurable on the echo call). It is not smaller because a memory
+    that outgrows its reservation moves: wasmtime maps a bigger region, copies the memory and
+    unmaps the old one, and unmapping populated pages holds the process's mmap lock for
+    milliseconds, stalling every other thread that maps memory. With 64 MiB, a tenant growing
+    to its 128 MiB limit in a loop moved twice per call, ran at half the speed, and raised
+    other tenants' p99 by up to 10 ms (docs/benchmarks.md, "Noisy neighbour").
     """
 
     #: Virtual memory reserved up front per linear memory; memories grow in place within it.
-    memory_reservation: int = 64 * MIB
+    memory_reservation: int = DEFAULT_MEMORY_RESERVATION
     #: Unmapped guard after each memory; lets small constant offsets skip their bounds check.
     memory_guard_size: int = 2 * MIB
     #: Extra reservation when a memory outgrows ``memory_reservation`` and has to move.
@@ -45,6 +56,13 @@ class EngineSettings:
     #: recursion ends as a clean stack-overflow trap, never a segfault.
     max_wasm_stack: int = 1 * MIB
     cranelift_opt_level: str = "speed"
+
+    @classmethod
+    def for_sandbox(cls, settings: SandboxSettings) -> EngineSettings:
+        """The defaults, with a reservation that holds a memory of the box's default limit
+        (``[sandbox] memory_mib``) in place; a tenant allowed more moves past it. Every sandbox
+        the box or its commands make uses this, so they share one compiled-module cache."""
+        return cls(memory_reservation=max(DEFAULT_MEMORY_RESERVATION, settings.memory_mib * MIB))
 
     def __post_init__(self) -> None:
         if self.cranelift_opt_level not in ("none", "speed", "speed_and_size"):

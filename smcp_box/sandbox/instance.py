@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 import math
 import time
-from typing import cast
+from typing import Final, cast
 
 import wasmtime
 
@@ -25,6 +25,10 @@ from .abi import EXPORT_ALLOC, EXPORT_HANDLE, EXPORT_MEMORY, U32_MASK, U64_MASK
 from .faults import classify_trap, memory_exceeded
 from .host import CHECK_TICKS, EPOCH_CALLBACK, CallState, CancelToken, HostCalls, bind
 from .limits import MAX_TABLE_ELEMENTS, MAX_TABLES, CallOutcome, Limits
+
+#: Memories at least this big give their pages back in steps before their store is dropped
+#: (:func:`.native.release_pages`); smaller ones cost the unmap little.
+RELEASE_PAGES_FROM: Final = 8 << 20
 
 
 def deadline_ticks(timeout_s: float, tick_s: float) -> int:
@@ -42,6 +46,7 @@ class Instance:
         "buf",
         "calls",
         "ctx",
+        "exported",
         "fuel",
         "fuel_ref",
         "handle",
@@ -81,6 +86,8 @@ class Instance:
         self.ctx = native.store_context(store)
         self.calls = 0
         self.memory_bytes = 0
+        #: Whether ``memory`` refers to the instance's memory (it stays zeroed until then).
+        self.exported = False
         self.instance = native.InstanceRef()
         self.memory = native.MemoryRef()
         self.alloc = native.FuncRef()
@@ -127,6 +134,7 @@ class Instance:
         self._export(EXPORT_MEMORY, native.EXTERN_MEMORY, "memory", self.memory)
         self._export(EXPORT_ALLOC, native.EXTERN_FUNC, "func", self.alloc)
         self._export(EXPORT_HANDLE, native.EXTERN_FUNC, "func", self.handle)
+        self.exported = True
         self.memory_bytes = native.memory_data_size(self.ctx, self.mem_ref)
 
     def _export(self, name: str, kind: int, field: str, target: ctypes.Structure) -> None:
@@ -267,6 +275,11 @@ class Instance:
         return self.memory_bytes
 
     def close(self) -> None:
+        if self.exported:
+            size = int(native.memory_data_size(self.ctx, self.mem_ref))
+            base = native.memory_data(self.ctx, self.mem_ref)
+            if base and size >= RELEASE_PAGES_FROM:
+                native.release_pages(base, size)
         self.store.close()
 
 

@@ -115,7 +115,6 @@ class Sandbox:
         self.engine = build_engine(self.engine_settings)
         self._linker = make_linker(self.engine)
         self._stdio_linker = make_stdio_linker(self.engine)
-        self._stdio_linker = make_stdio_linker(self.engine)
         self._cache = ModuleCache(Path(cache_dir), self.engine, self.fingerprint)
         self._compiled: weakref.WeakValueDictionary[str, _Compiled | _CompiledComponent] = (
             weakref.WeakValueDictionary()
