@@ -276,6 +276,8 @@ class Instance:
 
     def close(self) -> None:
         if self.exported:
+            # Once only: the memory handle means nothing after the store is gone.
+            self.exported = False
             size = int(native.memory_data_size(self.ctx, self.mem_ref))
             base = native.memory_data(self.ctx, self.mem_ref)
             if base and size >= RELEASE_PAGES_FROM:
