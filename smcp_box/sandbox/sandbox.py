@@ -83,6 +83,15 @@ INLINE_UNSAFE = frozenset(
 LONG_CALL_S = 0.05
 #: Inline attempts a tenant skips after one ran out of its budget.
 INLINE_BACKOFF_CALLS = 50
+#: An inline attempt that took more of the event loop thread's CPU than this is heavy, whatever
+#: made it so: the default budget (``inline_fuel``, 100,000) of pure computation costs well
+#: under a millisecond, but the kernel's work for a memory grown and touched is not bounded by
+#: fuel. Measured: a module growing and touching its memory spent ~12 ms of the loop in one
+#: 100,000-fuel attempt, a stall every tenant's requests waited out.
+INLINE_HEAVY_CPU_S = 0.005
+#: Inline attempts a tenant skips after a heavy one: a module that does this again after its
+#: backoff stalls the loop for at most one attempt in this many calls.
+INLINE_HEAVY_BACKOFF_CALLS = 10_000
 
 
 def inline_eligible(module: TenantModule) -> bool:
@@ -356,9 +365,12 @@ class Sandbox:
         (a worker round trip is 5-10x the wasm itself), so a short call answered inline saves
         most of its cost. A call that needs more than the budget is abandoned (None) and the
         caller reruns it with ``call``; the tenant then skips inline attempts for a while, so a
-        tenant of long calls pays the wasted budget rarely. Only for modules that import no
-        host function with lasting effects or that waits on the loop (see ``INLINE_UNSAFE``),
-        and with a host that buffers notifications: the caller's job.
+        tenant of long calls pays the wasted budget rarely. An attempt that costs the loop more
+        than ``INLINE_HEAVY_CPU_S`` of CPU, whatever its outcome, makes the tenant skip inline
+        attempts far longer: fuel bounds computation, not the page faults of a memory that is
+        grown and touched. Only for modules that import no host function with lasting effects
+        or that waits on the loop (see ``INLINE_UNSAFE``), and with a host that buffers
+        notifications: the caller's job.
         """
         pool = self._pool_for(module)
         if pool.inline_backoff > 0:
@@ -367,12 +379,24 @@ class Sandbox:
         data = self._encode(pool, message)
         if not pool.gate.try_acquire():
             return None
+        # The thread's CPU, not wall time: a preempted attempt is not a heavy one.
+        started = time.thread_time()
         try:
             outcome = pool.run_inline(data, host, fuel_budget)
         finally:
             pool.gate.release()
+            spent = time.thread_time() - started
+            if spent > INLINE_HEAVY_CPU_S:
+                pool.inline_backoff = INLINE_HEAVY_BACKOFF_CALLS
+                logger.warning(
+                    "tenant %s: an inline call attempt took %.1f ms of the event loop's CPU "
+                    "(memory growth or first touches); its next %d calls run in workers",
+                    pool.tenant,
+                    spent * 1000,
+                    INLINE_HEAVY_BACKOFF_CALLS,
+                )
         if outcome is None:
-            pool.inline_backoff = INLINE_BACKOFF_CALLS
+            pool.inline_backoff = max(pool.inline_backoff, INLINE_BACKOFF_CALLS)
         return outcome
 
     def call_sync(self, module: TenantModule, message: str, host: HostCalls) -> CallOutcome:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from smcp_box.errors import FuelExhausted, ModuleTrapped
+from smcp_box.errors import FuelExhausted, MemoryLimitExceeded, ModuleTrapped
 from smcp_box.sandbox import Limits, Sandbox, inline_eligible
-from smcp_box.sandbox.sandbox import INLINE_BACKOFF_CALLS
+from smcp_box.sandbox.sandbox import INLINE_BACKOFF_CALLS, INLINE_HEAVY_BACKOFF_CALLS
 
 from .support import RecordingHost, wasm
 
@@ -62,8 +62,32 @@ def test_kv_importing_modules_are_not_eligible(sandbox: Sandbox) -> None:
 
 def test_each_call_gets_its_own_budget(sandbox: Sandbox, host: RecordingHost) -> None:
     # The pool keeps the limits of the last budget; a different budget must not reuse them.
-    module = sandbox.load("slow", wasm("slow_echo"), Limits(fuel=10_000_000_000))
-    assert sandbox.call_inline(module, MESSAGE, host, fuel_budget=5_000_000_000) is not None
-    assert sandbox.call_inline(module, MESSAGE, host, fuel_budget=5_000_000_000) is not None
-    assert sandbox.call_inline(module, MESSAGE, host, fuel_budget=100_000) is None
-    assert sandbox.stats("slow").inline_fallbacks == 1
+    # (Tens of thousands of fuel units: light enough never to count as a heavy attempt.)
+    module = sandbox.load("echo", wasm("counted_echo"), Limits())
+    assert sandbox.call_inline(module, MESSAGE, host, fuel_budget=1_000_000) is not None
+    assert sandbox.call_inline(module, MESSAGE, host, fuel_budget=1_000_000) is not None
+    assert sandbox.call_inline(module, MESSAGE, host, fuel_budget=1_000) is None
+    assert sandbox.stats("echo").inline_fallbacks == 1
+
+
+def test_an_attempt_heavy_on_the_loop_turns_inline_off_for_long(
+    sandbox: Sandbox, host: RecordingHost
+) -> None:
+    """Fuel bounds computation, not page faults: a module that grows and touches its memory
+    inline costs the event loop milliseconds of kernel time for a few thousand fuel units.
+    Such an attempt, whatever its outcome, turns the tenant's inline attempts off for
+    INLINE_HEAVY_BACKOFF_CALLS calls (measured as the loop thread's CPU, so a preempted
+    attempt does not count)."""
+    module = sandbox.load("toucher", wasm("page_toucher"), Limits(memory_mib=64))
+    assert inline_eligible(module)
+    # A plain echo is light: answered inline, no long backoff.
+    assert sandbox.call_inline(module, MESSAGE, host, fuel_budget=10**9) is not None
+    assert sandbox.call_inline(module, MESSAGE, host, fuel_budget=10**9) is not None
+    # 64 MiB faulted in and zeroed inline: far past INLINE_HEAVY_CPU_S of CPU on any machine.
+    with pytest.raises(MemoryLimitExceeded):
+        sandbox.call_inline(module, "[1]", host, fuel_budget=10**9)
+    calls = sandbox.stats("toucher").inline_calls
+    for _ in range(INLINE_HEAVY_BACKOFF_CALLS):
+        assert sandbox.call_inline(module, MESSAGE, host, fuel_budget=10**9) is None
+    assert sandbox.stats("toucher").inline_calls == calls  # none of them ran wasm
+    assert sandbox.call_inline(module, MESSAGE, host, fuel_budget=10**9) is not None
