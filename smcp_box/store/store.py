@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypedDict, Unpack
 
 from smcp_box.config import Settings, read_store_password
 from smcp_box.config import box_id as configured_box_id
@@ -78,7 +78,7 @@ async def open_configured(
     """The store ``settings`` name: its ``[store]`` backend (SQLite file, or PostgreSQL at
     ``dsn`` with the credentials folder's ``store-password``), limits and encryption."""
     store_settings = settings.store
-    options: dict[str, Any] = {
+    options: StoreOptions = {
         "encrypt": store_settings.encrypt,
         "clock": clock,
         "max_events_per_session": store_settings.max_events_per_session,
@@ -92,6 +92,24 @@ async def open_configured(
             store_settings.dsn, data_key, password=read_store_password(settings), **options
         )
     return await Store.open(settings.database_path(), data_key, **options)
+
+
+class StoreOptions(TypedDict, total=False):
+    """What a store takes on either backend (:meth:`Store.open`, :meth:`Store.open_postgres`);
+    each left out defaults as in :meth:`Store.open_on`."""
+
+    #: False only for the benchmarks: values stored unencrypted.
+    encrypt: bool
+    clock: Callable[[], float]
+    token_source: Callable[[int], bytes]
+    max_events_per_session: int
+    kv_max_keys: int
+    kv_max_value_bytes: int
+    kv_max_total_bytes: int
+    kv_max_key_bytes: int
+    api_key_last_used_resolution: float
+    #: ``[cluster] box_id``: whose audit chain, tasks and blob writes this store's are.
+    box_id: str
 
 
 class Store:
@@ -159,50 +177,32 @@ class Store:
         path: Path,
         data_key: bytes,
         *,
-        encrypt: bool = True,
-        clock: Callable[[], float] = time.time,
-        token_source: Callable[[int], bytes] = secrets.token_bytes,
-        max_events_per_session: int = DEFAULT_MAX_EVENTS_PER_SESSION,
-        kv_max_keys: int = _DEFAULT_LIMITS.max_keys,
-        kv_max_value_bytes: int = _DEFAULT_LIMITS.max_value_bytes,
-        kv_max_total_bytes: int = _DEFAULT_LIMITS.max_total_bytes,
-        kv_max_key_bytes: int = _DEFAULT_LIMITS.max_key_bytes,
         max_db_bytes: int | None = None,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
-        api_key_last_used_resolution: float = DEFAULT_LAST_USED_RESOLUTION,
         synchronous: Synchronous = DEFAULT_SYNCHRONOUS,
-        box_id: str = DEFAULT_BOX_ID,
+        **options: Unpack[StoreOptions],
     ) -> Store:
         """Open (creating and migrating if needed) the database at ``path``.
 
         ``encrypt=False`` stores values unencrypted and ``synchronous="NORMAL"`` gives up
         durability against power loss; both exist only for the benchmarks, never use them in
         production. ``max_db_bytes`` caps the database file (SQLite ``max_page_count``);
-        writes past it raise :class:`~smcp_box.errors.StorageFull`.
+        writes past it raise :class:`~smcp_box.errors.StorageFull`. ``options``: see
+        :class:`StoreOptions`.
 
         Raises :class:`~smcp_box.errors.DecryptionFailed` if ``data_key`` is not the key the
         database was created with, and :class:`~smcp_box.errors.StoreError` if the database is
         from a newer release.
         """
-        crypto = Crypto(data_key, encrypt=encrypt)  # validates the key before touching files
+        # The key is validated before any file is touched.
+        crypto = Crypto(data_key, encrypt=options.get("encrypt", True))
         db = await SqliteDatabase.open(
             path,
             busy_timeout_ms=busy_timeout_ms,
             max_db_bytes=max_db_bytes,
             synchronous=synchronous,
         )
-        return await cls.open_on(
-            db,
-            crypto,
-            clock=clock,
-            token_source=token_source,
-            max_events_per_session=max_events_per_session,
-            kv_limits=KvLimits(
-                kv_max_keys, kv_max_value_bytes, kv_max_total_bytes, kv_max_key_bytes
-            ),
-            api_key_last_used_resolution=api_key_last_used_resolution,
-            box_id=box_id,
-        )
+        return await cls._open_with_options(db, crypto, options)
 
     @classmethod
     async def open_postgres(
@@ -211,33 +211,36 @@ class Store:
         data_key: bytes,
         *,
         password: str | None = None,
-        encrypt: bool = True,
-        clock: Callable[[], float] = time.time,
-        token_source: Callable[[int], bytes] = secrets.token_bytes,
-        max_events_per_session: int = DEFAULT_MAX_EVENTS_PER_SESSION,
-        kv_max_keys: int = _DEFAULT_LIMITS.max_keys,
-        kv_max_value_bytes: int = _DEFAULT_LIMITS.max_value_bytes,
-        kv_max_total_bytes: int = _DEFAULT_LIMITS.max_total_bytes,
-        kv_max_key_bytes: int = _DEFAULT_LIMITS.max_key_bytes,
-        api_key_last_used_resolution: float = DEFAULT_LAST_USED_RESOLUTION,
         pool_size: int = DEFAULT_POOL_SIZE,
-        box_id: str = DEFAULT_BOX_ID,
+        **options: Unpack[StoreOptions],
     ) -> Store:
         """Open (migrating if needed) the PostgreSQL database at ``dsn``, shared by every box
-        of a fleet; raises :class:`~smcp_box.errors.DecryptionFailed` on a data key mismatch."""
-        crypto = Crypto(data_key, encrypt=encrypt)
+        of a fleet; raises :class:`~smcp_box.errors.DecryptionFailed` on a data key mismatch.
+        ``options``: see :class:`StoreOptions`."""
+        crypto = Crypto(data_key, encrypt=options.get("encrypt", True))
         db = await PgDatabase.open(dsn, password=password, pool_size=pool_size)
+        return await cls._open_with_options(db, crypto, options)
+
+    @classmethod
+    async def _open_with_options(cls, db: Database, crypto: Crypto, options: StoreOptions) -> Store:
         return await cls.open_on(
             db,
             crypto,
-            clock=clock,
-            token_source=token_source,
-            max_events_per_session=max_events_per_session,
-            kv_limits=KvLimits(
-                kv_max_keys, kv_max_value_bytes, kv_max_total_bytes, kv_max_key_bytes
+            clock=options.get("clock", time.time),
+            token_source=options.get("token_source", secrets.token_bytes),
+            max_events_per_session=options.get(
+                "max_events_per_session", DEFAULT_MAX_EVENTS_PER_SESSION
             ),
-            api_key_last_used_resolution=api_key_last_used_resolution,
-            box_id=box_id,
+            kv_limits=KvLimits(
+                options.get("kv_max_keys", _DEFAULT_LIMITS.max_keys),
+                options.get("kv_max_value_bytes", _DEFAULT_LIMITS.max_value_bytes),
+                options.get("kv_max_total_bytes", _DEFAULT_LIMITS.max_total_bytes),
+                options.get("kv_max_key_bytes", _DEFAULT_LIMITS.max_key_bytes),
+            ),
+            api_key_last_used_resolution=options.get(
+                "api_key_last_used_resolution", DEFAULT_LAST_USED_RESOLUTION
+            ),
+            box_id=options.get("box_id", DEFAULT_BOX_ID),
         )
 
     @classmethod
