@@ -42,8 +42,8 @@ class EngineSettings:
     that outgrows its reservation moves: wasmtime maps a bigger region, copies the memory and
     unmaps the old one, and unmapping populated pages holds the process's mmap lock for
     milliseconds, stalling every other thread that maps memory. With 64 MiB, a tenant growing
-    to its 128 MiB limit in a loop moved twice per call, ran at half the speed, and raised
-    other tenants' p99 by up to 10 ms (docs/benchmarks.md, "Noisy neighbour").
+    to its 128 MiB limit in a loop moved twice per call, ran at half the speed, and another
+    thread's ``mmap`` waited 9-10 ms at p99 (docs/benchmarks.md, "Noisy neighbour").
     """
 
     #: Virtual memory reserved up front per linear memory; memories grow in place within it.
