@@ -71,11 +71,12 @@ def _default_workers() -> int:
 
 
 #: Host imports that make a module unfit for inline calls: kv writes would happen twice if the
-#: call is rerun, and every kv import waits on the event loop, which an inline call occupies.
+#: call is rerun, every kv and blob import waits on the event loop, which an inline call
+#: occupies, and ``sleep_ms`` would sleep on the loop itself (it did, before it was listed).
 INLINE_UNSAFE = frozenset(
     {"kv_get", "kv_set", "kv_delete", "kv_list", "kv_cas", "kv_incr"}
     | {"blob_open", "blob_read", "blob_write", "blob_close", "blob_stat", "blob_list"}
-    | {"blob_delete"}
+    | {"blob_delete", "sleep_ms"}
 )
 #: A call running longer than this is a long call: its thread's priority is lowered until it
 #: ends, so short calls and the event loop win a contended core (see :mod:`.fair`). Far above

@@ -60,6 +60,15 @@ def test_kv_importing_modules_are_not_eligible(sandbox: Sandbox) -> None:
     assert not inline_eligible(module)
 
 
+def test_modules_that_sleep_are_not_eligible(sandbox: Sandbox, host: RecordingHost) -> None:
+    """Regression: sleep_ms waits in the host, and inline that wait was the event loop's. A
+    module importing sleep_ms and no kv function was eligible, and its call of a 2-second sleep
+    held the loop, and every tenant's requests, for 2 s."""
+    module = sandbox.load("sleepy", wasm("sleeper"), Limits())
+    assert module.imports == {"log", "sleep_ms"}
+    assert not inline_eligible(module)
+
+
 def test_each_call_gets_its_own_budget(sandbox: Sandbox, host: RecordingHost) -> None:
     # The pool keeps the limits of the last budget; a different budget must not reuse them.
     # (Tens of thousands of fuel units: light enough never to count as a heavy attempt.)
