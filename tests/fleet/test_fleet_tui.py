@@ -4,16 +4,13 @@ boxes up, then two up and one gone after ``kill -9`` of one."""
 from __future__ import annotations
 
 import importlib.util
-import os
-import shlex
 import shutil
-import sys
 
 import pytest
 
 from tests.fleet.support import needs_fleet
 from tests.support.fleet import Fleet
-from tests.tui.test_tmux_smoke import tmux, wait_for_screen
+from tests.support.tmux import tmux, tui_in_tmux, wait_for_screen
 
 pytestmark = [
     pytest.mark.slow,
@@ -28,35 +25,26 @@ pytestmark = [
 
 def test_the_fleet_screen_shows_three_boxes_then_two_after_a_kill(fleet: Fleet) -> None:
     box = fleet.box("box1")
-    session = f"smcp-fleet-tui-{os.getpid()}"
-    passed = {k: v for k, v in box.env().items() if k.startswith("SMCP_BOX_")}
-    if "PYTHONPATH" in os.environ:
-        passed["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in passed.items())
-    command = (
-        f"cd {shlex.quote(str(box.workdir))} && env {env} {shlex.quote(sys.executable)} "
-        "-m smcp_box.cli tui --read-only; echo TUI-EXITED-$?"
-    )
-    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "30")
     try:
-        tmux("send-keys", "-t", session, command, "Enter")
-        wait_for_screen(session, lambda s: "Tenants" in s or "TUI-EXITED" in s)
+        with tui_in_tmux(
+            "smcp-fleet-tui", box.workdir, box.env(), size=(120, 30), args=("--read-only",)
+        ) as session:
+            wait_for_screen(session, lambda s: "Tenants" in s or "TUI-EXITED" in s)
 
-        def fleet_screen_with_three_up(screen: str) -> bool:
-            if " draining, " not in screen:
-                # Not on the Fleet screen yet: a key pressed while the app still starts up
-                # can be lost, so press it again until the screen answers.
-                tmux("send-keys", "-t", session, "7")
-                return False
-            return "3 up, 0 draining, 0 gone" in screen
+            def fleet_screen_with_three_up(screen: str) -> bool:
+                if " draining, " not in screen:
+                    # Not on the Fleet screen yet: a key pressed while the app still starts up
+                    # can be lost, so press it again until the screen answers.
+                    tmux("send-keys", "-t", session, "7")
+                    return False
+                return "3 up, 0 draining, 0 gone" in screen
 
-        screen = wait_for_screen(session, fleet_screen_with_three_up)
-        assert all(name in screen for name in fleet.boxes), screen
-        fleet.kill("box3")
-        # Gone once its last beat is [cluster] dead_after_s old (2 s in the harness).
-        screen = wait_for_screen(session, lambda s: "2 up, 0 draining, 1 gone" in s)
-        assert "gone" in screen.split("box3", 1)[1].splitlines()[0], screen
+            screen = wait_for_screen(session, fleet_screen_with_three_up)
+            assert all(name in screen for name in fleet.boxes), screen
+            fleet.kill("box3")
+            # Gone once its last beat is [cluster] dead_after_s old (2 s in the harness).
+            screen = wait_for_screen(session, lambda s: "2 up, 0 draining, 1 gone" in s)
+            assert "gone" in screen.split("box3", 1)[1].splitlines()[0], screen
     finally:
-        tmux("kill-session", "-t", session)
         fleet.restart("box3")
         fleet.wait_lb_sees("box3", "UP")
