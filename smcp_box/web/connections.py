@@ -266,17 +266,23 @@ class GuardedTCPServer(TCPServer):
         attacker past the cap sends, and each costs the box an accept already."""
         transport = self.writer.transport
         ssl_object = self.writer.get_extra_info("ssl_object")
-        if ssl_object is None or ssl_object.selected_alpn_protocol() != "h2":
-            cap = guard.settings.max_connections_per_address
-            transport.write(
-                _refusal(
-                    "429 Too Many Requests",
-                    f"Too many connections from this address (the box allows {cap}); "
-                    "close some and retry",
+        try:
+            if ssl_object is None or ssl_object.selected_alpn_protocol() != "h2":
+                cap = guard.settings.max_connections_per_address
+                transport.write(
+                    _refusal(
+                        "429 Too Many Requests",
+                        f"Too many connections from this address (the box allows {cap}); "
+                        "close some and retry",
+                    )
                 )
-            )
-        if transport.can_write_eof():
-            transport.write_eof()
+            if transport.can_write_eof():
+                transport.write_eof()
+        except OSError:
+            # The client had gone already (a closed end answers the 429 with a reset, and the
+            # end-of-file after it fails with ENOTCONN): nothing is left to refuse.
+            transport.close()
+            return
         # Closed a moment later rather than now: closing with unread request bytes makes the
         # kernel reset the connection and drop the 429 before the client has read it. A
         # stopping server ends the wait at once.

@@ -8,6 +8,8 @@ Loopback is all of 127.0.0.0/8, so a client bound to 127.0.0.2 is another addres
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -265,3 +267,30 @@ async def test_a_reply_leaves_in_one_write(
     replies = [data for data in server_writes if data.startswith(b"HTTP/1.1 ")]
     assert len(replies) == 1
     assert replies[0].endswith(reply)  # the whole body rode with the head
+
+
+async def test_a_refused_client_gone_before_the_429_leaves_no_traceback(
+    capped: BoxUnderTest, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: a client past the cap that has closed its end by the time the box answers
+    (a load generator ending its connections) made the 429's write draw a reset and the
+    ``write_eof`` after it raise ENOTCONN out of the connection callback, which asyncio logged
+    as an unhandled exception with a traceback. The refusal is counted and nothing is logged."""
+    held = [await Raw.open(capped.base_url) for _ in range(3)]
+    for connection in held:
+        assert (await connection.get("/healthz"))[0] == 200
+    host, port = capped.base_url.removeprefix("http://").split(":")
+    # Connected and closed before the box's loop runs again: the box accepts a connection
+    # whose client is already gone.
+    gone = socket.create_connection((host, int(port)))
+    gone.close()
+    await wait_until(
+        lambda: guard_of(capped).dropped[CONNECTIONS_PER_ADDRESS] == 1, what="the refusal"
+    )
+    await wait_until(
+        lambda: guard_of(capped).open_connections == 3, what="the refused connection closed"
+    )
+    unhandled = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert unhandled == [], [r.getMessage() for r in unhandled]
+    for connection in held:
+        connection.close()
