@@ -12,10 +12,9 @@ from .engine import EngineSettings
 from .host import HostCalls
 from .limits import CallOutcome, Limits, PoolStats
 from .pool import TenantModule
-from .sandbox import INLINE_UNSAFE, Sandbox, inline_eligible
+from .sandbox import Sandbox, inline_eligible
 
 __all__ = [
-    "INLINE_UNSAFE",
     "CallOutcome",
     "EngineSettings",
     "HostCalls",

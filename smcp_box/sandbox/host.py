@@ -217,6 +217,27 @@ def bind(state: CallState | None) -> None:
     _current.state = state
 
 
+#: Host imports at which an inline attempt (:func:`bind_speculation`) stops: kv and blob calls
+#: wait on the event loop, which the attempt occupies, and have lasting effects a rerun would
+#: repeat; ``sleep_ms`` would sleep on the loop itself.
+SPECULATION_STOPS = frozenset(
+    {"kv_get", "kv_set", "kv_delete", "kv_list", "kv_cas", "kv_incr"}
+    | {"blob_open", "blob_read", "blob_write", "blob_close", "blob_stat", "blob_list"}
+    | {"blob_delete", "sleep_ms"}
+)
+
+
+class SpeculationAbandoned(Exception):
+    """An inline attempt reached an import in :data:`SPECULATION_STOPS`: nothing the import
+    would do has happened, and the call is to be run again, whole, in a worker."""
+
+
+def bind_speculation(speculative: bool) -> None:
+    """Whether the wasm entered on this thread is an inline attempt on the event loop: its
+    imports in :data:`SPECULATION_STOPS` then abandon the attempt instead of running."""
+    _current.speculative = speculative
+
+
 def bind_slot(slot: Slot | None) -> None:
     """The run slot the wasm on this thread holds (see :mod:`.fair`); its epoch checks give the
     slot up between slices when other calls wait."""
@@ -620,6 +641,9 @@ def _callback(name: str, impl: Impl) -> Any:
         if state is None:  # pragma: no cover - every wasm entry binds a state first
             return native.new_trap(f"{name}: called with no call in progress")
         try:
+            if name in SPECULATION_STOPS and getattr(_current, "speculative", False):
+                # Before the import counts or does anything: the rerun starts from scratch.
+                raise SpeculationAbandoned(name)
             host = enter_import(state, name)
             slot = leave_slot()
             try:

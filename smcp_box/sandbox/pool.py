@@ -23,7 +23,7 @@ from smcp_box.errors import FuelExhausted, SandboxError, TenantBusy
 
 from .fair import FairScheduler, Slot
 from .faults import call_cancelled, call_timeout, sandbox_closing
-from .host import CancelToken, HostCalls, bind_slot
+from .host import CancelToken, HostCalls, SpeculationAbandoned, bind_slot, bind_speculation
 from .instance import deadline_ticks
 from .limits import CallOutcome, Limits, PoolStats
 
@@ -171,6 +171,44 @@ class Gate:
         self.in_use -= 1
 
 
+class InlineBackoff:
+    """How many of a tenant's next inline attempts to skip: per kind of call (the caller names
+    it: the tool), after an attempt of that kind was abandoned, and for the whole tenant after
+    an attempt was heavy on the event loop. Not thread-safe: inline attempts run on the loop."""
+
+    #: Kinds remembered at most: the names come from clients, so the table is bounded (when
+    #: full it starts again, which costs each kind one more attempt).
+    MAX_KINDS = 256
+
+    __slots__ = ("_by_kind", "_tenant")
+
+    def __init__(self) -> None:
+        self._tenant = 0
+        self._by_kind: dict[str, int] = {}
+
+    def skip(self, kind: str) -> bool:
+        """Whether to skip this attempt (counting it against the backoff)."""
+        if self._tenant > 0:
+            self._tenant -= 1
+            return True
+        left = self._by_kind.get(kind)
+        if left is None:
+            return False
+        if left <= 1:
+            del self._by_kind[kind]
+        else:
+            self._by_kind[kind] = left - 1
+        return True
+
+    def for_kind(self, kind: str, calls: int) -> None:
+        if kind not in self._by_kind and len(self._by_kind) >= self.MAX_KINDS:
+            self._by_kind.clear()
+        self._by_kind[kind] = max(self._by_kind.get(kind, 0), calls)
+
+    def tenant_wide(self, calls: int) -> None:
+        self._tenant = max(self._tenant, calls)
+
+
 class TenantPool:
     """The warm instances, gate and counters of one loaded module of one tenant."""
 
@@ -210,8 +248,8 @@ class TenantPool:
         self._created = 0
         self._discarded = 0
         self._rejected_busy = 0
-        #: Inline attempts to skip before trying again, after one ran out of its budget.
-        self.inline_backoff = 0
+        #: Inline attempts to skip (used from the event loop only, like the attempts).
+        self.inline_backoff = InlineBackoff()
         self._inline_calls = 0
         self._inline_fallbacks = 0
 
@@ -306,9 +344,11 @@ class TenantPool:
     ) -> CallOutcome | None:
         # An inline call runs on the event loop within a small fuel budget: it takes no slot.
         slot = None if inline or self.scheduler is None else self._wait_for_slot(limits, cancel)
+        bind_speculation(inline)
         try:
             return self._run_in_slot(message, host, limits, final, inline, cancel)
         finally:
+            bind_speculation(False)
             if slot is not None:
                 bind_slot(None)
                 slot.release()
@@ -375,6 +415,12 @@ class TenantPool:
             if final:
                 self._count_failure(exc)
                 raise
+            with self._lock:
+                self._inline_fallbacks += 1
+            return None
+        except SpeculationAbandoned:
+            # The attempt reached an import it may not make on the loop; the instance, stopped
+            # mid-call, is discarded like any other that did not finish.
             with self._lock:
                 self._inline_fallbacks += 1
             return None

@@ -70,19 +70,12 @@ def _default_workers() -> int:
     return min(64, 8 + 4 * (os.cpu_count() or 1))
 
 
-#: Host imports that make a module unfit for inline calls: kv writes would happen twice if the
-#: call is rerun, every kv and blob import waits on the event loop, which an inline call
-#: occupies, and ``sleep_ms`` would sleep on the loop itself (it did, before it was listed).
-INLINE_UNSAFE = frozenset(
-    {"kv_get", "kv_set", "kv_delete", "kv_list", "kv_cas", "kv_incr"}
-    | {"blob_open", "blob_read", "blob_write", "blob_close", "blob_stat", "blob_list"}
-    | {"blob_delete", "sleep_ms"}
-)
 #: A call running longer than this is a long call: its thread's priority is lowered until it
 #: ends, so short calls and the event loop win a contended core (see :mod:`.fair`). Far above
 #: what a tool call usually takes (~0.1-10 ms), far below the default 5 s limit.
 LONG_CALL_S = 0.05
-#: Inline attempts a tenant skips after one ran out of its budget.
+#: Inline attempts a tenant skips, for one kind of call (a tool), after an attempt of that kind
+#: ran out of its budget or reached a host import it may not make on the loop.
 INLINE_BACKOFF_CALLS = 50
 #: An inline attempt that took more of the event loop thread's CPU than this is heavy, whatever
 #: made it so: the default budget (``inline_fuel``, 100,000) of pure computation costs well
@@ -96,9 +89,11 @@ INLINE_HEAVY_BACKOFF_CALLS = 10_000
 
 
 def inline_eligible(module: TenantModule) -> bool:
-    # A component's runtime, or the guest runtime a stdio exchange starts, costs far more than
-    # an inline budget before it answers anything.
-    return module.kind == "core" and not (module.imports & INLINE_UNSAFE)
+    """Whether the module's calls get inline attempts: core modules, whatever they import (an
+    attempt stops at its first import that waits or has effects, ``host.SPECULATION_STOPS``).
+    A component's runtime, or the guest runtime a stdio exchange starts, costs far more than an
+    inline budget before it answers anything."""
+    return module.kind == "core"
 
 
 class Sandbox:
@@ -358,24 +353,31 @@ class Sandbox:
             raise
 
     def call_inline(
-        self, module: TenantModule, message: str, host: HostCalls, *, fuel_budget: int
+        self,
+        module: TenantModule,
+        message: str,
+        host: HostCalls,
+        *,
+        fuel_budget: int,
+        kind: str = "",
     ) -> CallOutcome | None:
         """Try the call right here, on the event loop, within ``fuel_budget``; None if not done.
 
         Most tool calls finish in a few thousand fuel units, far below what a thread hop costs
         (a worker round trip is 5-10x the wasm itself), so a short call answered inline saves
-        most of its cost. A call that needs more than the budget is abandoned (None) and the
-        caller reruns it with ``call``; the tenant then skips inline attempts for a while, so a
-        tenant of long calls pays the wasted budget rarely. An attempt that costs the loop more
-        than ``INLINE_HEAVY_CPU_S`` of CPU, whatever its outcome, makes the tenant skip inline
-        attempts far longer: fuel bounds computation, not the page faults of a memory that is
-        grown and touched. Only for modules that import no host function with lasting effects
-        or that waits on the loop (see ``INLINE_UNSAFE``), and with a host that buffers
-        notifications: the caller's job.
+        most of its cost. A call that needs more than the budget, or reaches a host import that
+        waits or has lasting effects (kv, blobs, sleep: ``host.SPECULATION_STOPS``, stopped
+        before the import does anything), is abandoned (None) and the caller reruns it with
+        ``call``; calls of the same ``kind`` (the caller's name for them: the tool) then skip
+        their inline attempts for a while, so a tool of long or kv-using calls pays the wasted
+        attempt rarely while the tenant's other tools still answer inline. An attempt that costs
+        the loop more than ``INLINE_HEAVY_CPU_S`` of CPU, whatever its outcome, makes the whole
+        tenant skip inline attempts far longer: fuel bounds computation, not the page faults of
+        a memory that is grown and touched. The host must hold back notifications and logs until
+        the attempt is known to have finished: the caller's job.
         """
         pool = self._pool_for(module)
-        if pool.inline_backoff > 0:
-            pool.inline_backoff -= 1
+        if pool.inline_backoff.skip(kind):
             return None
         data = self._encode(pool, message)
         if not pool.gate.try_acquire():
@@ -388,7 +390,7 @@ class Sandbox:
             pool.gate.release()
             spent = time.thread_time() - started
             if spent > INLINE_HEAVY_CPU_S:
-                pool.inline_backoff = INLINE_HEAVY_BACKOFF_CALLS
+                pool.inline_backoff.tenant_wide(INLINE_HEAVY_BACKOFF_CALLS)
                 logger.warning(
                     "tenant %s: an inline call attempt took %.1f ms of the event loop's CPU "
                     "(memory growth or first touches); its next %d calls run in workers",
@@ -397,7 +399,7 @@ class Sandbox:
                     INLINE_HEAVY_BACKOFF_CALLS,
                 )
         if outcome is None:
-            pool.inline_backoff = max(pool.inline_backoff, INLINE_BACKOFF_CALLS)
+            pool.inline_backoff.for_kind(kind, INLINE_BACKOFF_CALLS)
         return outcome
 
     def call_sync(self, module: TenantModule, message: str, host: HostCalls) -> CallOutcome:

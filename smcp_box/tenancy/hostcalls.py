@@ -104,22 +104,33 @@ class StoreHostCalls:
         self._logger = logger
         #: Notifications held back during an inline call (None: send each one as it comes).
         self._held: list[JsonObject] | None = None
+        #: Log lines held back likewise (level, message): an abandoned attempt's are dropped.
+        self._held_logs: list[tuple[int, str]] = []
         self.counts = HostCallCounts()
 
-    def hold_notifications(self) -> None:
-        """For an inline call on the event loop: keep notifications instead of waiting on the
-        loop (which the call itself occupies), for the caller to send once the call is done."""
+    def hold_effects(self) -> None:
+        """For an inline attempt on the event loop: keep notifications (sending one would wait
+        on the loop, which the attempt occupies) and log lines, until the caller knows whether
+        the attempt finished or is to be rerun in a worker, which would repeat them."""
         self._held = []
+        self._held_logs = []
 
-    def release_held(self) -> list[JsonObject]:
-        """The notifications held so far; from now on each one is sent as it comes."""
-        held, self._held = self._held or [], None
+    def release_held(self, *, finished: bool) -> list[JsonObject]:
+        """End holding. A finished attempt's log lines are written now and its notifications
+        returned for the caller to send; an abandoned attempt's are dropped (its rerun makes
+        them again). From now on each one goes out as it comes."""
+        held, logs, self._held, self._held_logs = self._held or [], self._held_logs, None, []
+        if not finished:
+            return []
+        for level, message in logs:
+            self._write_log(level, message)
         return held
 
     def _wait(self, awaitable: Awaitable[_T]) -> _T:
         if self._held is not None:
             # Inline calls run on the loop thread: waiting on the loop would deadlock. The
-            # runtime only runs modules inline that import nothing that waits (INLINE_UNSAFE).
+            # sandbox abandons an inline attempt before any import that waits gets here
+            # (sandbox.host.SPECULATION_STOPS); this is the backstop.
             raise StoreError("a host import that waits on the store ran in an inline call")
         future = asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), self._loop)
         try:
@@ -129,12 +140,14 @@ class StoreHostCalls:
             raise StoreError("the store did not answer a host call in time") from None
 
     def log(self, level: str, message: str) -> None:
-        self._logger.log(
-            _LEVELS.get(level.lower(), logging.INFO),
-            "tenant %s: %s",
-            self._tenant,
-            message[:4096],
-        )
+        number = _LEVELS.get(level.lower(), logging.INFO)
+        if self._held is not None:
+            self._held_logs.append((number, message[:4096]))
+        else:
+            self._write_log(number, message[:4096])
+
+    def _write_log(self, level: int, message: str) -> None:
+        self._logger.log(level, "tenant %s: %s", self._tenant, message)
 
     def config_get(self, key: str) -> str | None:
         return self._config.get(key)

@@ -257,7 +257,7 @@ class WasmTenant:
         started = time.perf_counter()
         try:
             outcome = await self._execute(
-                encode_json(message).decode("utf-8"), ctx, host, timeout_ms
+                encode_json(message).decode("utf-8"), _call_kind(message), ctx, host, timeout_ms
             )
             self.stats.fuel_used += outcome.fuel_used
             self.fuel_window.charge(self._clock(), outcome.fuel_used)
@@ -406,7 +406,12 @@ class WasmTenant:
         return lambda wait: BlobHandles(blobs, self.name, quotas, wait)
 
     async def _execute(
-        self, text: str, ctx: CallContext, host: StoreHostCalls, timeout_ms: int | None
+        self,
+        text: str,
+        kind: str,
+        ctx: CallContext,
+        host: StoreHostCalls,
+        timeout_ms: int | None,
     ) -> CallOutcome:
         """Run the call inline on the loop when it is short and safe to, else in a worker.
 
@@ -415,15 +420,19 @@ class WasmTenant:
         """
         # A call with its own wall-clock limit (a task's) is long by design: never inline.
         if timeout_ms is None and self._inline_fuel > 0 and inline_eligible(self.module):
-            host.hold_notifications()
-            outcome = self._sandbox.call_inline(
-                self.module, text, host, fuel_budget=self._inline_fuel
-            )
-            # An abandoned attempt's notifications are dropped: the rerun sends them again.
-            held = host.release_held()
+            host.hold_effects()
+            try:
+                outcome = self._sandbox.call_inline(
+                    self.module, text, host, fuel_budget=self._inline_fuel, kind=kind
+                )
+            except BaseException:
+                host.release_held(finished=True)  # it ended (failed) here: nothing reruns it
+                raise
+            # An abandoned attempt's notifications and logs are dropped: the rerun makes them.
+            held = host.release_held(finished=outcome is not None)
             if outcome is None:
                 host.counts.clear()
-            if outcome is not None:
+            else:
                 for notification in held:
                     await ctx.notify(notification)
                 return outcome
@@ -509,6 +518,14 @@ class _ModuleOnly:
 
     async def call(self, message: JsonObject, ctx: CallContext) -> JsonObject | None:
         return await self._tenant._call_module(message, ctx)
+
+
+def _call_kind(message: JsonObject) -> str:
+    """What inline attempts back off by: the method, and the tool for a tools/call (one tool
+    using kv must not send the tenant's other tools to workers)."""
+    method = message.get("method")
+    name = _tool_name(message) if method == "tools/call" else None
+    return f"{method}:{name}" if name is not None else str(method)
 
 
 def _tool_name(message: JsonObject) -> str | None:

@@ -1,5 +1,6 @@
 """Speculative inline calls: short calls answer on the calling thread within a fuel budget;
-long ones are abandoned (None) for a worker rerun, and the tenant backs off for a while."""
+long ones, and ones that reach a kv, blob or sleep import, are abandoned (None) for a worker
+rerun, and calls of that kind back off for a while."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 
 from smcp_box.errors import FuelExhausted, MemoryLimitExceeded, ModuleTrapped
 from smcp_box.sandbox import Limits, Sandbox, inline_eligible
+from smcp_box.sandbox.pool import InlineBackoff
 from smcp_box.sandbox.sandbox import INLINE_BACKOFF_CALLS, INLINE_HEAVY_BACKOFF_CALLS
 
 from .support import RecordingHost, wasm
@@ -54,19 +56,70 @@ def test_traps_inline_are_final(sandbox: Sandbox, host: RecordingHost) -> None:
     assert sandbox.stats("trap").errors == 1
 
 
-def test_kv_importing_modules_are_not_eligible(sandbox: Sandbox) -> None:
+def test_a_kv_importing_module_answers_inline_until_it_reaches_kv(
+    sandbox: Sandbox, host: RecordingHost
+) -> None:
     module = sandbox.load("kv", wasm("host_imports"), Limits())
     assert "kv_set" in module.imports
-    assert not inline_eligible(module)
+    assert inline_eligible(module)
+    # "{...}" is echoed without touching kv: answered inline.
+    outcome = sandbox.call_inline(module, MESSAGE, host, fuel_budget=1_000_000, kind="echo")
+    assert outcome is not None
+    assert outcome.reply == MESSAGE
+    # "2" sets k1 then reads it: the attempt stops at kv_set, before it does anything.
+    assert sandbox.call_inline(module, "2", host, fuel_budget=1_000_000, kind="write") is None
+    assert host.kv == {}
+    stats = sandbox.stats("kv")
+    assert (stats.inline_calls, stats.inline_fallbacks, stats.calls, stats.errors) == (1, 1, 1, 0)
 
 
-def test_modules_that_sleep_are_not_eligible(sandbox: Sandbox, host: RecordingHost) -> None:
-    """Regression: sleep_ms waits in the host, and inline that wait was the event loop's. A
-    module importing sleep_ms and no kv function was eligible, and its call of a 2-second sleep
-    held the loop, and every tenant's requests, for 2 s."""
+async def test_the_rerun_of_an_abandoned_kv_call_writes_once(
+    sandbox: Sandbox, host: RecordingHost
+) -> None:
+    module = sandbox.load("kv", wasm("host_imports"), Limits())
+    assert sandbox.call_inline(module, "2", host, fuel_budget=1_000_000, kind="write") is None
+    outcome = await sandbox.call(module, "2", host)
+    assert outcome.reply == '"v1"'
+    assert outcome.host_calls == 2  # kv_set and kv_get, once each: the attempt counted none
+    assert host.kv == {"k1": '"v1"'}
+
+
+def test_backoff_is_per_kind_of_call(sandbox: Sandbox, host: RecordingHost) -> None:
+    """A tool that writes kv goes to workers for a while; the tenant's other tools still answer
+    inline meanwhile."""
+    module = sandbox.load("kv", wasm("host_imports"), Limits())
+    assert sandbox.call_inline(module, "2", host, fuel_budget=1_000_000, kind="write") is None
+    for _ in range(INLINE_BACKOFF_CALLS):
+        assert sandbox.call_inline(module, "2", host, fuel_budget=1_000_000, kind="write") is None
+        echoed = sandbox.call_inline(module, MESSAGE, host, fuel_budget=1_000_000, kind="echo")
+        assert echoed is not None
+    stats = sandbox.stats("kv")
+    # The skipped attempts of "write" ran no wasm: one fallback, every echo inline.
+    assert (stats.inline_fallbacks, stats.inline_calls) == (1, INLINE_BACKOFF_CALLS)
+    assert sandbox.call_inline(module, "2", host, fuel_budget=1_000_000, kind="write") is None
+    assert sandbox.stats("kv").inline_fallbacks == 2
+
+
+def test_the_kinds_remembered_are_bounded() -> None:
+    backoff = InlineBackoff()
+    for number in range(InlineBackoff.MAX_KINDS):
+        backoff.for_kind(f"tool-{number}", 3)
+    assert backoff.skip("tool-0")
+    backoff.for_kind("one-more", 3)  # the table was full: it starts again
+    assert not backoff.skip("tool-1")
+    assert backoff.skip("one-more")
+
+
+def test_a_sleep_is_never_made_on_the_loop(sandbox: Sandbox, host: RecordingHost) -> None:
+    """Regression: sleep_ms waits in the host, and inline that wait was the event loop's: a
+    module's call of a 2-second sleep held the loop, and every tenant's requests, for 2 s. The
+    attempt now stops at the import (a 60-byte message asks for a minute's sleep: had it slept,
+    this test would take a minute)."""
     module = sandbox.load("sleepy", wasm("sleeper"), Limits())
     assert module.imports == {"log", "sleep_ms"}
-    assert not inline_eligible(module)
+    assert sandbox.call_inline(module, "x" * 60, host, fuel_budget=1_000_000) is None
+    stats = sandbox.stats("sleepy")
+    assert (stats.inline_fallbacks, stats.calls, stats.errors) == (1, 0, 0)
 
 
 def test_each_call_gets_its_own_budget(sandbox: Sandbox, host: RecordingHost) -> None:

@@ -1,8 +1,11 @@
-"""[sandbox].inline_fuel: short calls of kv-free modules answer on the loop within that budget;
-0 sends every call to a worker thread; kv-using modules always go to a worker."""
+"""[sandbox].inline_fuel: short calls answer on the loop within that budget; 0 sends every call
+to a worker thread; a call that reaches kv is rerun in a worker, whole, and its tool backs off."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import secrets
 import shutil
 import time
 from collections.abc import Iterator
@@ -13,6 +16,8 @@ import pytest
 from smcp_box.config import SandboxSettings
 from smcp_box.sandbox import Sandbox
 from smcp_box.seams import CallContext, JsonObject
+from smcp_box.store import Store
+from smcp_box.tenancy.hostcalls import StoreHostCalls
 from smcp_box.tenancy.registry import TenantRegistry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,3 +74,80 @@ def test_inline_fuel_is_not_a_tenant_limit() -> None:
 
     with pytest.raises(ConfigError, match="unknown limit 'inline_fuel'"):
         resolve_limits(SandboxSettings(), {"inline_fuel": 5})
+
+
+async def test_a_kv_tool_reruns_in_a_worker_and_writes_once(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """notes imports kv: its calls get inline attempts too. note_create stops at its first kv
+    import, before any effect, and runs again in a worker: one note, one id. Its backoff is
+    the tool's own: the tenant's ping still answers inline right after."""
+    tenants = tmp_path / "tenants"
+    shutil.copytree(REPO / "tenants" / "notes", tenants / "notes")
+    store = await Store.open(tmp_path / "box.db", secrets.token_bytes(32))
+    try:
+        registry = TenantRegistry(
+            sandbox=sandbox, kv=store, defaults=SandboxSettings(), clock=time.time
+        )
+        registry.load_folder(tenants)
+        tenant = registry.get("notes")
+        assert tenant is not None
+
+        async def notify(message: JsonObject) -> None:
+            pass
+
+        before = sandbox.stats("notes")
+        create = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "note_create", "arguments": {"title": "t", "body": "b"}},
+        }
+        reply = await tenant.call(create, CallContext("notes", "2025-11-25", notify))
+        assert reply is not None
+        assert reply["result"].get("isError") is not True, reply
+        stats = sandbox.stats("notes")
+        assert stats.inline_fallbacks - before.inline_fallbacks == 1
+        assert stats.calls - before.calls == 1  # the worker's run; the attempt is no call
+        assert stats.inline_calls == before.inline_calls
+        assert (await store.kv_usage("notes"))[0] == 2  # the note and the id counter, once
+        ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+        assert await tenant.call(ping, CallContext("notes", "2025-11-25", notify))
+        assert sandbox.stats("notes").inline_calls == before.inline_calls + 1
+    finally:
+        await store.close()
+
+
+async def test_an_abandoned_attempt_logs_nothing_and_a_finished_one_logs_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An inline attempt's log lines wait until it is known to have finished: the rerun of an
+    abandoned attempt writes its own, so they would otherwise appear twice."""
+    logger = logging.getLogger("smcp_box.tests.inline")
+
+    async def notify(message: JsonObject) -> None:
+        pass
+
+    host = StoreHostCalls(
+        loop=asyncio.get_running_loop(),
+        kv=None,  # type: ignore[arg-type]  # nothing here touches kv
+        tenant="t1",
+        config={},
+        ctx=CallContext("t1", "2025-11-25", notify),
+        clock=time.time,
+        logger=logger,
+    )
+    note = {"jsonrpc": "2.0", "method": "notifications/message", "params": {}}
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        host.hold_effects()
+        host.log("info", "attempt")
+        host.notify(note)
+        assert host.release_held(finished=False) == []
+        assert "attempt" not in caplog.text
+        host.hold_effects()
+        host.log("warning", "rerun")
+        host.notify(note)
+        assert host.release_held(finished=True) == [note]
+        assert caplog.text.count("tenant t1: rerun") == 1
+        host.log("info", "after")  # no longer held: written at once
+        assert "tenant t1: after" in caplog.text
