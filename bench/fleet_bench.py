@@ -187,9 +187,9 @@ def _run(work: Path, duration_s: float, concurrency: int, kills: int) -> dict[st
         )
     with throwaway_postgres() as server:
         pg_pid = postgres_pid(server)
-        log("2/4 one box on PostgreSQL behind HAProxy")
-        with fleet_of(tenants, fresh_database(server), ("box1",), cache) as (fleet, key):
-            results["pg_1_box_haproxy"] = measure(
+
+        def through_haproxy(fleet: Fleet, key: str) -> dict[str, Any]:
+            return measure(
                 fleet,
                 fleet.url("utils"),
                 key,
@@ -197,17 +197,14 @@ def _run(work: Path, duration_s: float, concurrency: int, kills: int) -> dict[st
                 concurrency=concurrency,
                 duration_s=duration_s,
             )
+
+        log("2/4 one box on PostgreSQL behind HAProxy")
+        with fleet_of(tenants, fresh_database(server), ("box1",), cache) as (fleet, key):
+            results["pg_1_box_haproxy"] = through_haproxy(fleet, key)
         log("3/4 three boxes on PostgreSQL behind HAProxy")
         boxes = ("box1", "box2", "box3")
         with fleet_of(tenants, fresh_database(server), boxes, cache) as (fleet, key):
-            results["pg_3_boxes_haproxy"] = measure(
-                fleet,
-                fleet.url("utils"),
-                key,
-                pg_pid=pg_pid,
-                concurrency=concurrency,
-                duration_s=duration_s,
-            )
+            results["pg_3_boxes_haproxy"] = through_haproxy(fleet, key)
             log("4/4 kill -9 to HAProxy marking the box down")
             idle, busy = [], []
             with httpx.Client(timeout=30) as http:

@@ -8,12 +8,12 @@ a socket in a temporary folder); stopped with SIGTERM, or killed after a deadlin
 from __future__ import annotations
 
 import shutil
-import signal
 import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.processes import terminate
 from tests.support.waiting import wait_until_sync
 
 #: Deadline for HAProxy to listen and answer its stats socket: a test timeout only.
@@ -110,12 +110,6 @@ class HaproxyProcess:
     def stop(self, timeout_s: float = 10.0) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            # SIGTERM: a hard stop (SIGUSR1 would wait for every open stream to end).
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        # SIGTERM: a hard stop (SIGUSR1 would wait for every open stream to end).
+        terminate(self.proc, timeout_s)
         self.proc = None
