@@ -127,5 +127,6 @@ class PoolStats:
     rejected_busy: int
     #: Calls answered inline on the event loop within the inline fuel budget.
     inline_calls: int = 0
-    #: Inline attempts that ran out of the budget and were rerun in a worker.
+    #: Inline attempts that ran out of the budget, or reached a kv, blob or sleep import, and
+    #: were rerun in a worker.
     inline_fallbacks: int = 0
