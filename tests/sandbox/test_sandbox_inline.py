@@ -78,9 +78,10 @@ async def test_the_rerun_of_an_abandoned_kv_call_writes_once(
 ) -> None:
     module = sandbox.load("kv", wasm("host_imports"), Limits())
     assert sandbox.call_inline(module, "2", host, fuel_budget=1_000_000, kind="write") is None
+    assert host.kv == {}  # the attempt stopped before kv_set
     outcome = await sandbox.call(module, "2", host)
     assert outcome.reply == '"v1"'
-    assert outcome.host_calls == 2  # kv_set and kv_get, once each: the attempt counted none
+    assert outcome.host_calls == 2  # kv_set and kv_get, in the worker's run
     assert host.kv == {"k1": '"v1"'}
 
 

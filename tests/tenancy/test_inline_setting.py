@@ -110,7 +110,10 @@ async def test_a_kv_tool_reruns_in_a_worker_and_writes_once(
         assert stats.inline_fallbacks - before.inline_fallbacks == 1
         assert stats.calls - before.calls == 1  # the worker's run; the attempt is no call
         assert stats.inline_calls == before.inline_calls
-        assert (await store.kv_usage("notes"))[0] == 2  # the note and the id counter, once
+        # One note and the id counter (2: the first increment finds it absent and skips id 0):
+        # the create run twice would have left the counter at 3 and a second note.
+        assert await store.kv_list("notes") == ["meta:next_id", "note:0000000001"]
+        assert await store.kv_get("notes", "meta:next_id") == "2"
         ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
         assert await tenant.call(ping, CallContext("notes", "2025-11-25", notify))
         assert sandbox.stats("notes").inline_calls == before.inline_calls + 1
