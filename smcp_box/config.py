@@ -140,14 +140,15 @@ class SandboxSettings:
     max_host_calls: int = 10_000
     #: Epoch tick of the wall-clock ticker thread, in milliseconds.
     tick_ms: int = 10
-    #: Fuel a call may burn on the event loop before it is moved to a worker thread; 0 runs
-    #: every call in a worker. Small calls answered inline skip a thread hop that costs several
+    #: Fuel a call may burn on the event loop before it is moved to a worker thread (so is a call
+    #: that reaches a kv, blob or sleep import: it runs again from the start); 0 runs every
+    #: call in a worker. Small calls answered inline skip a thread hop that costs several
     #: times the call, and the budget keeps a call's loop time below the ~0.5 ms of Python every
     #: request costs anyway, so no tenant gains loop time by it.
     inline_fuel: int = 100_000
     #: Wasm calls running at once, box-wide; waiting calls take turns tenant by tenant, and a
     #: long call gives its slot up every tick while others wait (fair CPU shares). 0: one per
-    #: core but one (left to the event loop), at least one.
+    #: core. One tenant holds at most all of them but one (at least one).
     cpu_slots: int = 0
 
 

@@ -136,7 +136,8 @@ class Sandbox:
         )
         self._ticker = EpochTicker(self.engine, tick_s, clock=clock)
         self.tick_s = tick_s
-        #: Wasm calls running at once, box-wide, shared fairly between tenants (0: cores - 1).
+        #: Wasm calls running at once, box-wide, shared fairly between tenants (0: one per
+        #: core; one tenant holds at most all but one of them).
         self.scheduler = FairScheduler(
             cpu_slots or default_slots(),
             preempt=self._preempt,
