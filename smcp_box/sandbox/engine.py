@@ -25,7 +25,7 @@ WASMTIME_VERSION = version("wasmtime")
 
 
 #: The default reservation per linear memory: the default tenant memory limit (``memory_mib``).
-DEFAULT_MEMORY_RESERVATION = 128 * MIB
+DEFAULT_MEMORY_RESERVATION = SandboxSettings.memory_mib * MIB
 
 
 @dataclass(frozen=True)

@@ -257,7 +257,7 @@ class WasmTenant:
         started = time.perf_counter()
         try:
             outcome = await self._execute(
-                encode_json(message).decode("utf-8"), _call_kind(message), ctx, host, timeout_ms
+                message, encode_json(message).decode("utf-8"), ctx, host, timeout_ms
             )
             self.stats.fuel_used += outcome.fuel_used
             self.fuel_window.charge(self._clock(), outcome.fuel_used)
@@ -407,8 +407,8 @@ class WasmTenant:
 
     async def _execute(
         self,
+        message: JsonObject,
         text: str,
-        kind: str,
         ctx: CallContext,
         host: StoreHostCalls,
         timeout_ms: int | None,
@@ -423,7 +423,11 @@ class WasmTenant:
             host.hold_effects()
             try:
                 outcome = self._sandbox.call_inline(
-                    self.module, text, host, fuel_budget=self._inline_fuel, kind=kind
+                    self.module,
+                    text,
+                    host,
+                    fuel_budget=self._inline_fuel,
+                    kind=_call_kind(message),
                 )
             except BaseException:
                 host.release_held(finished=True)  # it ended (failed) here: nothing reruns it
