@@ -142,13 +142,14 @@ async def test_dev_serves_reloads_a_rebuild_and_keeps_the_last_good_one(
     empty = bytes(wasmtime.wat2wasm("(module)"))
     module.write_bytes(empty)
     pin(folder, hashlib.sha256(empty).hexdigest())
+    # The report is two lines, read from the pipe one at a time: wait for its last.
     await wait_until(
-        lambda: "did not load" in dev.err.text,
+        lambda: "still serving the last good module" in dev.err.text,
         what="the refused rebuild to be reported",
         timeout=30,
         detail=lambda: dev.out.text + dev.err.text,
     )
-    assert "still serving the last good module" in dev.err.text
+    assert "did not load" in dev.err.text
     assert "smcp_handle" in dev.err.text or "export" in dev.err.text, dev.err.text
     assert await _greet(dev, "Ada") == "Hello, Ada! (visit number 4)"
 
