@@ -45,7 +45,8 @@ from bench.procs import REPO
 IDLE_S = 2.0
 #: "KeyError: 1", "werkzeug.exceptions.BadHost: 400 Bad Request: …", "UnicodeError".
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Host)\b")
-#: RFC 9112 §6.1: a transfer coding the server does not implement gets 501 (h11 says so).
+#: RFC 9112 §6.1: a transfer coding the server does not implement may get 501 (h11 said so;
+#: llhttp, the box's parser since, refuses it with 400).
 UNSUPPORTED_CODING = re.compile(rb"(?im)^transfer-encoding: *(?!chunked\r$)")
 
 

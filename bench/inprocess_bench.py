@@ -3,8 +3,8 @@
 ``python -m bench.inprocess_bench [--era modern|legacy] [--calls N] [--concurrency C]`` starts a
 real box (store, audit writer, sandbox, the echo tenant built from source, an API key) in this
 process and drives its ASGI app directly: the lean MCP path, the transport, the module call and
-the audit rows all run as ``smcp-box serve`` runs them, but Hypercorn, h11 and the socket (the
-same for every peer, about half of a request's CPU end to end) do not. On a shared machine this
+the audit rows all run as ``smcp-box serve`` runs them, but Hypercorn, its HTTP/1.1 parser and
+the socket (about half of a request's CPU end to end) do not. On a shared machine this
 is far steadier than the end-to-end figure, so it is the one to compare two versions of the
 request path with (run both in the same minutes, alternating). It prints the CPU per call of
 each of ``--passes`` passes and their minimum.

@@ -13,7 +13,7 @@ from smcp_box import __version__
 from smcp_box.config import Settings
 from smcp_box.errors import BoxError
 from smcp_box.logs import request_id_var
-from smcp_box.web import h2_guard
+from smcp_box.web import h2_guard, http1
 from smcp_box.web.box_header import BoxHeaderMiddleware, box_header_line
 from smcp_box.web.catalog import create_catalog_blueprint
 from smcp_box.web.connections import EXTENSION_KEY as CONNECTIONS_KEY
@@ -36,6 +36,8 @@ ACCESS_LOG_KEY: Final = "SMCP_BOX_ACCESS_LOG"
 def create_app(settings: Settings, services: AppServices) -> Quart:
     # Hypercorn's HTTP/2 protocol, made to survive two client inputs (see h2_guard).
     h2_guard.install()
+    # HTTP/1.1 parsed by llhttp instead of h11 (see http1): the same server, less CPU per request.
+    http1.install()
     app = BoxQuart("smcp_box")
     # The MCP blueprint enforces its own body limit while streaming the body in; this is the
     # backstop for every other route.

@@ -40,7 +40,6 @@ import ipaddress
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
-import h11
 import hypercorn.asyncio.run
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.config import Config as HypercornConfig
@@ -48,6 +47,7 @@ from hypercorn.events import Closed, Event, RawData
 
 from smcp_box.config import ServerSettings
 from smcp_box.protocol.http import IpNetwork, client_address
+from smcp_box.web.http1 import Http1Protocol
 
 #: Kinds counted in ``smcp_box_connections_dropped_total``: refused past a per-address cap;
 #: closed with part of a request head unsent, or with nothing sent, at the header deadline;
@@ -302,11 +302,9 @@ class GuardedTCPServer(TCPServer):
         await asyncio.shield(self._initiate_server_close())
 
     def _head_pending(self) -> bool:
-        """Whether part of an HTTP/1 request head has arrived (h11 holds it unparsed)."""
-        connection = getattr(getattr(self.protocol, "protocol", None), "connection", None)
-        if not isinstance(connection, h11.Connection):
-            return False
-        return bool(connection.trailing_data[0])
+        """Whether part of an HTTP/1 request head has arrived (the parser holds it)."""
+        protocol = getattr(self.protocol, "protocol", None)
+        return isinstance(protocol, Http1Protocol) and protocol.head_pending()
 
 
 def install() -> None:

@@ -6,9 +6,9 @@ error, and every refusal it writes carries a JSON-RPC error (``jsonrpc`` "2.0", 
 The box is the real ``create_app`` under the real Hypercorn on loopback (tests/web/conftest.py's
 ``run_box``), run on its own event loop in a thread so that hypothesis drives plain socket
 requests. Each example is one HTTP/1.1 request on a fresh connection. An empty-bodied 400/431
-is the HTTP parser's refusal of a request line or header it cannot parse (h11, before any box
-code), so it is checked for its status only. Bounded: derandomized, a few hundred examples per
-property, well under a minute in all.
+is the HTTP parser's refusal of a request line or header it cannot parse (llhttp, before any
+box code), so it is checked for its status only. Bounded: derandomized, a few hundred examples
+per property, well under a minute in all.
 """
 
 from __future__ import annotations
