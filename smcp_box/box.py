@@ -28,7 +28,7 @@ from smcp_box.auth.tokens import ROTATION_CHECK_S, TokenService
 from smcp_box.config import Settings, box_id, read_store_password, read_token
 from smcp_box.errors import BoxError
 from smcp_box.metrics import BoxFigures, LiveMetrics, TenantFigures, tenant_figures
-from smcp_box.sandbox import EngineSettings, Sandbox
+from smcp_box.sandbox import Sandbox
 from smcp_box.seams import (
     Auditor,
     Authenticator,
@@ -262,12 +262,7 @@ class Box:
             # Nothing of this box's is in flight yet: chunks it wrote that no blob points at
             # are what a crash mid-write left (other boxes' are theirs, see recover_for).
             await store.blobs.recover_for(store.box_id)
-            sandbox = Sandbox(
-                settings.cache_path(),
-                tick_s=settings.sandbox.tick_ms / 1000,
-                cpu_slots=settings.sandbox.cpu_slots,
-                engine_settings=EngineSettings.for_sandbox(settings.sandbox),
-            )
+            sandbox = Sandbox.from_settings(settings.cache_path(), settings.sandbox)
             undo.callback(sandbox.close)
             auditor = AuditWriter(store, clock=clock)
             auditor.start()

@@ -267,7 +267,7 @@ def _check_cache(settings: Settings, report: Checklist) -> None:
 
 
 def _check_tenants(settings: Settings, report: Checklist) -> None:
-    from smcp_box.sandbox import EngineSettings, Sandbox
+    from smcp_box.sandbox import Sandbox
     from smcp_box.tenancy.manifest import discover_manifests, load_manifest, resolve_limits
 
     try:
@@ -288,13 +288,7 @@ def _check_tenants(settings: Settings, report: Checklist) -> None:
         sandbox_logger = logging.getLogger("smcp_box.sandbox")
         stack.callback(sandbox_logger.setLevel, sandbox_logger.level)
         sandbox_logger.setLevel(logging.WARNING)
-        sandbox = stack.enter_context(
-            Sandbox(
-                cache,
-                tick_s=settings.sandbox.tick_ms / 1000,
-                engine_settings=EngineSettings.for_sandbox(settings.sandbox),
-            )
-        )
+        sandbox = stack.enter_context(Sandbox.from_settings(cache, settings.sandbox))
         for path in manifests:
             label = f"tenant {path.parent.name}"
             try:

@@ -61,7 +61,8 @@ class EngineSettings:
     def for_sandbox(cls, settings: SandboxSettings) -> EngineSettings:
         """The defaults, with a reservation that holds a memory of the box's default limit
         (``[sandbox] memory_mib``) in place; a tenant allowed more moves past it. Every sandbox
-        the box or its commands make uses this, so they share one compiled-module cache."""
+        the box or its commands make gets its engine from here, through
+        :meth:`Sandbox.from_settings`, so they share one compiled-module cache."""
         return cls(memory_reservation=max(DEFAULT_MEMORY_RESERVATION, settings.memory_mib * MIB))
 
     def __post_init__(self) -> None:

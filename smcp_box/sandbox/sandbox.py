@@ -18,6 +18,7 @@ from types import TracebackType
 import wasmtime
 import wasmtime.component
 
+from smcp_box.config import SandboxSettings
 from smcp_box.errors import ModuleRejected, PayloadTooLarge
 
 from .abi import check_binary, check_module
@@ -104,6 +105,23 @@ class Sandbox:
     matters); ``close`` interrupts running calls and waits for their threads. Calls run in a
     worker thread pool.
     """
+
+    @classmethod
+    def from_settings(
+        cls, cache_dir: Path, settings: SandboxSettings, *, max_workers: int | None = None
+    ) -> Sandbox:
+        """The sandbox the box, or one of its commands, runs modules in under ``[sandbox]``.
+
+        Every caller builds its sandbox here, so that all of them derive the engine from the
+        settings the same way and share one compiled-module cache entry per module (a second
+        derivation that drifted would compile everything again under another fingerprint)."""
+        return cls(
+            cache_dir,
+            tick_s=settings.tick_ms / 1000,
+            cpu_slots=settings.cpu_slots,
+            max_workers=max_workers,
+            engine_settings=EngineSettings.for_sandbox(settings),
+        )
 
     def __init__(
         self,

@@ -60,10 +60,11 @@ def tools_fingerprint(tenant: Path, module_file: Path, cache_dir: Path | None = 
         config={str(k): str(v) for k, v in raw.get("config", {}).items()},
         kind=kind,
     )
-    limits = resolve_limits(SandboxSettings(), manifest.limit_overrides)
+    defaults = SandboxSettings()
+    limits = resolve_limits(defaults, manifest.limit_overrides)
     with (
         tempfile.TemporaryDirectory(prefix="smcp-vet-cache-") as scratch,
-        Sandbox(cache_dir or Path(scratch)) as sandbox,
+        Sandbox.from_settings(cache_dir or Path(scratch), defaults) as sandbox,
     ):
         module = sandbox.load(manifest.name, data, limits, kind=manifest.kind)
         return fingerprint(list_tools(sandbox, module, manifest))

@@ -19,7 +19,7 @@ from typing import Any
 from smcp_box.config import SandboxSettings, VettingSettings
 from smcp_box.errors import BoxError, ModuleRejected, StoreError
 from smcp_box.protocol.jsonrpc import check_module_reply
-from smcp_box.sandbox import EngineSettings, Sandbox, TenantModule
+from smcp_box.sandbox import Sandbox, TenantModule
 from smcp_box.seams import JsonObject, ModuleDescription
 from smcp_box.tenancy.describe import describe_module_sync
 from smcp_box.tenancy.hostcalls import random_bytes
@@ -186,7 +186,7 @@ def vet_folder(
     limits = resolve_limits(defaults, manifest.limit_overrides)
     wasm = manifest.read_module()
     signature = check_manifest_signature(manifest, vetting or VettingSettings())
-    with Sandbox(cache_dir, engine_settings=EngineSettings.for_sandbox(defaults)) as sandbox:
+    with Sandbox.from_settings(cache_dir, defaults) as sandbox:
         module = sandbox.load(manifest.name, wasm, limits, kind=manifest.kind)
         description = describe_for_vetting(sandbox, module, manifest)
     report = vet_tools(manifest.name, list(description.tools or ()), manifest.tools_sha256)

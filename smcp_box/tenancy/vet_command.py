@@ -17,7 +17,7 @@ from pathlib import Path
 
 from smcp_box.config import SandboxSettings, VettingSettings
 from smcp_box.errors import BoxError, ConfigError
-from smcp_box.sandbox import EngineSettings, Sandbox
+from smcp_box.sandbox import Sandbox
 from smcp_box.sandbox.abi import WASM_MAGIC
 from smcp_box.seams import JsonObject
 from smcp_box.tenancy.manifest import MANIFEST_NAME, resolve_limits
@@ -73,7 +73,7 @@ def vet_module_file(path: Path, cache_dir: Path, defaults: SandboxSettings) -> M
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     label = _label(path)
-    with Sandbox(cache_dir, engine_settings=EngineSettings.for_sandbox(defaults)) as sandbox:
+    with Sandbox.from_settings(cache_dir, defaults) as sandbox:
         report = ModuleVet(
             path=path,
             sha256=hashlib.sha256(wasm).hexdigest(),

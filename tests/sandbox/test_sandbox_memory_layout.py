@@ -18,7 +18,7 @@ import wasmtime
 from smcp_box.config import SandboxSettings
 from smcp_box.errors import MemoryLimitExceeded
 from smcp_box.sandbox import EngineSettings, Limits, Sandbox, native
-from smcp_box.sandbox.engine import DEFAULT_MEMORY_RESERVATION, build_engine
+from smcp_box.sandbox.engine import DEFAULT_MEMORY_RESERVATION, build_engine, engine_fingerprint
 from smcp_box.seams import MIB
 
 from .support import RecordingHost, wasm
@@ -126,3 +126,15 @@ def test_a_bombed_instance_is_discarded_and_the_next_call_is_served(tmp_path: Pa
             assert sandbox.call_sync(module, "{}", host).reply == "{}"
         stats = sandbox.stats("bomb")
         assert stats.instances_discarded >= 3
+
+
+def test_every_sandbox_built_from_settings_shares_the_engine_they_imply(tmp_path: Path) -> None:
+    # The box, doctor, vet and pinning all build their sandbox with from_settings: one
+    # derivation, so one compiled-module cache entry per module.
+    settings = SandboxSettings(memory_mib=512, tick_ms=20, cpu_slots=3)
+    with Sandbox.from_settings(tmp_path, settings) as sandbox:
+        assert sandbox.engine_settings == EngineSettings.for_sandbox(settings)
+        assert sandbox.tick_s == 0.02
+        assert sandbox.scheduler.slots == 3
+    with Sandbox.from_settings(tmp_path, SandboxSettings()) as default:
+        assert default.fingerprint != engine_fingerprint(EngineSettings.for_sandbox(settings))
