@@ -294,3 +294,20 @@ async def test_a_refused_client_gone_before_the_429_leaves_no_traceback(
     assert unhandled == [], [r.getMessage() for r in unhandled]
     for connection in held:
         connection.close()
+
+
+async def test_a_request_in_progress_outlives_the_header_deadline(capped: BoxUnderTest) -> None:
+    # The deadline counts idle time only: an SSE stream open for several deadlines (its
+    # keep-alive comments come every 0.5 s, the deadline is 0.4 s) is not cut, and the
+    # connection is closed at the deadline only once the stream has ended.
+    async with httpx.AsyncClient(timeout=PATIENCE_S) as http:
+        session = await initialize(http, capped)
+        async with http.stream("GET", capped.url(), headers=session_headers(session)) as stream:
+            assert stream.status_code == 200
+            comments = 0
+            async for line in stream.aiter_lines():
+                comments += line.startswith(":")
+                if comments == 3:
+                    break
+    assert guard_of(capped).dropped[HEADER_TIMEOUT] == 0
+    await wait_until(no_connections(guard_of(capped)), what="connections closed after")
