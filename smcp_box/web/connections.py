@@ -17,8 +17,6 @@ defences sit below the MCP transport, so that no route can forget them:
 * **Header deadline**: Hypercorn's ``keep_alive_timeout`` runs from when a connection opens or
   its previous response ends, and only a complete request head stops it (partial bytes do not
   restart it), so it is the deadline for the request head too; ``header_timeout_s`` sets it.
-  It is kept by one task per connection (:meth:`GuardedTCPServer._idle_timeout`) rather than
-  by Hypercorn's timer task respawned at every request.
 * **Body deadline**: ``body_timeout_s`` bounds the MCP transport's body read (408) and Quart's
   own (``BODY_TIMEOUT``, the other routes); after a 408 the connection is closed, since the
   rest of the body was never read.
@@ -45,7 +43,7 @@ from typing import Any, Final
 import hypercorn.asyncio.run
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.events import Closed, Event, RawData, Updated
+from hypercorn.events import Closed, Event, RawData
 
 from smcp_box.config import ServerSettings
 from smcp_box.protocol.http import IpNetwork, client_address
@@ -208,17 +206,8 @@ class GuardedTCPServer(TCPServer):
         super().__init__(*args, **kwargs)
         self._unsent = bytearray()
         self._flush_due = False
-        # The keep-alive (header) deadline's state, kept by attribute writes rather than by
-        # Hypercorn's cancel-and-respawn of a timer task at every request (see _idle_timeout).
-        self._busy = False
-        self._idle_since = self.loop.time()
-        self._became_idle: asyncio.Future[None] | None = None
 
     async def protocol_send(self, event: Event) -> None:
-        if isinstance(event, Updated):
-            self._flush_unsent()
-            self._note_idle(event.idle)
-            return
         if not isinstance(event, RawData):
             self._flush_unsent()
             await super().protocol_send(event)
@@ -301,61 +290,15 @@ class GuardedTCPServer(TCPServer):
             await asyncio.wait_for(self.context.terminated.wait(), REFUSAL_LINGER_S)
         transport.close()
 
-    async def _read_data(self) -> None:
-        try:
-            await super()._read_data()
-        finally:
-            # Reading has ended (the client closed, or the connection failed): the deadline
-            # has nothing left to guard, and the task group the connection runs in waits for
-            # its tasks, so the deadline's task ends here rather than at its next wake-up
-            # (with a request in progress, there would be none).
-            await self.idle_task.stop()
-
-    def _note_idle(self, idle: bool) -> None:
-        """A request started (``idle`` False) or the last one ended (True)."""
-        self._busy = not idle
-        if idle:
-            self._idle_since = self.loop.time()
-            waiter = self._became_idle
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-
     async def _idle_timeout(self) -> None:
-        """Hypercorn's keep-alive deadline, as one task for the connection's life: it closes
-        the connection when it has been idle (no request in progress) for
-        ``keep_alive_timeout``, or at once when the server stops while it is idle.
-
-        Hypercorn restarts a task for this at every request (cancelled and awaited when the
-        head arrives, spawned again when the reply ends: two task switches in each request's
-        path); here a request only writes two attributes, and the task wakes at its deadline,
-        when the server stops, or (only if a request outlasted a deadline, as an SSE stream
-        does) when that request ends."""
-        timeout = self.config.keep_alive_timeout
-        timed_out = False
-        while True:
-            if self._busy:
-                self._became_idle = self.loop.create_future()
-                try:
-                    await self._became_idle
-                finally:
-                    self._became_idle = None
-                continue
-            remaining = self._idle_since + timeout - self.loop.time()
-            if remaining <= 0:
-                timed_out = True
-                break
-            try:
-                await asyncio.wait_for(self.context.terminated.wait(), remaining)
-            except TimeoutError:
-                continue  # a request may have come and gone meanwhile: check again
-            if not self._busy:
-                break  # the server is stopping: an idle connection closes now
-            # A request in progress (it started while this task waited) ends first.
-        guard: ConnectionGuard | None = getattr(self.config, _CONFIG_ATTRIBUTE, None)
-        if timed_out and guard is not None:
-            # Only when the connection sent no complete request head within the deadline
-            # (or sat idle that long between requests).
-            guard.count(HEADER_TIMEOUT if self._head_pending() else IDLE_TIMEOUT)
+        # Hypercorn's, plus the count: it fires only when the connection sent no complete
+        # request head within the deadline (or sat idle that long between requests).
+        try:
+            await asyncio.wait_for(self.context.terminated.wait(), self.config.keep_alive_timeout)
+        except TimeoutError:
+            guard: ConnectionGuard | None = getattr(self.config, _CONFIG_ATTRIBUTE, None)
+            if guard is not None:
+                guard.count(HEADER_TIMEOUT if self._head_pending() else IDLE_TIMEOUT)
         await asyncio.shield(self._initiate_server_close())
 
     def _head_pending(self) -> bool:
