@@ -43,6 +43,9 @@ from bench.peers.box import BoxServer
 from bench.procs import REPO
 
 IDLE_S = 2.0
+#: How long the box may take to answer /healthz after a run: the header deadline (10 s by
+#: default) closes what the cases left half-sent, and with it their hold on the address's cap.
+HEALTH_PATIENCE_S = 15.0
 #: "KeyError: 1", "werkzeug.exceptions.BadHost: 400 Bad Request: …", "UnicodeError".
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Host)\b")
 #: RFC 9112 §6.1: a transfer coding the server does not implement may get 501 (h11 said so;
@@ -293,11 +296,21 @@ class FuzzBox:
         reply.raise_for_status()
         self.session = reply.headers["mcp-session-id"]
 
-    def health(self) -> bool:
-        try:
-            return httpx.get(f"{self.server.base_url}/healthz", timeout=5).status_code == 200
-        except httpx.HTTPError:
-            return False
+    def health(self, patience_s: float = HEALTH_PATIENCE_S) -> bool:
+        """Whether ``/healthz`` answers 200 within ``patience_s``. Right after a run, the
+        connections that cases left half-sent still count against the per-address cap (a new
+        one is refused with 429 at accept) until the header deadline closes them: the box is
+        alive when it recovers from that, not when it answers at once."""
+        deadline = time.monotonic() + patience_s
+        while True:
+            try:
+                if httpx.get(f"{self.server.base_url}/healthz", timeout=5).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.25)
 
     def metrics(self) -> bytes:
         return httpx.get(f"{self.server.base_url}/metrics", timeout=10).content
