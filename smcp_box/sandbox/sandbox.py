@@ -107,9 +107,7 @@ class Sandbox:
     """
 
     @classmethod
-    def from_settings(
-        cls, cache_dir: Path, settings: SandboxSettings, *, max_workers: int | None = None
-    ) -> Sandbox:
+    def from_settings(cls, cache_dir: Path, settings: SandboxSettings) -> Sandbox:
         """The sandbox the box, or one of its commands, runs modules in under ``[sandbox]``.
 
         Every caller builds its sandbox here, so that all of them derive the engine from the
@@ -119,7 +117,6 @@ class Sandbox:
             cache_dir,
             tick_s=settings.tick_ms / 1000,
             cpu_slots=settings.cpu_slots,
-            max_workers=max_workers,
             engine_settings=EngineSettings.for_sandbox(settings),
         )
 

@@ -343,7 +343,7 @@ def test_one_endless_header_is_refused_without_being_buffered() -> None:
         protocol._feed(b"a" * 1024)
         pieces += 1
         assert pieces <= limit // 1024 + 1, "never refused"
-    assert list(protocol._events) == [(3, 431)]  # _ERROR
+    assert list(protocol._events) == [(http1._ERROR, 431)]
     assert pieces == limit // 1024 + 1
 
 
