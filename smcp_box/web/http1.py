@@ -450,16 +450,14 @@ class Http1Protocol:
         if self.keep_alive_requests >= self.config.keep_alive_max_requests:
             close = True
         chunked = False
-        if not send_body:
-            if length is not None:
-                kept.append((b"content-length", b"%d" % length))
-            length = None
-        elif length is not None:
+        if length is not None:
             kept.append((b"content-length", b"%d" % length))
-        elif request.http_version == "1.1":
+        if not send_body:
+            length = None  # a reply to HEAD, a 204 or a 304 sends its head only
+        elif length is None and request.http_version == "1.1":
             chunked = True
             kept.append((b"transfer-encoding", b"chunked"))
-        else:
+        elif length is None:
             close = True  # an HTTP/1.0 client reads the body until the connection closes
         if close:
             kept.append((b"connection", b"close"))
