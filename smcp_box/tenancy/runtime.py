@@ -256,9 +256,7 @@ class WasmTenant:
         self.stats.calls += 1
         started = time.perf_counter()
         try:
-            outcome = await self._execute(
-                message, encode_json(message).decode("utf-8"), ctx, host, timeout_ms
-            )
+            outcome = await self._execute(message, ctx, host, timeout_ms)
             self.stats.fuel_used += outcome.fuel_used
             self.fuel_window.charge(self._clock(), outcome.fuel_used)
             ctx.receipt.update(
@@ -408,7 +406,6 @@ class WasmTenant:
     async def _execute(
         self,
         message: JsonObject,
-        text: str,
         ctx: CallContext,
         host: StoreHostCalls,
         timeout_ms: int | None,
@@ -418,6 +415,7 @@ class WasmTenant:
         The inline attempt's notifications are held back and sent only once it is known to have
         finished, so an attempt that is abandoned and rerun never shows the client anything twice.
         """
+        text = encode_json(message).decode("utf-8")
         # A call with its own wall-clock limit (a task's) is long by design: never inline.
         if timeout_ms is None and self._inline_fuel > 0 and inline_eligible(self.module):
             host.hold_effects()
