@@ -75,6 +75,34 @@ class HostCallCounts:
         self.kv_reads = self.kv_writes = self.notifications = 0
 
 
+class _LoopWaiter:
+    """Runs a coroutine on the event loop and blocks the calling worker until it is done.
+
+    Apart from :class:`StoreHostCalls` so that the call's blob handles can wait too without
+    holding the host calls themselves: a cycle between the two would leave every call's host
+    objects to the cyclic garbage collector instead of freeing them when the call ends."""
+
+    __slots__ = ("_loop", "inline")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        #: The call is an inline attempt on the loop's own thread (effects held back).
+        self.inline = False
+
+    def wait(self, awaitable: Awaitable[_T]) -> _T:
+        if self.inline:
+            # Inline calls run on the loop thread: waiting on the loop would deadlock. The
+            # sandbox abandons an inline attempt before any import that waits gets here
+            # (sandbox.host.SPECULATION_STOPS); this is the backstop.
+            raise StoreError("a host import that waits on the store ran in an inline call")
+        future = asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), self._loop)
+        try:
+            return future.result(HOST_IO_TIMEOUT_S)
+        except TimeoutError:
+            future.cancel()
+            raise StoreError("the store did not answer a host call in time") from None
+
+
 class StoreHostCalls:
     """Implements the sandbox's HostCalls protocol for one call."""
 
@@ -91,7 +119,8 @@ class StoreHostCalls:
         kv_quota: KvQuota | None = None,
         blobs: BlobAccess | None = None,
     ) -> None:
-        self._loop = loop
+        self._waiter = _LoopWaiter(loop)
+        self._wait = self._waiter.wait
         #: The tenant's own kv quota (tenant.toml [quotas]) over the box's [store] limits.
         self._kv_quota = kv_quota
         #: The tenant's blobs for this call (tenancy/blob_handles.py), when the box has any.
@@ -114,30 +143,19 @@ class StoreHostCalls:
         the attempt finished or is to be rerun in a worker, which would repeat them."""
         self._held = []
         self._held_logs = []
+        self._waiter.inline = True
 
     def release_held(self, *, finished: bool) -> list[JsonObject]:
         """End holding. A finished attempt's log lines are written now and its notifications
         returned for the caller to send; an abandoned attempt's are dropped (its rerun makes
         them again). From now on each one goes out as it comes."""
         held, logs, self._held, self._held_logs = self._held or [], self._held_logs, None, []
+        self._waiter.inline = False
         if not finished:
             return []
         for level, message in logs:
             self._write_log(level, message)
         return held
-
-    def _wait(self, awaitable: Awaitable[_T]) -> _T:
-        if self._held is not None:
-            # Inline calls run on the loop thread: waiting on the loop would deadlock. The
-            # sandbox abandons an inline attempt before any import that waits gets here
-            # (sandbox.host.SPECULATION_STOPS); this is the backstop.
-            raise StoreError("a host import that waits on the store ran in an inline call")
-        future = asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), self._loop)
-        try:
-            return future.result(HOST_IO_TIMEOUT_S)
-        except TimeoutError:
-            future.cancel()
-            raise StoreError("the store did not answer a host call in time") from None
 
     def log(self, level: str, message: str) -> None:
         number = _LEVELS.get(level.lower(), logging.INFO)
