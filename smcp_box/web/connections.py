@@ -17,6 +17,8 @@ defences sit below the MCP transport, so that no route can forget them:
 * **Header deadline**: Hypercorn's ``keep_alive_timeout`` runs from when a connection opens or
   its previous response ends, and only a complete request head stops it (partial bytes do not
   restart it), so it is the deadline for the request head too; ``header_timeout_s`` sets it.
+  It is kept by a timer a request cancels and its reply's end arms again, not by Hypercorn's
+  task per request (:mod:`smcp_box.web.keepalive`).
 * **Body deadline**: ``body_timeout_s`` bounds the MCP transport's body read (408) and Quart's
   own (``BODY_TIMEOUT``, the other routes); after a 408 the connection is closed, since the
   rest of the body was never read.
@@ -48,6 +50,7 @@ from hypercorn.events import Closed, Event, RawData
 from smcp_box.config import ServerSettings
 from smcp_box.protocol.http import IpNetwork, client_address
 from smcp_box.web.http1 import Http1Protocol
+from smcp_box.web.keepalive import GuardedWorkerContext, IdleDeadline, TerminatedEvent
 
 #: Kinds counted in ``smcp_box_connections_dropped_total``: refused past a per-address cap;
 #: closed with part of a request head unsent, or with nothing sent, at the header deadline;
@@ -206,6 +209,16 @@ class GuardedTCPServer(TCPServer):
         super().__init__(*args, **kwargs)
         self._unsent = bytearray()
         self._flush_due = False
+        terminated = self.context.terminated
+        if isinstance(terminated, TerminatedEvent):
+            # The header deadline as a timer, not a task per request (web/keepalive.py).
+            self.idle_task = IdleDeadline(
+                self.loop,
+                terminated,
+                self.config,
+                self._initiate_server_close,
+                self._count_deadline,
+            )
 
     async def protocol_send(self, event: Event) -> None:
         if not isinstance(event, RawData):
@@ -237,6 +250,8 @@ class GuardedTCPServer(TCPServer):
             self.writer.write(data)
 
     async def _close(self) -> None:
+        if isinstance(self.idle_task, IdleDeadline):
+            self.idle_task.retire()
         self._flush_unsent()
         await super()._close()
 
@@ -291,15 +306,20 @@ class GuardedTCPServer(TCPServer):
         transport.close()
 
     async def _idle_timeout(self) -> None:
-        # Hypercorn's, plus the count: it fires only when the connection sent no complete
-        # request head within the deadline (or sat idle that long between requests).
+        # Hypercorn's, plus the count; only under a worker context other than the one
+        # install() gives Hypercorn (the deadline is an IdleDeadline there).
         try:
             await asyncio.wait_for(self.context.terminated.wait(), self.config.keep_alive_timeout)
         except TimeoutError:
-            guard: ConnectionGuard | None = getattr(self.config, _CONFIG_ATTRIBUTE, None)
-            if guard is not None:
-                guard.count(HEADER_TIMEOUT if self._head_pending() else IDLE_TIMEOUT)
+            self._count_deadline()
         await asyncio.shield(self._initiate_server_close())
+
+    def _count_deadline(self) -> None:
+        # The deadline passed: the connection sent no complete request head within it (or sat
+        # idle that long between requests).
+        guard: ConnectionGuard | None = getattr(self.config, _CONFIG_ATTRIBUTE, None)
+        if guard is not None:
+            guard.count(HEADER_TIMEOUT if self._head_pending() else IDLE_TIMEOUT)
 
     def _head_pending(self) -> bool:
         """Whether part of an HTTP/1 request head has arrived (the parser holds it)."""
@@ -308,9 +328,11 @@ class GuardedTCPServer(TCPServer):
 
 
 def install() -> None:
-    """Make Hypercorn's asyncio worker use :class:`GuardedTCPServer` (idempotent)."""
+    """Make Hypercorn's asyncio worker use :class:`GuardedTCPServer`, and a worker context
+    whose connections keep their header deadline by a timer (idempotent)."""
     module: Any = hypercorn.asyncio.run
     module.TCPServer = GuardedTCPServer
+    module.WorkerContext = GuardedWorkerContext
 
 
 # --- ASGI: SSE streams per address, and body timeouts counted -----------------------------
