@@ -211,6 +211,28 @@ async def test_prune_nothing(store: Store, clock: Any) -> None:
     assert (await store.verify_audit_chain()).rows_checked == 3
 
 
+async def test_prune_with_nothing_old_enough_reads_no_chain(
+    store: Store, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Verifying hashes every row while holding up the box's requests; with nothing to drop
+    # there is no evidence at risk, so the hourly prune costs one indexed query instead.
+    await fill(store, clock, 6)
+    await store.prune_audit(clock.now - 25)  # rows 1..3 go: a checkpoint is older than all
+    verified: list[bool] = []
+    real = store._audit.verify_audit_chains
+
+    async def counting() -> Any:
+        verified.append(True)
+        return await real()
+
+    monkeypatch.setattr(store._audit, "verify_audit_chains", counting)
+    assert await store.prune_audit(clock.now - 25) == 0  # only the checkpoint is that old
+    assert await store.prune_audit(0.0) == 0
+    assert verified == []
+    assert await store.prune_audit(clock.now - 5) == 2  # rows 4 and 5: verified first
+    assert verified == [True]
+
+
 async def test_checkpoint_tampering_is_detected(store: Store, clock: Any, raw_db: Raw) -> None:
     await fill(store, clock, 6)
     await store.prune_audit(clock.now - 25)  # prunes 1..3, checkpoint at 3
