@@ -86,6 +86,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--protocols", type=_strs, help="http1,http2")
     parser.add_argument("--eras", type=_strs, help="modern,legacy")
     parser.add_argument("--peers", type=_strs, help="http peers: floor,sdk,box")
+    parser.add_argument(
+        "--sdk-uvicorn",
+        choices=("plain", "standard"),
+        default="plain",
+        help="the SDK server's uvicorn as `pip install mcp` installs it (h11, asyncio; the "
+        "default) or as uvicorn[standard] (httptools, uvloop)",
+    )
     parser.add_argument("--streams", type=int, help="idle SSE streams to open (default 10000)")
     parser.add_argument("--tenants", type=int, help="registered tenants for density (1000)")
     parser.add_argument("--cold-tenants", type=int, help="tenants measured for cold start (10)")
@@ -195,7 +202,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = dict(BENCH_BOX_SETTINGS)
     if args.no_encrypt:
         settings["SMCP_BOX_STORE_ENCRYPT"] = "false"
-    ctx = Context(workdir, sizes_from(args), args.generator, settings, verbose=not args.quiet)
+    ctx = Context(
+        workdir,
+        sizes_from(args),
+        args.generator,
+        settings,
+        verbose=not args.quiet,
+        sdk_uvicorn=args.sdk_uvicorn,
+    )
     machine = report.machine()
     ctx.log(f"bench: parts {', '.join(parts)}; scratch {workdir}")
     try:

@@ -153,7 +153,12 @@ def _http_section(http: dict[str, Any], markdown: bool) -> list[str]:
         f"{http.get('duration_s')} s per run after {http.get('warmup_s')} s warm-up"
         + (f", median of {http['rounds']} rounds" if http.get("rounds", 1) > 1 else "")
         + "; "
-        "concurrency = connections."
+        "concurrency = connections. The SDK server's HTTP/1.1 runs on uvicorn "
+        + (
+            "with httptools and uvloop (uvicorn[standard])."
+            if http.get("sdk_uvicorn") == "standard"
+            else "with h11 and asyncio's loop, as `pip install mcp` installs it."
+        )
         + (
             " The Python client runs in the bench process and competes with the servers for"
             " the two cores: its figures are lower bounds (apt-get install wrk nghttp2-client)."

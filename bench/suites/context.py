@@ -68,6 +68,8 @@ class Context:
     #: SMCP_BOX_* settings given to every box the run starts (e.g. store encryption off).
     box_settings: dict[str, str] = field(default_factory=lambda: dict(BENCH_BOX_SETTINGS))
     verbose: bool = True
+    #: How the SDK peer's uvicorn is installed (bench/peers/sdk_server.py): "plain" or "standard".
+    sdk_uvicorn: str = "plain"
     _echo: bytes | None = None
     _sdk_process: dict[str, float] | None = None
     _started: float = field(default_factory=time.monotonic)

@@ -73,7 +73,13 @@ def _start_peers(ctx: Context, stack: ExitStack, peers: tuple[str, ...]) -> dict
                 continue
             proc = stack.enter_context(
                 _peer_process(
-                    ctx, f"sdk-{server_name}", "bench.peers.sdk_server", "--server", server_name
+                    ctx,
+                    f"sdk-{server_name}",
+                    "bench.peers.sdk_server",
+                    "--server",
+                    server_name,
+                    "--uvicorn",
+                    ctx.sdk_uvicorn,
                 )
             )
             url = f"http://127.0.0.1:{proc.port}/mcp"
@@ -160,6 +166,7 @@ def run(ctx: Context, peers: tuple[str, ...] = PEERS) -> dict[str, object]:
         content_types = {name: r.content_types for name, r in running.items()}
     return {
         "generator": loadgen.describe_generator(ctx.generator),
+        "sdk_uvicorn": ctx.sdk_uvicorn,
         "duration_s": sizes.duration_s,
         "warmup_s": sizes.warmup_s,
         "rounds": sizes.rounds,
