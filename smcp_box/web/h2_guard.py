@@ -1,4 +1,5 @@
-"""Two HTTP/2 inputs that Hypercorn's own H2 protocol (0.18) does not survive, handled.
+"""Two HTTP/2 inputs that Hypercorn's own H2 protocol (0.18) does not survive, handled, and
+replies left waiting forever on a closed connection released.
 
 Each of these ended the whole connection with an unhandled exception (``asyncio: Unhandled
 exception in client_connected_cb``), dropping every other stream on it:
@@ -11,6 +12,13 @@ exception in client_connected_cb``), dropping every other stream on it:
 * A ``:path`` or ``:method`` that is not ASCII (HPACK carries any bytes): Hypercorn's
   ``bytes.decode("ascii")`` raised ``UnicodeDecodeError``. HTTP/1.1's parser answers such a
   request line with 400, and so does this stream now, without reaching the application.
+
+And one leak: when a connection closes (the client went away, sent a protocol error, or the
+server closed it), Hypercorn's send task stops, and a reply still being written (its buffer
+not yet sent, e.g. to a client that stopped reading) is never told: its application task waits
+in the buffer's ``drain`` until the server's graceful timeout cancels the whole connection at
+shutdown (logged by asyncio with a traceback). The buffers are closed with the connection, so
+those tasks end at once, as a reply to a reset stream does.
 
 :func:`install` swaps the protocol class Hypercorn picks for HTTP/2 connections (h2c prior
 knowledge, ``Upgrade: h2c``, and ALPN h2 on TLS); it is idempotent and checked by
@@ -25,6 +33,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import hypercorn.protocol
+from hypercorn.events import Closed, Event
 from hypercorn.protocol.h2 import H2Protocol
 
 #: The refusal of a request Hypercorn cannot turn into an ASGI scope (empty body, as HTTP/1's
@@ -33,7 +42,15 @@ _BAD_REQUEST_HEADERS: Final = [(b":status", b"400"), (b"content-length", b"0")]
 
 
 class GuardedH2Protocol(H2Protocol):
-    """Hypercorn's HTTP/2 protocol, with the two inputs above handled per stream."""
+    """Hypercorn's HTTP/2 protocol, with the two inputs above handled per stream, and the
+    buffers of unsent replies closed with the connection."""
+
+    async def handle(self, event: Event) -> None:
+        await super().handle(event)
+        if isinstance(event, Closed):
+            # The send task has stopped (the connection is closed): nothing will empty these.
+            for buffer in list(self.stream_buffers.values()):
+                await buffer.close()
 
     async def _handle_events(self, events: list[h2.events.Event]) -> None:
         # One event at a time: a request and its first DATA often arrive in one read, and the
