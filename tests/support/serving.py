@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from hypercorn.asyncio import serve
@@ -14,11 +15,20 @@ from hypercorn.config import Config
 from smcp_box.web.connections import EXTENSION_KEY, configure_hypercorn
 
 
-@asynccontextmanager
-async def serve_on_loopback(app: Any) -> AsyncIterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL (``http://127.0.0.1:PORT``).
+@dataclass
+class LoopbackServer:
+    port: int
+    #: Set it to stop the server (its task then ends, within the graceful timeout).
+    stop: asyncio.Event
+    task: asyncio.Task[None]
 
-    An app from ``create_app`` is served with its connection guard, as the box serves it."""
+
+@asynccontextmanager
+async def loopback_server(
+    app: Any, configure: Callable[[Config], None] | None = None
+) -> AsyncIterator[LoopbackServer]:
+    """Serve ``app`` until the block ends (or ``stop`` is set); ``configure`` may change the
+    Hypercorn config first (after the app's own connection guard is applied)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -36,10 +46,21 @@ async def serve_on_loopback(app: Any) -> AsyncIterator[str]:
     guard = getattr(app, "extensions", {}).get(EXTENSION_KEY)
     if guard is not None:
         configure_hypercorn(config, guard)
-    shutdown = asyncio.Event()
-    server = asyncio.create_task(serve(app, config, shutdown_trigger=shutdown.wait))
+    if configure is not None:
+        configure(config)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield LoopbackServer(port, stop, task)
     finally:
-        shutdown.set()
-        await asyncio.wait_for(server, 10)
+        stop.set()
+        await asyncio.wait_for(task, config.graceful_timeout + 10)
+
+
+@asynccontextmanager
+async def serve_on_loopback(app: Any) -> AsyncIterator[str]:
+    """Serve ``app`` until the block ends; yields its base URL (``http://127.0.0.1:PORT``).
+
+    An app from ``create_app`` is served with its connection guard, as the box serves it."""
+    async with loopback_server(app) as server:
+        yield f"http://127.0.0.1:{server.port}"

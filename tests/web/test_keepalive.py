@@ -8,16 +8,15 @@ tests wait, so an idle connection that the stop did not end would hold the serve
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from smcp_box.web import connections, http1
+from tests.support.serving import loopback_server
 
 #: Longer than any wait below: a connection still open when it runs out was not closed by the stop.
 LINGER_S = 60.0
@@ -33,27 +32,17 @@ async def _hello(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"hello"})
 
 
+def _lingering(config: Config) -> None:
+    config.graceful_timeout = LINGER_S
+    config.keep_alive_timeout = LINGER_S
+
+
 @asynccontextmanager
 async def _server() -> AsyncIterator[tuple[int, asyncio.Event, asyncio.Task[None]]]:
     connections.install()
     http1.install()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    sock.setblocking(False)
-    port = sock.getsockname()[1]
-    config = Config()
-    config.bind = [f"fd://{sock.detach()}"]
-    config.graceful_timeout = LINGER_S
-    config.keep_alive_timeout = LINGER_S
-    config.accesslog = None
-    stop = asyncio.Event()
-    server = asyncio.create_task(serve(_hello, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
-    try:
-        yield port, stop, server
-    finally:
-        stop.set()
-        await asyncio.wait_for(server, LINGER_S + 10)
+    async with loopback_server(_hello, _lingering) as server:
+        yield server.port, server.stop, server.task
 
 
 async def test_an_idle_http1_connection_is_closed_at_once_when_the_server_stops() -> None:
