@@ -11,6 +11,12 @@ the per-stream cost is what is compared, and its sessions are slow to open).
 
 File descriptors: the suite raises this process's RLIMIT_NOFILE before it starts the box,
 which inherits it; both ends need one descriptor per stream.
+
+Caps: every stream comes from one loopback address to one tenant, so the box under test is
+given per-address connection and stream caps and per-tenant session and stream quotas above
+``streams`` (:func:`capacity_settings`); with its defaults it would refuse the 65th stream
+(``max_sse_streams_per_address``), which is what it should do to one LAN client, and what this
+measurement of capacity is not about.
 """
 
 from __future__ import annotations
@@ -184,12 +190,23 @@ def measure(
     }
 
 
+def capacity_settings(streams: int) -> dict[str, str]:
+    """SMCP_BOX_* settings that let one address hold ``streams`` sessions and streams."""
+    room = str(streams + 1024)
+    return {
+        "SMCP_BOX_SERVER_MAX_CONNECTIONS_PER_ADDRESS": room,
+        "SMCP_BOX_SERVER_MAX_SSE_STREAMS_PER_ADDRESS": room,
+        "SMCP_BOX_QUOTAS_MAX_SESSIONS": room,
+        "SMCP_BOX_QUOTAS_MAX_SSE_STREAMS": room,
+    }
+
+
 def run(ctx: Context) -> dict[str, object]:
     sizes = ctx.sizes
     nofile = raise_nofile(2 * sizes.streams + 2048)
     tenants_dir = ctx.scratch("streams/tenants")
     write_tenant(tenants_dir, "echo", ctx.echo_wasm)
-    with ctx.box("box-streams", tenants_dir) as box:
+    with ctx.box("box-streams", tenants_dir, **capacity_settings(sizes.streams)) as box:
         box.start_box()
         key = box.create_key("echo")
         with httpx.Client(timeout=30) as client:
