@@ -79,7 +79,7 @@ class IdleDeadline(AsyncioSingleTask):
         self._on_deadline = on_deadline
         self._timer: asyncio.TimerHandle | None = None
         self._task_group: Any = None
-        #: The connection is being closed by this deadline: nothing is armed again.
+        #: The connection is closing (closed by this deadline, or retired): never armed again.
         self._ended = False
 
     async def restart(self, task_group: Any, action: Callable[..., Any]) -> None:
