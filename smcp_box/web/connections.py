@@ -210,8 +210,10 @@ class GuardedTCPServer(TCPServer):
         self._unsent = bytearray()
         self._flush_due = False
         terminated = self.context.terminated
+        # install() swaps in this class and GuardedWorkerContext together, so the context's
+        # event is always a TerminatedEvent; the header deadline is then a timer, not a task
+        # per request (web/keepalive.py).
         if isinstance(terminated, TerminatedEvent):
-            # The header deadline as a timer, not a task per request (web/keepalive.py).
             self.idle_task = IdleDeadline(
                 self.loop,
                 terminated,
@@ -304,15 +306,6 @@ class GuardedTCPServer(TCPServer):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.context.terminated.wait(), REFUSAL_LINGER_S)
         transport.close()
-
-    async def _idle_timeout(self) -> None:
-        # Hypercorn's, plus the count; only under a worker context other than the one
-        # install() gives Hypercorn (the deadline is an IdleDeadline there).
-        try:
-            await asyncio.wait_for(self.context.terminated.wait(), self.config.keep_alive_timeout)
-        except TimeoutError:
-            self._count_deadline()
-        await asyncio.shield(self._initiate_server_close())
 
     def _count_deadline(self) -> None:
         # The deadline passed: the connection sent no complete request head within it (or sat
