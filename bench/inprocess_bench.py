@@ -36,8 +36,10 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _post(asgi: Asgi, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-    """One POST to /t/echo/mcp through the ASGI app; its status, headers and body."""
+async def post(
+    asgi: Asgi, headers: dict[str, str], body: bytes, tenant: str = "echo"
+) -> dict[str, Any]:
+    """One POST to ``/t/<tenant>/mcp`` through the ASGI app; its status, headers and body."""
     raw_headers = [(b"host", b"127.0.0.1:8000"), (b"content-length", str(len(body)).encode())]
     raw_headers += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
     scope = {
@@ -46,8 +48,8 @@ async def _post(asgi: Asgi, headers: dict[str, str], body: bytes) -> dict[str, A
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": "/t/echo/mcp",
-        "raw_path": b"/t/echo/mcp",
+        "path": f"/t/{tenant}/mcp",
+        "raw_path": f"/t/{tenant}/mcp".encode(),
         "query_string": b"",
         "root_path": "",
         "client": ("127.0.0.1", 40000),
@@ -91,17 +93,17 @@ async def _measure(era: str, calls: int, concurrency: int, passes: int) -> None:
     asgi: Asgi = create_app(box.settings, box.app_services()).asgi_app
     session = None
     if era == "legacy":
-        opened = await _post(asgi, call_headers("legacy", key=key), initialize_body())
+        opened = await post(asgi, call_headers("legacy", key=key), initialize_body())
         session = opened["headers"]["mcp-session-id"]
         initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
         headers = call_headers("legacy", session_id=session, key=key)
-        await _post(asgi, headers, json.dumps(initialized).encode())
+        await post(asgi, headers, json.dumps(initialized).encode())
     headers = call_headers(era, session_id=session, key=key)
     ids = itertools.count(10)
 
     async def caller(count: int) -> None:
         for _ in range(count):
-            reply = await _post(asgi, headers, call_body(era, next(ids)))
+            reply = await post(asgi, headers, call_body(era, next(ids)))
             if reply["status"] != 200 or b'"result"' not in reply["body"]:
                 raise RuntimeError(f"the box answered {reply['status']}: {reply['body'][:300]!r}")
 

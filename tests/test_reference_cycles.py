@@ -13,10 +13,10 @@ from __future__ import annotations
 import gc
 import json
 from collections import Counter
-from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
+from bench.inprocess_bench import post
 from smcp_box.web.app import create_app
 from tests.admin.support import running_box
 from tests.web.rawhttp import modern
@@ -24,45 +24,10 @@ from tests.web.rawhttp import modern
 CALLS = 40
 
 
-async def _post(asgi: Any, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/t/utils/mcp",
-        "raw_path": b"/t/utils/mcp",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"box.test")]
-        + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8000),
-    }
-    delivered = False
-    reply: dict[str, Any] = {"status": 0, "body": b""}
-
-    async def receive() -> dict[str, Any]:
-        nonlocal delivered
-        assert not delivered, "the box read past the request's end"
-        delivered = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            reply["status"] = message["status"]
-        else:
-            reply["body"] += message.get("body", b"")
-
-    await asgi(scope, receive, send)
-    return reply["status"], reply["body"]
-
-
 async def _call_hash(asgi: Any, headers: dict[str, str], body: bytes) -> None:
-    status, reply = await _post(asgi, headers, body)
-    assert status == 200, reply
-    assert b"ba7816bf" in reply, reply  # sha256("abc"): the module really ran
+    reply = await post(asgi, headers, body, tenant="utils")
+    assert reply["status"] == 200, reply
+    assert b"ba7816bf" in reply["body"], reply  # sha256("abc"): the module really ran
 
 
 async def test_a_tool_call_leaves_nothing_for_the_cyclic_collector(tmp_path: Path) -> None:
