@@ -135,6 +135,13 @@ class H2Conn:
         await asyncio.wait_for(stream.ended.wait(), READ_TIMEOUT_S)
         return stream
 
+    async def until_closed(self) -> int | None:
+        """Wait until the server closes the connection: the error code of the GOAWAY it sent
+        (-1 if it sent none)."""
+        assert self._reader_task is not None
+        await asyncio.wait_for(asyncio.shield(self._reader_task), READ_TIMEOUT_S)
+        return self.terminated
+
     async def close(self) -> None:
         if self._reader_task is not None:
             self._reader_task.cancel()
