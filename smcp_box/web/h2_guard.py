@@ -25,10 +25,9 @@ And three costs (issue 11: over h2c the box spent about 180 µs per request abov
 app, over HTTP/1.1 about 50):
 
 * HPACK is :mod:`smcp_box.web.h2_hpack`'s, which repeats no work.
-* h2's validation of a received header list (about 13 µs for a request's nine fields: one
-  generator per rule and a Python loop over every byte of every name) runs once per distinct
-  list on a connection, not once per request, with h2's own verdict and h2's own ending
-  (GOAWAY(PROTOCOL_ERROR)) for a list it refuses.
+* Header lists are checked as h2 checks them, at less cost (:mod:`smcp_box.web.h2_fields`):
+  a received list once per distinct list on a connection, with h2's own verdict and h2's
+  own ending (GOAWAY(PROTOCOL_ERROR)) for a list it refuses; a reply's list in one pass.
 * A reply's body goes straight to the connection while it fits the flow-control window and
   nothing of the reply waits in the stream buffer. Hypercorn buffers every body, wakes its
   per-connection send task, and holds the application in ``drain`` until that task has
@@ -48,16 +47,20 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import hypercorn.protocol
-from h2.utilities import HeaderValidationFlags, validate_headers
 from hypercorn.events import Closed, Event
-from hypercorn.protocol.events import Body, EndBody, StreamClosed, Trailers
+from hypercorn.protocol.events import (
+    Body,
+    EndBody,
+    InformationalResponse,
+    Request,
+    Response,
+    StreamClosed,
+    Trailers,
+)
 from hypercorn.protocol.events import Event as StreamEvent
 from hypercorn.protocol.h2 import H2Protocol
 
-from smcp_box.web import h2_hpack
-
-#: Distinct request header lists a connection remembers as valid (module doc).
-VALID_REQUESTS_KEPT: Final = 16
+from smcp_box.web import h2_fields, h2_hpack
 
 #: The refusal of a request Hypercorn cannot turn into an ASGI scope (empty body, as HTTP/1's
 #: parser refuses a bad request line).
@@ -72,10 +75,12 @@ class GuardedH2Protocol(H2Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         h2_hpack.install_on(self.connection)
-        # Received header lists are validated here instead, once per distinct list
-        # (_valid_fields); h2 would validate each one again.
-        self.connection.config.validate_inbound_headers = False
-        self._valid_requests: set[tuple[Any, ...]] = set()
+        # Header lists are checked here instead, at less cost (web/h2_fields.py): received
+        # ones once per distinct list, replies in one pass.
+        config = self.connection.config
+        config.validate_inbound_headers = False
+        config.validate_outbound_headers = config.normalize_outbound_headers = False
+        self._received_lists = h2_fields.ReceivedLists()
         #: Streams whose reply went through Hypercorn's stream buffer and send task: the rest
         #: of the reply must follow the same way, after what is queued there.
         self._buffered: set[int] = set()
@@ -92,11 +97,37 @@ class GuardedH2Protocol(H2Protocol):
         if isinstance(event, EndBody) and self._end_now(event.stream_id):
             await self._flush()
             return
+        if isinstance(event, (Response, InformationalResponse)):
+            await self._send_reply_head(event)
+            return
         if isinstance(event, StreamClosed):
             self._buffered.discard(event.stream_id)
         elif isinstance(event, (Body, EndBody, Trailers)):
             self._buffered.add(event.stream_id)
+        if isinstance(event, (Trailers, Request)):
+            # Rare (trailers, server push): h2's own checks, switched back on around them.
+            config = self.connection.config
+            config.validate_outbound_headers = config.normalize_outbound_headers = True
+            try:
+                await super().stream_send(event)
+            finally:
+                config.validate_outbound_headers = config.normalize_outbound_headers = False
+            return
         await super().stream_send(event)
+
+    async def _send_reply_head(self, event: Response | InformationalResponse) -> None:
+        """Hypercorn's sending of a reply's head, with the list checked in one pass."""
+        fields = [
+            (b":status", b"%d" % event.status_code),
+            *event.headers,
+            *self.config.response_headers("h2"),
+        ]
+        try:
+            self.connection.send_headers(event.stream_id, h2_fields.reply_fields(fields))
+        except (KeyError, h2.exceptions.ProtocolError):
+            # As Hypercorn: the connection closed, or the stream ended, meanwhile.
+            return
+        await self._flush()
 
     def _send_now(self, stream_id: int, data: bytes) -> bool:
         if self.closed or stream_id in self._buffered or stream_id not in self.stream_buffers:
@@ -137,7 +168,9 @@ class GuardedH2Protocol(H2Protocol):
                 self._discard_body(event)
             elif isinstance(
                 event, (h2.events.RequestReceived, h2.events.TrailersReceived)
-            ) and not self._valid_fields(event):
+            ) and not self._received_lists.valid(
+                event.headers or [], trailers=isinstance(event, h2.events.TrailersReceived)
+            ):
                 # What h2 does with a header list it refuses: the connection ends with
                 # GOAWAY(PROTOCOL_ERROR), and nothing after it is handled.
                 self.connection.close_connection(h2.errors.ErrorCodes.PROTOCOL_ERROR)
@@ -150,28 +183,6 @@ class GuardedH2Protocol(H2Protocol):
                 await super()._handle_events([event])
                 continue
             await self._flush()
-
-    def _valid_fields(self, event: h2.events.RequestReceived | h2.events.TrailersReceived) -> bool:
-        """h2's own validation of a received header list (RFC 9113 §8.2-8.3), run once for
-        each distinct request header list: a client's requests mostly repeat one list."""
-        fields = event.headers or []
-        trailers = isinstance(event, h2.events.TrailersReceived)
-        key = tuple(fields)
-        if not trailers and key in self._valid_requests:
-            return True
-        flags = HeaderValidationFlags(
-            is_client=False, is_trailer=trailers, is_response_header=False, is_push_promise=False
-        )
-        try:
-            for _ in validate_headers(fields, flags):
-                pass
-        except h2.exceptions.ProtocolError:
-            return False
-        if not trailers:
-            if len(self._valid_requests) >= VALID_REQUESTS_KEPT:
-                self._valid_requests.clear()
-            self._valid_requests.add(key)
-        return True
 
     def _discard_body(self, event: h2.events.DataReceived) -> None:
         """The rest of the body of a request already answered: take it and stop the sender."""
