@@ -12,9 +12,13 @@ whole request). Both halves repeat the same work on every request:
   with values never sent again and each search walks all of them. This encoder never uses the
   dynamic table: a field is either the static table's exact entry (§6.1) or a literal without
   indexing (§6.2.2) naming a static-table name where there is one. An encoded field is then a
-  function of the field alone, so it is memoised for all connections. The cost is a few bytes
-  per reply on the wire (``content-type: application/json`` is 14 bytes each time instead of 1
-  after the first). RFC 7541 lets an encoder choose never to index (§2.3.2).
+  function of the field alone, so it is memoised for all connections. Literals are not
+  Huffman-coded (§5.2 leaves it to the encoder): hpack's coder is a Python loop over every
+  byte, 4.5 µs for a fresh ``X-Request-Id`` against 0.7 µs sent as it is, and a value sent
+  once gains nothing from the memo. The cost is bytes on the wire: the box's usual reply head
+  is 117 bytes on every reply, where hpack's own encoder sends 89 the first time and 21 once
+  its table holds the fields; about 100 bytes a reply, nothing on a LAN next to the CPU.
+  RFC 7541 lets an encoder choose never to index (§2.3.2).
 * **Decoding** (:class:`RepeatBlockDecoder`). A client sending the same request headers again
   sends the same block once its fields are in the table (nghttp2, browsers and most API clients
   do). A block that leaves the dynamic table as it was (indexed fields and literals without
@@ -84,7 +88,8 @@ def _as_bytes(text: bytes | str) -> bytes:
 
 def _field(name: bytes, value: bytes, index_bit: bytes) -> bytes:
     """One field without touching any dynamic table: the static table's exact entry, or a
-    literal (Huffman-coded) naming the static table's name where it has one."""
+    literal naming the static table's name where it has one. Literals are sent as they are,
+    not Huffman-coded (module doc)."""
     encoder = _CODER
     static = HeaderTable.STATIC_TABLE_MAPPING.get(name)
     if static is not None:
@@ -92,8 +97,8 @@ def _field(name: bytes, value: bytes, index_bit: bytes) -> bytes:
         exact = values.get(value)
         if exact is not None:
             return encoder._encode_indexed(exact)
-        return encoder._encode_indexed_literal(name_index, value, index_bit, huffman=True)
-    return encoder._encode_literal(name, value, index_bit, huffman=True)
+        return encoder._encode_indexed_literal(name_index, value, index_bit, huffman=False)
+    return encoder._encode_literal(name, value, index_bit, huffman=False)
 
 
 @lru_cache(maxsize=FIELD_MEMO_SIZE)
@@ -101,7 +106,7 @@ def _memo_field(name: bytes, value: bytes) -> bytes:
     return _field(name, value, INDEX_NONE)
 
 
-#: Only its stateless helpers are used (integer and Huffman coding): no table is read.
+#: Only its stateless helpers are used (integer coding): no table is read.
 _CODER: Final = Encoder()
 
 
