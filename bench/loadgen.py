@@ -46,6 +46,9 @@ class Target:
     headers: dict[str, str]
     body: bytes
     id_split: tuple[bytes, bytes] | None = None
+    #: Opens ``n`` sessions and returns each one's request headers: lets a generator that sends
+    #: one fixed body (h2load) drive a session, one connection per session.
+    sessions: Callable[[int], list[dict[str, str]]] | None = None
 
     @property
     def unique_ids(self) -> bool:
@@ -247,32 +250,37 @@ H2_REQUESTS_PER_CONNECTION = 1000
 _FINISHED = re.compile(r"finished in ([\d.]+)(us|ms|s),")
 
 
-def _h2load_batch(
-    target: Target, body: Path, log: Path, concurrency: int, per_client: int
+def _h2load_runs(
+    url: str, body: Path, runs: list[tuple[Path, dict[str, str], int]], per_client: int
 ) -> tuple[list[float], int, float]:
-    """One h2load run; latencies (ms), errors and h2load's own elapsed seconds."""
-    log.unlink(missing_ok=True)
-    cmd = [
-        "h2load",
-        "-c",
-        str(concurrency),
-        "-m",
-        "1",
-        "-t",
-        "1",
-        "-n",
-        str(per_client * concurrency),
-        "-d",
-        str(body),
-        "--log-file",
-        str(log),
-    ]
-    for name, value in target.headers.items():
-        cmd += ["-H", f"{name}: {value}"]
-    cmd.append(target.url)
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False).stdout
+    """h2load processes side by side, one per (log, headers, connections); their latencies
+    (ms) and errors together, and the longest elapsed seconds among them."""
+    started = []
+    for log, headers, connections in runs:
+        log.unlink(missing_ok=True)
+        cmd = ["h2load", "-c", str(connections), "-m", "1", "-t", "1"]
+        cmd += ["-n", str(per_client * connections), "-d", str(body), "--log-file", str(log)]
+        for name, value in headers.items():
+            cmd += ["-H", f"{name}: {value}"]
+        cmd.append(url)
+        started.append(
+            (log, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        )
+    latencies: list[float] = []
+    errors = 0
+    elapsed = 0.0
+    for log, process in started:
+        out, _ = process.communicate(timeout=120)
+        lat, err, took = _h2load_result(url, out, log)
+        latencies += lat
+        errors += err
+        elapsed = max(elapsed, took)
+    return latencies, errors, elapsed
+
+
+def _h2load_result(url: str, out: str, log: Path) -> tuple[list[float], int, float]:
     if "Application protocol: h2c" not in out:
-        raise RuntimeError(f"h2load did not speak h2c to {target.url}:\n{out}")
+        raise RuntimeError(f"h2load did not speak h2c to {url}:\n{out}")
     latencies: list[float] = []
     errors = 0
     for line in log.read_text().splitlines() if log.exists() else []:
@@ -297,15 +305,27 @@ def _h2load_batch(
 def _run_h2load(
     target: Target, concurrency: int, duration_s: float, warmup_s: float, meter: _Meter
 ) -> LoadResult:
-    if target.unique_ids:
-        raise Unsupported(
-            "h2load sends one fixed body, so it cannot give each request of a "
-            "session its own JSON-RPC id"
-        )
     with tempfile.TemporaryDirectory(prefix="smcp-bench-") as tmp:
         body = Path(tmp) / "body"
-        body.write_bytes(target.body)
-        log = Path(tmp) / "requests.log"
+        if target.id_split is None:
+            body.write_bytes(target.body)
+            runs = [(Path(tmp) / "requests.log", target.headers, concurrency)]
+        elif target.sessions is not None:
+            # h2load sends one fixed body, so a session's requests cannot each have their own
+            # id: each connection gets a session of its own instead, and its h2load process
+            # (one connection) sends its requests one at a time. The id repeats within the
+            # session (which a client is asked not to do), but is never in flight twice; every
+            # peer answers each request (the run counts any other answer as an error).
+            body.write_bytes(target.id_split[0] + b"1" + target.id_split[1])
+            runs = [
+                (Path(tmp) / f"requests-{i}.log", headers, 1)
+                for i, headers in enumerate(target.sessions(concurrency))
+            ]
+        else:
+            raise Unsupported(
+                "h2load sends one fixed body, so it cannot give each request of a "
+                "session its own JSON-RPC id"
+            )
         rate = 0.0  # requests per second per connection, learnt from the batches so far
 
         def phase(seconds: float) -> tuple[list[float], int, float]:
@@ -317,7 +337,7 @@ def _run_h2load(
                 remaining = seconds - elapsed
                 wanted = rate * remaining if rate else 50
                 per_client = int(min(H2_REQUESTS_PER_CONNECTION, max(20, wanted)))
-                lat, err, took = _h2load_batch(target, body, log, concurrency, per_client)
+                lat, err, took = _h2load_runs(target.url, body, runs, per_client)
                 latencies += lat
                 errors += err
                 elapsed += took

@@ -43,7 +43,16 @@ class Endpoint:
             marker = 987654321
             before, after = payload.call_body(self.era, marker).split(str(marker).encode())
             split = (before, after)
-        return loadgen.Target(self.url, self.headers(), self.body(), split)
+        sessions = self.open_sessions if self.session_id else None
+        return loadgen.Target(self.url, self.headers(), self.body(), split, sessions)
+
+    def open_sessions(self, count: int) -> list[dict[str, str]]:
+        """``count`` new sessions of this endpoint's era: each one's request headers."""
+        with httpx.Client(timeout=10) as client:
+            return [
+                payload.call_headers(self.era, open_session(client, self.url, self.key), self.key)
+                for _ in range(count)
+            ]
 
 
 def _decode(reply: httpx.Response) -> dict:

@@ -5,7 +5,9 @@ protocol and concurrency the peers are measured back to back, so that noise from
 machine lands on all of them alike and the ratios stay meaningful.
 
 Eras: "modern" is the 2026-07-28 stateless request (no session); "legacy" is the 2025-11-25 era
-with one session opened by initialize and shared by every connection, as a client's would be.
+with one session opened by initialize and shared by every connection, as a client's would be,
+each request with an id of its own; over HTTP/2, whose generator (h2load) sends one fixed body,
+each connection has a session of its own instead (bench/loadgen.py).
 The floor does not look at either, so it is measured once per protocol and concurrency and is
 the denominator for both eras.
 """

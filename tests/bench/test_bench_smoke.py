@@ -157,6 +157,17 @@ def test_quick_run_of_every_part(tmp_path: Path) -> None:
     assert set(suites) == {"sandbox", "store", "http", "coldstart", "density", "streams", "noisy"}
     assert suites["noisy"]["quiet_flooded"]["failures"] == {}
     assert any(row["peer"] == "box" for row in suites["http"]["rows"])
+    if loadgen.available_tools()["h2load"]:
+        # The handshake era over h2c: h2load sends one fixed body, so each of its connections
+        # is a session of its own (bench/loadgen.py); every answer must be a good one.
+        legacy_h2 = [
+            row
+            for row in suites["http"]["rows"]
+            if row["era"] == "legacy" and row["protocol"] == "http2"
+        ]
+        assert {row["peer"] for row in legacy_h2} == {"box", "sdk"}
+        assert all(row["errors"] == 0 and row["requests"] > 0 for row in legacy_h2)
+        assert not suites["http"]["skipped"]
     assert suites["streams"]["held"] > 0
     assert results["targets"]
 
