@@ -8,6 +8,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import h2.config
 import h2.connection
@@ -146,6 +147,26 @@ class H2Conn:
         if self._reader_task is not None:
             self._reader_task.cancel()
         self.writer.close()
+
+
+@dataclass
+class H2Client:
+    """A stock h2 client connection (h2's own checks on) to a server under test, initiated;
+    the caller drives it frame by frame."""
+
+    port: int
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    conn: h2.connection.H2Connection
+
+    @classmethod
+    async def open(cls, base_url: str) -> H2Client:
+        port = urlsplit(base_url).port
+        assert port is not None
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        return cls(port, reader, writer, conn)
 
 
 def h2_headers(port: int, method: str, path: bytes, *extra: tuple[str, str]) -> list[Any]:

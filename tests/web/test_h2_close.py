@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import urlsplit
 
 import h2.config
 import h2.connection
@@ -19,7 +18,7 @@ import pytest
 
 from smcp_box.web import h2_guard
 from tests.support.serving import serve_on_loopback
-from tests.web.rawwire import assert_no_tracebacks, h2_headers
+from tests.web.rawwire import H2Client, assert_no_tracebacks, h2_headers
 
 #: Far more than HTTP/2's initial flow-control window (65,535 bytes), so the reply blocks.
 CHUNK = b"x" * 65536
@@ -49,11 +48,8 @@ async def test_a_reply_blocked_on_a_client_that_left_ends_with_its_connection(
             ended.set()
 
     async with serve_on_loopback(big_reply) as base_url:
-        port = urlsplit(base_url).port
-        assert port is not None
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-        client.initiate_connection()
+        h2c = await H2Client.open(base_url)
+        port, reader, writer, client = h2c.port, h2c.reader, h2c.writer, h2c.conn
         client.send_headers(1, h2_headers(port, "GET", b"/"), end_stream=True)
         writer.write(client.data_to_send())
         received = 0

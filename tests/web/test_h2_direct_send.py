@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import urlsplit
 
 import h2.config
 import h2.connection
@@ -18,7 +17,7 @@ import pytest
 
 from smcp_box.web import h2_guard
 from tests.support.serving import serve_on_loopback
-from tests.web.rawwire import assert_no_tracebacks, h2_headers
+from tests.web.rawwire import H2Client, assert_no_tracebacks, h2_headers
 
 PATIENCE_S = 10.0
 
@@ -57,11 +56,8 @@ async def test_every_reply_shape_arrives_whole_and_in_order_on_one_connection(
     caplog.set_level("INFO")
     h2_guard.install()
     async with serve_on_loopback(_app) as base_url:
-        port = urlsplit(base_url).port
-        assert port is not None
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-        client.initiate_connection()
+        h2c = await H2Client.open(base_url)
+        port, reader, writer, client = h2c.port, h2c.reader, h2c.writer, h2c.conn
         paths = {1 + 2 * i: path for i, path in enumerate(list(REPLIES) * 3)}
         for stream_id, path in paths.items():
             client.send_headers(stream_id, h2_headers(port, "GET", path), end_stream=True)
@@ -111,11 +107,8 @@ async def test_a_reply_to_a_stream_the_client_reset_is_dropped_quietly(
         finished.set()
 
     async with serve_on_loopback(app) as base_url:
-        port = urlsplit(base_url).port
-        assert port is not None
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-        client.initiate_connection()
+        h2c = await H2Client.open(base_url)
+        port, reader, writer, client = h2c.port, h2c.reader, h2c.writer, h2c.conn
         client.send_headers(1, h2_headers(port, "GET", b"/"), end_stream=True)
         writer.write(client.data_to_send())
         async with asyncio.timeout(PATIENCE_S):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import urlsplit
 
 import h2.config
 import h2.connection
@@ -28,7 +27,7 @@ from smcp_box.web.h2_hpack import (
     install_on,
 )
 from tests.support.serving import serve_on_loopback
-from tests.web.rawwire import h2_headers
+from tests.web.rawwire import H2Client, h2_headers
 
 PATIENCE_S = 10.0
 
@@ -211,11 +210,8 @@ async def test_the_box_replies_over_h2c_with_nothing_indexed() -> None:
         await send({"type": "http.response.body", "body": b"{}"})
 
     async with serve_on_loopback(app) as base_url:
-        port = urlsplit(base_url).port
-        assert port is not None
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-        client.initiate_connection()
+        h2c = await H2Client.open(base_url)
+        port, reader, writer, client = h2c.port, h2c.reader, h2c.writer, h2c.conn
         replies: dict[int, dict[bytes, bytes]] = {}
         ended: set[int] = set()
         for stream_id in (1, 3, 5):
