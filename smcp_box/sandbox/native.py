@@ -133,8 +133,12 @@ _define_func_unchecked = _proto(
 
 
 def address(pointer: Any) -> int:
-    """The integer address of a ctypes pointer object (0 for NULL)."""
-    return ctypes.cast(pointer, ctypes.c_void_p).value or 0
+    """The integer address a ctypes pointer object holds (0 for NULL).
+
+    Read from the pointer object's own buffer, not with ``ctypes.cast``: a cast stores the
+    source object in its own ``_objects`` (a reference cycle per pointer cast), which left every
+    instance's store context for the cyclic collector."""
+    return ctypes.c_void_p.from_address(ctypes.addressof(pointer)).value or 0
 
 
 def store_context(store: wasmtime.Store) -> int:
@@ -147,8 +151,11 @@ def take_error(error: int) -> str:
 
 
 def take_trap(trap: Any) -> wasmtime.Trap:
-    """Wrap an owned ``wasm_trap_t*`` (freed when the wrapper is collected)."""
-    return wasmtime.Trap._from_ptr(ctypes.cast(trap, TrapPtr))
+    """Wrap an owned ``wasm_trap_t*`` (freed when the wrapper is collected).
+
+    The wrapper gets a copy of the pointer (``ctypes.cast`` would tie the two in a cycle; see
+    :func:`address`)."""
+    return wasmtime.Trap._from_ptr(TrapPtr.from_buffer_copy(trap))
 
 
 def new_trap(message: str) -> int:
