@@ -81,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--legacy-concurrency",
         type=_ints,
-        help="concurrency levels for the legacy era (default 1,32)",
+        help="concurrency levels for the legacy era (default 1,8,32,64)",
     )
     parser.add_argument("--protocols", type=_strs, help="http1,http2")
     parser.add_argument("--eras", type=_strs, help="modern,legacy")

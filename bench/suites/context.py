@@ -20,7 +20,7 @@ class Sizes:
     #: Passes over the whole HTTP plan; each row reports its median pass.
     rounds: int = 1
     concurrency: tuple[int, ...] = (1, 8, 32, 64)
-    legacy_concurrency: tuple[int, ...] = (1, 32)
+    legacy_concurrency: tuple[int, ...] = (1, 8, 32, 64)
     protocols: tuple[str, ...] = ("http1", "http2")
     eras: tuple[str, ...] = ("modern", "legacy")
     cold_tenants: int = 10
