@@ -69,8 +69,7 @@ _BAD_REQUEST_HEADERS: Final = [(b":status", b"400"), (b"content-length", b"0")]
 
 class GuardedH2Protocol(H2Protocol):
     """Hypercorn's HTTP/2 protocol, with the two inputs above handled per stream, the
-    buffers of unsent replies closed with the connection, and HPACK that repeats no work
-    (:mod:`smcp_box.web.h2_hpack`)."""
+    buffers of unsent replies closed with the connection, and the three costs above cut."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
