@@ -10,15 +10,14 @@ box's own objects are counted (a client or a server's connection makes garbage o
 
 from __future__ import annotations
 
-import gc
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from bench.inprocess_bench import post
 from smcp_box.web.app import create_app
 from tests.admin.support import running_box
+from tests.support.cycles import garbage_left
 from tests.web.rawhttp import modern
 
 CALLS = 40
@@ -42,16 +41,9 @@ async def test_a_tool_call_leaves_nothing_for_the_cyclic_collector(tmp_path: Pat
         for _ in range(3):  # warm: caches, the compiled module, the pool's first instance
             await _call_hash(asgi, headers, body)
         await rb.box.auditor.flush()
-        gc.collect()
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        try:
+        with garbage_left() as garbage:
             for _ in range(CALLS):
                 await _call_hash(asgi, headers, body)
             await rb.box.auditor.flush()
-            gc.collect()
-            garbage = Counter(type(thing).__qualname__ for thing in gc.garbage)
-        finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
         # Not one object per call: a cycle made by every call would leave dozens each.
         assert sum(garbage.values()) < CALLS, garbage.most_common(12)

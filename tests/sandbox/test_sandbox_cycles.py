@@ -10,13 +10,12 @@ collector then ran more often, each time pausing the event loop that serves ever
 from __future__ import annotations
 
 import ctypes
-import gc
-from collections import Counter
 
 import pytest
 
 from smcp_box.errors import BoxError
 from smcp_box.sandbox import Limits, Sandbox, native
+from tests.support.cycles import garbage_left
 
 from .support import RecordingHost, wasm
 
@@ -36,17 +35,10 @@ async def test_failed_calls_leave_no_cycles(sandbox: Sandbox, kind: str) -> None
     for _ in range(2):  # warm: the pool, the compiled module, one-off types
         with pytest.raises(BoxError):
             await sandbox.call(module, "[]", RecordingHost())
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
+    with garbage_left() as garbage:
         for _ in range(CALLS):
             with pytest.raises(BoxError):
                 await sandbox.call(module, "[]", RecordingHost())
-        gc.collect()
-        garbage = Counter(type(thing).__qualname__ for thing in gc.garbage)
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
     # Not one object per call: the cycles fixed here left about 60 each.
     assert sum(garbage.values()) < CALLS, garbage.most_common(12)
     assert sandbox.stats(kind).instances_discarded == CALLS + 2
@@ -57,14 +49,7 @@ def test_address_reads_a_pointer_without_tying_it_to_itself() -> None:
     pointer = ctypes.pointer(target)
     assert native.address(pointer) == ctypes.addressof(target)
     assert native.address(native.TrapPtr()) == 0
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
+    with garbage_left() as garbage:
         for _ in range(10):
             native.address(ctypes.pointer(ctypes.c_int(1)))
-        gc.collect()
-        left = len(gc.garbage)
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-    assert left == 0
+    assert not garbage
