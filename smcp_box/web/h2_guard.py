@@ -128,8 +128,15 @@ class GuardedH2Protocol(H2Protocol):
             return
         await self._flush()
 
+    def _direct(self, stream_id: int) -> bool:
+        """Whether the stream's reply may bypass the stream buffer: the connection is open, the
+        stream has a buffer (its reply is not over) and nothing of it ever went through it."""
+        return (
+            not self.closed and stream_id not in self._buffered and stream_id in self.stream_buffers
+        )
+
     def _send_now(self, stream_id: int, data: bytes) -> bool:
-        if self.closed or stream_id in self._buffered or stream_id not in self.stream_buffers:
+        if not self._direct(stream_id):
             return False
         try:
             window = self.connection.local_flow_control_window(stream_id)
@@ -141,7 +148,7 @@ class GuardedH2Protocol(H2Protocol):
         return True
 
     def _end_now(self, stream_id: int) -> bool:
-        if self.closed or stream_id in self._buffered or stream_id not in self.stream_buffers:
+        if not self._direct(stream_id):
             return False
         try:
             self.connection.end_stream(stream_id)
