@@ -10,13 +10,15 @@ case-insensitively. A schema with any invalid annotation makes the tool invalid;
 tools, so nothing is checked against it.
 
 The transport checks every 2026-07-28 ``tools/call`` with it, against the schema the module
-listed (cached per module hash, see :mod:`smcp_box.web.tool_schemas`).
+listed (cached per module hash, see :mod:`smcp_box.web.tool_schemas`, which also keeps each
+tool's :func:`mirrored_params`: the schema is walked once per tool, not once per call).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from smcp_box.errors import HeaderMismatch
@@ -132,28 +134,55 @@ def _matches(declared_type: Any, value: Any, header: str) -> bool:
     return header == _rendered(value)
 
 
+@dataclass(frozen=True)
+class MirroredParam:
+    """One argument a tool's schema mirrors into a header: where it is, and its header."""
+
+    path: Path
+    header: str
+    declared_type: Any
+
+
+def mirrored_params(input_schema: Any) -> tuple[MirroredParam, ...]:
+    """What a tool's schema mirrors into headers; nothing for a schema with an invalid
+    annotation (clients drop such tools, so nothing is checked against it). Worked out once
+    per tool (:class:`~smcp_box.web.tool_schemas.ToolSchemas` keeps it), not per call."""
+    if invalid_annotation(input_schema) is not None:
+        return ()
+    return tuple(
+        MirroredParam(path, f"{HEADER_PREFIX}{token}", node.get("type"))
+        for path, token, node in _annotated(input_schema)
+    )
+
+
 def check_param_headers(
     input_schema: Any,
     arguments: Mapping[str, Any],
     header_lines: Iterable[tuple[str, str]],
 ) -> None:
-    """Raise :class:`HeaderMismatch` unless every annotated argument and its header agree:
+    """:func:`check_mirrored_headers` against a schema as it is."""
+    check_mirrored_headers(mirrored_params(input_schema), arguments, header_lines)
+
+
+def check_mirrored_headers(
+    mirrored: tuple[MirroredParam, ...],
+    arguments: Mapping[str, Any],
+    header_lines: Iterable[tuple[str, str]],
+) -> None:
+    """Raise :class:`HeaderMismatch` unless every mirrored argument and its header agree:
     both present and equal (after base64-sentinel decoding), or both absent (null is absent)."""
-    if invalid_annotation(input_schema) is not None:
-        return
-    annotated = list(_annotated(input_schema))
-    if not annotated:
+    if not mirrored:
         return  # most tools mirror nothing into headers: no need to index the header lines
     values: dict[str, list[str]] = {}
     for name, value in header_lines:
         values.setdefault(name.lower(), []).append(value)
-    for path, token, node in annotated:
-        header_name = f"{HEADER_PREFIX}{token}"
-        where = ".".join(path)
+    for param in mirrored:
+        header_name = param.header
+        where = ".".join(param.path)
         sent = values.get(header_name.lower(), [])
         if len(sent) > 1:
             raise HeaderMismatch(f"Header mismatch: {header_name} appears more than once")
-        value = _value_at(arguments, path)
+        value = _value_at(arguments, param.path)
         rendered = _rendered(value) if value is not None else None
         if rendered is None:
             if sent:
@@ -167,7 +196,7 @@ def check_param_headers(
             )
         # Field values exclude surrounding whitespace (RFC 9110 §5.5); servers may see it raw.
         decoded = decode_header_value(sent[0].strip(" \t"))
-        if decoded is None or not _matches(node.get("type"), value, decoded):
+        if decoded is None or not _matches(param.declared_type, value, decoded):
             raise HeaderMismatch(
                 f"Header mismatch: {header_name} does not match argument {where!r}"
             )

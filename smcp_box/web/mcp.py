@@ -67,11 +67,13 @@ from smcp_box.protocol.versions import Era, select_era
 from smcp_box.seams import Principal, TenantRuntime
 from smcp_box.web import mcp_legacy, mcp_modern
 from smcp_box.web.blob_resources import follow_blob_changes
+from smcp_box.web.deadlines import Deadlines
 from smcp_box.web.mcp_context import (
     Endpoint,
     Exchange,
     HeaderView,
     HttpRequest,
+    McpResponse,
     Observation,
     TransportSettings,
     audit_refusal,
@@ -103,6 +105,8 @@ class McpTransport:
         #: ``[oauth] issuer``: the base of resource URLs when set (see auth/urls.py).
         self.oauth_issuer = oauth_issuer
         self.hub = SessionHub()
+        #: The body read's and the lean path's reply send's deadlines.
+        self.deadlines = Deadlines()
         self.schemas = ToolSchemas()
         self.events = TenantEvents(self.hub, self.schemas, services.changes)
         self.endpoint = Endpoint(services, settings, self.hub, self.events, self.schemas)
@@ -126,7 +130,7 @@ class McpTransport:
         await self.events.aclose()
         await self.hub.aclose()
 
-    async def handle(self, tenant_name: str | None, request: HttpRequest) -> Response:
+    async def handle(self, tenant_name: str | None, request: HttpRequest) -> McpResponse:
         """Serve one request for ``tenant_name``, or (None) for the tenant of the Host header."""
         observation = Observation(self.services.observer)
         headers = request.headers
@@ -215,7 +219,7 @@ class McpTransport:
         box_limit = self.settings.max_body_bytes
         limit = min(box_limit, tenant.max_request_bytes)
         try:
-            return await read_body(request, limit, self.settings.body_timeout_s)
+            return await read_body(request, limit, self.settings.body_timeout_s, self.deadlines)
         except PayloadTooLarge:
             if limit == box_limit:
                 raise
@@ -404,7 +408,7 @@ async def _handle_quart_request(transport: McpTransport, tenant_name: str | None
         body=quart_request.body,
     )
     try:
-        return await transport.handle(tenant_name, http)
+        return (await transport.handle(tenant_name, http)).to_quart()
     finally:
         # For the access log, which runs after the handler.
         if http.tenant is not None:

@@ -38,21 +38,20 @@ metrics are all in the transport, so both paths run them alike.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from functools import lru_cache
 from typing import Any, Final
 
-from quart import Response
-from quart.wrappers.response import DataBody
 from werkzeug.sansio.utils import get_host
 
 from smcp_box.logs import request_id_var
 from smcp_box.protocol.error_replies import Stage
 from smcp_box.web.connections import BODY_TIMEOUT, ConnectionGuard
 from smcp_box.web.mcp import McpTransport
-from smcp_box.web.mcp_context import HeaderView, HttpRequest, error_response
+from smcp_box.web.mcp_context import HeaderView, HttpRequest, McpResponse, error_response
 from smcp_box.web.request_log import REQUEST_ID_HEADER, choose_request_id, log_access
 
 log = logging.getLogger("smcp_box.web")
@@ -241,43 +240,44 @@ class _Exchange:
                     self._task.cancel()
                 return
 
-    async def _send_response(self, response: Response) -> None:
+    async def _send_response(self, response: McpResponse) -> None:
         raw_headers = [
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in response.headers.items()
         ]
+        body = response.body
+        if isinstance(body, bytes):
+            raw_headers.append((b"content-length", str(len(body)).encode("ascii")))
         if self.path.box_header is not None:
             raw_headers.append(self.path.box_header)
-        if response.status_code == 408:
+        if response.status == 408:
             self.path.guard.count(BODY_TIMEOUT)
-        start = {"type": "http.response.start", "status": response.status_code}
+        start = {"type": "http.response.start", "status": response.status}
         start["headers"] = raw_headers
-        timeout = response.timeout
+        timeout = response.send_timeout
         if timeout is Ellipsis:
             timeout = self.path.config["RESPONSE_TIMEOUT"]
-        body = response.response
         try:
-            async with asyncio.timeout(timeout):
+            with self.path.transport.deadlines.within(timeout):
                 await self.send(start)
-                if isinstance(body, DataBody):
-                    await self.send({"type": "http.response.body", "body": body.data})
+                if isinstance(body, bytes):
+                    await self.send({"type": "http.response.body", "body": body})
                     return
-                async with body as chunks:
+                async with contextlib.aclosing(body) as chunks:
                     async for chunk in chunks:
-                        data = chunk.encode() if isinstance(chunk, str) else chunk
                         await self.send(
-                            {"type": "http.response.body", "body": data, "more_body": True}
+                            {"type": "http.response.body", "body": chunk, "more_body": True}
                         )
                 await self.send({"type": "http.response.body", "body": b""})
         except TimeoutError:
             # As Quart does: the reply could not be sent in time; the server closes it.
             return
 
-    def _log_access(self, response: Response, tenant: str | None, client: str | None) -> None:
+    def _log_access(self, response: McpResponse, tenant: str | None, client: str | None) -> None:
         log_access(
             method="POST",
             path=self.scope["path"],
-            status=response.status_code,
+            status=response.status,
             size=response.content_length,
             duration_ms=(time.perf_counter() - self.started) * 1000,
             client=client,

@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from quart import Response
 
 from smcp_box.errors import BadModuleReply, QuotaExceeded
 from smcp_box.protocol.error_replies import Stage, error_reply
@@ -41,7 +39,13 @@ from smcp_box.protocol.subscriptions import is_tenant_event
 from smcp_box.protocol.versions import Era
 from smcp_box.seams import CallContext, JsonObject
 from smcp_box.web.inline_start import Finished, start_inline
-from smcp_box.web.mcp_context import Exchange, audit_refusal, reply_response, sse_response
+from smcp_box.web.mcp_context import (
+    Exchange,
+    McpResponse,
+    audit_refusal,
+    reply_response,
+    sse_response,
+)
 from smcp_box.web.mcp_tasks import escalating_caller, task_caller
 from smcp_box.web.sse import frame_stream
 from smcp_box.web.streams import ResponseStream, StreamState, Subscription
@@ -230,7 +234,7 @@ async def answer(
     sub: Subscription,
     task: asyncio.Task[str | None] | None,
     headers: Mapping[str, str],
-) -> Response:
+) -> McpResponse:
     """Wait for the stream to be decided and build the HTTP response for it. ``task`` runs
     the call; None when the call has already finished (its stream is decided)."""
     handed_off = False
@@ -256,7 +260,7 @@ async def _stream_body(
     stream: ResponseStream,
     sub: Subscription,
     task: asyncio.Task[str | None] | None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     observer = exchange.endpoint.services.observer
     observer.stream_opened(exchange.tenant_name)
     try:

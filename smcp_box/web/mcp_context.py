@@ -6,10 +6,10 @@ protocol questions: those are :mod:`smcp_box.protocol`'s.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import EllipsisType
 from typing import Any, Final, TypeAlias
 
 from quart import Response
@@ -23,6 +23,7 @@ from smcp_box.protocol.http import metric_method_label
 from smcp_box.protocol.jsonrpc import RequestId, encode_json
 from smcp_box.protocol.versions import Era
 from smcp_box.seams import Principal, RequestObserver, TenantRuntime
+from smcp_box.web.deadlines import Deadlines
 from smcp_box.web.services import McpServices
 from smcp_box.web.sse import SSE_HEADERS
 from smcp_box.web.streams import SessionHub
@@ -182,22 +183,51 @@ class Exchange:
 # -- responses ---------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class McpResponse:
+    """A reply of the MCP endpoint, whichever path serves it: the lean ASGI path
+    (:mod:`smcp_box.web.mcp_asgi`) writes it as it is, the Quart routes hand Quart
+    :meth:`to_quart`. Not a Quart ``Response`` itself: making one (werkzeug's header object,
+    content-type parsing, a body wrapper) and reading it back cost about 10 µs, a thirtieth of
+    a whole small ``tools/call``, for a reply whose parts are known here.
+
+    ``headers`` are keyed by name as the box spells them (``Content-Type``, ``Mcp-Session-Id``);
+    every value is Latin-1, as HTTP fields are. A body of bytes is sent with its
+    ``Content-Length``; an iterator of chunks is streamed (SSE)."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes | AsyncGenerator[bytes, None]
+    #: How long sending the reply may take, in seconds: None for as long as it lasts (an SSE
+    #: stream lives as long as its call or session), ``...`` for the server's own limit
+    #: (Quart's ``RESPONSE_TIMEOUT``).
+    send_timeout: float | EllipsisType | None = ...
+
+    @property
+    def content_length(self) -> int | None:
+        return len(self.body) if isinstance(self.body, bytes) else None
+
+    def to_quart(self) -> Response:
+        response = Response(self.body, status=self.status, headers=self.headers)
+        if not any(name.lower() == "content-type" for name in self.headers):
+            del response.headers["Content-Type"]  # Quart's default (text/html) is not ours
+        if self.send_timeout is not ...:
+            response.timeout = self.send_timeout
+        return response
+
+
+_JSON_HEADERS: Final = {"Content-Type": "application/json"}
+
+
 def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None
-) -> Response:
-    response = Response(encode_json(body), status=status, content_type="application/json")
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
+) -> McpResponse:
+    return McpResponse(status, {**_JSON_HEADERS, **(headers or {})}, encode_json(body))
 
 
-def accepted(headers: Mapping[str, str] | None = None) -> Response:
-    """202 with no body: a notification or response the box took."""
-    response = Response(b"", status=202)
-    del response.headers["Content-Type"]
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
+def accepted(headers: Mapping[str, str] | None = None, status: int = 202) -> McpResponse:
+    """202 (or 204) with no body: a notification or response the box took."""
+    return McpResponse(status, dict(headers or {}), b"")
 
 
 def error_response(
@@ -207,14 +237,14 @@ def error_response(
     era: Era | None = None,
     request_id: RequestId | None = None,
     headers: Mapping[str, str] | None = None,
-) -> Response:
+) -> McpResponse:
     """``error`` as the endpoint answers it (:func:`~smcp_box.protocol.error_replies.error_reply`
     decides status and body); ``headers`` are added to the reply's own."""
     reply = error_reply(error, stage=stage, era=era, request_id=request_id)
     return json_response(reply.body, reply.status, {**reply.headers, **(headers or {})})
 
 
-def reply_response(era: Era, reply: dict[str, Any], headers: Mapping[str, str]) -> Response:
+def reply_response(era: Era, reply: dict[str, Any], headers: Mapping[str, str]) -> McpResponse:
     """A module's (or the box's) reply to a request, as a JSON body."""
     status = 200
     error = reply.get("error")
@@ -223,15 +253,18 @@ def reply_response(era: Era, reply: dict[str, Any], headers: Mapping[str, str]) 
     return json_response(reply, status, headers)
 
 
-def sse_response(body: AsyncIterator[bytes], headers: Mapping[str, str] | None = None) -> Response:
-    response = Response(body, status=200, headers={**SSE_HEADERS, **(headers or {})})
-    # A stream lives as long as its call (or its session): Quart's send timeout must not end it.
-    response.timeout = None
-    return response
+def sse_response(
+    body: AsyncGenerator[bytes, None], headers: Mapping[str, str] | None = None
+) -> McpResponse:
+    # A stream lives as long as its call (or its session): no send timeout may end it.
+    return McpResponse(200, {**SSE_HEADERS, **(headers or {})}, body, send_timeout=None)
 
 
-async def read_body(request: HttpRequest, limit: int, timeout_s: float) -> bytes:
-    """Read the body chunk by chunk, never holding more than ``limit`` bytes (413 beyond)."""
+async def read_body(
+    request: HttpRequest, limit: int, timeout_s: float, deadlines: Deadlines
+) -> bytes:
+    """Read the body chunk by chunk, never holding more than ``limit`` bytes (413 beyond),
+    within ``timeout_s`` (408 beyond)."""
     declared = request.content_length
     if declared is not None and declared > limit:
         raise PayloadTooLarge(
@@ -239,7 +272,7 @@ async def read_body(request: HttpRequest, limit: int, timeout_s: float) -> bytes
         )
     received = bytearray()
     try:
-        async with asyncio.timeout(timeout_s):
+        with deadlines.within(timeout_s):
             async for chunk in request.body:
                 if len(received) + len(chunk) > limit:
                     raise PayloadTooLarge(

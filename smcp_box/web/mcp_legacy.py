@@ -19,11 +19,9 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import replace
 from functools import partial
-
-from quart import Response
 
 from smcp_box.errors import (
     BoxError,
@@ -62,6 +60,7 @@ from smcp_box.web.mcp_calls import (
 )
 from smcp_box.web.mcp_context import (
     Exchange,
+    McpResponse,
     accepted,
     error_response,
     json_response,
@@ -152,7 +151,9 @@ async def touch(exchange: Exchange, record: SessionRecord) -> None:
             )
 
 
-async def handle_post(exchange: Exchange, message: Message, header_version: str | None) -> Response:
+async def handle_post(
+    exchange: Exchange, message: Message, header_version: str | None
+) -> McpResponse:
     if isinstance(message, Request) and message.method == "initialize":
         return await _initialize(exchange, message)
     session = await load_session(exchange, header_version)
@@ -182,7 +183,9 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
     return await _forward(exchange, session, message)
 
 
-async def _answer_task_method(exchange: Exchange, session: Session, request: Request) -> Response:
+async def _answer_task_method(
+    exchange: Exchange, session: Session, request: Request
+) -> McpResponse:
     # The session's initialize capabilities count as this request's (docs/tasks.md).
     raw = with_client_capabilities(request.raw, session.state.client_capabilities)
     forwarded = Request(id=request.id, method=request.method, params=raw.get("params"), raw=raw)
@@ -194,7 +197,7 @@ async def _answer_task_method(exchange: Exchange, session: Session, request: Req
     return json_response(reply, headers=session.headers)
 
 
-async def _initialize(exchange: Exchange, request: Request) -> Response:
+async def _initialize(exchange: Exchange, request: Request) -> McpResponse:
     if exchange.headers.get(SESSION_ID_HEADER):
         raise InvalidRequest(
             "Bad request: initialize opens a new session; send it without Mcp-Session-Id"
@@ -242,7 +245,7 @@ async def _save_state(
     session.state = changed
 
 
-async def _answer_box_method(exchange: Exchange, session: Session, request: Request) -> Response:
+async def _answer_box_method(exchange: Exchange, session: Session, request: Request) -> McpResponse:
     if request.method == "logging/setLevel":
         level = parse_set_level(request.params)
         await _save_state(exchange, session, lambda state: replace(state, log_level=level))
@@ -311,7 +314,7 @@ def _persister(exchange: Exchange, session: Session, stream_id: str) -> Persist:
     )
 
 
-async def _forward(exchange: Exchange, session: Session, request: Request) -> Response:
+async def _forward(exchange: Exchange, session: Session, request: Request) -> McpResponse:
     # Random stream ids stay unique within a session across processes and restarts.
     stream_id = "r" + secrets.token_hex(8)
     stream = ResponseStream(
@@ -382,7 +385,7 @@ async def _forward(exchange: Exchange, session: Session, request: Request) -> Re
 # The checks that need an HTTP status (409, 400) happen before, in the handler.
 
 
-async def handle_get(exchange: Exchange, header_version: str | None) -> Response:
+async def handle_get(exchange: Exchange, header_version: str | None) -> McpResponse:
     if not accepts(exchange.headers.get("accept"))[1]:
         raise NotAcceptable("Not acceptable: a GET stream needs Accept: text/event-stream")
     session = await load_session(exchange, header_version)
@@ -403,7 +406,7 @@ def _check_stream_quota(exchange: Exchange) -> None:
     )
 
 
-async def _resume(exchange: Exchange, session: Session, last_event_id: str) -> Response:
+async def _resume(exchange: Exchange, session: Session, last_event_id: str) -> McpResponse:
     found = await exchange.endpoint.services.sessions.replay_events(
         exchange.tenant_name, session.id, last_event_id
     )
@@ -446,7 +449,7 @@ async def _standalone_body(
     resume_from: str | None,
     replayed: list[Frame],
     seen: set[str],
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     hub, key = exchange.endpoint.hub, session.key
     stream, sub = hub.attach_standalone(key, partial(_standalone_stream, exchange, session))
     observer = exchange.endpoint.services.observer
@@ -505,7 +508,7 @@ async def _request_stream_body(
     resume_from: str,
     replayed: list[Frame],
     seen: set[str],
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     live = exchange.endpoint.hub.live_stream(session.key, stream_id)
     sub = live.subscribe() if live is not None else None
     observer = exchange.endpoint.services.observer
@@ -542,10 +545,8 @@ def _deduplicated(sub: Subscription, seen: set[str]) -> Callable[[float], Awaita
 # -- DELETE ---------------------------------------------------------------------------------
 
 
-async def handle_delete(exchange: Exchange, header_version: str | None) -> Response:
+async def handle_delete(exchange: Exchange, header_version: str | None) -> McpResponse:
     session = await load_session(exchange, header_version)
     await exchange.endpoint.services.sessions.end_session(exchange.tenant_name, session.id)
     await exchange.endpoint.hub.end_session(session.key)
-    response = accepted(session.headers)
-    response.status_code = 204
-    return response
+    return accepted(session.headers, status=204)

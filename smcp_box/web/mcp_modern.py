@@ -11,9 +11,7 @@ or forwards it to the module. ``Mcp-Session-Id`` and ``Last-Event-ID`` are ignor
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-from quart import Response
+from collections.abc import AsyncGenerator
 
 from smcp_box.errors import BoxError, InvalidRequest, MethodNotFound
 from smcp_box.protocol.error_replies import Stage
@@ -26,7 +24,7 @@ from smcp_box.protocol.modern import (
     discover_result,
     finalize_result,
 )
-from smcp_box.protocol.params import check_param_headers
+from smcp_box.protocol.params import check_mirrored_headers
 from smcp_box.protocol.subscriptions import (
     SubscriptionFilter,
     acknowledgement,
@@ -39,6 +37,7 @@ from smcp_box.seams import JsonObject, ModuleDescription
 from smcp_box.web.mcp_calls import CallModule, CallPlan, answer, run_call, start_in_place
 from smcp_box.web.mcp_context import (
     Exchange,
+    McpResponse,
     accepted,
     error_response,
     json_response,
@@ -50,7 +49,9 @@ from smcp_box.web.streams import STANDALONE_BACKLOG, ResponseStream
 from smcp_box.web.tenant_events import Listener
 
 
-async def handle_post(exchange: Exchange, message: Message, header_version: str | None) -> Response:
+async def handle_post(
+    exchange: Exchange, message: Message, header_version: str | None
+) -> McpResponse:
     if isinstance(message, Notification):
         check_notification_version(header_version)
         return accepted()
@@ -94,7 +95,7 @@ async def handle_post(exchange: Exchange, message: Message, header_version: str 
     return await answer(exchange, plan, stream, sub, task, {})
 
 
-async def _answer_task_method(exchange: Exchange, request: Request, version: str) -> Response:
+async def _answer_task_method(exchange: Exchange, request: Request, version: str) -> McpResponse:
     services = exchange.endpoint.services
     caller = task_caller(
         exchange.tenant, exchange.principal, exchange.source_ip, version, services.auditor
@@ -121,15 +122,15 @@ async def _check_param_headers(exchange: Exchange, request: Request) -> None:
     name, arguments = params.get("name"), params.get("arguments")
     if not isinstance(name, str):
         return  # the module answers -32602 for a call without a tool name
-    schema = await exchange.endpoint.schemas.input_schema(exchange.tenant, name)
-    if schema is None:
-        return  # an unknown tool: the module says so
-    check_param_headers(
-        schema, arguments if isinstance(arguments, dict) else {}, exchange.headers.lines()
+    mirrored = await exchange.endpoint.schemas.mirrored_params(exchange.tenant, name)
+    if not mirrored:
+        return  # an unknown tool (the module says so), or one that mirrors nothing
+    check_mirrored_headers(
+        mirrored, arguments if isinstance(arguments, dict) else {}, exchange.headers.lines()
     )
 
 
-async def _answer_box_method(exchange: Exchange, request: Request) -> Response:
+async def _answer_box_method(exchange: Exchange, request: Request) -> McpResponse:
     try:
         description = await exchange.tenant.describe()
     except Exception as err:
@@ -142,7 +143,7 @@ async def _answer_box_method(exchange: Exchange, request: Request) -> Response:
     return json_response(result_response(request.id, result))
 
 
-def _listen(exchange: Exchange, request: Request, description: ModuleDescription) -> Response:
+def _listen(exchange: Exchange, request: Request, description: ModuleDescription) -> McpResponse:
     """``subscriptions/listen``: an SSE stream of the tenant notifications the client asked for
     and the tenant offers, opened by an acknowledgement; it lasts until the client closes it
     (or the box shuts down, which ends it with the listen request's result)."""
@@ -158,7 +159,7 @@ def _listen(exchange: Exchange, request: Request, description: ModuleDescription
 
 async def _listen_body(
     exchange: Exchange, request: Request, granted: SubscriptionFilter
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     # Everything the stream holds is taken here, inside the body, whose ``finally`` always runs.
     stream = ResponseStream(persist=None, pending=False)
     # Bounded like a GET stream: a reader this far behind is cut off rather than buffered for.

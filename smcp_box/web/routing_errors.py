@@ -90,4 +90,4 @@ def _refusal(
 ) -> Response | HTTPException:
     if not is_mcp_path(request.path):
         return exc
-    return error_response(error, stage=Stage.EXCHANGE, headers=headers)
+    return error_response(error, stage=Stage.EXCHANGE, headers=headers).to_quart()

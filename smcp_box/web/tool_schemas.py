@@ -12,9 +12,10 @@ asking a module about itself) and kept until the next change or until the module
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from smcp_box.protocol.params import MirroredParam, mirrored_params
 from smcp_box.seams import JsonObject, ModuleDescription, TenantRuntime
 from smcp_box.tenancy.describe import ask_runtime, describe_module
 
@@ -24,6 +25,8 @@ class _Entry:
     #: The description the schemas belong to: a new one (module replaced) starts afresh.
     description: ModuleDescription
     schemas: dict[str, Any]
+    #: Each called tool's mirrored arguments, worked out at its first call.
+    mirrored: dict[str, tuple[MirroredParam, ...]] = field(default_factory=dict)
 
 
 def schemas_by_name(tools: tuple[JsonObject, ...]) -> dict[str, Any]:
@@ -49,6 +52,22 @@ class ToolSchemas:
 
     async def input_schema(self, tenant: TenantRuntime, tool: str) -> Any:
         """The tool's ``inputSchema`` (None for a tool the module does not list)."""
+        return (await self._entry(tenant)).schemas.get(tool)
+
+    async def mirrored_params(
+        self, tenant: TenantRuntime, tool: str
+    ) -> tuple[MirroredParam, ...] | None:
+        """The arguments the tool's schema mirrors into ``Mcp-Param-*`` headers (None for a
+        tool the module does not list)."""
+        entry = await self._entry(tenant)
+        mirrored = entry.mirrored.get(tool)
+        if mirrored is None:
+            if tool not in entry.schemas:
+                return None
+            mirrored = entry.mirrored[tool] = mirrored_params(entry.schemas[tool])
+        return mirrored
+
+    async def _entry(self, tenant: TenantRuntime) -> _Entry:
         description = await tenant.describe()
         entry = self._entries.get(tenant.name)
         if entry is None or entry.description is not description:
@@ -57,7 +76,7 @@ class ToolSchemas:
                 entry = self._entries.get(tenant.name)
                 if entry is None or entry.description is not description:
                     entry = await self._load(tenant, description)
-        return entry.schemas.get(tool)
+        return entry
 
     async def _load(self, tenant: TenantRuntime, description: ModuleDescription) -> _Entry:
         stale = tenant.name in self._stale

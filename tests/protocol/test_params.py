@@ -5,7 +5,12 @@ from typing import Any
 import pytest
 
 from smcp_box.errors import HeaderMismatch
-from smcp_box.protocol.params import check_param_headers, invalid_annotation
+from smcp_box.protocol.params import (
+    MirroredParam,
+    check_param_headers,
+    invalid_annotation,
+    mirrored_params,
+)
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -120,6 +125,18 @@ def test_mismatching_headers(
     with pytest.raises(HeaderMismatch, match=why) as caught:
         check_param_headers(SCHEMA, arguments, sent)
     assert caught.value.jsonrpc_code == -32020
+
+
+def test_mirrored_params_are_worked_out_once_per_schema() -> None:
+    assert set(mirrored_params(SCHEMA)) == {
+        MirroredParam(("region",), "Mcp-Param-Region", "string"),
+        MirroredParam(("limit",), "Mcp-Param-Limit", "integer"),
+        MirroredParam(("dry",), "Mcp-Param-Dry-Run", "boolean"),
+        MirroredParam(("target", "zone"), "Mcp-Param-Zone", "string"),
+    }
+    assert mirrored_params({"type": "object"}) == ()
+    # One invalid annotation: the tool is invalid, nothing of it is mirrored.
+    assert mirrored_params({"properties": {"a": {"type": "number", "x-mcp-header": "A"}}}) == ()
 
 
 def test_invalid_schemas_check_nothing() -> None:
