@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from smcp_box.store.audit import detail_json
 from smcp_box.store.chain import ChainRow, spell_flat_list
 from smcp_box.store.crypto import canonical_json
 
@@ -38,6 +39,34 @@ def test_flat_lists_are_spelled_as_json_spells_them(values: list[Any]) -> None:
 @given(st.recursive(_FLAT, lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner)))
 def test_canonical_json_is_json_dumps(value: Any) -> None:
     assert canonical_json(value) == _stdlib(value)
+
+
+_ANY = st.recursive(
+    _FLAT | st.just(math.nan) | st.just(math.inf),
+    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+)
+
+
+@given(st.dictionaries(st.text(), _ANY))
+def test_a_detail_is_stored_as_json_reads_it(detail: dict[str, Any]) -> None:
+    """orjson's spelling of a detail, or json's: the same value read back, keys sorted, one
+    spelling per value, and json's own error for what json refuses (NaN, infinities)."""
+    try:
+        expected = canonical_json(detail)
+    except ValueError:
+        with pytest.raises(ValueError):
+            detail_json(detail)
+        return
+    stored = detail_json(detail)
+    assert json.loads(stored) == json.loads(expected)
+    assert list(json.loads(stored)) == sorted(detail)
+    assert detail_json(detail) == stored
+
+
+def test_a_usual_detail_is_spelled_as_canonical_json() -> None:
+    detail = {"tool": "echo", "request_id": "00000000000001e2", "receipt": {"wall_ms": 0.125}}
+    assert detail_json(detail) == canonical_json(detail)
+    assert detail_json({"wall_ms": 1e-05}) == '{"wall_ms":0.00001}'  # orjson's: still JSON
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
