@@ -61,9 +61,13 @@ class ApiKeyVerifier(Protocol):
 
 @dataclass(frozen=True)
 class _CachedKey:
-    key_id: str
-    tenant: str
+    #: What a verified key stands for, made once per verification (not once per request).
+    principal: Principal
     expires_at: float
+
+    @property
+    def key_id(self) -> str | None:
+        return self.principal.key_id
 
 
 class ApiKeyAuthenticator:
@@ -133,29 +137,27 @@ class ApiKeyAuthenticator:
         digest = hashlib.sha256(secret.encode()).digest()
         now = self._monotonic()
         cached = self._cache.get(digest)
-        if cached is not None and cached.expires_at > now and cached.tenant == tenant.name:
-            self._cache.move_to_end(digest)
-            return Principal(
-                tenant=cached.tenant,
-                subject=f"key:{cached.key_id}",
-                method="api_key",
-                key_id=cached.key_id,
-            )
+        if cached is not None and cached.expires_at > now:
+            principal = cached.principal
+            if principal.tenant == tenant.name:
+                self._cache.move_to_end(digest)
+                return principal
         generation = self._generation
         record = await self._verifier.verify_api_key(secret)
         if record is None or record.revoked or record.tenant != tenant.name:
             raise AuthError(f"the API key is not valid for tenant {tenant.name!r}")
-        if generation == self._generation:
-            self._cache[digest] = _CachedKey(record.key_id, record.tenant, now + self._cache_ttl_s)
-            self._cache.move_to_end(digest)
-            while len(self._cache) > self._max_entries:
-                self._cache.popitem(last=False)
-        return Principal(
+        principal = Principal(
             tenant=record.tenant,
             subject=f"key:{record.key_id}",
             method="api_key",
             key_id=record.key_id,
         )
+        if generation == self._generation:
+            self._cache[digest] = _CachedKey(principal, now + self._cache_ttl_s)
+            self._cache.move_to_end(digest)
+            while len(self._cache) > self._max_entries:
+                self._cache.popitem(last=False)
+        return principal
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:

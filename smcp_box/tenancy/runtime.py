@@ -96,6 +96,12 @@ class WasmTenant:
         self.stats = CallStats()
         #: Quotas and allowed networks (tenant.toml over the box's ``[quotas]``).
         self.policy = policy or TenantPolicy(resolve_quotas(QuotaSettings(), {}))
+        # The store's views of the policy's kv and blob quotas, made once (every call uses them).
+        quotas = self.policy.quotas
+        self._kv_quota = KvQuota(
+            max_keys=quotas.kv_max_keys, max_total_bytes=quotas.kv_max_total_bytes
+        )
+        self._blob_quotas = blob_quotas(quotas)
         #: Fuel burned over the last minute, against ``fuel_per_minute``.
         self.fuel_window = FuelWindow()
         #: Vetting's verdict on the module served (pin, findings), set by the loader.
@@ -244,10 +250,7 @@ class WasmTenant:
             ctx=ctx,
             clock=self._clock,
             logger=logger,
-            kv_quota=KvQuota(
-                max_keys=self.policy.quotas.kv_max_keys,
-                max_total_bytes=self.policy.quotas.kv_max_total_bytes,
-            ),
+            kv_quota=self._kv_quota,
             blobs=self._blob_access(),
         )
         budget = self.policy.quotas.fuel_per_minute
@@ -400,7 +403,7 @@ class WasmTenant:
         blobs = self.blobs
         if blobs is None:
             return None
-        quotas = blob_quotas(self.policy.quotas)
+        quotas = self._blob_quotas
         return lambda wait: BlobHandles(blobs, self.name, quotas, wait)
 
     async def _execute(

@@ -58,10 +58,15 @@ class HeaderView(Mapping[str, str]):
 
     @classmethod
     def from_asgi(cls, raw: Iterable[tuple[bytes, bytes]]) -> HeaderView:
-        """From an ASGI scope's header list, decoded as Latin-1 (as Quart decodes them)."""
-        return cls(
-            [(bytes(name).decode("latin-1"), bytes(value).decode("latin-1")) for name, value in raw]
-        )
+        """From an ASGI scope's header list, decoded as Latin-1 (as Quart decodes them).
+
+        ASGI servers give names lowercased (the spec's rule; Hypercorn's h11 and HTTP/2, and
+        the box's own HTTP/1.1 protocol, do), so they are not lowercased again here."""
+        view = cls.__new__(cls)
+        view._lines = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw]
+        # Reversed, so that the first of repeated names is the one kept.
+        view._first = dict(reversed(view._lines))
+        return view
 
     def __getitem__(self, key: str) -> str:
         return self._first[key.lower()]
