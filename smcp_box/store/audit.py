@@ -235,8 +235,9 @@ def storable(entry: AuditEntry) -> tuple[AuditEntry, str]:
     return entry, detail
 
 
-#: orjson declines (TypeError) what json would refuse or spell by another rule: dataclasses,
-#: dates, and subclasses of str, int, dict and list.
+#: orjson declines (TypeError) dataclasses, dates, and subclasses of str, int, dict and list,
+#: which json spells by another rule or refuses. UUIDs and enum members, which json refuses (the
+#: row is then stored escaped), orjson spells as their values; the box puts neither in a detail.
 _DETAIL_OPTIONS: Final = (
     orjson.OPT_SORT_KEYS
     | orjson.OPT_PASSTHROUGH_DATACLASS

@@ -193,8 +193,8 @@ class McpResponse:
     """A reply of the MCP endpoint, whichever path serves it: the lean ASGI path
     (:mod:`smcp_box.web.mcp_asgi`) writes it as it is, the Quart routes hand Quart
     :meth:`to_quart`. Not a Quart ``Response`` itself: making one (werkzeug's header object,
-    content-type parsing, a body wrapper) and reading it back cost about 10 µs, a thirtieth of
-    a whole small ``tools/call``, for a reply whose parts are known here.
+    content-type parsing, a body wrapper) and reading it back cost about a fortieth of a whole
+    small ``tools/call`` (``timeit``: 18 µs against 1.2), for a reply whose parts are known here.
 
     ``headers`` are keyed by name as the box spells them (``Content-Type``, ``Mcp-Session-Id``);
     every value is Latin-1, as HTTP fields are. A body of bytes is sent with its
